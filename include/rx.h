@@ -1,0 +1,101 @@
+/* rx: the wideband uplink receiver pipeline (DESIGN.md data flow), from complex samples of
+ * a capture to decoded frames and merged messages. Licence: MIT.
+ *
+ *   samples -> front end (mix + decimate) -> channelizer -> burst detector -> extractor
+ *           -> D-BPSK demodulator -> frame decoder (+ UL-AUTH) -> message assembler
+ *
+ * One rx_t is fed by one thread, in stream order. Results come out through the
+ * callbacks, called from inside rx_process()/rx_flush() on the caller's thread; the
+ * pointers they receive are valid only during the call. rx_process() never blocks,
+ * sleeps or prints; its memory is allocated in rx_create().
+ */
+#ifndef SIGFOX_RX_H
+#define SIGFOX_RX_H
+
+#include <complex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "ulframe.h"
+
+typedef enum {
+    RX_AUTH_UNCHECKED = 0, /* no key store given, or CRC failed */
+    RX_AUTH_OK,
+    RX_AUTH_BAD,
+    RX_AUTH_UNKNOWN_DEVICE,
+} rx_auth_t;
+const char *rx_auth_name(rx_auth_t a); /* "unchecked", "ok", "bad", "unknown-device" */
+
+/* One demodulated burst that decoded to a frame (crc_ok) or at least to a readable FT. */
+typedef struct {
+    ul_frame_t frame;          /* fields valid when frame.crc_ok */
+    rx_auth_t auth;
+    int baud;                  /* 100 or 600 */
+    double freq_hz;            /* absolute carrier at the first preamble symbol */
+    double drift_hz_s;
+    double rssi_dbfs;          /* mean burst power, dB relative to full scale */
+    double snr_db;             /* in the signal bandwidth (baud Hz) */
+    uint64_t sample_idx;       /* first preamble symbol, in input-stream samples */
+    double t_start_s;          /* seconds from the first input sample */
+    double t_end_s;
+    bool joint;                /* decoded only by combining replicas (message events) */
+} rx_frame_t;
+
+#define RX_MAX_REPLICAS 3
+
+/* One message: the replicas of one ID+MC, merged. */
+typedef struct {
+    ul_message_t msg;
+    rx_auth_t auth;
+    int nframes;                        /* replicas received (readable FT) */
+    rx_frame_t frames[RX_MAX_REPLICAS]; /* by arrival order */
+    bool combined;                      /* recovered by soft combining (no replica alone) */
+} rx_message_t;
+
+typedef struct {
+    uint64_t samples_in;
+    uint64_t bursts_detected;
+    uint64_t frames_ok;
+    uint64_t frames_crc_bad;
+    uint64_t frames_ft_bad;
+    uint64_t frames_auth_bad;
+    uint64_t frames_unknown_device;
+    uint64_t messages;
+    uint64_t messages_combined;
+} rx_stats_t;
+
+typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
+typedef void (*rx_message_cb)(const rx_message_t *msg, void *user);
+
+typedef struct {
+    double rate_sps;            /* input sample rate, 200e3 .. 3.2e6 */
+    double capture_center_hz;   /* centre frequency of the input (0 if unknown: then all
+                                   frequencies are relative to it) */
+    double channel_center_hz;   /* macro-channel centre (0: same as capture centre) */
+    double channel_width_hz;    /* 0: 192 kHz plus margin */
+    double threshold_db;        /* detector threshold over the noise floor, 0: default */
+    bool report_bad_frames;     /* also call on_frame for CRC-failed bursts with a good FT */
+    double rssi_offset_db;      /* dBm = dBFS + offset, when calibrated (not used by rx) */
+    const keystore_t *keys;     /* may be NULL: auth stays "unchecked" */
+    rx_frame_cb on_frame;
+    rx_message_cb on_message;
+    void *user;
+} rx_config_t;
+
+typedef struct rx rx_t;
+
+/* NULL (after logging which parameter is wrong) on bad configuration. */
+rx_t *rx_create(const rx_config_t *cfg);
+/* Feeds n samples that follow the previous call's. Returns n or a negative code. */
+int rx_process(rx_t *q, const float complex *samples, size_t n);
+/* Marks a gap of `lost` samples (radio overflow): the time base advances, history is
+ * dropped, bursts spanning the gap are abandoned. */
+void rx_discontinuity(rx_t *q, uint64_t lost);
+/* Ends the stream: decodes bursts still open and emits pending messages. */
+int rx_flush(rx_t *q);
+void rx_get_stats(const rx_t *q, rx_stats_t *stats);
+void rx_destroy(rx_t *q);
+
+#endif
