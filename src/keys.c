@@ -1,0 +1,246 @@
+/* keys: device key store (sorted array, binary search). Licence: MIT. */
+#include "keys.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "hexutil.h"
+
+struct key_entry {
+    uint32_t ep_id;
+    unsigned load_id; /* which keystore_load call set it (0: keystore_add) */
+    uint8_t key[KEYSTORE_KEY_BYTES];
+};
+
+struct keystore {
+    struct key_entry *v;
+    size_t n, cap;
+    unsigned loads;
+};
+
+keystore_t *keystore_create(void)
+{
+    return calloc(1, sizeof(keystore_t));
+}
+
+void keystore_destroy(keystore_t *ks)
+{
+    if (!ks)
+        return;
+    if (ks->v)
+        OPENSSL_cleanse(ks->v, ks->cap * sizeof *ks->v);
+    free(ks->v);
+    free(ks);
+}
+
+/* Index of the first entry with ID >= ep_id. */
+static size_t lower_bound(const keystore_t *ks, uint32_t ep_id)
+{
+    size_t lo = 0, hi = ks->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ks->v[mid].ep_id < ep_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct key_entry *insert(keystore_t *ks, uint32_t ep_id)
+{
+    size_t i = lower_bound(ks, ep_id);
+    if (i < ks->n && ks->v[i].ep_id == ep_id)
+        return &ks->v[i];
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? 2 * ks->cap : 16;
+        struct key_entry *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        if (ks->n)
+            memcpy(v, ks->v, ks->n * sizeof *v);
+        if (ks->v)
+            OPENSSL_cleanse(ks->v, ks->cap * sizeof *ks->v);
+        free(ks->v);
+        ks->v = v;
+        ks->cap = cap;
+    }
+    memmove(&ks->v[i + 1], &ks->v[i], (ks->n - i) * sizeof *ks->v);
+    ks->n++;
+    ks->v[i].ep_id = ep_id;
+    ks->v[i].load_id = 0;
+    return &ks->v[i];
+}
+
+int keystore_add(keystore_t *ks, uint32_t ep_id, const uint8_t key[KEYSTORE_KEY_BYTES])
+{
+    if (!ks || !key)
+        return -1;
+    struct key_entry *e = insert(ks, ep_id);
+    if (!e)
+        return -1;
+    memcpy(e->key, key, KEYSTORE_KEY_BYTES);
+    e->load_id = 0;
+    return 0;
+}
+
+const uint8_t *keystore_find(const keystore_t *ks, uint32_t ep_id)
+{
+    if (!ks)
+        return NULL;
+    size_t i = lower_bound(ks, ep_id);
+    return (i < ks->n && ks->v[i].ep_id == ep_id) ? ks->v[i].key : NULL;
+}
+
+size_t keystore_count(const keystore_t *ks)
+{
+    return ks ? ks->n : 0;
+}
+
+int keystore_write(const keystore_t *ks, FILE *out)
+{
+    if (!ks || !out)
+        return -1;
+    char hex[2 * KEYSTORE_KEY_BYTES + 1];
+    for (size_t i = 0; i < ks->n; i++)
+        if (fprintf(out, "%08X %s\n", (unsigned)ks->v[i].ep_id,
+                    bytes_to_hex(ks->v[i].key, KEYSTORE_KEY_BYTES, hex)) < 0)
+            return -1;
+    OPENSSL_cleanse(hex, sizeof hex);
+    return fflush(out) == 0 ? 0 : -1;
+}
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (!err || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+/* Copies the next blank-separated token of *p into tok (cap bytes); returns its length,
+ * or cap when it did not fit. */
+static size_t next_token(const char **p, char *tok, size_t cap)
+{
+    const char *s = *p;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t n = 0;
+    while (s[n] && !isspace((unsigned char)s[n]) && s[n] != '#')
+        n++;
+    *p = s + n;
+    if (n >= cap)
+        return cap;
+    memcpy(tok, s, n);
+    tok[n] = '\0';
+    return n;
+}
+
+int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_KEY_BYTES],
+                        char *err, size_t err_len)
+{
+    if (!line || !ep_id || !key) {
+        set_err(err, err_len, "invalid argument");
+        return -1;
+    }
+    char id_tok[16], key_tok[40], extra[8];
+    const char *p = line;
+    size_t n = next_token(&p, id_tok, sizeof id_tok);
+    if (n == 0 && (*p == '\0' || *p == '#'))
+        return 0; /* blank or comment */
+    if (n == sizeof id_tok || hex_to_ep_id(id_tok, ep_id) != 0) {
+        set_err(err, err_len, "device ID must be 8 hex digits");
+        return -1;
+    }
+    n = next_token(&p, key_tok, sizeof key_tok);
+    if (n == 0) {
+        set_err(err, err_len, "missing key after device ID %08X", (unsigned)*ep_id);
+        return -1;
+    }
+    const char *digits = key_tok;
+    if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
+        digits += 2;
+    if (n == sizeof key_tok || strlen(digits) != 2 * KEYSTORE_KEY_BYTES ||
+        hex_to_bytes(digits, key, KEYSTORE_KEY_BYTES) != KEYSTORE_KEY_BYTES) {
+        set_err(err, err_len, "key must be 32 hex digits");
+        return -1;
+    }
+    if (next_token(&p, extra, sizeof extra) != 0) {
+        set_err(err, err_len, "unexpected text after the key");
+        return -1;
+    }
+    return 1;
+}
+
+int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
+{
+    if (!ks || !path) {
+        set_err(err, err_len, "keystore_load: invalid argument");
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        set_err(err, err_len, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned load_id = ++ks->loads;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned lineno = 0;
+    int count = 0, rc = 0;
+    char why[128];
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)len != strlen(line)) {
+            set_err(err, err_len, "%s:%u: NUL byte in line", path, lineno);
+            rc = -1;
+            break;
+        }
+        uint32_t id;
+        uint8_t key[KEYSTORE_KEY_BYTES];
+        int r = keystore_parse_line(line, &id, key, why, sizeof why);
+        if (r < 0) {
+            set_err(err, err_len, "%s:%u: %s", path, lineno, why);
+            rc = -1;
+            break;
+        }
+        if (r == 0)
+            continue;
+        struct key_entry *e = insert(ks, id);
+        if (!e) {
+            set_err(err, err_len, "%s:%u: out of memory", path, lineno);
+            rc = -1;
+        } else if (e->load_id == load_id) {
+            set_err(err, err_len, "%s:%u: device %08X is listed twice", path, lineno,
+                    (unsigned)id);
+            rc = -1;
+        } else {
+            memcpy(e->key, key, sizeof key);
+            e->load_id = load_id;
+            count++;
+        }
+        OPENSSL_cleanse(key, sizeof key);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && ferror(f)) {
+        set_err(err, err_len, "%s: read error", path);
+        rc = -1;
+    }
+    if (line)
+        OPENSSL_cleanse(line, cap);
+    free(line);
+    fclose(f);
+    return rc < 0 ? -1 : count;
+}
