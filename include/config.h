@@ -1,0 +1,197 @@
+/* config: sigfoxd configuration from defaults, a libconfig file and command-line flags.
+ * Licence: MIT.
+ *
+ * One table (cfg_options()) describes every setting: its libconfig path (`radio.rate_sps`),
+ * its long option (`--rate`), type, default, range and help text. The file loader, the flag
+ * parser, `--help`, `--print-config` and the `config` command all walk that table, so a
+ * setting added there is parsed, validated, documented and printed everywhere at once.
+ *
+ * Precedence: defaults < file < flags. Every rejected value gets a message that names the
+ * file, the line and the key (or the flag), e.g.
+ *   "sigfoxd.conf:12: radio.rate_sps: 5000000 is out of range 200000 .. 3200000"
+ *
+ * The prefix is cfg_ (not config_) because libconfig owns the config_* names and config_t.
+ * Not thread-safe: build the configuration on one thread, then treat it as read-only.
+ */
+#ifndef SIGFOX_CONFIG_H
+#define SIGFOX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "keys.h"
+
+#define CFG_DEFAULT_FILE "/etc/sigfoxd/sigfoxd.conf"
+#define CFG_STR_MAX 256
+#define CFG_PATH_MAX 1024
+#define CFG_MAX_OPTIONS 64 /* capacity for table entries */
+
+/* Exit codes of sigfoxd (STYLE.md "Errors and exit codes"). */
+#define CFG_EXIT_OK 0
+#define CFG_EXIT_RUNTIME 1
+#define CFG_EXIT_USAGE 64
+
+/* Negative return codes of the cfg_* functions. */
+enum cfg_error {
+    CFG_OK = 0,
+    CFG_ERR_ARG = -1,     /* NULL argument */
+    CFG_ERR_USAGE = -2,   /* bad flag, bad value, bad file content: exit 64 */
+    CFG_ERR_IO = -3,      /* file missing or unreadable: exit 64 */
+    CFG_ERR_NOMEM = -4,   /* allocation failed: exit 1 */
+};
+const char *cfg_strerror(int code);
+
+/* One device configured inline (devices.list). */
+typedef struct {
+    uint32_t ep_id;
+    uint8_t key[KEYSTORE_KEY_BYTES];
+    char name[64];           /* "" when not given */
+    int daily_messages;      /* 0: receiver.daily_messages */
+    int line;                /* line in the file, for messages */
+} cfg_device_t;
+
+/* Effective configuration. Strings are NUL-terminated, "" = not set. */
+typedef struct {
+    /* radio */
+    char device[CFG_STR_MAX];      /* SoapySDR args, "driver=rtlsdr" */
+    double rate_sps;
+    double center_freq_hz;         /* capture (tuner) centre; 0: the channel centre */
+    double channel_freq_hz;        /* macro-channel centre; 0: the RC's uplink centre */
+    char rc[8];                    /* "RC1" .. "RC7" */
+    char gain[CFG_STR_MAX];        /* "auto", "40", "LNA=32,VGA=20" */
+    double ppm;
+    char antenna[64];
+    double bandwidth_hz;           /* 0: driver default */
+    char settings[CFG_STR_MAX];    /* "key=value,key=value" passed to the driver */
+    /* receiver */
+    double threshold_db;           /* 0: the receiver's default */
+    double channel_width_hz;       /* 0: 192 kHz plus margin */
+    bool report_bad_frames;
+    double rssi_offset_db;
+    bool publish_unauthenticated;
+    int daily_messages;            /* anti-replay window W = max(20, 3 x this) */
+    /* api */
+    char pub_endpoint[CFG_STR_MAX];
+    char cmd_endpoint[CFG_STR_MAX];
+    double stats_interval_s;       /* 0: no periodic stats */
+    /* devices */
+    char keys_file[CFG_PATH_MAX];
+    cfg_device_t *devices;         /* owned; cfg_free() releases */
+    size_t ndevices;
+    /* log */
+    char log_level[16];
+    char log_prefix[8];            /* "auto", "on", "off" */
+    /* state */
+    char state_dir[CFG_PATH_MAX];  /* "": in memory only */
+    double state_flush_interval_s;
+    /* replay (flags only) */
+    char replay_file[CFG_PATH_MAX];
+    char replay_format[16];
+    bool realtime;
+    /* where it came from */
+    char config_file[CFG_PATH_MAX]; /* file read, "" when none */
+    unsigned char sources[CFG_MAX_OPTIONS]; /* cfg_source_t per table entry */
+} cfg_t;
+
+typedef enum {
+    CFG_TYPE_ACTION = 0, /* a flag that asks sigfoxd to do something (no value stored) */
+    CFG_TYPE_STRING,
+    CFG_TYPE_INT,
+    CFG_TYPE_DOUBLE,     /* accepts SI suffixes k, M, G: "868.13M", "1024k" */
+    CFG_TYPE_BOOL,       /* flag alone = true; "--x=no" = false */
+} cfg_type_t;
+
+typedef enum {
+    CFG_SRC_DEFAULT = 0,
+    CFG_SRC_FILE,
+    CFG_SRC_FLAG,
+} cfg_source_t;
+
+typedef struct cfg_option cfg_option_t;
+/* Extra validation of a stored value (may normalise it in place, e.g. "rc1" -> "RC1").
+ * Returns 0, or -1 with a reason (without the key name) in err. */
+typedef int (*cfg_check_fn)(void *value, char *err, size_t err_len);
+
+struct cfg_option {
+    const char *path;     /* libconfig path "group.key"; NULL: flag only */
+    const char *flag;     /* long option without "--"; NULL: file only */
+    int short_flag;       /* 0: none */
+    cfg_type_t type;
+    size_t offset;        /* into cfg_t */
+    size_t size;          /* of the field (string capacity) */
+    const char *def;      /* default as text (parsed like a flag value); NULL for actions */
+    double min, max;      /* range for INT and DOUBLE (inclusive) */
+    const char *arg;      /* argument name for --help ("SPS"); NULL: none */
+    const char *help;
+    cfg_check_fn check;   /* extra validation, may be NULL */
+};
+
+/* The table and its length. Static storage. */
+const cfg_option_t *cfg_options(size_t *count);
+/* Entry by long flag name or by path; NULL when unknown. */
+const cfg_option_t *cfg_find_flag(const char *flag);
+const cfg_option_t *cfg_find_path(const char *path);
+
+/* Parses a number with an optional SI suffix (k, M, G; "868.13M", "1024k", "-2.5",
+ * "1.024e6"). Returns 0, or -1 when text is not such a number. */
+int cfg_parse_number(const char *text, double *value);
+
+/* Sets every field to its default. Returns 0 or CFG_ERR_*. */
+int cfg_defaults(cfg_t *cfg);
+/* Frees what cfg owns (devices) and zeroes it. NULL-safe. */
+void cfg_free(cfg_t *cfg);
+/* Deep copy (devices included). Returns 0 or CFG_ERR_NOMEM. dst must not own anything. */
+int cfg_copy(cfg_t *dst, const cfg_t *src);
+
+/* Reads a libconfig file over cfg: present keys replace the current values. Unknown keys
+ * and groups are warned about (logged) and ignored. Returns 0, CFG_ERR_IO (missing or
+ * unreadable) or CFG_ERR_USAGE (syntax, type, range), with the message in err. */
+int cfg_load_file(cfg_t *cfg, const char *path, char *err, size_t err_len);
+
+/* Sets one option from text, as a flag would (value NULL for a bare boolean flag).
+ * Returns 0 or CFG_ERR_USAGE with a message naming the flag in err. */
+int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err,
+            size_t err_len);
+/* Where the current value of opt came from. */
+cfg_source_t cfg_source(const cfg_t *cfg, const cfg_option_t *opt);
+
+/* What the command line asked for besides settings. */
+typedef struct {
+    bool help, version, check_config, print_config;
+    bool no_config;
+} cfg_actions_t;
+
+/* The whole command line: defaults, then the config file (--config FILE, or
+ * CFG_DEFAULT_FILE when it exists, or none with --no-config / "--config 0"), then the
+ * flags. default_file overrides CFG_DEFAULT_FILE (tests); NULL = CFG_DEFAULT_FILE.
+ * On success cfg owns its devices (cfg_free()). Returns 0 or CFG_ERR_* with err set; on
+ * error cfg holds nothing to free. Uses getopt_long (resets optind). */
+int cfg_from_args(cfg_t *cfg, cfg_actions_t *actions, int argc, char *const argv[],
+                  const char *default_file, char *err, size_t err_len);
+
+/* Cross-checks after all sources: RC vs rates, duplicate devices, replay format.
+ * Returns 0 or CFG_ERR_USAGE. (cfg_from_args() calls it.) */
+int cfg_validate(const cfg_t *cfg, char *err, size_t err_len);
+
+/* Writes --help text (usage line, then every flag with argument, default and help). */
+void cfg_print_help(FILE *out, const char *prog);
+/* Writes the effective configuration in libconfig syntax, with a comment giving each
+ * key's flag and source. Keys are redacted. */
+void cfg_print(const cfg_t *cfg, FILE *out);
+/* The effective configuration as a JSON object {"radio": {...}, ...}, keys redacted.
+ * Returns a new reference (caller puts it) or NULL on allocation failure. */
+json_object *cfg_to_json(const cfg_t *cfg);
+
+/* Builds the key store: devices.list keys, then the keys file (which may override them).
+ * Warns when the keys file is readable or writable by others. Returns a new store (caller
+ * destroys) or NULL with a message in err. */
+keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len);
+
+/* Anti-replay daily message count for a device (its own or receiver.daily_messages). */
+int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id);
+
+#endif

@@ -1,0 +1,1172 @@
+/* config: table-driven configuration from defaults, a libconfig file and flags.
+ * Licence: MIT. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "hexutil.h"
+#include "log.h"
+#include "rc.h"
+
+/* ---- validators (the table refers to them) ---------------------------------------- */
+
+static int check_rc(void *value, char *err, size_t err_len)
+{
+    char *s = value;
+    const rc_params_t *rc = rc_lookup(s);
+    if (!rc) {
+        snprintf(err, err_len, "unknown radio configuration '%s' (expected RC1 .. RC7)", s);
+        return -1;
+    }
+    strcpy(s, rc->name); /* canonical spelling; "RC1" fits every field that held "rc1" */
+    return 0;
+}
+
+static int check_log_level(void *value, char *err, size_t err_len)
+{
+    if (log_level_from_name(value) < 0) {
+        snprintf(err, err_len,
+                 "unknown log level '%s' (expected error, warning, notice, info, debug, "
+                 "trace)",
+                 (const char *)value);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_log_prefix(void *value, char *err, size_t err_len)
+{
+    const char *s = value;
+    if (strcmp(s, "auto") && strcmp(s, "on") && strcmp(s, "off")) {
+        snprintf(err, err_len, "'%s' is not one of auto, on, off", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ZeroMQ endpoints: "" disables the socket; otherwise ipc:// or tcp:// (STYLE.md: bind
+ * under ipc:///run/sigfoxd/, tcp only when configured). */
+static int check_endpoint(void *value, char *err, size_t err_len)
+{
+    const char *s = value;
+    if (!s[0])
+        return 0;
+    if (strncmp(s, "ipc://", 6) == 0 && s[6])
+        return 0;
+    if (strncmp(s, "tcp://", 6) == 0 && strchr(s + 6, ':'))
+        return 0;
+    snprintf(err, err_len, "'%s' is not an ipc://PATH or tcp://HOST:PORT endpoint", s);
+    return -1;
+}
+
+/* True when s is "key=value" pairs separated by commas (values numbers when numeric). */
+static bool is_pair_list(const char *s, bool numeric)
+{
+    char buf[CFG_STR_MAX];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    double v;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || (numeric && cfg_parse_number(eq + 1, &v) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* Gain: "auto" (AGC), an overall gain in dB, or per-element "LNA=32,VGA=20". */
+static int check_gain(void *value, char *err, size_t err_len)
+{
+    const char *s = value;
+    double v;
+    if (strcmp(s, "auto") == 0 || cfg_parse_number(s, &v) == 0 || is_pair_list(s, true))
+        return 0;
+    snprintf(err, err_len,
+             "'%s' is not \"auto\", a gain in dB or NAME=dB pairs like \"LNA=32,VGA=20\"", s);
+    return -1;
+}
+
+/* Driver settings: "key=value" pairs separated by commas. */
+static int check_settings(void *value, char *err, size_t err_len)
+{
+    const char *s = value;
+    if (!s[0] || is_pair_list(s, false))
+        return 0;
+    snprintf(err, err_len, "'%s' is not a list of key=value pairs", s);
+    return -1;
+}
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+#define FIELD(f) offsetof(cfg_t, f), sizeof(((cfg_t *)0)->f)
+#define NOFIELD 0, 0
+
+/* Ordered by group so that --print-config and --help read like the example file. */
+static const cfg_option_t options[] = {
+    {NULL, "help", 'h', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL, "show this help and exit",
+     NULL},
+    {NULL, "version", 'V', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
+     "show the version and exit", NULL},
+    {NULL, "config", 'c', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, "FILE",
+     "read FILE (default " CFG_DEFAULT_FILE " when it exists; \"0\" reads none)", NULL},
+    {NULL, "no-config", 0, CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
+     "read no configuration file (reproducible runs)", NULL},
+    {NULL, "check-config", 0, CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
+     "validate the configuration (and keys) and exit", NULL},
+    {NULL, "print-config", 0, CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
+     "print the effective configuration (libconfig syntax) and exit", NULL},
+
+    {"radio.device", "device", 'd', CFG_TYPE_STRING, FIELD(device), "", 0, 0, "ARGS",
+     "SoapySDR device args, e.g. driver=rtlsdr or driver=hackrf,serial=...", NULL},
+    {"radio.rate_sps", "rate", 's', CFG_TYPE_DOUBLE, FIELD(rate_sps), "1024k", 200e3, 3.2e6,
+     "SPS", "sample rate (accepts 1024k, 2.4M)", NULL},
+    {"radio.center_freq_hz", "center-freq", 'f', CFG_TYPE_DOUBLE, FIELD(center_freq_hz), "0",
+     0, 6e9, "HZ", "tuner centre frequency; 0: the macro-channel centre", NULL},
+    {"radio.channel_freq_hz", "channel-freq", 0, CFG_TYPE_DOUBLE, FIELD(channel_freq_hz), "0",
+     0, 6e9, "HZ", "macro-channel centre; 0: the RC's uplink centre", NULL},
+    {"radio.rc", "rc", 0, CFG_TYPE_STRING, FIELD(rc), "RC1", 0, 0, "RCn",
+     "radio configuration RC1 .. RC7 (centre frequencies, baud rates)", check_rc},
+    {"radio.gain", "gain", 'g', CFG_TYPE_STRING, FIELD(gain), "auto", 0, 0, "GAIN",
+     "\"auto\", overall dB, or per element \"LNA=32,VGA=20\"", check_gain},
+    {"radio.ppm", "ppm", 'p', CFG_TYPE_DOUBLE, FIELD(ppm), "0", -500, 500, "PPM",
+     "frequency correction of the radio's oscillator", NULL},
+    {"radio.antenna", "antenna", 0, CFG_TYPE_STRING, FIELD(antenna), "", 0, 0, "NAME",
+     "antenna port; \"\": driver default", NULL},
+    {"radio.bandwidth_hz", "bandwidth", 0, CFG_TYPE_DOUBLE, FIELD(bandwidth_hz), "0", 0, 100e6,
+     "HZ", "analogue filter bandwidth; 0: driver default", NULL},
+    {"radio.settings", "settings", 0, CFG_TYPE_STRING, FIELD(settings), "", 0, 0, "K=V,...",
+     "driver settings passed through, e.g. biastee=true", check_settings},
+
+    {NULL, "replay", 'r', CFG_TYPE_STRING, FIELD(replay_file), "", 0, 0, "FILE",
+     "decode a recording and print JSON lines to stdout instead of running the radio", NULL},
+    {NULL, "format", 0, CFG_TYPE_STRING, FIELD(replay_format), "", 0, 0, "FMT",
+     "recording format cu8 cs8 cs16 cf32 wav wavf32 sigmf; \"\": from the name", NULL},
+    {NULL, "realtime", 0, CFG_TYPE_BOOL, FIELD(realtime), "false", 0, 0, NULL,
+     "pace a replay in real time instead of as fast as possible", NULL},
+
+    {"receiver.threshold_db", "threshold", 0, CFG_TYPE_DOUBLE, FIELD(threshold_db), "0", 0, 60,
+     "DB", "burst detection threshold over the noise floor; 0: receiver default", NULL},
+    {"receiver.channel_width_hz", "channel-width", 0, CFG_TYPE_DOUBLE,
+     FIELD(channel_width_hz), "0", 0, 3.2e6, "HZ",
+     "band searched for bursts; 0: 192 kHz plus margin", NULL},
+    {"receiver.report_bad_frames", "report-bad-frames", 0, CFG_TYPE_BOOL,
+     FIELD(report_bad_frames), "false", 0, 0, NULL,
+     "also publish bursts with a readable FT whose CRC failed", NULL},
+    {"receiver.rssi_offset_db", "rssi-offset", 0, CFG_TYPE_DOUBLE, FIELD(rssi_offset_db), "0",
+     -200, 200, "DB", "calibration: dBm = dBFS + offset", NULL},
+    {"receiver.publish_unauthenticated", "publish-unauthenticated", 0, CFG_TYPE_BOOL,
+     FIELD(publish_unauthenticated), "true", 0, 0, NULL,
+     "publish frames and messages whose auth is not ok (bad, unknown-device, unchecked)",
+     NULL},
+    {"receiver.daily_messages", "daily-messages", 0, CFG_TYPE_INT, FIELD(daily_messages), "140",
+     1, 100000, "N",
+     "messages per day a device may send: anti-replay window max(20, 3 x N)", NULL},
+
+    {"api.pub_endpoint", "pub", 0, CFG_TYPE_STRING, FIELD(pub_endpoint),
+     "ipc:///run/sigfoxd/events", 0, 0, "ENDPOINT",
+     "ZeroMQ PUB endpoint for events; \"\": none", check_endpoint},
+    {"api.cmd_endpoint", "cmd", 0, CFG_TYPE_STRING, FIELD(cmd_endpoint),
+     "ipc:///run/sigfoxd/commands", 0, 0, "ENDPOINT",
+     "ZeroMQ REP endpoint for commands; \"\": none", check_endpoint},
+    {"api.stats_interval_s", "stats-interval", 0, CFG_TYPE_DOUBLE, FIELD(stats_interval_s),
+     "60", 0, 86400, "S", "seconds between stats events; 0: none", NULL},
+
+    {"devices.keys_file", "keys", 'k', CFG_TYPE_STRING, FIELD(keys_file), "", 0, 0, "FILE",
+     "device keys, one \"EPID KEY\" (hex) per line", NULL},
+
+    {"log.level", "log-level", 'l', CFG_TYPE_STRING, FIELD(log_level), "info", 0, 0, "LEVEL",
+     "error, warning, notice, info, debug, trace", check_log_level},
+    {"log.prefix", "log-prefix", 0, CFG_TYPE_STRING, FIELD(log_prefix), "auto", 0, 0, "WHEN",
+     "syslog priority prefixes <N> on stderr: auto (under journald), on, off",
+     check_log_prefix},
+
+    {"state.dir", "state-dir", 0, CFG_TYPE_STRING, FIELD(state_dir), "/var/lib/sigfoxd", 0, 0,
+     "DIR", "per-device anti-replay state; \"\": in memory only", NULL},
+    {"state.flush_interval_s", "state-flush-interval", 0, CFG_TYPE_DOUBLE,
+     FIELD(state_flush_interval_s), "1", 0, 3600, "S",
+     "write changed state at most this often (0: after every message)", NULL},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+_Static_assert(NOPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
+
+/* Groups a file may hold. "downlink" is reserved for the downlink scheduler. */
+static const char *const groups[] = {"radio", "receiver", "api", "devices",
+                                     "log",   "state",    "downlink"};
+
+const char *cfg_strerror(int code)
+{
+    switch (code) {
+    case CFG_OK:
+        return "success";
+    case CFG_ERR_ARG:
+        return "invalid argument";
+    case CFG_ERR_USAGE:
+        return "invalid configuration";
+    case CFG_ERR_IO:
+        return "cannot read configuration file";
+    case CFG_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
+    }
+}
+
+const cfg_option_t *cfg_options(size_t *count)
+{
+    if (count)
+        *count = NOPTIONS;
+    return options;
+}
+
+const cfg_option_t *cfg_find_flag(const char *flag)
+{
+    for (size_t i = 0; flag && i < NOPTIONS; i++)
+        if (options[i].flag && strcmp(options[i].flag, flag) == 0)
+            return &options[i];
+    return NULL;
+}
+
+const cfg_option_t *cfg_find_path(const char *path)
+{
+    for (size_t i = 0; path && i < NOPTIONS; i++)
+        if (options[i].path && strcmp(options[i].path, path) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static size_t option_index(const cfg_option_t *opt)
+{
+    return (size_t)(opt - options);
+}
+
+cfg_source_t cfg_source(const cfg_t *cfg, const cfg_option_t *opt)
+{
+    if (!cfg || !opt || opt < options || opt >= options + NOPTIONS)
+        return CFG_SRC_DEFAULT;
+    return (cfg_source_t)cfg->sources[option_index(opt)];
+}
+
+/* ---- values ------------------------------------------------------------------------- */
+
+int cfg_parse_number(const char *text, double *value)
+{
+    if (!text || !value)
+        return -1;
+    while (isspace((unsigned char)*text))
+        text++;
+    if (!*text)
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || errno == ERANGE || !isfinite(v))
+        return -1;
+    /* strtod accepts "inf"/"nan" and hex floats; isfinite() rejects the former, and a
+     * hex float is harmless. */
+    switch (*end) {
+    case 'k':
+    case 'K':
+        v *= 1e3;
+        end++;
+        break;
+    case 'M':
+        v *= 1e6;
+        end++;
+        break;
+    case 'G':
+        v *= 1e9;
+        end++;
+        break;
+    default:
+        break;
+    }
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+static int parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Stores text into opt's field after parsing and validation. `where` names the source
+ * for messages ("--rate" or "sigfoxd.conf:12: radio.rate_sps"). */
+static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, const char *where,
+                     char *err, size_t err_len)
+{
+    char *field = (char *)cfg + opt->offset;
+    char reason[256] = "";
+    switch (opt->type) {
+    case CFG_TYPE_ACTION:
+        return 0;
+    case CFG_TYPE_STRING: {
+        size_t len = strlen(text);
+        if (len >= opt->size) {
+            snprintf(err, err_len, "%s: value is too long (%zu characters, at most %zu)", where,
+                     len, opt->size - 1);
+            return CFG_ERR_USAGE;
+        }
+        char tmp[CFG_PATH_MAX];
+        memcpy(tmp, text, len + 1);
+        if (opt->check && opt->check(tmp, reason, sizeof reason) != 0) {
+            snprintf(err, err_len, "%s: %s", where, reason);
+            return CFG_ERR_USAGE;
+        }
+        memcpy(field, tmp, strlen(tmp) + 1);
+        return 0;
+    }
+    case CFG_TYPE_INT: {
+        errno = 0;
+        char *end;
+        long long v = strtoll(text, &end, 10);
+        while (end != text && isspace((unsigned char)*end))
+            end++;
+        if (end == text || *end || errno == ERANGE) {
+            snprintf(err, err_len, "%s: '%s' is not an integer", where, text);
+            return CFG_ERR_USAGE;
+        }
+        if ((double)v < opt->min || (double)v > opt->max) {
+            snprintf(err, err_len, "%s: %lld is out of range %.0f .. %.0f", where, v, opt->min,
+                     opt->max);
+            return CFG_ERR_USAGE;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case CFG_TYPE_DOUBLE: {
+        double v;
+        if (cfg_parse_number(text, &v) != 0) {
+            snprintf(err, err_len, "%s: '%s' is not a number (examples: 868.13M, 1024k, 2.5)",
+                     where, text);
+            return CFG_ERR_USAGE;
+        }
+        if (v < opt->min || v > opt->max) {
+            snprintf(err, err_len, "%s: %.10g is out of range %.10g .. %.10g", where, v,
+                     opt->min, opt->max);
+            return CFG_ERR_USAGE;
+        }
+        *(double *)field = v;
+        return 0;
+    }
+    case CFG_TYPE_BOOL: {
+        bool v;
+        if (parse_bool(text, &v) != 0) {
+            snprintf(err, err_len, "%s: '%s' is not a boolean (true/false, yes/no, on/off)",
+                     where, text);
+            return CFG_ERR_USAGE;
+        }
+        *(bool *)field = v;
+        return 0;
+    }
+    }
+    snprintf(err, err_len, "%s: internal error: unknown option type", where);
+    return CFG_ERR_ARG;
+}
+
+int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err, size_t err_len)
+{
+    if (!cfg || !opt || opt < options || opt >= options + NOPTIONS)
+        return CFG_ERR_ARG;
+    char where[64];
+    snprintf(where, sizeof where, "--%s", opt->flag ? opt->flag : opt->path);
+    if (!value) {
+        if (opt->type != CFG_TYPE_BOOL && opt->type != CFG_TYPE_ACTION) {
+            snprintf(err, err_len, "%s: needs a value", where);
+            return CFG_ERR_USAGE;
+        }
+        value = "true";
+    }
+    int rc = set_value(cfg, opt, value, where, err, err_len);
+    if (rc == 0)
+        cfg->sources[option_index(opt)] = CFG_SRC_FLAG;
+    return rc;
+}
+
+int cfg_defaults(cfg_t *cfg)
+{
+    if (!cfg)
+        return CFG_ERR_ARG;
+    memset(cfg, 0, sizeof *cfg);
+    char err[256];
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].type == CFG_TYPE_ACTION)
+            continue;
+        /* A default that fails its own validation is a bug in the table: say so loudly. */
+        if (set_value(cfg, &options[i], options[i].def, options[i].flag ? options[i].flag
+                                                                        : options[i].path,
+                      err, sizeof err) != 0) {
+            log_error("Configuration table has an invalid default, %s", err);
+            return CFG_ERR_ARG;
+        }
+        cfg->sources[i] = CFG_SRC_DEFAULT;
+    }
+    return 0;
+}
+
+void cfg_free(cfg_t *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->devices);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int cfg_copy(cfg_t *dst, const cfg_t *src)
+{
+    if (!dst || !src)
+        return CFG_ERR_ARG;
+    *dst = *src;
+    dst->devices = NULL;
+    if (src->ndevices) {
+        dst->devices = malloc(src->ndevices * sizeof *dst->devices);
+        if (!dst->devices) {
+            dst->ndevices = 0;
+            return CFG_ERR_NOMEM;
+        }
+        memcpy(dst->devices, src->devices, src->ndevices * sizeof *dst->devices);
+    }
+    return 0;
+}
+
+/* ---- file --------------------------------------------------------------------------- */
+
+static const char *setting_type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a floating-point number";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "an unknown type";
+    }
+}
+
+/* "file:line: path" for messages. */
+static void setting_where(const config_setting_t *s, const char *path, const char *file,
+                          char *out, size_t len)
+{
+    snprintf(out, len, "%s:%u: %s", file, config_setting_source_line(s), path);
+}
+
+/* Converts a scalar setting to the text a flag would carry, checking the libconfig type
+ * against the option type. */
+static int setting_text(const config_setting_t *s, const cfg_option_t *opt, const char *where,
+                        char *text, size_t text_len, char *err, size_t err_len)
+{
+    int t = config_setting_type(s);
+    const char *expected = NULL;
+    switch (opt->type) {
+    case CFG_TYPE_STRING:
+        if (t == CONFIG_TYPE_STRING) {
+            const char *v = config_setting_get_string(s);
+            if (strlen(v) >= text_len) {
+                snprintf(err, err_len, "%s: value is too long", where);
+                return CFG_ERR_USAGE;
+            }
+            snprintf(text, text_len, "%s", v);
+            return 0;
+        }
+        expected = "a string (in double quotes)";
+        break;
+    case CFG_TYPE_INT:
+        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+            snprintf(text, text_len, "%lld", config_setting_get_int64(s));
+            return 0;
+        }
+        expected = "an integer";
+        break;
+    case CFG_TYPE_DOUBLE:
+        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+            snprintf(text, text_len, "%lld", config_setting_get_int64(s));
+            return 0;
+        }
+        if (t == CONFIG_TYPE_FLOAT) {
+            snprintf(text, text_len, "%.17g", config_setting_get_float(s));
+            return 0;
+        }
+        if (t == CONFIG_TYPE_STRING) { /* "868.13M" */
+            snprintf(text, text_len, "%s", config_setting_get_string(s));
+            return 0;
+        }
+        expected = "a number (or a string like \"868.13M\")";
+        break;
+    case CFG_TYPE_BOOL:
+        if (t == CONFIG_TYPE_BOOL) {
+            snprintf(text, text_len, "%s", config_setting_get_bool(s) ? "true" : "false");
+            return 0;
+        }
+        expected = "a boolean (true or false)";
+        break;
+    case CFG_TYPE_ACTION:
+        break;
+    }
+    snprintf(err, err_len, "%s: expected %s, got %s", where, expected ? expected : "nothing",
+             setting_type_name(t));
+    return CFG_ERR_USAGE;
+}
+
+/* Warns about an unknown key; suggests the group a misplaced key belongs to. */
+static void warn_unknown(const config_setting_t *s, const char *path, const char *file)
+{
+    const char *name = config_setting_name(s);
+    const char *hint = NULL;
+    for (size_t i = 0; name && i < NOPTIONS; i++) {
+        const char *p = options[i].path;
+        const char *dot = p ? strchr(p, '.') : NULL;
+        if (dot && strcmp(dot + 1, name) == 0 && strcmp(p, path) != 0) {
+            hint = p;
+            break;
+        }
+    }
+    if (hint)
+        log_warn("%s:%u: unknown key %s ignored (did you mean %s?)", file,
+                 config_setting_source_line(s), path, hint);
+    else
+        log_warn("%s:%u: unknown key %s ignored", file, config_setting_source_line(s), path);
+}
+
+static int parse_device(const config_setting_t *g, const char *file, cfg_device_t *d,
+                        char *err, size_t err_len)
+{
+    char where[CFG_PATH_MAX + 64];
+    unsigned line = config_setting_source_line(g);
+    memset(d, 0, sizeof *d);
+    d->line = (int)line;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+        snprintf(err, err_len,
+                 "%s:%u: devices.list: each device must be a group { ep_id = \"...\"; key = "
+                 "\"...\"; }, got %s",
+                 file, line, setting_type_name(config_setting_type(g)));
+        return CFG_ERR_USAGE;
+    }
+    bool have_id = false, have_key = false;
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(m);
+        snprintf(where, sizeof where, "%s:%u: devices.list.%s", file,
+                 config_setting_source_line(m), name);
+        int t = config_setting_type(m);
+        if (strcmp(name, "ep_id") == 0) {
+            if (t == CONFIG_TYPE_STRING) {
+                if (hex_to_ep_id(config_setting_get_string(m), &d->ep_id) != 0) {
+                    snprintf(err, err_len, "%s: '%s' is not 8 hex digits", where,
+                             config_setting_get_string(m));
+                    return CFG_ERR_USAGE;
+                }
+            } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+                long long v = config_setting_get_int64(m);
+                if (v < 0 || v > 0xFFFFFFFFLL) {
+                    snprintf(err, err_len, "%s: %lld does not fit in 32 bits", where, v);
+                    return CFG_ERR_USAGE;
+                }
+                d->ep_id = (uint32_t)v;
+            } else {
+                snprintf(err, err_len, "%s: expected a string of 8 hex digits, got %s", where,
+                         setting_type_name(t));
+                return CFG_ERR_USAGE;
+            }
+            have_id = true;
+        } else if (strcmp(name, "key") == 0) {
+            if (t != CONFIG_TYPE_STRING ||
+                hex_to_bytes(config_setting_get_string(m), d->key, sizeof d->key) !=
+                    KEYSTORE_KEY_BYTES) {
+                snprintf(err, err_len, "%s: expected a string of 32 hex digits (AES-128 key)",
+                         where);
+                return CFG_ERR_USAGE;
+            }
+            have_key = true;
+        } else if (strcmp(name, "name") == 0) {
+            if (t != CONFIG_TYPE_STRING ||
+                strlen(config_setting_get_string(m)) >= sizeof d->name) {
+                snprintf(err, err_len, "%s: expected a string of at most %zu characters",
+                         where, sizeof d->name - 1);
+                return CFG_ERR_USAGE;
+            }
+            snprintf(d->name, sizeof d->name, "%s", config_setting_get_string(m));
+        } else if (strcmp(name, "daily_messages") == 0) {
+            const cfg_option_t *o = cfg_find_path("receiver.daily_messages");
+            long long v = config_setting_get_int64(m);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || v < o->min || v > o->max) {
+                snprintf(err, err_len, "%s: expected an integer %.0f .. %.0f", where, o->min,
+                         o->max);
+                return CFG_ERR_USAGE;
+            }
+            d->daily_messages = (int)v;
+        } else {
+            log_warn("%s:%u: unknown key devices.list.%s ignored", file,
+                     config_setting_source_line(m), name);
+        }
+    }
+    if (!have_id || !have_key) {
+        snprintf(err, err_len, "%s:%u: devices.list: a device needs %s", file, line,
+                 !have_id ? "an ep_id" : "a key");
+        return CFG_ERR_USAGE;
+    }
+    return 0;
+}
+
+static int parse_devices(cfg_t *cfg, const config_setting_t *list, const char *file,
+                         char *err, size_t err_len)
+{
+    int t = config_setting_type(list);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
+        snprintf(err, err_len, "%s:%u: devices.list: expected a list ( {...}, {...} ), got %s",
+                 file, config_setting_source_line(list), setting_type_name(t));
+        return CFG_ERR_USAGE;
+    }
+    int n = config_setting_length(list);
+    cfg_device_t *devs = n ? calloc((size_t)n, sizeof *devs) : NULL;
+    if (n && !devs) {
+        snprintf(err, err_len, "out of memory reading devices.list");
+        return CFG_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = parse_device(config_setting_get_elem(list, (unsigned)i), file, &devs[i], err,
+                              err_len);
+        if (rc != 0) {
+            free(devs);
+            return rc;
+        }
+    }
+    free(cfg->devices);
+    cfg->devices = devs;
+    cfg->ndevices = (size_t)n;
+    return 0;
+}
+
+int cfg_load_file(cfg_t *cfg, const char *path, char *err, size_t err_len)
+{
+    if (!cfg || !path)
+        return CFG_ERR_ARG;
+    /* libconfig reports only "file I/O error"; open it first to name the reason. */
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, err_len, "cannot read configuration file %s: %s", path, strerror(errno));
+        return CFG_ERR_IO;
+    }
+    config_t cf;
+    config_init(&cf);
+    config_set_options(&cf, 0); /* no auto-conversion: a wrong type is an error */
+    int ok = config_read(&cf, fp);
+    fclose(fp);
+    if (!ok) {
+        snprintf(err, err_len, "%s:%d: syntax error: %s", path, config_error_line(&cf),
+                 config_error_text(&cf));
+        config_destroy(&cf);
+        return CFG_ERR_USAGE;
+    }
+
+    /* Work on a copy so that a failure leaves cfg as it was. */
+    cfg_t tmp;
+    int rc = cfg_copy(&tmp, cfg);
+    if (rc != 0) {
+        snprintf(err, err_len, "out of memory reading %s", path);
+        config_destroy(&cf);
+        return rc;
+    }
+    config_setting_t *root = config_root_setting(&cf);
+    char where[CFG_PATH_MAX + 128];
+    char text[CFG_PATH_MAX];
+    for (int gi = 0; rc == 0 && gi < config_setting_length(root); gi++) {
+        config_setting_t *g = config_setting_get_elem(root, (unsigned)gi);
+        const char *gname = config_setting_name(g);
+        bool known = false;
+        for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++)
+            known = known || strcmp(gname, groups[k]) == 0;
+        if (!known || config_setting_type(g) != CONFIG_TYPE_GROUP) {
+            if (known) {
+                snprintf(err, err_len, "%s:%u: %s: expected a group { ... }, got %s", path,
+                         config_setting_source_line(g), gname,
+                         setting_type_name(config_setting_type(g)));
+                rc = CFG_ERR_USAGE;
+            } else {
+                warn_unknown(g, gname, path);
+            }
+            continue;
+        }
+        for (int ki = 0; rc == 0 && ki < config_setting_length(g); ki++) {
+            config_setting_t *s = config_setting_get_elem(g, (unsigned)ki);
+            char key[256];
+            snprintf(key, sizeof key, "%s.%s", gname, config_setting_name(s));
+            setting_where(s, key, path, where, sizeof where);
+            const cfg_option_t *opt = cfg_find_path(key);
+            if (opt) {
+                rc = setting_text(s, opt, where, text, sizeof text, err, err_len);
+                if (rc == 0)
+                    rc = set_value(&tmp, opt, text, where, err, err_len);
+                if (rc == 0)
+                    tmp.sources[option_index(opt)] = CFG_SRC_FILE;
+            } else if (strcmp(key, "devices.list") == 0) {
+                rc = parse_devices(&tmp, s, path, err, err_len);
+            } else if (strcmp(gname, "downlink") == 0) {
+                log_warn("%s:%u: %s: downlink is not implemented yet, setting ignored", path,
+                         config_setting_source_line(s), key);
+            } else {
+                warn_unknown(s, key, path);
+            }
+        }
+    }
+    config_destroy(&cf);
+    if (rc != 0) {
+        cfg_free(&tmp);
+        return rc;
+    }
+    snprintf(tmp.config_file, sizeof tmp.config_file, "%s", path);
+    free(cfg->devices);
+    *cfg = tmp;
+    return 0;
+}
+
+/* ---- command line ------------------------------------------------------------------- */
+
+typedef struct {
+    const cfg_option_t *opt;
+    const char *value;
+} pending_t;
+
+int cfg_from_args(cfg_t *cfg, cfg_actions_t *actions, int argc, char *const argv[],
+                  const char *default_file, char *err, size_t err_len)
+{
+    if (!cfg || !actions || argc < 1 || !argv)
+        return CFG_ERR_ARG;
+    memset(actions, 0, sizeof *actions);
+    memset(cfg, 0, sizeof *cfg);
+
+    struct option longopts[NOPTIONS + 1];
+    char shortopts[3 * NOPTIONS + 2];
+    size_t nl = 0, ns = 0;
+    shortopts[ns++] = ':'; /* report a missing argument as ':' */
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (!options[i].flag)
+            continue;
+        int has_arg = options[i].arg ? required_argument
+                      : options[i].type == CFG_TYPE_BOOL ? optional_argument
+                                                         : no_argument;
+        longopts[nl++] = (struct option){options[i].flag, has_arg, NULL, 1000 + (int)i};
+        if (options[i].short_flag) {
+            shortopts[ns++] = (char)options[i].short_flag;
+            if (has_arg == required_argument)
+                shortopts[ns++] = ':';
+        }
+    }
+    longopts[nl] = (struct option){NULL, 0, NULL, 0};
+    shortopts[ns] = '\0';
+
+    pending_t *pending = calloc((size_t)argc, sizeof *pending);
+    if (!pending) {
+        snprintf(err, err_len, "out of memory");
+        return CFG_ERR_NOMEM;
+    }
+    size_t npending = 0;
+    const char *config_file = NULL;
+    int rc = 0;
+    optind = 0; /* GNU: full re-initialisation, so that tests can call this repeatedly */
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+        if (c == -1)
+            break;
+        if (c == '?' || c == ':') {
+            const char *arg = argv[optind - 1];
+            if (c == ':')
+                snprintf(err, err_len, "option %s needs a value (see --help)", arg);
+            else if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+                snprintf(err, err_len, "unknown option -%c (see --help)", optopt);
+            else
+                snprintf(err, err_len, "unknown or ambiguous option %s (see --help)", arg);
+            rc = CFG_ERR_USAGE;
+            break;
+        }
+        const cfg_option_t *opt = NULL;
+        if (c >= 1000)
+            opt = &options[c - 1000];
+        else
+            for (size_t i = 0; i < NOPTIONS && !opt; i++)
+                if (options[i].short_flag == c)
+                    opt = &options[i];
+        if (!opt) {
+            snprintf(err, err_len, "internal error parsing options");
+            rc = CFG_ERR_ARG;
+            break;
+        }
+        if (opt->type == CFG_TYPE_ACTION) {
+            if (strcmp(opt->flag, "help") == 0)
+                actions->help = true;
+            else if (strcmp(opt->flag, "version") == 0)
+                actions->version = true;
+            else if (strcmp(opt->flag, "check-config") == 0)
+                actions->check_config = true;
+            else if (strcmp(opt->flag, "print-config") == 0)
+                actions->print_config = true;
+            else if (strcmp(opt->flag, "no-config") == 0)
+                actions->no_config = true;
+            else if (strcmp(opt->flag, "config") == 0) {
+                if (strcmp(optarg, "0") == 0)
+                    actions->no_config = true;
+                else
+                    config_file = optarg;
+            }
+            continue;
+        }
+        pending[npending++] = (pending_t){opt, optarg};
+    }
+    if (rc == 0 && optind < argc) {
+        snprintf(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
+        rc = CFG_ERR_USAGE;
+    }
+    if (rc == 0 && actions->no_config && config_file) {
+        snprintf(err, err_len, "--config %s and --no-config contradict each other", config_file);
+        rc = CFG_ERR_USAGE;
+    }
+    if (rc != 0 || actions->help || actions->version) {
+        free(pending);
+        if (rc == 0)
+            rc = cfg_defaults(cfg);
+        return rc;
+    }
+
+    rc = cfg_defaults(cfg);
+    if (rc == 0 && !actions->no_config) {
+        if (!default_file)
+            default_file = CFG_DEFAULT_FILE;
+        if (config_file) {
+            rc = cfg_load_file(cfg, config_file, err, err_len);
+        } else if (access(default_file, F_OK) == 0) {
+            rc = cfg_load_file(cfg, default_file, err, err_len);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < npending; i++)
+        rc = cfg_set(cfg, pending[i].opt, pending[i].value, err, err_len);
+    free(pending);
+    if (rc == 0)
+        rc = cfg_validate(cfg, err, err_len);
+    if (rc != 0)
+        cfg_free(cfg);
+    return rc;
+}
+
+int cfg_validate(const cfg_t *cfg, char *err, size_t err_len)
+{
+    if (!cfg)
+        return CFG_ERR_ARG;
+    const rc_params_t *rc = rc_lookup(cfg->rc);
+    if (!rc) {
+        snprintf(err, err_len, "radio.rc: unknown radio configuration '%s'", cfg->rc);
+        return CFG_ERR_USAGE;
+    }
+    /* In live mode the macro-channel (§2.2.1: 192 kHz) must lie inside the captured band;
+     * a replay takes its centre from the file, so it is checked when the file is open. */
+    if (!cfg->replay_file[0]) {
+        double chan = cfg->channel_freq_hz ? cfg->channel_freq_hz : rc->ul_center_hz;
+        double tuner = cfg->center_freq_hz ? cfg->center_freq_hz : chan;
+        double half_band = cfg->rate_sps / 2.0;
+        if (fabs(chan - tuner) + RC_MACRO_CHANNEL_HZ / 2.0 > half_band) {
+            snprintf(err, err_len,
+                     "the macro-channel %.6f MHz +/- %.0f kHz does not fit in the captured "
+                     "band %.6f MHz +/- %.0f kHz (radio.center_freq_hz, radio.rate_sps)",
+                     chan / 1e6, RC_MACRO_CHANNEL_HZ / 2e3, tuner / 1e6, half_band / 1e3);
+            return CFG_ERR_USAGE;
+        }
+    }
+    for (size_t i = 0; i < cfg->ndevices; i++)
+        for (size_t j = 0; j < i; j++)
+            if (cfg->devices[i].ep_id == cfg->devices[j].ep_id) {
+                snprintf(err, err_len, "%s:%d: devices.list: device %08X is listed twice",
+                         cfg->config_file, cfg->devices[i].line, cfg->devices[i].ep_id);
+                return CFG_ERR_USAGE;
+            }
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static const char *source_name(cfg_source_t s)
+{
+    return s == CFG_SRC_FILE ? "file" : s == CFG_SRC_FLAG ? "flag" : "default";
+}
+
+static void print_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\x%02X", (unsigned char)*s);
+        else
+            fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void print_value(FILE *out, const cfg_t *cfg, const cfg_option_t *opt)
+{
+    const char *field = (const char *)cfg + opt->offset;
+    switch (opt->type) {
+    case CFG_TYPE_STRING:
+        print_string(out, field);
+        break;
+    case CFG_TYPE_INT:
+        fprintf(out, "%d", *(const int *)field);
+        break;
+    case CFG_TYPE_DOUBLE: {
+        /* libconfig needs a '.' or exponent to read a float back as a float. */
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.15g", *(const double *)field);
+        if (!strpbrk(buf, ".eE"))
+            strcat(buf, ".0");
+        fputs(buf, out);
+        break;
+    }
+    case CFG_TYPE_BOOL:
+        fputs(*(const bool *)field ? "true" : "false", out);
+        break;
+    case CFG_TYPE_ACTION:
+        break;
+    }
+}
+
+void cfg_print_help(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "Usage: %s [OPTIONS]                run the base station (radio -> ZeroMQ)\n"
+            "       %s --replay FILE [OPTIONS]  decode a recording, JSON lines on stdout\n\n"
+            "Precedence: defaults < configuration file < options. Numbers accept k, M, G\n"
+            "(868.13M, 1024k). Exit status: 0 clean stop, 64 bad usage or configuration,\n"
+            "1 runtime failure.\n\nOptions (configuration key in brackets):\n",
+            prog, prog);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const cfg_option_t *o = &options[i];
+        if (!o->flag)
+            continue;
+        char left[64];
+        int n = 0;
+        if (o->short_flag)
+            n = snprintf(left, sizeof left, "  -%c, --%s", o->short_flag, o->flag);
+        else
+            n = snprintf(left, sizeof left, "      --%s", o->flag);
+        if (o->arg)
+            snprintf(left + n, sizeof left - (size_t)n, " %s", o->arg);
+        else if (o->type == CFG_TYPE_BOOL)
+            snprintf(left + n, sizeof left - (size_t)n, "[=no]");
+        fprintf(out, "%-34s %s", left, o->help);
+        if (o->type != CFG_TYPE_ACTION && o->def && o->def[0] && o->type != CFG_TYPE_BOOL)
+            fprintf(out, " (default %s)", o->def);
+        if (o->path)
+            fprintf(out, " [%s]", o->path);
+        fputc('\n', out);
+    }
+    fprintf(out, "\nFile only: devices.list = ( { ep_id = \"FEDCBA98\"; key = \"<32 hex>\"; "
+                 "name = \"...\"; daily_messages = 140; } ).\n");
+}
+
+void cfg_print(const cfg_t *cfg, FILE *out)
+{
+    if (!cfg || !out)
+        return;
+    fprintf(out, "# sigfoxd effective configuration (%s)\n",
+            cfg->config_file[0] ? cfg->config_file : "no configuration file");
+    const char *group = NULL;
+    size_t glen = 0;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const cfg_option_t *o = &options[i];
+        if (!o->path)
+            continue;
+        const char *dot = strchr(o->path, '.');
+        size_t len = (size_t)(dot - o->path);
+        if (!group || len != glen || strncmp(group, o->path, len) != 0) {
+            if (group)
+                fputs("};\n", out);
+            group = o->path;
+            glen = len;
+            fprintf(out, "\n%.*s:\n{\n", (int)len, o->path);
+        }
+        fprintf(out, "    %s = ", dot + 1);
+        print_value(out, cfg, o);
+        fprintf(out, ";  # %s%s, %s\n", o->flag ? "--" : "", o->flag ? o->flag : "file only",
+                source_name(cfg_source(cfg, o)));
+        if (strcmp(o->path, "devices.keys_file") == 0) {
+            /* Keys are redacted, so the device list is printed as a comment: the output
+             * stays a loadable file with the same settings apart from the devices. */
+            fprintf(out, "    # list = ( %zu device(s), keys redacted%s\n", cfg->ndevices,
+                    cfg->ndevices ? ":" : " )");
+            for (size_t d = 0; d < cfg->ndevices; d++) {
+                const cfg_device_t *dev = &cfg->devices[d];
+                fprintf(out, "    #   { ep_id = \"%08X\"; key = \"(redacted)\"; ", dev->ep_id);
+                if (dev->name[0]) {
+                    fputs("name = ", out);
+                    print_string(out, dev->name);
+                    fputs("; ", out);
+                }
+                if (dev->daily_messages)
+                    fprintf(out, "daily_messages = %d; ", dev->daily_messages);
+                fprintf(out, "}%s\n", d + 1 < cfg->ndevices ? "," : "");
+            }
+            if (cfg->ndevices)
+                fputs("    # )\n", out);
+        }
+    }
+    if (group)
+        fputs("};\n", out);
+}
+
+json_object *cfg_to_json(const cfg_t *cfg)
+{
+    if (!cfg)
+        return NULL;
+    json_object *root = json_object_new_object();
+    if (!root)
+        return NULL;
+    json_object_object_add(root, "config_file", json_object_new_string(cfg->config_file));
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const cfg_option_t *o = &options[i];
+        if (!o->path)
+            continue;
+        const char *dot = strchr(o->path, '.');
+        char gname[32];
+        snprintf(gname, sizeof gname, "%.*s", (int)(dot - o->path), o->path);
+        json_object *g = NULL;
+        if (!json_object_object_get_ex(root, gname, &g)) {
+            g = json_object_new_object();
+            if (!g)
+                goto fail;
+            json_object_object_add(root, gname, g);
+        }
+        const char *field = (const char *)cfg + o->offset;
+        json_object *v = NULL;
+        switch (o->type) {
+        case CFG_TYPE_STRING:
+            v = json_object_new_string(field);
+            break;
+        case CFG_TYPE_INT:
+            v = json_object_new_int(*(const int *)field);
+            break;
+        case CFG_TYPE_DOUBLE:
+            v = json_object_new_double(*(const double *)field);
+            break;
+        case CFG_TYPE_BOOL:
+            v = json_object_new_boolean(*(const bool *)field);
+            break;
+        case CFG_TYPE_ACTION:
+            continue;
+        }
+        if (!v)
+            goto fail;
+        json_object_object_add(g, dot + 1, v);
+    }
+    json_object *devices = NULL, *list = json_object_new_array();
+    if (!list || !json_object_object_get_ex(root, "devices", &devices)) {
+        json_object_put(list);
+        goto fail;
+    }
+    json_object_object_add(devices, "list", list);
+    for (size_t d = 0; d < cfg->ndevices; d++) {
+        json_object *o = json_object_new_object();
+        char id[9];
+        snprintf(id, sizeof id, "%08X", cfg->devices[d].ep_id);
+        if (!o)
+            goto fail;
+        json_object_object_add(o, "ep_id", json_object_new_string(id));
+        json_object_object_add(o, "key", json_object_new_string("(redacted)"));
+        json_object_object_add(o, "name", json_object_new_string(cfg->devices[d].name));
+        json_object_object_add(o, "daily_messages",
+                               json_object_new_int(cfg_daily_messages(cfg, cfg->devices[d].ep_id)));
+        json_object_array_add(list, o);
+    }
+    return root;
+fail:
+    json_object_put(root);
+    return NULL;
+}
+
+/* ---- keys --------------------------------------------------------------------------- */
+
+keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len)
+{
+    if (!cfg)
+        return NULL;
+    keystore_t *ks = keystore_create();
+    if (!ks) {
+        snprintf(err, err_len, "out of memory creating the key store");
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->ndevices; i++) {
+        if (keystore_add(ks, cfg->devices[i].ep_id, cfg->devices[i].key) != 0) {
+            snprintf(err, err_len, "out of memory adding device %08X", cfg->devices[i].ep_id);
+            keystore_destroy(ks);
+            return NULL;
+        }
+    }
+    if (cfg->keys_file[0]) {
+        struct stat st;
+        if (stat(cfg->keys_file, &st) != 0) {
+            snprintf(err, err_len, "cannot read keys file %s: %s", cfg->keys_file,
+                     strerror(errno));
+            keystore_destroy(ks);
+            return NULL;
+        }
+        /* Group access is the normal way to share a root-owned file with the service user;
+         * access for everyone else exposes every device key. */
+        if (st.st_mode & (S_IROTH | S_IWOTH))
+            log_warn("Keys file is accessible to other users, file: %s, mode: %04o, fix: chmod "
+                     "o-rwx %s",
+                     cfg->keys_file, (unsigned)(st.st_mode & 07777), cfg->keys_file);
+        int n = keystore_load(ks, cfg->keys_file, err, err_len);
+        if (n < 0) {
+            keystore_destroy(ks);
+            return NULL;
+        }
+        log_info("Keys loaded, file: %s, keys: %d", cfg->keys_file, n);
+    }
+    return ks;
+}
+
+int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id)
+{
+    if (!cfg)
+        return 0;
+    for (size_t i = 0; i < cfg->ndevices; i++)
+        if (cfg->devices[i].ep_id == ep_id && cfg->devices[i].daily_messages > 0)
+            return cfg->devices[i].daily_messages;
+    return cfg->daily_messages;
+}
