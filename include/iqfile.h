@@ -1,16 +1,35 @@
 /* iqfile: streaming read/write of complex baseband recordings. Licence: MIT.
  *
- * Formats: cu8 (RTL-SDR), cs8 (HackRF), cs16, cf32 (raw interleaved I/Q, little-endian),
- * WAV with 2 channels (int16 or float32), SigMF (.sigmf-meta JSON + .sigmf-data with
- * datatype cu8 / ci8 / ci16_le / cf32_le, core:sample_rate, core:frequency).
- * Samples are complex float with full scale 1.0. "-" means stdin / stdout (raw formats).
- * Memory use is constant whatever the file size.
+ * Formats (docs/iq-formats.md has the byte layouts and scaling):
+ *   cu8    RTL-SDR: interleaved unsigned 8-bit I/Q, value = (x - 127.5) / 127.5
+ *   cs8    HackRF: interleaved signed 8-bit I/Q, value = x / 128
+ *   cs16   interleaved signed 16-bit little-endian I/Q, value = x / 32768
+ *   cf32   interleaved IEEE float32 little-endian I/Q, value as stored
+ *   wav16  RIFF WAVE, 2 channels (I left, Q right), PCM int16; rate from the header
+ *   wavf32 RIFF WAVE, 2 channels, IEEE float32; rate from the header
+ *   sigmf  SigMF recording: NAME.sigmf-meta (JSON) + NAME.sigmf-data with core:datatype
+ *          cu8 / ci8 / ci16_le / cf32_le, core:sample_rate (global) and core:frequency
+ *          (captures[0])
+ * Samples are complex float with full scale 1.0. "-" is stdin / stdout for the raw formats
+ * (and stdin for WAV, which is read sequentially). Reads and writes stream through a fixed
+ * buffer: memory use does not depend on the file size.
+ *
+ * Where rate and centre frequency come from (see iqfile_rate_source()):
+ *   1. the file's own metadata (SigMF meta, WAV header; centre from a WAV "auxi" chunk);
+ *      a different non-zero value in the parameters is ignored with a warning;
+ *   2. for raw formats: non-zero parameters (an explicit flag beats a guessed name);
+ *   3. rtl_433-style tokens in the file name: `x_868.13M_1024k.cu8` ("M", "[kMG]Hz" =
+ *      centre frequency; "k", "[kMG]sps" = sample rate);
+ *   4. otherwise 0 (unknown).
+ *
+ * Threads: an iqfile_t belongs to one thread at a time; different handles are independent.
  */
 #ifndef SIGFOX_IQFILE_H
 #define SIGFOX_IQFILE_H
 
 #include <complex.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef enum {
@@ -19,51 +38,95 @@ typedef enum {
     IQ_FORMAT_CS8,
     IQ_FORMAT_CS16,
     IQ_FORMAT_CF32,
-    IQ_FORMAT_WAV16,   /* 2-channel PCM int16 */
-    IQ_FORMAT_WAVF32,  /* 2-channel IEEE float32 */
-    IQ_FORMAT_SIGMF,   /* sample type from the metadata */
+    IQ_FORMAT_WAV16,  /* 2-channel PCM int16 */
+    IQ_FORMAT_WAVF32, /* 2-channel IEEE float32 */
+    IQ_FORMAT_SIGMF,  /* container; the sample type comes from core:datatype */
 } iq_format_t;
 
-/* "cu8", "cs8", "cs16", "cf32", "wav", "wav16", "wavf32", "sigmf" (also "cs32"? no).
- * Returns IQ_FORMAT_UNKNOWN for anything else. */
+/* Parses a format name, case-insensitive: "cu8", "cs8", "cs16", "cf32", "wav" (= wav16),
+ * "wav16", "wavf32", "sigmf". Returns IQ_FORMAT_UNKNOWN for anything else or NULL. */
 iq_format_t iq_format_from_name(const char *name);
+/* The canonical name ("cu8" ... "sigmf"), or "unknown". Never NULL. */
 const char *iq_format_name(iq_format_t fmt);
-/* From a path's extension (.cu8 .cs8 .cs16 .cf32 .wav .sigmf-meta .sigmf-data .sigmf;
- * also rtl_433-style .raw/.bin? no). Returns IQ_FORMAT_UNKNOWN when not recognised. */
+/* From a path's extension, case-insensitive: .cu8 .cs8 .cs16 .cf32, .wav (WAV16: when
+ * reading, the header decides int16 or float32), .sigmf-meta .sigmf-data .sigmf (the last
+ * is a SigMF tar archive, which iqfile_open_read() rejects with a message saying so).
+ * .raw/.bin/.dat are ambiguous and give UNKNOWN, as do "-", NULL and anything else. */
 iq_format_t iq_format_from_path(const char *path);
+/* Bytes per complex sample of a sample format (cu8 2, cs8 2, cs16 4, cf32 8, wav16 4,
+ * wavf32 8); 0 for SIGMF and UNKNOWN. */
+size_t iq_format_sample_bytes(iq_format_t fmt);
+
+/* Where a rate or centre frequency value came from. */
+typedef enum {
+    IQ_SOURCE_NONE = 0, /* unknown: the value is 0 */
+    IQ_SOURCE_METADATA, /* SigMF meta or WAV header/auxi chunk */
+    IQ_SOURCE_PARAMS,   /* iqfile_params_t (the caller's flags) */
+    IQ_SOURCE_FILENAME, /* rtl_433-style token in the file name */
+} iq_source_t;
+/* "none", "metadata", "parameters", "file name". Never NULL. */
+const char *iq_source_name(iq_source_t src);
+
+/* Parses rtl_433-style tokens in the last path component: a number followed by "M" or
+ * "[kMG]Hz" is a centre frequency, by "k" or "[kMG]sps" a sample rate (case-insensitive),
+ * e.g. "x_868.13M_1024k.cu8" -> 868.13e6 Hz, 1.024e6 S/s. Outputs are set only for tokens
+ * found (may be NULL). Returns a bit mask: 1 = rate found, 2 = centre found. */
+int iq_parse_name_tokens(const char *path, double *rate_sps, double *center_freq_hz);
 
 typedef struct iqfile iqfile_t;
 
 typedef struct {
-    iq_format_t format;    /* UNKNOWN: from the path */
-    double rate_sps;       /* 0: unknown; metadata (WAV, SigMF) overrides nothing given here
-                              when non-zero? -> see iqfile_open_read */
-    double center_freq_hz; /* 0: unknown */
+    iq_format_t format;        /* UNKNOWN: from the path's extension */
+    iq_format_t sample_format; /* SigMF writer only: CU8, CS8, CS16 or CF32 (UNKNOWN: CF32);
+                                  ignored otherwise */
+    double rate_sps;           /* 0: unknown (see the precedence above) */
+    double center_freq_hz;     /* 0: unknown */
+    const char *description;   /* SigMF writer: core:description (NULL: none) */
 } iqfile_params_t;
 
-/* Opens a recording for reading. Rate and centre frequency come from the file's metadata
- * when it has them, else from params (non-zero values in params win over metadata only
- * for raw formats). On failure returns NULL and writes a message naming the file and the
- * problem into err. */
+/* Opens a recording for reading. params may be NULL (all defaults). For SigMF, path may
+ * name the .sigmf-meta, the .sigmf-data, or the common base name with format SIGMF.
+ * Returns the handle (owned by the caller: iqfile_close()), or NULL with a message naming
+ * the file and the problem in err (truncated to err_len; err may be NULL). */
 iqfile_t *iqfile_open_read(const char *path, const iqfile_params_t *params, char *err,
                            size_t err_len);
-/* Opens for writing (creates/truncates; SigMF writes both files, WAV fixes its header at
- * close). */
+/* Opens for writing: creates or truncates. The format comes from params->format or the
+ * extension. SigMF writes NAME.sigmf-meta at once (core:version, core:datatype,
+ * core:sample_rate, captures[0] core:frequency when known) and samples to NAME.sigmf-data;
+ * WAV writes its sizes into the RIFF header at close and is limited to 4 GiB of data.
+ * "-" writes raw formats to stdout. Returns NULL with a message in err on failure. */
 iqfile_t *iqfile_open_write(const char *path, const iqfile_params_t *params, char *err,
                             size_t err_len);
 
-/* Reads up to n samples. Returns the count (0 at end of file) or -1 on error, with
- * iqfile_error() explaining (a truncated final sample is an error after the whole
- * samples before it were returned). */
+/* Reads up to n samples into out. Returns the count (< n only at the end of the file), 0
+ * at the end, or -1 on error with iqfile_error() explaining. A file ending in a partial
+ * sample first returns all the whole samples, then -1 ("truncated final sample"); so does
+ * a WAV whose data chunk is shorter than its header says. Blocks may be of any size. */
 ssize_t iqfile_read(iqfile_t *f, float complex *out, size_t n);
-/* Writes n samples (clipped to the format's range). Returns 0 or -1. */
+/* Writes n samples. Integer formats round to nearest and clip to their range (NaN -> 0).
+ * Returns 0 or -1 (write error, WAV size limit) with iqfile_error() explaining. */
 int iqfile_write(iqfile_t *f, const float complex *in, size_t n);
-/* Closes (finishing headers for writers). Returns 0 or -1 (write error). NULL-safe. */
+/* Goes back to the first sample of a regular file (for looping playback).
+ * Returns 0, or -1 for stdin/pipes and writers. */
+int iqfile_rewind(iqfile_t *f);
+/* Flushes, finishes headers (WAV) and closes. Returns 0, or -1 if a write failed (the
+ * message is logged, the handle is freed anyway). NULL-safe. Never closes stdin/stdout. */
 int iqfile_close(iqfile_t *f);
 
-double iqfile_rate(const iqfile_t *f);
-double iqfile_center_freq(const iqfile_t *f);
-iq_format_t iqfile_format(const iqfile_t *f);       /* sample format, never SIGMF */
-const char *iqfile_error(const iqfile_t *f);        /* last error message */
+double iqfile_rate(const iqfile_t *f);        /* S/s; 0 if unknown */
+double iqfile_center_freq(const iqfile_t *f); /* Hz; 0 if unknown */
+iq_source_t iqfile_rate_source(const iqfile_t *f);
+iq_source_t iqfile_center_freq_source(const iqfile_t *f);
+/* The sample format on disk: CU8, CS8, CS16, CF32, WAV16 or WAVF32 (never SIGMF). */
+iq_format_t iqfile_format(const iqfile_t *f);
+/* The container: the sample format for raw and WAV, SIGMF for SigMF. */
+iq_format_t iqfile_container(const iqfile_t *f);
+/* Total samples of a regular readable file (from its size or header), -1 if unknown
+ * (stdin, pipes, writers). */
+int64_t iqfile_length(const iqfile_t *f);
+/* Samples read (or written) so far; rewinding resets it. */
+uint64_t iqfile_position(const iqfile_t *f);
+/* Last error message ("" if none), naming the file. Valid until the next call on f. */
+const char *iqfile_error(const iqfile_t *f);
 
 #endif
