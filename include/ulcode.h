@@ -61,4 +61,13 @@ int ul_code_decode_soft(int rank, const float *soft, uint8_t *out, size_t nbits)
  * Returns 0, or UL_ERR_ARG (no replica, NULL out, nbits 0 or > UL_CODE_MAX_BITS). */
 int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out);
 
+/* The same, but returns the survivors ending in each of the (up to) 4 trellis states,
+ * best final metric first: path i goes to out + i * out_stride (out_stride >=
+ * ceil(nbits/8) when max_paths > 1). The code has no tail, so the last bit is covered by
+ * only as many coded bits as there are replicas; a CRC check over the candidates (as
+ * ul_frame_decode_joint does) repairs ties and errors there.
+ * Returns the number of paths written (1..max_paths) or UL_ERR_ARG. */
+int ul_viterbi_decode_list(const float *const soft[3], size_t nbits, uint8_t *out,
+                           size_t out_stride, int max_paths);
+
 #endif

@@ -165,10 +165,12 @@ int ul_frame_decode(const uint8_t *bytes, size_t nbits, bool has_preamble, int m
  * decisions; the body is un-coded with ul_code_decode_soft. Returns as ul_frame_decode. */
 int ul_frame_decode_soft(const float *soft, size_t nbits, int max_ft_distance, ul_frame_t *out);
 
-/* Joint decoding of one message from any subset of its replicas (ul_viterbi_decode):
- * body_soft[r-1] holds ul_body_bits(container_len) soft values of rank r's body (the bits
- * after its FT), or NULL. Sets out->rank = 0, out->ft to the rank-1 FT and ft_distance 0;
- * the caller may overwrite them. Returns as ul_frame_decode. */
+/* Joint decoding of one message from any subset of its replicas: body_soft[r-1] holds
+ * ul_body_bits(container_len) soft values of rank r's body (the bits after its FT), or
+ * NULL. Viterbi (ul_viterbi_decode_list) gives up to 4 candidates, one per end state, and
+ * the first whose CRC checks is parsed (the code has no tail, so its last bits are the
+ * weakest). Sets out->rank = 0, out->ft to the rank-1 FT and ft_distance 0; the caller
+ * may overwrite them. Returns as ul_frame_decode (UL_ERR_ARG when no replica is given). */
 int ul_frame_decode_joint(const float *const body_soft[3], size_t container_len, bool control,
                           ul_frame_t *out);
 

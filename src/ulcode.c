@@ -80,19 +80,15 @@ static inline float sanitize_llr(float x)
     return x > lim ? lim : (x < -lim ? -lim : x);
 }
 
-int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out)
+/* Forward pass: fills decision[] and the final path metrics of the 4 states. */
+static void viterbi_forward(const float *const soft[3], size_t nbits, uint8_t *decision,
+                            float metric[4])
 {
-    if (!soft || !out || nbits == 0 || nbits > UL_CODE_MAX_BITS)
-        return UL_ERR_ARG;
-    if (!soft[0] && !soft[1] && !soft[2])
-        return UL_ERR_ARG;
-
     /* Path metric = sum of LLR * (+1 for a coded 1, -1 for a coded 0): the log-likelihood
-     * up to a constant, maximised. */
-    float metric[4] = {0.0f, -INFINITY, -INFINITY, -INFINITY};
-    /* decision[n] bit s' = u[n-2] of the survivor entering state s' at step n. */
-    uint8_t decision[UL_CODE_MAX_BITS];
-
+     * up to a constant, maximised. decision[n] bit s' = u[n-2] of the survivor entering
+     * state s' at step n. */
+    metric[0] = 0.0f;
+    metric[1] = metric[2] = metric[3] = -INFINITY;
     for (size_t n = 0; n < nbits; n++) {
         float llr[3];
         for (int r = 0; r < 3; r++)
@@ -126,16 +122,52 @@ int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out)
         for (int s = 0; s < 4; s++)
             metric[s] = next[s] - top;
     }
+}
 
-    unsigned s = 0;
-    for (unsigned k = 1; k < 4; k++)
-        if (metric[k] > metric[s])
-            s = k;
+static void viterbi_traceback(const uint8_t *decision, size_t nbits, unsigned s, uint8_t *out)
+{
     memset(out, 0, (nbits + 7) / 8);
     for (size_t n = nbits; n-- > 0;) {
         ul_bit_set(out, n, (int)(s >> 1));
         unsigned u2 = (decision[n] >> s) & 1;
         s = (s & 1) << 1 | u2;
     }
-    return 0;
+}
+
+int ul_viterbi_decode_list(const float *const soft[3], size_t nbits, uint8_t *out,
+                           size_t out_stride, int max_paths)
+{
+    if (!soft || !out || nbits == 0 || nbits > UL_CODE_MAX_BITS || max_paths < 1)
+        return UL_ERR_ARG;
+    if (!soft[0] && !soft[1] && !soft[2])
+        return UL_ERR_ARG;
+    if (max_paths > 1 && out_stride < (nbits + 7) / 8)
+        return UL_ERR_ARG;
+    uint8_t decision[UL_CODE_MAX_BITS];
+    float metric[4];
+    viterbi_forward(soft, nbits, decision, metric);
+
+    /* End states by decreasing metric (the trellis is not terminated, so any state may
+     * end the message); unreachable states (fewer than 2 bits) are skipped. */
+    unsigned order[4] = {0, 1, 2, 3};
+    for (int i = 1; i < 4; i++)
+        for (int j = i; j > 0 && metric[order[j]] > metric[order[j - 1]]; j--) {
+            unsigned t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int n = 0;
+    for (int i = 0; i < 4 && n < max_paths; i++) {
+        if (metric[order[i]] == -INFINITY)
+            break;
+        viterbi_traceback(decision, nbits, order[i], out + (size_t)n * out_stride);
+        n++;
+    }
+    return n;
+}
+
+int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out)
+{
+    int n = ul_viterbi_decode_list(soft, nbits, out, 0, 1);
+    return n < 0 ? n : 0;
 }
