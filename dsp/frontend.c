@@ -1,0 +1,204 @@
+/* frontend: NCO shift + one integer FIR decimator to the working rate. Licence: MIT. */
+#include "frontend.h"
+
+#include <liquid/liquid.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define FRONTEND_CHUNK 4096 /* input samples mixed and decimated per inner pass */
+#define FRONTEND_MARGIN 1.2 /* working rate >= MARGIN * 2 * passband */
+
+struct frontend {
+    double rate_sps;
+    unsigned decimation;
+    double delay_in;
+    nco_crcf nco;           /* NULL when shift_hz == 0 */
+    firdecim_crcf decim;    /* NULL when decimation == 1 */
+    float complex *scratch; /* decimation + FRONTEND_CHUNK samples: carry, then new */
+    size_t carry;           /* samples at the start of scratch waiting for a full group */
+};
+
+/* 2^a 3^b 5^c 7^d: sizes FFTW transforms fastest. */
+static bool is_smooth(unsigned long n)
+{
+    if (n == 0)
+        return false;
+    static const unsigned p[] = {2, 3, 5, 7};
+    for (int i = 0; i < 4; i++)
+        while (n % p[i] == 0)
+            n /= p[i];
+    return n == 1;
+}
+
+/* Working rate rate/D a whole multiple of grid (to 1e-9 relative)? Sets *mult. */
+static bool on_grid(double rate, unsigned d, double grid, unsigned long *mult)
+{
+    if (!(grid > 0))
+        return false;
+    double k = rate / d / grid;
+    double r = nearbyint(k);
+    *mult = (unsigned long)r;
+    return r >= 1 && fabs(k - r) <= 1e-9 * k;
+}
+
+static unsigned choose_decimation(double rate, double pass, double grid)
+{
+    double fw_min = FRONTEND_MARGIN * 2.0 * pass;
+    if (rate < 2.0 * fw_min)
+        return 1;
+    unsigned dmax = (unsigned)floor(rate / fw_min);
+    unsigned best_exact = 0;
+    /* Largest D (cheapest FFT) first; accept working rates up to twice the minimum. */
+    for (unsigned d = dmax; d >= 1 && rate / d <= 2.0 * fw_min; d--) {
+        unsigned long mult;
+        if (on_grid(rate, d, grid, &mult)) {
+            if (is_smooth(mult))
+                return d;
+            if (!best_exact)
+                best_exact = d;
+        }
+    }
+    return best_exact ? best_exact : dmax;
+}
+
+frontend_t *frontend_create(const frontend_config_t *cfg)
+{
+    if (!cfg) {
+        log_error("Front end not created, reason: no configuration");
+        return NULL;
+    }
+    double rate = cfg->rate_sps, pass = cfg->passband_hz;
+    double as_db = cfg->stopband_db > 0 ? cfg->stopband_db : 60.0;
+    if (!(rate >= 1e3 && rate <= 20e6)) {
+        log_error("Front end not created, reason: input rate out of range, rate_sps: %g", rate);
+        return NULL;
+    }
+    if (!(pass > 0) || !isfinite(cfg->shift_hz) || fabs(cfg->shift_hz) + pass > rate / 2) {
+        log_error("Front end not created, reason: kept band outside the input band, "
+                  "passband_hz: %g, shift_hz: %g, rate_sps: %g",
+                  pass, cfg->shift_hz, rate);
+        return NULL;
+    }
+    frontend_t *q = calloc(1, sizeof *q);
+    if (!q)
+        goto fail;
+    q->rate_sps = rate;
+    q->decimation = choose_decimation(rate, pass, cfg->grid_hz);
+    q->scratch = malloc((q->decimation + FRONTEND_CHUNK) * sizeof(float complex));
+    if (!q->scratch)
+        goto fail;
+    if (cfg->shift_hz != 0.0) {
+        q->nco = nco_crcf_create(LIQUID_NCO);
+        if (!q->nco)
+            goto fail;
+        nco_crcf_set_frequency(q->nco, (float)(2.0 * M_PI * cfg->shift_hz / rate));
+    }
+    if (q->decimation > 1) {
+        unsigned d = q->decimation;
+        /* Transition from pass to rate/D - pass, normalised to the input rate. */
+        double df = (rate / d - 2.0 * pass) / rate;
+        unsigned len = estimate_req_filter_len((float)df, (float)as_db);
+        len += len / 8 + 1; /* the Kaiser estimate is tight: keep the passband edge flat */
+        len |= 1;           /* odd: integer group delay */
+        float *h = malloc(len * sizeof *h);
+        if (!h)
+            goto fail;
+        liquid_firdes_kaiser(len, (float)(0.5 / d), (float)as_db, 0.0f, h);
+        double sum = 0;
+        for (unsigned i = 0; i < len; i++)
+            sum += h[i];
+        for (unsigned i = 0; i < len; i++)
+            h[i] = (float)(h[i] / sum); /* unit gain at 0 Hz */
+        q->decim = firdecim_crcf_create(d, h, len);
+        free(h);
+        if (!q->decim)
+            goto fail;
+        /* liquid computes output j when input jD enters: y[j] = sum h[k] x[jD - k], a
+         * linear-phase filter centred (len-1)/2 samples back. */
+        q->delay_in = (len - 1) / 2.0;
+    }
+    return q;
+fail:
+    log_error("Front end not created, reason: out of memory");
+    frontend_destroy(q);
+    return NULL;
+}
+
+double frontend_out_rate(const frontend_t *q)
+{
+    return q->rate_sps / q->decimation;
+}
+
+unsigned frontend_decimation(const frontend_t *q)
+{
+    return q->decimation;
+}
+
+double frontend_delay_in(const frontend_t *q)
+{
+    return q->delay_in;
+}
+
+size_t frontend_max_out(const frontend_t *q, size_t n)
+{
+    return (n + q->decimation - 1) / q->decimation + 1;
+}
+
+long frontend_process(frontend_t *q, const float complex *in, size_t n, float complex *out,
+                      size_t cap)
+{
+    if (cap < frontend_max_out(q, n))
+        return -1;
+    unsigned d = q->decimation;
+    size_t nout = 0;
+    while (n > 0) {
+        size_t c = n < FRONTEND_CHUNK ? n : FRONTEND_CHUNK;
+        float complex *dst = q->scratch + q->carry;
+        if (q->nco)
+            nco_crcf_mix_block_down(q->nco, (float complex *)in, dst, (unsigned)c);
+        else
+            memcpy(dst, in, c * sizeof *in);
+        size_t total = q->carry + c;
+        if (d == 1) {
+            memcpy(out + nout, q->scratch, total * sizeof *out);
+            nout += total;
+            q->carry = 0;
+        } else {
+            size_t groups = total / d;
+            firdecim_crcf_execute_block(q->decim, q->scratch, (unsigned)groups, out + nout);
+            nout += groups;
+            q->carry = total - groups * d;
+            memmove(q->scratch, q->scratch + groups * d, q->carry * sizeof *out);
+        }
+        in += c;
+        n -= c;
+    }
+    return (long)nout;
+}
+
+void frontend_reset(frontend_t *q)
+{
+    if (!q)
+        return;
+    if (q->nco)
+        nco_crcf_set_phase(q->nco, 0.0f); /* nco_crcf_reset would also zero the frequency */
+    if (q->decim)
+        firdecim_crcf_reset(q->decim);
+    q->carry = 0;
+}
+
+void frontend_destroy(frontend_t *q)
+{
+    if (!q)
+        return;
+    if (q->nco)
+        nco_crcf_destroy(q->nco);
+    if (q->decim)
+        firdecim_crcf_destroy(q->decim);
+    free(q->scratch);
+    free(q);
+}
