@@ -1,0 +1,351 @@
+/* test_devstate: anti-replay window per device, persistence across reloads, atomic writes
+ * (a crash's leftover tmp file, a damaged file, an unwritable directory), one daemon per
+ * state directory. Licence: MIT. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "devstate.h"
+#include "log.h"
+
+static char tmpdir[64];
+static char statedir[128];
+static char statefile[192];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_devstate.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    log_set_level(getenv("DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Each test gets its own fresh state directory (created by devstate_create). */
+static int fresh_dir(void **state)
+{
+    (void)state;
+    static int k;
+    snprintf(statedir, sizeof statedir, "%s/state%d", tmpdir, k++);
+    snprintf(statefile, sizeof statefile, "%s/" DEVSTATE_FILE, statedir);
+    return 0;
+}
+
+static devstate_t *open_ok(const char *dir)
+{
+    char err[512] = "";
+    devstate_t *ds = devstate_create(dir, err, sizeof err);
+    if (!ds)
+        fail_msg("devstate_create(%s): %s", dir ? dir : "NULL", err);
+    return ds;
+}
+
+static void flush_ok(devstate_t *ds)
+{
+    char err[512] = "";
+    if (devstate_flush(ds, err, sizeof err) != 0)
+        fail_msg("devstate_flush: %s", err);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The seeds/000 §9.1.1 window, as a table of (mc, verdict) fed in order to one device. */
+static void test_window(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(NULL);
+    static const struct {
+        uint16_t mc;
+        int verdict;
+        uint16_t last_before;
+    } steps[] = {
+        {5, DEVSTATE_NEW, 0},      /* first message of a device: accepted */
+        {5, DEVSTATE_REPLAY, 5},   /* same counter again */
+        {6, DEVSTATE_NEW, 5},      /* last + 1 */
+        {4, DEVSTATE_REPLAY, 6},   /* old */
+        {26, DEVSTATE_NEW, 6},     /* last + 20 */
+        {47, DEVSTATE_NEW, 26},    /* last + 1 + 20, the window's end for 1 msg/day */
+        {69, DEVSTATE_REPLAY, 47}, /* last + 22: outside */
+        {4090, DEVSTATE_REPLAY, 47},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        devstate_entry_t before;
+        int v = devstate_check(ds, 0xFEDCBA98, steps[i].mc, 1, 1000 + (int64_t)i, &before);
+        if (v != steps[i].verdict)
+            fail_msg("step %zu: mc %u gave %d, expected %d", i, steps[i].mc, v,
+                     steps[i].verdict);
+        if (i > 0 && before.last_mc != steps[i].last_before)
+            fail_msg("step %zu: last_mc %u, expected %u", i, before.last_mc,
+                     steps[i].last_before);
+    }
+    devstate_entry_t e;
+    assert_int_equal(devstate_get(ds, 0xFEDCBA98, &e), 0);
+    assert_int_equal(e.last_mc, 47);
+    assert_int_equal(e.messages, 4);
+    assert_int_equal(e.replays, 4);
+    assert_int_equal(e.last_seen_unix, 1005);
+    assert_int_equal(devstate_get(ds, 0x12345678, &e), -1);
+    devstate_destroy(ds);
+}
+
+/* Wrap-around modulo 4096 and the wider window of a device sending 140 messages a day. */
+static void test_window_wrap_and_daily(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(NULL);
+    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 1, 3, 140, 0, NULL), DEVSTATE_NEW); /* wrapped */
+    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, NULL), DEVSTATE_REPLAY);
+    /* §9.1.1 example: last 5, 140/day -> 6 .. 426. */
+    assert_int_equal(devstate_check(ds, 2, 5, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 2, 426, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 3, 5, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 3, 427, 140, 0, NULL), DEVSTATE_REPLAY);
+    /* Devices are independent and listed in ID order. */
+    devstate_entry_t all[4];
+    assert_int_equal(devstate_list(ds, all, 4), 3);
+    assert_int_equal(all[0].ep_id, 1);
+    assert_int_equal(all[2].ep_id, 3);
+    devstate_destroy(ds);
+}
+
+static void test_persistence(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(statedir);
+    assert_false(devstate_dirty(ds));
+    for (uint32_t id = 100; id > 0; id--) /* inserted out of order */
+        assert_int_equal(devstate_check(ds, id * 7919u, (uint16_t)(id * 3), 140, id, NULL),
+                         DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 7919u, 1, 140, 0, NULL), DEVSTATE_REPLAY);
+    assert_true(devstate_dirty(ds));
+    flush_ok(ds);
+    assert_false(devstate_dirty(ds));
+    devstate_destroy(ds);
+
+    /* A restart sees the same counters: the old message is still a replay. */
+    ds = open_ok(statedir);
+    devstate_entry_t e;
+    assert_int_equal(devstate_list(ds, NULL, 0), 100);
+    assert_int_equal(devstate_get(ds, 7919u, &e), 0);
+    assert_int_equal(e.last_mc, 3);
+    assert_int_equal(e.messages, 1);
+    assert_int_equal(e.replays, 1);
+    assert_int_equal(devstate_check(ds, 7919u, 3, 140, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 7919u, 4, 140, 0, NULL), DEVSTATE_NEW);
+    flush_ok(ds);
+    devstate_destroy(ds);
+    ds = open_ok(statedir);
+    assert_int_equal(devstate_get(ds, 7919u, &e), 0);
+    assert_int_equal(e.last_mc, 4);
+    /* No leftovers besides the state and the lock file. */
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    devstate_destroy(ds);
+}
+
+/* A crash during a write leaves a partial tmp file next to the intact state file; the next
+ * start ignores (and removes) it and loads the last complete state. */
+static void test_crash_leftover_tmp(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(statedir);
+    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, NULL), DEVSTATE_NEW);
+    flush_ok(ds);
+    devstate_destroy(ds);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
+    write_text(tmp, "# sigfoxd device state, format 1\nAABBCCDD 5");
+    ds = open_ok(statedir);
+    devstate_entry_t e;
+    assert_int_equal(devstate_get(ds, 0xAABBCCDD, &e), 0);
+    assert_int_equal(e.last_mc, 100);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, NULL), DEVSTATE_REPLAY);
+    devstate_destroy(ds);
+}
+
+/* Real crashes: a child process writes the state in a loop and is killed with SIGKILL at
+ * varying moments; every time, the next start loads a complete state whose counter never
+ * goes backwards. */
+static void test_killed_writer(void **state)
+{
+    (void)state;
+    devstate_destroy(open_ok(statedir));
+    uint16_t seen = 0;
+    for (int round = 0; round < 12; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            char err[512];
+            devstate_t *ds = devstate_create(statedir, err, sizeof err);
+            if (!ds)
+                _exit(2);
+            for (uint16_t mc = 1;; mc = (uint16_t)(mc % 4000 + 1)) {
+                /* Many devices make each write large enough to be caught mid-way. */
+                for (uint32_t id = 1; id <= 200; id++)
+                    devstate_check(ds, id, mc, 140, mc, NULL);
+                if (devstate_flush(ds, err, sizeof err) != 0)
+                    _exit(3);
+            }
+        }
+        usleep(3000 + 2500 * (unsigned)round);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        assert_true(WIFSIGNALED(status));
+        devstate_t *ds = open_ok(statedir);
+        devstate_entry_t e;
+        if (devstate_get(ds, 200, &e) == 0) {
+            /* Counters only go up within a round (the child starts over at 1 each time,
+             * which the window treats as old, so the stored counter stays put). */
+            assert_true(e.last_mc >= seen);
+            seen = e.last_mc;
+            assert_int_equal(devstate_list(ds, NULL, 0), 200);
+        }
+        devstate_destroy(ds);
+    }
+}
+
+/* A damaged state file is refused with file:line, never silently reset. */
+static void test_damaged_file_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *expect; /* after "<file>:" */
+    } cases[] = {
+        {"AABBCCDD 5 1 0 0\n", "2: no 'end' line: the file is truncated"},
+        {"AABBCCDD 5 1 0 0\nend 2\n", "2: 'end' count does not match"},
+        {"AABBCCDD 5 1 0\nend 1\n", "1: expected \"EPID LAST_MC"},
+        {"AABBCCDD 5000 1 0 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0\nAABBCCDD 6 1 0 0\nend 2\n", "2: devices are not in increasing"},
+        {"AABBCCDD 5 1 0 0\nend 1\n00000001 1 1 0 0\n", "3: text after the 'end' line"},
+        {"AABBCCDD 5 1 0 0", "1: line is cut short"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fresh_dir(NULL);
+        devstate_destroy(open_ok(statedir)); /* creates the directory */
+        write_text(statefile, cases[i].text);
+        char err[512] = "";
+        devstate_t *ds = devstate_create(statedir, err, sizeof err);
+        char expect[512];
+        snprintf(expect, sizeof expect, "%s:%s", statefile, cases[i].expect);
+        if (ds || strncmp(err, expect, strlen(expect)) != 0)
+            fail_msg("case %zu: %s, message \"%s\", expected \"%s\"", i,
+                     ds ? "accepted" : "refused", err, expect);
+    }
+    /* Comments and an empty state are fine. */
+    fresh_dir(NULL);
+    devstate_destroy(open_ok(statedir));
+    write_text(statefile, "# hello\nend 0\n");
+    devstate_t *ds = open_ok(statedir);
+    assert_int_equal(devstate_list(ds, NULL, 0), 0);
+    devstate_destroy(ds);
+}
+
+/* A write that cannot happen reports an error, leaves the old file intact and stays
+ * dirty so that the next flush retries. */
+static void test_unwritable_dir_keeps_old_file(void **state)
+{
+    (void)state;
+    /* The tests may run as root, which ignores permissions: block the write by making the
+     * tmp path a directory, which open(O_WRONLY) fails on for everyone. */
+    devstate_t *ds = open_ok(statedir);
+    assert_int_equal(devstate_check(ds, 42, 1, 140, 0, NULL), DEVSTATE_NEW);
+    flush_ok(ds);
+    char before[4096];
+    snprintf(before, sizeof before, "%s", read_text(statefile));
+    assert_int_equal(devstate_check(ds, 42, 2, 140, 0, NULL), DEVSTATE_NEW);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    char err[512] = "";
+    assert_int_equal(devstate_flush(ds, err, sizeof err), DEVSTATE_ERR_IO);
+    assert_non_null(strstr(err, tmp));
+    assert_true(devstate_dirty(ds));
+    assert_string_equal(read_text(statefile), before);
+    rmdir(tmp);
+    flush_ok(ds);
+    assert_false(devstate_dirty(ds));
+    assert_non_null(strstr(read_text(statefile), "0000002A 2 2 0 0\nend 1\n"));
+    devstate_destroy(ds);
+}
+
+static void test_one_daemon_per_dir(void **state)
+{
+    (void)state;
+    devstate_t *a = open_ok(statedir);
+    char err[512] = "";
+    devstate_t *b = devstate_create(statedir, err, sizeof err);
+    assert_null(b);
+    assert_non_null(strstr(err, "in use by another sigfoxd"));
+    devstate_destroy(a);
+    b = open_ok(statedir);
+    devstate_destroy(b);
+}
+
+static void test_bad_dir(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    assert_null(devstate_create("/nonexistent-parent/x/y", err, sizeof err));
+    assert_non_null(strstr(err, "cannot create state directory /nonexistent-parent/x/y"));
+    assert_int_equal(devstate_check(NULL, 1, 1, 1, 0, NULL), DEVSTATE_ERR_ARG);
+    assert_int_equal(devstate_flush(NULL, err, sizeof err), DEVSTATE_ERR_ARG);
+    devstate_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_window_wrap_and_daily),
+        cmocka_unit_test_setup(test_persistence, fresh_dir),
+        cmocka_unit_test_setup(test_crash_leftover_tmp, fresh_dir),
+        cmocka_unit_test_setup(test_killed_writer, fresh_dir),
+        cmocka_unit_test(test_damaged_file_refused),
+        cmocka_unit_test_setup(test_unwritable_dir_keeps_old_file, fresh_dir),
+        cmocka_unit_test_setup(test_one_daemon_per_dir, fresh_dir),
+        cmocka_unit_test(test_bad_dir),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
