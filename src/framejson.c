@@ -62,15 +62,14 @@ int framejson_add_frame(struct json_object *obj, const ul_frame_t *f, bool with_
 {
     if (!obj || !f || f->auth_len > UL_MAX_AUTH_BYTES)
         return -1;
-    int rc = add(obj, "rank", json_object_new_int(f->rank));
+    int rc = with_message ? framejson_add_message(obj, &f->msg) : 0;
+    rc |= add(obj, "rank", json_object_new_int(f->rank));
     rc |= add_u16_hex(obj, "ft", f->ft);
     rc |= add(obj, "ft_distance", json_object_new_int(f->ft_distance));
     rc |= add(obj, "crc_ok", json_object_new_boolean(f->crc_ok));
     rc |= add_u16_hex(obj, "ul_crc", f->crc);
-    if (with_message) {
+    if (with_message)
         rc |= add_hex(obj, "ul_auth", f->auth, f->auth_len);
-        rc |= framejson_add_message(obj, &f->msg);
-    }
     return rc ? -1 : 0;
 }
 
