@@ -1,0 +1,234 @@
+/* test_rxjson: frame and message events from receiver results built with the real frame
+ * codec (spec §3 frames, encoded then decoded): shared field names, rounding, UTC from the
+ * stream anchor, calibration, replicas, CRC-failed bursts. Licence: MIT. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hexutil.h"
+#include "rxjson.h"
+
+static const uint8_t key[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
+                                0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF};
+
+/* A receiver result for rank `rank` of a message, decoded from its own encoding. */
+static rx_frame_t make_frame(const ul_message_t *m, int rank, double t_start_s, double snr_db)
+{
+    uint8_t bytes[UL_MAX_FRAME_BYTES];
+    int n = ul_frame_encode(m, key, rank, bytes, sizeof bytes);
+    assert_true(n > 0);
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    assert_int_equal(ul_frame_decode(bytes, (size_t)n * 8, true, 2, &f.frame), 0);
+    f.auth = RX_AUTH_OK;
+    f.baud = 100;
+    f.freq_hz = 868130250.4000001 + 1000.0 * rank;
+    f.drift_hz_s = -1.254;
+    f.rssi_dbfs = -62.3149;
+    f.snr_db = snr_db;
+    f.sample_idx = (uint64_t)(t_start_s * 1024000.0);
+    f.t_start_s = t_start_s;
+    f.t_end_s = t_start_s + 1.76;
+    return f;
+}
+
+static ul_message_t sample_message(void)
+{
+    ul_message_t m;
+    memset(&m, 0, sizeof m);
+    m.ep_id = 0xFEDCBA98;
+    m.mc = 1650;
+    m.kind = UL_KIND_APP;
+    m.payload_len = 4;
+    memcpy(m.payload, "\x01\x02\xAB\xCD", 4);
+    return m;
+}
+
+static json_object *get(json_object *o, const char *key_name)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key_name, &v))
+        fail_msg("missing field %s in %s", key_name, json_object_to_json_string(o));
+    return v;
+}
+
+static void expect_str(json_object *o, const char *k, const char *want)
+{
+    assert_string_equal(json_object_get_string(get(o, k)), want);
+}
+
+static void expect_absent(json_object *o, const char *k)
+{
+    if (json_object_object_get_ex(o, k, NULL))
+        fail_msg("unexpected field %s", k);
+}
+
+static void test_frame_event(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_frame_t f = make_frame(&m, 1, 1.2056254, 18.4);
+    json_object *o = rxjson_frame(&f, NULL);
+    assert_non_null(o);
+    expect_str(o, "type", "frame");
+    assert_int_equal(json_object_get_int(get(o, "format_version")), RXJSON_FORMAT_VERSION);
+    expect_str(o, "ep_id", "FEDCBA98");
+    assert_int_equal(json_object_get_int(get(o, "mc")), 1650);
+    expect_str(o, "payload", "0102ABCD");
+    expect_str(o, "kind", "app");
+    assert_int_equal(json_object_get_int(get(o, "rank")), 1);
+    assert_true(json_object_get_boolean(get(o, "crc_ok")));
+    expect_str(o, "auth", "ok");
+    assert_int_equal(json_object_get_int(get(o, "baud")), 100);
+    assert_false(json_object_get_boolean(get(o, "joint")));
+    assert_int_equal(json_object_get_int64(get(o, "sample_idx")), 1234560);
+    expect_absent(o, "time_utc");    /* no anchor: UTC unknown */
+    expect_absent(o, "bs_rssi_dbm"); /* not calibrated */
+    /* Rounded text: 0.1 Hz, 0.01 Hz/s and dB, 1 µs. */
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(strstr(text, "\"freq_hz\":868131250.4,"));
+    assert_non_null(strstr(text, "\"drift_hz_s\":-1.25,"));
+    assert_non_null(strstr(text, "\"rssi_dbfs\":-62.31,"));
+    assert_non_null(strstr(text, "\"t_start_s\":1.205625,"));
+    json_object_put(o);
+}
+
+static void test_time_and_calibration(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_frame_t f = make_frame(&m, 2, 12.5, 10);
+    /* Stream second 10 was 2024-11-26T12:00:00Z: the burst at 12.5 s is 2.5 s later. */
+    rxjson_ctx_t ctx = {10.0, 1732622400.0, true, -30.0};
+    json_object *o = rxjson_frame(&f, &ctx);
+    expect_str(o, "time_utc", "2024-11-26T12:00:02.500000Z");
+    assert_true(fabs(json_object_get_double(get(o, "bs_rssi_dbm")) - (-92.31)) < 1e-9);
+    assert_int_equal(json_object_get_int(get(o, "rank")), 2);
+    json_object_put(o);
+}
+
+static void test_bad_crc_frame(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_frame_t f = make_frame(&m, 1, 3, 5);
+    f.frame.crc_ok = false;
+    f.auth = RX_AUTH_UNCHECKED;
+    f.snr_db = NAN;
+    json_object *o = rxjson_frame(&f, NULL);
+    assert_non_null(o);
+    assert_false(json_object_get_boolean(get(o, "crc_ok")));
+    expect_str(o, "auth", "unchecked");
+    expect_absent(o, "ep_id"); /* fields of a failed frame are not trusted */
+    expect_absent(o, "payload");
+    assert_null(get(o, "snr_db")); /* NaN -> null, never invalid JSON */
+    json_object *back = json_tokener_parse(json_object_to_json_string(o));
+    assert_non_null(back);
+    json_object_put(back);
+    json_object_put(o);
+}
+
+static void test_message_event(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_message_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg = m;
+    msg.auth = RX_AUTH_OK;
+    msg.nframes = 3;
+    msg.frames[0] = make_frame(&m, 2, 5.0, 12.0); /* rank 1 was lost: first is rank 2 */
+    msg.frames[1] = make_frame(&m, 3, 7.1, 21.5); /* strongest */
+    msg.frames[2] = make_frame(&m, 1, 9.2, 15.0);
+    msg.frames[2].rssi_dbfs = -50;
+    msg.frames[1].rssi_dbfs = -40.004;
+    rxjson_ctx_t ctx = {0, 1732622400.0, false, 0};
+    json_object *o = rxjson_message(&msg, &ctx);
+    assert_non_null(o);
+    expect_str(o, "type", "message");
+    expect_str(o, "ep_id", "FEDCBA98");
+    assert_int_equal(json_object_get_int(get(o, "mc")), 1650);
+    expect_str(o, "payload", "0102ABCD");
+    expect_str(o, "auth", "ok");
+    assert_false(json_object_get_boolean(get(o, "combined")));
+    assert_int_equal(json_object_get_int(get(o, "nframes")), 3);
+    /* Carrier and time of the first replica received; level of the strongest. */
+    assert_true(fabs(json_object_get_double(get(o, "freq_hz")) - 868132250.4) < 1e-6);
+    assert_true(fabs(json_object_get_double(get(o, "t_start_s")) - 5.0) < 1e-9);
+    expect_str(o, "time_utc", "2024-11-26T12:00:05.000000Z");
+    assert_true(fabs(json_object_get_double(get(o, "snr_db")) - 21.5) < 1e-9);
+    assert_true(fabs(json_object_get_double(get(o, "rssi_dbfs")) - (-40.0)) < 1e-9);
+    json_object *reps = get(o, "replicas");
+    assert_int_equal(json_object_array_length(reps), 3);
+    static const int ranks[] = {2, 3, 1};
+    for (int i = 0; i < 3; i++) {
+        json_object *r = json_object_array_get_idx(reps, (size_t)i);
+        assert_int_equal(json_object_get_int(get(r, "rank")), ranks[i]);
+        assert_true(json_object_get_boolean(get(r, "crc_ok")));
+        get(r, "ft");
+        get(r, "freq_hz");
+        get(r, "rssi_dbfs");
+        get(r, "snr_db");
+        get(r, "time_utc");
+        get(r, "t_start_s");
+        expect_absent(r, "payload"); /* message fields live once, at the top */
+    }
+    json_object_put(o);
+}
+
+static void test_control_and_combined(void **state)
+{
+    (void)state;
+    ul_message_t m;
+    memset(&m, 0, sizeof m);
+    m.ep_id = 0x0000ABCD;
+    m.mc = 7;
+    m.kind = UL_KIND_DL_CONFIRMATION;
+    m.payload_len = UL_DL_CONFIRMATION_PAYLOAD_BYTES;
+    m.control.vdd_idle_mv = 3300;
+    m.control.vdd_tx_mv = 3100;
+    m.control.temp_tenth_c = 215;
+    m.control.rssi_dbm = -120;
+    rx_message_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg = m;
+    msg.auth = RX_AUTH_UNKNOWN_DEVICE;
+    msg.nframes = 1;
+    msg.combined = true;
+    msg.frames[0] = make_frame(&m, 1, 1, 3);
+    msg.frames[0].joint = true;
+    json_object *o = rxjson_message(&msg, NULL);
+    assert_non_null(o);
+    expect_str(o, "kind", "dl_confirmation");
+    expect_str(o, "auth", "unknown-device");
+    assert_true(json_object_get_boolean(get(o, "combined")));
+    assert_int_equal(json_object_get_int(get(o, "rssi_dbm")), -120);
+    assert_int_equal(json_object_get_int(get(o, "vdd_tx_mv")), 3100);
+    json_object *r = json_object_array_get_idx(get(o, "replicas"), 0);
+    assert_true(json_object_get_boolean(get(r, "joint")));
+    json_object_put(o);
+
+    msg.nframes = 4; /* corrupt input is refused, not overrun */
+    assert_null(rxjson_message(&msg, NULL));
+    assert_null(rxjson_message(NULL, NULL));
+    assert_null(rxjson_frame(NULL, NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_event),
+        cmocka_unit_test(test_time_and_calibration),
+        cmocka_unit_test(test_bad_crc_frame),
+        cmocka_unit_test(test_message_event),
+        cmocka_unit_test(test_control_and_combined),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
