@@ -36,6 +36,9 @@
 #define FRAMEJSON_AUTH_UNKNOWN_DEVICE "unknown-device"
 #define FRAMEJSON_AUTH_UNCHECKED "unchecked"
 
+/* Adds val under key, taking ownership of val even on failure (NULL val: -1), so that
+ * `rc |= framejson_add(o, "k", json_object_new_int(1));` leaks nothing. */
+int framejson_add(struct json_object *obj, const char *key, struct json_object *val);
 /* Adds ep_id, mc, bf, kind, payload or payload_bit, and the control fields. */
 int framejson_add_message(struct json_object *obj, const ul_message_t *m);
 /* Adds rank, ft, ft_distance, crc_ok, ul_crc; with_message (the decoder returned 0) also

@@ -6,17 +6,20 @@
 
 #include "hexutil.h"
 
-/* Takes ownership of val (also on failure). */
-static int add(struct json_object *obj, const char *key, struct json_object *val)
+int framejson_add(struct json_object *obj, const char *key, struct json_object *val)
 {
-    if (!val)
+    if (!obj || !key || !val) {
+        json_object_put(val);
         return -1;
+    }
     if (json_object_object_add(obj, key, val) != 0) {
         json_object_put(val);
         return -1;
     }
     return 0;
 }
+
+#define add framejson_add
 
 static int add_hex(struct json_object *obj, const char *key, const uint8_t *p, size_t n)
 {
@@ -51,7 +54,10 @@ int framejson_add_message(struct json_object *obj, const ul_message_t *m)
         rc |= add(obj, "vdd_idle_mv", json_object_new_int(m->control.vdd_idle_mv));
         rc |= add(obj, "vdd_tx_mv", json_object_new_int(m->control.vdd_tx_mv));
         rc |= add(obj, "temp_tenth_c", json_object_new_int(m->control.temp_tenth_c));
-        rc |= add(obj, "temp_c", json_object_new_double(m->control.temp_tenth_c / 10.0));
+        /* one decimal, as the field carries it (json-c would print 0.10000000000000001) */
+        char t[16];
+        snprintf(t, sizeof t, "%.1f", m->control.temp_tenth_c / 10.0);
+        rc |= add(obj, "temp_c", json_object_new_double_s(m->control.temp_tenth_c / 10.0, t));
     }
     if (m->kind == UL_KIND_DL_CONFIRMATION)
         rc |= add(obj, "rssi_dbm", json_object_new_int(m->control.rssi_dbm));

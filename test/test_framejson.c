@@ -80,6 +80,9 @@ static void test_confirmation_and_one_bit(void **state)
     assert_int_equal(num(o, "vdd_tx_mv"), 4300);
     assert_int_equal(num(o, "temp_tenth_c"), 250);
     assert_string_equal(str(o, "temp_c"), "25.0");
+    assert_string_equal(json_object_to_json_string_ext(json_object_object_get(o, "temp_c"),
+                                                       JSON_C_TO_STRING_PLAIN),
+                        "25.0");
     assert_int_equal(num(o, "rssi_dbm"), -126);
     assert_string_equal(str(o, "payload"), "09E40CCC10FA00E6");
     json_object_put(o);
@@ -122,6 +125,9 @@ static void test_auth_status(void **state)
     assert_int_equal(framejson_add_auth(NULL, "ok"), -1);
     assert_int_equal(framejson_add_auth(o, "unknown-device"), 0);
     assert_string_equal(str(o, "auth"), "unknown-device");
+    assert_int_equal(framejson_add(o, "x", NULL), -1);
+    assert_int_equal(framejson_add(NULL, "x", json_object_new_int(1)), -1); /* no leak */
+    assert_int_equal(framejson_add(o, "x", json_object_new_int(1)), 0);
     assert_int_equal(framejson_add_frame(NULL, &f, true), -1);
     assert_int_equal(framejson_add_frame(o, NULL, true), -1);
     assert_int_equal(framejson_add_message(o, NULL), -1);
