@@ -42,7 +42,7 @@ int framejson_add(struct json_object *obj, const char *key, struct json_object *
 /* Adds ep_id, mc, bf, kind, payload or payload_bit, and the control fields. */
 int framejson_add_message(struct json_object *obj, const ul_message_t *m);
 /* Adds rank, ft, ft_distance, crc_ok, ul_crc; with_message (the decoder returned 0) also
- * adds ul_auth and the message fields. */
+ * adds the message fields and ul_auth, unless the container did not parse (auth_len 0). */
 int framejson_add_frame(struct json_object *obj, const ul_frame_t *f, bool with_message);
 /* Adds auth; status must be one of the four FRAMEJSON_AUTH_* strings. */
 int framejson_add_auth(struct json_object *obj, const char *status);

@@ -100,6 +100,14 @@ uint16_t ul_ft_value(size_t container_bytes, bool control, int rank);
 int ul_ft_match(uint16_t ft_rx, int max_distance, size_t *container_bytes, bool *control,
                 int *rank);
 
+/* Maximum-likelihood FT from 13 soft values (LLR, positive = 1, soft[0] = FT MSbit): the
+ * known FT with the largest correlation sum(+-llr). NaN counts as 0. Fills what it found
+ * like ul_ft_match; returns the Hamming distance between the sign decisions and that FT,
+ * or UL_ERR_FT when it exceeds max_distance (UL_ERR_ARG for NULL soft). ft_rx (may be
+ * NULL) receives the sign decisions. */
+int ul_ft_match_soft(const float *soft, int max_distance, uint16_t *ft_rx,
+                     size_t *container_bytes, bool *control, int *rank);
+
 /* CRC-16 poly 0x1021, init 0, xorout 0xFFFF (§3.9), over len bytes (data may be NULL
  * when len is 0). */
 uint16_t ul_crc16(const uint8_t *data, size_t len);
@@ -161,8 +169,9 @@ int ul_frame_decode(const uint8_t *bytes, size_t nbits, bool has_preamble, int m
                     ul_frame_t *out);
 
 /* The same from the demodulator's soft values (LLR, positive = 1, see ulcode.h): soft[0]
- * is the first FT bit, nbits >= 13 + ul_body_bits(container). The FT is matched on sign
- * decisions; the body is un-coded with ul_code_decode_soft. Returns as ul_frame_decode. */
+ * is the first FT bit, nbits >= 13 + ul_body_bits(container). The FT is chosen by
+ * ul_ft_match_soft; the body is un-coded with ul_code_decode_soft. Returns as
+ * ul_frame_decode. */
 int ul_frame_decode_soft(const float *soft, size_t nbits, int max_ft_distance, ul_frame_t *out);
 
 /* Joint decoding of one message from any subset of its replicas: body_soft[r-1] holds

@@ -68,6 +68,9 @@ int framejson_add_frame(struct json_object *obj, const ul_frame_t *f, bool with_
 {
     if (!obj || !f || f->auth_len > UL_MAX_AUTH_BYTES)
         return -1;
+    /* A parsed container always has a UL-AUTH: without one f->msg is not valid, whatever
+     * the caller says (a good CRC over impossible fields). */
+    with_message = with_message && f->auth_len > 0;
     int rc = with_message ? framejson_add_message(obj, &f->msg) : 0;
     rc |= add(obj, "rank", json_object_new_int(f->rank));
     rc |= add_u16_hex(obj, "ft", f->ft);

@@ -2,6 +2,7 @@
  * The FT table, container layout and CRC live here and nowhere else. */
 #include "ulframe.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -93,6 +94,44 @@ int ul_ft_match(uint16_t ft_rx, int max_distance, size_t *container_bytes, bool 
     if (rank)
         *rank = best_r + 1;
     return best;
+}
+
+int ul_ft_match_soft(const float *soft, int max_distance, uint16_t *ft_rx,
+                     size_t *container_bytes, bool *control, int *rank)
+{
+    if (!soft)
+        return UL_ERR_ARG;
+    uint16_t hard = 0;
+    for (int b = 0; b < UL_FT_BITS; b++)
+        hard = (uint16_t)(hard << 1 | (soft[b] > 0.0f));
+    if (ft_rx)
+        *ft_rx = hard;
+    double best = -INFINITY;
+    size_t best_i = 0;
+    int best_r = 0;
+    for (size_t i = 0; i < FT_TABLE_LEN; i++)
+        for (int r = 0; r < 3; r++) {
+            double c = 0.0;
+            for (int b = 0; b < UL_FT_BITS; b++) {
+                float x = isnan(soft[b]) ? 0.0f : soft[b];
+                c += ((ft_table[i].ft[r] >> (UL_FT_BITS - 1 - b)) & 1) ? x : -x;
+            }
+            if (c > best) {
+                best = c;
+                best_i = i;
+                best_r = r;
+            }
+        }
+    int d = __builtin_popcount((unsigned)(hard ^ ft_table[best_i].ft[best_r]));
+    if (d > max_distance)
+        return UL_ERR_FT;
+    if (container_bytes)
+        *container_bytes = ft_table[best_i].container_bytes;
+    if (control)
+        *control = ft_table[best_i].control;
+    if (rank)
+        *rank = best_r + 1;
+    return d;
 }
 
 /* ---- CRC and authentication ---- */
@@ -372,14 +411,11 @@ int ul_frame_parse_body(const uint8_t *body, size_t container_len, bool control,
     return rc;
 }
 
-/* Records the FT match in out; returns the container size or a negative code. */
-static int match_ft(uint16_t ft, int max_ft_distance, ul_frame_t *out)
+/* Records an FT match (d = distance or negative code) in out; returns the container size
+ * or the negative code. */
+static int record_ft(int d, uint16_t ft, size_t clen, bool control, int rank, ul_frame_t *out)
 {
-    size_t clen = 0;
-    bool control = false;
-    int rank = 0;
     out->ft = ft;
-    int d = ul_ft_match(ft, max_ft_distance, &clen, &control, &rank);
     if (d < 0)
         return d;
     out->ft_distance = d;
@@ -401,7 +437,11 @@ int ul_frame_decode(const uint8_t *bytes, size_t nbits, bool has_preamble, int m
     uint16_t ft = 0;
     for (int i = 0; i < UL_FT_BITS; i++)
         ft = (uint16_t)(ft << 1 | ul_bit_get(bytes, pos++));
-    int clen = match_ft(ft, max_ft_distance, out);
+    size_t c = 0;
+    bool control = false;
+    int rank = 0;
+    int d = ul_ft_match(ft, max_ft_distance, &c, &control, &rank);
+    int clen = record_ft(d, ft, c, control, rank, out);
     if (clen < 0)
         return clen;
     size_t body_bits = ul_body_bits((size_t)clen);
@@ -423,9 +463,11 @@ int ul_frame_decode_soft(const float *soft, size_t nbits, int max_ft_distance, u
     if (nbits < UL_FT_BITS)
         return UL_ERR_LENGTH;
     uint16_t ft = 0;
-    for (int i = 0; i < UL_FT_BITS; i++)
-        ft = (uint16_t)(ft << 1 | (soft[i] > 0.0f));
-    int clen = match_ft(ft, max_ft_distance, out);
+    size_t c = 0;
+    bool control = false;
+    int rank = 0;
+    int d = ul_ft_match_soft(soft, max_ft_distance, &ft, &c, &control, &rank);
+    int clen = record_ft(d, ft, c, control, rank, out);
     if (clen < 0)
         return clen;
     size_t body_bits = ul_body_bits((size_t)clen);

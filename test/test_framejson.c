@@ -152,6 +152,19 @@ static void test_crc_failed_frame(void **state)
     assert_false(has(o, "ep_id"));
     assert_false(has(o, "ul_auth"));
     json_object_put(o);
+
+    /* good CRC over fields Table 3-1 forbids: no message fields even if asked */
+    uint8_t body[10] = {0x40}; /* LI 01 in an 8-byte container */
+    uint16_t crc = ul_crc16(body, 8);
+    body[8] = (uint8_t)(crc >> 8);
+    body[9] = (uint8_t)crc;
+    assert_int_equal(ul_frame_parse_body(body, 8, false, &f), UL_ERR_FIELDS);
+    o = json_object_new_object();
+    assert_int_equal(framejson_add_frame(o, &f, f.crc_ok), 0);
+    assert_string_equal(str(o, "crc_ok"), "true");
+    assert_false(has(o, "ep_id"));
+    assert_false(has(o, "ul_auth"));
+    json_object_put(o);
 }
 
 int main(void)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <math.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -382,6 +383,62 @@ static void test_ft_match_flipped_bits(void **state)
     assert_true(found);
 }
 
+static void ft_soft(uint16_t ft, float amp, float *soft)
+{
+    for (int b = 0; b < UL_FT_BITS; b++)
+        soft[b] = ((ft >> (UL_FT_BITS - 1 - b)) & 1) ? amp : -amp;
+}
+
+/* Soft FT matching: ML by correlation, so weak wrong bits do not pull it to another FT. */
+static void test_ft_match_soft(void **state)
+{
+    (void)state;
+    float soft[UL_FT_BITS];
+    size_t c;
+    bool ctl;
+    int r;
+    uint16_t rx;
+    for (size_t i = 0; i < sizeof fts / sizeof fts[0]; i++)
+        for (int k = 0; k < 3; k++) {
+            ft_soft(fts[i].ft[k], 1.0f, soft);
+            assert_int_equal(ul_ft_match_soft(soft, 0, &rx, &c, &ctl, &r), 0);
+            assert_int_equal(rx, fts[i].ft[k]);
+            assert_int_equal(c, fts[i].container);
+            assert_int_equal(ctl, fts[i].control);
+            assert_int_equal(r, k + 1);
+        }
+    /* A = 0x611 (16 B rank 1) and B = 0x034 (8 B rank 3) are 5 bits apart. Flip 3 of
+     * those bits weakly: hard decisions are 2 from B and 3 from A, soft picks A. */
+    uint16_t a = 0x611, b = 0x034, diff = a ^ b;
+    assert_int_equal(__builtin_popcount(diff), 5);
+    ft_soft(a, 1.0f, soft);
+    int flipped = 0;
+    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
+        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
+            soft[bit] = -0.1f * soft[bit];
+            flipped++;
+        }
+    uint16_t hard = 0;
+    for (int bit = 0; bit < UL_FT_BITS; bit++)
+        hard = (uint16_t)(hard << 1 | (soft[bit] > 0));
+    assert_int_equal(ul_ft_match(hard, 3, &c, &ctl, &r), 2); /* hard: the wrong FT */
+    assert_int_equal(c, 8);
+    assert_int_equal(ul_ft_match_soft(soft, 3, &rx, &c, &ctl, &r), 3);
+    assert_int_equal(rx, hard);
+    assert_int_equal(c, 16);
+    assert_int_equal(r, 1);
+    assert_int_equal(ul_ft_match_soft(soft, 2, NULL, NULL, NULL, NULL), UL_ERR_FT);
+    /* NaN is an erasure; NULL is refused */
+    ft_soft(0x11BE, 2.0f, soft);
+    soft[0] = NAN;
+    soft[5] = NAN;
+    /* both NaN positions hold a 1 in 0x11BE and decide 0: 2 hard disagreements */
+    assert_int_equal(ul_ft_match_soft(soft, 2, NULL, &c, &ctl, &r), 2);
+    assert_true(ctl);
+    assert_int_equal(r, 3);
+    assert_int_equal(ul_ft_match_soft(NULL, 2, NULL, NULL, NULL, NULL), UL_ERR_ARG);
+}
+
 /* FT bit errors inside a whole frame are corrected and reported. */
 static void test_frame_ft_errors(void **state)
 {
@@ -669,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_table_3_1),
         cmocka_unit_test(test_ft_table),
         cmocka_unit_test(test_ft_match_flipped_bits),
+        cmocka_unit_test(test_ft_match_soft),
         cmocka_unit_test(test_frame_ft_errors),
         cmocka_unit_test(test_roundtrip_all_sizes),
         cmocka_unit_test(test_roundtrip_one_bit),
