@@ -16,14 +16,8 @@
 #include <math.h>
 
 #include "dbpskmod.h"
+#include "dsptest.h"
 
-/* cmocka 1.1 has no floating-point assertion. */
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));            \
-    } while (0)
 
 /* Spec Annex 8.2 example bit stream (UL-Pr included), a real frame to modulate. */
 static const uint8_t annex_frame[] = {0xAA, 0xAA, 0xAF, 0x67, 0x06, 0x73, 0x98, 0xBA,
@@ -70,37 +64,6 @@ static float complex *modulate_alloc(const dbpsk_burst_params_t *p, const uint8_
     assert_int_equal(dbpsk_burst_modulate(p, bits, nbits, x + pad, len), (long)len);
     *len_out = len + 2 * pad;
     return x;
-}
-
-/* Carrier phase of the burst at stream sample m when the burst started at sample start. */
-static double carrier_phase(const dbpsk_burst_params_t *p, double start, double m)
-{
-    double rs = dbpsk_burst_symbol_rate(p);
-    double tau = (m - start - dbpsk_burst_data_offset(p)) / p->rate_sps;
-    (void)rs;
-    return p->phase_rad + 2 * M_PI * (p->freq_hz * tau + 0.5 * p->drift_hz_s * tau * tau);
-}
-
-/* Ideal reference demodulation knowing carrier, phase and timing: integrate the central
- * half of each symbol after removing the carrier; coherent symbol sign, then bit = 1 when
- * the sign did not change (b_-1 = +1, the lead's phase). */
-static void reference_demod(const dbpsk_burst_params_t *p, const float complex *x,
-                            double start, size_t nbits, uint8_t *bits_out)
-{
-    double sps = p->rate_sps / dbpsk_burst_symbol_rate(p);
-    double d0 = start + dbpsk_burst_data_offset(p);
-    memset(bits_out, 0, (nbits + 7) / 8);
-    double prev = 1.0;
-    for (size_t k = 0; k < nbits; k++) {
-        long a = (long)ceil(d0 + (k + 0.25) * sps), b = (long)floor(d0 + (k + 0.75) * sps);
-        double complex acc = 0;
-        for (long m = a; m <= b; m++)
-            acc += x[m] * cexp(-I * carrier_phase(p, start, (double)m));
-        double sign = creal(acc) >= 0 ? 1.0 : -1.0;
-        if (sign == prev)
-            bits_out[k >> 3] |= (uint8_t)(0x80 >> (k & 7));
-        prev = sign;
-    }
 }
 
 static void test_bad_params(void **state)
@@ -237,7 +200,7 @@ static void test_matches_definition(void **state)
         for (size_t m = 0; m < n; m++) {
             double s = ((double)m - d0) / sps;
             double complex ref = p.amplitude * definition_envelope(&p, bits, sizeof bits * 8, s) *
-                                 cexp(I * carrier_phase(&p, 0, (double)m));
+                                 cexp(I * ref_carrier_phase(&p, 0, (double)m));
             maxerr = fmax(maxerr, cabs(x[m] - ref));
         }
         if (maxerr > 1e-5)
@@ -320,7 +283,7 @@ static void test_reference_demod(void **state)
         for (int s = 0; s < 2; s++) {
             size_t n;
             float complex *x = modulate_alloc(&p, srcs[s], nbits[s], 0, &n);
-            reference_demod(&p, x, 0.0, nbits[s], got);
+            ref_demod(&p, 0.0, x, nbits[s], got);
             assert_memory_equal(got, srcs[s], nbits[s] / 8);
             free(x);
         }
