@@ -24,17 +24,6 @@ static const char *auth_name(rx_auth_t auth)
     }
 }
 
-static int add(json_object *obj, const char *key, json_object *val)
-{
-    if (!val)
-        return -1;
-    if (json_object_object_add(obj, key, val) != 0) {
-        json_object_put(val);
-        return -1;
-    }
-    return 0;
-}
-
 /* A number printed with a fixed number of decimals (json-c would print 17 digits of
  * noise: 868130250.40000004). Non-finite values become null rather than invalid JSON. */
 static int add_num(json_object *obj, const char *key, double v, int decimals)
@@ -44,30 +33,30 @@ static int add_num(json_object *obj, const char *key, double v, int decimals)
     char text[48];
     snprintf(text, sizeof text, "%.*f", decimals, v);
     if (decimals == 0)
-        return add(obj, key, json_object_new_int64((int64_t)llround(v)));
+        return framejson_add(obj, key, json_object_new_int64((int64_t)llround(v)));
     /* Store the rounded value too, so that readers of the object and of its text agree. */
-    return add(obj, key, json_object_new_double_s(strtod(text, NULL), text));
+    return framejson_add(obj, key, json_object_new_double_s(strtod(text, NULL), text));
 }
 
 /* Radio fields of burst f; RSSI and SNR from burst level (f itself for a frame). */
 static int add_radio(json_object *obj, const rx_frame_t *f, const rx_frame_t *level,
                      const rxjson_ctx_t *ctx)
 {
-    int rc = add(obj, "baud", json_object_new_int(f->baud));
+    int rc = framejson_add(obj, "baud", json_object_new_int(f->baud));
     rc |= add_num(obj, "freq_hz", f->freq_hz, 1);
     rc |= add_num(obj, "drift_hz_s", f->drift_hz_s, 2);
     rc |= add_num(obj, "rssi_dbfs", level->rssi_dbfs, 2);
     if (ctx && ctx->rssi_calibrated)
         rc |= add_num(obj, "bs_rssi_dbm", level->rssi_dbfs + ctx->rssi_offset_db, 2);
     rc |= add_num(obj, "snr_db", level->snr_db, 2);
-    rc |= add(obj, "sample_idx", json_object_new_int64((int64_t)f->sample_idx));
+    rc |= framejson_add(obj, "sample_idx", json_object_new_int64((int64_t)f->sample_idx));
     rc |= add_num(obj, "t_start_s", f->t_start_s, 6);
     rc |= add_num(obj, "t_end_s", f->t_end_s, 6);
     if (ctx && ctx->anchor_unix_s > 0) {
         char utc[40];
         publisher_time_utc(ctx->anchor_unix_s + (f->t_start_s - ctx->anchor_t_s), utc,
                            sizeof utc);
-        rc |= add(obj, "time_utc", json_object_new_string(utc));
+        rc |= framejson_add(obj, "time_utc", json_object_new_string(utc));
     }
     return rc;
 }
@@ -77,8 +66,8 @@ static json_object *new_event(const char *type)
     json_object *obj = json_object_new_object();
     if (!obj)
         return NULL;
-    if (add(obj, "type", json_object_new_string(type)) != 0 ||
-        add(obj, "format_version", json_object_new_int(RXJSON_FORMAT_VERSION)) != 0) {
+    if (framejson_add(obj, "type", json_object_new_string(type)) != 0 ||
+        framejson_add(obj, "format_version", json_object_new_int(RXJSON_FORMAT_VERSION)) != 0) {
         json_object_put(obj);
         return NULL;
     }
@@ -94,7 +83,7 @@ json_object *rxjson_frame(const rx_frame_t *f, const rxjson_ctx_t *ctx)
         return NULL;
     int rc = framejson_add_frame(obj, &f->frame, f->frame.crc_ok);
     rc |= framejson_add_auth(obj, auth_name(f->auth));
-    rc |= add(obj, "joint", json_object_new_boolean(f->joint));
+    rc |= framejson_add(obj, "joint", json_object_new_boolean(f->joint));
     rc |= add_radio(obj, f, f, ctx);
     if (rc != 0) {
         json_object_put(obj);
@@ -112,8 +101,8 @@ json_object *rxjson_message(const rx_message_t *m, const rxjson_ctx_t *ctx)
         return NULL;
     int rc = framejson_add_message(obj, &m->msg);
     rc |= framejson_add_auth(obj, auth_name(m->auth));
-    rc |= add(obj, "combined", json_object_new_boolean(m->combined));
-    rc |= add(obj, "nframes", json_object_new_int(m->nframes));
+    rc |= framejson_add(obj, "combined", json_object_new_boolean(m->combined));
+    rc |= framejson_add(obj, "nframes", json_object_new_int(m->nframes));
     if (m->nframes > 0) {
         /* Time and carrier of the first replica (the downlink is timed and tuned from
          * it, spec §4.9); level of the strongest. */
@@ -124,7 +113,7 @@ json_object *rxjson_message(const rx_message_t *m, const rxjson_ctx_t *ctx)
         rc |= add_radio(obj, &m->frames[0], &m->frames[best], ctx);
     }
     json_object *replicas = json_object_new_array();
-    if (!replicas || add(obj, "replicas", replicas) != 0) {
+    if (!replicas || framejson_add(obj, "replicas", replicas) != 0) {
         json_object_put(obj);
         return NULL;
     }
@@ -138,7 +127,7 @@ json_object *rxjson_message(const rx_message_t *m, const rxjson_ctx_t *ctx)
         }
         rc |= framejson_add_frame(r, &f->frame, false);
         rc |= framejson_add_auth(r, auth_name(f->auth));
-        rc |= add(r, "joint", json_object_new_boolean(f->joint));
+        rc |= framejson_add(r, "joint", json_object_new_boolean(f->joint));
         rc |= add_radio(r, f, f, ctx);
     }
     if (rc != 0) {
