@@ -1,0 +1,847 @@
+/* demod: coherent D-BPSK burst demodulator (see include/demod.h for the method).
+ * Licence: MIT.
+ *
+ * Units inside: time in nominal symbols (t = sample / 16), frequency in cycles per symbol
+ * (Hz / baud), drift in cycles per symbol² (Hz/s / baud²). The carrier model is
+ *   x(t) = A s(t) exp(j(2π(f τ + d τ²/2) + φ)),  τ = t - t_ref,
+ * with s(t) = Σ b_k p(t - c_k) real (b_k = ±1, p the pulse of dbpskmod.h), so
+ *   z(t) = x(t)² = A² s(t)² exp(j(2π(2f τ + d τ²) + 2φ))
+ * carries a tone at 2f chirping at 2d whatever the data.
+ */
+#include "demod.h"
+
+#include <fftw3.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPS DEMOD_SPS
+#define ZDEC 4                       /* z is built from sums of 4 samples: 4 per symbol */
+#define ZRATE (SPS / ZDEC)           /* z samples per symbol */
+#define SEG_Z 128                    /* coarse segment: 32 symbols of z */
+#define NFFT 256                     /* segment FFT (2x zero padding) */
+#define BINS_PER_CYCLE (NFFT / ZRATE) /* FFT bins per cycle/symbol of z frequency */
+#define MIN_SYMBOLS 48               /* shortest snippet worth trying */
+#define PHASE_HALF_WINDOW 16         /* phase tracker: ±16 symbols */
+#define PTAB_RES 64                  /* pulse table points per sample */
+#define MAX_RATE_ERROR 1.2e-3        /* Table 2-3 ±0.1 % plus margin */
+#define DEFAULT_ALPHA 1.0            /* dbpskmod.h DBPSK_DEFAULT_REVERSAL_SYMBOLS */
+/* Table 2-2 peak drift (±30 Hz/s BR100, ±100 Hz/s BR600) with a third of margin; rates
+ * in between scale with baud (drift is a clock property, the same ppm/s at any baud). */
+#define DRIFT_MARGIN 1.34
+#define MAX_SEGMENTS 64             /* coarse segments per snippet (2048 symbols) */
+#define FINE_MAX_HALF_GRID 8         /* fine drift grid: at most 17 coherent FFTs */
+
+const char *demod_strerror(int code)
+{
+    switch (code) {
+    case DEMOD_OK:
+        return "success";
+    case DEMOD_ERR_ARG:
+        return "bad argument (NULL pointer, length or hint outside the snippet)";
+    case DEMOD_ERR_SHORT:
+        return "snippet too short for a frame";
+    case DEMOD_ERR_LONG:
+        return "snippet longer than the configured maximum";
+    case DEMOD_ERR_NOSYNC:
+        return "no preamble/frame-type sync found";
+    default:
+        return "unknown demod error";
+    }
+}
+
+struct demod {
+    double baud;
+    size_t max_samples;
+    double max_drift;          /* cycles/symbol² */
+    double alpha;
+    demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
+    size_t nsync;
+
+    /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
+    float *ptab;
+    size_t ptab_len;
+    double half_len;           /* support half-width, samples: (1 + alpha) * 8 */
+    double g0, g1, rho;        /* Σp², Σp(i)p(i-16) in samples, rho = g1 / g0 */
+
+    size_t max_z, max_sym, max_seg;
+    float complex *z;          /* squared 4-sample sums */
+    float complex *r;          /* derotated snippet */
+    float *e;                  /* |MF|² at 4 samples/symbol */
+    float complex *y;          /* matched-filter symbol values */
+    float *u, *qd;             /* in-phase / quadrature after phase tracking */
+    float *llr;                /* bit LLR per symbol (bit between k-1 and k) */
+    float *lp1, *lp0;          /* log P(bit = 1), log P(bit = 0) */
+    double *fw;                /* BCJR forward metrics, 2 per symbol */
+    int8_t *bh;                /* decided symbol signs */
+    double complex *y2c;       /* prefix sums of y² */
+    float *spec;               /* max_seg x NFFT power spectra */
+    float *acc;                /* NFFT */
+    double *segt;              /* segment centre times */
+    float *dscore;             /* best incoherent score per coarse drift */
+    size_t max_nd;
+    fftwf_complex *fin, *fout;
+    fftwf_plan plan;
+    size_t nfine;              /* whole-span FFT size (power of two >= 2 max_z) */
+    fftwf_complex *ffin, *ffout;
+    fftwf_plan fplan;
+};
+
+/* Pulse of dbpskmod.h at t symbols from the symbol centre: flat, then a cos² taper over
+ * alpha symbols centred on each boundary (neighbouring tapers sum to one). */
+static double pulse(double alpha, double t)
+{
+    t = fabs(t);
+    double flat = (1.0 - alpha) / 2.0;
+    if (t <= flat)
+        return 1.0;
+    if (t >= (1.0 + alpha) / 2.0)
+        return 0.0;
+    double c = cos(M_PI * (t - flat) / (2.0 * alpha));
+    return c * c;
+}
+
+demod_t *demod_create(const demod_config_t *cfg)
+{
+    if (!cfg || !(cfg->baud > 0) || !isfinite(cfg->baud) || cfg->max_samples < MIN_SYMBOLS * SPS ||
+        !(cfg->reversal_symbols >= 0 && cfg->reversal_symbols <= 1.0) ||
+        cfg->nsync > DEMOD_MAX_SYNC_WORDS || (cfg->nsync > 0 && !cfg->sync) ||
+        !(cfg->max_drift_hz_s >= 0) || !isfinite(cfg->max_drift_hz_s))
+        return NULL;
+    demod_t *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->baud = cfg->baud;
+    q->max_samples = cfg->max_samples;
+    q->alpha = cfg->reversal_symbols > 0 ? cfg->reversal_symbols : DEFAULT_ALPHA;
+    double drift_hz_s = cfg->max_drift_hz_s;
+    if (drift_hz_s == 0) {
+        /* Table 2-2: ±30 Hz/s at 100 baud, ±100 Hz/s at 600 baud. */
+        double peak = cfg->baud >= 350 ? 100.0 : 30.0;
+        drift_hz_s = peak * DRIFT_MARGIN;
+    }
+    q->max_drift = drift_hz_s / (cfg->baud * cfg->baud);
+    q->nsync = cfg->nsync;
+    if (cfg->nsync)
+        memcpy(q->sync, cfg->sync, cfg->nsync * sizeof *cfg->sync);
+
+    q->half_len = (1.0 + q->alpha) * SPS / 2.0;
+    q->ptab_len = (size_t)ceil(q->half_len * PTAB_RES) + 2;
+    q->max_z = cfg->max_samples / ZDEC + 1;
+    q->max_sym = cfg->max_samples / SPS + 2;
+    q->max_seg = q->max_z / SEG_Z + 2;
+    q->ptab = malloc(q->ptab_len * sizeof *q->ptab);
+    q->z = malloc(q->max_z * sizeof *q->z);
+    q->r = malloc(cfg->max_samples * sizeof *q->r);
+    q->e = malloc(q->max_z * sizeof *q->e);
+    q->y = malloc(q->max_sym * sizeof *q->y);
+    q->u = malloc(q->max_sym * sizeof *q->u);
+    q->qd = malloc(q->max_sym * sizeof *q->qd);
+    q->llr = malloc(q->max_sym * sizeof *q->llr);
+    q->lp1 = malloc(q->max_sym * sizeof *q->lp1);
+    q->lp0 = malloc(q->max_sym * sizeof *q->lp0);
+    q->fw = malloc(2 * q->max_sym * sizeof *q->fw);
+    q->bh = malloc(q->max_sym * sizeof *q->bh);
+    q->y2c = malloc((q->max_sym + 1) * sizeof *q->y2c);
+    q->spec = malloc(q->max_seg * NFFT * sizeof *q->spec);
+    q->acc = malloc(NFFT * sizeof *q->acc);
+    q->segt = malloc(q->max_seg * sizeof *q->segt);
+    /* Coarse drift candidates: one bin of shift at the outermost segment, which is at most
+     * half the longest span from the reference time. */
+    q->max_nd = (size_t)ceil(q->max_drift * 2.0 * BINS_PER_CYCLE * ((double)q->max_z / ZRATE / 2.0)) + 1;
+    q->dscore = malloc((2 * q->max_nd + 1) * sizeof *q->dscore);
+    q->nfine = 512;
+    while (q->nfine < 2 * q->max_z)
+        q->nfine *= 2;
+    q->ffin = fftwf_malloc(q->nfine * sizeof *q->ffin);
+    q->ffout = fftwf_malloc(q->nfine * sizeof *q->ffout);
+    q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
+    q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
+    if (!q->ptab || !q->z || !q->r || !q->e || !q->y || !q->u || !q->qd || !q->llr ||
+        !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec || !q->acc ||
+        !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
+        goto fail;
+    q->plan = fftwf_plan_dft_1d(NFFT, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
+    q->fplan = fftwf_plan_dft_1d((int)q->nfine, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
+    if (!q->plan || !q->fplan)
+        goto fail;
+
+    for (size_t i = 0; i < q->ptab_len; i++)
+        q->ptab[i] = (float)pulse(q->alpha, (double)i / PTAB_RES / SPS);
+    /* Energies of the sampled pulse (at integer offsets, the mean over sub-sample phases
+     * equals the integral to well below 0.1 %). */
+    double g0 = 0, g1 = 0;
+    const int fine = 8;
+    for (int k = -SPS * 2 * fine; k <= SPS * 2 * fine; k++) {
+        double t = (double)k / fine / SPS;
+        double p = pulse(q->alpha, t);
+        g0 += p * p;
+        g1 += p * pulse(q->alpha, t - 1.0);
+    }
+    q->g0 = g0 / fine;
+    q->g1 = g1 / fine;
+    q->rho = q->g1 / q->g0;
+    return q;
+fail:
+    demod_destroy(q);
+    return NULL;
+}
+
+void demod_destroy(demod_t *q)
+{
+    if (!q)
+        return;
+    if (q->plan)
+        fftwf_destroy_plan(q->plan);
+    if (q->fplan)
+        fftwf_destroy_plan(q->fplan);
+    fftwf_free(q->ffin);
+    fftwf_free(q->ffout);
+    free(q->dscore);
+    fftwf_free(q->fin);
+    fftwf_free(q->fout);
+    free(q->ptab);
+    free(q->z);
+    free(q->r);
+    free(q->e);
+    free(q->y);
+    free(q->u);
+    free(q->qd);
+    free(q->llr);
+    free(q->lp1);
+    free(q->lp0);
+    free(q->fw);
+    free(q->bh);
+    free(q->y2c);
+    free(q->spec);
+    free(q->acc);
+    free(q->segt);
+    free(q);
+}
+
+/* Pulse value at t samples from the centre (linear interpolation in the table). */
+static inline float pulse_at(const demod_t *q, double t)
+{
+    double a = fabs(t) * PTAB_RES;
+    size_t i = (size_t)a;
+    if (i + 1 >= q->ptab_len)
+        return 0.0f;
+    float w = (float)(a - (double)i);
+    return q->ptab[i] + w * (q->ptab[i + 1] - q->ptab[i]);
+}
+
+/* |Σ z_j exp(-j2π(F τ_j + D τ_j²))|² with τ_j = t0 + j / ZRATE; *sum gets the sum. The
+ * phasor runs as a double-precision recursion (second difference constant). */
+static double chirp_power(const float complex *z, size_t m, double t0, double F, double D,
+                          double complex *sum)
+{
+    const double h = 1.0 / ZRATE;
+    double complex acc = 0;
+    for (size_t j0 = 0; j0 < m; j0 += 256) {
+        size_t j1 = j0 + 256 < m ? j0 + 256 : m;
+        double tau = t0 + (double)j0 * h;
+        double complex w = cexp(-I * 2 * M_PI * (F * tau + D * tau * tau));
+        double complex dw = cexp(-I * 2 * M_PI * (F * h + D * (2 * tau * h + h * h)));
+        const double complex ddw = cexp(-I * 2 * M_PI * D * 2 * h * h);
+        double complex blk = 0;
+        for (size_t j = j0; j < j1; j++) {
+            blk += z[j] * w;
+            w *= dw;
+            dw *= ddw;
+        }
+        acc += blk;
+    }
+    if (sum)
+        *sum = acc;
+    return creal(acc) * creal(acc) + cimag(acc) * cimag(acc);
+}
+
+/* Vertex offset of the parabola through (-h, a), (0, b), (h, c), clipped to ±h. */
+static double parabola_vertex(double a, double b, double c, double h)
+{
+    double den = a - 2 * b + c;
+    if (!(den < 0))
+        return c > a ? h : (a > c ? -h : 0);
+    double v = 0.5 * h * (a - c) / den;
+    return v > h ? h : (v < -h ? -h : v);
+}
+
+/* Power spectra of nseg segments of z (SEG_Z samples each, the last one takes the rest up
+ * to NFFT) into q->spec, their centre times into q->segt. */
+static void segment_spectra(demod_t *q, size_t m, size_t nseg, double t0)
+{
+    for (size_t k = 0; k < nseg; k++) {
+        size_t a = k * SEG_Z, b = k == nseg - 1 ? m : a + SEG_Z;
+        size_t len = b - a;
+        if (len > NFFT)
+            len = NFFT;
+        for (size_t j = 0; j < NFFT; j++)
+            q->fin[j] = j < len ? q->z[a + j] : 0;
+        fftwf_execute(q->plan);
+        float *sp = q->spec + k * NFFT;
+        for (size_t j = 0; j < NFFT; j++)
+            sp[j] = crealf(q->fout[j]) * crealf(q->fout[j]) +
+                    cimagf(q->fout[j]) * cimagf(q->fout[j]);
+        q->segt[k] = t0 + ((double)a + (double)(len - 1) / 2.0) / ZRATE;
+    }
+}
+
+/* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
+ * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
+ * between grid points. F in cycles/symbol of z at t_ref. */
+static void drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd,
+                         double *F_out, double *D_out)
+{
+    double best = -1;
+    int best_b = 0, best_id = 0;
+    int shift[MAX_SEGMENTS];
+    for (int id = -nd; id <= nd; id++) {
+        double d = id * dstep;
+        for (size_t k = 0; k < nseg; k++)
+            shift[k] = (int)lrint(2.0 * d * (q->segt[k] - t_ref) * BINS_PER_CYCLE);
+        memset(q->acc, 0, NFFT * sizeof *q->acc);
+        for (size_t k = 0; k < nseg; k++) {
+            const float *sp = q->spec + k * NFFT;
+            int s = shift[k] & (NFFT - 1);
+            for (int b = 0; b < NFFT; b++)
+                q->acc[b] += sp[(b + s) & (NFFT - 1)];
+        }
+        float dbest = -1;
+        for (int b = 0; b < NFFT; b++)
+            if (q->acc[b] > dbest) {
+                dbest = q->acc[b];
+                if (dbest > best) {
+                    best = dbest;
+                    best_b = b;
+                    best_id = id;
+                }
+            }
+        q->dscore[id + nd] = dbest;
+    }
+    *F_out = (best_b >= NFFT / 2 ? best_b - NFFT : best_b) / (double)BINS_PER_CYCLE;
+    double D = best_id * dstep;
+    if (best_id > -nd && best_id < nd)
+        D += parabola_vertex(q->dscore[best_id + nd - 1], q->dscore[best_id + nd],
+                             q->dscore[best_id + nd + 1], dstep);
+    *D_out = D;
+}
+
+/* z_j *= exp(-j2π D τ_j²), τ_j = t0 + j / ZRATE. */
+static void dechirp(float complex *z, size_t m, double t0, double D)
+{
+    const double h = 1.0 / ZRATE;
+    for (size_t j0 = 0; j0 < m; j0 += 256) {
+        size_t j1 = j0 + 256 < m ? j0 + 256 : m;
+        double tau = t0 + (double)j0 * h;
+        double complex w = cexp(-I * 2 * M_PI * D * tau * tau);
+        double complex dw = cexp(-I * 2 * M_PI * D * (2 * tau * h + h * h));
+        const double complex ddw = cexp(-I * 2 * M_PI * D * 2 * h * h);
+        for (size_t j = j0; j < j1; j++) {
+            z[j] *= (float complex)w;
+            w *= dw;
+            dw *= ddw;
+        }
+    }
+}
+
+/* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
+ * from the squared signal over samples [lo, hi). */
+static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size_t hi,
+                             double *t_ref_out, double *f_out, double *d_out,
+                             double *phi_out)
+{
+    size_t m = (hi - lo) / ZDEC;
+    for (size_t j = 0; j < m; j++) {
+        const float complex *p = x + lo + j * ZDEC;
+        float complex s = p[0] + p[1] + p[2] + p[3];
+        q->z[j] = s * s;
+    }
+    const double t0 = ((double)lo + 1.5) / SPS; /* time of z[0] (middle of its 4 samples) */
+
+    /* Coarse: power spectra of 32-symbol segments (a short last one is merged away),
+     * summed along drift lines. Within a segment a strong drift smears the tone over
+     * several bins, so a second pass on z dechirped by the first estimate sharpens it. */
+    size_t nseg = m / SEG_Z;
+    if (m - nseg * SEG_Z >= SEG_Z / 2 || nseg == 0)
+        nseg++;
+    if (nseg > MAX_SEGMENTS)
+        nseg = MAX_SEGMENTS;
+    segment_spectra(q, m, nseg, t0);
+    double t_ref = (q->segt[0] + q->segt[nseg - 1]) / 2.0;
+    double tmax = q->segt[nseg - 1] - t_ref;
+    /* One bin of shift at the outermost segment per drift step. */
+    double dstep = tmax > 0 ? 1.0 / (2.0 * BINS_PER_CYCLE * tmax) : 1.0;
+    int nd = (int)ceil(q->max_drift / dstep);
+    if (nseg < 2)
+        nd = 0;
+    if (nd > (int)q->max_nd)
+        nd = (int)q->max_nd;
+    double F, D = 0;
+    drift_search(q, nseg, t_ref, dstep, nd, &F, &D);
+    double tz0 = t0 - t_ref;
+    if (nd > 0) {
+        dechirp(q->z, m, tz0, D);
+        segment_spectra(q, m, nseg, t0);
+        double D2 = 0;
+        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, &F, &D2);
+        dechirp(q->z, m, tz0, D2);
+        D += D2;
+    }
+    /* From here z is dechirped by D; the searches below find the residual. */
+    const double D_base = D;
+    D = 0;
+
+    /* Fine, coherent: for drifts on a grid of half a main lobe around D, dechirp the whole
+     * span and take the FFT peak near F (interpolated), then keep the best drift
+     * (interpolated between grid points). */
+    double span = (double)m / ZRATE;
+    double hDg = 0.5 / (span * span);
+    int G = nd > 0 ? (int)ceil(1.5 * dstep / hDg) : 0;
+    if (G > FINE_MAX_HALF_GRID)
+        G = FINE_MAX_HALF_GRID;
+    const double fbins = (double)q->nfine / ZRATE; /* fine bins per cycle/symbol */
+    double gp[2 * FINE_MAX_HALF_GRID + 1] = {0}, gf[2 * FINE_MAX_HALF_GRID + 1] = {0};
+    int gbest = 0;
+    for (int g = -G; g <= G; g++) {
+        double Dg = D + g * hDg;
+        const double h = 1.0 / ZRATE;
+        double complex w = cexp(-I * 2 * M_PI * Dg * tz0 * tz0);
+        double complex dw = cexp(-I * 2 * M_PI * Dg * (2 * tz0 * h + h * h));
+        const double complex ddw = cexp(-I * 2 * M_PI * Dg * 2 * h * h);
+        for (size_t j = 0; j < q->nfine; j++) {
+            if (j < m) {
+                q->ffin[j] = q->z[j] * (float complex)w;
+                w *= dw;
+                dw *= ddw;
+            } else {
+                q->ffin[j] = 0;
+            }
+        }
+        fftwf_execute(q->fplan);
+        /* Search ±1.5 coarse bins around F. */
+        long c = lrint(F * fbins);
+        long wdt = (long)ceil(1.5 * fbins / BINS_PER_CYCLE);
+        double pb = -1;
+        long kb = c;
+        for (long k = c - wdt; k <= c + wdt; k++) {
+            size_t kk = (size_t)(k & (long)(q->nfine - 1));
+            double pw = crealf(q->ffout[kk]) * crealf(q->ffout[kk]) +
+                        cimagf(q->ffout[kk]) * cimagf(q->ffout[kk]);
+            if (pw > pb) {
+                pb = pw;
+                kb = k;
+            }
+        }
+        double pm = cabsf(q->ffout[(size_t)((kb - 1) & (long)(q->nfine - 1))]);
+        double pp = cabsf(q->ffout[(size_t)((kb + 1) & (long)(q->nfine - 1))]);
+        double fk = (double)kb + parabola_vertex(pm, sqrt(pb), pp, 1.0);
+        gp[g + G] = pb;
+        gf[g + G] = fk / fbins;
+        if (pb > gp[gbest])
+            gbest = g + G;
+    }
+    F = gf[gbest];
+    D = D + (gbest - G) * hDg;
+    if (gbest > 0 && gbest < 2 * G)
+        D += parabola_vertex(gp[gbest - 1], gp[gbest], gp[gbest + 1], hDg);
+
+    /* Polish: alternating parabolic steps on the exact coherent power. */
+    double hF = 0.1 / span, hD = 0.25 / (span * span);
+    double p0 = chirp_power(q->z, m, tz0, F, D, NULL);
+    for (int it = 0; it < 3; it++) {
+        double pa = chirp_power(q->z, m, tz0, F - hF, D, NULL);
+        double pc = chirp_power(q->z, m, tz0, F + hF, D, NULL);
+        double v = parabola_vertex(pa, p0, pc, hF);
+        if (v != 0) {
+            F += v;
+            p0 = chirp_power(q->z, m, tz0, F, D, NULL);
+        }
+        if (nd > 0) {
+            pa = chirp_power(q->z, m, tz0, F, D - hD, NULL);
+            pc = chirp_power(q->z, m, tz0, F, D + hD, NULL);
+            v = parabola_vertex(pa, p0, pc, hD);
+            if (v != 0) {
+                D += v;
+                p0 = chirp_power(q->z, m, tz0, F, D, NULL);
+            }
+        }
+        hF *= 0.5;
+        hD *= 0.5;
+    }
+    double complex s;
+    chirp_power(q->z, m, tz0, F, D, &s);
+    *t_ref_out = t_ref;
+    *f_out = F / 2.0;
+    *d_out = nd > 0 ? D_base + D : 0.0;
+    *phi_out = carg(s) / 2.0;
+}
+
+/* r = x exp(-j(2π(f τ + d τ²/2) + φ)), τ = i / SPS - t_ref. */
+static void derotate(demod_t *q, const float complex *x, size_t n, double t_ref, double f,
+                     double d, double phi)
+{
+    const double h = 1.0 / SPS;
+    for (size_t i0 = 0; i0 < n; i0 += 512) {
+        size_t i1 = i0 + 512 < n ? i0 + 512 : n;
+        double tau = (double)i0 * h - t_ref;
+        double complex w = cexp(-I * (2 * M_PI * (f * tau + 0.5 * d * tau * tau) + phi));
+        double complex dw = cexp(-I * 2 * M_PI * (f * h + 0.5 * d * (2 * tau * h + h * h)));
+        const double complex ddw = cexp(-I * 2 * M_PI * d * h * h);
+        for (size_t i = i0; i < i1; i++) {
+            q->r[i] = x[i] * (float complex)w;
+            w *= dw;
+            dw *= ddw;
+        }
+    }
+}
+
+/* Matched-filter output of r centred at fractional sample c. */
+static float complex mf_at(const demod_t *q, size_t n, double c)
+{
+    long i0 = (long)ceil(c - q->half_len), i1 = (long)floor(c + q->half_len);
+    if (i0 < 0)
+        i0 = 0;
+    if (i1 > (long)n - 1)
+        i1 = (long)n - 1;
+    float complex acc = 0;
+    for (long i = i0; i <= i1; i++)
+        acc += q->r[i] * pulse_at(q, (double)i - c);
+    return acc;
+}
+
+/* Step 4: symbol timing (centre of some symbol, samples) and rate error from the baud
+ * line of |MF|² over [lo, hi) (Oerder & Meyr), maximised over the rate error. */
+static void estimate_timing(demod_t *q, size_t n, size_t lo, size_t hi, double *centre,
+                            double *eps_out)
+{
+    size_t m = (hi - lo) / ZDEC;
+    for (size_t j = 0; j < m; j++) {
+        float complex v = mf_at(q, n, (double)(lo + j * ZDEC));
+        q->e[j] = crealf(v) * crealf(v) + cimagf(v) * cimagf(v);
+    }
+    double p_ref = (double)lo + (double)(m / 2) * ZDEC;
+    const int NE = 5;
+    double pw[5];
+    double complex xs[5];
+    for (int k = 0; k < NE; k++) {
+        double eps = MAX_RATE_ERROR * (k - 2) / 2.0;
+        double step = 2 * M_PI * ZDEC * (1 + eps) / SPS;
+        double complex w = cexp(-I * step * ((double)lo - p_ref) / ZDEC);
+        double complex dw = cexp(-I * step);
+        double complex acc = 0;
+        for (size_t j = 0; j < m; j++) {
+            acc += q->e[j] * w;
+            w *= dw;
+        }
+        xs[k] = acc;
+        pw[k] = creal(acc) * creal(acc) + cimag(acc) * cimag(acc);
+    }
+    int kb = 0;
+    for (int k = 1; k < NE; k++)
+        if (pw[k] > pw[kb])
+            kb = k;
+    double h = MAX_RATE_ERROR / 2.0;
+    double eps = MAX_RATE_ERROR * (kb - 2) / 2.0;
+    double complex xb = xs[kb];
+    if (kb > 0 && kb < NE - 1) {
+        eps += parabola_vertex(pw[kb - 1], pw[kb], pw[kb + 1], h);
+        double step = 2 * M_PI * ZDEC * (1 + eps) / SPS;
+        double complex w = cexp(-I * step * ((double)lo - p_ref) / ZDEC);
+        double complex dw = cexp(-I * step);
+        xb = 0;
+        for (size_t j = 0; j < m; j++) {
+            xb += q->e[j] * w;
+            w *= dw;
+        }
+    }
+    *centre = p_ref - SPS * carg(xb) / (2 * M_PI * (1 + eps));
+    *eps_out = eps;
+}
+
+static inline double lse(double a, double b)
+{
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+/* Step 6: 2-state BCJR over symbol signs b_k with the metric
+ *   γ_k(b', b) = c1 u_k b - c2 b b'   (c1 = a/σ², c2 = a² ρ / σ²)
+ * giving llr[k] = log P(b_k = b_{k-1}) / P(b_k ≠ b_{k-1}) (bit 1 = no reversal). */
+static void bcjr(demod_t *q, size_t ns, double a, double var)
+{
+    const double c1 = a / var, c2 = a * a * q->rho / var;
+    double *fw = q->fw;
+    fw[0] = c1 * q->u[0];
+    fw[1] = -c1 * q->u[0];
+    for (size_t k = 1; k < ns; k++) {
+        double gu = c1 * q->u[k];
+        double f0 = lse(fw[2 * k - 2] + gu - c2, fw[2 * k - 1] + gu + c2);  /* b = +1 */
+        double f1 = lse(fw[2 * k - 2] - gu + c2, fw[2 * k - 1] - gu - c2);  /* b = -1 */
+        double mx = f0 > f1 ? f0 : f1;
+        fw[2 * k] = f0 - mx;
+        fw[2 * k + 1] = f1 - mx;
+    }
+    double b0 = 0, b1 = 0; /* backward metrics β_k(+1), β_k(-1) */
+    for (size_t k = ns - 1; k >= 1; k--) {
+        double gu = c1 * q->u[k];
+        double ap = fw[2 * k - 2], am = fw[2 * k - 1];
+        /* same sign (bit 1): (+,+), (-,-); reversal (bit 0): (+,-), (-,+) */
+        double same = lse(ap + gu - c2 + b0, am - gu - c2 + b1);
+        double diff = lse(ap - gu + c2 + b1, am + gu + c2 + b0);
+        double l = same - diff;
+        if (l > 50)
+            l = 50;
+        if (l < -50)
+            l = -50;
+        q->llr[k] = (float)l;
+        /* β_{k-1}(b') = lse_b(γ_k(b', b) + β_k(b)) */
+        double nb0 = lse(gu - c2 + b0, -gu + c2 + b1);
+        double nb1 = lse(gu + c2 + b0, -gu - c2 + b1);
+        double mx = nb0 > nb1 ? nb0 : nb1;
+        b0 = nb0 - mx;
+        b1 = nb1 - mx;
+    }
+    q->llr[0] = 0;
+}
+
+/* log P(bit = 1) and log P(bit = 0) from the LLRs. */
+static void bit_logprobs(demod_t *q, size_t ns)
+{
+    for (size_t k = 0; k < ns; k++) {
+        double l = q->llr[k];
+        /* log(1 / (1 + e^-l)) = -softplus(-l) */
+        double sp = l > 0 ? log1p(exp(-l)) : -l + log1p(exp(l));
+        q->lp1[k] = (float)-sp;
+        q->lp0[k] = (float)(-sp - l);
+    }
+}
+
+/* Amplitude a and quadrature noise variance over symbols [k0, k1), assuming the mean
+ * square of (b_k + ρ(b_{k-1} + b_{k+1})) is s2. */
+static void estimate_amplitude(const demod_t *q, size_t k0, size_t k1, double s2, double *a,
+                               double *var)
+{
+    double su = 0, sq = 0;
+    size_t cnt = 0;
+    for (size_t k = k0; k < k1; k++) {
+        su += (double)q->u[k] * q->u[k];
+        sq += (double)q->qd[k] * q->qd[k];
+        cnt++;
+    }
+    if (cnt == 0) {
+        *a = 1;
+        *var = 1;
+        return;
+    }
+    su /= (double)cnt;
+    sq /= (double)cnt;
+    if (!(sq > 0))
+        sq = 1e-30;
+    /* At least a fifth of the noise level, so a burst buried in noise still gets
+     * small but finite LLRs. */
+    double a2 = (su - sq) / s2;
+    if (a2 < 0.2 * sq)
+        a2 = 0.2 * sq;
+    *a = sqrt(a2);
+    *var = sq;
+}
+
+static inline int sync_bit(uint32_t word, int i)
+{
+    return (int)(word >> (DEMOD_SYNC_BITS - 1 - i)) & 1;
+}
+
+int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint_t *hint,
+                  float *soft, size_t soft_cap, demod_result_t *res)
+{
+    if (!q || !x || !hint || !res || (!soft && soft_cap > 0))
+        return DEMOD_ERR_ARG;
+    memset(res, 0, sizeof *res);
+    res->sync_index = -1;
+    if (n > q->max_samples)
+        return DEMOD_ERR_LONG;
+    if (n < MIN_SYMBOLS * SPS)
+        return DEMOD_ERR_SHORT;
+    if (!isfinite(hint->start_sample) || !isfinite(hint->start_uncertainty) ||
+        !isfinite(hint->end_sample) || hint->start_uncertainty < 0 ||
+        hint->start_sample < -hint->start_uncertainty ||
+        hint->start_sample >= (double)n || hint->end_sample < 0 ||
+        hint->end_sample > (double)n)
+        return DEMOD_ERR_ARG;
+
+    /* Span used for estimation: from two symbols before the earliest possible start to two
+     * symbols after the expected end. */
+    double lo_d = hint->start_sample - hint->start_uncertainty - 2.0 * SPS;
+    double hi_d = hint->end_sample > 0 ? hint->end_sample + 2.0 * SPS : (double)n;
+    size_t lo = lo_d > 0 ? (size_t)lo_d : 0;
+    size_t hi = hi_d < (double)n ? (size_t)hi_d : n;
+    if (hi < lo + MIN_SYMBOLS * SPS) {
+        /* The detector's end is too early for a frame: use what the snippet has. */
+        hi = n;
+        if (hi < lo + MIN_SYMBOLS * SPS)
+            lo = n - MIN_SYMBOLS * SPS;
+    }
+    hi = lo + (hi - lo) / ZDEC * ZDEC;
+
+    double t_ref, f, d, phi;
+    estimate_carrier(q, x, lo, hi, &t_ref, &f, &d, &phi);
+    derotate(q, x, n, t_ref, f, d, phi);
+
+    double centre, eps;
+    estimate_timing(q, n, lo, hi, &centre, &eps);
+    const double tsym = SPS / (1.0 + eps); /* samples per actual symbol */
+
+    /* Symbol k is centred at c0 + k tsym; the first one whose half-symbol fits. */
+    double c0 = centre - floor((centre - tsym / 2.0) / tsym) * tsym;
+    if (c0 < tsym / 2.0)
+        c0 += tsym;
+    size_t ns = (size_t)floor(((double)n - tsym / 2.0 - c0) / tsym) + 1;
+    if (ns > q->max_sym)
+        ns = q->max_sym;
+    if (ns < DEMOD_SYNC_BITS + 2)
+        return DEMOD_ERR_SHORT;
+    for (size_t k = 0; k < ns; k++)
+        q->y[k] = mf_at(q, n, c0 + (double)k * tsym);
+
+    /* Step 5: phase tracking, θ_k = arg(Σ_{|j-k|<=W} y_j²) / 2, unwrapped. */
+    q->y2c[0] = 0;
+    for (size_t k = 0; k < ns; k++)
+        q->y2c[k + 1] = q->y2c[k] + (double complex)(q->y[k] * q->y[k]);
+    double prev = 0;
+    for (size_t k = 0; k < ns; k++) {
+        size_t a = k > PHASE_HALF_WINDOW ? k - PHASE_HALF_WINDOW : 0;
+        size_t b = k + PHASE_HALF_WINDOW + 1 < ns ? k + PHASE_HALF_WINDOW + 1 : ns;
+        double psi = carg(q->y2c[b] - q->y2c[a]);
+        if (k > 0)
+            psi = prev + remainder(psi - prev, 2 * M_PI);
+        prev = psi;
+        float complex rot = (float complex)cexp(-I * psi / 2.0);
+        float complex v = q->y[k] * rot;
+        q->u[k] = crealf(v);
+        q->qd[k] = cimagf(v);
+    }
+
+    /* First pass: amplitude/noise over the hint's span, random-data statistics. */
+    size_t k_lo = (double)lo > c0 ? (size_t)(((double)lo - c0) / tsym) : 0;
+    size_t k_hi = (size_t)fmin((double)ns, ((double)hi - c0) / tsym);
+    if (k_hi <= k_lo + 8)
+        k_hi = ns;
+    double a, var;
+    estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
+    bcjr(q, ns, a, var);
+    bit_logprobs(q, ns);
+
+    /* Step 7: sync. Candidate first-preamble-symbol indices ks around the hint. */
+    double k_exp = (hint->start_sample + tsym / 2.0 - c0) / tsym;
+    double k_unc = hint->start_uncertainty / tsym + 1.5;
+    long ks_lo = (long)floor(k_exp - k_unc), ks_hi = (long)ceil(k_exp + k_unc);
+    if (ks_lo < 1)
+        ks_lo = 1;
+    if (ks_hi > (long)ns - DEMOD_SYNC_BITS)
+        ks_hi = (long)ns - DEMOD_SYNC_BITS;
+    if (ks_hi < ks_lo)
+        return DEMOD_ERR_NOSYNC;
+    double best = -INFINITY, second = -INFINITY;
+    long best_ks = -1;
+    int best_w = -1;
+    const uint32_t preamble_word = 0x55555u << (DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS);
+    for (long ks = ks_lo; ks <= ks_hi; ks++) {
+        double pre = 0;
+        for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++)
+            pre += sync_bit(preamble_word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+        double here = -INFINITY;
+        int here_w = -1;
+        if (q->nsync == 0) {
+            here = pre;
+        } else {
+            for (size_t w = 0; w < q->nsync; w++) {
+                double s = pre;
+                for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
+                    s += sync_bit(q->sync[w].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+                if (s > here) {
+                    here = s;
+                    here_w = (int)w;
+                }
+            }
+        }
+        if (here > best) {
+            second = best;
+            best = here;
+            best_ks = ks;
+            best_w = here_w;
+        } else if (here > second) {
+            second = here;
+        }
+    }
+    const uint32_t word = best_w >= 0 ? q->sync[best_w].word : preamble_word;
+    const int nsyncbits = best_w >= 0 ? DEMOD_SYNC_BITS : DEMOD_PREAMBLE_BITS;
+    int errors = 0;
+    for (int i = 0; i < nsyncbits; i++)
+        errors += (q->llr[best_ks + i] > 0) != sync_bit(word, i);
+    /* A random sequence disagrees on half the bits; more than 3/8 is not a sync. */
+    if (errors * 8 > nsyncbits * 3)
+        return DEMOD_ERR_NOSYNC;
+
+    /* Frame span: reference symbol ks-1 to the last body bit (or the snippet end). */
+    size_t ks = (size_t)best_ks;
+    size_t body = best_w >= 0 ? q->sync[best_w].body_bits : ns;
+    size_t k_end = ks + DEMOD_SYNC_BITS + body;
+    if (k_end > ns)
+        k_end = ns;
+    /* Decided signs over the span (the sync bits are known), then the mean square of the
+     * noiseless matched-filter value for them, and the fraction of reversals. */
+    q->bh[ks - 1] = 1;
+    size_t reversals = 0;
+    for (size_t k = ks; k < k_end; k++) {
+        int bit = k - ks < (size_t)nsyncbits ? sync_bit(word, (int)(k - ks)) : q->llr[k] > 0;
+        q->bh[k] = (int8_t)(bit ? q->bh[k - 1] : -q->bh[k - 1]);
+        reversals += !bit;
+    }
+    double s2 = 0;
+    for (size_t k = ks - 1; k < k_end; k++) {
+        double prev_b = k > ks - 1 ? q->bh[k - 1] : q->bh[k];
+        double next_b = k + 1 < k_end ? q->bh[k + 1] : q->bh[k];
+        double sv = q->bh[k] + q->rho * (prev_b + next_b);
+        s2 += sv * sv;
+    }
+    s2 /= (double)(k_end - ks + 1);
+    estimate_amplitude(q, ks - 1, k_end, s2, &a, &var);
+    bcjr(q, ns, a, var);
+
+    /* Outputs. */
+    size_t first = ks + DEMOD_PREAMBLE_BITS;
+    size_t nout = ns > first ? ns - first : 0;
+    if (nout > soft_cap)
+        nout = soft_cap;
+    for (size_t i = 0; i < nout; i++)
+        soft[i] = q->llr[first + i];
+
+    double start = c0 + (double)ks * tsym - tsym / 2.0;
+    double t_start = start / SPS;
+    res->start_sample = start;
+    res->freq_hz = (f + d * (t_start - t_ref)) * q->baud;
+    res->drift_hz_s = d * q->baud * q->baud;
+    res->symbol_rate = q->baud * (1.0 + eps);
+    double amp = a / q->g0; /* carrier amplitude */
+    size_t nbits = k_end - ks;
+    double power = amp * amp * (1.0 - q->alpha / 2.0 * (double)reversals / (double)nbits);
+    double noise_per_sample = 2.0 * var / q->g0; /* complex, if white over the snippet */
+    res->rssi_dbfs = 10.0 * log10(power > 1e-30 ? power : 1e-30);
+    res->snr_db = 10.0 * log10(power * SPS / noise_per_sample);
+    double num = 0, den = 0;
+    int perr = 0;
+    for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++) {
+        double l = q->llr[ks + i];
+        double sgn = sync_bit(word, i) ? 1.0 : -1.0;
+        num += l * sgn;
+        den += fabs(l);
+        perr += l * sgn <= 0;
+    }
+    res->preamble_quality = den > 0 ? num / den : 0;
+    res->preamble_errors = perr;
+    res->sync_index = best_w;
+    res->sync_errors = errors;
+    res->sync_score = isfinite(second) ? best - second : best;
+    res->frame_bits = best_w >= 0 ? (size_t)(DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS) + body : nout;
+    return (int)nout;
+}
