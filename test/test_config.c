@@ -538,6 +538,49 @@ static void test_help_lists_every_flag(void **state)
     assert_non_null(strstr(buf, "[radio.rate_sps]"));
 }
 
+/* conf/sigfoxd.conf shows every key with its default and its flag, and loads silently. */
+static void test_example_file(void **state)
+{
+    (void)state;
+    const char *path = "conf/sigfoxd.conf"; /* tests run from the repository root */
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    static char text[32768];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+
+    cfg_t defaults, loaded;
+    char err[512] = "";
+    assert_int_equal(cfg_defaults(&defaults), 0);
+    assert_int_equal(cfg_defaults(&loaded), 0);
+    capture_t cap;
+    capture_start(&cap);
+    int rc = cfg_load_file(&loaded, path, err, sizeof err);
+    char *log = capture_end(&cap);
+    if (rc != 0)
+        fail_msg("%s", err);
+    if (log[0])
+        fail_msg("loading the example logged: %s", log);
+    size_t n;
+    const cfg_option_t *opts = cfg_options(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (!opts[i].path)
+            continue;
+        if (cfg_source(&loaded, &opts[i]) != CFG_SRC_FILE)
+            fail_msg("%s is missing from %s", opts[i].path, path);
+        if (memcmp((char *)&defaults + opts[i].offset, (char *)&loaded + opts[i].offset,
+                   opts[i].size) != 0)
+            fail_msg("%s in %s differs from the default %s", opts[i].path, path, opts[i].def);
+        char flag[80];
+        snprintf(flag, sizeof flag, "--%s", opts[i].flag);
+        if (opts[i].flag && !strstr(text, flag))
+            fail_msg("%s does not name the flag %s", path, flag);
+    }
+    cfg_free(&loaded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_config_json_redacts_keys),
         cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_example_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
