@@ -1,0 +1,328 @@
+/* channelizer: overlapped FFT, Hann power and robust noise floor per hop. Licence: MIT. */
+#include "channelizer.h"
+
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define FLOOR_QUANTILE 0.3
+#define FLOOR_CLIP 3.0 /* bins above 3x the floor are taken as signal */
+
+struct channelizer {
+    double rate_sps;
+    size_t n, hop;
+    long bin_lo;
+    size_t nbins;
+    size_t block, nblocks;
+    double alpha_smooth;    /* hop / floor_tau_s */
+    size_t window;          /* hops a block may stay occupied before it is a new level */
+    float complex *frame;   /* n samples being filled */
+    size_t fill;
+    float complex *fft_in;  /* FFTW-aligned copies */
+    float complex *fft_out;
+    fftwf_plan plan;
+    float *power;           /* nbins */
+    float *floor;           /* nbins */
+    double *block_floor;    /* nblocks: the floor */
+    double *block_smooth;   /* nblocks: smoothed per-hop estimates */
+    size_t *block_stuck;    /* consecutive hops with the block mostly occupied */
+    float *scratch;         /* block */
+    uint64_t hops;          /* since reset */
+    uint64_t floor_updates; /* since create (or reset without keep) */
+};
+
+static void cleanup(channelizer_t *q)
+{
+    if (q->plan)
+        fftwf_destroy_plan(q->plan);
+    fftwf_free(q->fft_in);
+    fftwf_free(q->fft_out);
+    free(q->frame);
+    free(q->power);
+    free(q->floor);
+    free(q->block_floor);
+    free(q->block_smooth);
+    free(q->block_stuck);
+    free(q->scratch);
+    free(q);
+}
+
+channelizer_t *channelizer_create(const channelizer_config_t *cfg)
+{
+    if (!cfg) {
+        log_error("Channelizer not created, reason: no configuration");
+        return NULL;
+    }
+    if (!(cfg->rate_sps > 0) || cfg->fft_len < 64 || (cfg->fft_len & 1)) {
+        log_error("Channelizer not created, reason: bad rate or FFT length, rate_sps: %g, "
+                  "fft_len: %zu",
+                  cfg->rate_sps, cfg->fft_len);
+        return NULL;
+    }
+    double bin_hz = cfg->rate_sps / (double)cfg->fft_len;
+    long lo = (long)ceil(cfg->band_lo_hz / bin_hz), hi = (long)floor(cfg->band_hi_hz / bin_hz);
+    if (!(cfg->band_lo_hz < cfg->band_hi_hz) || lo <= -(long)cfg->fft_len / 2 ||
+        hi >= (long)cfg->fft_len / 2 || hi - lo < 8) {
+        log_error("Channelizer not created, reason: analysed band outside the working band, "
+                  "band_lo_hz: %g, band_hi_hz: %g, rate_sps: %g",
+                  cfg->band_lo_hz, cfg->band_hi_hz, cfg->rate_sps);
+        return NULL;
+    }
+    channelizer_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        log_error("Channelizer not created, reason: out of memory");
+        return NULL;
+    }
+    q->rate_sps = cfg->rate_sps;
+    q->n = cfg->fft_len;
+    q->hop = q->n / 2;
+    q->bin_lo = lo;
+    q->nbins = (size_t)(hi - lo + 1);
+    q->block = cfg->floor_block_bins ? cfg->floor_block_bins : 128;
+    if (q->block > q->nbins)
+        q->block = q->nbins;
+    q->nblocks = (q->nbins + q->block / 2) / q->block;
+    if (q->nblocks < 1)
+        q->nblocks = 1;
+    double hop_s = (double)q->hop / q->rate_sps;
+    double tau_s = cfg->floor_tau_s > 0 ? cfg->floor_tau_s : 1.0;
+    q->alpha_smooth = hop_s / tau_s;
+    if (q->alpha_smooth > 1)
+        q->alpha_smooth = 1;
+    /* BR100 bursts last up to 2.1 s but fill few bins; BR600 bursts fill more but last
+       <= 0.35 s: a block occupied for longer than 2 tau is a new level */
+    q->window = (size_t)ceil(2 * tau_s / hop_s);
+    q->frame = malloc(q->n * sizeof *q->frame);
+    q->fft_in = fftwf_malloc(q->n * sizeof(fftwf_complex));
+    q->fft_out = fftwf_malloc(q->n * sizeof(fftwf_complex));
+    q->power = malloc(q->nbins * sizeof *q->power);
+    q->floor = malloc(q->nbins * sizeof *q->floor);
+    q->block_floor = calloc(q->nblocks, sizeof *q->block_floor);
+    q->block_smooth = calloc(q->nblocks, sizeof *q->block_smooth);
+    q->block_stuck = calloc(q->nblocks, sizeof *q->block_stuck);
+    q->scratch = malloc((q->nbins / q->nblocks + 1) * sizeof *q->scratch);
+    if (!q->frame || !q->fft_in || !q->fft_out || !q->power || !q->floor || !q->block_floor ||
+        !q->block_smooth || !q->block_stuck ||
+        !q->scratch) {
+        log_error("Channelizer not created, reason: out of memory");
+        cleanup(q);
+        return NULL;
+    }
+    q->plan = fftwf_plan_dft_1d((int)q->n, (fftwf_complex *)q->fft_in,
+                                (fftwf_complex *)q->fft_out, FFTW_FORWARD, FFTW_ESTIMATE);
+    if (!q->plan) {
+        log_error("Channelizer not created, reason: FFTW plan failed, fft_len: %zu", q->n);
+        cleanup(q);
+        return NULL;
+    }
+    return q;
+}
+
+double channelizer_bin_hz(const channelizer_t *q)
+{
+    return q->rate_sps / (double)q->n;
+}
+
+size_t channelizer_hop_len(const channelizer_t *q)
+{
+    return q->hop;
+}
+
+long channelizer_bin_lo(const channelizer_t *q)
+{
+    return q->bin_lo;
+}
+
+size_t channelizer_nbins(const channelizer_t *q)
+{
+    return q->nbins;
+}
+
+/* k-th smallest of a[0..n) (reorders a): Wirth's selection, O(n) on average. */
+static float select_kth(float *a, size_t n, size_t k)
+{
+    long l = 0, m = (long)n - 1, kk = (long)k;
+    while (l < m) {
+        float x = a[kk];
+        long i = l, j = m;
+        do {
+            while (a[i] < x)
+                i++;
+            while (x < a[j])
+                j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < kk)
+            l = i;
+        if (kk < i)
+            m = j;
+    }
+    return a[kk];
+}
+
+/* Bins [block_start(b), block_start(b+1)) form block b: nblocks near-equal blocks. */
+static size_t block_start(const channelizer_t *q, size_t b)
+{
+    return b * q->nbins / q->nblocks;
+}
+
+/* Mean of the block's powers below c * ref, corrected for the truncation of an exponential
+ * distribution: E[x | x < c mu] = mu * (1 - c e^-c / (1 - e^-c)). Returns -1 when fewer
+ * than a quarter of the bins are below (the block is mostly occupied). */
+static double truncated_mean(const float *p, size_t m, double ref)
+{
+    const double c = FLOOR_CLIP;
+    const double g = 1.0 - c * exp(-c) / (1.0 - exp(-c));
+    double t = c * ref, sum = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (p[i] < t) {
+            sum += p[i];
+            cnt++;
+        }
+    }
+    if (cnt * 4 < m)
+        return -1;
+    return sum / (double)cnt / g;
+}
+
+/* Quantile estimate of the mean: E[X_(k+1) of m] = mean * sum_{i=m-k}^{m} 1/i for
+ * exponential order statistics. */
+static double quantile_mean(channelizer_t *q, const float *p, size_t m)
+{
+    size_t k = (size_t)(FLOOR_QUANTILE * (double)m);
+    memcpy(q->scratch, p, m * sizeof *q->scratch);
+    double e = 0;
+    for (size_t i = m - k; i <= m; i++)
+        e += 1.0 / (double)i;
+    return select_kth(q->scratch, m, k) / e;
+}
+
+static void update_floor(channelizer_t *q)
+{
+    double alpha = 1.0 / (double)(q->floor_updates + 1);
+    if (alpha < q->alpha_smooth)
+        alpha = q->alpha_smooth;
+    for (size_t b = 0; b < q->nblocks; b++) {
+        size_t i0 = block_start(q, b), m = block_start(q, b + 1) - i0;
+        const float *p = q->power + i0;
+        double *sm = &q->block_smooth[b];
+        double est;
+        if (q->floor_updates == 0) {
+            /* start from the plain mean (an upper bound) and truncate downwards */
+            est = 0;
+            for (size_t i = 0; i < m; i++)
+                est += p[i];
+            est /= (double)m;
+            for (int it = 0; it < 4; it++) {
+                double e = truncated_mean(p, m, est);
+                if (e < 0)
+                    break;
+                est = e;
+            }
+            *sm = est;
+        } else {
+            est = truncated_mean(p, m, *sm);
+            if (est >= 0) {
+                q->block_stuck[b] = 0;
+            } else if (++q->block_stuck[b] > q->window) {
+                /* occupied for a whole window: a new level (noise rise, wide interferer),
+                   not a burst; climb towards it */
+                est = quantile_mean(q, p, m);
+            }
+            if (est >= 0)
+                *sm += alpha * (est - *sm);
+        }
+        q->block_floor[b] = *sm;
+    }
+    q->floor_updates++;
+    /* linear interpolation between block centres, flat beyond the outer centres */
+    size_t b = 0;
+    for (size_t i = 0; i < q->nbins; i++) {
+        double v;
+        if (q->nblocks == 1) {
+            v = q->block_floor[0];
+        } else {
+            while (b + 1 < q->nblocks - 1 &&
+                   (double)i >= (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0)
+                b++;
+            double c0 = (block_start(q, b) + block_start(q, b + 1)) / 2.0;
+            double c1 = (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0;
+            double f = ((double)i - c0) / (c1 - c0);
+            if (f < 0)
+                f = 0;
+            if (f > 1)
+                f = 1;
+            v = q->block_floor[b] * (1 - f) + q->block_floor[b + 1] * f;
+        }
+        q->floor[i] = (float)(v > 1e-30 ? v : 1e-30);
+    }
+}
+
+static void analyse(channelizer_t *q, channelizer_hop_t *hop)
+{
+    memcpy(q->fft_in, q->frame, q->n * sizeof *q->fft_in);
+    fftwf_execute(q->plan);
+    const float complex *X = q->fft_out;
+    long n = (long)q->n;
+    for (size_t i = 0; i < q->nbins; i++) {
+        long k = q->bin_lo + (long)i;
+        long k0 = (k + n) % n, km = (k - 1 + n) % n, kp = (k + 1 + n) % n;
+        float complex w = 0.5f * X[k0] - 0.25f * (X[km] + X[kp]);
+        q->power[i] = crealf(w) * crealf(w) + cimagf(w) * cimagf(w);
+    }
+    update_floor(q);
+    hop->index = q->hops;
+    hop->first_sample = q->hops * q->hop;
+    hop->spectrum = q->fft_out;
+    hop->power = q->power;
+    hop->floor = q->floor;
+    hop->bin_lo = q->bin_lo;
+    hop->nbins = q->nbins;
+    q->hops++;
+    /* keep the second half as the next frame's first half */
+    memmove(q->frame, q->frame + q->hop, (q->n - q->hop) * sizeof *q->frame);
+    q->fill = q->n - q->hop;
+}
+
+int channelizer_process(channelizer_t *q, const float complex *in, size_t n, size_t *consumed,
+                        channelizer_hop_t *hop)
+{
+    size_t need = q->n - q->fill;
+    size_t take = n < need ? n : need;
+    memcpy(q->frame + q->fill, in, take * sizeof *in);
+    q->fill += take;
+    *consumed = take;
+    if (q->fill < q->n)
+        return 0;
+    analyse(q, hop);
+    return 1;
+}
+
+void channelizer_reset(channelizer_t *q, int keep_floor)
+{
+    if (!q)
+        return;
+    q->fill = 0;
+    q->hops = 0;
+    if (!keep_floor) {
+        q->floor_updates = 0;
+        memset(q->block_floor, 0, q->nblocks * sizeof *q->block_floor);
+        memset(q->block_stuck, 0, q->nblocks * sizeof *q->block_stuck);
+    }
+}
+
+void channelizer_destroy(channelizer_t *q)
+{
+    if (q)
+        cleanup(q);
+}
