@@ -67,6 +67,8 @@ typedef struct {
     char antenna[64];
     double bandwidth_hz;           /* 0: driver default */
     char settings[CFG_STR_MAX];    /* "key=value,key=value" passed to the driver */
+    bool lossless;                 /* wait for the DSP instead of dropping (file drivers) */
+    double watchdog_s;             /* reopen after this long without samples; 0: never */
     /* receiver */
     double threshold_db;           /* 0: the receiver's default */
     double channel_width_hz;       /* 0: 192 kHz plus margin */

@@ -147,6 +147,12 @@ static const cfg_option_t options[] = {
      "HZ", "analogue filter bandwidth; 0: driver default", NULL},
     {"radio.settings", "settings", 0, CFG_TYPE_STRING, FIELD(settings), "", 0, 0, "K=V,...",
      "driver settings passed through, e.g. biastee=true", check_settings},
+    {"radio.lossless", "lossless", 0, CFG_TYPE_BOOL, FIELD(lossless), "false", 0, 0, NULL,
+     "never drop samples: wait for the receiver (file-backed drivers such as driver=iqfile, "
+     "throttle=0; a real radio would overflow instead)",
+     NULL},
+    {"radio.watchdog_s", "watchdog", 0, CFG_TYPE_DOUBLE, FIELD(watchdog_s), "5", 0, 3600, "S",
+     "reopen the radio when no samples arrive for this long; 0: never", NULL},
 
     {NULL, "replay", 'r', CFG_TYPE_STRING, FIELD(replay_file), "", 0, 0, "FILE",
      "decode a recording and print JSON lines to stdout instead of running the radio", NULL},
