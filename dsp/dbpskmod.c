@@ -106,8 +106,7 @@ double dbpsk_burst_mean_power(const dbpsk_burst_params_t *p)
     return p->amplitude * p->amplitude * (1.0 - reversal_width(p) / 4.0);
 }
 
-double dbpsk_burst_data_power(const dbpsk_burst_params_t *p, const uint8_t *bits,
-                              size_t nbits)
+double dbpsk_burst_data_power(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits)
 {
     if (dbpsk_burst_check(p) != DBPSK_OK || !bits || nbits == 0 || nbits > DBPSK_MAX_BITS)
         return -1;
@@ -157,8 +156,8 @@ typedef enum { ZONE_CONST, ZONE_COSINE, ZONE_GENERIC } zone_kind_t;
 
 typedef struct {
     zone_kind_t kind;
-    double end;             /* zone ends where s reaches this */
-    double a, b;            /* v = a + b cos(theta0 + dtheta_ds (s - s_ref)) */
+    double end;  /* zone ends where s reaches this */
+    double a, b; /* v = a + b cos(theta0 + dtheta_ds (s - s_ref)) */
     double s_ref, theta0, dtheta_ds;
 } zone_t;
 
@@ -254,8 +253,7 @@ static void zone_at(const env_t *e, double s, zone_t *z)
 }
 
 long dbpsk_burst_render(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits,
-                        double start_sample, int64_t first_sample, float complex *out,
-                        size_t n)
+                        double start_sample, int64_t first_sample, float complex *out, size_t n)
 {
     if (!p || !bits || (!out && n > 0) || nbits == 0 || nbits > DBPSK_MAX_BITS ||
         !isfinite(start_sample))
@@ -281,8 +279,13 @@ long dbpsk_burst_render(const dbpsk_burst_params_t *p, const uint8_t *bits, size
 
     int8_t sg[DBPSK_MAX_BITS];
     symbol_signs(bits, nbits, sg);
-    const env_t env = {sg,  (long)nbits, reversal_width(p), reversal_width(p) / 2.0,
-                       lead, ramp,       (double)nbits + p->tail_symbols};
+    const env_t env = {sg,
+                       (long)nbits,
+                       reversal_width(p),
+                       reversal_width(p) / 2.0,
+                       lead,
+                       ramp,
+                       (double)nbits + p->tail_symbols};
     const double amp = p->amplitude;
     const double dt = 1.0 / fs;
     const double two_pi = 2.0 * M_PI;
@@ -298,8 +301,7 @@ long dbpsk_burst_render(const dbpsk_burst_params_t *p, const uint8_t *bits, size
         /* s in symbols and τ in seconds from the first preamble symbol at sample m0. */
         double s0 = (m0 - start_sample) * inv_sps - (ramp + lead);
         double tau = s0 / rs;
-        double phi = p->phase_rad +
-                     two_pi * (p->freq_hz * tau + 0.5 * p->drift_hz_s * tau * tau);
+        double phi = p->phase_rad + two_pi * (p->freq_hz * tau + 0.5 * p->drift_hz_s * tau * tau);
         double complex z = cexp(I * fmod(phi, two_pi));
         double dphi = two_pi * dt * (p->freq_hz + p->drift_hz_s * tau + 0.5 * p->drift_hz_s * dt);
         double complex w = cexp(I * dphi);

@@ -57,20 +57,20 @@ enum dbpsk_error {
 const char *dbpsk_strerror(int code);
 
 typedef struct {
-    double rate_sps;          /* output sample rate, > 2 × baud */
-    double baud;              /* 100 or 600 nominal (any > 0 accepted) */
-    double baud_error_ppm;    /* symbol-rate error, within ±1000 ppm (Table 2-3: ±0.1 %) */
-    double freq_hz;           /* carrier offset from the output's centre at the first
-                                 preamble symbol, |freq_hz| < rate_sps / 2 */
-    double drift_hz_s;        /* linear carrier drift over the burst */
-    double phase_rad;         /* carrier phase at the start of the first preamble symbol */
-    double amplitude;         /* peak amplitude (full scale 1.0), >= 0 */
-    int lead_symbols;         /* unmodulated carrier symbols before the preamble (0..2) */
-    int tail_symbols;         /* unmodulated carrier symbols after the last bit (0..2) */
-    double ramp_symbols;      /* power ramp-up/down length at each end, in symbols
-                                 (0..2, and ramp + lead <= 2, ramp + tail <= 2) */
-    double reversal_symbols;  /* width of the amplitude dip at a reversal, in symbols,
-                                 (0, 1]; 0 selects DBPSK_DEFAULT_REVERSAL_SYMBOLS */
+    double rate_sps;         /* output sample rate, > 2 × baud */
+    double baud;             /* 100 or 600 nominal (any > 0 accepted) */
+    double baud_error_ppm;   /* symbol-rate error, within ±1000 ppm (Table 2-3: ±0.1 %) */
+    double freq_hz;          /* carrier offset from the output's centre at the first
+                                preamble symbol, |freq_hz| < rate_sps / 2 */
+    double drift_hz_s;       /* linear carrier drift over the burst */
+    double phase_rad;        /* carrier phase at the start of the first preamble symbol */
+    double amplitude;        /* peak amplitude (full scale 1.0), >= 0 */
+    int lead_symbols;        /* unmodulated carrier symbols before the preamble (0..2) */
+    int tail_symbols;        /* unmodulated carrier symbols after the last bit (0..2) */
+    double ramp_symbols;     /* power ramp-up/down length at each end, in symbols
+                                (0..2, and ramp + lead <= 2, ramp + tail <= 2) */
+    double reversal_symbols; /* width of the amplitude dip at a reversal, in symbols,
+                                (0, 1]; 0 selects DBPSK_DEFAULT_REVERSAL_SYMBOLS */
 } dbpsk_burst_params_t;
 
 /* 0 if p is usable, else DBPSK_ERR_PARAM / DBPSK_ERR_ARG. */
@@ -103,8 +103,7 @@ long dbpsk_burst_modulate(const dbpsk_burst_params_t *p, const uint8_t *bits, si
  * rounding) as one call. Returns the number of samples touched (0 when the block misses
  * the burst) or a negative dbpsk_error. */
 long dbpsk_burst_render(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits,
-                        double start_sample, int64_t first_sample, float complex *out,
-                        size_t n);
+                        double start_sample, int64_t first_sample, float complex *out, size_t n);
 
 /* Expected mean power of the burst over its data symbols (preamble to last bit) for
  * equiprobable random bits: amplitude² × (1 - reversal_symbols/4). For a given bit string
@@ -115,7 +114,6 @@ double dbpsk_burst_mean_power(const dbpsk_burst_params_t *p);
  * envelope: each reversal inside the data removes reversal_symbols/2 symbol energies (half
  * of that for a reversal on the first boundary, which straddles the lead). This is what
  * Eb/N0 refers to: Eb = data_power / symbol rate. -1 on bad arguments. */
-double dbpsk_burst_data_power(const dbpsk_burst_params_t *p, const uint8_t *bits,
-                              size_t nbits);
+double dbpsk_burst_data_power(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits);
 
 #endif

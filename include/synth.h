@@ -46,10 +46,10 @@
 /* Negative return codes. */
 enum synth_error {
     SYNTH_OK = 0,
-    SYNTH_ERR_ARG = -1,    /* NULL pointer or value out of range (message in err) */
-    SYNTH_ERR_STATE = -2,  /* explicit traffic added after rendering started */
-    SYNTH_ERR_RANGE = -3,  /* a burst outside the capture's time or frequency span */
-    SYNTH_ERR_CODEC = -4,  /* the frame codec refused the message */
+    SYNTH_ERR_ARG = -1,   /* NULL pointer or value out of range (message in err) */
+    SYNTH_ERR_STATE = -2, /* explicit traffic added after rendering started */
+    SYNTH_ERR_RANGE = -3, /* a burst outside the capture's time or frequency span */
+    SYNTH_ERR_CODEC = -4, /* the frame codec refused the message */
     SYNTH_ERR_NOMEM = -5,
     SYNTH_ERR_IO = -6,
 };
@@ -60,20 +60,20 @@ const char *synth_strerror(int code);
 
 typedef struct {
     uint64_t seed;
-    double rate_sps;             /* capture sample rate, 100e3..20e6 */
-    double center_freq_hz;       /* capture centre; 0: the RC's UL centre */
-    int rc;                      /* 1..7 (rc.h) */
-    int devices;                 /* devices with random traffic; 0: explicit traffic only */
-    double duration_s;           /* capture length */
+    double rate_sps;                 /* capture sample rate, 100e3..20e6 */
+    double center_freq_hz;           /* capture centre; 0: the RC's UL centre */
+    int rc;                          /* 1..7 (rc.h) */
+    int devices;                     /* devices with random traffic; 0: explicit traffic only */
+    double duration_s;               /* capture length */
     double ebn0_min_db, ebn0_max_db; /* per message, uniform (equal for a fixed value) */
-    int baud;                    /* 100, 600 or SYNTH_BAUD_MIXED (per message, among the
-                                    RC's allowed rates: RC2/RC4 are BR600 only) */
-    double msg_interval_s;       /* mean pause between a device's messages (exponential);
-                                    0: duration_s / 2 */
+    int baud;                        /* 100, 600 or SYNTH_BAUD_MIXED (per message, among the
+                                        RC's allowed rates: RC2/RC4 are BR600 only) */
+    double msg_interval_s;           /* mean pause between a device's messages (exponential);
+                                        0: duration_s / 2 */
     /* Message mix: probabilities, the rest are application messages with 0-12 bytes. */
     double p_one_bit, p_keepalive, p_dl_confirmation;
-    double p_bf;                 /* probability of a B-procedure (BF=1) per app message */
-    double p_single_frame;       /* probability of N=1 (else N=3) */
+    double p_bf;           /* probability of a B-procedure (BF=1) per app message */
+    double p_single_frame; /* probability of N=1 (else N=3) */
     /* Device impairment limits (each drawn uniformly in ±limit). */
     double freq_error_ppm_max;   /* §2.2.3: 20 */
     double drift_max_hz_s_br100; /* 0: 20, Table 2-2's mean limit (a linear drift has equal
@@ -81,14 +81,14 @@ typedef struct {
     double drift_max_hz_s_br600; /* 0: 50 */
     double baud_error_ppm_max;   /* Table 2-3: 1000 */
     /* Channel. */
-    bool noise;                  /* add AWGN (levels are set from noise_dbfs either way) */
-    double noise_dbfs;           /* total complex noise power σ² in dB full scale (-30) */
-    int cw_tones;                /* CW interferers, each on for a random stretch */
-    int fsk_interferers;         /* wider 2-GFSK interferers sending packets */
-    double interferer_db;        /* interferer power over N0 × 100 Hz (30) */
-    int collisions;              /* deliberate collisions: extra single-frame messages from
-                                    extra devices overlapping a planned burst in time and
-                                    frequency */
+    bool noise;           /* add AWGN (levels are set from noise_dbfs either way) */
+    double noise_dbfs;    /* total complex noise power σ² in dB full scale (-30) */
+    int cw_tones;         /* CW interferers, each on for a random stretch */
+    int fsk_interferers;  /* wider 2-GFSK interferers sending packets */
+    double interferer_db; /* interferer power over N0 × 100 Hz (30) */
+    int collisions;       /* deliberate collisions: extra single-frame messages from
+                             extra devices overlapping a planned burst in time and
+                             frequency */
 } synth_config_t;
 
 /* Fills the defaults (seed 1, 1.024 MS/s, RC1 centre, 10 devices, 30 s, Eb/N0 10-30 dB,
@@ -103,33 +103,33 @@ typedef enum {
 
 /* One burst of the truth. Times are seconds from the first sample of the capture. */
 typedef struct {
-    double t_start_s;        /* start of the first preamble symbol */
-    double t_end_s;          /* end of the last data (CRC) symbol */
-    double t_on_s, t_off_s;  /* whole burst: ramp-up start .. ramp-down end */
-    double freq_hz;          /* absolute carrier at t_start_s */
+    double t_start_s;       /* start of the first preamble symbol */
+    double t_end_s;         /* end of the last data (CRC) symbol */
+    double t_on_s, t_off_s; /* whole burst: ramp-up start .. ramp-down end */
+    double freq_hz;         /* absolute carrier at t_start_s */
     double drift_hz_s;
-    double ebn0_db;          /* Eb/N0 as defined above */
-    double rssi_dbfs;        /* mean power over the data symbols, dB full scale */
-    int baud;                /* nominal 100 or 600 */
-    int rank;                /* 1..3 */
-    int n_frames;            /* 1 or 3: frames of the message */
-    uint32_t message;        /* message number, shared by its replicas */
-    uint32_t device;         /* device number */
-    double freq_error_ppm;   /* device reference error that moved the carrier */
-    ul_message_t msg;        /* decoded fields: ep_id, mc, bf, kind, payload ... */
+    double ebn0_db;        /* Eb/N0 as defined above */
+    double rssi_dbfs;      /* mean power over the data symbols, dB full scale */
+    int baud;              /* nominal 100 or 600 */
+    int rank;              /* 1..3 */
+    int n_frames;          /* 1 or 3: frames of the message */
+    uint32_t message;      /* message number, shared by its replicas */
+    uint32_t device;       /* device number */
+    double freq_error_ppm; /* device reference error that moved the carrier */
+    ul_message_t msg;      /* decoded fields: ep_id, mc, bf, kind, payload ... */
     uint8_t payload_air[UL_MAX_PAYLOAD_BYTES]; /* payload bytes as in the container
                                                   (control messages serialised) */
     size_t payload_air_len;
     uint16_t ft;
     uint8_t bitstream[UL_MAX_FRAME_BYTES]; /* the whole frame, preamble first */
     size_t nbits;
-    bool collided;           /* overlaps another burst in time and within the sum of
-                                their symbol rates in frequency */
-    bool interfered;         /* overlaps an interferer in time and frequency */
-    bool explicit_burst;     /* added by synth_add_burst/synth_add_message */
+    bool collided;            /* overlaps another burst in time and within the sum of
+                                 their symbol rates in frequency */
+    bool interfered;          /* overlaps an interferer in time and frequency */
+    bool explicit_burst;      /* added by synth_add_burst/synth_add_message */
     dbpsk_burst_params_t mod; /* modulator parameters (freq_hz relative to the capture
                                  centre, amplitude, phase_rad, ...) */
-    double start_sample;     /* ramp-up start, fractional sample index */
+    double start_sample;      /* ramp-up start, fractional sample index */
 } synth_burst_t;
 
 typedef struct {
@@ -143,20 +143,20 @@ typedef struct {
 
 /* An explicit burst: exactly this frame at this time, carrier and Eb/N0. */
 typedef struct {
-    ul_message_t msg;            /* encoded with ul_frame_encode(msg, key, rank) */
+    ul_message_t msg; /* encoded with ul_frame_encode(msg, key, rank) */
     uint8_t key[UL_KEY_BYTES];
-    int rank;                    /* 1..3 */
-    int n_frames;                /* recorded in the truth (1 or 3); 0: 3 */
-    int baud;                    /* 100 or 600 */
-    double t_start_s;            /* first preamble symbol, from the first sample */
-    double freq_hz;              /* absolute carrier at t_start_s */
+    int rank;         /* 1..3 */
+    int n_frames;     /* recorded in the truth (1 or 3); 0: 3 */
+    int baud;         /* 100 or 600 */
+    double t_start_s; /* first preamble symbol, from the first sample */
+    double freq_hz;   /* absolute carrier at t_start_s */
     double ebn0_db;
     double drift_hz_s, phase_rad, baud_error_ppm;
     int lead_symbols, tail_symbols;
-    double ramp_symbols;         /* 0 with lead 0: no ramp (hard edge) */
-    double reversal_symbols;     /* 0: DBPSK_DEFAULT_REVERSAL_SYMBOLS */
-    const uint8_t *bits;         /* optional raw bits sent instead of the encoded frame
-                                    (e.g. corrupted frames); NULL: encode msg */
+    double ramp_symbols;     /* 0 with lead 0: no ramp (hard edge) */
+    double reversal_symbols; /* 0: DBPSK_DEFAULT_REVERSAL_SYMBOLS */
+    const uint8_t *bits;     /* optional raw bits sent instead of the encoded frame
+                                (e.g. corrupted frames); NULL: encode msg */
     size_t nbits;
 } synth_burst_spec_t;
 
@@ -168,14 +168,14 @@ void synth_burst_spec_default(synth_burst_spec_t *spec);
 typedef struct {
     ul_message_t msg;
     uint8_t key[UL_KEY_BYTES];
-    int n_frames;                /* 1 or 3 */
-    int baud;                    /* 100 or 600 */
-    double t_start_s;            /* first frame's first preamble symbol */
-    double freq_hz;              /* first frame's absolute carrier; 0: random per §3.13.3 */
+    int n_frames;     /* 1 or 3 */
+    int baud;         /* 100 or 600 */
+    double t_start_s; /* first frame's first preamble symbol */
+    double freq_hz;   /* first frame's absolute carrier; 0: random per §3.13.3 */
     double ebn0_db;
-    double gap_s;                /* gap between frames (ramp-down end to ramp-up start);
-                                    0: random per Table 3-4 (BF=0) or Table 4-2 (BF=1) */
-    double freq_error_ppm;       /* device error applied to planned carriers */
+    double gap_s;          /* gap between frames (ramp-down end to ramp-up start);
+                              0: random per Table 3-4 (BF=0) or Table 4-2 (BF=1) */
+    double freq_error_ppm; /* device error applied to planned carriers */
     double drift_hz_s, baud_error_ppm;
 } synth_message_spec_t;
 

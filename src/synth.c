@@ -113,19 +113,19 @@ typedef struct {
 
 typedef struct {
     cpfskmod mod;
-    unsigned k;           /* samples per symbol */
+    unsigned k; /* samples per symbol */
     double baud, dev_hz;
-    size_t first, count;  /* its packets in s->intf */
-    size_t cur;           /* current packet (index into s->intf) */
-    uint64_t pos;         /* samples of the current packet produced */
-    float complex *sym;   /* k samples of the current symbol */
+    size_t first, count; /* its packets in s->intf */
+    size_t cur;          /* current packet (index into s->intf) */
+    uint64_t pos;        /* samples of the current packet produced */
+    float complex *sym;  /* k samples of the current symbol */
     rng_t bits;
 } fsk_source_t;
 
 typedef struct {
-    int64_t start, end;   /* samples */
+    int64_t start, end; /* samples */
     double amp, phase0, f_off_hz;
-    int source;           /* FSK source, -1 for CW */
+    int source; /* FSK source, -1 for CW */
 } intf_render_t;
 
 struct synth {
@@ -141,7 +141,7 @@ struct synth {
     synth_burst_t *bursts;
     size_t nbursts, cap_bursts;
     uint32_t nmessages;
-    size_t *order;        /* bursts by start sample */
+    size_t *order; /* bursts by start sample */
     size_t *active;
     size_t nactive, next_render;
     synth_interferer_t *intf;
@@ -261,8 +261,8 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
         set_err(err, err_len, "device count %d outside 0..100000", c->devices);
         return SYNTH_ERR_ARG;
     }
-    if (!isfinite(c->ebn0_min_db) || !isfinite(c->ebn0_max_db) ||
-        c->ebn0_min_db > c->ebn0_max_db || c->ebn0_min_db < -30 || c->ebn0_max_db > 100) {
+    if (!isfinite(c->ebn0_min_db) || !isfinite(c->ebn0_max_db) || c->ebn0_min_db > c->ebn0_max_db ||
+        c->ebn0_min_db < -30 || c->ebn0_max_db > 100) {
         set_err(err, err_len, "Eb/N0 range %g..%g dB invalid (need -30 <= LO <= HI <= 100)",
                 c->ebn0_min_db, c->ebn0_max_db);
         return SYNTH_ERR_ARG;
@@ -283,8 +283,9 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
     if (!prob_ok(c->p_one_bit) || !prob_ok(c->p_keepalive) || !prob_ok(c->p_dl_confirmation) ||
         !prob_ok(c->p_bf) || !prob_ok(c->p_single_frame) ||
         c->p_one_bit + c->p_keepalive + c->p_dl_confirmation > 1.0 + 1e-9) {
-        set_err(err, err_len, "message mix probabilities must be in [0,1] and the kinds sum "
-                              "to at most 1");
+        set_err(err, err_len,
+                "message mix probabilities must be in [0,1] and the kinds sum "
+                "to at most 1");
         return SYNTH_ERR_ARG;
     }
     if (!(c->freq_error_ppm_max >= 0 && c->freq_error_ppm_max <= EP_MARGIN_PPM)) {
@@ -308,8 +309,9 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
     }
     if (c->cw_tones < 0 || c->cw_tones > 1000 || c->fsk_interferers < 0 ||
         c->fsk_interferers > 100 || c->collisions < 0 || c->collisions > 100000) {
-        set_err(err, err_len, "interferer/collision counts out of range (cw 0..1000, fsk "
-                              "0..100, collisions 0..100000)");
+        set_err(err, err_len,
+                "interferer/collision counts out of range (cw 0..1000, fsk "
+                "0..100, collisions 0..100000)");
         return SYNTH_ERR_ARG;
     }
     if (!(c->interferer_db >= -50 && c->interferer_db <= 120)) {
@@ -330,8 +332,7 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
         set_err(err, err_len,
                 "capture %.0f S/s at %.0f Hz does not cover %s's usable macro-channel "
                 "%.0f..%.0f Hz",
-                c->rate_sps, center, rc->name, rc->ul_center_hz - half,
-                rc->ul_center_hz + half);
+                c->rate_sps, center, rc->name, rc->ul_center_hz - half, rc->ul_center_hz + half);
         return SYNTH_ERR_ARG;
     }
     return SYNTH_OK;
@@ -618,6 +619,11 @@ static int plan_devices(synth_t *s)
             d = &s->dev[di];
             random_message(s, d, &m);
             int n_frames = rng_uniform(&s->plan) < c->p_single_frame ? 1 : 3;
+            /* §5.1: keep-alive in three frames; §5.2: confirmation in a single frame. */
+            if (m.kind == UL_KIND_KEEPALIVE)
+                n_frames = 3;
+            else if (m.kind == UL_KIND_DL_CONFIRMATION)
+                n_frames = 1;
             int baud = pick_baud(s);
             double ebn0 = rng_range(&s->plan, c->ebn0_min_db, c->ebn0_max_db);
             double first_end = 0, last_off = 0;
@@ -660,8 +666,8 @@ static int plan_collisions(synth_t *s)
         double frac = rng_range(&s->plan, 0.1, 0.6);
         /* Start inside the victim; if that runs past the end, end inside it instead. */
         for (int attempt = 0; attempt < 2; attempt++) {
-            double t_start = attempt == 0 ? victim.t_start_s + frac * dur
-                                          : victim.t_start_s - frac * dur;
+            double t_start =
+                attempt == 0 ? victim.t_start_s + frac * dur : victim.t_start_s - frac * dur;
             dbpsk_burst_params_t mod = device_mod(d);
             mod.rate_sps = s->cfg.rate_sps;
             mod.baud = victim.baud;
@@ -669,8 +675,8 @@ static int plan_collisions(synth_t *s)
             if (t_on < 0)
                 continue;
             double first_end, last_off;
-            rc = plan_message(s, d, (uint32_t)(s->ndev - 1), t_on, &m, 1, victim.baud, ebn0,
-                              f_nom, 0, NULL, &first_end, &last_off);
+            rc = plan_message(s, d, (uint32_t)(s->ndev - 1), t_on, &m, 1, victim.baud, ebn0, f_nom,
+                              0, NULL, &first_end, &last_off);
             if (rc < 0)
                 return rc;
             if (rc == 1)
@@ -972,10 +978,9 @@ int synth_add_message(synth_t *s, const synth_message_spec_t *spec)
         return SYNTH_ERR_ARG;
     if (s->finalized)
         return SYNTH_ERR_STATE;
-    if ((spec->n_frames != 1 && spec->n_frames != 3) ||
-        (spec->baud != 100 && spec->baud != 600) || !isfinite(spec->t_start_s) ||
-        !(spec->t_start_s >= 0) || !isfinite(spec->ebn0_db) || !(spec->gap_s >= 0) ||
-        !(fabs(spec->freq_error_ppm) <= EP_MARGIN_PPM))
+    if ((spec->n_frames != 1 && spec->n_frames != 3) || (spec->baud != 100 && spec->baud != 600) ||
+        !isfinite(spec->t_start_s) || !(spec->t_start_s >= 0) || !isfinite(spec->ebn0_db) ||
+        !(spec->gap_s >= 0) || !(fabs(spec->freq_error_ppm) <= EP_MARGIN_PPM))
         return SYNTH_ERR_ARG;
     /* An ideal device apart from what the spec asks for; the carriers and gaps follow the
      * planner's rules. */
@@ -999,9 +1004,9 @@ int synth_add_message(synth_t *s, const synth_message_spec_t *spec)
     double f_first = spec->freq_hz > 0 ? spec->freq_hz / (1.0 + d.freq_error_ppm * 1e-6) : 0;
     double first_end, last_off;
     uint32_t msg_no = s->nmessages;
-    int rc = plan_message(s, &d, UINT32_MAX, t_on, &spec->msg, spec->n_frames, spec->baud,
-                          spec->ebn0_db, f_first, spec->gap_s, &spec->drift_hz_s, &first_end,
-                          &last_off);
+    int rc =
+        plan_message(s, &d, UINT32_MAX, t_on, &spec->msg, spec->n_frames, spec->baud, spec->ebn0_db,
+                     f_first, spec->gap_s, &spec->drift_hz_s, &first_end, &last_off);
     if (rc < 0)
         return rc;
     if (rc == 0)
@@ -1045,8 +1050,8 @@ static void add_noise(synth_t *s, float complex *out, size_t n)
 
 /* Adds an interferer's carrier × envelope over out[lo..hi) (stream index base + i).
  * Envelope: CW with raised-cosine on/off ramps; FSK packets from the source's modulator. */
-static void add_interferer_block(synth_t *s, size_t k, float complex *out, uint64_t base,
-                                 size_t lo, size_t hi)
+static void add_interferer_block(synth_t *s, size_t k, float complex *out, uint64_t base, size_t lo,
+                                 size_t hi)
 {
     const intf_render_t *r = &s->intf_r[k];
     const double fs = s->cfg.rate_sps;
@@ -1148,15 +1153,14 @@ long synth_render(synth_t *s, float complex *out, size_t n)
     render_interferers(s, out, n);
 
     double b1 = (double)(s->pos + n);
-    while (s->next_render < s->nbursts &&
-           s->bursts[s->order[s->next_render]].start_sample < b1)
+    while (s->next_render < s->nbursts && s->bursts[s->order[s->next_render]].start_sample < b1)
         s->active[s->nactive++] = s->order[s->next_render++];
     for (size_t a = 0; a < s->nactive;) {
         const synth_burst_t *b = &s->bursts[s->active[a]];
         long got = dbpsk_burst_render(&b->mod, b->bitstream, b->nbits, b->start_sample,
                                       (int64_t)s->pos, out, n);
         if (got < 0)
-            return SYNTH_ERR_ARG; /* parameters were checked when planned */
+            return SYNTH_ERR_ARG;               /* parameters were checked when planned */
         if (b->t_off_s * s->cfg.rate_sps <= b1) /* finished within this block */
             s->active[a] = s->active[--s->nactive];
         else
@@ -1306,7 +1310,8 @@ int synth_truth_write(synth_t *s, FILE *out)
             return SYNTH_ERR_NOMEM;
         json_object_object_add(o, "type", json_object_new_string("interferer"));
         json_object_object_add(
-            o, "interferer", json_object_new_string(it->kind == SYNTH_INTERFERER_CW ? "cw" : "fsk"));
+            o, "interferer",
+            json_object_new_string(it->kind == SYNTH_INTERFERER_CW ? "cw" : "fsk"));
         put_num(o, "t_start_s", "%.7f", it->t_start_s);
         put_num(o, "t_end_s", "%.7f", it->t_end_s);
         put_num(o, "freq_hz", "%.3f", it->freq_hz);

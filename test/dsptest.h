@@ -2,11 +2,11 @@
  *
  * assert_near(): cmocka 1.1 has no floating-point assertion.
  *
- * ref_demod(): the ideal reference D-BPSK demodulator. It knows everything: carrier, drift, phase and symbol timing of the burst (dbpskmod.h's
- * definitions). For each data symbol it integrates the middle half of the symbol after
- * removing the carrier, takes the coherent sign, and outputs bit 1 when the sign did not
- * change (b_-1 = +1, the carrier phase before the first bit, §2.4.3). No estimation at
- * all: if the modulator or the synthesizer's truth is off, bits come out wrong. */
+ * ref_demod(): the ideal reference D-BPSK demodulator. It knows everything: carrier, drift, phase
+ * and symbol timing of the burst (dbpskmod.h's definitions). For each data symbol it integrates the
+ * middle half of the symbol after removing the carrier, takes the coherent sign, and outputs bit 1
+ * when the sign did not change (b_-1 = +1, the carrier phase before the first bit, §2.4.3). No
+ * estimation at all: if the modulator or the synthesizer's truth is off, bits come out wrong. */
 #ifndef SIGFOX_TEST_DSPTEST_H
 #define SIGFOX_TEST_DSPTEST_H
 
@@ -17,16 +17,15 @@
 
 #include "dbpskmod.h"
 
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));            \
+#define assert_near(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));               \
     } while (0)
 
 /* Carrier phase of a burst at stream sample m when its ramp-up starts at start_sample. */
-static inline double ref_carrier_phase(const dbpsk_burst_params_t *p, double start_sample,
-                                       double m)
+static inline double ref_carrier_phase(const dbpsk_burst_params_t *p, double start_sample, double m)
 {
     double tau = (m - start_sample - dbpsk_burst_data_offset(p)) / p->rate_sps;
     return p->phase_rad + 2 * M_PI * (p->freq_hz * tau + 0.5 * p->drift_hz_s * tau * tau);

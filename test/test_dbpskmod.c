@@ -18,7 +18,6 @@
 #include "dbpskmod.h"
 #include "dsptest.h"
 
-
 /* Spec Annex 8.2 example bit stream (UL-Pr included), a real frame to modulate. */
 static const uint8_t annex_frame[] = {0xAA, 0xAA, 0xAF, 0x67, 0x06, 0x73, 0x98, 0xBA,
                                       0xDC, 0xFE, 0x09, 0xE4, 0x0C, 0xCC, 0x10, 0xFA,
@@ -102,8 +101,7 @@ static void test_bad_params(void **state)
     assert_int_equal(dbpsk_burst_length(&p, 0), 0);
     assert_int_equal(dbpsk_burst_modulate(&p, bits, 32, buf, 64), DBPSK_ERR_LENGTH);
     assert_int_equal(dbpsk_burst_modulate(&p, NULL, 32, buf, 64), DBPSK_ERR_ARG);
-    assert_int_equal(dbpsk_burst_modulate(&p, bits, DBPSK_MAX_BITS + 1, buf, 64),
-                     DBPSK_ERR_ARG);
+    assert_int_equal(dbpsk_burst_modulate(&p, bits, DBPSK_MAX_BITS + 1, buf, 64), DBPSK_ERR_ARG);
     assert_int_equal(dbpsk_burst_render(&q, bits, 32, 0, 0, buf, 64), DBPSK_ERR_PARAM);
     assert_true(strlen(dbpsk_strerror(DBPSK_ERR_LENGTH)) > 0);
     assert_true(dbpsk_burst_data_offset(&q) < 0);
@@ -117,8 +115,10 @@ static void test_length_offset(void **state)
         double rate, baud, ppm, ramp;
         int lead, tail;
     } cases[] = {
-        {200000, 100, 0, 1.0, 1, 1},   {1024000, 100, -1000, 0.5, 0, 1},
-        {48000, 600, 1000, 2.0, 0, 0}, {2400000, 600, 250, 0.25, 1, 1},
+        {200000, 100, 0, 1.0, 1, 1},
+        {1024000, 100, -1000, 0.5, 0, 1},
+        {48000, 600, 1000, 2.0, 0, 0},
+        {2400000, 600, 250, 0.25, 1, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         dbpsk_burst_params_t p = base_params(cases[c].rate, cases[c].baud);
@@ -129,8 +129,7 @@ static void test_length_offset(void **state)
         double rs = cases[c].baud * (1 + cases[c].ppm * 1e-6);
         double sps = cases[c].rate / rs;
         assert_near(dbpsk_burst_symbol_rate(&p), rs, 1e-9);
-        assert_near(dbpsk_burst_data_offset(&p), (p.ramp_symbols + p.lead_symbols) * sps,
-                            1e-6);
+        assert_near(dbpsk_burst_data_offset(&p), (p.ramp_symbols + p.lead_symbols) * sps, 1e-6);
         double total = 2 * p.ramp_symbols + p.lead_symbols + p.tail_symbols + ANNEX_BITS;
         assert_int_equal(dbpsk_burst_length(&p, ANNEX_BITS), (size_t)ceil(total * sps));
         assert_near(dbpsk_burst_duration_s(&p, ANNEX_BITS), total / rs, 1e-12);
@@ -139,8 +138,8 @@ static void test_length_offset(void **state)
 
 /* Direct per-sample evaluation of the definition in dbpskmod.h, independent of the
  * modulator's zone-wise recursions. */
-static double definition_envelope(const dbpsk_burst_params_t *p, const uint8_t *bits,
-                                   size_t nbits, double s)
+static double definition_envelope(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits,
+                                  double s)
 {
     double alpha = p->reversal_symbols > 0 ? p->reversal_symbols : DBPSK_DEFAULT_REVERSAL_SYMBOLS;
     /* b_k for k = floor(s) and its neighbours */
@@ -177,7 +176,7 @@ static void test_matches_definition(void **state)
         int lead, tail;
         uint8_t first;
     } cases[] = {
-        {0, 1.0, 1, 1, 0xAA},  {0.7, 0.5, 0, 1, 0x2A}, {1.0, 2.0, 0, 0, 0x55},
+        {0, 1.0, 1, 1, 0xAA},   {0.7, 0.5, 0, 1, 0x2A}, {1.0, 2.0, 0, 0, 0x55},
         {0.6, 0.3, 0, 1, 0x00}, {0.8, 0, 2, 0, 0x3C},
     };
     uint8_t bits[12];
@@ -425,8 +424,8 @@ static double band_mean(const double *psd, size_t nfft, double fs, double lo, do
 /* Table 2-8 (§2.4.4): averaged PSD per interval in dBc (relative to the averaged PSD over
  * [-1/TS, +1/TS] around the carrier), on random bits with ramps and extra symbols, plus the
  * 99 % occupied bandwidth. */
-static bool check_spectrum(double baud, double freq_hz, double reversal, double ramp,
-                           size_t nfft, double obw_max_hz)
+static bool check_spectrum(double baud, double freq_hz, double reversal, double ramp, size_t nfft,
+                           double obw_max_hz)
 {
     bool ok = true;
     const double fs = 200000; /* covers the template's ±96 kHz */
@@ -447,7 +446,7 @@ static bool check_spectrum(double baud, double freq_hz, double reversal, double 
     const struct {
         double lo, hi, limit_dbc;
     } mask[] = {
-        {-96000, -25 * ts_inv, -52}, {-25 * ts_inv, -5 * ts_inv, -45},
+        {-96000, -25 * ts_inv, -52},     {-25 * ts_inv, -5 * ts_inv, -45},
         {-5 * ts_inv, -3 * ts_inv, -35}, {-3 * ts_inv, -1 * ts_inv, -20},
         {1 * ts_inv, 3 * ts_inv, -20},   {3 * ts_inv, 5 * ts_inv, -35},
         {5 * ts_inv, 25 * ts_inv, -45},  {25 * ts_inv, 96000, -52},
@@ -502,11 +501,11 @@ static void test_spectrum_br600(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_params),      cmocka_unit_test(test_length_offset),
-        cmocka_unit_test(test_matches_definition),
-        cmocka_unit_test(test_adds_and_streams), cmocka_unit_test(test_reference_demod),
-        cmocka_unit_test(test_offset_drift_rate), cmocka_unit_test(test_power_envelope),
-        cmocka_unit_test(test_spectrum_br100),  cmocka_unit_test(test_spectrum_br600),
+        cmocka_unit_test(test_bad_params),         cmocka_unit_test(test_length_offset),
+        cmocka_unit_test(test_matches_definition), cmocka_unit_test(test_adds_and_streams),
+        cmocka_unit_test(test_reference_demod),    cmocka_unit_test(test_offset_drift_rate),
+        cmocka_unit_test(test_power_envelope),     cmocka_unit_test(test_spectrum_br100),
+        cmocka_unit_test(test_spectrum_br600),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,6 @@
 #include "synth.h"
 #include "ulframe.h"
 
-
 static synth_config_t small_config(uint64_t seed)
 {
     synth_config_t c;
@@ -123,8 +122,8 @@ static void check_rules(int rc_number, int baud, uint64_t seed)
         assert_true(b[i].baud == 600 || rc->br100_allowed);
         if (baud != SYNTH_BAUD_MIXED)
             assert_int_equal(b[i].baud, baud);
-        assert_near(b[i].t_end_s - b[i].t_start_s,
-                    b[i].nbits / dbpsk_burst_symbol_rate(&b[i].mod), 1e-9);
+        assert_near(b[i].t_end_s - b[i].t_start_s, b[i].nbits / dbpsk_burst_symbol_rate(&b[i].mod),
+                    1e-9);
         assert_true(b[i].t_on_s >= 0 && b[i].t_off_s <= c.duration_s);
         /* The bitstream decodes to the truth fields and authenticates with the key. */
         ul_frame_t f;
@@ -139,6 +138,10 @@ static void check_rules(int rc_number, int baud, uint64_t seed)
         const uint8_t *key = keystore_find(keys, b[i].msg.ep_id);
         assert_non_null(key);
         assert_int_equal(ul_auth_verify(f.container, f.container_len, key), 1);
+        if (b[i].msg.kind == UL_KIND_KEEPALIVE) /* §5.1 */
+            assert_int_equal(b[i].n_frames, 3);
+        if (b[i].msg.kind == UL_KIND_DL_CONFIRMATION) /* §5.2 */
+            assert_int_equal(b[i].n_frames, 1);
         if (b[i].rank == 1) {
             kinds[b[i].msg.kind]++;
             bf_msgs += b[i].msg.bf;
@@ -544,8 +547,8 @@ static void test_json(void **state)
         assert_true(strncmp(json_object_get_string(v), "AAAA", 4) == 0);
         assert_true(json_object_object_get_ex(o, "kind", &v));
         assert_string_equal(json_object_get_string(v), ul_kind_name(x->msg.kind));
-        const char *keys[] = {"t_end_s", "drift_hz_s", "ebn0_db", "baud", "rank", "payload",
-                              "payload_bit", "bf", "collided", "interfered"};
+        const char *keys[] = {"t_end_s", "drift_hz_s",  "ebn0_db", "baud",     "rank",
+                              "payload", "payload_bit", "bf",      "collided", "interfered"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
             assert_true(json_object_object_get_ex(o, keys[k], NULL));
         json_object_put(o);
