@@ -12,6 +12,9 @@
 #define MOD_K_DIRECT_MAX 16384u
 #define MOD_FILTER_SYMBOLS 4u /* Gaussian pulse half-length; BT >= 0.2 decays within it */
 #define MOD_RESAMP_AS_DB 70.0f
+#define MOD_RESAMP_M 15u      /* arbitrary resampler semi-length, input samples */
+#define MOD_RESAMP_NPFB 256u  /* its filter-bank phases (timing resolution 1/256 sample) */
+#define MOD_INTERP_M 12u      /* integer interpolator semi-length, input samples */
 #define MOD_SIGNAL_HALF_BW_HZ 2000.0 /* deviation + main lobe, for the offset check */
 #define MOD_CAL_SYMBOLS 8u   /* steady symbols each side of the calibration step */
 
@@ -27,7 +30,10 @@ struct gfskmod {
     size_t ramp_samples;
     size_t data_offset;     /* ramp_samples, rounded */
     cpfskmod mod;
-    msresamp_crcf resamp;   /* NULL when k_mod = rate / 600 */
+    firinterp_crcf interp;  /* integer stage (factor interp_l), NULL when not needed */
+    unsigned interp_l;
+    resamp_crcf resamp;     /* fractional stage, NULL when k_mod = rate / 600 */
+    float complex *int_buf; /* interpolator output for one symbol */
     nco_crcf nco;
     float complex *sym_buf; /* k_mod samples */
     float complex *res_buf; /* resampler output for one symbol */
@@ -59,8 +65,15 @@ static unsigned chain_symbol(gfskmod_t *q, unsigned sym, float complex **y)
         *y = q->sym_buf;
         return q->k_mod;
     }
-    unsigned ny = 0;
-    msresamp_crcf_execute(q->resamp, q->sym_buf, q->k_mod, q->res_buf, &ny);
+    const float complex *in = q->sym_buf;
+    unsigned n_in = q->k_mod, ny = 0;
+    if (q->interp) {
+        for (unsigned i = 0; i < q->k_mod; i++)
+            firinterp_crcf_execute(q->interp, q->sym_buf[i], q->int_buf + i * q->interp_l);
+        in = q->int_buf;
+        n_in = q->k_mod * q->interp_l;
+    }
+    resamp_crcf_execute_block(q->resamp, (float complex *)in, n_in, q->res_buf, &ny);
     *y = q->res_buf;
     return ny;
 }
@@ -68,8 +81,10 @@ static unsigned chain_symbol(gfskmod_t *q, unsigned sym, float complex **y)
 static void chain_reset(gfskmod_t *q)
 {
     cpfskmod_reset(q->mod);
+    if (q->interp)
+        firinterp_crcf_reset(q->interp);
     if (q->resamp)
-        msresamp_crcf_reset(q->resamp);
+        resamp_crcf_reset(q->resamp);
 }
 
 /* Measures where a 0 -> 1 symbol step crosses zero frequency at the output, which for a
@@ -144,16 +159,29 @@ gfskmod_t *gfskmod_create(const gfskmod_config_t *cfg)
     double resamp_delay = 0; /* symbols */
     if (!direct) {
         float r = (float)(q->rate_sps / (GFSK_BAUD * MOD_K_RESAMPLED));
-        q->resamp = msresamp_crcf_create(r, MOD_RESAMP_AS_DB);
+        /* An integer Kaiser interpolator up to within a factor 2 of the rate, then
+         * liquid's arbitrary resampler for the rest: alone, resamp_crcf quantises the
+         * output timing to 1/npfb input sample, which at large ratios repeats samples.
+         * (msresamp_crcf would do both but leaks memory in liquid 1.5.0.) */
+        double r2 = r;
+        q->interp_l = r >= 2.0 ? (unsigned)floor(r) : 1;
+        if (q->interp_l > 1) {
+            r2 = r / q->interp_l;
+            q->interp = firinterp_crcf_create_kaiser(q->interp_l, MOD_INTERP_M, MOD_RESAMP_AS_DB);
+            q->int_buf = malloc((size_t)q->k_mod * q->interp_l * sizeof *q->int_buf);
+            if (!q->interp || !q->int_buf)
+                goto fail;
+        }
+        /* cutoff (relative to its input rate) below the lower of the two Nyquist rates */
+        q->resamp = resamp_crcf_create((float)r2, MOD_RESAMP_M, 0.45f * (float)fmin(r2, 1.0),
+                                       MOD_RESAMP_AS_DB, MOD_RESAMP_NPFB);
         if (!q->resamp)
             goto fail;
-        q->res_cap = (size_t)ceil(1.0 + 2.0 * r * q->k_mod) + 16;
+        q->res_cap = (size_t)q->k_mod * q->interp_l * ((size_t)ceil(r2) + 1) + 16;
         q->res_buf = malloc(q->res_cap * sizeof *q->res_buf);
         if (!q->res_buf)
             goto fail;
-        /* liquid 1.5 reports this delay in input samples (measured; its header says
-         * output samples); either way it is checked by the calibration below. */
-        resamp_delay = fabs(msresamp_crcf_get_delay(q->resamp)) / q->k_mod;
+        resamp_delay = (MOD_INTERP_M + (double)MOD_RESAMP_M / q->interp_l) / q->k_mod;
     }
     /* Enough symbols ahead of bit 0 for the Gaussian filter and the resampler to settle
      * before the ramp starts (and the same after the last bit to flush them). */
@@ -266,8 +294,11 @@ void gfskmod_destroy(gfskmod_t *q)
         return;
     if (q->mod)
         cpfskmod_destroy(q->mod);
+    if (q->interp)
+        firinterp_crcf_destroy(q->interp);
     if (q->resamp)
-        msresamp_crcf_destroy(q->resamp);
+        resamp_crcf_destroy(q->resamp);
+    free(q->int_buf);
     if (q->nco)
         nco_crcf_destroy(q->nco);
     free(q->sym_buf);

@@ -14,7 +14,7 @@
  * The ramps (raised-cosine amplitude, ramp_symbols each, ≤ 0.5 symbol per §2.5.6) lie
  * outside the data symbols; during them the carrier holds the frequency of the first /
  * last bit. Sample rate: when rate_sps / 600 is an even integer the modulator runs at the
- * output rate directly, otherwise at 16 samples/symbol followed by liquid's msresamp_crcf.
+ * output rate directly, otherwise at 16 samples/symbol followed by liquid's resamp_crcf.
  * The carrier offset (TX centre -> DL frequency) is applied with a liquid NCO (VCO mode).
  */
 #ifndef SIGFOX_GFSKMOD_H
