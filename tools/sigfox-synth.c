@@ -603,7 +603,18 @@ int main(int argc, char **argv)
         goto done;
     }
     size_t nbursts;
-    synth_bursts(s, &nbursts);
+    const synth_burst_t *bursts = synth_bursts(s, &nbursts);
+    /* Integer formats clip at full scale: warn when a burst alone (plus 4 σ of noise per
+     * component) gets there, so nobody benchmarks a clipped capture unknowingly. */
+    double sigma = eff->noise ? sqrt(pow(10.0, eff->noise_dbfs / 10.0) / 2.0) : 0.0;
+    size_t clipping = 0;
+    for (size_t i = 0; i < nbursts; i++)
+        clipping += bursts[i].mod.amplitude + 4.0 * sigma > 1.0;
+    if (clipping)
+        fprintf(stderr,
+                "Warning: %zu bursts reach full scale and will clip in integer formats; "
+                "lower --ebn0 or --noise-dbfs\n",
+                clipping);
     uint64_t total = synth_total_samples(s);
     double t0 = now_s(), last_report = t0;
     long got;
