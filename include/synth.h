@@ -194,7 +194,9 @@ int synth_add_message(synth_t *s, const synth_message_spec_t *spec);
 
 /* Fills out[0..n) with the next n samples of the capture (noise + interferers + bursts).
  * Returns the number of samples written (< n only at the end of the capture), 0 at the
- * end, or a negative synth_error. Never allocates. */
+ * end, or a negative synth_error. The first call (or synth_bursts()/synth_truth_write())
+ * finalises the plan: sorts it and allocates the render lists; later calls never
+ * allocate. */
 long synth_render(synth_t *s, float complex *out, size_t n);
 
 /* Total samples of the capture, and samples rendered so far. */

@@ -783,13 +783,17 @@ static int cmp_t_start(const void *a, const void *b)
     return x->freq_hz < y->freq_hz ? -1 : (x->freq_hz > y->freq_hz);
 }
 
-static const synth_burst_t *g_sort_bursts; /* qsort has no context argument */
+typedef struct {
+    double start_sample;
+    size_t index;
+} order_key_t;
 
-static int cmp_start_sample(const void *a, const void *b)
+static int cmp_order_key(const void *a, const void *b)
 {
-    const synth_burst_t *x = &g_sort_bursts[*(const size_t *)a];
-    const synth_burst_t *y = &g_sort_bursts[*(const size_t *)b];
-    return x->start_sample < y->start_sample ? -1 : (x->start_sample > y->start_sample);
+    const order_key_t *x = a, *y = b;
+    if (x->start_sample != y->start_sample)
+        return x->start_sample < y->start_sample ? -1 : 1;
+    return x->index < y->index ? -1 : (x->index > y->index);
 }
 
 static double mid_freq(const synth_burst_t *b)
@@ -824,11 +828,15 @@ static int finalize(synth_t *s)
     s->active = malloc((s->nbursts ? s->nbursts : 1) * sizeof *s->active);
     if (!s->order || !s->active)
         return SYNTH_ERR_NOMEM;
+    order_key_t *keys = malloc((s->nbursts ? s->nbursts : 1) * sizeof *keys);
+    if (!keys)
+        return SYNTH_ERR_NOMEM;
     for (size_t i = 0; i < s->nbursts; i++)
-        s->order[i] = i;
-    g_sort_bursts = s->bursts;
-    qsort(s->order, s->nbursts, sizeof *s->order, cmp_start_sample);
-    g_sort_bursts = NULL;
+        keys[i] = (order_key_t){s->bursts[i].start_sample, i};
+    qsort(keys, s->nbursts, sizeof *keys, cmp_order_key);
+    for (size_t i = 0; i < s->nbursts; i++)
+        s->order[i] = keys[i].index;
+    free(keys);
     s->finalized = true;
     synth_rewind(s);
     return 0;
