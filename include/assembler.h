@@ -1,0 +1,134 @@
+/* assembler: merges the replicas of one uplink message and recovers messages whose
+ * replicas all failed alone by decoding them jointly (spec rev 1.4 §3.10, §3.13, §4.9).
+ * Licence: MIT.
+ *
+ * Input, in stream order: every burst whose FT was readable (uldecode.h), as an rx_frame_t
+ * plus, for a burst whose CRC failed, the soft values of its coded body.
+ *
+ * Grouping. A message is N = 1 or 3 frames carrying the same container; ranks 1, 2, 3 go
+ * out in that order with the same baud (§2.3) and the gaps of Table 3-4 (U-procedure,
+ * T_IFU 10 ms .. 2 s in RC1) or Table 4-2 (B-procedure, T_IFB 500 .. 525 ms in RC1); where
+ * the maximum gap is "N.A." (RC3, RC5) all frames fall within T_LF = 8 s. Two frames are
+ * siblings when ID, MC, container, control flag and baud agree, their ranks differ and
+ * the gap between them fits (with ASSEMBLER_TIME_TOLERANCE_S of slack for the timing
+ * estimates). Time is stream time (seconds from the first input sample, i.e. the sample
+ * index divided by the rate), never the wall clock.
+ *
+ * When a message is emitted. Rank 3 is the last frame of a message, so its arrival emits
+ * the message at once. Otherwise the message waits until every higher rank could have
+ * been reported: the end of its highest-ranked frame r + (3 - r) × (maximum gap + one
+ * frame duration) + the pipeline's reporting latency. A single-frame (N = 1) message is
+ * indistinguishable from rank 1 of three, so it goes out only then: in RC1 about
+ * 2 × (2 s + one frame) + latency after its end (7.9 s for a BR100 12-byte frame with
+ * 1 s latency; 2 × (0.525 s + one frame) + latency when its BF flag says B-procedure).
+ * Waiting only for rank 2's window would halve that, but a message whose rank 2 was lost
+ * entirely would then go out before its rank 3 (for 20-byte BR100 frames always, as the
+ * frame alone lasts 2.08 s), with one replica missing and nothing combined with it.
+ * Frames themselves are reported by the pipeline at once; messages are the de-duplicated,
+ * complete view. A replica that still arrives after its message went out (timing slack)
+ * is absorbed without a second message (counted in duplicates / replicas_matched).
+
+ * Bursts that fail alone (readable FT, CRC bad) are kept as "orphans" for as long as a
+ * sibling could still arrive. Each new orphan is first compared with the known messages
+ * (re-encoded for its rank: it joins a message when its sign decisions agree on at least
+ * 1 - ASSEMBLER_MAX_REPLICA_BER of the bits). Otherwise candidate groups are formed with
+ * the other orphans, one per rank, with the same container size, control flag and baud
+ * and compatible timing, closest in time first, at most max_joint_attempts per arriving
+ * burst; each is decoded by the rate-1/3 Viterbi decoder (ul_frame_decode_joint) on the
+ * soft values of all its members.
+ *
+ * Keeping false messages out of joint decoding. A result is accepted only when
+ *   - its CRC-16 is valid and the fields parse: the list decoder checks at most 4
+ *     candidates, so garbage passes with probability ~4 / 65536 per attempt, and the
+ *     attempts are bounded (max_joint_attempts per burst);
+ *   - when a key store is configured: the device is in it and the UL-AUTH is valid
+ *     (a further 2^-16 .. 2^-40); unknown devices are never recovered jointly;
+ *   - every member replica, re-encoded with its rank's code, agrees with that replica's
+ *     own sign decisions on at least 1 - ASSEMBLER_MAX_REPLICA_BER of the bits. This keeps
+ *     an unrelated burst out of a group of real replicas (it agrees on ~50 %); it is no
+ *     guard against pure garbage, since the Viterbi result always fits its inputs well.
+ * Orphans whose estimated SNR is below min_orphan_snr_db (noise that happened to show a
+ * readable FT) are not kept at all.
+ *
+ * Bounded memory: at most max_pending orphans and max_pending open messages (the oldest
+ * is dropped or emitted when full, and counted). No allocation after create. Not
+ * thread-safe: one thread pushes, advances and receives the callbacks.
+ */
+#ifndef SIGFOX_ASSEMBLER_H
+#define SIGFOX_ASSEMBLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "rc.h"
+#include "rx.h"
+#include "ulcode.h"
+
+/* Slack on the timing rules for burst start/end estimates (a few symbols at 100 baud). */
+#define ASSEMBLER_TIME_TOLERANCE_S 0.05
+/* T_LF of Tables 3-4 and 4-2 (RC3, RC5): every frame of a message within 8 s. */
+#define ASSEMBLER_T_LF_S 8.0
+/* Largest fraction of a replica's sign decisions that may disagree with the message it
+ * is matched to or decoded with. */
+#define ASSEMBLER_MAX_REPLICA_BER 0.30
+
+enum assembler_error {
+    ASSEMBLER_OK = 0,
+    ASSEMBLER_ERR_ARG = -1,     /* NULL pointer, bad rank/size/baud, missing soft values */
+};
+
+typedef struct {
+    const rc_params_t *rc;      /* timing rules; NULL: RC1 */
+    const keystore_t *keys;     /* NULL: AUTH unchecked */
+    double latency_s;           /* how long after a burst's end the pipeline may still
+                                   report it; 0: 1.0 s */
+    size_t max_pending;         /* orphans kept and messages open; 0: 256 */
+    int max_joint_attempts;     /* joint decodings per arriving burst; 0: 16 */
+    double min_orphan_snr_db;   /* failed bursts below this SNR (dB in baud Hz) are not
+                                   kept for combining; 0 selects -1 dB */
+    rx_message_cb on_message;   /* required */
+    void *user;
+} assembler_config_t;
+
+typedef struct {
+    uint64_t frames_in;          /* CRC-valid frames pushed */
+    uint64_t orphans_in;         /* CRC-failed frames pushed (readable FT) */
+    uint64_t messages;           /* messages emitted */
+    uint64_t messages_combined;  /* of which recovered only by joint decoding */
+    uint64_t replicas_matched;   /* failed replicas attached to a known message */
+    uint64_t joint_attempts;     /* Viterbi decodings tried */
+    uint64_t joint_rejected;     /* CRC-valid joint results refused (consistency, AUTH) */
+    uint64_t orphans_expired;    /* failed bursts never combined */
+    uint64_t orphans_weak;       /* failed bursts below min_orphan_snr_db, not kept */
+    uint64_t dropped;            /* orphans/messages pushed out by max_pending */
+    uint64_t duplicates;         /* frames whose rank the message already had */
+} assembler_stats_t;
+
+typedef struct assembler assembler_t;
+
+/* NULL when cfg is NULL, on_message is NULL or memory is short. */
+assembler_t *assembler_create(const assembler_config_t *cfg);
+
+/* Adds one burst. f: its radio data and frame (f->frame.crc_ok tells whether it decoded
+ * alone; f->t_start_s/t_end_s are stream time, f->baud 100 or 600). For a CRC-failed
+ * burst body_soft holds ul_body_bits(f->frame.container_len) soft values of the coded
+ * body (uldecode_result_t.body_soft); for a valid frame it may be NULL. f->auth is
+ * recomputed for messages. May call on_message. Returns 0 or ASSEMBLER_ERR_ARG. */
+int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft);
+
+/* Tells the assembler that the stream has reached now_s (stream time): emits messages
+ * whose window has closed and forgets orphans that can no longer be combined. Returns the
+ * number of messages emitted. */
+int assembler_advance(assembler_t *q, double now_s);
+
+/* End of stream: emits every open message. Returns the number emitted. */
+int assembler_flush(assembler_t *q);
+
+void assembler_get_stats(const assembler_t *q, assembler_stats_t *stats);
+
+/* NULL-safe; does not emit. */
+void assembler_destroy(assembler_t *q);
+
+#endif

@@ -1,0 +1,592 @@
+/* assembler: replica grouping and joint (soft-combined) decoding of uplink messages
+ * (see include/assembler.h). Licence: MIT. */
+#include "assembler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uldecode.h"
+#include "ulframe.h"
+
+#define DEFAULT_LATENCY_S 1.0
+#define DEFAULT_MAX_PENDING 256
+#define DEFAULT_JOINT_ATTEMPTS 16
+#define DEFAULT_MIN_ORPHAN_SNR_DB -1.0
+#define MAX_CANDIDATES 8 /* orphans considered per other rank when forming groups */
+#define BODY_BYTES (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES)
+
+typedef struct {
+    bool used;
+    rx_frame_t f;
+    float soft[UL_CODE_MAX_BITS];
+    size_t nbits;
+    double expire_s;
+    uint64_t seq;
+} orphan_t;
+
+typedef struct {
+    bool used;
+    bool emitted;              /* kept only to absorb late replicas until expire_s */
+    rx_message_t m;
+    uint8_t body[BODY_BYTES];  /* container + CRC */
+    size_t container_len;
+    bool control;
+    int baud;
+    unsigned ranks;            /* bit r set: rank r present */
+    double close_s, expire_s;
+    uint64_t seq;
+} group_t;
+
+struct assembler {
+    const keystore_t *keys;
+    double latency_s;
+    size_t cap;
+    int max_attempts;
+    double min_orphan_snr_db;
+    rx_message_cb on_message;
+    void *user;
+    /* Gap between the end of a frame and the start of the next (Tables 3-4, 4-2). */
+    double gap_min_s, gap_max_s, gap_b_max_s;
+    bool t_lf;                 /* no maximum gap: all frames within ASSEMBLER_T_LF_S */
+    orphan_t *orphans;
+    group_t *groups;
+    uint64_t seq;
+    assembler_stats_t st;
+};
+
+assembler_t *assembler_create(const assembler_config_t *cfg)
+{
+    if (!cfg || !cfg->on_message || !(cfg->latency_s >= 0) || cfg->max_joint_attempts < 0 ||
+        !isfinite(cfg->min_orphan_snr_db))
+        return NULL;
+    assembler_t *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->keys = cfg->keys;
+    q->latency_s = cfg->latency_s > 0 ? cfg->latency_s : DEFAULT_LATENCY_S;
+    q->cap = cfg->max_pending > 0 ? cfg->max_pending : DEFAULT_MAX_PENDING;
+    q->max_attempts = cfg->max_joint_attempts > 0 ? cfg->max_joint_attempts
+                                                  : DEFAULT_JOINT_ATTEMPTS;
+    q->min_orphan_snr_db =
+        cfg->min_orphan_snr_db != 0 ? cfg->min_orphan_snr_db : DEFAULT_MIN_ORPHAN_SNR_DB;
+    q->on_message = cfg->on_message;
+    q->user = cfg->user;
+    const rc_params_t *rc = cfg->rc ? cfg->rc : rc_get(1);
+    if (!rc) {
+        free(q);
+        return NULL;
+    }
+    q->gap_min_s = fmin(rc->t_ifu_min_s, rc->t_ifb_min_s);
+    q->t_lf = !(rc->t_ifu_max_s > 0) || !(rc->t_ifb_max_s > 0);
+    q->gap_max_s = q->t_lf ? ASSEMBLER_T_LF_S : fmax(rc->t_ifu_max_s, rc->t_ifb_max_s);
+    q->gap_b_max_s = q->t_lf ? ASSEMBLER_T_LF_S : rc->t_ifb_max_s;
+    q->orphans = calloc(q->cap, sizeof *q->orphans);
+    q->groups = calloc(q->cap, sizeof *q->groups);
+    if (!q->orphans || !q->groups) {
+        assembler_destroy(q);
+        return NULL;
+    }
+    return q;
+}
+
+void assembler_destroy(assembler_t *q)
+{
+    if (!q)
+        return;
+    free(q->orphans);
+    free(q->groups);
+    free(q);
+}
+
+void assembler_get_stats(const assembler_t *q, assembler_stats_t *stats)
+{
+    if (q && stats)
+        *stats = q->st;
+}
+
+/* ---- timing rules ---- */
+
+static double frame_duration(const rx_frame_t *f)
+{
+    double d = f->t_end_s - f->t_start_s;
+    if (d > 0)
+        return d;
+    /* Preamble + FT + body symbols (§3.1). */
+    return (double)(UL_HEADER_BITS + ul_body_bits(f->frame.container_len)) / f->baud;
+}
+
+/* Could frames a and b (different ranks) be replicas of one message, timing-wise? */
+static bool timing_ok(const assembler_t *q, const rx_frame_t *a, const rx_frame_t *b)
+{
+    if (a->frame.rank > b->frame.rank) {
+        const rx_frame_t *t = a;
+        a = b;
+        b = t;
+    }
+    const double tol = ASSEMBLER_TIME_TOLERANCE_S;
+    int steps = b->frame.rank - a->frame.rank;
+    double gap = b->t_start_s - a->t_end_s;
+    if (gap < q->gap_min_s - tol)
+        return false;
+    if (q->t_lf)
+        return b->t_end_s - a->t_start_s <= ASSEMBLER_T_LF_S + tol;
+    double dur = frame_duration(a);
+    return gap <= steps * q->gap_max_s + (steps - 1) * dur + tol;
+}
+
+static bool same_shape(const rx_frame_t *a, const rx_frame_t *b)
+{
+    return a->baud == b->baud && a->frame.container_len == b->frame.container_len &&
+           a->frame.control == b->frame.control && a->frame.rank != b->frame.rank;
+}
+
+/* Stream time after which no replica can follow a frame of rank `rank` ending at end_s
+ * (up to `ranks_ahead` further ranks), including the pipeline's reporting delay. */
+static double window_end(const assembler_t *q, double first_start_s, double end_s, double dur,
+                         int ranks_ahead, bool bprocedure)
+{
+    if (ranks_ahead <= 0)
+        return end_s;
+    if (q->t_lf)
+        return first_start_s + ASSEMBLER_T_LF_S + ASSEMBLER_TIME_TOLERANCE_S + q->latency_s;
+    double gap = bprocedure ? q->gap_b_max_s : q->gap_max_s;
+    return end_s + ranks_ahead * (gap + dur) + ASSEMBLER_TIME_TOLERANCE_S + q->latency_s;
+}
+
+/* ---- replica consistency ---- */
+
+/* Sign decisions of a replica that disagree with body (container + CRC) coded for rank. */
+static size_t replica_disagreements(const uint8_t *body, size_t nbits, int rank,
+                                    const float *soft)
+{
+    uint8_t coded[BODY_BYTES];
+    if (ul_code_encode(rank, body, coded, nbits) < 0)
+        return nbits;
+    size_t d = 0;
+    for (size_t i = 0; i < nbits; i++)
+        d += soft[i] != 0.0f && (soft[i] > 0.0f) != ul_bit_get(coded, i);
+    return d;
+}
+
+static bool replica_consistent(const uint8_t *body, size_t nbits, int rank, const float *soft)
+{
+    return (double)replica_disagreements(body, nbits, rank, soft) <=
+           ASSEMBLER_MAX_REPLICA_BER * (double)nbits;
+}
+
+/* ---- messages ---- */
+
+static void group_close_time(const assembler_t *q, group_t *g)
+{
+    int hr = 0;
+    const rx_frame_t *last = NULL, *first = NULL;
+    for (int i = 0; i < g->m.nframes; i++) {
+        const rx_frame_t *f = &g->m.frames[i];
+        if (f->frame.rank > hr) {
+            hr = f->frame.rank;
+            last = f;
+        }
+        if (!first || f->t_start_s < first->t_start_s)
+            first = f;
+    }
+    double dur = frame_duration(last);
+    /* Wait until every higher rank could have been reported; one that still arrives
+     * after the emission (timing slack) is absorbed until expire_s, not a new message. */
+    g->close_s = window_end(q, first->t_start_s, last->t_end_s, dur, 3 - hr, g->m.msg.bf);
+    /* Remembered for one more reporting latency, to absorb replicas reported late. */
+    g->expire_s = window_end(q, first->t_start_s, first->t_end_s, dur, 3 - first->frame.rank,
+                             false);
+    if (g->expire_s < g->close_s)
+        g->expire_s = g->close_s;
+    g->expire_s += q->latency_s;
+}
+
+static void emit(assembler_t *q, group_t *g)
+{
+    /* Frames in time order. */
+    for (int i = 1; i < g->m.nframes; i++)
+        for (int j = i; j > 0 && g->m.frames[j].t_start_s < g->m.frames[j - 1].t_start_s; j--) {
+            rx_frame_t t = g->m.frames[j];
+            g->m.frames[j] = g->m.frames[j - 1];
+            g->m.frames[j - 1] = t;
+        }
+    q->st.messages++;
+    if (g->m.combined)
+        q->st.messages_combined++;
+    q->on_message(&g->m, q->user);
+    g->emitted = true;
+}
+
+/* Copies the decoded content of g into a replica's frame record (rank/FT kept). */
+static void fill_from_group(const group_t *g, rx_frame_t *f)
+{
+    ul_frame_t *fr = &f->frame;
+    memcpy(fr->container, g->body, g->container_len);
+    fr->crc = (uint16_t)(g->body[g->container_len] << 8 | g->body[g->container_len + 1]);
+    fr->crc_ok = true;
+    fr->msg = g->m.msg;
+    ul_container_parse(g->body, g->container_len, g->control, &fr->msg, fr->auth, &fr->auth_len);
+    f->auth = g->m.auth;
+    f->joint = true;
+}
+
+static void add_frame(assembler_t *q, group_t *g, const rx_frame_t *f)
+{
+    if (g->m.nframes >= RX_MAX_REPLICAS)
+        return;
+    g->m.frames[g->m.nframes++] = *f;
+    g->ranks |= 1u << f->frame.rank;
+    group_close_time(q, g);
+}
+
+static group_t *new_group(assembler_t *q)
+{
+    group_t *slot = NULL, *oldest_done = NULL, *oldest = NULL;
+    for (size_t i = 0; i < q->cap; i++) {
+        group_t *g = &q->groups[i];
+        if (!g->used) {
+            slot = g;
+            break;
+        }
+        if (g->emitted && (!oldest_done || g->seq < oldest_done->seq))
+            oldest_done = g;
+        if (!oldest || g->seq < oldest->seq)
+            oldest = g;
+    }
+    if (!slot) {
+        slot = oldest_done ? oldest_done : oldest;
+        if (!slot->emitted) {
+            emit(q, slot);
+            q->st.dropped++;
+        }
+    }
+    memset(slot, 0, sizeof *slot);
+    slot->used = true;
+    slot->seq = q->seq++;
+    return slot;
+}
+
+/* Could f (of any CRC state) belong to message g by shape and timing? */
+static bool fits_group(const assembler_t *q, const group_t *g, const rx_frame_t *f)
+{
+    if (g->baud != f->baud || g->container_len != f->frame.container_len ||
+        g->control != f->frame.control || (g->ranks & (1u << f->frame.rank)))
+        return false;
+    for (int i = 0; i < g->m.nframes; i++)
+        if (!timing_ok(q, &g->m.frames[i], f))
+            return false;
+    return true;
+}
+
+static void drop_orphan(orphan_t *o)
+{
+    o->used = false;
+}
+
+/* Attaches every stored orphan that is a replica of g. */
+static void absorb_orphans(assembler_t *q, group_t *g)
+{
+    size_t nbits = ul_body_bits(g->container_len);
+    for (size_t i = 0; i < q->cap; i++) {
+        orphan_t *o = &q->orphans[i];
+        if (!o->used || !fits_group(q, g, &o->f) ||
+            !replica_consistent(g->body, nbits, o->f.frame.rank, o->soft))
+            continue;
+        rx_frame_t f = o->f;
+        fill_from_group(g, &f);
+        add_frame(q, g, &f);
+        drop_orphan(o);
+        q->st.replicas_matched++;
+    }
+}
+
+static void maybe_emit(assembler_t *q, group_t *g)
+{
+    if (!g->emitted && (g->ranks & (1u << 3)))
+        emit(q, g);
+}
+
+/* A frame that decoded alone. */
+static void push_valid(assembler_t *q, const rx_frame_t *f)
+{
+    q->st.frames_in++;
+    const ul_frame_t *fr = &f->frame;
+    for (size_t i = 0; i < q->cap; i++) {
+        group_t *g = &q->groups[i];
+        if (!g->used || g->m.msg.ep_id != fr->msg.ep_id || g->m.msg.mc != fr->msg.mc ||
+            g->baud != f->baud || g->container_len != fr->container_len ||
+            g->control != fr->control || memcmp(g->body, fr->container, fr->container_len))
+            continue;
+        if (g->ranks & (1u << fr->rank)) {
+            q->st.duplicates++;
+            return;
+        }
+        bool fits = true;
+        for (int k = 0; k < g->m.nframes; k++)
+            fits = fits && timing_ok(q, &g->m.frames[k], f);
+        if (!fits)
+            continue;
+        if (g->emitted) {
+            q->st.duplicates++; /* a late replica of a message already out */
+            return;
+        }
+        rx_frame_t c = *f;
+        c.auth = g->m.auth;
+        add_frame(q, g, &c);
+        absorb_orphans(q, g);
+        maybe_emit(q, g);
+        return;
+    }
+    group_t *g = new_group(q);
+    g->m.msg = fr->msg;
+    g->m.auth = uldecode_auth(fr, q->keys);
+    g->container_len = fr->container_len;
+    g->control = fr->control;
+    g->baud = f->baud;
+    memcpy(g->body, fr->container, fr->container_len);
+    g->body[fr->container_len] = (uint8_t)(fr->crc >> 8);
+    g->body[fr->container_len + 1] = (uint8_t)(fr->crc & 0xFF);
+    rx_frame_t c = *f;
+    c.auth = g->m.auth;
+    add_frame(q, g, &c);
+    absorb_orphans(q, g);
+    maybe_emit(q, g);
+}
+
+/* Joint decoding of the orphans in members[0..n) (distinct ranks). Creates the message
+ * and returns true on an accepted result. */
+static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
+{
+    const float *soft[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n; i++)
+        soft[members[i]->f.frame.rank - 1] = members[i]->soft;
+    const rx_frame_t *f0 = &members[0]->f;
+    ul_frame_t out;
+    q->st.joint_attempts++;
+    if (ul_frame_decode_joint(soft, f0->frame.container_len, f0->frame.control, &out) != 0)
+        return false;
+    rx_auth_t auth = uldecode_auth(&out, q->keys);
+    if (q->keys && auth != RX_AUTH_OK) {
+        q->st.joint_rejected++;
+        return false;
+    }
+    uint8_t body[BODY_BYTES];
+    memcpy(body, out.container, out.container_len);
+    body[out.container_len] = (uint8_t)(out.crc >> 8);
+    body[out.container_len + 1] = (uint8_t)(out.crc & 0xFF);
+    size_t nbits = ul_body_bits(out.container_len);
+    for (int i = 0; i < n; i++)
+        if (!replica_consistent(body, nbits, members[i]->f.frame.rank, members[i]->soft)) {
+            q->st.joint_rejected++;
+            return false;
+        }
+    /* A message with this ID+MC may already be open (its decoded replica did not fit this
+     * group's timing): keep them apart, as push_valid would. */
+    group_t *g = new_group(q);
+    g->m.msg = out.msg;
+    g->m.auth = auth;
+    g->m.combined = true;
+    g->container_len = out.container_len;
+    g->control = out.control;
+    g->baud = f0->baud;
+    memcpy(g->body, body, sizeof body);
+    for (int i = 0; i < n; i++) {
+        rx_frame_t f = members[i]->f;
+        fill_from_group(g, &f);
+        add_frame(q, g, &f);
+        drop_orphan(members[i]);
+    }
+    absorb_orphans(q, g);
+    maybe_emit(q, g);
+    return true;
+}
+
+/* Orders candidate orphans by distance in time to o. */
+static void sort_by_time(orphan_t **c, int n, const orphan_t *o)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0; j--) {
+            double dj = fabs(c[j]->f.t_start_s - o->f.t_start_s);
+            double dp = fabs(c[j - 1]->f.t_start_s - o->f.t_start_s);
+            if (dj >= dp)
+                break;
+            orphan_t *t = c[j];
+            c[j] = c[j - 1];
+            c[j - 1] = t;
+        }
+}
+
+/* Forms candidate groups around the new orphan o: all three ranks first, then pairs,
+ * nearest in time first, at most max_attempts decodings. */
+static void combine(assembler_t *q, orphan_t *o)
+{
+    int ranks[2], k = 0;
+    for (int r = 1; r <= 3; r++)
+        if (r != o->f.frame.rank)
+            ranks[k++] = r;
+    orphan_t *cand[2][MAX_CANDIDATES];
+    int nc[2] = {0, 0};
+    for (size_t i = 0; i < q->cap; i++) {
+        orphan_t *c = &q->orphans[i];
+        if (!c->used || c == o || !same_shape(&c->f, &o->f) || !timing_ok(q, &c->f, &o->f))
+            continue;
+        int slot = c->f.frame.rank == ranks[0] ? 0 : 1;
+        if (nc[slot] < MAX_CANDIDATES) {
+            cand[slot][nc[slot]++] = c;
+        } else {
+            /* Keep the nearest in time. */
+            sort_by_time(cand[slot], nc[slot], o);
+            double dc = fabs(c->f.t_start_s - o->f.t_start_s);
+            if (dc < fabs(cand[slot][MAX_CANDIDATES - 1]->f.t_start_s - o->f.t_start_s))
+                cand[slot][MAX_CANDIDATES - 1] = c;
+        }
+    }
+    sort_by_time(cand[0], nc[0], o);
+    sort_by_time(cand[1], nc[1], o);
+    int attempts = 0;
+    orphan_t *m[3];
+    for (int a = 0; a < nc[0]; a++)
+        for (int b = 0; b < nc[1]; b++) {
+            if (attempts >= q->max_attempts)
+                return;
+            if (!timing_ok(q, &cand[0][a]->f, &cand[1][b]->f))
+                continue;
+            m[0] = o;
+            m[1] = cand[0][a];
+            m[2] = cand[1][b];
+            attempts++;
+            if (try_joint(q, m, 3))
+                return;
+        }
+    for (int s = 0; s < 2; s++)
+        for (int a = 0; a < nc[s]; a++) {
+            if (attempts >= q->max_attempts)
+                return;
+            m[0] = o;
+            m[1] = cand[s][a];
+            attempts++;
+            if (try_joint(q, m, 2))
+                return;
+        }
+}
+
+static orphan_t *new_orphan(assembler_t *q)
+{
+    orphan_t *oldest = NULL;
+    for (size_t i = 0; i < q->cap; i++) {
+        orphan_t *o = &q->orphans[i];
+        if (!o->used)
+            return o;
+        if (!oldest || o->seq < oldest->seq)
+            oldest = o;
+    }
+    q->st.dropped++;
+    return oldest;
+}
+
+static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft)
+{
+    q->st.orphans_in++;
+    size_t nbits = ul_body_bits(f->frame.container_len);
+    /* A replica of a message already known (open or just emitted)? */
+    for (size_t i = 0; i < q->cap; i++) {
+        group_t *g = &q->groups[i];
+        if (!g->used || !fits_group(q, g, f) ||
+            !replica_consistent(g->body, nbits, f->frame.rank, soft))
+            continue;
+        q->st.replicas_matched++;
+        if (g->emitted)
+            return;
+        rx_frame_t c = *f;
+        fill_from_group(g, &c);
+        add_frame(q, g, &c);
+        maybe_emit(q, g);
+        return;
+    }
+    if (!(f->snr_db >= q->min_orphan_snr_db)) {
+        q->st.orphans_weak++;
+        return;
+    }
+    orphan_t *o = new_orphan(q);
+    memset(o, 0, sizeof *o);
+    o->used = true;
+    o->f = *f;
+    o->nbits = nbits;
+    o->seq = q->seq++;
+    for (size_t i = 0; i < nbits; i++)
+        o->soft[i] = isfinite(soft[i]) ? soft[i] : 0.0f;
+    o->expire_s = window_end(q, f->t_start_s, f->t_end_s, frame_duration(f), 3 - f->frame.rank,
+                             false);
+    combine(q, o);
+}
+
+int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft)
+{
+    if (!q || !f || f->frame.rank < 1 || f->frame.rank > 3 || (f->baud != 100 && f->baud != 600) ||
+        !isfinite(f->t_start_s) || !isfinite(f->t_end_s) ||
+        ul_ft_value(f->frame.container_len, f->frame.control, f->frame.rank) == 0)
+        return ASSEMBLER_ERR_ARG;
+    if (f->frame.crc_ok) {
+        push_valid(q, f);
+        return ASSEMBLER_OK;
+    }
+    if (!body_soft)
+        return ASSEMBLER_ERR_ARG;
+    push_orphan(q, f, body_soft);
+    return ASSEMBLER_OK;
+}
+
+int assembler_advance(assembler_t *q, double now_s)
+{
+    if (!q)
+        return ASSEMBLER_ERR_ARG;
+    int n = 0;
+    for (size_t i = 0; i < q->cap; i++) {
+        group_t *g = &q->groups[i];
+        if (!g->used)
+            continue;
+        if (!g->emitted && now_s >= g->close_s) {
+            emit(q, g);
+            n++;
+        }
+        if (g->emitted && now_s >= g->expire_s)
+            g->used = false;
+    }
+    for (size_t i = 0; i < q->cap; i++) {
+        orphan_t *o = &q->orphans[i];
+        if (o->used && now_s >= o->expire_s) {
+            drop_orphan(o);
+            q->st.orphans_expired++;
+        }
+    }
+    return n;
+}
+
+int assembler_flush(assembler_t *q)
+{
+    if (!q)
+        return ASSEMBLER_ERR_ARG;
+    int n = 0;
+    /* In order of creation, so messages come out as they began. */
+    for (;;) {
+        group_t *next = NULL;
+        for (size_t i = 0; i < q->cap; i++) {
+            group_t *g = &q->groups[i];
+            if (g->used && !g->emitted && (!next || g->seq < next->seq))
+                next = g;
+        }
+        if (!next)
+            break;
+        emit(q, next);
+        n++;
+    }
+    for (size_t i = 0; i < q->cap; i++) {
+        if (q->orphans[i].used) {
+            q->orphans[i].used = false;
+            q->st.orphans_expired++;
+        }
+        q->groups[i].used = false;
+    }
+    return n;
+}

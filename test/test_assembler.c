@@ -1,0 +1,504 @@
+/* test_assembler: replica grouping, emission times, joint decoding of replicas that all
+ * fail alone, missing replicas, late replicas, no cross-device mixing, timing windows,
+ * AUTH policy, garbage orphans. Frames are built with the frame codec; failed replicas
+ * get seeded Gaussian soft values. Licence: MIT. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "assembler.h"
+#include "keys.h"
+#include "ulcode.h"
+#include "uldecode.h"
+#include "ulframe.h"
+
+static uint64_t rng_state;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static double grand(void)
+{
+    double u1 = urand(), u2 = urand();
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static const uint8_t key_a[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+#define MAXMSG 16
+typedef struct {
+    int n;
+    rx_message_t m[MAXMSG];
+    double when[MAXMSG]; /* stream time of the emitting call */
+} sink_t;
+static double now_s; /* stream time of the current call, for the sink */
+
+static void on_message(const rx_message_t *m, void *user)
+{
+    sink_t *s = user;
+    if (s->n < MAXMSG) {
+        s->m[s->n] = *m;
+        s->when[s->n] = now_s;
+    }
+    s->n++;
+}
+
+static ul_message_t make_msg(uint32_t id, uint16_t mc, size_t plen, bool bf)
+{
+    ul_message_t m;
+    memset(&m, 0, sizeof m);
+    m.ep_id = id;
+    m.mc = mc;
+    m.bf = bf;
+    m.payload_len = plen;
+    for (size_t i = 0; i < plen; i++)
+        m.payload[i] = (uint8_t)(id + mc + i * 7);
+    return m;
+}
+
+/* A replica of m as the pipeline would report it, at t_start_s, BR100. With sigma > 0 the
+ * burst fails alone: soft values are LLRs of the coded body at that noise level (a fresh
+ * draw until the CRC fails), else the frame decodes. */
+static rx_frame_t make_frame(const ul_message_t *m, int rank, double t_start_s, double sigma,
+                             float *soft)
+{
+    uint8_t bytes[UL_MAX_FRAME_BYTES];
+    int len = ul_frame_encode(m, key_a, rank, bytes, sizeof bytes);
+    assert_true(len > 0);
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.baud = 100;
+    f.snr_db = sigma > 0 ? 3.0 : 20.0;
+    f.t_start_s = t_start_s;
+    f.t_end_s = t_start_s + (double)len * 8 / 100.0;
+    size_t nbits = (size_t)(len - UL_HEADER_BYTES) * 8;
+    for (;;) {
+        for (size_t i = 0; i < nbits; i++) {
+            double s = ul_bit_get(bytes + UL_HEADER_BYTES, i) ? 1.0 : -1.0;
+            double y = s + sigma * grand();
+            soft[i] = sigma > 0 ? (float)(2.0 * y / (sigma * sigma)) : (float)(4.0 * s);
+        }
+        float all[UL_FT_BITS + UL_CODE_MAX_BITS];
+        uint16_t ft = (uint16_t)(bytes[2] << 8 | bytes[3]) & 0x1FFF;
+        for (int i = 0; i < UL_FT_BITS; i++)
+            all[i] = (ft >> (UL_FT_BITS - 1 - i)) & 1 ? 4.0f : -4.0f;
+        memcpy(all + UL_FT_BITS, soft, nbits * sizeof(float));
+        uldecode_result_t r;
+        int rc = uldecode_frame(all, UL_FT_BITS + nbits, UL_FT_DEFAULT_MAX_DISTANCE, &r);
+        if ((rc == 0) == (sigma == 0)) {
+            f.frame = r.frame;
+            return f;
+        }
+    }
+}
+
+static assembler_t *make(sink_t *s, const keystore_t *ks)
+{
+    memset(s, 0, sizeof *s);
+    assembler_config_t cfg = {.rc = rc_get(1), .keys = ks, .latency_s = 0.5,
+                              .on_message = on_message, .user = s};
+    assembler_t *q = assembler_create(&cfg);
+    assert_non_null(q);
+    return q;
+}
+
+static void push(assembler_t *q, const rx_frame_t *f, const float *soft)
+{
+    now_s = f->t_end_s + 0.3; /* reported after the burst's end */
+    assert_int_equal(assembler_advance(q, now_s) >= 0, 1);
+    assert_int_equal(assembler_push(q, f, f->frame.crc_ok ? NULL : soft), 0);
+}
+
+static void advance(assembler_t *q, double t)
+{
+    now_s = t;
+    assembler_advance(q, t);
+}
+
+/* Three replicas that decode: one message when rank 3 arrives, frames in time order. */
+static void test_three_valid(void **state)
+{
+    (void)state;
+    rng_state = 1;
+    sink_t s;
+    assembler_t *q = make(&s, NULL);
+    ul_message_t m = make_msg(0x12345678, 100, 4, false);
+    float soft[UL_CODE_MAX_BITS];
+    double t = 10.0;
+    for (int r = 1; r <= 3; r++) {
+        rx_frame_t f = make_frame(&m, r, t, 0, soft);
+        push(q, &f, soft);
+        assert_int_equal(s.n, r == 3 ? 1 : 0);
+        t = f.t_end_s + 0.8;
+    }
+    assert_int_equal(s.m[0].nframes, 3);
+    assert_false(s.m[0].combined);
+    assert_int_equal(s.m[0].msg.ep_id, 0x12345678);
+    assert_int_equal(s.m[0].msg.mc, 100);
+    assert_int_equal(s.m[0].auth, RX_AUTH_UNCHECKED);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(s.m[0].frames[i].frame.rank, i + 1);
+    advance(q, 100);
+    assert_int_equal(s.n, 1);
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    assert_int_equal(st.frames_in, 3);
+    assert_int_equal(st.messages, 1);
+    assembler_destroy(q);
+}
+
+/* N = 1 (or replicas lost): the message waits until ranks 2 and 3 could have come, then
+ * goes out; with BF = 1 the B-procedure's shorter gap (Table 4-2) closes it sooner. */
+static void test_single_frame_window(void **state)
+{
+    (void)state;
+    rng_state = 2;
+    sink_t s;
+    float soft[UL_CODE_MAX_BITS];
+    for (int bf = 0; bf <= 1; bf++) {
+        assembler_t *q = make(&s, NULL);
+        ul_message_t m = make_msg(0xCAFE0001, 7, 8, bf);
+        rx_frame_t f = make_frame(&m, 1, 5.0, 0, soft);
+        push(q, &f, soft);
+        double dur = f.t_end_s - f.t_start_s;
+        double gap = bf ? 0.525 : 2.0; /* RC1 T_IFB max / T_IFU max */
+        double close = f.t_end_s + 2 * (gap + dur) + ASSEMBLER_TIME_TOLERANCE_S + 0.5;
+        advance(q, close - 0.01);
+        assert_int_equal(s.n, 0);
+        advance(q, close + 0.01);
+        assert_int_equal(s.n, 1);
+        assert_int_equal(s.m[0].nframes, 1);
+        assert_int_equal(s.m[0].msg.bf, bf);
+        assembler_destroy(q);
+    }
+}
+
+/* Rank 2 lost: ranks 1 and 3 form one message; rank 3 that arrives after the message went
+ * out (rank 2 never came) is absorbed, not a second message. */
+static void test_missing_and_late_replica(void **state)
+{
+    (void)state;
+    rng_state = 3;
+    sink_t s;
+    float soft[UL_CODE_MAX_BITS];
+    assembler_t *q = make(&s, NULL);
+    ul_message_t m = make_msg(0x0BADF00D, 4000, 12, false);
+    rx_frame_t f1 = make_frame(&m, 1, 1.0, 0, soft);
+    /* 1.9 s gaps each side of the lost rank 2 (20-byte frames, 2.08 s each). */
+    rx_frame_t f3 = make_frame(&m, 3, f1.t_end_s + 1.9 + (f1.t_end_s - f1.t_start_s) + 1.9, 0,
+                               soft);
+    push(q, &f1, soft);
+    push(q, &f3, soft);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.m[0].nframes, 2);
+
+    /* Late: the pipeline reports rank 3 after the message closed (slower than latency_s). */
+    assembler_t *q2 = make(&s, NULL);
+    ul_message_t m2 = make_msg(0x0BADF00E, 1, 12, false);
+    f1 = make_frame(&m2, 1, 1.0, 0, soft);
+    double dur = f1.t_end_s - f1.t_start_s;
+    f3 = make_frame(&m2, 3, f1.t_end_s + 2 * 1.9 + dur, 0, soft);
+    push(q2, &f1, soft);
+    advance(q2, f1.t_end_s + 2 * (2.0 + dur) + ASSEMBLER_TIME_TOLERANCE_S + 0.5 + 0.01);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(assembler_push(q2, &f3, NULL), 0);
+    advance(q2, 1000);
+    assert_int_equal(s.n, 1);
+    assembler_stats_t st;
+    assembler_get_stats(q2, &st);
+    assert_int_equal(st.duplicates, 1);
+    assembler_destroy(q);
+    assembler_destroy(q2);
+}
+
+/* Every replica fails alone; their soft values decoded together give the message. */
+static void test_joint_three(void **state)
+{
+    (void)state;
+    rng_state = 4;
+    sink_t s;
+    float soft[3][UL_CODE_MAX_BITS];
+    int recovered = 0;
+    for (int trial = 0; trial < 10; trial++) {
+        assembler_t *q = make(&s, NULL);
+        ul_message_t m = make_msg(0x10000000u + (uint32_t)trial, (uint16_t)trial, 4, false);
+        double t = 1.0;
+        rx_frame_t f[3];
+        for (int r = 1; r <= 3; r++) {
+            /* σ = 0.72: raw BER ~8 %, so the 112-bit frame always fails alone. */
+            f[r - 1] = make_frame(&m, r, t, 0.72, soft[r - 1]);
+            assert_false(f[r - 1].frame.crc_ok);
+            t = f[r - 1].t_end_s + 0.5;
+        }
+        for (int r = 0; r < 3; r++)
+            push(q, &f[r], soft[r]);
+        advance(q, 1000);
+        if (s.n == 1 && s.m[0].combined && s.m[0].msg.ep_id == m.ep_id && s.m[0].msg.mc == m.mc &&
+            !memcmp(s.m[0].msg.payload, m.payload, 4)) {
+            recovered++;
+            assert_true(s.m[0].nframes >= 2);
+            for (int i = 0; i < s.m[0].nframes; i++) {
+                assert_true(s.m[0].frames[i].joint);
+                assert_true(s.m[0].frames[i].frame.crc_ok);
+            }
+        }
+        assert_true(s.n <= 1);
+        assembler_destroy(q);
+    }
+    assert_true(recovered >= 9);
+}
+
+/* Rank 1 lost, ranks 2 and 3 fail alone: two coded replicas still decode jointly; and a
+ * failed replica of a decoded message is matched to it. */
+static void test_joint_pair_and_match(void **state)
+{
+    (void)state;
+    rng_state = 5;
+    sink_t s;
+    float s2[UL_CODE_MAX_BITS], s3[UL_CODE_MAX_BITS];
+    assembler_t *q = make(&s, NULL);
+    ul_message_t m = make_msg(0x22222222, 55, 8, false);
+    rx_frame_t f2 = make_frame(&m, 2, 3.0, 0.6, s2);
+    rx_frame_t f3 = make_frame(&m, 3, f2.t_end_s + 0.3, 0.6, s3);
+    push(q, &f2, s2);
+    push(q, &f3, s3);
+    assert_int_equal(s.n, 1);
+    assert_true(s.m[0].combined);
+    assert_int_equal(s.m[0].nframes, 2);
+    assert_int_equal(s.m[0].msg.mc, 55);
+    assembler_destroy(q);
+
+    q = make(&s, NULL);
+    rx_frame_t f1 = make_frame(&m, 1, 3.0, 0, s2);
+    f2 = make_frame(&m, 2, f1.t_end_s + 0.2, 0.6, s2);
+    f3 = make_frame(&m, 3, f2.t_end_s + 0.2, 0, s3);
+    push(q, &f1, NULL);
+    push(q, &f2, s2);
+    push(q, &f3, NULL);
+    assert_int_equal(s.n, 1);
+    assert_false(s.m[0].combined);
+    assert_int_equal(s.m[0].nframes, 3);
+    assert_true(s.m[0].frames[1].joint);
+    assert_true(s.m[0].frames[1].frame.crc_ok);
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    assert_int_equal(st.replicas_matched, 1);
+    assembler_destroy(q);
+}
+
+/* Two devices, same MC and size, interleaved replicas, one device failing alone: each
+ * message gets its own frames only. */
+static void test_no_cross_device(void **state)
+{
+    (void)state;
+    rng_state = 6;
+    sink_t s;
+    float sa[3][UL_CODE_MAX_BITS], sb[3][UL_CODE_MAX_BITS];
+    assembler_t *q = make(&s, NULL);
+    ul_message_t a = make_msg(0xAAAA0001, 300, 4, false);
+    ul_message_t b = make_msg(0xBBBB0002, 300, 4, false);
+    rx_frame_t fa[3], fb[3];
+    double t = 0.0;
+    for (int r = 1; r <= 3; r++) {
+        fa[r - 1] = make_frame(&a, r, t, 0.72, sa[r - 1]);
+        fb[r - 1] = make_frame(&b, r, t + 0.2, 0, sb[r - 1]);
+        t = fa[r - 1].t_end_s + 0.4;
+    }
+    for (int r = 0; r < 3; r++) {
+        push(q, &fa[r], sa[r]);
+        push(q, &fb[r], sb[r]);
+    }
+    advance(q, 1000);
+    assert_int_equal(s.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const rx_message_t *mm = &s.m[i];
+        uint32_t id = mm->msg.ep_id;
+        assert_true(id == a.ep_id || id == b.ep_id);
+        assert_int_equal(mm->nframes, 3);
+        assert_int_equal(mm->combined, id == a.ep_id);
+        for (int k = 0; k < mm->nframes; k++)
+            assert_int_equal(mm->frames[k].frame.msg.ep_id, id);
+    }
+    assert_int_not_equal(s.m[0].msg.ep_id, s.m[1].msg.ep_id);
+    assembler_destroy(q);
+}
+
+/* Outside the inter-frame gaps of Table 3-4 there is no grouping: decoded frames give two
+ * messages, failed ones are never combined. */
+static void test_timing_windows(void **state)
+{
+    (void)state;
+    rng_state = 7;
+    sink_t s;
+    float s1[UL_CODE_MAX_BITS], s2[UL_CODE_MAX_BITS];
+    assembler_t *q = make(&s, NULL);
+    ul_message_t m = make_msg(0x33333333, 9, 4, false);
+    rx_frame_t f1 = make_frame(&m, 1, 0.0, 0, s1);
+    rx_frame_t f2 = make_frame(&m, 2, f1.t_end_s + 2.5, 0, s2); /* > 2 s + tolerance */
+    push(q, &f1, NULL);
+    push(q, &f2, NULL);
+    advance(q, 1000);
+    assert_int_equal(s.n, 2);
+    assembler_destroy(q);
+
+    q = make(&s, NULL);
+    f1 = make_frame(&m, 1, 0.0, 0.6, s1);
+    f2 = make_frame(&m, 2, f1.t_end_s + 2.5, 0.6, s2);
+    push(q, &f1, s1);
+    push(q, &f2, s2);
+    advance(q, 1000);
+    assert_int_equal(s.n, 0);
+    /* Overlapping in time (gap below T_IFU min) is not a replica either. */
+    f1 = make_frame(&m, 1, 2000.0, 0.6, s1);
+    f2 = make_frame(&m, 2, f1.t_end_s - 0.5, 0.6, s2);
+    push(q, &f1, s1);
+    push(q, &f2, s2);
+    advance(q, 3000);
+    assert_int_equal(s.n, 0);
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    assert_int_equal(st.orphans_expired, 4);
+    assembler_destroy(q);
+}
+
+/* With a key store: AUTH is checked, and a joint result from a device the store does not
+ * know is refused. */
+static void test_auth_policy(void **state)
+{
+    (void)state;
+    rng_state = 8;
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    assert_int_equal(keystore_add(ks, 0x44444444, key_a), 0);
+    sink_t s;
+    float sx[3][UL_CODE_MAX_BITS];
+    assembler_t *q = make(&s, ks);
+    ul_message_t known = make_msg(0x44444444, 1, 4, false);
+    ul_message_t unknown = make_msg(0x55555555, 1, 4, false);
+    double t = 0;
+    rx_frame_t f[3];
+    for (int r = 1; r <= 3; r++) {
+        f[r - 1] = make_frame(&known, r, t, 0.6, sx[r - 1]);
+        t = f[r - 1].t_end_s + 0.5;
+    }
+    for (int r = 0; r < 3; r++)
+        push(q, &f[r], sx[r]);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.m[0].auth, RX_AUTH_OK);
+    assert_true(s.m[0].combined);
+    t = 100;
+    for (int r = 1; r <= 3; r++) {
+        f[r - 1] = make_frame(&unknown, r, t, 0.6, sx[r - 1]);
+        t = f[r - 1].t_end_s + 0.5;
+    }
+    for (int r = 0; r < 3; r++)
+        push(q, &f[r], sx[r]);
+    advance(q, 1000);
+    assert_int_equal(s.n, 1);
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    assert_true(st.joint_rejected >= 1);
+    /* A frame that decodes alone from an unknown device is still a message. */
+    rx_frame_t v = make_frame(&unknown, 1, 2000, 0, sx[0]);
+    push(q, &v, NULL);
+    assembler_flush(q);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.m[1].auth, RX_AUTH_UNKNOWN_DEVICE);
+    assembler_destroy(q);
+    keystore_destroy(ks);
+}
+
+/* Random soft values with readable FTs and compatible timing never become messages; weak
+ * ones are not even kept. */
+static void test_garbage_orphans(void **state)
+{
+    (void)state;
+    rng_state = 9;
+    sink_t s;
+    assembler_t *q = make(&s, NULL);
+    float soft[UL_CODE_MAX_BITS];
+    double t = 0;
+    for (int i = 0; i < 60; i++) {
+        rx_frame_t f;
+        memset(&f, 0, sizeof f);
+        f.baud = 100;
+        f.snr_db = i % 10 == 0 ? -5.0 : 2.0;
+        f.frame.rank = 1 + i % 3;
+        f.frame.container_len = 12;
+        f.frame.ft = ul_ft_value(12, false, f.frame.rank);
+        f.t_start_s = t;
+        f.t_end_s = t + 1.44;
+        t += 0.6;
+        for (size_t k = 0; k < ul_body_bits(12); k++)
+            soft[k] = (float)(3.0 * grand());
+        push(q, &f, soft);
+    }
+    assembler_flush(q);
+    assert_int_equal(s.n, 0);
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    assert_int_equal(st.orphans_weak, 6);
+    assert_true(st.joint_attempts > 20);
+    assembler_destroy(q);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    sink_t s;
+    assembler_config_t cfg = {.on_message = NULL, .user = &s};
+    assert_null(assembler_create(NULL));
+    assert_null(assembler_create(&cfg));
+    assembler_t *q = make(&s, NULL);
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.baud = 100;
+    f.frame.rank = 1;
+    f.frame.container_len = 12;
+    assert_int_equal(assembler_push(q, &f, NULL), ASSEMBLER_ERR_ARG); /* no soft values */
+    f.frame.rank = 4;
+    float soft[UL_CODE_MAX_BITS] = {0};
+    assert_int_equal(assembler_push(q, &f, soft), ASSEMBLER_ERR_ARG);
+    f.frame.rank = 1;
+    f.frame.container_len = 13;
+    assert_int_equal(assembler_push(q, &f, soft), ASSEMBLER_ERR_ARG);
+    f.frame.container_len = 12;
+    f.baud = 300;
+    assert_int_equal(assembler_push(q, &f, soft), ASSEMBLER_ERR_ARG);
+    f.baud = 100;
+    f.t_end_s = NAN;
+    assert_int_equal(assembler_push(q, &f, soft), ASSEMBLER_ERR_ARG);
+    assert_int_equal(assembler_push(NULL, &f, soft), ASSEMBLER_ERR_ARG);
+    assert_int_equal(assembler_advance(NULL, 0), ASSEMBLER_ERR_ARG);
+    assembler_destroy(q);
+    assembler_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_three_valid),
+        cmocka_unit_test(test_single_frame_window),
+        cmocka_unit_test(test_missing_and_late_replica),
+        cmocka_unit_test(test_joint_three),
+        cmocka_unit_test(test_joint_pair_and_match),
+        cmocka_unit_test(test_no_cross_device),
+        cmocka_unit_test(test_timing_windows),
+        cmocka_unit_test(test_auth_policy),
+        cmocka_unit_test(test_garbage_orphans),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
