@@ -1,0 +1,119 @@
+/* burstdet: CFAR detector of Sigfox uplink bursts in the channelizer's time x frequency
+ * power grid, for both symbol rates at once. Licence: MIT. No I/O.
+ *
+ * Input per hop: Hann power and noise floor of the analysed bins (channelizer.h). With
+ * s = power / floor (mean 1 on noise), each class sums s over a box matched to its burst:
+ *
+ *   class   box width (bins)     box length          flanks tested (both sides)
+ *   BR100   ~125 Hz (5 @25 Hz)   ~0.2 s (10 hops)    150-250 Hz from the centre
+ *   BR600   ~525 Hz (21)         ~0.1 s (5 hops)     650-1150 Hz from the centre
+ *
+ * A bin whose box mean exceeds the threshold (dB over the floor) and is a local maximum
+ * is a candidate; it is dropped when both flanks carry at least a third of its excess
+ * (a wider signal: BR600 seen by the BR100 box, FSK interferers), and a BR600 candidate
+ * also when the centre 125 Hz hold most of its excess (a BR100 burst or a CW tone).
+ * Candidates are chained hop to hop into tracks (following drift); a track closes when
+ * its box stays below the threshold for 2 hops, which happens ~one box length after the
+ * burst ends. At close, the per-hop excess power along the track gives the burst's start
+ * and end (where it crosses half its on-level: the Hann frame centred on an edge sees half
+ * the burst's energy), the mean spectrum over those hops gives carrier (centroid), width
+ * and SNR, and the track is accepted or rejected:
+ *
+ *   too short / too long for its class (BR100 0.7-2.6 s, BR600 0.12-0.5 s; frames last
+ *   1.12-2.08 s and 0.19-0.35 s), too narrow (rms width under 25 Hz for BR100, 75 Hz for
+ *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines), too wide (flanks full, or both 250-1000 Hz / 1.2-3 kHz context
+ *   bands carry a tenth of the core's excess per bin), gappy (over a fifth of its hops
+ *   below half the on-level: FSK packet trains, whose GMSK lines and lobes look like
+ *   bursts of either class).
+ *
+ * Hop index h refers to the channelizer frame [h*hop, h*hop + 2*hop): its centre, the time
+ * the hop "sees", is working sample (h + 1) * hop. Event times are fractional hop indices
+ * in that sense: working sample = (t + 1) * hop_len.
+ */
+#ifndef SIGFOX_BURSTDET_H
+#define SIGFOX_BURSTDET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BURSTDET_DEFAULT_THRESHOLD_DB 3.5
+
+typedef struct {
+    double bin_hz;         /* channelizer bin width (about 25 Hz) */
+    double hop_s;          /* hop duration (about 20 ms) */
+    size_t fft_len;        /* channelizer N, for power in |x|^2 units */
+    long bin_lo;           /* signed bin of the first analysed bin */
+    size_t nbins;          /* analysed bins */
+    double threshold_db;   /* box mean over the floor, 0: BURSTDET_DEFAULT_THRESHOLD_DB */
+    size_t max_tracks;     /* open tracks per class, 0: 256 */
+    bool disable_br100;
+    bool disable_br600;
+} burstdet_config_t;
+
+typedef enum {
+    BURSTDET_OPEN = 1, /* a track started: begin extracting from first_hop */
+    BURSTDET_CLOSE,    /* the track ended: accepted (reject == 0) or not */
+} burstdet_kind_t;
+
+typedef enum {
+    BURSTDET_ACCEPTED = 0,
+    BURSTDET_REJ_SHORT,     /* shorter than its class allows */
+    BURSTDET_REJ_LONG,      /* longer than its class allows (sent as soon as it is) */
+    BURSTDET_REJ_NARROW,    /* spectrum narrower than the class: CW */
+    BURSTDET_REJ_WIDE,      /* spectrum wider than the class */
+    BURSTDET_REJ_GAPPY,     /* on and off within the track: packets of an interferer */
+    BURSTDET_REJ_FLUSHED,   /* closed by burstdet_flush before its end */
+} burstdet_reject_t;
+const char *burstdet_reject_name(int reject);
+
+typedef struct {
+    burstdet_kind_t kind;
+    uint32_t id;           /* track id, unique since create */
+    int baud;              /* 100 or 600 */
+    long bin;              /* OPEN: signed bin of the candidate */
+    uint64_t first_hop;    /* OPEN: earliest hop the burst may have started in */
+    /* CLOSE only: */
+    int reject;            /* burstdet_reject_t */
+    double freq_bin;       /* carrier, fractional signed bin (Hz = freq_bin * bin_hz) */
+    double start_hop;      /* burst start and end, fractional hop index (see above) */
+    double end_hop;
+    double time_err_hops;  /* +- uncertainty of start/end */
+    double width_bins;     /* rms spectral width */
+    double snr_db;         /* signal power over noise in `baud` Hz */
+    double power;          /* mean signal power in |x|^2 of the working-rate stream */
+} burstdet_event_t;
+
+typedef struct {
+    uint64_t candidates;   /* hop-level candidates (both classes) */
+    uint64_t tracks;       /* tracks opened */
+    uint64_t accepted;
+    uint64_t rejected[BURSTDET_REJ_FLUSHED + 1];
+    uint64_t dropped;      /* candidates lost because every track slot was busy */
+} burstdet_stats_t;
+
+typedef struct burstdet burstdet_t;
+
+/* NULL (after logging which parameter is wrong) on a bad configuration. */
+burstdet_t *burstdet_create(const burstdet_config_t *cfg);
+
+/* Most events one call can return (size of the events array). */
+size_t burstdet_max_events(const burstdet_t *q);
+
+/* One hop: power and floor hold nbins values (channelizer_hop_t). hop is the hop index
+ * (consecutive from 0 after create/reset). Writes up to cap events; returns their number,
+ * or -1 when cap < burstdet_max_events(). */
+int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint64_t hop,
+                     burstdet_event_t *events, size_t cap);
+
+/* End of stream: closes every open track (refined from what was seen: a burst cut short
+ * is usually rejected as too short). Returns the number of events, or -1 (cap). */
+int burstdet_flush(burstdet_t *q, burstdet_event_t *events, size_t cap);
+
+/* Drops every track without events and clears the box history (after a gap). */
+void burstdet_reset(burstdet_t *q);
+
+void burstdet_get_stats(const burstdet_t *q, burstdet_stats_t *stats);
+void burstdet_destroy(burstdet_t *q);
+
+#endif

@@ -1,0 +1,433 @@
+/* test_burstdet: burst detection on synthesized captures (synth.h) through the real front
+ * end and channelizer: start/end and carrier errors against the truth for both symbol
+ * rates, many simultaneous bursts, weak bursts, CW and FSK interferers, pure noise.
+ * Licence: MIT. */
+#include <complex.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "burstdet.h"
+#include "channelizer.h"
+#include "frontend.h"
+#include "log.h"
+#include "synth.h"
+
+#define MAX_DET 4096
+
+typedef struct {
+    burstdet_event_t ev;
+    double t_start_s, t_end_s, freq_hz; /* relative to the capture centre */
+} det_t;
+
+typedef struct {
+    det_t det[MAX_DET];
+    size_t ndet;
+    burstdet_stats_t stats;
+    double rate;
+} run_t;
+
+/* synth -> frontend -> channelizer -> burstdet; collects CLOSE events. */
+static void run_pipeline(synth_t *s, double threshold_db, run_t *out)
+{
+    const synth_config_t *sc = synth_config(s);
+    frontend_config_t fc = {.rate_sps = sc->rate_sps, .passband_hz = 97e3, .grid_hz = 25};
+    frontend_t *fe = frontend_create(&fc);
+    assert_non_null(fe);
+    double fw = frontend_out_rate(fe);
+    size_t nfft = (size_t)lround(fw / 25.0);
+    channelizer_config_t cc = {.rate_sps = fw, .fft_len = nfft, .band_lo_hz = -97e3,
+                               .band_hi_hz = 97e3};
+    channelizer_t *ch = channelizer_create(&cc);
+    assert_non_null(ch);
+    size_t hop = channelizer_hop_len(ch);
+    burstdet_config_t bc = {.bin_hz = channelizer_bin_hz(ch),
+                            .hop_s = hop / fw,
+                            .fft_len = nfft,
+                            .bin_lo = channelizer_bin_lo(ch),
+                            .nbins = channelizer_nbins(ch),
+                            .threshold_db = threshold_db};
+    burstdet_t *bd = burstdet_create(&bc);
+    assert_non_null(bd);
+    size_t cap = burstdet_max_events(bd);
+    burstdet_event_t *ev = malloc(cap * sizeof *ev);
+    size_t blk = 65536;
+    float complex *in = malloc(blk * sizeof *in);
+    float complex *w = malloc(frontend_max_out(fe, blk) * sizeof *w);
+    out->ndet = 0;
+    out->rate = sc->rate_sps;
+    double d = frontend_decimation(fe), delay = frontend_delay_in(fe);
+    for (int last = 0; !last;) {
+        long n = synth_render(s, in, blk);
+        assert_true(n >= 0);
+        last = n == 0;
+        long m = frontend_process(fe, in, (size_t)n, w, frontend_max_out(fe, blk));
+        size_t pos = 0;
+        for (;;) {
+            int ne = 0;
+            if (!last || pos < (size_t)m) {
+                size_t used;
+                channelizer_hop_t h;
+                int r = channelizer_process(ch, w + pos, (size_t)m - pos, &used, &h);
+                pos += used;
+                if (r == 1)
+                    ne = burstdet_process(bd, h.power, h.floor, h.index, ev, cap);
+                else if (!last)
+                    break;
+            }
+            if (last && pos >= (size_t)m && ne == 0)
+                ne = burstdet_flush(bd, ev, cap);
+            assert_true(ne >= 0);
+            for (int k = 0; k < ne; k++) {
+                if (ev[k].kind != BURSTDET_CLOSE || out->ndet >= MAX_DET)
+                    continue;
+                det_t *dt = &out->det[out->ndet++];
+                dt->ev = ev[k];
+                dt->t_start_s = ((ev[k].start_hop + 1) * hop * d - delay) / sc->rate_sps;
+                dt->t_end_s = ((ev[k].end_hop + 1) * hop * d - delay) / sc->rate_sps;
+                dt->freq_hz = ev[k].freq_bin * bc.bin_hz;
+            }
+            if (last && (pos >= (size_t)m) && ne == 0)
+                break;
+            if (pos >= (size_t)m && !last)
+                break;
+        }
+    }
+    burstdet_get_stats(bd, &out->stats);
+    free(ev);
+    free(in);
+    free(w);
+    burstdet_destroy(bd);
+    channelizer_destroy(ch);
+    frontend_destroy(fe);
+}
+
+typedef struct {
+    size_t truth, found, missed, wrong_class;
+    double max_dt_start, max_dt_end, max_df, rms_df;
+    size_t false_accepts; /* accepted detections matching no truth burst */
+    double wmin[2], wmax[2]; /* rms widths seen, BR100 / BR600 */
+} score_t;
+
+/* Mean carrier over the burst (what an energy detector sees). */
+static double mean_freq(const synth_burst_t *b, double center)
+{
+    return b->freq_hz - center + b->drift_hz_s * (b->t_end_s - b->t_start_s) / 2;
+}
+
+static void score(synth_t *s, const run_t *r, score_t *sc, bool verbose)
+{
+    size_t nb;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    double center = synth_config(s)->center_freq_hz;
+    memset(sc, 0, sizeof *sc);
+    bool *used = calloc(r->ndet + 1, 1);
+    double sum_df2 = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i].collided)
+            continue;
+        sc->truth++;
+        double f = mean_freq(&b[i], center);
+        int best = -1;
+        for (int pass = 0; pass < 2 && best < 0; pass++) {
+            for (size_t k = 0; k < r->ndet; k++) {
+                const det_t *d = &r->det[k];
+                if (d->ev.reject != BURSTDET_ACCEPTED || used[k])
+                    continue;
+                if (pass == 0 && d->ev.baud != b[i].baud)
+                    continue;
+                if (fabs(d->freq_hz - f) > 2 * b[i].baud)
+                    continue;
+                if (d->t_end_s < b[i].t_start_s || d->t_start_s > b[i].t_end_s)
+                    continue;
+                best = (int)k;
+                break;
+            }
+        }
+        if (best < 0) {
+            sc->missed++;
+            if (verbose)
+                print_message("missed: baud %d t %.3f-%.3f f %.1f ebn0 %.1f\n", b[i].baud,
+                              b[i].t_start_s, b[i].t_end_s, f, b[i].ebn0_db);
+            continue;
+        }
+        used[best] = true;
+        const det_t *d = &r->det[best];
+        if (d->ev.baud != b[i].baud)
+            sc->wrong_class++;
+        sc->found++;
+        int ci = d->ev.baud == 600;
+        if (d->ev.width_bins < sc->wmin[ci] || sc->wmin[ci] == 0)
+            sc->wmin[ci] = d->ev.width_bins;
+        if (d->ev.width_bins > sc->wmax[ci])
+            sc->wmax[ci] = d->ev.width_bins;
+        double dts = fabs(d->t_start_s - b[i].t_start_s), dte = fabs(d->t_end_s - b[i].t_end_s);
+        double df = fabs(d->freq_hz - f);
+        if (dts > sc->max_dt_start)
+            sc->max_dt_start = dts;
+        if (dte > sc->max_dt_end)
+            sc->max_dt_end = dte;
+        if (df > sc->max_df)
+            sc->max_df = df;
+        sum_df2 += df * df;
+    }
+    for (size_t k = 0; k < r->ndet; k++)
+        if (r->det[k].ev.reject == BURSTDET_ACCEPTED && !used[k]) {
+            /* a collided truth burst may legitimately be seen */
+            bool any = false;
+            for (size_t i = 0; i < nb; i++)
+                if (fabs(r->det[k].freq_hz - mean_freq(&b[i], center)) < 2 * b[i].baud &&
+                    r->det[k].t_end_s > b[i].t_start_s && r->det[k].t_start_s < b[i].t_end_s)
+                    any = true;
+            if (!any) {
+                sc->false_accepts++;
+                if (verbose)
+                    print_message("false: baud %d t %.3f-%.3f f %.1f snr %.1f w %.2f\n",
+                                  r->det[k].ev.baud, r->det[k].t_start_s, r->det[k].t_end_s,
+                                  r->det[k].freq_hz, r->det[k].ev.snr_db,
+                                  r->det[k].ev.width_bins);
+            }
+        }
+    sc->rms_df = sc->found ? sqrt(sum_df2 / sc->found) : 0;
+    free(used);
+}
+
+static synth_t *make_synth(double rate, double duration, int devices, uint64_t seed)
+{
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = seed;
+    c.rate_sps = rate;
+    c.duration_s = duration;
+    c.devices = devices;
+    char err[256];
+    synth_t *s = synth_create(&c, err, sizeof err);
+    if (!s)
+        fail_msg("synth: %s", err);
+    return s;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* One explicit burst with a random message of the given payload length. */
+static void add_burst(synth_t *s, int baud, double t, double f_abs, double ebn0, size_t plen,
+                      double drift)
+{
+    synth_burst_spec_t sp;
+    synth_burst_spec_default(&sp);
+    sp.msg.ep_id = (uint32_t)(urand() * 4294967295.0);
+    sp.msg.mc = (uint16_t)(urand() * 4096);
+    sp.msg.payload_len = plen;
+    for (size_t i = 0; i < plen; i++)
+        sp.msg.payload[i] = (uint8_t)(urand() * 256);
+    for (int i = 0; i < UL_KEY_BYTES; i++)
+        sp.key[i] = (uint8_t)i;
+    sp.rank = 1 + (int)(urand() * 3);
+    sp.baud = baud;
+    sp.t_start_s = t;
+    sp.freq_hz = f_abs;
+    sp.ebn0_db = ebn0;
+    sp.drift_hz_s = drift;
+    sp.phase_rad = urand() * 6.28;
+    int rc = synth_add_burst(s, &sp);
+    if (rc != 0)
+        fail_msg("synth_add_burst: %s", synth_strerror(rc));
+}
+
+/* Isolated bursts of both rates, all container sizes, drift at the Table 2-2 limits, at
+ * 15 dB: every one found, class right, start/end within 60 ms, carrier within 12 Hz (BR100)
+ * / 40 Hz (BR600) of the burst's mean carrier, nothing else accepted. */
+static void test_isolated(void **state)
+{
+    (void)state;
+    const double rates[] = {250e3, 1.024e6};
+    for (int ri = 0; ri < 2; ri++) {
+        synth_t *s = make_synth(rates[ri], 12, 0, 11 + ri);
+        double c = synth_config(s)->center_freq_hz;
+        const size_t plens[] = {0, 1, 3, 8, 12};
+        int k = 0;
+        for (int baud = 100; baud <= 600; baud += 500) {
+            for (int j = 0; j < 5; j++, k++) {
+                double drift = (j & 1 ? 1 : -1) * (baud == 100 ? 30.0 : 100.0);
+                double f = c - 90e3 + k * 18e3 + urand() * 1000;
+                add_burst(s, baud, 0.3 + k * 1.1, f, 15, plens[j], drift);
+            }
+        }
+        run_t *r = malloc(sizeof *r);
+        run_pipeline(s, 0, r);
+        score_t sc;
+        score(s, r, &sc, true);
+        print_message("rate %g: truth %zu found %zu wrong class %zu false %zu; max |dt| start "
+                      "%.1f ms end %.1f ms; max |df| %.1f Hz, rms %.1f Hz; widths BR100 "
+                      "%.2f-%.2f BR600 %.2f-%.2f bins\n",
+                      rates[ri], sc.truth, sc.found, sc.wrong_class, sc.false_accepts,
+                      sc.max_dt_start * 1e3, sc.max_dt_end * 1e3, sc.max_df, sc.rms_df, sc.wmin[0],
+                      sc.wmax[0], sc.wmin[1], sc.wmax[1]);
+        assert_int_equal(sc.found, sc.truth);
+        assert_int_equal(sc.wrong_class, 0);
+        assert_int_equal(sc.false_accepts, 0);
+        assert_true(sc.max_dt_start < 0.060 && sc.max_dt_end < 0.060);
+        assert_true(sc.max_df < 40);
+        free(r);
+        synth_destroy(s);
+    }
+}
+
+/* 80 bursts (60 BR100, 20 BR600) within 3 s at random carriers at least 1.5 kHz apart,
+ * overlapping in time, 10-20 dB: at least 97 % found, class right, no false accepts. */
+static void test_many(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 5, 0, 21);
+    double c = synth_config(s)->center_freq_hz;
+    double used[80];
+    for (int k = 0; k < 80; k++) {
+        double f;
+        for (;;) {
+            f = c - 90e3 + urand() * 180e3;
+            bool ok = true;
+            for (int j = 0; j < k; j++)
+                if (fabs(used[j] - f) < 1500)
+                    ok = false;
+            if (ok)
+                break;
+        }
+        used[k] = f;
+        int baud = k < 60 ? 100 : 600;
+        add_burst(s, baud, 0.3 + urand() * (baud == 100 ? 2.0 : 3.5), f, 10 + urand() * 10,
+                  (size_t)(urand() * 13), (urand() - 0.5) * (baud == 100 ? 40 : 100));
+    }
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    score_t sc;
+    score(s, r, &sc, true);
+    print_message("many: truth %zu found %zu wrong class %zu false %zu; max |dt| %.1f/%.1f ms, "
+                  "rms df %.1f Hz; dropped %llu\n",
+                  sc.truth, sc.found, sc.wrong_class, sc.false_accepts, sc.max_dt_start * 1e3,
+                  sc.max_dt_end * 1e3, sc.rms_df, (unsigned long long)r->stats.dropped);
+    assert_true(sc.found * 100 >= sc.truth * 97);
+    assert_int_equal(sc.wrong_class, 0);
+    assert_int_equal(sc.false_accepts, 0);
+    free(r);
+    synth_destroy(s);
+}
+
+/* Weak bursts: at Eb/N0 6 dB (below the single-frame decoding threshold) at least 90 %
+ * are still found, so replicas can be combined. */
+static void test_weak(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 15, 0, 31);
+    double c = synth_config(s)->center_freq_hz;
+    for (int k = 0; k < 40; k++) {
+        int baud = k & 1 ? 600 : 100;
+        add_burst(s, baud, 0.3 + (k / 4) * 1.3, c - 85e3 + k * 4.2e3, 6, 12,
+                  (urand() - 0.5) * 40);
+    }
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    score_t sc;
+    score(s, r, &sc, true);
+    print_message("weak (6 dB): truth %zu found %zu wrong %zu false %zu, max |dt| %.1f/%.1f "
+                  "ms, rms df %.1f Hz, widths BR100 %.2f-%.2f BR600 %.2f-%.2f\n",
+                  sc.truth, sc.found, sc.wrong_class, sc.false_accepts, sc.max_dt_start * 1e3,
+                  sc.max_dt_end * 1e3, sc.rms_df, sc.wmin[0], sc.wmax[0], sc.wmin[1],
+                  sc.wmax[1]);
+    assert_true(sc.found * 10 >= sc.truth * 9);
+    assert_int_equal(sc.false_accepts, 0);
+    free(r);
+    synth_destroy(s);
+}
+
+/* 30 s of pure noise at the default threshold: at most 2 accepted detections. */
+static void test_noise(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 30, 0, 41);
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    size_t acc = 0;
+    for (size_t k = 0; k < r->ndet; k++)
+        acc += r->det[k].ev.reject == BURSTDET_ACCEPTED;
+    print_message("noise 30 s: tracks %llu, accepted %zu\n",
+                  (unsigned long long)r->stats.tracks, acc);
+    assert_true(acc <= 2);
+    free(r);
+    synth_destroy(s);
+}
+
+/* CW tones and FSK interferers only: no accepted detection at all. */
+static void test_interferers(void **state)
+{
+    (void)state;
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = 51;
+    c.rate_sps = 250e3;
+    c.duration_s = 20;
+    c.devices = 0;
+    c.cw_tones = 12;
+    c.fsk_interferers = 6;
+    char err[256];
+    synth_t *s = synth_create(&c, err, sizeof err);
+    if (!s)
+        fail_msg("synth: %s", err);
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    size_t acc = 0;
+    for (size_t k = 0; k < r->ndet; k++)
+        if (r->det[k].ev.reject == BURSTDET_ACCEPTED) {
+            acc++;
+            print_message("accepted on interferers: baud %d t %.3f-%.3f f %.1f w %.2f\n",
+                          r->det[k].ev.baud, r->det[k].t_start_s, r->det[k].t_end_s,
+                          r->det[k].freq_hz, r->det[k].ev.width_bins);
+        }
+    print_message("interferers: tracks %llu, rejected short %llu long %llu narrow %llu wide "
+                  "%llu gappy %llu\n",
+                  (unsigned long long)r->stats.tracks,
+                  (unsigned long long)r->stats.rejected[BURSTDET_REJ_SHORT],
+                  (unsigned long long)r->stats.rejected[BURSTDET_REJ_LONG],
+                  (unsigned long long)r->stats.rejected[BURSTDET_REJ_NARROW],
+                  (unsigned long long)r->stats.rejected[BURSTDET_REJ_WIDE],
+                  (unsigned long long)r->stats.rejected[BURSTDET_REJ_GAPPY]);
+    assert_int_equal(acc, 0);
+    free(r);
+    synth_destroy(s);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    burstdet_config_t bc = {.bin_hz = 25, .hop_s = 0.02, .fft_len = 10000, .nbins = 7761,
+                            .threshold_db = -1};
+    assert_null(burstdet_create(&bc));
+    bc.threshold_db = 0;
+    bc.nbins = 3;
+    assert_null(burstdet_create(&bc));
+    assert_null(burstdet_create(NULL));
+    burstdet_destroy(NULL);
+}
+
+int main(void)
+{
+    log_set_level(LOG_LEVEL_FATAL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isolated),  cmocka_unit_test(test_many),
+        cmocka_unit_test(test_weak),      cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_interferers), cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
