@@ -1,0 +1,774 @@
+/* sigfox-bench: receiver benchmarks with deterministic (seeded) inputs. Licence: MIT.
+ *
+ *   sigfox-bench sensitivity   frame error rate vs Eb/N0 (demodulator + decoder, and
+ *                              three-replica messages through the assembler), with the
+ *                              ideal coherent / differential D-BPSK references and a PNG
+ *
+ * Bursts come from the device model (dbpskmod.h) with random carrier, drift, phase,
+ * symbol-rate error, lead/tail symbols, ramps and detector timing error, plus AWGN at the
+ * requested Eb/N0 (Eb = mean burst power over the data symbols × bit time, N0 = noise
+ * PSD, as synth.h defines it). The receiver knows nothing in advance but the detector's
+ * rough start (±2 symbols, searched over ±3) and a carrier within ±baud/2.
+ *
+ * Exit status: 0 ok, 1 runtime failure, 64 usage.
+ */
+#include <complex.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "config.h"
+#include "dbpskmod.h"
+#include "demod.h"
+#include "keys.h"
+#include "rc.h"
+#include "uldecode.h"
+#include "ulframe.h"
+
+#ifndef SIGFOXD_VERSION
+#define SIGFOXD_VERSION "unknown"
+#endif
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 64
+#define MAX_POINTS 64
+#define MAX_SNIPPET (320 * DEMOD_SPS)
+
+static const char usage_text[] =
+    "Usage: sigfox-bench sensitivity [options]\n"
+    "\n"
+    "sensitivity: frame error rate versus Eb/N0 of single frames (demodulator + decoder)\n"
+    "and message loss of three-replica messages with soft combining (assembler), for each\n"
+    "baud rate and container size, next to the ideal coherent and differential D-BPSK\n"
+    "curves; then the measured figures against the targets.\n"
+    "  --baud LIST            100, 600 or 100,600 (default 100,600)\n"
+    "  --container LIST       container bytes among 8,9,12,16,20 (default 12,20)\n"
+    "  --ebn0 LO:HI:STEP      Eb/N0 points, dB (default 0:12:1)\n"
+    "  --frames N             most frames (messages) per point (default 2000)\n"
+    "  --errors N             stop a point after N errors (default 100)\n"
+    "  --seed N               random seed (default 1): same seed, same figures\n"
+    "  --single-only          skip the three-replica messages\n"
+    "  --combined-only        skip the single frames\n"
+    "  --reversal-tx W        amplitude-dip width of the transmitter, symbols (0, 1]\n"
+    "                         (default 1, the synthesizer's; the receiver assumes 1)\n"
+    "  --plot FILE.png        draw the curves with gnuplot\n"
+    "  -h, --help             this text\n";
+
+/* ---- common ---- */
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "sigfox-bench: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'sigfox-bench --help'.\n");
+    exit(EXIT_USAGE);
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Names the machine: kernel and CPU model (benchmarks are meaningless without it). */
+static void print_machine(int argc, char **argv)
+{
+    printf("# sigfox-bench %s:", SIGFOXD_VERSION);
+    for (int i = 0; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("\n");
+    struct utsname u;
+    if (uname(&u) == 0)
+        printf("# machine: %s %s %s %s\n", u.sysname, u.release, u.machine, u.nodename);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        int cpus = 0;
+        char model[256] = "unknown";
+        while (fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "model name", 10)) {
+                cpus++;
+                const char *c = strchr(line, ':');
+                if (c && cpus == 1) {
+                    snprintf(model, sizeof model, "%s", c + 2);
+                    model[strcspn(model, "\n")] = 0;
+                }
+            }
+        }
+        fclose(f);
+        printf("# cpu: %s (%d logical CPUs online: %ld)\n", model, cpus,
+               sysconf(_SC_NPROCESSORS_ONLN));
+    }
+}
+
+/* xorshift64* + Box-Muller: the same stream on every platform for a seed. */
+typedef struct {
+    uint64_t s;
+} rng_t;
+
+static void rng_seed(rng_t *r, uint64_t seed)
+{
+    /* splitmix64 so that nearby seeds give unrelated streams */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    r->s = (z ^ (z >> 31)) | 1;
+}
+
+static double rng_uniform(rng_t *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return (double)((r->s * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double rng_gauss(rng_t *r)
+{
+    double u1 = rng_uniform(r), u2 = rng_uniform(r);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* Parses "a,b,c" into integers; returns the count. */
+static int parse_int_list(const char *text, int *out, int cap, const char *what)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || n >= cap)
+            usage_error("bad list for %s", what);
+        out[n++] = (int)v;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            usage_error("bad list for %s", what);
+    }
+    if (n == 0)
+        usage_error("empty list for %s", what);
+    return n;
+}
+
+/* ---- reference curves ---- */
+
+static double qfunc(double x)
+{
+    return 0.5 * erfc(x / M_SQRT2);
+}
+
+/* Ideal coherent detection of the differentially coded symbols (known carrier, phase and
+ * timing, rectangular-equivalent matched filter): a bit is wrong when exactly one of its
+ * two symbols is, so a frame of n bits survives when none of its n + 1 symbols is wrong
+ * (ignoring the vanishing all-wrong case). */
+static double fer_coherent(double ebn0_db, int nbits)
+{
+    double p = qfunc(sqrt(2.0 * pow(10.0, ebn0_db / 10.0)));
+    return -expm1((nbits + 1) * log1p(-p));
+}
+
+/* Ideal differential detection (DPSK, P_b = exp(-Eb/N0)/2), bit errors taken as
+ * independent. */
+static double fer_differential(double ebn0_db, int nbits)
+{
+    double p = 0.5 * exp(-pow(10.0, ebn0_db / 10.0));
+    return -expm1(nbits * log1p(-p));
+}
+
+/* ---- one burst through demodulator and decoder ---- */
+
+typedef struct {
+    demod_t *demod[2]; /* 100, 600 baud */
+    float complex *x;
+    double reversal_tx;
+    double cpu_demod_s;
+    long bursts;
+} bench_rx_t;
+
+typedef struct {
+    bool demod_ok;
+    uldecode_result_t dec;
+    demod_result_t res;
+    double true_freq_hz;
+} burst_outcome_t;
+
+static size_t payload_len_for(size_t container_len)
+{
+    switch (container_len) {
+    case 8:
+        return 0;
+    case 9:
+        return 1;
+    case 12:
+        return 4;
+    case 16:
+        return 8;
+    default:
+        return 12;
+    }
+}
+
+static void random_message(rng_t *r, size_t container_len, ul_message_t *m, uint8_t key[16])
+{
+    memset(m, 0, sizeof *m);
+    m->ep_id = (uint32_t)(rng_uniform(r) * 4294967296.0);
+    m->mc = (uint16_t)(rng_uniform(r) * 4096);
+    m->payload_len = payload_len_for(container_len);
+    for (size_t i = 0; i < m->payload_len; i++)
+        m->payload[i] = (uint8_t)(rng_uniform(r) * 256);
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)(rng_uniform(r) * 256);
+}
+
+/* Renders rank `rank` of m with random impairments at ebn0_db, demodulates, decodes. */
+static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
+                     const uint8_t key[16], int rank, double ebn0_db, burst_outcome_t *out)
+{
+    uint8_t frame[UL_MAX_FRAME_BYTES];
+    int len = ul_frame_encode(m, key, rank, frame, sizeof frame);
+    if (len < 0)
+        return len;
+    size_t nbits = (size_t)len * 8;
+    dbpsk_burst_params_t p;
+    memset(&p, 0, sizeof p);
+    p.rate_sps = DEMOD_SPS * baud;
+    p.baud = baud;
+    p.baud_error_ppm = (2 * rng_uniform(r) - 1) * 1000;           /* Table 2-3 */
+    p.freq_hz = (rng_uniform(r) - 0.5) * baud;                    /* detector: ±baud/2 */
+    p.drift_hz_s = (2 * rng_uniform(r) - 1) * (baud == 100 ? 30 : 100); /* Table 2-2 peak */
+    p.phase_rad = rng_uniform(r) * 2 * M_PI;
+    p.amplitude = 0.25;
+    p.lead_symbols = (int)(rng_uniform(r) * 3);
+    p.tail_symbols = (int)(rng_uniform(r) * 3);
+    double ramp_max = 2.0 - (p.lead_symbols > p.tail_symbols ? p.lead_symbols : p.tail_symbols);
+    p.ramp_symbols = rng_uniform(r) * ramp_max;
+    p.reversal_symbols = b->reversal_tx;
+    size_t blen = dbpsk_burst_length(&p, nbits);
+    double pre = (6.0 + 2.0 * rng_uniform(r)) * DEMOD_SPS;
+    size_t n = (size_t)pre + blen + 4 * DEMOD_SPS;
+    if (blen == 0 || n > MAX_SNIPPET)
+        return -1;
+    memset(b->x, 0, n * sizeof *b->x);
+    if (dbpsk_burst_render(&p, frame, nbits, pre, 0, b->x, n) < 0)
+        return -1;
+    double power = dbpsk_burst_data_power(&p, frame, nbits);
+    double sigma = sqrt(power * DEMOD_SPS / pow(10.0, ebn0_db / 10.0) / 2.0);
+    for (size_t i = 0; i < n; i++)
+        b->x[i] += (float)(sigma * rng_gauss(r)) + I * (float)(sigma * rng_gauss(r));
+    double start = pre + dbpsk_burst_data_offset(&p);
+    demod_hint_t h = {.start_sample = start + (2 * rng_uniform(r) - 1) * 2 * DEMOD_SPS,
+                      .start_uncertainty = 3 * DEMOD_SPS};
+    float soft[MAX_SNIPPET / DEMOD_SPS];
+    double t0 = cpu_seconds();
+    int nout = demod_process(b->demod[baud == 600], b->x, n, &h, soft,
+                             sizeof soft / sizeof soft[0], &out->res);
+    memset(&out->dec, 0, sizeof out->dec);
+    out->demod_ok = nout > 0;
+    if (out->demod_ok)
+        uldecode_frame(soft, (size_t)nout, UL_FT_DEFAULT_MAX_DISTANCE, &out->dec);
+    else
+        out->dec.status = ULDEC_REJECT_FT;
+    b->cpu_demod_s += cpu_seconds() - t0;
+    b->bursts++;
+    out->true_freq_hz = p.freq_hz;
+    return 0;
+}
+
+static bool frame_matches(const ul_frame_t *f, const ul_message_t *m)
+{
+    return f->crc_ok && f->msg.ep_id == m->ep_id && f->msg.mc == m->mc &&
+           f->msg.payload_len == m->payload_len &&
+           !memcmp(f->msg.payload, m->payload, m->payload_len);
+}
+
+/* ---- sensitivity ---- */
+
+typedef struct {
+    double ebn0_db;
+    long frames, errors;     /* single frames */
+    double ferr2;            /* squared carrier error of decoded frames, Hz² */
+    long fcount;
+    long msgs, msg_errors;   /* three-replica messages */
+    long msg_joint;          /* messages recovered only by combining */
+} point_t;
+
+typedef struct {
+    int n;
+    rx_message_t last;
+    bool got;
+} msg_sink_t;
+
+static void on_message(const rx_message_t *m, void *user)
+{
+    msg_sink_t *s = user;
+    s->last = *m;
+    s->got = true;
+    s->n++;
+}
+
+static uint64_t point_seed(uint64_t seed, int baud, int clen, int kind, double ebn0)
+{
+    return seed * 1000003ull + (uint64_t)baud * 7919u + (uint64_t)clen * 104729u +
+           (uint64_t)kind * 15485863u + (uint64_t)llround(ebn0 * 100) * 32452843u;
+}
+
+static void run_single(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
+                       long max_frames, long max_errors)
+{
+    rng_t r;
+    rng_seed(&r, point_seed(seed, baud, clen, 1, pt->ebn0_db));
+    while (pt->frames < max_frames && pt->errors < max_errors) {
+        ul_message_t m;
+        uint8_t key[16];
+        random_message(&r, (size_t)clen, &m, key);
+        burst_outcome_t o;
+        if (run_burst(b, &r, baud, &m, key, 1, pt->ebn0_db, &o) < 0) {
+            fprintf(stderr, "sigfox-bench: could not render a burst\n");
+            exit(EXIT_FAIL);
+        }
+        pt->frames++;
+        if (o.dec.status == ULDEC_OK && frame_matches(&o.dec.frame, &m)) {
+            double e = o.res.freq_hz - o.true_freq_hz;
+            pt->ferr2 += e * e;
+            pt->fcount++;
+        } else {
+            pt->errors++;
+        }
+    }
+}
+
+/* Three replicas per message through the assembler (with the device's key, so joint
+ * results must pass UL-AUTH): lost when no correct message comes out. */
+static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
+                         long max_msgs, long max_errors)
+{
+    rng_t r;
+    rng_seed(&r, point_seed(seed, baud, clen, 3, pt->ebn0_db));
+    keystore_t *ks = keystore_create();
+    msg_sink_t sink = {0};
+    assembler_config_t acfg = {.rc = rc_get(1), .keys = ks, .on_message = on_message,
+                               .user = &sink};
+    assembler_t *as = ks ? assembler_create(&acfg) : NULL;
+    if (!as) {
+        fprintf(stderr, "sigfox-bench: out of memory\n");
+        exit(EXIT_FAIL);
+    }
+    double t = 0;
+    while (pt->msgs < max_msgs && pt->msg_errors < max_errors) {
+        ul_message_t m;
+        uint8_t key[16];
+        random_message(&r, (size_t)clen, &m, key);
+        keystore_add(ks, m.ep_id, key);
+        sink.got = false;
+        double dur = (double)(UL_HEADER_BITS + ul_body_bits((size_t)clen)) / baud;
+        for (int rank = 1; rank <= 3; rank++) {
+            burst_outcome_t o;
+            if (run_burst(b, &r, baud, &m, key, rank, pt->ebn0_db, &o) < 0) {
+                fprintf(stderr, "sigfox-bench: could not render a burst\n");
+                exit(EXIT_FAIL);
+            }
+            /* U-procedure gaps drawn from Table 3-4 (RC1: 10 ms .. 2 s). */
+            double ts = t;
+            t += dur + 0.01 + 1.99 * rng_uniform(&r);
+            if (!o.demod_ok || (o.dec.status != ULDEC_OK && !o.dec.body_valid))
+                continue; /* no readable FT: the receiver never sees it */
+            rx_frame_t f;
+            memset(&f, 0, sizeof f);
+            f.frame = o.dec.frame;
+            f.baud = baud;
+            f.freq_hz = o.res.freq_hz;
+            f.drift_hz_s = o.res.drift_hz_s;
+            f.snr_db = o.res.snr_db;
+            f.rssi_dbfs = o.res.rssi_dbfs;
+            f.t_start_s = ts;
+            f.t_end_s = ts + dur;
+            assembler_advance(as, f.t_end_s + 0.3);
+            assembler_push(as, &f, o.dec.status == ULDEC_OK ? NULL : o.dec.body_soft);
+        }
+        t += 30; /* next message well outside every window */
+        assembler_advance(as, t);
+        pt->msgs++;
+        if (sink.got && frame_matches(&(ul_frame_t){.crc_ok = true, .msg = sink.last.msg}, &m)) {
+            pt->msg_joint += sink.last.combined;
+        } else {
+            pt->msg_errors++;
+        }
+    }
+    assembler_destroy(as);
+    keystore_destroy(ks);
+}
+
+/* Eb/N0 where a curve crosses `level` (log-linear interpolation), NAN if it does not. */
+static double crossing(const point_t *pts, int n, bool combined, double level)
+{
+    for (int i = 0; i + 1 < n; i++) {
+        long na = combined ? pts[i].msgs : pts[i].frames;
+        long nb = combined ? pts[i + 1].msgs : pts[i + 1].frames;
+        if (!na || !nb)
+            continue;
+        double a = (double)(combined ? pts[i].msg_errors : pts[i].errors) / (double)na;
+        double c = (double)(combined ? pts[i + 1].msg_errors : pts[i + 1].errors) / (double)nb;
+        if (a > level && c <= level) {
+            double la = log(fmax(a, 1e-6)), lc = log(fmax(c, 1e-6)), ll = log(level);
+            return pts[i].ebn0_db + (pts[i + 1].ebn0_db - pts[i].ebn0_db) * (la - ll) / (la - lc);
+        }
+    }
+    if (n > 0) {
+        long n0 = combined ? pts[0].msgs : pts[0].frames;
+        double f0 = n0 ? (double)(combined ? pts[0].msg_errors : pts[0].errors) / (double)n0 : 1;
+        if (f0 <= level)
+            return -INFINITY; /* already below at the lowest point */
+    }
+    return NAN;
+}
+
+typedef struct {
+    int baud, clen;
+    point_t pts[MAX_POINTS];
+    int n;
+} curve_t;
+
+static void print_crossing(const char *what, double x, double target, bool at_most)
+{
+    if (isnan(x))
+        printf("  %-52s not reached in the range", what);
+    else if (isinf(x))
+        printf("  %-52s below the lowest point", what);
+    else
+        printf("  %-52s %5.2f dB", what, x);
+    if (!isnan(target)) {
+        bool ok = !isnan(x) && (at_most ? x <= target : x >= target);
+        printf("   (target %s %.1f dB: %s)", at_most ? "<=" : ">=", target, ok ? "met" : "NOT met");
+    }
+    printf("\n");
+}
+
+static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, bool combined,
+                      double lo, double hi)
+{
+    char dat[] = "/tmp/sigfox-bench-XXXXXX";
+    int fd = mkstemp(dat);
+    if (fd < 0) {
+        fprintf(stderr, "sigfox-bench: cannot create a temporary file: %s\n", strerror(errno));
+        return -1;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(dat);
+        return -1;
+    }
+    /* One data block per curve (gnuplot "index"), columns Eb/N0, rate. */
+    int blocks = 0;
+    char titles[4 * 2 * 8][64];
+    for (int c = 0; c < ncv; c++)
+        for (int k = 0; k < 2; k++) {
+            bool comb = k == 1;
+            if ((comb && !combined) || (!comb && !single))
+                continue;
+            snprintf(titles[blocks], sizeof titles[blocks], "BR%d %d-byte %s", cv[c].baud,
+                     cv[c].clen, comb ? "3 replicas combined (message loss)" : "single frame");
+            fprintf(f, "# %s\n", titles[blocks]);
+            for (int i = 0; i < cv[c].n; i++) {
+                const point_t *p = &cv[c].pts[i];
+                long n = comb ? p->msgs : p->frames;
+                long e = comb ? p->msg_errors : p->errors;
+                if (n > 0 && e > 0)
+                    fprintf(f, "%.2f %.6g\n", p->ebn0_db, (double)e / (double)n);
+            }
+            fprintf(f, "\n\n");
+            blocks++;
+        }
+    /* References for the first container size listed. */
+    int nb = UL_FT_BITS + (int)ul_body_bits((size_t)cv[0].clen);
+    for (int k = 0; k < 2; k++) {
+        for (double e = lo; e <= hi + 1e-9; e += 0.1) {
+            double v = k == 0 ? fer_coherent(e, nb) : fer_differential(e, nb);
+            if (v > 1e-5)
+                fprintf(f, "%.2f %.6g\n", e, v);
+        }
+        fprintf(f, "\n\n");
+    }
+    fclose(f);
+
+    char script[] = "/tmp/sigfox-bench-gp-XXXXXX";
+    fd = mkstemp(script);
+    if (fd < 0) {
+        unlink(dat);
+        return -1;
+    }
+    FILE *g = fdopen(fd, "w");
+    if (!g) {
+        close(fd);
+        unlink(dat);
+        unlink(script);
+        return -1;
+    }
+    fprintf(g, "set terminal pngcairo size 1100,750 enhanced font 'sans,11'\n");
+    fprintf(g, "set output '%s'\n", png);
+    fprintf(g, "set logscale y\nset format y '10^{%%L}'\nset yrange [1e-4:1]\n");
+    fprintf(g, "set xrange [%g:%g]\nset grid\n", lo, hi);
+    fprintf(g, "set xlabel 'Eb/N0 per burst (dB)'\nset ylabel 'frame error rate / message loss'\n");
+    fprintf(g, "set title 'sigfoxd D-BPSK receiver, random carrier/drift/phase/timing'\n");
+    fprintf(g, "set key bottom left\n");
+    fprintf(g, "plot ");
+    for (int i = 0; i < blocks; i++)
+        fprintf(g, "'%s' index %d using 1:2 with linespoints lw 2 title '%s', ", dat, i, titles[i]);
+    fprintf(g, "'%s' index %d using 1:2 with lines dt 2 lc rgb 'black' title 'ideal coherent "
+               "DE-BPSK, %d bits', ",
+            dat, blocks, nb);
+    fprintf(g, "'%s' index %d using 1:2 with lines dt 3 lc rgb 'gray30' title 'ideal "
+               "differential DPSK, %d bits'\n",
+            dat, blocks + 1, nb);
+    fclose(g);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s'", script);
+    int rc = system(cmd);
+    unlink(dat);
+    unlink(script);
+    if (rc != 0) {
+        fprintf(stderr, "sigfox-bench: gnuplot failed (exit %d); is it installed?\n", rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_sensitivity(int argc, char **argv)
+{
+    int bauds[2] = {100, 600}, nbaud = 2;
+    int clens[5] = {12, 20}, nclen = 2;
+    double lo = 0, hi = 12, step = 1;
+    long max_frames = 2000, max_errors = 100;
+    uint64_t seed = 1;
+    bool single = true, combined = true;
+    double reversal_tx = 1.0;
+    const char *plot = NULL;
+    static const struct option opts[] = {
+        {"baud", required_argument, 0, 'b'},      {"container", required_argument, 0, 'c'},
+        {"ebn0", required_argument, 0, 'e'},      {"frames", required_argument, 0, 'n'},
+        {"errors", required_argument, 0, 'E'},    {"seed", required_argument, 0, 's'},
+        {"single-only", no_argument, 0, '1'},     {"combined-only", no_argument, 0, '3'},
+        {"reversal-tx", required_argument, 0, 'w'}, {"plot", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            nbaud = parse_int_list(optarg, bauds, 2, "--baud");
+            for (int i = 0; i < nbaud; i++)
+                if (bauds[i] != 100 && bauds[i] != 600)
+                    usage_error("--baud: %s (100 or 600)", optarg);
+            break;
+        case 'c':
+            nclen = parse_int_list(optarg, clens, 5, "--container");
+            for (int i = 0; i < nclen; i++)
+                if (ul_ft_value((size_t)clens[i], false, 1) == 0)
+                    usage_error("--container: %s (8, 9, 12, 16 or 20)", optarg);
+            break;
+        case 'e':
+            if (sscanf(optarg, "%lf:%lf:%lf", &lo, &hi, &step) != 3 || !(step > 0) ||
+                !(hi >= lo) || (hi - lo) / step + 1 > MAX_POINTS || lo < -10 || hi > 40)
+                usage_error("--ebn0: %s (LO:HI:STEP, at most 64 points, -10..40 dB)", optarg);
+            break;
+        case 'n':
+            max_frames = atol(optarg);
+            if (max_frames < 1 || max_frames > 100000000)
+                usage_error("--frames: %s", optarg);
+            break;
+        case 'E':
+            max_errors = atol(optarg);
+            if (max_errors < 1)
+                usage_error("--errors: %s", optarg);
+            break;
+        case 's': {
+            char *end;
+            errno = 0;
+            seed = strtoull(optarg, &end, 0);
+            if (*end || errno)
+                usage_error("--seed: %s", optarg);
+            break;
+        }
+        case '1':
+            combined = false;
+            break;
+        case '3':
+            single = false;
+            break;
+        case 'w':
+            reversal_tx = atof(optarg);
+            if (!(reversal_tx > 0 && reversal_tx <= 1))
+                usage_error("--reversal-tx: %s (0 < W <= 1)", optarg);
+            break;
+        case 'p':
+            plot = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            usage_error("%s", "bad option");
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument: %s", argv[optind]);
+    if (!single && !combined)
+        usage_error("%s", "--single-only and --combined-only exclude each other");
+
+    bench_rx_t b = {.reversal_tx = reversal_tx};
+    demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
+    size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
+    for (int i = 0; i < 2; i++) {
+        demod_config_t dc = {.baud = i ? 600 : 100, .max_samples = MAX_SNIPPET, .sync = sync,
+                             .nsync = nsync};
+        b.demod[i] = demod_create(&dc);
+    }
+    b.x = malloc(MAX_SNIPPET * sizeof *b.x);
+    static curve_t cv[4 * 5];
+    if (!b.demod[0] || !b.demod[1] || !b.x) {
+        fprintf(stderr, "sigfox-bench: out of memory\n");
+        return EXIT_FAIL;
+    }
+
+    printf("# sensitivity: up to %ld frames (messages) per point, stop at %ld errors; seed %llu\n",
+           max_frames, max_errors, (unsigned long long)seed);
+    printf("# bursts: carrier uniform in +-baud/2, drift uniform in +-30 Hz/s (BR100) / +-100 "
+           "Hz/s (BR600), random phase, rate error +-0.1 %%, lead/tail 0-2, ramps, detector "
+           "start error +-2 symbols; transmitter dip width %.2f symbols\n",
+           reversal_tx);
+    int ncv = 0;
+    double t_start = cpu_seconds();
+    for (int bi = 0; bi < nbaud; bi++)
+        for (int ci = 0; ci < nclen; ci++) {
+            curve_t *k = &cv[ncv++];
+            k->baud = bauds[bi];
+            k->clen = clens[ci];
+            int nb = UL_FT_BITS + (int)ul_body_bits((size_t)k->clen);
+            printf("\n## BR%d, %d-byte container (%d bits after the preamble)\n", k->baud, k->clen,
+                   nb);
+            printf("# %6s %22s %12s %26s %10s %10s\n", "Eb/N0", "single FER (err/n)", "f_err RMS",
+                   "3-replica loss (err/n, joint)", "coherent", "DPSK");
+            for (double e = lo; e <= hi + 1e-9 && k->n < MAX_POINTS; e += step) {
+                point_t *p = &k->pts[k->n++];
+                memset(p, 0, sizeof *p);
+                p->ebn0_db = e;
+                if (single)
+                    run_single(&b, seed, k->baud, k->clen, p, max_frames, max_errors);
+                if (combined)
+                    run_combined(&b, seed, k->baud, k->clen, p, max_frames, max_errors);
+                char s1[64] = "-", s2[64] = "-", s3[64] = "-";
+                if (single)
+                    snprintf(s1, sizeof s1, "%.4f (%ld/%ld)", (double)p->errors / (double)p->frames,
+                             p->errors, p->frames);
+                if (p->fcount)
+                    snprintf(s3, sizeof s3, "%.2f Hz", sqrt(p->ferr2 / (double)p->fcount));
+                if (combined)
+                    snprintf(s2, sizeof s2, "%.4f (%ld/%ld, %ld)",
+                             (double)p->msg_errors / (double)p->msgs, p->msg_errors, p->msgs,
+                             p->msg_joint);
+                printf("  %6.2f %22s %12s %26s %10.2e %10.2e\n", e, s1, s3, s2,
+                       fer_coherent(e, nb), fer_differential(e, nb));
+                fflush(stdout);
+            }
+        }
+    double cpu = cpu_seconds() - t_start;
+    printf("\n# %ld bursts demodulated, %.3f ms CPU per burst in demod+decode (%.1f s total "
+           "incl. synthesis)\n",
+           b.bursts, b.bursts ? b.cpu_demod_s / (double)b.bursts * 1e3 : 0.0, cpu);
+
+    /* Figures against the targets (issue 4). */
+    printf("\n## Targets\n");
+    double br100_10 = NAN, br600_10 = NAN;
+    for (int i = 0; i < ncv; i++) {
+        const curve_t *k = &cv[i];
+        char what[96];
+        bool is_target = k->baud == 100 && k->clen == 12;
+        if (single) {
+            double x10 = crossing(k->pts, k->n, false, 0.10);
+            double x1 = crossing(k->pts, k->n, false, 0.01);
+            snprintf(what, sizeof what, "BR%d %d B single frame: FER 10%% at", k->baud, k->clen);
+            print_crossing(what, x10, is_target ? 8.5 : NAN, true);
+            snprintf(what, sizeof what, "BR%d %d B single frame: FER 1%% at", k->baud, k->clen);
+            print_crossing(what, x1, is_target ? 10.0 : NAN, true);
+            if (k->clen == 12 && k->baud == 100)
+                br100_10 = x10;
+            if (k->clen == 12 && k->baud == 600)
+                br600_10 = x10;
+            int nb = UL_FT_BITS + (int)ul_body_bits((size_t)k->clen);
+            /* Ideal references at 10 %, by bisection. */
+            double ref[2];
+            for (int r = 0; r < 2; r++) {
+                double a = -5, z = 20;
+                for (int it = 0; it < 60; it++) {
+                    double m = (a + z) / 2;
+                    double v = r == 0 ? fer_coherent(m, nb) : fer_differential(m, nb);
+                    if (v > 0.10)
+                        a = m;
+                    else
+                        z = m;
+                }
+                ref[r] = (a + z) / 2;
+            }
+            printf("  %-52s %5.2f / %5.2f dB\n", "  ideal coherent / differential at 10%", ref[0],
+                   ref[1]);
+            double worst = 0;
+            for (int j = 0; j < k->n; j++)
+                if (k->pts[j].ebn0_db >= 10 && k->pts[j].fcount)
+                    worst = fmax(worst, sqrt(k->pts[j].ferr2 / (double)k->pts[j].fcount));
+            snprintf(what, sizeof what, "BR%d %d B carrier error RMS at >= 10 dB (worst point)",
+                     k->baud, k->clen);
+            printf("  %-52s %5.2f Hz   (target <= 10 Hz: %s)\n", what, worst,
+                   worst <= 10 ? "met" : "NOT met");
+        }
+        if (combined) {
+            double x = crossing(k->pts, k->n, true, 0.10);
+            snprintf(what, sizeof what, "BR%d %d B 3 replicas combined: loss 10%% at", k->baud,
+                     k->clen);
+            print_crossing(what, x, k->baud == 100 && k->clen == 12 ? 4.0 : NAN, true);
+        }
+    }
+    if (single && !isnan(br100_10) && !isnan(br600_10) && isfinite(br100_10) &&
+        isfinite(br600_10))
+        printf("  %-52s %5.2f dB   (target <= 1 dB: %s)\n", "BR600 - BR100 at FER 10% (12 B)",
+               br600_10 - br100_10, br600_10 - br100_10 <= 1.0 ? "met" : "NOT met");
+
+    int rc = 0;
+    if (plot) {
+        if (write_plot(plot, cv, ncv, single, combined, lo, hi) == 0)
+            printf("\n# plot written to %s\n", plot);
+        else
+            rc = EXIT_FAIL;
+    }
+    demod_destroy(b.demod[0]);
+    demod_destroy(b.demod[1]);
+    free(b.x);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    print_machine(argc, argv);
+    if (!strcmp(argv[1], "sensitivity"))
+        return cmd_sensitivity(argc - 1, argv + 1);
+    usage_error("unknown command: %s", argv[1]);
+    return EXIT_USAGE;
+}
