@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "rc.h"
 #include "ulframe.h"
 
 typedef enum {
@@ -56,14 +57,19 @@ typedef struct {
 
 typedef struct {
     uint64_t samples_in;
-    uint64_t bursts_detected;
+    uint64_t samples_lost;          /* announced by rx_discontinuity */
+    uint64_t bursts_detected;       /* accepted by the detector and demodulated */
+    uint64_t bursts_rejected;       /* detector tracks rejected (CW, FSK, noise, ...) */
+    uint64_t bursts_dropped;        /* no extraction slot free (more than max_bursts) */
+    uint64_t bursts_nosync;         /* demodulator found no preamble + FT */
     uint64_t frames_ok;
-    uint64_t frames_crc_bad;
-    uint64_t frames_ft_bad;
+    uint64_t frames_crc_bad;        /* FT readable, CRC (or fields) bad */
+    uint64_t frames_ft_bad;         /* sync found, FT unreadable or frame cut short */
     uint64_t frames_auth_bad;
     uint64_t frames_unknown_device;
     uint64_t messages;
     uint64_t messages_combined;
+    double latency_max_s;           /* longest burst end -> frame callback, stream time */
 } rx_stats_t;
 
 typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
@@ -79,6 +85,9 @@ typedef struct {
     bool report_bad_frames;     /* also call on_frame for CRC-failed bursts with a good FT */
     double rssi_offset_db;      /* dBm = dBFS + offset, when calibrated (not used by rx) */
     const keystore_t *keys;     /* may be NULL: auth stays "unchecked" */
+    const rc_params_t *rc;      /* replica timing rules (rc.h); NULL: RC1 */
+    size_t max_bursts;          /* bursts followed at once per symbol rate, 0: 160 BR100
+                                   + 96 BR600 (memory ~22 MB at 250 kS/s) */
     rx_frame_cb on_frame;
     rx_message_cb on_message;
     void *user;
@@ -86,16 +95,34 @@ typedef struct {
 
 typedef struct rx rx_t;
 
-/* NULL (after logging which parameter is wrong) on bad configuration. */
+#define RX_ERR_ARG -1 /* NULL pointer */
+
+/* NULL (after logging which parameter is wrong) on bad configuration. Makes FFTW plans:
+ * create/destroy from one thread at a time. */
 rx_t *rx_create(const rx_config_t *cfg);
-/* Feeds n samples that follow the previous call's. Returns n or a negative code. */
+/* Feeds n samples that follow the previous call's. Returns n or a negative code. Frames
+ * come out within ~0.3 s of stream time after their burst ends (rx_stats_t.latency_max_s),
+ * messages when the assembler's replica window closes (assembler.h). */
 int rx_process(rx_t *q, const float complex *samples, size_t n);
 /* Marks a gap of `lost` samples (radio overflow): the time base advances, history is
  * dropped, bursts spanning the gap are abandoned. */
 void rx_discontinuity(rx_t *q, uint64_t lost);
-/* Ends the stream: decodes bursts still open and emits pending messages. */
+/* Ends the stream: decodes bursts still open and emits pending messages. Returns 0 or a
+ * negative code. rx_process may be called again afterwards (a new stream). */
 int rx_flush(rx_t *q);
 void rx_get_stats(const rx_t *q, rx_stats_t *stats);
+
+/* What rx_create chose (for logs and benchmarks). */
+typedef struct {
+    double work_rate_sps;   /* after the front end */
+    unsigned decimation;
+    size_t fft_len;         /* channelizer N (bin width work_rate_sps / N, ~25 Hz) */
+    double hop_s;
+    double threshold_db;
+} rx_info_t;
+void rx_get_info(const rx_t *q, rx_info_t *info);
+
+/* NULL-safe. */
 void rx_destroy(rx_t *q);
 
 #endif

@@ -1,0 +1,567 @@
+/* rx: the wideband uplink receiver pipeline. Licence: MIT.
+ *
+ *   input --frontend--> working rate --channelizer--> spectra (+ history ring)
+ *         --burstdet--> OPEN/CLOSE events --extractor--> snippet slots (16 samples/symbol)
+ *         --demod--> soft bits --uldecode--> frames (+ UL-AUTH) --assembler--> messages
+ *
+ * Time bookkeeping. Everything inside a segment (the stream since create or the last
+ * rx_discontinuity) counts working-rate samples w from the segment start; the input index
+ * of w is seg_base + w * decimation - frontend delay. Hop b's frame covers
+ * w in [b*hop, b*hop + N); the detector's event times t (fractional hops) mean
+ * w = (t + 1) * hop; snippet sample j of a slot that started at hop f is at
+ * w = f*hop + N/4 + j*N/M (extractor.h).
+ *
+ * Memory: a ring of HIST_HOPS spectra (so a burst found one box length late is still cut
+ * from its start), one sample buffer per slot (max_bursts per class), all allocated in
+ * rx_create.
+ */
+#include "rx.h"
+
+#include <liquid/liquid.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assembler.h"
+#include "burstdet.h"
+#include "channelizer.h"
+#include "demod.h"
+#include "extractor.h"
+#include "frontend.h"
+#include "log.h"
+#include "uldecode.h"
+
+#define NCLASS 2
+#define GRID_HZ 25.0        /* channelizer bin width: 4 bins per BR100 symbol rate */
+#define HIST_HOPS 32        /* > box length + backfill of the slowest class (13 hops) */
+#define CHUNK_IN 65536      /* input samples per front-end pass */
+#define PASS_MARGIN_HZ 1000 /* kept beyond the macro-channel edge (a burst's half width) */
+#define SOFT_CAP 512
+
+/* Per class: snippet geometry and the detector's timing accuracy. */
+typedef struct {
+    int baud;
+    size_t out_bins;     /* extractor M: 16 samples/symbol at 25 Hz bins */
+    double pass_hz, stop_hz;
+    double max_track_s;  /* longest track a slot must hold (detector's LONG limit + box) */
+    double time_err_s;   /* detector start/end error to search (measured <= 52 ms at 6 dB,
+                            test_burstdet), plus room */
+} class_geom_t;
+
+static const class_geom_t geom[NCLASS] = {
+    {100, 64, 300, 700, 2.9, 0.08},
+    {600, 384, 1500, 4000, 0.7, 0.06},
+};
+
+enum { SLOT_FREE = 0, SLOT_EXTRACT, SLOT_TAIL };
+
+typedef struct {
+    int state;
+    uint32_t id;
+    long k0;                 /* centre bin (signed) */
+    uint64_t first_hop;      /* hop of the slot's first sample */
+    uint64_t need_hop;       /* SLOT_TAIL: finalize once this hop is extracted */
+    size_t n, cap;           /* samples held / capacity */
+    float complex *buf;
+    burstdet_event_t close;  /* the accepted CLOSE event */
+} slot_t;
+
+struct rx {
+    rx_config_t cfg;
+    double rate;
+    double center_hz;        /* absolute macro-channel centre (relative when unknown) */
+    frontend_t *fe;
+    channelizer_t *ch;
+    burstdet_t *bd;
+    extractor_t *ex[NCLASS];
+    demod_t *dm[NCLASS];
+    assembler_t *as;
+    nco_crcf nco;            /* fine centring of a snippet on the detector's carrier */
+    double fw, hop_s, bin_hz, fe_delay;
+    unsigned dec;
+    size_t nfft, hop;
+    float complex *wbuf;
+    size_t wcap;
+    float complex *zeros;    /* CHUNK_IN, for flushing the filters */
+    float complex *hist;     /* HIST_HOPS x nfft */
+    slot_t *slots[NCLASS];
+    size_t nslots[NCLASS];
+    burstdet_event_t *ev;
+    size_t evcap;
+    float soft[SOFT_CAP];
+    uint64_t in_pos;         /* input samples consumed, lost ones included */
+    uint64_t seg_base;       /* input index of the segment's first sample */
+    uint64_t last_hop;       /* last hop handled in this segment (+1), 0: none */
+    uint64_t cur_hop;        /* hop being handled */
+    rx_stats_t st;
+};
+
+const char *rx_auth_name(rx_auth_t a)
+{
+    switch (a) {
+    case RX_AUTH_OK:
+        return "ok";
+    case RX_AUTH_BAD:
+        return "bad";
+    case RX_AUTH_UNKNOWN_DEVICE:
+        return "unknown-device";
+    case RX_AUTH_UNCHECKED:
+    default:
+        return "unchecked";
+    }
+}
+
+static void on_message(const rx_message_t *m, void *user)
+{
+    rx_t *q = user;
+    q->st.messages++;
+    if (m->combined)
+        q->st.messages_combined++;
+    if (q->cfg.on_message)
+        q->cfg.on_message(m, q->cfg.user);
+}
+
+static int class_of(int baud)
+{
+    return baud == 600 ? 1 : 0;
+}
+
+/* Input-stream index (fractional) of working sample w of the current segment. */
+static double in_index(const rx_t *q, double w)
+{
+    return (double)q->seg_base + w * q->dec - q->fe_delay;
+}
+
+rx_t *rx_create(const rx_config_t *cfg)
+{
+    if (!cfg) {
+        log_error("Receiver not created, reason: no configuration");
+        return NULL;
+    }
+    if (!(cfg->rate_sps >= 200e3 && cfg->rate_sps <= 3.2e6)) {
+        log_error("Receiver not created, reason: sample rate outside 200 kS/s .. 3.2 MS/s, "
+                  "rate_sps: %g",
+                  cfg->rate_sps);
+        return NULL;
+    }
+    double width = cfg->channel_width_hz > 0 ? cfg->channel_width_hz : RC_MACRO_CHANNEL_HZ;
+    if (!(width >= 10e3 && width <= cfg->rate_sps)) {
+        log_error("Receiver not created, reason: channel width out of range, "
+                  "channel_width_hz: %g",
+                  width);
+        return NULL;
+    }
+    double shift = 0;
+    if (cfg->channel_center_hz != 0 && cfg->capture_center_hz != 0)
+        shift = cfg->channel_center_hz - cfg->capture_center_hz;
+    else if (cfg->channel_center_hz != 0 && cfg->capture_center_hz == 0) {
+        log_error("Receiver not created, reason: channel centre given without the capture "
+                  "centre, channel_center_hz: %.0f",
+                  cfg->channel_center_hz);
+        return NULL;
+    }
+    if (fabs(shift) + width / 2 > cfg->rate_sps / 2) {
+        log_error("Receiver not created, reason: macro-channel outside the capture band, "
+                  "shift_hz: %.0f, channel_width_hz: %.0f, rate_sps: %.0f",
+                  shift, width, cfg->rate_sps);
+        return NULL;
+    }
+    if (cfg->threshold_db < 0 || cfg->threshold_db > 40) {
+        log_error("Receiver not created, reason: threshold out of range, threshold_db: %g",
+                  cfg->threshold_db);
+        return NULL;
+    }
+    rx_t *q = calloc(1, sizeof *q);
+    if (!q)
+        goto nomem;
+    q->cfg = *cfg;
+    q->rate = cfg->rate_sps;
+    q->center_hz = cfg->channel_center_hz != 0 ? cfg->channel_center_hz : cfg->capture_center_hz;
+    double pass = width / 2 + PASS_MARGIN_HZ;
+    if (fabs(shift) + pass > q->rate / 2)
+        pass = q->rate / 2 - fabs(shift);
+    frontend_config_t fc = {.rate_sps = q->rate, .shift_hz = shift, .passband_hz = pass,
+                            .grid_hz = GRID_HZ};
+    q->fe = frontend_create(&fc);
+    if (!q->fe)
+        goto fail;
+    q->fw = frontend_out_rate(q->fe);
+    q->dec = frontend_decimation(q->fe);
+    q->fe_delay = frontend_delay_in(q->fe);
+    q->nfft = (size_t)lround(q->fw / GRID_HZ);
+    q->nfft += q->nfft & 1;
+    channelizer_config_t cc = {.rate_sps = q->fw, .fft_len = q->nfft,
+                               .band_lo_hz = -width / 2, .band_hi_hz = width / 2};
+    q->ch = channelizer_create(&cc);
+    if (!q->ch)
+        goto fail;
+    q->hop = channelizer_hop_len(q->ch);
+    q->bin_hz = channelizer_bin_hz(q->ch);
+    q->hop_s = (double)q->hop / q->fw;
+    size_t maxb[NCLASS] = {cfg->max_bursts ? cfg->max_bursts : 160,
+                           cfg->max_bursts ? cfg->max_bursts : 96};
+    burstdet_config_t bc = {.bin_hz = q->bin_hz,
+                            .hop_s = q->hop_s,
+                            .fft_len = q->nfft,
+                            .bin_lo = channelizer_bin_lo(q->ch),
+                            .nbins = channelizer_nbins(q->ch),
+                            .threshold_db = cfg->threshold_db,
+                            .max_tracks = maxb[0] > maxb[1] ? maxb[0] : maxb[1]};
+    q->bd = burstdet_create(&bc);
+    if (!q->bd)
+        goto fail;
+    q->evcap = burstdet_max_events(q->bd);
+    q->ev = malloc(q->evcap * sizeof *q->ev);
+    q->wcap = frontend_max_out(q->fe, CHUNK_IN);
+    q->wbuf = malloc(q->wcap * sizeof *q->wbuf);
+    q->zeros = calloc(CHUNK_IN, sizeof *q->zeros);
+    q->hist = malloc(HIST_HOPS * q->nfft * sizeof *q->hist);
+    q->nco = nco_crcf_create(LIQUID_NCO);
+    if (!q->ev || !q->wbuf || !q->zeros || !q->hist || !q->nco)
+        goto nomem;
+    demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
+    size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
+    for (int c = 0; c < NCLASS; c++) {
+        const class_geom_t *g = &geom[c];
+        extractor_config_t ec = {.fft_len = q->nfft, .bin_hz = q->bin_hz,
+                                 .out_bins = g->out_bins, .pass_hz = g->pass_hz,
+                                 .stop_hz = g->stop_hz};
+        q->ex[c] = extractor_create(&ec);
+        if (!q->ex[c])
+            goto fail;
+        size_t per_hop = extractor_hop_out(q->ex[c]);
+        /* backfill (box + 3 hops) + the longest track + the tail */
+        size_t hops = (size_t)ceil(g->max_track_s / q->hop_s) + 24;
+        q->nslots[c] = maxb[c];
+        q->slots[c] = calloc(q->nslots[c], sizeof(slot_t));
+        if (!q->slots[c])
+            goto nomem;
+        for (size_t i = 0; i < q->nslots[c]; i++) {
+            q->slots[c][i].cap = hops * per_hop;
+            q->slots[c][i].buf = malloc(hops * per_hop * sizeof(float complex));
+            if (!q->slots[c][i].buf)
+                goto nomem;
+        }
+        demod_config_t dc = {.baud = g->baud, .max_samples = hops * per_hop, .sync = sync,
+                             .nsync = nsync};
+        q->dm[c] = demod_create(&dc);
+        if (!q->dm[c]) {
+            log_error("Receiver not created, reason: demodulator refused its configuration, "
+                      "baud: %d",
+                      g->baud);
+            goto fail;
+        }
+    }
+    assembler_config_t ac = {.rc = cfg->rc, .keys = cfg->keys, .latency_s = 1.0,
+                             .on_message = on_message, .user = q};
+    q->as = assembler_create(&ac);
+    if (!q->as)
+        goto nomem;
+    return q;
+nomem:
+    log_error("Receiver not created, reason: out of memory");
+fail:
+    rx_destroy(q);
+    return NULL;
+}
+
+void rx_get_info(const rx_t *q, rx_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    info->work_rate_sps = q->fw;
+    info->decimation = q->dec;
+    info->fft_len = q->nfft;
+    info->hop_s = q->hop_s;
+    info->threshold_db = q->cfg.threshold_db > 0 ? q->cfg.threshold_db
+                                                 : BURSTDET_DEFAULT_THRESHOLD_DB;
+}
+
+static slot_t *find_slot(rx_t *q, int c, uint32_t id)
+{
+    for (size_t i = 0; i < q->nslots[c]; i++)
+        if (q->slots[c][i].state != SLOT_FREE && q->slots[c][i].id == id)
+            return &q->slots[c][i];
+    return NULL;
+}
+
+static void extract_hop(rx_t *q, int c, slot_t *s, uint64_t hop)
+{
+    size_t per = extractor_hop_out(q->ex[c]);
+    if (s->n + per > s->cap)
+        return; /* full: the detector rejects such a track as too long */
+    const float complex *spec = q->hist + (hop % HIST_HOPS) * q->nfft;
+    extractor_process(q->ex[c], spec, s->k0, hop, s->buf + s->n);
+    s->n += per;
+}
+
+/* Demodulates, decodes and reports one accepted burst; frees the slot. */
+static void finalize(rx_t *q, int c, slot_t *s)
+{
+    const class_geom_t *g = &geom[c];
+    const burstdet_event_t *e = &s->close;
+    double step = extractor_step(q->ex[c]);
+    double w0 = (double)s->first_hop * q->hop + extractor_offset(q->ex[c]);
+    double start_w = (e->start_hop + 1) * q->hop, end_w = (e->end_hop + 1) * q->hop;
+    double sym = extractor_rate(q->ex[c]) / g->baud; /* samples per symbol (16) */
+    double unc = fmax(4 * sym, g->time_err_s * extractor_rate(q->ex[c]));
+    double margin = unc + 2 * sym;
+    double j_start = (start_w - w0) / step, j_end = (end_w - w0) / step;
+    long s0 = (long)floor(j_start - margin), s1 = (long)ceil(j_end + margin);
+    if (s0 < 0)
+        s0 = 0;
+    if (s1 > (long)s->n)
+        s1 = (long)s->n;
+    q->st.bursts_detected++;
+    if (s1 - s0 < (long)(48 * sym) || j_start - s0 < 0 || j_start > s1) {
+        q->st.bursts_nosync++;
+        goto out;
+    }
+    /* centre on the detector's carrier */
+    double f_det = e->freq_bin * q->bin_hz;
+    double df = f_det - s->k0 * q->bin_hz;
+    nco_crcf_set_frequency(q->nco, (float)(2 * M_PI * df / extractor_rate(q->ex[c])));
+    nco_crcf_set_phase(q->nco, 0);
+    float complex *x = s->buf + s0;
+    size_t nx = (size_t)(s1 - s0);
+    nco_crcf_mix_block_down(q->nco, x, x, (unsigned)nx);
+    demod_hint_t hint = {.start_sample = j_start - s0, .start_uncertainty = unc,
+                         .end_sample = fmin(j_end - s0, (double)nx)};
+    demod_result_t res;
+    int ns = demod_process(q->dm[c], x, nx, &hint, q->soft, SOFT_CAP, &res);
+    if (ns < UL_FT_BITS) {
+        q->st.bursts_nosync++;
+        goto out;
+    }
+    uldecode_result_t ur;
+    uldecode_frame(q->soft, (size_t)ns, UL_FT_DEFAULT_MAX_DISTANCE, &ur);
+    if (ur.status == ULDEC_REJECT_FT || ur.status == ULDEC_REJECT_LENGTH) {
+        q->st.frames_ft_bad++;
+        goto out;
+    }
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.frame = ur.frame;
+    f.baud = g->baud;
+    f.freq_hz = q->center_hz + f_det + res.freq_hz;
+    f.drift_hz_s = res.drift_hz_s;
+    f.rssi_dbfs = res.rssi_dbfs;
+    f.snr_db = res.snr_db;
+    double first_in = in_index(q, w0 + ((double)s0 + res.start_sample) * step);
+    if (first_in < 0)
+        first_in = 0;
+    f.sample_idx = (uint64_t)llround(first_in);
+    f.t_start_s = first_in / q->rate;
+    double rs = res.symbol_rate > 0 ? res.symbol_rate : g->baud;
+    f.t_end_s = f.t_start_s + (double)(UL_PREAMBLE_BITS + res.frame_bits) / rs;
+    bool ok = ur.status == ULDEC_OK;
+    if (ok) {
+        q->st.frames_ok++;
+        f.auth = uldecode_auth(&f.frame, q->cfg.keys);
+        if (f.auth == RX_AUTH_BAD)
+            q->st.frames_auth_bad++;
+        else if (f.auth == RX_AUTH_UNKNOWN_DEVICE)
+            q->st.frames_unknown_device++;
+    } else {
+        q->st.frames_crc_bad++;
+        f.auth = RX_AUTH_UNCHECKED;
+    }
+    /* latency: input needed for the current hop (the frame ends at hop*hop + N) vs the
+       burst's end; with small input blocks the callback fires that early */
+    double now_s = ((double)q->seg_base + ((double)q->cur_hop * q->hop + q->nfft) * q->dec) /
+                   q->rate;
+    if (now_s - f.t_end_s > q->st.latency_max_s)
+        q->st.latency_max_s = now_s - f.t_end_s;
+    if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))
+        q->cfg.on_frame(&f, q->cfg.user);
+    if (ok || ur.body_valid)
+        assembler_push(q->as, &f, ok ? NULL : ur.body_soft);
+out:
+    s->state = SLOT_FREE;
+}
+
+static void handle_events(rx_t *q, int nev, uint64_t hop, bool flushing)
+{
+    for (int k = 0; k < nev; k++) {
+        const burstdet_event_t *e = &q->ev[k];
+        int c = class_of(e->baud);
+        if (e->kind == BURSTDET_OPEN) {
+            slot_t *s = NULL;
+            for (size_t i = 0; i < q->nslots[c] && !s; i++)
+                if (q->slots[c][i].state == SLOT_FREE)
+                    s = &q->slots[c][i];
+            if (!s) {
+                q->st.bursts_dropped++;
+                continue;
+            }
+            s->state = SLOT_EXTRACT;
+            s->id = e->id;
+            s->k0 = e->bin;
+            s->first_hop = e->first_hop;
+            if (hop >= HIST_HOPS && s->first_hop <= hop - HIST_HOPS)
+                s->first_hop = hop - HIST_HOPS + 1;
+            s->n = 0;
+            for (uint64_t h = s->first_hop; h < hop; h++)
+                extract_hop(q, c, s, h);
+            if (!flushing)
+                extract_hop(q, c, s, hop);
+        }
+    }
+    for (int k = 0; k < nev; k++) {
+        const burstdet_event_t *e = &q->ev[k];
+        if (e->kind != BURSTDET_CLOSE)
+            continue;
+        int c = class_of(e->baud);
+        slot_t *s = find_slot(q, c, e->id);
+        if (!s)
+            continue;
+        if (e->reject != BURSTDET_ACCEPTED) {
+            q->st.bursts_rejected++;
+            s->state = SLOT_FREE;
+            continue;
+        }
+        s->close = *e;
+        s->state = SLOT_TAIL;
+        const class_geom_t *g = &geom[c];
+        double end_w = (e->end_hop + 1) * q->hop + (g->time_err_s + 6.0 / g->baud) * q->fw;
+        double need = (end_w - 0.75 * (double)q->nfft) / (double)q->hop;
+        s->need_hop = need > 0 ? (uint64_t)ceil(need) : 0;
+        if (flushing || s->need_hop <= hop)
+            finalize(q, c, s);
+    }
+}
+
+static void handle_hop(rx_t *q, const channelizer_hop_t *h)
+{
+    uint64_t hop = h->index;
+    q->cur_hop = hop;
+    memcpy(q->hist + (hop % HIST_HOPS) * q->nfft, h->spectrum, q->nfft * sizeof *q->hist);
+    /* slots already running get this hop first; new ones are backfilled in handle_events */
+    for (int c = 0; c < NCLASS; c++)
+        for (size_t i = 0; i < q->nslots[c]; i++)
+            if (q->slots[c][i].state != SLOT_FREE)
+                extract_hop(q, c, &q->slots[c][i], hop);
+    int nev = burstdet_process(q->bd, h->power, h->floor, hop, q->ev, q->evcap);
+    if (nev > 0)
+        handle_events(q, nev, hop, false);
+    for (int c = 0; c < NCLASS; c++)
+        for (size_t i = 0; i < q->nslots[c]; i++) {
+            slot_t *s = &q->slots[c][i];
+            if (s->state == SLOT_TAIL && s->need_hop <= hop)
+                finalize(q, c, s);
+        }
+    q->last_hop = hop + 1;
+}
+
+/* Front end + channelizer over n input samples (in may be the zero buffer). */
+static void feed(rx_t *q, const float complex *in, size_t n)
+{
+    while (n > 0) {
+        size_t c = n < CHUNK_IN ? n : CHUNK_IN;
+        long m = frontend_process(q->fe, in, c, q->wbuf, q->wcap);
+        q->in_pos += c;
+        size_t pos = 0;
+        while (m > 0 && pos < (size_t)m) {
+            size_t used;
+            channelizer_hop_t h;
+            int r = channelizer_process(q->ch, q->wbuf + pos, (size_t)m - pos, &used, &h);
+            pos += used;
+            if (r == 1)
+                handle_hop(q, &h);
+        }
+        in += c;
+        n -= c;
+    }
+}
+
+int rx_process(rx_t *q, const float complex *samples, size_t n)
+{
+    if (!q || (!samples && n))
+        return RX_ERR_ARG;
+    q->st.samples_in += n;
+    feed(q, samples, n);
+    assembler_advance(q->as, (double)q->in_pos / q->rate);
+    return (int)(n > (size_t)2147483647 ? 2147483647 : n);
+}
+
+static void drop_slots(rx_t *q)
+{
+    for (int c = 0; c < NCLASS; c++)
+        for (size_t i = 0; i < q->nslots[c]; i++)
+            q->slots[c][i].state = SLOT_FREE;
+}
+
+/* Starts a new segment at input index in_pos (filters, hops and tracks restart). */
+static void new_segment(rx_t *q)
+{
+    frontend_reset(q->fe);
+    channelizer_reset(q->ch, 1);
+    burstdet_reset(q->bd);
+    drop_slots(q);
+    q->seg_base = q->in_pos;
+    q->last_hop = 0;
+}
+
+void rx_discontinuity(rx_t *q, uint64_t lost)
+{
+    if (!q)
+        return;
+    q->st.samples_lost += lost;
+    q->in_pos += lost;
+    new_segment(q);
+}
+
+int rx_flush(rx_t *q)
+{
+    if (!q)
+        return RX_ERR_ARG;
+    uint64_t pos = q->in_pos;
+    /* zeros push the last real samples through the filter and into a full frame */
+    size_t pad = (size_t)q->nfft * q->dec + (size_t)ceil(2 * q->fe_delay) + q->dec;
+    while (pad > 0) {
+        size_t c = pad < CHUNK_IN ? pad : CHUNK_IN;
+        feed(q, q->zeros, c);
+        pad -= c;
+    }
+    int nev = burstdet_flush(q->bd, q->ev, q->evcap);
+    if (nev > 0)
+        handle_events(q, nev, q->last_hop ? q->last_hop - 1 : 0, true);
+    for (int c = 0; c < NCLASS; c++)
+        for (size_t i = 0; i < q->nslots[c]; i++)
+            if (q->slots[c][i].state == SLOT_TAIL)
+                finalize(q, c, &q->slots[c][i]);
+    assembler_flush(q->as);
+    /* the padding was not part of the stream */
+    q->in_pos = pos;
+    new_segment(q);
+    return 0;
+}
+
+void rx_get_stats(const rx_t *q, rx_stats_t *stats)
+{
+    *stats = q->st;
+}
+
+void rx_destroy(rx_t *q)
+{
+    if (!q)
+        return;
+    assembler_destroy(q->as);
+    for (int c = 0; c < NCLASS; c++) {
+        demod_destroy(q->dm[c]);
+        extractor_destroy(q->ex[c]);
+        if (q->slots[c])
+            for (size_t i = 0; i < q->nslots[c]; i++)
+                free(q->slots[c][i].buf);
+        free(q->slots[c]);
+    }
+    if (q->nco)
+        nco_crcf_destroy(q->nco);
+    burstdet_destroy(q->bd);
+    channelizer_destroy(q->ch);
+    frontend_destroy(q->fe);
+    free(q->ev);
+    free(q->wbuf);
+    free(q->zeros);
+    free(q->hist);
+    free(q);
+}
