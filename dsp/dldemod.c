@@ -48,7 +48,6 @@ struct dldemod {
     double noise_bin;            /* mean noise power per PSD bin */
     double n0;                   /* noise density, |x|² per Hz */
     /* per-candidate channel */
-    nco_crcf nco;
     firdecim_crcf decim;         /* integer stage to 9600..19200 sps (NULL: none) */
     unsigned decim_d;
     float complex *grp;          /* decim_d inputs waiting for the decimator */
@@ -202,7 +201,6 @@ dldemod_t *dldemod_create(const dldemod_config_t *cfg)
         q->win_pow += (double)q->win[i] * q->win[i];
     }
 
-    q->nco = nco_crcf_create(LIQUID_VCO);
     /* Integer Kaiser decimator down to 9600..19200 sps, then liquid's arbitrary
      * resampler (ratio 0.25..0.5) to 4800 sps. (msresamp_crcf would do both but leaks
      * memory in liquid 1.5.0.) */
@@ -218,7 +216,7 @@ dldemod_t *dldemod_create(const dldemod_config_t *cfg)
     q->resamp = resamp_crcf_create((float)r2, RESAMP_M, 0.45f * (float)r2, RESAMP_AS_DB,
                                    RESAMP_NPFB);
     q->mix = malloc(CHUNK * sizeof *q->mix);
-    if (!q->nco || !q->resamp || !q->mix)
+    if (!q->resamp || !q->mix)
         goto fail;
     q->r = resamp_crcf_get_rate(q->resamp) / q->decim_d;
     size_t per_chunk = (size_t)ceil(q->r * CHUNK) + 8;
@@ -375,19 +373,21 @@ static int find_candidates(dldemod_t *q, int m)
     return nc;
 }
 
-/* Mixes x down by f_hz and decimates it into q->dec. Returns the output length. */
+/* Mixes x down by f_hz and decimates it into q->dec. Returns the output length. The mixer
+ * is a double-precision phasor re-anchored once per chunk: liquid 1.5's nco_crcf has
+ * -60 dBc spurs (measured in gfskmod), which would alias a strong burst into the channel
+ * of a candidate a few hundred kHz away. */
 static size_t channelize(dldemod_t *q, const float complex *x, size_t n, double f_hz)
 {
-    nco_crcf_reset(q->nco);
-    nco_crcf_set_frequency(q->nco, (float)(2.0 * M_PI * f_hz / q->rate_sps));
+    const double dphi = -2.0 * M_PI * f_hz / q->rate_sps;
+    const double complex step = cexp(I * dphi);
     chain_reset(q);
     size_t pos = 0, per_chunk = (size_t)ceil(q->r * CHUNK) + 8;
     for (size_t s = 0; s < n; s += CHUNK) {
         size_t len = n - s < CHUNK ? n - s : CHUNK;
-        for (size_t i = 0; i < len; i++) {
-            nco_crcf_mix_down(q->nco, x[s + i], &q->mix[i]);
-            nco_crcf_step(q->nco);
-        }
+        double complex rot = cexp(I * fmod(dphi * (double)s, 2.0 * M_PI));
+        for (size_t i = 0; i < len; i++, rot *= step)
+            q->mix[i] = (float complex)(x[s + i] * rot);
         if (pos + per_chunk > q->dec_cap)
             break;
         pos += chain_run(q, q->mix, len, q->dec + pos);
@@ -678,8 +678,6 @@ void dldemod_destroy(dldemod_t *q)
     free(q->win);
     free(q->psd);
     free(q->scratch);
-    if (q->nco)
-        nco_crcf_destroy(q->nco);
     if (q->decim)
         firdecim_crcf_destroy(q->decim);
     if (q->resamp)

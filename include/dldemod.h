@@ -5,7 +5,7 @@
  *  1. frequency search: Welch power spectrum (FFTW, Hann, ~20-40 Hz bins), sliding sum
  *     over the GFSK's 1.9 kHz occupied bandwidth, peaks above the noise floor (median
  *     of the search range) -> candidate carriers (power centroid);
- *  2. per candidate: NCO mix to 0 Hz, liquid firdecim_crcf + resamp_crcf down to 4800 sps
+ *  2. per candidate: mix to 0 Hz, liquid firdecim_crcf + resamp_crcf down to 4800 sps
  *     (8 samples/symbol);
  *  3. non-coherent tone detection: per-symbol correlation with the +800 Hz and -800 Hz
  *     tones, soft value |c+|² - |c-|² (bit 1 = +800 Hz);

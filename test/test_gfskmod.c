@@ -99,7 +99,7 @@ static void test_modulate_frame(void **state)
                       t->rate_sps, t->offset_hz, t->resampled ? "resampled" : "direct", sps,
                       errors, dev_min, dev_max, amp_min, amp_max, ramp_len, ramp_len / sps);
         assert_int_equal(errors, 0);
-        assert_true(fabs(dev_min - 800.0) < 8.0 && fabs(dev_max - 800.0) < 8.0);
+        assert_true(fabs(dev_min - 800.0) < 3.0 && fabs(dev_max - 800.0) < 3.0);
         assert_true(amp_min > 0.8 * 0.98 && amp_max < 0.8 * 1.02);
         assert_true(ramp_len / sps <= 0.5 + 1e-9);
         assert_true(cabsf(y[0]) < 0.1 * 0.8 && cabsf(y[len - 1]) < 0.1 * 0.8);
@@ -192,7 +192,8 @@ static void check_spectrum(double rate, double offset, int nfft)
     assert_true(fabs(rms_dev - rms_time) < 0.03 * rms_time);
     assert_true(rms_dev > 600.0 && rms_dev < 800.0);
     assert_true(obw > 1600.0 && obw < 3200.0);
-    assert_true(far_dbc < -30.0);
+    /* Purity: liquid's NCO left -55 dBc here; the double-precision mixer is at -85 dBc. */
+    assert_true(far_dbc < -75.0);
 
     fftwf_destroy_plan(plan);
     fftwf_free(in);

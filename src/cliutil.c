@@ -1,0 +1,65 @@
+/* cliutil: small helpers shared by the sigfox-* command-line tools. Licence: MIT. */
+#include "cliutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <getopt.h>
+
+#ifndef SIGFOXD_VERSION
+#define SIGFOXD_VERSION "unknown"
+#endif
+
+int cli_usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_common_opt(int c, const char *prog, const char *usage, char **argv)
+{
+    switch (c) {
+    case 'h':
+        fputs(usage, stdout);
+        return -1;
+    case CLI_OPT_VERSION:
+        printf("%s %s\n", prog, SIGFOXD_VERSION);
+        return -1;
+    case ':':
+        return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+    default:
+        return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+    }
+}
+
+int cli_json_num(struct json_object *obj, const char *key, double v, int decimals)
+{
+    if (!obj || !key)
+        return -1;
+    if (!isfinite(v))
+        return json_object_object_add(obj, key, NULL) == 0 ? 0 : -1;
+    char text[64];
+    snprintf(text, sizeof text, "%.*f", decimals < 0 ? 0 : decimals, v);
+    /* The rounded value too, so that readers of the object and of its text agree. */
+    struct json_object *val = json_object_new_double_s(strtod(text, NULL), text);
+    if (!val)
+        return -1;
+    if (json_object_object_add(obj, key, val) != 0) {
+        json_object_put(val);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_json_line(struct json_object *obj, FILE *f)
+{
+    fprintf(f, "%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+    fflush(f);
+}
