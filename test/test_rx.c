@@ -1,0 +1,476 @@
+/* test_rx: the whole receiver in memory on synthesized captures (synth.h): every truth
+ * frame decoded with exact fields at high SNR for both symbol rates, all container sizes,
+ * control messages, drift at the limits, +-20 ppm carriers and several input rates;
+ * replica messages; noise only; latency; a gap in the input. Licence: MIT. */
+#include <complex.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "rx.h"
+#include "synth.h"
+
+#define MAX_OUT 512
+
+typedef struct {
+    rx_frame_t frames[MAX_OUT];
+    size_t nframes;
+    rx_message_t msgs[MAX_OUT];
+    size_t nmsgs;
+    rx_stats_t st;
+} out_t;
+
+static void on_frame(const rx_frame_t *f, void *user)
+{
+    out_t *o = user;
+    if (o->nframes < MAX_OUT)
+        o->frames[o->nframes++] = *f;
+}
+
+static void on_msg(const rx_message_t *m, void *user)
+{
+    out_t *o = user;
+    if (o->nmsgs < MAX_OUT)
+        o->msgs[o->nmsgs++] = *m;
+}
+
+/* Renders s through rx in blocks of blk samples (with an optional gap of gap_len samples
+ * dropped at gap_at), then flushes. */
+static void run(synth_t *s, size_t blk, uint64_t gap_at, uint64_t gap_len, out_t *o,
+                rx_config_t *override)
+{
+    const synth_config_t *sc = synth_config(s);
+    rx_config_t cfg = {.rate_sps = sc->rate_sps,
+                       .capture_center_hz = sc->center_freq_hz,
+                       .channel_center_hz = rc_get(sc->rc)->ul_center_hz,
+                       .keys = synth_keys(s),
+                       .rc = rc_get(sc->rc),
+                       .on_frame = on_frame,
+                       .on_message = on_msg,
+                       .user = o};
+    if (override) {
+        override->on_frame = on_frame;
+        override->on_message = on_msg;
+        override->user = o;
+        override->keys = synth_keys(s);
+        cfg = *override;
+    }
+    memset(o, 0, sizeof *o);
+    rx_t *rx = rx_create(&cfg);
+    assert_non_null(rx);
+    float complex *buf = malloc(blk * sizeof *buf);
+    uint64_t pos = 0;
+    long n;
+    while ((n = synth_render(s, buf, blk)) > 0) {
+        if (gap_len && pos < gap_at + gap_len && pos + (uint64_t)n > gap_at) {
+            /* the block touching the gap is lost entirely */
+            rx_discontinuity(rx, (uint64_t)n);
+        } else {
+            assert_int_equal(rx_process(rx, buf, (size_t)n), n);
+        }
+        pos += (uint64_t)n;
+    }
+    assert_int_equal(rx_flush(rx), 0);
+    rx_get_stats(rx, &o->st);
+    rx_destroy(rx);
+    free(buf);
+}
+
+static bool same_msg(const ul_message_t *a, const ul_message_t *b)
+{
+    if (a->ep_id != b->ep_id || a->mc != b->mc || a->bf != b->bf || a->kind != b->kind ||
+        a->one_bit != b->one_bit)
+        return false;
+    if (a->one_bit)
+        return a->payload_bit == b->payload_bit;
+    if (a->kind != UL_KIND_APP)
+        return a->control.vdd_idle_mv == b->control.vdd_idle_mv &&
+               a->control.vdd_tx_mv == b->control.vdd_tx_mv &&
+               a->control.temp_tenth_c == b->control.temp_tenth_c;
+    return a->payload_len == b->payload_len &&
+           memcmp(a->payload, b->payload, a->payload_len) == 0;
+}
+
+typedef struct {
+    size_t truth, decoded, wrong_fields, extra;
+    double max_df, max_dt, rms_df;
+} check_t;
+
+/* Each non-collided truth burst must come out as a CRC-valid frame with the same fields,
+ * rank, baud, auth ok, carrier within df_tol and start within dt_tol. */
+static void check_frames(synth_t *s, const out_t *o, double df_tol, double dt_tol, check_t *ck,
+                         bool verbose)
+{
+    size_t nb;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    memset(ck, 0, sizeof *ck);
+    bool *used = calloc(o->nframes + 1, 1);
+    double s2 = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i].collided || b[i].interfered)
+            continue;
+        ck->truth++;
+        int hit = -1;
+        for (size_t k = 0; k < o->nframes && hit < 0; k++) {
+            const rx_frame_t *f = &o->frames[k];
+            if (used[k] || !f->frame.crc_ok)
+                continue;
+            if (fabs(f->t_start_s - b[i].t_start_s) < 0.5 && f->frame.rank == b[i].rank &&
+                f->frame.msg.ep_id == b[i].msg.ep_id)
+                hit = (int)k;
+        }
+        if (hit < 0) {
+            if (verbose)
+                print_message("not decoded: baud %d rank %d t %.3f f %.1f ebn0 %.1f drift "
+                              "%.1f len %zu kind %d\n",
+                              b[i].baud, b[i].rank, b[i].t_start_s, b[i].freq_hz, b[i].ebn0_db,
+                              b[i].drift_hz_s, b[i].nbits, (int)b[i].msg.kind);
+            continue;
+        }
+        used[hit] = true;
+        const rx_frame_t *f = &o->frames[hit];
+        double df = fabs(f->freq_hz - b[i].freq_hz), dt = fabs(f->t_start_s - b[i].t_start_s);
+        if (!same_msg(&f->frame.msg, &b[i].msg) || f->baud != b[i].baud ||
+            f->auth != RX_AUTH_OK || df > df_tol || dt > dt_tol) {
+            ck->wrong_fields++;
+            if (verbose)
+                print_message("wrong: baud %d/%d auth %s df %.1f dt %.4f\n", f->baud, b[i].baud,
+                              rx_auth_name(f->auth), df, dt);
+            continue;
+        }
+        ck->decoded++;
+        s2 += df * df;
+        if (df > ck->max_df)
+            ck->max_df = df;
+        if (dt > ck->max_dt)
+            ck->max_dt = dt;
+    }
+    for (size_t k = 0; k < o->nframes; k++)
+        if (!used[k] && o->frames[k].frame.crc_ok)
+            ck->extra++;
+    ck->rms_df = ck->decoded ? sqrt(s2 / ck->decoded) : 0;
+    free(used);
+}
+
+static synth_t *make_synth(double rate, double dur, int devices, uint64_t seed)
+{
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = seed;
+    c.rate_sps = rate;
+    c.duration_s = dur;
+    c.devices = devices;
+    char err[256];
+    synth_t *s = synth_create(&c, err, sizeof err);
+    if (!s)
+        fail_msg("synth: %s", err);
+    return s;
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* One explicit single frame. */
+static void add_frame(synth_t *s, int baud, double t, double f_abs, double ebn0,
+                      const ul_message_t *m, int rank, double drift)
+{
+    synth_burst_spec_t sp;
+    synth_burst_spec_default(&sp);
+    sp.msg = *m;
+    for (int i = 0; i < UL_KEY_BYTES; i++)
+        sp.key[i] = (uint8_t)(m->ep_id >> (i % 4 * 8)) ^ (uint8_t)i;
+    sp.rank = rank;
+    sp.n_frames = 1;
+    sp.baud = baud;
+    sp.t_start_s = t;
+    sp.freq_hz = f_abs;
+    sp.ebn0_db = ebn0;
+    sp.drift_hz_s = drift;
+    sp.phase_rad = urand() * 6.28;
+    sp.baud_error_ppm = (urand() - 0.5) * 2000;
+    int rc = synth_add_burst(s, &sp);
+    if (rc != 0)
+        fail_msg("synth_add_burst: %s (t %.2f f %.0f)", synth_strerror(rc), t, f_abs);
+}
+
+/* The message kinds of Table 3-1 / §5: 1-bit, 1, 2, 4, 5, 8, 9, 12 bytes, keep-alive,
+ * DL confirmation. */
+static void make_msg(int kind, ul_message_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->ep_id = (uint32_t)(urand() * 4294967295.0);
+    m->mc = (uint16_t)(urand() * 4096);
+    m->bf = kind == 3;
+    static const int lens[] = {-1, 1, 2, 4, 5, 8, 9, 12};
+    if (kind < 8) {
+        if (lens[kind] < 0) {
+            m->one_bit = true;
+            m->payload_bit = 1;
+        } else {
+            m->payload_len = (size_t)lens[kind];
+            for (size_t i = 0; i < m->payload_len; i++)
+                m->payload[i] = (uint8_t)(urand() * 256);
+        }
+    } else {
+        m->kind = kind == 8 ? UL_KIND_KEEPALIVE : UL_KIND_DL_CONFIRMATION;
+        m->control.vdd_idle_mv = 3300;
+        m->control.vdd_tx_mv = 3100;
+        m->control.temp_tenth_c = 215;
+        if (m->kind == UL_KIND_DL_CONFIRMATION)
+            m->control.rssi_dbm = -90;
+    }
+}
+
+/* Every message kind at both rates, ranks 1-3, drift at the Table 2-2 peak limits, carriers
+ * spread over the band including +-20 ppm from the centre, 20 dB: all decoded exactly. */
+static void run_all_kinds(double rate, uint64_t seed)
+{
+    synth_t *s = make_synth(rate, 26, 0, seed);
+    double c = synth_config(s)->center_freq_hz;
+    double ppm20 = 20e-6 * c;
+    int k = 0;
+    for (int baud = 100; baud <= 600; baud += 500) {
+        for (int kind = 0; kind < 10; kind++, k++) {
+            ul_message_t m;
+            make_msg(kind, &m);
+            double drift = (k & 1 ? 1 : -1) * (baud == 100 ? 30.0 : 100.0);
+            double f = c + (k % 3 == 0 ? ppm20 : k % 3 == 1 ? -ppm20 : 0) +
+                       ((k % 5) - 2) * 25e3 + urand() * 500;
+            add_frame(s, baud, 0.3 + k * 1.25, f, 20, &m, 1 + k % 3, drift);
+        }
+    }
+    out_t *o = malloc(sizeof *o);
+    run(s, 65536, 0, 0, o, NULL);
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, true);
+    print_message("rate %g: truth %zu decoded %zu wrong %zu extra %zu; carrier max %.1f Hz rms "
+                  "%.1f Hz; start max %.2f ms; latency max %.3f s\n",
+                  rate, ck.truth, ck.decoded, ck.wrong_fields, ck.extra, ck.max_df, ck.rms_df,
+                  ck.max_dt * 1e3, o->st.latency_max_s);
+    assert_int_equal(ck.decoded, ck.truth);
+    assert_int_equal(ck.extra, 0);
+    free(o);
+    synth_destroy(s);
+}
+
+static void test_all_kinds_250k(void **state)
+{
+    (void)state;
+    run_all_kinds(250e3, 101);
+}
+
+static void test_all_kinds_1024k(void **state)
+{
+    (void)state;
+    run_all_kinds(1.024e6, 102);
+}
+
+static void test_all_kinds_2400k(void **state)
+{
+    (void)state;
+    run_all_kinds(2.4e6, 103);
+}
+
+/* Random traffic of 12 devices (synth planner: N=1/3, U- and B-procedures, replica
+ * carriers and gaps per the spec, 10-30 dB): every frame decoded, every message emitted
+ * once with the truth's fields. */
+static void test_messages(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 40, 12, 201);
+    out_t *o = malloc(sizeof *o);
+    run(s, 32768, 0, 0, o, NULL);
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, true);
+    size_t nmsg = synth_message_count(s);
+    size_t nb, matched = 0;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    for (size_t m = 0; m < o->nmsgs; m++) {
+        for (size_t i = 0; i < nb; i++)
+            if (same_msg(&o->msgs[m].msg, &b[i].msg)) {
+                matched++;
+                break;
+            }
+    }
+    print_message("messages: truth frames %zu decoded %zu wrong %zu extra %zu; messages truth "
+                  "%zu emitted %zu matched %zu\n",
+                  ck.truth, ck.decoded, ck.wrong_fields, ck.extra, nmsg, o->nmsgs, matched);
+    assert_int_equal(ck.decoded, ck.truth);
+    assert_int_equal(ck.extra, 0);
+    assert_int_equal(o->nmsgs, nmsg);
+    assert_int_equal(matched, nmsg);
+    free(o);
+    synth_destroy(s);
+}
+
+/* 30 s of noise, then 20 s of CW tones and FSK interferers: no CRC-valid frame. */
+static void test_no_false_frames(void **state)
+{
+    (void)state;
+    out_t *o = malloc(sizeof *o);
+    synth_t *s = make_synth(250e3, 30, 0, 301);
+    run(s, 65536, 0, 0, o, NULL);
+    print_message("noise: frames %zu, bursts detected %llu rejected %llu\n", o->nframes,
+                  (unsigned long long)o->st.bursts_detected,
+                  (unsigned long long)o->st.bursts_rejected);
+    assert_int_equal(o->nframes, 0);
+    assert_int_equal(o->st.frames_ok, 0);
+    synth_destroy(s);
+
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = 302;
+    c.rate_sps = 250e3;
+    c.duration_s = 20;
+    c.devices = 0;
+    c.cw_tones = 10;
+    c.fsk_interferers = 6;
+    char err[256];
+    s = synth_create(&c, err, sizeof err);
+    assert_non_null(s);
+    run(s, 65536, 0, 0, o, NULL);
+    print_message("interferers: frames %zu, bursts detected %llu rejected %llu\n", o->nframes,
+                  (unsigned long long)o->st.bursts_detected,
+                  (unsigned long long)o->st.bursts_rejected);
+    assert_int_equal(o->st.frames_ok, 0);
+    free(o);
+    synth_destroy(s);
+}
+
+/* Fed in blocks of 1024 samples (4 ms), every frame is reported within 0.5 s of stream
+ * time after its burst's end. */
+static void test_latency(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 12, 0, 401);
+    double c = synth_config(s)->center_freq_hz;
+    for (int k = 0; k < 8; k++) {
+        ul_message_t m;
+        make_msg(k % 8, &m);
+        add_frame(s, k & 1 ? 600 : 100, 0.3 + k * 1.3, c - 60e3 + k * 15e3, 12, &m, 1, 0);
+    }
+    out_t *o = malloc(sizeof *o);
+    run(s, 1024, 0, 0, o, NULL);
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, true);
+    print_message("latency: decoded %zu/%zu, max burst end -> frame %.3f s\n", ck.decoded,
+                  ck.truth, o->st.latency_max_s);
+    assert_int_equal(ck.decoded, ck.truth);
+    assert_true(o->st.latency_max_s < 0.5);
+    free(o);
+    synth_destroy(s);
+}
+
+/* 0.3 s of input lost in the middle of a capture: the bursts away from the gap decode,
+ * the ones it cuts are abandoned, times after the gap stay right. */
+static void test_gap(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 10, 0, 501);
+    double c = synth_config(s)->center_freq_hz;
+    double ts[] = {0.5, 2.5, 4.6, 7.0};
+    for (int k = 0; k < 4; k++) {
+        ul_message_t m;
+        make_msg(5, &m);
+        add_frame(s, 100, ts[k], c + k * 10e3, 15, &m, 1, 0);
+    }
+    out_t *o = malloc(sizeof *o);
+    /* blocks of 25000 samples: the block holding sample 1.3e6 (5.2 s) is dropped */
+    run(s, 25000, 1300000, 1, o, NULL);
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, true);
+    print_message("gap: decoded %zu of %zu, lost %llu samples\n", ck.decoded, ck.truth,
+                  (unsigned long long)o->st.samples_lost);
+    assert_int_equal(o->st.samples_lost, 25000);
+    assert_int_equal(ck.decoded, 3);
+    assert_int_equal(ck.wrong_fields, 0);
+    free(o);
+    synth_destroy(s);
+}
+
+/* 100 BR100 and BR600 bursts at once, random carriers >= 1 kHz apart, 15 dB. */
+static void test_capacity(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 6, 0, 601);
+    double c = synth_config(s)->center_freq_hz;
+    double used[100];
+    for (int k = 0; k < 100; k++) {
+        double f;
+        bool ok;
+        do {
+            f = c - 75e3 + urand() * 150e3;
+            ok = true;
+            for (int j = 0; j < k; j++)
+                if (fabs(used[j] - f) < 1000)
+                    ok = false;
+        } while (!ok);
+        used[k] = f;
+        ul_message_t m;
+        make_msg(k % 10, &m);
+        int baud = k < 70 ? 100 : 600;
+        add_frame(s, baud, 0.5 + urand() * (baud == 100 ? 1.0 : 2.0), f, 15, &m, 1 + k % 3,
+                  (urand() - 0.5) * (baud == 100 ? 40 : 100));
+    }
+    out_t *o = malloc(sizeof *o);
+    run(s, 65536, 0, 0, o, NULL);
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, true);
+    print_message("capacity: truth %zu decoded %zu wrong %zu extra %zu, dropped %llu\n",
+                  ck.truth, ck.decoded, ck.wrong_fields, ck.extra,
+                  (unsigned long long)o->st.bursts_dropped);
+    assert_true(ck.decoded * 100 >= ck.truth * 95);
+    assert_int_equal(ck.extra, 0);
+    free(o);
+    synth_destroy(s);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    log_set_level(LOG_LEVEL_FATAL);
+    rx_config_t c = {.rate_sps = 100e3};
+    assert_null(rx_create(&c));
+    c.rate_sps = 250e3;
+    c.capture_center_hz = 868.13e6;
+    c.channel_center_hz = 868.20e6; /* 70 kHz off: channel leaves a 250 kHz capture */
+    assert_null(rx_create(&c));
+    c.channel_center_hz = 868.13e6;
+    c.threshold_db = -3;
+    assert_null(rx_create(&c));
+    assert_null(rx_create(NULL));
+    assert_int_equal(rx_process(NULL, NULL, 0), RX_ERR_ARG);
+    rx_destroy(NULL);
+    assert_string_equal(rx_auth_name(RX_AUTH_UNKNOWN_DEVICE), "unknown-device");
+    log_set_level(LOG_LEVEL_ERROR);
+}
+
+int main(void)
+{
+    log_set_level(LOG_LEVEL_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_kinds_250k),
+        cmocka_unit_test(test_all_kinds_1024k),
+        cmocka_unit_test(test_all_kinds_2400k),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_no_false_frames),
+        cmocka_unit_test(test_latency),
+        cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
