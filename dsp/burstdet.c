@@ -281,10 +281,12 @@ static size_t find_candidates(burstdet_t *q, int c)
     const class_t *k = &q->cls[c];
     size_t nc = 0;
     long n = (long)q->nbins;
+    const double thr_sum = q->thr * (double)k->width * k->len;
+    const double *run = q->run[c];
     for (long i = 0; i < n; i++) {
-        double b = box(q, c, i);
-        if (b < q->thr)
+        if (run[i] < thr_sum)
             continue;
+        double b = box(q, c, i);
         bool peak = true;
         for (int d = 1; d <= k->half && peak; d++) {
             if (box(q, c, i - d) >= b || box(q, c, i + d) > b)
@@ -584,9 +586,11 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         return -1;
     size_t n = q->nbins, nev = 0;
     q->prefix[0] = 0;
+    double acc = 0;
     for (size_t i = 0; i < n; i++) {
         q->s[i] = power[i] / floor[i];
-        q->prefix[i + 1] = q->prefix[i] + q->s[i];
+        acc += q->s[i];
+        q->prefix[i + 1] = acc;
     }
     q->hops_seen++;
     /* band sums of this hop into the rings, running box sums */
@@ -600,10 +604,16 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         if (c == 0 && hop >= (uint64_t)q->cls[1].len && q->hops_seen > (uint64_t)q->cls[1].len)
             old_short = row(q, 0, hop - (uint64_t)q->cls[1].len);
         /* the outgoing rows must be read before this hop's row may overwrite them
-           (ring > len, so they never alias) */
-        for (size_t i = 0; i < n; i++) {
-            float v = (float)band(q, (long)i, k->half);
-            q->run[c][i] += v - (old ? old[i] : 0.0f);
+           (ring > len, so they never alias); interior bins take the fast path */
+        long h = k->half, nl = (long)n;
+        double *run = q->run[c];
+        for (long i = 0; i < nl; i++) {
+            float v;
+            if (i >= h && i + h + 1 <= nl)
+                v = (float)(q->prefix[i + h + 1] - q->prefix[i - h]);
+            else
+                v = (float)band(q, i, k->half);
+            run[i] += v - (old ? old[i] : 0.0f);
             if (c == 0)
                 q->run100_short[i] += v - (old_short ? old_short[i] : 0.0f);
             r[i] = v;

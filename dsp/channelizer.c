@@ -19,33 +19,39 @@ struct channelizer {
     size_t block, nblocks;
     double alpha_smooth;    /* hop / floor_tau_s */
     size_t window;          /* hops a block may stay occupied before it is a new level */
-    float complex *frame;   /* n samples being filled */
+    float complex *frame;   /* n samples being filled (FFTW-aligned: transformed in place
+                               of a copy) */
     size_t fill;
-    float complex *fft_in;  /* FFTW-aligned copies */
-    float complex *fft_out;
+    float complex *ring;    /* history x n spectra; hop b in slot b % history */
+    size_t history;
     fftwf_plan plan;
     float *power;           /* nbins */
     float *floor;           /* nbins */
     double *block_floor;    /* nblocks: the floor */
     double *block_smooth;   /* nblocks: smoothed per-hop estimates */
     size_t *block_stuck;    /* consecutive hops with the block mostly occupied */
+    uint16_t *interp_block; /* nbins */
+    float *interp_frac;     /* nbins */
     float *scratch;         /* block */
     uint64_t hops;          /* since reset */
     uint64_t floor_updates; /* since create (or reset without keep) */
 };
 
+static void plan_interpolation(channelizer_t *q);
+
 static void cleanup(channelizer_t *q)
 {
     if (q->plan)
         fftwf_destroy_plan(q->plan);
-    fftwf_free(q->fft_in);
-    fftwf_free(q->fft_out);
-    free(q->frame);
+    fftwf_free(q->ring);
+    fftwf_free(q->frame);
     free(q->power);
     free(q->floor);
     free(q->block_floor);
     free(q->block_smooth);
     free(q->block_stuck);
+    free(q->interp_block);
+    free(q->interp_frac);
     free(q->scratch);
     free(q);
 }
@@ -95,30 +101,48 @@ channelizer_t *channelizer_create(const channelizer_config_t *cfg)
     /* BR100 bursts last up to 2.1 s but fill few bins; BR600 bursts fill more but last
        <= 0.35 s: a block occupied for longer than 2 tau is a new level */
     q->window = (size_t)ceil(2 * tau_s / hop_s);
-    q->frame = malloc(q->n * sizeof *q->frame);
-    q->fft_in = fftwf_malloc(q->n * sizeof(fftwf_complex));
-    q->fft_out = fftwf_malloc(q->n * sizeof(fftwf_complex));
+    q->history = cfg->history_hops ? cfg->history_hops : 1;
+    q->frame = fftwf_malloc(q->n * sizeof(fftwf_complex));
+    q->ring = fftwf_malloc(q->history * q->n * sizeof(fftwf_complex));
     q->power = malloc(q->nbins * sizeof *q->power);
     q->floor = malloc(q->nbins * sizeof *q->floor);
     q->block_floor = calloc(q->nblocks, sizeof *q->block_floor);
     q->block_smooth = calloc(q->nblocks, sizeof *q->block_smooth);
     q->block_stuck = calloc(q->nblocks, sizeof *q->block_stuck);
+    q->interp_block = malloc(q->nbins * sizeof *q->interp_block);
+    q->interp_frac = malloc(q->nbins * sizeof *q->interp_frac);
     q->scratch = malloc((q->nbins / q->nblocks + 1) * sizeof *q->scratch);
-    if (!q->frame || !q->fft_in || !q->fft_out || !q->power || !q->floor || !q->block_floor ||
+    if (!q->frame || !q->ring || !q->power || !q->floor || !q->block_floor ||
         !q->block_smooth || !q->block_stuck ||
-        !q->scratch) {
+        !q->interp_block || !q->interp_frac || !q->scratch) {
         log_error("Channelizer not created, reason: out of memory");
         cleanup(q);
         return NULL;
     }
-    q->plan = fftwf_plan_dft_1d((int)q->n, (fftwf_complex *)q->fft_in,
-                                (fftwf_complex *)q->fft_out, FFTW_FORWARD, FFTW_ESTIMATE);
+    if (q->nblocks > 65535) {
+        log_error("Channelizer not created, reason: too many noise-floor blocks");
+        cleanup(q);
+        return NULL;
+    }
+    plan_interpolation(q);
+    /* executed with the frame and a ring slot (fftwf_execute_dft): slots keep the
+       alignment of the ring's start when 8N is a multiple of 64 bytes, else plan for any */
+    unsigned flags = FFTW_ESTIMATE | ((q->n * sizeof(fftwf_complex)) % 64 ? FFTW_UNALIGNED : 0);
+    q->plan = fftwf_plan_dft_1d((int)q->n, (fftwf_complex *)q->frame, (fftwf_complex *)q->ring,
+                                FFTW_FORWARD, flags);
     if (!q->plan) {
         log_error("Channelizer not created, reason: FFTW plan failed, fft_len: %zu", q->n);
         cleanup(q);
         return NULL;
     }
     return q;
+}
+
+const float complex *channelizer_spectrum(const channelizer_t *q, uint64_t hop)
+{
+    if (hop >= q->hops || q->hops - hop > q->history)
+        return NULL;
+    return q->ring + (hop % q->history) * q->n;
 }
 
 double channelizer_bin_hz(const channelizer_t *q)
@@ -245,45 +269,54 @@ static void update_floor(channelizer_t *q)
         q->block_floor[b] = *sm;
     }
     q->floor_updates++;
-    /* linear interpolation between block centres, flat beyond the outer centres */
+    for (size_t i = 0; i < q->nbins; i++) {
+        uint16_t bl = q->interp_block[i];
+        float f = q->interp_frac[i];
+        size_t b1 = (size_t)bl + 1 < q->nblocks ? (size_t)bl + 1 : bl;
+        double v = q->block_floor[bl] * (1 - f) + q->block_floor[b1] * f;
+        q->floor[i] = (float)(v > 1e-30 ? v : 1e-30);
+    }
+}
+
+/* Linear interpolation between block centres, flat beyond the outer centres: bin i takes
+ * (1 - frac) of block interp_block[i] and frac of the next. */
+static void plan_interpolation(channelizer_t *q)
+{
     size_t b = 0;
     for (size_t i = 0; i < q->nbins; i++) {
-        double v;
         if (q->nblocks == 1) {
-            v = q->block_floor[0];
-        } else {
-            while (b + 1 < q->nblocks - 1 &&
-                   (double)i >= (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0)
-                b++;
-            double c0 = (block_start(q, b) + block_start(q, b + 1)) / 2.0;
-            double c1 = (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0;
-            double f = ((double)i - c0) / (c1 - c0);
-            if (f < 0)
-                f = 0;
-            if (f > 1)
-                f = 1;
-            v = q->block_floor[b] * (1 - f) + q->block_floor[b + 1] * f;
+            q->interp_block[i] = 0;
+            q->interp_frac[i] = 0;
+            continue;
         }
-        q->floor[i] = (float)(v > 1e-30 ? v : 1e-30);
+        while (b + 1 < q->nblocks - 1 &&
+               (double)i >= (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0)
+            b++;
+        double c0 = (block_start(q, b) + block_start(q, b + 1)) / 2.0;
+        double c1 = (block_start(q, b + 1) + block_start(q, b + 2)) / 2.0;
+        double f = ((double)i - c0) / (c1 - c0);
+        q->interp_block[i] = (uint16_t)b;
+        q->interp_frac[i] = (float)(f < 0 ? 0 : f > 1 ? 1 : f);
     }
 }
 
 static void analyse(channelizer_t *q, channelizer_hop_t *hop)
 {
-    memcpy(q->fft_in, q->frame, q->n * sizeof *q->fft_in);
-    fftwf_execute(q->plan);
-    const float complex *X = q->fft_out;
+    float complex *X = q->ring + (q->hops % q->history) * q->n;
+    /* out-of-place complex DFTs preserve their input (FFTW default): the frame survives */
+    fftwf_execute_dft(q->plan, (fftwf_complex *)q->frame, (fftwf_complex *)X);
     long n = (long)q->n;
     for (size_t i = 0; i < q->nbins; i++) {
         long k = q->bin_lo + (long)i;
-        long k0 = (k + n) % n, km = (k - 1 + n) % n, kp = (k + 1 + n) % n;
+        long k0 = k < 0 ? k + n : k;
+        long km = k0 == 0 ? n - 1 : k0 - 1, kp = k0 == n - 1 ? 0 : k0 + 1;
         float complex w = 0.5f * X[k0] - 0.25f * (X[km] + X[kp]);
         q->power[i] = crealf(w) * crealf(w) + cimagf(w) * cimagf(w);
     }
     update_floor(q);
     hop->index = q->hops;
     hop->first_sample = q->hops * q->hop;
-    hop->spectrum = q->fft_out;
+    hop->spectrum = X;
     hop->power = q->power;
     hop->floor = q->floor;
     hop->bin_lo = q->bin_lo;

@@ -36,6 +36,7 @@ typedef struct {
     double band_hi_hz;
     size_t floor_block_bins;  /* 0: 128 */
     double floor_tau_s;       /* noise-floor time constant, 0: 1 s */
+    size_t history_hops;      /* spectra kept for channelizer_spectrum, 0: 1 */
 } channelizer_config_t;
 
 /* One completed hop. Pointers are owned by the channelizer and valid until the next
@@ -44,7 +45,8 @@ typedef struct {
     uint64_t index;                /* hop number since create/reset */
     uint64_t first_sample;         /* working-rate index of the frame's first sample */
     const float complex *spectrum; /* fft_len bins, FFTW order (bin k <-> k*bin_hz, k >= N/2
-                                      negative), unwindowed, unnormalised */
+                                      negative), unwindowed, unnormalised; stays valid for
+                                      history_hops hops */
     const float *power;            /* nbins Hann powers |X_w|^2; power[i] is bin bin_lo + i */
     const float *floor;            /* nbins noise-floor estimates, same units */
     long bin_lo;                   /* signed bin of power[0] */
@@ -56,6 +58,10 @@ typedef struct channelizer channelizer_t;
 /* NULL (after logging which parameter is wrong) on a bad configuration. Makes the FFTW
  * plan: call create/destroy from one thread at a time. */
 channelizer_t *channelizer_create(const channelizer_config_t *cfg);
+
+/* Spectrum of an earlier hop still in the history ring (the last history_hops hops),
+ * or NULL. Valid until that slot is reused. */
+const float complex *channelizer_spectrum(const channelizer_t *q, uint64_t hop);
 
 /* Bin spacing rate/N in Hz. */
 double channelizer_bin_hz(const channelizer_t *q);

@@ -11,9 +11,9 @@
  * w = (t + 1) * hop; snippet sample j of a slot that started at hop f is at
  * w = f*hop + N/4 + j*N/M (extractor.h).
  *
- * Memory: a ring of HIST_HOPS spectra (so a burst found one box length late is still cut
- * from its start), one sample buffer per slot (max_bursts per class), all allocated in
- * rx_create.
+ * Memory: the channelizer keeps a ring of HIST_HOPS spectra (so a burst found one box
+ * length late is still cut from its start), one sample buffer per slot (max_bursts per
+ * class), all allocated in rx_create.
  */
 #include "rx.h"
 
@@ -83,7 +83,6 @@ struct rx {
     float complex *wbuf;
     size_t wcap;
     float complex *zeros;    /* CHUNK_IN, for flushing the filters */
-    float complex *hist;     /* HIST_HOPS x nfft */
     slot_t *slots[NCLASS];
     size_t nslots[NCLASS];
     burstdet_event_t *ev;
@@ -191,7 +190,8 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->nfft = (size_t)lround(q->fw / GRID_HZ);
     q->nfft += q->nfft & 1;
     channelizer_config_t cc = {.rate_sps = q->fw, .fft_len = q->nfft,
-                               .band_lo_hz = -width / 2, .band_hi_hz = width / 2};
+                               .band_lo_hz = -width / 2, .band_hi_hz = width / 2,
+                               .history_hops = HIST_HOPS};
     q->ch = channelizer_create(&cc);
     if (!q->ch)
         goto fail;
@@ -215,9 +215,8 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->wcap = frontend_max_out(q->fe, CHUNK_IN);
     q->wbuf = malloc(q->wcap * sizeof *q->wbuf);
     q->zeros = calloc(CHUNK_IN, sizeof *q->zeros);
-    q->hist = malloc(HIST_HOPS * q->nfft * sizeof *q->hist);
     q->nco = nco_crcf_create(LIQUID_NCO);
-    if (!q->ev || !q->wbuf || !q->zeros || !q->hist || !q->nco)
+    if (!q->ev || !q->wbuf || !q->zeros || !q->nco)
         goto nomem;
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
@@ -289,7 +288,9 @@ static void extract_hop(rx_t *q, int c, slot_t *s, uint64_t hop)
     size_t per = extractor_hop_out(q->ex[c]);
     if (s->n + per > s->cap)
         return; /* full: the detector rejects such a track as too long */
-    const float complex *spec = q->hist + (hop % HIST_HOPS) * q->nfft;
+    const float complex *spec = channelizer_spectrum(q->ch, hop);
+    if (!spec)
+        return;
     extractor_process(q->ex[c], spec, s->k0, hop, s->buf + s->n);
     s->n += per;
 }
@@ -434,7 +435,6 @@ static void handle_hop(rx_t *q, const channelizer_hop_t *h)
 {
     uint64_t hop = h->index;
     q->cur_hop = hop;
-    memcpy(q->hist + (hop % HIST_HOPS) * q->nfft, h->spectrum, q->nfft * sizeof *q->hist);
     /* slots already running get this hop first; new ones are backfilled in handle_events */
     for (int c = 0; c < NCLASS; c++)
         for (size_t i = 0; i < q->nslots[c]; i++)
@@ -562,6 +562,5 @@ void rx_destroy(rx_t *q)
     free(q->ev);
     free(q->wbuf);
     free(q->zeros);
-    free(q->hist);
     free(q);
 }
