@@ -11,24 +11,24 @@
 
 #include "gfskmod.h"
 
-#define SPS 8                      /* DLDEMOD_RATE_SPS / 600 */
+#define SPS 8 /* DLDEMOD_RATE_SPS / 600 */
 #define FRAME_SAMPLES (DL_FRAME_BITS * SPS)
-#define TONE_HZ 800.0              /* §2.5.2 deviation */
-#define OBW_HZ 1900.0              /* measured 99 % bandwidth (test_gfskmod) */
+#define TONE_HZ 800.0 /* §2.5.2 deviation */
+#define OBW_HZ 1900.0 /* measured 99 % bandwidth (test_gfskmod) */
 #define CENTROID_HALF_HZ 1300.0
 #define CAND_SPACING_HZ 3000.0
-#define CAND_Z_MIN 6.0             /* PSD detection, noise standard deviations */
+#define CAND_Z_MIN 6.0 /* PSD detection, noise standard deviations */
 #define EDGE_HZ 2400.0
 #define MAX_FT_ERRORS 3
-#define MAX_SYNC_ERRORS 20         /* of 104; noise or misaligned frames give ~52 */
-#define FINE_NFFT 4096             /* 1.17 Hz bins at 4800 sps */
+#define MAX_SYNC_ERRORS 20 /* of 104; noise or misaligned frames give ~52 */
+#define FINE_NFFT 4096     /* 1.17 Hz bins at 4800 sps */
 #define FINE_SPAN_HZ 400.0
 #define RESAMP_AS_DB 60.0f
-#define DECIM_M 12u                /* integer decimator semi-length, output samples */
+#define DECIM_M 12u /* integer decimator semi-length, output samples */
 #define RESAMP_M 15u
 #define RESAMP_NPFB 64u
 #define CHUNK 1024
-#define REF_OVER 8                 /* reference oversampling: timing steps of 1/64 symbol */
+#define REF_OVER 8 /* reference oversampling: timing steps of 1/64 symbol */
 #define MAX_CAND 32
 #define MAX_FOUND 64
 
@@ -41,33 +41,33 @@ struct dldemod {
     /* wideband PSD */
     int nfft;
     float *win;
-    double win_pow;              /* Σ w² */
+    double win_pow; /* Σ w² */
     fftwf_complex *fin, *fout;
     fftwf_plan plan;
     double *psd, *scratch;
-    double noise_bin;            /* mean noise power per PSD bin */
-    double n0;                   /* noise density, |x|² per Hz */
+    double noise_bin; /* mean noise power per PSD bin */
+    double n0;        /* noise density, |x|² per Hz */
     /* per-candidate channel */
-    firdecim_crcf decim;         /* integer stage to 9600..19200 sps (NULL: none) */
+    firdecim_crcf decim; /* integer stage to 9600..19200 sps (NULL: none) */
     unsigned decim_d;
-    float complex *grp;          /* decim_d inputs waiting for the decimator */
+    float complex *grp; /* decim_d inputs waiting for the decimator */
     unsigned grp_n;
-    resamp_crcf resamp;          /* fractional stage to 4800 sps */
-    double r;                    /* actual output/input rate */
-    double d_out;                /* resampler delay, output samples */
-    float complex *mix;          /* CHUNK */
+    resamp_crcf resamp; /* fractional stage to 4800 sps */
+    double r;           /* actual output/input rate */
+    double d_out;       /* resampler delay, output samples */
+    float complex *mix; /* CHUNK */
     float complex *dec;
     size_t dec_cap;
-    float *ep, *em;              /* tone correlator energies (+800 / -800 Hz) */
-    float *score_buf;            /* energies, for the median */
-    double *corr;                /* sync correlation per offset */
-    float *lep, *lem;            /* energies of the refined local copy */
-    float *rep, *rem;            /* energies of the re-modulated reference */
+    float *ep, *em;   /* tone correlator energies (+800 / -800 Hz) */
+    float *score_buf; /* energies, for the median */
+    double *corr;     /* sync correlation per offset */
+    float *lep, *lem; /* energies of the refined local copy */
+    float *rep, *rem; /* energies of the re-modulated reference */
     /* refinement */
-    gfskmod_t *refmod;           /* re-modulator at REF_OVER × 4800 sps */
+    gfskmod_t *refmod; /* re-modulator at REF_OVER × 4800 sps */
     float complex *ref;
     size_t ref_len;
-    long ref_off;                /* samples before bit 0 in ref (the ramp) */
+    long ref_off; /* samples before bit 0 in ref (the ramp) */
     float complex *loc;
     fftwf_complex *ffin, *ffout;
     fftwf_plan fplan;
@@ -80,9 +80,12 @@ struct dldemod {
 const char *dldemod_strerror(int code)
 {
     switch (code) {
-    case DLDEMOD_OK: return "ok";
-    case DLDEMOD_ERR_ARG: return "invalid argument (NULL buffer or block too long)";
-    default: return "unknown error";
+    case DLDEMOD_OK:
+        return "ok";
+    case DLDEMOD_ERR_ARG:
+        return "invalid argument (NULL buffer or block too long)";
+    default:
+        return "unknown error";
     }
 }
 
@@ -166,8 +169,7 @@ dldemod_t *dldemod_create(const dldemod_config_t *cfg)
     }
     if (!(lo < hi) || lo < -cfg->rate_sps / 2 || hi > cfg->rate_sps / 2)
         return NULL;
-    if (cfg->detect_threshold < 0 || cfg->max_candidates < 0 ||
-        cfg->max_candidates > MAX_CAND)
+    if (cfg->detect_threshold < 0 || cfg->max_candidates < 0 || cfg->max_candidates > MAX_CAND)
         return NULL;
 
     dldemod_t *q = calloc(1, sizeof *q);
@@ -213,8 +215,8 @@ dldemod_t *dldemod_create(const dldemod_config_t *cfg)
             goto fail;
         firdecim_crcf_set_scale(q->decim, 1.0f / (float)q->decim_d); /* unity passband gain */
     }
-    q->resamp = resamp_crcf_create((float)r2, RESAMP_M, 0.45f * (float)r2, RESAMP_AS_DB,
-                                   RESAMP_NPFB);
+    q->resamp =
+        resamp_crcf_create((float)r2, RESAMP_M, 0.45f * (float)r2, RESAMP_AS_DB, RESAMP_NPFB);
     q->mix = malloc(CHUNK * sizeof *q->mix);
     if (!q->resamp || !q->mix)
         goto fail;
@@ -232,8 +234,8 @@ dldemod_t *dldemod_create(const dldemod_config_t *cfg)
     q->lem = malloc((FRAME_SAMPLES + 4 * SPS) * sizeof *q->lem);
     q->rep = malloc(FRAME_SAMPLES * sizeof *q->rep);
     q->rem = malloc(FRAME_SAMPLES * sizeof *q->rem);
-    if (!q->dec || !q->ep || !q->em || !q->score_buf || !q->corr || !q->lep || !q->lem ||
-        !q->rep || !q->rem)
+    if (!q->dec || !q->ep || !q->em || !q->score_buf || !q->corr || !q->lep || !q->lem || !q->rep ||
+        !q->rem)
         goto fail;
     q->d_out = measure_resamp_delay(q);
     if (!isfinite(q->d_out))

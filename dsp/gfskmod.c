@@ -8,47 +8,54 @@
 
 #include <liquid/liquid.h>
 
-#define MOD_K_RESAMPLED 16u  /* samples/symbol before the resampler */
+#define MOD_K_RESAMPLED 16u /* samples/symbol before the resampler */
 #define MOD_K_DIRECT_MAX 16384u
 #define MOD_FILTER_SYMBOLS 4u /* Gaussian pulse half-length; BT >= 0.2 decays within it */
 #define MOD_RESAMP_AS_DB 70.0f
-#define MOD_RESAMP_M 15u      /* arbitrary resampler semi-length, input samples */
-#define MOD_RESAMP_NPFB 256u  /* its filter-bank phases (timing resolution 1/256 sample) */
-#define MOD_INTERP_M 12u      /* integer interpolator semi-length, input samples */
+#define MOD_RESAMP_M 15u             /* arbitrary resampler semi-length, input samples */
+#define MOD_RESAMP_NPFB 256u         /* its filter-bank phases (timing resolution 1/256 sample) */
+#define MOD_INTERP_M 12u             /* integer interpolator semi-length, input samples */
 #define MOD_SIGNAL_HALF_BW_HZ 2000.0 /* deviation + main lobe, for the offset check */
 #define MOD_CAL_SYMBOLS 8u
-#define MOD_REANCHOR 4096u    /* carrier phasor re-computed exactly this often */   /* steady symbols each side of the calibration step */
+#define MOD_REANCHOR                                                                               \
+    4096u /* carrier phasor re-computed exactly this often */ /* steady symbols each side of the   \
+                                                                 calibration step */
 
 struct gfskmod {
     double rate_sps;
-    double sps;             /* output samples per symbol */
+    double sps; /* output samples per symbol */
     double offset_hz;
     float amplitude;
     size_t max_bits;
-    unsigned k_mod;         /* cpfskmod samples/symbol */
-    unsigned pad_symbols;   /* symbols run before bit 0 and after the last bit */
-    double delay_samples;   /* chain delay, output samples (measured in create) */
+    unsigned k_mod;       /* cpfskmod samples/symbol */
+    unsigned pad_symbols; /* symbols run before bit 0 and after the last bit */
+    double delay_samples; /* chain delay, output samples (measured in create) */
     size_t ramp_samples;
-    size_t data_offset;     /* ramp_samples, rounded */
+    size_t data_offset; /* ramp_samples, rounded */
     cpfskmod mod;
-    firinterp_crcf interp;  /* integer stage (factor interp_l), NULL when not needed */
+    firinterp_crcf interp; /* integer stage (factor interp_l), NULL when not needed */
     unsigned interp_l;
     resamp_crcf resamp;     /* fractional stage, NULL when k_mod = rate / 600 */
     float complex *int_buf; /* interpolator output for one symbol */
     float complex *sym_buf; /* k_mod samples */
     float complex *res_buf; /* resampler output for one symbol */
     size_t res_cap;
-    float *ramp;            /* ramp_samples rising weights */
+    float *ramp; /* ramp_samples rising weights */
 };
 
 const char *gfskmod_strerror(int code)
 {
     switch (code) {
-    case GFSKMOD_OK: return "ok";
-    case GFSKMOD_ERR_ARG: return "invalid argument (NULL buffer or bit count 0 / too large)";
-    case GFSKMOD_ERR_SPACE: return "output buffer too small for the burst";
-    case GFSKMOD_ERR_OFFSET: return "carrier offset puts the signal outside the sample rate";
-    default: return "unknown error";
+    case GFSKMOD_OK:
+        return "ok";
+    case GFSKMOD_ERR_ARG:
+        return "invalid argument (NULL buffer or bit count 0 / too large)";
+    case GFSKMOD_ERR_SPACE:
+        return "output buffer too small for the burst";
+    case GFSKMOD_ERR_OFFSET:
+        return "carrier offset puts the signal outside the sample rate";
+    default:
+        return "unknown error";
     }
 }
 
@@ -96,10 +103,10 @@ static double chain_measure_delay(gfskmod_t *q)
     chain_reset(q);
     unsigned step = q->pad_symbols + MOD_CAL_SYMBOLS;
     unsigned total = step + q->pad_symbols + MOD_CAL_SYMBOLS;
-    double idx = 0;  /* global index of the next output sample */
+    double idx = 0; /* global index of the next output sample */
     float complex prev = 0;
     float f_prev = 0;
-    int armed = 0;   /* seen a clearly negative frequency first */
+    int armed = 0; /* seen a clearly negative frequency first */
     for (unsigned s = 0; s < total; s++) {
         float complex *y;
         unsigned ny = chain_symbol(q, s >= step, &y);

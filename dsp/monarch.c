@@ -20,10 +20,14 @@ struct monarch {
 const char *monarch_strerror(int code)
 {
     switch (code) {
-    case MONARCH_OK: return "ok";
-    case MONARCH_ERR_ARG: return "invalid argument (NULL pointer)";
-    case MONARCH_ERR_SPACE: return "output buffer too small for a beacon";
-    default: return "unknown error";
+    case MONARCH_OK:
+        return "ok";
+    case MONARCH_ERR_ARG:
+        return "invalid argument (NULL pointer)";
+    case MONARCH_ERR_SPACE:
+        return "output buffer too small for a beacon";
+    default:
+        return "unknown error";
     }
 }
 
@@ -90,8 +94,9 @@ long monarch_process(monarch_t *q, float complex *out, size_t out_cap)
     double complex z = 1, car = 1, zstep = cexp(I * dth1), cstep = cexp(I * dcar);
     for (size_t i = 0; i < q->n_total; i++) {
         if (i % MONARCH_REANCHOR == 0 || i == q->n_switch) {
-            double th = i < q->n_switch ? dth1 * (double)i
-                                        : dth1 * (double)q->n_switch + dth2 * (double)(i - q->n_switch);
+            double th = i < q->n_switch
+                            ? dth1 * (double)i
+                            : dth1 * (double)q->n_switch + dth2 * (double)(i - q->n_switch);
             z = cexp(I * fmod(th, two_pi));
             car = cexp(I * fmod(dcar * (double)i, two_pi));
             zstep = cexp(I * (i < q->n_switch ? dth1 : dth2));

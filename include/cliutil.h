@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#define CLI_EXIT_USAGE 64 /* bad usage or malformed input (sysexits EX_USAGE) */
+#define CLI_EXIT_USAGE 64      /* bad usage or malformed input (sysexits EX_USAGE) */
 #define CLI_OPT_VERSION 0x1000 /* getopt_long value for --version */
 
 /* Prints "PROG: <message>" and "Try 'PROG --help'." on stderr; returns CLI_EXIT_USAGE. */

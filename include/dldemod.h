@@ -40,9 +40,9 @@ enum dldemod_error {
 const char *dldemod_strerror(int code);
 
 typedef struct {
-    double rate_sps;          /* input sample rate, 9600 .. 20e6 */
-    double search_lo_hz;      /* carrier search range relative to the IQ centre; both 0:
-                                 the whole band minus 2.4 kHz at each edge */
+    double rate_sps;     /* input sample rate, 9600 .. 20e6 */
+    double search_lo_hz; /* carrier search range relative to the IQ centre; both 0:
+                            the whole band minus 2.4 kHz at each edge */
     double search_hi_hz;
     size_t max_block_samples; /* largest n process() accepts (0: 2 s of samples) */
     float detect_threshold;   /* sync score (noise standard deviations) for a burst

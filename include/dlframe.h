@@ -33,10 +33,10 @@
 #define DL_PREAMBLE_BITS 91
 #define DL_FT 0x1227
 #define DL_FT_BITS 13
-#define DL_SYNC_BITS (DL_PREAMBLE_BITS + DL_FT_BITS)                      /* 104 */
+#define DL_SYNC_BITS (DL_PREAMBLE_BITS + DL_FT_BITS)                     /* 104 */
 #define DL_FRAME_BITS (DL_PREAMBLE_BITS + DL_FT_BITS + DL_PHY_BYTES * 8) /* 224 */
-#define DL_FRAME_BYTES (DL_FRAME_BITS / 8)                                 /* 28 */
-#define DL_MC_MAX 4095 /* MC is 12 bits (§3.6) */
+#define DL_FRAME_BYTES (DL_FRAME_BITS / 8)                               /* 28 */
+#define DL_MC_MAX 4095                                                   /* MC is 12 bits (§3.6) */
 
 enum dl_error {
     DL_OK = 0,
@@ -69,11 +69,11 @@ int dl_frame_encode(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOA
 typedef struct {
     uint8_t payload[DL_PAYLOAD_BYTES];
     uint8_t auth[DL_AUTH_BYTES];
-    uint8_t crc;              /* received DL-CRC (after correction) */
+    uint8_t crc; /* received DL-CRC (after correction) */
     uint8_t ecc[DL_ECC_BYTES];
     bool crc_ok;
-    int auth_status;          /* 1 ok, 0 bad, -1 unchecked (no key) */
-    int corrected_bits;       /* bits fixed by BCH (0..8, one per column at most) */
+    int auth_status;    /* 1 ok, 0 bad, -1 unchecked (no key) */
+    int corrected_bits; /* bits fixed by BCH (0..8, one per column at most) */
 } dl_decoded_t;
 
 /* De-whitens, BCH-corrects (one bit per column), checks CRC8 and, when key != NULL,

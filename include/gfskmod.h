@@ -25,27 +25,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GFSK_BAUD 600.0            /* Table 2-3, BR600_DL */
-#define GFSK_DEVIATION_HZ 800.0    /* §2.5.2 */
+#define GFSK_BAUD 600.0         /* Table 2-3, BR600_DL */
+#define GFSK_DEVIATION_HZ 800.0 /* §2.5.2 */
 #define GFSK_DEFAULT_BT 0.5f
 #define GFSK_MAX_RAMP_SYMBOLS 0.5f /* §2.5.6 */
 
 enum gfskmod_error {
     GFSKMOD_OK = 0,
-    GFSKMOD_ERR_ARG = -1,      /* NULL pointer, n_bits 0 or above max_bits */
-    GFSKMOD_ERR_SPACE = -2,    /* out_cap smaller than gfskmod_burst_samples() */
-    GFSKMOD_ERR_OFFSET = -3,   /* carrier offset puts the signal outside ±rate/2 */
+    GFSKMOD_ERR_ARG = -1,    /* NULL pointer, n_bits 0 or above max_bits */
+    GFSKMOD_ERR_SPACE = -2,  /* out_cap smaller than gfskmod_burst_samples() */
+    GFSKMOD_ERR_OFFSET = -3, /* carrier offset puts the signal outside ±rate/2 */
 };
 const char *gfskmod_strerror(int code);
 
 typedef struct {
-    double rate_sps;     /* output sample rate, >= 4800 */
-    double offset_hz;    /* carrier offset from the output's centre (DL frequency minus
-                            TX centre); |offset_hz| + 2 kHz must fit below rate_sps / 2 */
-    float bt;            /* Gaussian bandwidth-time product, 0.2..1 (0: 0.5) */
-    float ramp_symbols;  /* ramp-up and ramp-down length, (0, 0.5] symbols (0: 0.5) */
-    float amplitude;     /* peak amplitude, (0, 1] of full scale (0: 1.0) */
-    size_t max_bits;     /* longest burst process() accepts (0: 224, one DL frame) */
+    double rate_sps;    /* output sample rate, >= 4800 */
+    double offset_hz;   /* carrier offset from the output's centre (DL frequency minus
+                           TX centre); |offset_hz| + 2 kHz must fit below rate_sps / 2 */
+    float bt;           /* Gaussian bandwidth-time product, 0.2..1 (0: 0.5) */
+    float ramp_symbols; /* ramp-up and ramp-down length, (0, 0.5] symbols (0: 0.5) */
+    float amplitude;    /* peak amplitude, (0, 1] of full scale (0: 1.0) */
+    size_t max_bits;    /* longest burst process() accepts (0: 224, one DL frame) */
 } gfskmod_config_t;
 
 typedef struct gfskmod gfskmod_t;

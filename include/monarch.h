@@ -29,7 +29,7 @@
 #define MONARCH_BEACON_S (MONARCH_PATTERN1_S + MONARCH_PATTERN2_S)
 #define MONARCH_PERIOD_S 300.0
 #define MONARCH_JITTER_S 10.0
-#define MONARCH_DF_A_HZ 1024.0   /* the three spacings of seeds/001 */
+#define MONARCH_DF_A_HZ 1024.0 /* the three spacings of seeds/001 */
 #define MONARCH_DF_B_HZ 1260.3
 #define MONARCH_DF_C_HZ 1489.4
 #define MONARCH_DEFAULT_RAMP_S 0.001
@@ -45,14 +45,14 @@ const char *monarch_strerror(int code);
 int monarch_df_valid(double df_hz);
 
 typedef struct {
-    double rate_sps;   /* output sample rate; must hold offset ± 6 × max(dF) + 1 kHz */
-    double offset_hz;  /* beacon frequency minus the output's centre frequency */
-    double df1_hz;     /* spacing of the 362 ms pattern: 1024, 1260.3 or 1489.4 */
-    double df2_hz;     /* spacing of the 38 ms pattern: idem */
-    float amplitude;   /* peak amplitude of the sum, (0, 1] of full scale (0: 1.0); each
-                          carrier gets amplitude / 12 */
-    float ramp_s;      /* raised-cosine rise and fall inside the 400 ms, 0 .. 10 ms
-                          (0: 1 ms; < 0: none) */
+    double rate_sps;  /* output sample rate; must hold offset ± 6 × max(dF) + 1 kHz */
+    double offset_hz; /* beacon frequency minus the output's centre frequency */
+    double df1_hz;    /* spacing of the 362 ms pattern: 1024, 1260.3 or 1489.4 */
+    double df2_hz;    /* spacing of the 38 ms pattern: idem */
+    float amplitude;  /* peak amplitude of the sum, (0, 1] of full scale (0: 1.0); each
+                         carrier gets amplitude / 12 */
+    float ramp_s;     /* raised-cosine rise and fall inside the 400 ms, 0 .. 10 ms
+                         (0: 1 ms; < 0: none) */
 } monarch_config_t;
 
 typedef struct monarch monarch_t;

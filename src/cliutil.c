@@ -59,7 +59,8 @@ int cli_json_num(struct json_object *obj, const char *key, double v, int decimal
 
 void cli_json_line(struct json_object *obj, FILE *f)
 {
-    fprintf(f, "%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(f, "%s\n",
+            json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
     fflush(f);
 }

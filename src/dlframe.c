@@ -16,11 +16,16 @@
 const char *dl_strerror(int code)
 {
     switch (code) {
-    case DL_OK: return "ok";
-    case DL_ERR_ARG: return "invalid argument (NULL buffer or MC above 4095)";
-    case DL_ERR_CRC: return "DL-CRC mismatch";
-    case DL_ERR_CRYPTO: return "AES-128 failure in libcrypto";
-    default: return "unknown error";
+    case DL_OK:
+        return "ok";
+    case DL_ERR_ARG:
+        return "invalid argument (NULL buffer or MC above 4095)";
+    case DL_ERR_CRC:
+        return "DL-CRC mismatch";
+    case DL_ERR_CRYPTO:
+        return "AES-128 failure in libcrypto";
+    default:
+        return "unknown error";
     }
 }
 

@@ -84,8 +84,8 @@ static void test_round_trip_high_snr(void **state)
 {
     (void)state;
     static const rt_case_t cases[] = {
-        {48000.0, 0.0},        {48000.0, -10000.3},   {9600.0, 700.0},
-        {250000.0, 52341.7},   {1.0e6, -200000.0},
+        {48000.0, 0.0},      {48000.0, -10000.3}, {9600.0, 700.0},
+        {250000.0, 52341.7}, {1.0e6, -200000.0},
     };
     uint8_t payload[8] = {0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -106,8 +106,8 @@ static void test_round_trip_high_snr(void **state)
         assert_int_equal(dl_frame_decode(ep_id, 1650, key, b[0].phy, &d), DL_OK);
         assert_memory_equal(d.payload, payload, 8);
         assert_int_equal(d.auth_status, 1);
-        double t_err_sym = (b[0].sample_idx - (pos + data_offset(t->rate_sps))) /
-                           (t->rate_sps / 600.0);
+        double t_err_sym =
+            (b[0].sample_idx - (pos + data_offset(t->rate_sps))) / (t->rate_sps / 600.0);
         print_message("noise floor %.2f dBFS/Hz (true %.2f), signal %.2f dBFS (true 0)\n",
                       dldemod_noise_dbfs_hz(q), 10 * log10((1.0 / 600) / pow(10, 2.5)),
                       b[0].rssi_dbfs);
@@ -156,8 +156,7 @@ static void test_two_bursts(void **state)
     assert_int_equal(dl_frame_decode(ep_id, 101, key, b[1].phy, &d), DL_OK);
     assert_memory_equal(d.payload, p2, 8);
     assert_true(fabs(b[1].freq_hz - 15000.0) < 5.0);
-    print_message("two bursts: SNR %.1f dB and %.1f dB (true 40 / 20)\n", b[0].snr_db,
-                  b[1].snr_db);
+    print_message("two bursts: SNR %.1f dB and %.1f dB (true 40 / 20)\n", b[0].snr_db, b[1].snr_db);
     assert_true(fabs(b[1].snr_db - 20.0) < 2.0);
     /* max_bursts limits the output. */
     assert_int_equal(dldemod_process(q, buf, n, b, 1), 1);
@@ -223,8 +222,8 @@ static void test_sensitivity(void **state)
             int nb = dldemod_process(q, buf, n, b, 4);
             for (int k = 0; k < nb; k++) {
                 dl_decoded_t d;
-                if (dl_frame_decode(ep_id, mc, key, b[k].phy, &d) == DL_OK &&
-                    d.auth_status == 1 && memcmp(d.payload, payload, 8) == 0) {
+                if (dl_frame_decode(ep_id, mc, key, b[k].phy, &d) == DL_OK && d.auth_status == 1 &&
+                    memcmp(d.payload, payload, 8) == 0) {
                     ok++;
                     snr_sum += b[k].snr_db;
                     ferr2 += (b[k].freq_hz - off) * (b[k].freq_hz - off);

@@ -20,20 +20,20 @@ typedef struct {
     const char *key;
     uint16_t mc;
     const char *payload;
-    const char *dl_auth;        /* NULL: not given by the source */
+    const char *dl_auth; /* NULL: not given by the source */
     const char *dl_crc;
     const char *ecc;
-    uint16_t pn9_seed;          /* 0: not given */
+    uint16_t pn9_seed; /* 0: not given */
     const char *dl_phy_content;
-    const char *bitstream;      /* NULL: not given */
+    const char *bitstream; /* NULL: not given */
 } dl_vector_t;
 
 static const dl_vector_t vectors[] = {
-    {"spec 8.2", 0xFEDCBA98, "0123456789ABCDEF0123456789ABCDEF", 1650, "3031323334353637",
-     "852D", "02", "AB839EA9", 0x01B0, "C6053038C64BF92E718AAC45063E00",
+    {"spec 8.2", 0xFEDCBA98, "0123456789ABCDEF0123456789ABCDEF", 1650, "3031323334353637", "852D",
+     "02", "AB839EA9", 0x01B0, "C6053038C64BF92E718AAC45063E00",
      "AAAAAAAAAAAAAAAAAAAAAAB227C6053038C64BF92E718AAC45063E00"},
-    {"renard dldecode", 0x004D33DB, "479E4480FD7596D45B0122FD282DB3CF", 417,
-     "DEADBEEF02468ACE", NULL, NULL, NULL, 0, "3516816CC7CE125EF60D5B6D78C1C1", NULL},
+    {"renard dldecode", 0x004D33DB, "479E4480FD7596D45B0122FD282DB3CF", 417, "DEADBEEF02468ACE",
+     NULL, NULL, NULL, 0, "3516816CC7CE125EF60D5B6D78C1C1", NULL},
 };
 
 static void hex(const char *text, uint8_t *out, size_t len)

@@ -41,7 +41,7 @@ typedef struct {
 } mod_case_t;
 
 static const mod_case_t cases[] = {
-    {9600.0, 0.0, 0},      {9600.0, 1500.0, 0},   {48000.0, -12500.0, 0},
+    {9600.0, 0.0, 0},       {9600.0, 1500.0, 0},   {48000.0, -12500.0, 0},
     {250000.0, 40000.0, 1}, {1.0e6, -300000.0, 1}, {2.4e6, 123456.7, 0},
 };
 
@@ -51,8 +51,8 @@ static void test_modulate_frame(void **state)
     (void)state;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const mod_case_t *t = &cases[c];
-        gfskmod_config_t cfg = {.rate_sps = t->rate_sps, .offset_hz = t->offset_hz,
-                                .amplitude = 0.8f};
+        gfskmod_config_t cfg = {
+            .rate_sps = t->rate_sps, .offset_hz = t->offset_hz, .amplitude = 0.8f};
         gfskmod_t *q = gfskmod_create(&cfg);
         assert_non_null(q);
         double sps = gfskmod_samples_per_symbol(q);
@@ -68,8 +68,8 @@ static void test_modulate_frame(void **state)
         float complex *z = malloc(len * sizeof *z);
         assert_non_null(z);
         for (size_t i = 0; i < len; i++)
-            z[i] = y[i] * (float complex)cexp(-2.0 * M_PI * I * t->offset_hz * (double)i /
-                                              t->rate_sps);
+            z[i] = y[i] *
+                   (float complex)cexp(-2.0 * M_PI * I * t->offset_hz * (double)i / t->rate_sps);
         size_t h = (size_t)fmax(1.0, sps / 8.0);
         int errors = 0;
         double dev_max = 0, dev_min = 1e9, amp_min = 1e9, amp_max = 0;
@@ -96,8 +96,8 @@ static void test_modulate_frame(void **state)
         print_message("rate %.0f offset %.1f (%s): sps %.2f, bit errors %d, deviation in "
                       "runs %.1f..%.1f Hz, amplitude %.4f..%.4f, ramp %.0f samples = %.3f "
                       "symbol\n",
-                      t->rate_sps, t->offset_hz, t->resampled ? "resampled" : "direct", sps,
-                      errors, dev_min, dev_max, amp_min, amp_max, ramp_len, ramp_len / sps);
+                      t->rate_sps, t->offset_hz, t->resampled ? "resampled" : "direct", sps, errors,
+                      dev_min, dev_max, amp_min, amp_max, ramp_len, ramp_len / sps);
         assert_int_equal(errors, 0);
         assert_true(fabs(dev_min - 800.0) < 3.0 && fabs(dev_max - 800.0) < 3.0);
         assert_true(amp_min > 0.8 * 0.98 && amp_max < 0.8 * 1.02);
@@ -144,7 +144,7 @@ static void check_spectrum(double rate, double offset, int nfft)
         for (int i = 0; i < nfft; i++)
             psd[i] += (double)(crealf(out[i]) * crealf(out[i]) + cimagf(out[i]) * cimagf(out[i]));
     }
-#define BIN_HZ(i) (((i) < nfft / 2 ? (i) : (i) - nfft) * rate / nfft)
+#define BIN_HZ(i) (((i) < nfft / 2 ? (i) : (i)-nfft) * rate / nfft)
     double total = 0, mean_f = 0, var = 0;
     for (int i = 0; i < nfft; i++) {
         total += psd[i];
@@ -181,12 +181,13 @@ static void check_spectrum(double rate, double offset, int nfft)
     ti_mean = offset + ti_mean / (double)ti_n;
     double centre_exp = offset + GFSK_DEVIATION_HZ * (2.0 * ones - (double)nbits) / nbits;
     double obw = f_hi - f_lo, far_dbc = 10 * log10(far / total);
-    print_message("spectrum at %.0f sps, carrier %.1f Hz: centre %.1f Hz (expected %.1f), RMS "
-                  "deviation %.1f Hz (time domain mean %.1f Hz, %.1f Hz; peak 800 Hz, lower on random bits "
-                  "because of the Gaussian transitions), 99%% occupied bandwidth %.0f Hz "
-                  "(%.0f .. %.0f), power beyond ±3.5 kHz %.1f dBc\n",
-                  rate, offset, mean_f, centre_exp, rms_dev, ti_mean, rms_time, obw, f_lo - offset,
-                  f_hi - offset, far_dbc);
+    print_message(
+        "spectrum at %.0f sps, carrier %.1f Hz: centre %.1f Hz (expected %.1f), RMS "
+        "deviation %.1f Hz (time domain mean %.1f Hz, %.1f Hz; peak 800 Hz, lower on random bits "
+        "because of the Gaussian transitions), 99%% occupied bandwidth %.0f Hz "
+        "(%.0f .. %.0f), power beyond ±3.5 kHz %.1f dBc\n",
+        rate, offset, mean_f, centre_exp, rms_dev, ti_mean, rms_time, obw, f_lo - offset,
+        f_hi - offset, far_dbc);
     assert_true(fabs(ti_mean - centre_exp) < 2.0);
     assert_true(fabs(mean_f - centre_exp) < 10.0); /* Welch weights bits unevenly */
     assert_true(fabs(rms_dev - rms_time) < 0.03 * rms_time);
@@ -207,8 +208,8 @@ static void check_spectrum(double rate, double offset, int nfft)
 static void test_spectrum(void **state)
 {
     (void)state;
-    check_spectrum(9600.0, 1000.0, 1024);      /* direct path */
-    check_spectrum(250000.0, 40000.0, 32768);  /* resampled path + NCO */
+    check_spectrum(9600.0, 1000.0, 1024);     /* direct path */
+    check_spectrum(250000.0, 40000.0, 32768); /* resampled path + NCO */
 }
 
 static void test_bt_and_ramp_options(void **state)

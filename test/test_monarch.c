@@ -107,8 +107,11 @@ static void test_spectrum_and_timing(void **state)
     (void)state;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const beacon_case_t *t = &cases[c];
-        monarch_config_t cfg = {.rate_sps = t->rate_sps, .offset_hz = t->offset_hz,
-                                .df1_hz = t->df1_hz, .df2_hz = t->df2_hz, .amplitude = 0.9f};
+        monarch_config_t cfg = {.rate_sps = t->rate_sps,
+                                .offset_hz = t->offset_hz,
+                                .df1_hz = t->df1_hz,
+                                .df2_hz = t->df2_hz,
+                                .amplitude = 0.9f};
         monarch_t *q = monarch_create(&cfg);
         assert_non_null(q);
         size_t n = monarch_beacon_samples(q), sw = monarch_switch_sample(q);

@@ -133,8 +133,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             break;
         case 'r':
             if (!parse_num(optarg, &a->rate_sps) || a->rate_sps <= 0)
-                return usage_error("bad --rate '%s': a positive sample rate such as 1024k",
-                                   optarg);
+                return usage_error("bad --rate '%s': a positive sample rate such as 1024k", optarg);
             break;
         case 'c':
             if (!parse_num(optarg, &a->center_hz) || a->center_hz <= 0)
@@ -248,7 +247,7 @@ static int report(const args_t *a, const uint8_t *key, const dldemod_burst_t *b,
             add_hex(o, "payload", d.payload, DL_PAYLOAD_BYTES);
             add(o, "crc_ok", json_object_new_boolean(d.crc_ok));
             add(o, "corrected_bits", json_object_new_int(d.corrected_bits));
-            framejson_add_auth(o, !key || !d.crc_ok ? FRAMEJSON_AUTH_UNCHECKED
+            framejson_add_auth(o, !key || !d.crc_ok    ? FRAMEJSON_AUTH_UNCHECKED
                                   : d.auth_status == 1 ? FRAMEJSON_AUTH_OK
                                                        : FRAMEJSON_AUTH_BAD);
             decoded = d.crc_ok;
@@ -294,8 +293,9 @@ int main(int argc, char **argv)
                     (unsigned)a.ep_id, a.keys_path);
     }
     if (a.have_id && !a.have_mc && !key)
-        fprintf(stderr, "%s: without --mc a key is needed to identify the MC; printing the "
-                        "demodulated bytes only\n",
+        fprintf(stderr,
+                "%s: without --mc a key is needed to identify the MC; printing the "
+                "demodulated bytes only\n",
                 prog);
 
     char err[512];
@@ -315,15 +315,15 @@ int main(int argc, char **argv)
         if (rate == 0)
             fprintf(stderr, "%s: %s: unknown sample rate; give --rate\n", prog, a.path);
         else
-            fprintf(stderr, "%s: %s: sample rate %.0f S/s is outside 9.6 kS/s .. 20 MS/s\n",
-                    prog, a.path, rate);
+            fprintf(stderr, "%s: %s: sample rate %.0f S/s is outside 9.6 kS/s .. 20 MS/s\n", prog,
+                    a.path, rate);
         status = EXIT_USAGE;
         goto out;
     }
     size_t block = (size_t)(BLOCK_S * rate), overlap = (size_t)ceil(OVERLAP_S * rate);
     size_t hop = block - overlap;
-    dldemod_config_t cfg = {.rate_sps = rate, .max_block_samples = block,
-                            .detect_threshold = (float)a.threshold};
+    dldemod_config_t cfg = {
+        .rate_sps = rate, .max_block_samples = block, .detect_threshold = (float)a.threshold};
     if (a.have_search) {
         double off = a.center_hz; /* absolute range when the centre is known */
         cfg.search_lo_hz = a.search_lo - off;
@@ -334,10 +334,10 @@ int main(int argc, char **argv)
     q = dldemod_create(&cfg);
     buf = malloc(block * sizeof *buf);
     if (!q || !buf) {
-        fprintf(stderr, "%s: cannot set up the receiver (search range %.0f..%.0f Hz outside "
-                        "the recording's +/-%.0f Hz, or out of memory)\n",
-                prog, cfg.search_lo_hz + a.center_hz, cfg.search_hi_hz + a.center_hz,
-                rate / 2);
+        fprintf(stderr,
+                "%s: cannot set up the receiver (search range %.0f..%.0f Hz outside "
+                "the recording's +/-%.0f Hz, or out of memory)\n",
+                prog, cfg.search_lo_hz + a.center_hz, cfg.search_hi_hz + a.center_hz, rate / 2);
         status = EXIT_USAGE;
         goto out;
     }

@@ -75,8 +75,18 @@ typedef struct {
 } args_t;
 
 enum {
-    OPT_ID = 256, OPT_KEY, OPT_MC, OPT_PAYLOAD, OPT_FREQ, OPT_OFFSET, OPT_AMP, OPT_BT,
-    OPT_LEAD, OPT_TAIL, OPT_EBN0, OPT_SEED,
+    OPT_ID = 256,
+    OPT_KEY,
+    OPT_MC,
+    OPT_PAYLOAD,
+    OPT_FREQ,
+    OPT_OFFSET,
+    OPT_AMP,
+    OPT_BT,
+    OPT_LEAD,
+    OPT_TAIL,
+    OPT_EBN0,
+    OPT_SEED,
 };
 
 static const struct option long_opts[] = {
@@ -142,8 +152,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             break;
         case OPT_PAYLOAD:
             if (hex_to_bytes(optarg, a->payload, sizeof a->payload) != 8)
-                return usage_error("bad --payload '%s': exactly 8 bytes (16 hex digits)",
-                                   optarg);
+                return usage_error("bad --payload '%s': exactly 8 bytes (16 hex digits)", optarg);
             a->have_payload = true;
             break;
         case 'r':
@@ -252,8 +261,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot build the frame: %s\n", prog, dl_strerror(rc));
         return EXIT_WRITE;
     }
-    gfskmod_config_t mc = {.rate_sps = a.rate_sps, .offset_hz = a.offset_hz,
-                           .bt = (float)a.bt, .amplitude = (float)a.amplitude};
+    gfskmod_config_t mc = {.rate_sps = a.rate_sps,
+                           .offset_hz = a.offset_hz,
+                           .bt = (float)a.bt,
+                           .amplitude = (float)a.amplitude};
     gfskmod_t *mod = gfskmod_create(&mc);
     if (!mod) {
         fprintf(stderr, "%s: cannot set up the modulator\n", prog);
@@ -282,7 +293,8 @@ int main(int argc, char **argv)
     size_t tail = (size_t)llround(a.tail_s * a.rate_sps);
 
     char err[512];
-    iqfile_params_t p = {.format = a.format, .rate_sps = a.rate_sps,
+    iqfile_params_t p = {.format = a.format,
+                         .rate_sps = a.rate_sps,
                          .center_freq_hz = a.center_hz,
                          .description = "Sigfox downlink burst (sigfox-dltx)"};
     iqfile_t *f = iqfile_open_write(a.path, &p, err, sizeof err);
