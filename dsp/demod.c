@@ -19,9 +19,14 @@
 #define SPS DEMOD_SPS
 #define ZDEC 4                       /* z is built from sums of 4 samples: 4 per symbol */
 #define ZRATE (SPS / ZDEC)           /* z samples per symbol */
-#define SEG_Z 128                    /* coarse segment: 32 symbols of z */
-#define NFFT 256                     /* segment FFT (2x zero padding) */
-#define BINS_PER_CYCLE (NFFT / ZRATE) /* FFT bins per cycle/symbol of z frequency */
+/* Coarse segments of 32 symbols. A drift d smears a segment's tone over 2 d L² of its
+ * resolution 1/L; z is therefore dechirped by drift hypotheses HYP_SMEAR / L² apart, so
+ * the residual smear stays within half a resolution (~1 dB worst-case loss). */
+#define SEG_SYMBOLS 32
+#define HYP_SMEAR 1.0
+#define NFFT (q->nfft)               /* segment FFT (2x zero padding) */
+#define SEG_Z (q->seg_z)
+#define BINS_PER_CYCLE ((double)q->nfft / ZRATE) /* FFT bins per cycle/symbol of z */
 #define MIN_SYMBOLS 48               /* shortest snippet worth trying */
 #define PHASE_HALF_WINDOW 16         /* phase tracker: ±16 symbols */
 #define PTAB_RES 64                  /* pulse table points per sample */
@@ -62,10 +67,16 @@ struct demod {
     /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
     float *ptab;
     size_t ptab_len;
+    float *itaps;              /* pulse at integer offsets -ihalf .. ihalf */
+    int ihalf;
     double half_len;           /* support half-width, samples: (1 + alpha) * 8 */
     double g0, g1, rho;        /* Σp², Σp(i)p(i-16) in samples, rho = g1 / g0 */
 
     size_t max_z, max_sym, max_seg;
+    int seg_z, nfft;           /* coarse segment length (z samples) and its FFT size */
+    double dhyp;               /* drift between coarse hypotheses, cycles/symbol² */
+    int nhyp;                  /* hypotheses -nhyp .. nhyp */
+    float complex *zt;         /* z dechirped by one hypothesis */
     float complex *z;          /* squared 4-sample sums */
     float complex *r;          /* derotated snippet */
     float *e;                  /* |MF|² at 4 samples/symbol */
@@ -130,9 +141,19 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->ptab_len = (size_t)ceil(q->half_len * PTAB_RES) + 2;
     q->max_z = cfg->max_samples / ZDEC + 1;
     q->max_sym = cfg->max_samples / SPS + 2;
-    q->max_seg = q->max_z / SEG_Z + 2;
+    const int seg_symbols = SEG_SYMBOLS;
+    q->seg_z = seg_symbols * ZRATE;
+    q->nfft = 2 * q->seg_z;
+    q->dhyp = HYP_SMEAR / ((double)seg_symbols * seg_symbols);
+    q->nhyp = (int)ceil(q->max_drift / q->dhyp - 0.5);
+    q->max_seg = q->max_z / (size_t)q->seg_z + 2;
+    if (q->max_seg > MAX_SEGMENTS)
+        q->max_seg = MAX_SEGMENTS;
     q->ptab = malloc(q->ptab_len * sizeof *q->ptab);
+    q->ihalf = (int)floor(q->half_len);
+    q->itaps = malloc((size_t)(2 * q->ihalf + 1) * sizeof *q->itaps);
     q->z = malloc(q->max_z * sizeof *q->z);
+    q->zt = malloc(q->max_z * sizeof *q->zt);
     q->r = malloc(cfg->max_samples * sizeof *q->r);
     q->e = malloc(q->max_z * sizeof *q->e);
     q->y = malloc(q->max_sym * sizeof *q->y);
@@ -158,17 +179,19 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->ffout = fftwf_malloc(q->nfine * sizeof *q->ffout);
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
-    if (!q->ptab || !q->z || !q->r || !q->e || !q->y || !q->u || !q->qd || !q->llr ||
+    if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->r || !q->e || !q->y || !q->u || !q->qd || !q->llr ||
         !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec || !q->acc ||
         !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
-    q->plan = fftwf_plan_dft_1d(NFFT, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
+    q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
     q->fplan = fftwf_plan_dft_1d((int)q->nfine, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
     if (!q->plan || !q->fplan)
         goto fail;
 
     for (size_t i = 0; i < q->ptab_len; i++)
         q->ptab[i] = (float)pulse(q->alpha, (double)i / PTAB_RES / SPS);
+    for (int i = -q->ihalf; i <= q->ihalf; i++)
+        q->itaps[i + q->ihalf] = (float)pulse(q->alpha, (double)i / SPS);
     /* Energies of the sampled pulse (at integer offsets, the mean over sub-sample phases
      * equals the integral to well below 0.1 %). */
     double g0 = 0, g1 = 0;
@@ -202,7 +225,9 @@ void demod_destroy(demod_t *q)
     fftwf_free(q->fin);
     fftwf_free(q->fout);
     free(q->ptab);
+    free(q->itaps);
     free(q->z);
+    free(q->zt);
     free(q->r);
     free(q->e);
     free(q->y);
@@ -269,18 +294,18 @@ static double parabola_vertex(double a, double b, double c, double h)
 
 /* Power spectra of nseg segments of z (SEG_Z samples each, the last one takes the rest up
  * to NFFT) into q->spec, their centre times into q->segt. */
-static void segment_spectra(demod_t *q, size_t m, size_t nseg, double t0)
+static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t nseg, double t0)
 {
     for (size_t k = 0; k < nseg; k++) {
-        size_t a = k * SEG_Z, b = k == nseg - 1 ? m : a + SEG_Z;
+        size_t a = k * (size_t)SEG_Z, b = k == nseg - 1 ? m : a + (size_t)SEG_Z;
         size_t len = b - a;
-        if (len > NFFT)
-            len = NFFT;
-        for (size_t j = 0; j < NFFT; j++)
-            q->fin[j] = j < len ? q->z[a + j] : 0;
+        if (len > (size_t)NFFT)
+            len = (size_t)NFFT;
+        for (size_t j = 0; j < (size_t)NFFT; j++)
+            q->fin[j] = j < len ? z[a + j] : 0;
         fftwf_execute(q->plan);
         float *sp = q->spec + k * NFFT;
-        for (size_t j = 0; j < NFFT; j++)
+        for (size_t j = 0; j < (size_t)NFFT; j++)
             sp[j] = crealf(q->fout[j]) * crealf(q->fout[j]) +
                     cimagf(q->fout[j]) * cimagf(q->fout[j]);
         q->segt[k] = t0 + ((double)a + (double)(len - 1) / 2.0) / ZRATE;
@@ -290,8 +315,8 @@ static void segment_spectra(demod_t *q, size_t m, size_t nseg, double t0)
 /* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
  * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
  * between grid points. F in cycles/symbol of z at t_ref. */
-static void drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd,
-                         double *F_out, double *D_out)
+static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd,
+                           double *F_out, double *D_out)
 {
     double best = -1;
     int best_b = 0, best_id = 0;
@@ -300,24 +325,28 @@ static void drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, in
         double d = id * dstep;
         for (size_t k = 0; k < nseg; k++)
             shift[k] = (int)lrint(2.0 * d * (q->segt[k] - t_ref) * BINS_PER_CYCLE);
-        memset(q->acc, 0, NFFT * sizeof *q->acc);
+        memset(q->acc, 0, (size_t)NFFT * sizeof *q->acc);
+        const int nf = NFFT;
+        float *restrict acc = q->acc;
         for (size_t k = 0; k < nseg; k++) {
-            const float *sp = q->spec + k * NFFT;
-            int s = shift[k] & (NFFT - 1);
-            for (int b = 0; b < NFFT; b++)
-                q->acc[b] += sp[(b + s) & (NFFT - 1)];
+            /* acc[b] += sp[(b + s) mod nf], as two contiguous runs (vectorised) */
+            const float *restrict sp = q->spec + k * (size_t)nf;
+            int s = shift[k] & (nf - 1);
+            for (int b = 0; b < nf - s; b++)
+                acc[b] += sp[b + s];
+            for (int b = nf - s; b < nf; b++)
+                acc[b] += sp[b + s - nf];
         }
-        float dbest = -1;
-        for (int b = 0; b < NFFT; b++)
-            if (q->acc[b] > dbest) {
-                dbest = q->acc[b];
-                if (dbest > best) {
-                    best = dbest;
-                    best_b = b;
-                    best_id = id;
-                }
-            }
-        q->dscore[id + nd] = dbest;
+        int bb = 0;
+        for (int b = 1; b < nf; b++)
+            if (acc[b] > acc[bb])
+                bb = b;
+        if (acc[bb] > best) {
+            best = acc[bb];
+            best_b = bb;
+            best_id = id;
+        }
+        q->dscore[id + nd] = acc[bb];
     }
     *F_out = (best_b >= NFFT / 2 ? best_b - NFFT : best_b) / (double)BINS_PER_CYCLE;
     double D = best_id * dstep;
@@ -325,10 +354,11 @@ static void drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, in
         D += parabola_vertex(q->dscore[best_id + nd - 1], q->dscore[best_id + nd],
                              q->dscore[best_id + nd + 1], dstep);
     *D_out = D;
+    return best;
 }
 
-/* z_j *= exp(-j2π D τ_j²), τ_j = t0 + j / ZRATE. */
-static void dechirp(float complex *z, size_t m, double t0, double D)
+/* out_j = z_j exp(-j2π D τ_j²), τ_j = t0 + j / ZRATE (out may be z). */
+static void dechirp(const float complex *z, float complex *out, size_t m, double t0, double D)
 {
     const double h = 1.0 / ZRATE;
     for (size_t j0 = 0; j0 < m; j0 += 256) {
@@ -338,7 +368,7 @@ static void dechirp(float complex *z, size_t m, double t0, double D)
         double complex dw = cexp(-I * 2 * M_PI * D * (2 * tau * h + h * h));
         const double complex ddw = cexp(-I * 2 * M_PI * D * 2 * h * h);
         for (size_t j = j0; j < j1; j++) {
-            z[j] *= (float complex)w;
+            out[j] = z[j] * (float complex)w;
             w *= dw;
             dw *= ddw;
         }
@@ -359,33 +389,53 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
     }
     const double t0 = ((double)lo + 1.5) / SPS; /* time of z[0] (middle of its 4 samples) */
 
-    /* Coarse: power spectra of 32-symbol segments (a short last one is merged away),
-     * summed along drift lines. Within a segment a strong drift smears the tone over
-     * several bins, so a second pass on z dechirped by the first estimate sharpens it. */
-    size_t nseg = m / SEG_Z;
-    if (m - nseg * SEG_Z >= SEG_Z / 2 || nseg == 0)
+    /* Coarse: power spectra of 16- or 32-symbol segments (a short last one is merged
+     * away), summed along drift lines. A drift much larger than 1/L² smears each
+     * segment's tone, so z is first dechirped by each of a few drift hypotheses and the
+     * incoherent search only covers the residual; a second pass around the winner
+     * sharpens it. */
+    size_t nseg = m / (size_t)SEG_Z;
+    if (m - nseg * (size_t)SEG_Z >= (size_t)SEG_Z / 2 || nseg == 0)
         nseg++;
-    if (nseg > MAX_SEGMENTS)
-        nseg = MAX_SEGMENTS;
-    segment_spectra(q, m, nseg, t0);
+    if (nseg > q->max_seg)
+        nseg = q->max_seg;
+    /* Segment centres do not depend on the data: compute them once. */
+    segment_spectra(q, q->z, m, nseg, t0);
     double t_ref = (q->segt[0] + q->segt[nseg - 1]) / 2.0;
     double tmax = q->segt[nseg - 1] - t_ref;
+    double tz0 = t0 - t_ref;
     /* One bin of shift at the outermost segment per drift step. */
     double dstep = tmax > 0 ? 1.0 / (2.0 * BINS_PER_CYCLE * tmax) : 1.0;
-    int nd = (int)ceil(q->max_drift / dstep);
-    if (nseg < 2)
-        nd = 0;
+    bool drift = nseg >= 2 && q->max_drift > 0;
+    int nhyp = drift ? q->nhyp : 0;
+    double hyp_step = nhyp > 0 ? q->max_drift / nhyp : 0;
+    double reach = nhyp > 0 ? hyp_step / 2 : q->max_drift; /* residual per hypothesis */
+    int nd = drift ? (int)ceil(reach / dstep) : 0;
     if (nd > (int)q->max_nd)
         nd = (int)q->max_nd;
-    double F, D = 0;
-    drift_search(q, nseg, t_ref, dstep, nd, &F, &D);
-    double tz0 = t0 - t_ref;
-    if (nd > 0) {
-        dechirp(q->z, m, tz0, D);
-        segment_spectra(q, m, nseg, t0);
+    double F = 0, D = 0, best = -1;
+    for (int hyp = -nhyp; hyp <= nhyp; hyp++) {
+        double Dh = hyp * hyp_step;
+        if (hyp != 0) {
+            dechirp(q->z, q->zt, m, tz0, Dh);
+            segment_spectra(q, q->zt, m, nseg, t0);
+        } else if (nhyp > 0) {
+            segment_spectra(q, q->z, m, nseg, t0);
+        }
+        double Fh, Dr;
+        double score = drift_search(q, nseg, t_ref, dstep, nd, &Fh, &Dr);
+        if (score > best) {
+            best = score;
+            F = Fh;
+            D = Dh + Dr;
+        }
+    }
+    if (drift) {
+        dechirp(q->z, q->z, m, tz0, D);
+        segment_spectra(q, q->z, m, nseg, t0);
         double D2 = 0;
         drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, &F, &D2);
-        dechirp(q->z, m, tz0, D2);
+        dechirp(q->z, q->z, m, tz0, D2);
         D += D2;
     }
     /* From here z is dechirped by D; the searches below find the residual. */
@@ -397,7 +447,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
      * (interpolated between grid points). */
     double span = (double)m / ZRATE;
     double hDg = 0.5 / (span * span);
-    int G = nd > 0 ? (int)ceil(1.5 * dstep / hDg) : 0;
+    int G = drift ? (int)ceil(1.5 * dstep / hDg) : 0;
     if (G > FINE_MAX_HALF_GRID)
         G = FINE_MAX_HALF_GRID;
     const double fbins = (double)q->nfine / ZRATE; /* fine bins per cycle/symbol */
@@ -457,7 +507,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
             F += v;
             p0 = chirp_power(q->z, m, tz0, F, D, NULL);
         }
-        if (nd > 0) {
+        if (drift) {
             pa = chirp_power(q->z, m, tz0, F, D - hD, NULL);
             pc = chirp_power(q->z, m, tz0, F, D + hD, NULL);
             v = parabola_vertex(pa, p0, pc, hD);
@@ -473,7 +523,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
     chirp_power(q->z, m, tz0, F, D, &s);
     *t_ref_out = t_ref;
     *f_out = F / 2.0;
-    *d_out = nd > 0 ? D_base + D : 0.0;
+    *d_out = drift ? D_base + D : 0.0;
     *phi_out = carg(s) / 2.0;
 }
 
@@ -516,8 +566,22 @@ static void estimate_timing(demod_t *q, size_t n, size_t lo, size_t hi, double *
                             double *eps_out)
 {
     size_t m = (hi - lo) / ZDEC;
+    const int ih = q->ihalf;
     for (size_t j = 0; j < m; j++) {
-        float complex v = mf_at(q, n, (double)(lo + j * ZDEC));
+        long c = (long)(lo + j * ZDEC);
+        float complex v;
+        if (c - ih >= 0 && c + ih < (long)n) {
+            /* Integer centre: a plain dot product with the tabulated taps. */
+            const float complex *r = q->r + c - ih;
+            float re = 0, im = 0;
+            for (int i = 0; i <= 2 * ih; i++) {
+                re += crealf(r[i]) * q->itaps[i];
+                im += cimagf(r[i]) * q->itaps[i];
+            }
+            v = re + I * im;
+        } else {
+            v = mf_at(q, n, (double)c);
+        }
         q->e[j] = crealf(v) * crealf(v) + cimagf(v) * cimagf(v);
     }
     double p_ref = (double)lo + (double)(m / 2) * ZDEC;

@@ -9,8 +9,9 @@
  *
  *   1. squaring: z = (sum of 4 samples)^2 at 4 samples/symbol removes the BPSK
  *      modulation and leaves a tone at twice the carrier that chirps at twice the drift;
- *   2. carrier + drift, coarse: FFTs of 32-symbol segments of z, summed incoherently along
- *      every drift line of a grid (Table 2-2 peak drift plus margin);
+ *   2. carrier + drift, coarse: FFTs of 32-symbol segments of z, dechirped by a few drift
+ *      hypotheses (so a strong drift does not smear a segment's tone), summed
+ *      incoherently along the drift lines around each (Table 2-2 peak drift plus margin);
  *   3. carrier + drift, fine: coherent dechirped sum over the whole burst maximised by
  *      alternating parabolic steps (frequency error ~ 1/(2π T sqrt(SNR)));
  *   4. derotation, matched filter to the assumed pulse (dbpskmod.h: flat symbol with a
