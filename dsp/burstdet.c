@@ -18,6 +18,8 @@
 #define CONTEXT_FRAC 0.1
 /* Hops below the threshold that end a track. */
 #define CLOSE_MISSES 2
+/* Hops between exact recomputations of the running box sums. */
+#define RECOMPUTE_HOPS 256
 /* Extra hops kept before the box start (extraction margin). */
 #define BACK_HOPS 3
 
@@ -69,8 +71,8 @@ struct burstdet {
     float *s;                  /* nbins: power / floor */
     double *prefix;            /* nbins + 1 */
     float *rows[NCLASS];       /* ring x nbins band sums */
-    double *run[NCLASS];       /* nbins: running sum over the class box length */
-    double *run100_short;      /* nbins: BR100 band sums over the BR600 box length */
+    float *run[NCLASS];        /* nbins: running sum over the class box length */
+    float *run100_short;       /* nbins: BR100 band sums over the BR600 box length */
     track_t *tracks[NCLASS];   /* max_tracks each */
     cand_t *cands;             /* nbins */
     uint32_t next_id;
@@ -211,7 +213,7 @@ burstdet_t *burstdet_create(const burstdet_config_t *cfg)
     for (int c = 0; c < NCLASS; c++) {
         const class_t *k = &q->cls[c];
         q->rows[c] = calloc(k->ring * q->nbins, sizeof(float));
-        q->run[c] = calloc(q->nbins, sizeof(double));
+        q->run[c] = calloc(q->nbins, sizeof(float));
         q->tracks[c] = calloc(q->cfg.max_tracks, sizeof(track_t));
         if (!q->rows[c] || !q->run[c] || !q->tracks[c])
             goto nomem;
@@ -282,7 +284,7 @@ static size_t find_candidates(burstdet_t *q, int c)
     size_t nc = 0;
     long n = (long)q->nbins;
     const double thr_sum = q->thr * (double)k->width * k->len;
-    const double *run = q->run[c];
+    const float *run = q->run[c];
     for (long i = 0; i < n; i++) {
         if (run[i] < thr_sum)
             continue;
@@ -585,15 +587,18 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
     if (cap < burstdet_max_events(q))
         return -1;
     size_t n = q->nbins, nev = 0;
-    q->prefix[0] = 0;
     double acc = 0;
+    q->prefix[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        q->s[i] = power[i] / floor[i];
-        acc += q->s[i];
+        float v = power[i] / floor[i];
+        q->s[i] = v;
+        acc += v;
         q->prefix[i + 1] = acc;
     }
     q->hops_seen++;
-    /* band sums of this hop into the rings, running box sums */
+    /* band sums of this hop into the rings, running box sums (float; recomputed exactly
+       from the rows every RECOMPUTE_HOPS so rounding cannot accumulate) */
+    bool recompute = q->hops_seen % RECOMPUTE_HOPS == 0;
     for (int c = 0; c < NCLASS; c++) {
         const class_t *k = &q->cls[c];
         float *r = row(q, c, hop);
@@ -603,20 +608,51 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         float *old_short = NULL;
         if (c == 0 && hop >= (uint64_t)q->cls[1].len && q->hops_seen > (uint64_t)q->cls[1].len)
             old_short = row(q, 0, hop - (uint64_t)q->cls[1].len);
-        /* the outgoing rows must be read before this hop's row may overwrite them
-           (ring > len, so they never alias); interior bins take the fast path */
-        long h = k->half, nl = (long)n;
-        double *run = q->run[c];
-        for (long i = 0; i < nl; i++) {
-            float v;
-            if (i >= h && i + h + 1 <= nl)
-                v = (float)(q->prefix[i + h + 1] - q->prefix[i - h]);
+        /* ring > len: this hop's row never aliases the outgoing ones */
+        long h = k->half, nl = (long)n, w = 2 * h + 1;
+        long lo_end = h < nl ? h : nl, hi_start = nl - h > lo_end ? nl - h : lo_end;
+        for (long i = 0; i < lo_end; i++)
+            r[i] = (float)band(q, i, k->half);
+        const double *pa = q->prefix + w, *pb = q->prefix;
+        float *rc = r + h;
+        for (long j = 0; j + w <= nl; j++)
+            rc[j] = (float)(pa[j] - pb[j]);
+        for (long i = hi_start; i < nl; i++)
+            r[i] = (float)band(q, i, k->half);
+        float *run = q->run[c];
+        if (old)
+            for (size_t i = 0; i < n; i++)
+                run[i] += r[i] - old[i];
+        else
+            for (size_t i = 0; i < n; i++)
+                run[i] += r[i];
+        if (c == 0) {
+            float *rs = q->run100_short;
+            if (old_short)
+                for (size_t i = 0; i < n; i++)
+                    rs[i] += r[i] - old_short[i];
             else
-                v = (float)band(q, i, k->half);
-            run[i] += v - (old ? old[i] : 0.0f);
-            if (c == 0)
-                q->run100_short[i] += v - (old_short ? old_short[i] : 0.0f);
-            r[i] = v;
+                for (size_t i = 0; i < n; i++)
+                    rs[i] += r[i];
+        }
+        if (recompute) {
+            size_t rows = q->hops_seen < (uint64_t)k->len ? (size_t)q->hops_seen : (size_t)k->len;
+            memset(run, 0, n * sizeof *run);
+            for (size_t j = 0; j < rows; j++) {
+                const float *src = row(q, c, hop - j);
+                for (size_t i = 0; i < n; i++)
+                    run[i] += src[i];
+            }
+            if (c == 0) {
+                size_t rows_s =
+                    q->hops_seen < (uint64_t)q->cls[1].len ? (size_t)q->hops_seen : (size_t)q->cls[1].len;
+                memset(q->run100_short, 0, n * sizeof(float));
+                for (size_t j = 0; j < rows_s; j++) {
+                    const float *src = row(q, 0, hop - j);
+                    for (size_t i = 0; i < n; i++)
+                        q->run100_short[i] += src[i];
+                }
+            }
         }
     }
     for (int c = 0; c < NCLASS; c++) {
@@ -721,9 +757,9 @@ void burstdet_reset(burstdet_t *q)
     for (int c = 0; c < NCLASS; c++) {
         for (size_t t = 0; t < q->cfg.max_tracks; t++)
             q->tracks[c][t].used = false;
-        memset(q->run[c], 0, q->nbins * sizeof(double));
+        memset(q->run[c], 0, q->nbins * sizeof(float));
     }
-    memset(q->run100_short, 0, q->nbins * sizeof(double));
+    memset(q->run100_short, 0, q->nbins * sizeof(float));
     q->hops_seen = 0;
 }
 

@@ -127,7 +127,8 @@ channelizer_t *channelizer_create(const channelizer_config_t *cfg)
     plan_interpolation(q);
     /* executed with the frame and a ring slot (fftwf_execute_dft): slots keep the
        alignment of the ring's start when 8N is a multiple of 64 bytes, else plan for any */
-    unsigned flags = FFTW_ESTIMATE | ((q->n * sizeof(fftwf_complex)) % 64 ? FFTW_UNALIGNED : 0);
+    unsigned flags = (cfg->fft_measure ? FFTW_MEASURE : FFTW_ESTIMATE) |
+                     ((q->n * sizeof(fftwf_complex)) % 64 ? FFTW_UNALIGNED : 0);
     q->plan = fftwf_plan_dft_1d((int)q->n, (fftwf_complex *)q->frame, (fftwf_complex *)q->ring,
                                 FFTW_FORWARD, flags);
     if (!q->plan) {
@@ -300,18 +301,43 @@ static void plan_interpolation(channelizer_t *q)
     }
 }
 
+/* |0.5 X[j] - 0.25 (X[j-1] + X[j+1])|^2 for j = 0 .. len-1 (X[-1] and X[len] must exist):
+ * the periodic Hann window applied in the frequency domain. */
+static void hann_power(const float complex *X, size_t len, float *out)
+{
+    for (size_t j = 0; j < len; j++) {
+        float re = 0.5f * crealf(X[j]) - 0.25f * (crealf(X[j - 1]) + crealf(X[j + 1]));
+        float im = 0.5f * cimagf(X[j]) - 0.25f * (cimagf(X[j - 1]) + cimagf(X[j + 1]));
+        out[j] = re * re + im * im;
+    }
+}
+
 static void analyse(channelizer_t *q, channelizer_hop_t *hop)
 {
     float complex *X = q->ring + (q->hops % q->history) * q->n;
     /* out-of-place complex DFTs preserve their input (FFTW default): the frame survives */
     fftwf_execute_dft(q->plan, (fftwf_complex *)q->frame, (fftwf_complex *)X);
     long n = (long)q->n;
-    for (size_t i = 0; i < q->nbins; i++) {
+    /* the analysed bins are two contiguous runs of FFTW indices: [N + bin_lo, N) for the
+       negative frequencies, [0, hi] for the rest; only their ends wrap */
+    for (size_t i = 0; i < q->nbins;) {
         long k = q->bin_lo + (long)i;
         long k0 = k < 0 ? k + n : k;
-        long km = k0 == 0 ? n - 1 : k0 - 1, kp = k0 == n - 1 ? 0 : k0 + 1;
-        float complex w = 0.5f * X[k0] - 0.25f * (X[km] + X[kp]);
-        q->power[i] = crealf(w) * crealf(w) + cimagf(w) * cimagf(w);
+        long run_end = k < 0 ? n : n - 1; /* exclusive, in FFTW indices */
+        size_t len = (size_t)(run_end - k0);
+        if (len > q->nbins - i)
+            len = q->nbins - i;
+        if (k0 == 0 || k0 == n - 1 || len < 2) {
+            long km = k0 == 0 ? n - 1 : k0 - 1, kp = k0 == n - 1 ? 0 : k0 + 1;
+            float complex w = 0.5f * X[k0] - 0.25f * (X[km] + X[kp]);
+            q->power[i] = crealf(w) * crealf(w) + cimagf(w) * cimagf(w);
+            i++;
+            continue;
+        }
+        if (k0 + (long)len >= n) /* keep the last index of the array for the slow path */
+            len = (size_t)(n - 1 - k0);
+        hann_power(X + k0, len, q->power + i);
+        i += len;
     }
     update_floor(q);
     hop->index = q->hops;

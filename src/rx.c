@@ -191,7 +191,8 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->nfft += q->nfft & 1;
     channelizer_config_t cc = {.rate_sps = q->fw, .fft_len = q->nfft,
                                .band_lo_hz = -width / 2, .band_hi_hz = width / 2,
-                               .history_hops = HIST_HOPS};
+                               .history_hops = HIST_HOPS,
+                               .fft_measure = cfg->fft_measure};
     q->ch = channelizer_create(&cc);
     if (!q->ch)
         goto fail;
