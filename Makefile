@@ -36,6 +36,8 @@ SOAPY_MOD = $(if $(SOAPY_SRCS),$(BUILD)/soapy/libsigfoxIQFileSupport.so)
 
 .PHONY: all deps test check asan valgrind install clean help showconfig
 .DEFAULT_GOAL := all
+# Keep objects of pattern-built programs and tests (make would delete them as intermediates).
+.SECONDARY:
 
 all: showconfig $(LIB) $(PROGS) $(SOAPY_MOD)
 
