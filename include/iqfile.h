@@ -27,10 +27,21 @@
 #ifndef SIGFOX_IQFILE_H
 #define SIGFOX_IQFILE_H
 
-#include <complex.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#ifdef __cplusplus
+/* For the C++ SoapySDR module: GNU C++ accepts C's `float _Complex` (same layout as
+ * std::complex<float>); the macro is removed again at the end of this header. */
+#ifndef complex
+#define complex _Complex
+#define IQFILE_UNDEF_COMPLEX
+#endif
+extern "C" {
+#else
+#include <complex.h>
+#endif
 
 typedef enum {
     IQ_FORMAT_UNKNOWN = 0,
@@ -56,6 +67,12 @@ iq_format_t iq_format_from_path(const char *path);
 /* Bytes per complex sample of a sample format (cu8 2, cs8 2, cs16 4, cf32 8, wav16 4,
  * wavf32 8); 0 for SIGMF and UNKNOWN. */
 size_t iq_format_sample_bytes(iq_format_t fmt);
+
+/* Converts n interleaved samples of a sample format (CU8, CS8, CS16/WAV16, CF32/WAVF32;
+ * little-endian, scaling as above) to complex float, and back (rounding, clipping, NaN ->
+ * 0). Other formats leave the output untouched. Buffers must not overlap. */
+void iq_decode(iq_format_t fmt, const void *in, float complex *out, size_t n);
+void iq_encode(iq_format_t fmt, const float complex *in, void *out, size_t n);
 
 /* Where a rate or centre frequency value came from. */
 typedef enum {
@@ -128,5 +145,13 @@ int64_t iqfile_length(const iqfile_t *f);
 uint64_t iqfile_position(const iqfile_t *f);
 /* Last error message ("" if none), naming the file. Valid until the next call on f. */
 const char *iqfile_error(const iqfile_t *f);
+
+#ifdef __cplusplus
+}
+#ifdef IQFILE_UNDEF_COMPLEX
+#undef complex
+#undef IQFILE_UNDEF_COMPLEX
+#endif
+#endif
 
 #endif

@@ -265,8 +265,9 @@ static void put_lef32(uint8_t *b, float v)
 
 /* ---- sample conversion ---------------------------------------------------------------- */
 
-static void decode_samples(iq_format_t fmt, const uint8_t *in, float complex *out, size_t n)
+void iq_decode(iq_format_t fmt, const void *in_bytes, float complex *out, size_t n)
 {
+    const uint8_t *in = in_bytes;
     switch (fmt) {
     case IQ_FORMAT_CU8:
         for (size_t i = 0; i < n; i++)
@@ -311,8 +312,9 @@ static long quantise(float v, float scale, float offset, long lo, long hi)
     return lrintf(x);
 }
 
-static void encode_samples(iq_format_t fmt, const float complex *in, uint8_t *out, size_t n)
+void iq_encode(iq_format_t fmt, const float complex *in, void *out_bytes, size_t n)
 {
+    uint8_t *out = out_bytes;
     switch (fmt) {
     case IQ_FORMAT_CU8:
         for (size_t i = 0; i < n; i++) {
@@ -1167,7 +1169,7 @@ ssize_t iqfile_read(iqfile_t *f, float complex *out, size_t n)
         size_t r = fread(f->buf, 1, (size_t)bytes, f->fp);
         f->data_done += r;
         size_t whole = r / sb;
-        decode_samples(f->fmt, f->buf, out + got, whole);
+        iq_decode(f->fmt, f->buf, out + got, whole);
         got += whole;
         if (r < bytes) {
             if (ferror(f->fp)) {
@@ -1218,7 +1220,7 @@ int iqfile_write(iqfile_t *f, const float complex *in, size_t n)
         size_t k = n - done;
         if (k > sizeof f->buf / sb)
             k = sizeof f->buf / sb;
-        encode_samples(f->fmt, in + done, f->buf, k);
+        iq_encode(f->fmt, in + done, f->buf, k);
         if (write_all(f, f->buf, k * sb) != 0)
             return -1;
         f->data_done += (uint64_t)k * sb;

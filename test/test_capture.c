@@ -1,0 +1,533 @@
+/* test_capture: the capture thread and its block ring, from IQ files and through the
+ * SoapySDR "iqfile" driver (soapy/IQFileDevice.cpp, loaded from $BUILD/soapy or
+ * $SIGFOX_SOAPY_PLUGIN_PATH). CAPTURE_TEST_FILTER=pattern runs a subset. Licence: MIT. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <complex.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "iqfile.h"
+
+static char tmpdir[256];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* A recording whose sample i has the value i (exact in cf32 below 2^24): any lost,
+ * repeated or misplaced sample shows. */
+static void write_counter(const char *path, iq_format_t fmt, double rate, size_t n)
+{
+    char err[512];
+    iqfile_params_t p = {.format = fmt, .rate_sps = rate, .center_freq_hz = 868.13e6};
+    iqfile_t *w = iqfile_open_write(path, &p, err, sizeof err);
+    if (!w)
+        fail_msg("%s", err);
+    float complex buf[1000];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 1000 ? n - i : 1000;
+        for (size_t j = 0; j < k; j++)
+            buf[j] = fmt == IQ_FORMAT_CF32
+                         ? CMPLXF((float)(i + j), 0.5f)
+                         : CMPLXF((float)((i + j) % 32768) / 32768.0f, -0.25f); /* cs16 */
+        assert_int_equal(iqfile_write(w, buf, k), 0);
+        i += k;
+    }
+    assert_int_equal(iqfile_close(w), 0);
+}
+
+static void tmp_path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", tmpdir, name);
+}
+
+/* Everything a consumer can check about the stream of blocks. */
+typedef struct {
+    size_t blocks;
+    uint64_t delivered;
+    uint64_t dropped_in_blocks;
+    size_t flagged;
+    double max_value_error; /* |value - index| (cf32 counter) */
+    int end_code;
+} consume_result_t;
+
+/* Takes blocks until the capture ends; checks the sample-index time base and, for a cf32
+ * counter recording, that every sample sits at its index. delay_s: work per block. */
+static consume_result_t consume(capture_t *c, double delay_s, bool counter_cf32,
+                                bool counter_cs16)
+{
+    consume_result_t r = {0};
+    uint64_t expect_first = 0;
+    for (;;) {
+        const capture_block_t *b;
+        int rc = capture_next_block(c, &b, 5000);
+        if (rc != CAPTURE_OK) {
+            r.end_code = rc;
+            break;
+        }
+        assert_true(b->n > 0);
+        /* The time base: first index = previous end + samples missing in between. */
+        if (b->first_sample_idx != expect_first + b->dropped)
+            fail_msg("block %zu: first_sample_idx %llu, expected %llu + dropped %llu", r.blocks,
+                     (unsigned long long)b->first_sample_idx,
+                     (unsigned long long)expect_first, (unsigned long long)b->dropped);
+        bool flagged = (b->flags & CAPTURE_FLAG_DISCONTINUITY) != 0;
+        if (b->dropped > 0)
+            assert_true(flagged);
+        r.flagged += flagged;
+        for (size_t i = 0; i < b->n; i++) {
+            double idx = (double)(b->first_sample_idx + i);
+            double err = 0.0;
+            if (counter_cf32)
+                err = fabs(crealf(b->samples[i]) - idx);
+            else if (counter_cs16)
+                err = fabs(crealf(b->samples[i]) * 32768.0 - fmod(idx, 32768.0));
+            if (err > r.max_value_error)
+                r.max_value_error = err;
+        }
+        expect_first = b->first_sample_idx + b->n;
+        r.blocks++;
+        r.delivered += b->n;
+        r.dropped_in_blocks += b->dropped;
+        if (delay_s > 0.0)
+            sleep_s(delay_s);
+        assert_int_equal(capture_release_block(c, b), CAPTURE_OK);
+    }
+    return r;
+}
+
+/* ---- file source ---------------------------------------------------------------------- */
+
+static void test_file_every_sample_once(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "count.cf32");
+    const size_t n = 300001;
+    write_counter(path, IQ_FORMAT_CF32, 250000.0, n);
+    capture_config_t cfg = {.file_path = path, .rate_sps = 250000.0, .block_samples = 4096,
+                            .n_blocks = 3};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_true(capture_rate(c) == 250000.0);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    consume_result_t r = consume(c, 0.0, true, false);
+    assert_int_equal(r.end_code, CAPTURE_END);
+    assert_int_equal(r.delivered, n);
+    assert_int_equal(r.blocks, (n + 4095) / 4096);
+    assert_int_equal(r.flagged, 0);
+    assert_true(r.max_value_error == 0.0);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_int_equal(st.samples_in, n);
+    assert_int_equal(st.samples_dropped, 0);
+    assert_int_equal(st.blocks, r.blocks);
+    /* After the end it stays ended. */
+    const capture_block_t *b;
+    assert_int_equal(capture_next_block(c, &b, 0), CAPTURE_END);
+    capture_destroy(c);
+}
+
+/* Live-like replay (real time, drop when full) with a consumer slower than real time. */
+static void test_slow_consumer_drops(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "live_100k.cf32");
+    const size_t n = 100000; /* 1 s at 100 kS/s, blocks every 10 ms */
+    write_counter(path, IQ_FORMAT_CF32, 100000.0, n);
+    capture_config_t cfg = {.file_path = path, .rate_sps = 100000.0, .realtime = true,
+                            .overrun = CAPTURE_OVERRUN_DROP, .block_samples = 1000,
+                            .n_blocks = 3};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    double t0 = now_s();
+    consume_result_t r = consume(c, 0.025, true, false);
+    double took = now_s() - t0;
+    assert_int_equal(r.end_code, CAPTURE_END);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    /* Every produced sample is either delivered or counted as dropped. */
+    assert_int_equal(r.delivered + st.samples_dropped, n);
+    assert_int_equal(st.samples_in, r.delivered);
+    assert_true(st.samples_dropped > 0);
+    assert_true(r.dropped_in_blocks > 0 && r.dropped_in_blocks <= st.samples_dropped);
+    assert_true(r.flagged > 0);
+    assert_int_equal(st.discontinuities, r.flagged);
+    assert_true(r.max_value_error == 0.0); /* dropped samples never shift the index */
+    /* Real-time pacing: the producer never waited for the consumer. */
+    assert_true(took > 0.9 && took < 3.0);
+    capture_destroy(c);
+}
+
+/* stop while the producer waits for a free block (lossless, nobody consuming). */
+static void test_stop_while_producer_waits(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "wait.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 1e6, 50000);
+    capture_config_t cfg = {.file_path = path, .rate_sps = 1e6, .block_samples = 1000,
+                            .n_blocks = 4};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    sleep_s(0.05); /* the ring fills, the producer blocks */
+    const capture_block_t *b;
+    assert_int_equal(capture_next_block(c, &b, 1000), CAPTURE_OK);
+    double t0 = now_s();
+    assert_int_equal(capture_stop(c), CAPTURE_OK);
+    assert_true(now_s() - t0 < 0.5);
+    assert_int_equal(capture_stop(c), CAPTURE_OK); /* idempotent */
+    assert_int_equal(capture_release_block(c, b), CAPTURE_OK);
+    /* The 3 blocks still in the ring drain, in order, then the stop shows. */
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(capture_next_block(c, &b, 1000), CAPTURE_OK);
+        assert_int_equal(b->first_sample_idx, 1000 * i);
+        assert_int_equal(capture_release_block(c, b), CAPTURE_OK);
+    }
+    assert_int_equal(capture_next_block(c, &b, 1000), CAPTURE_ERR_STOPPED);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_int_equal(st.samples_in, 4000); /* 4 blocks, then it waited */
+    capture_destroy(c);
+}
+
+typedef struct {
+    capture_t *c;
+    int rc;
+    double returned_at;
+} waiter_t;
+
+static void *wait_forever(void *arg)
+{
+    waiter_t *w = arg;
+    const capture_block_t *b;
+    w->rc = capture_next_block(w->c, &b, -1);
+    w->returned_at = now_s();
+    return NULL;
+}
+
+/* stop wakes a consumer blocked without timeout; no block is due for 10 s. */
+static void test_stop_wakes_consumer(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "slow.cs16");
+    write_counter(path, IQ_FORMAT_CS16, 1000.0, 20000);
+    capture_config_t cfg = {.file_path = path, .rate_sps = 1000.0, .realtime = true,
+                            .block_samples = 10000, .n_blocks = 2};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    waiter_t w = {.c = c};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, wait_forever, &w), 0);
+    sleep_s(0.1);
+    const capture_block_t *b;
+    assert_int_equal(capture_next_block(c, &b, 0), CAPTURE_ERR_TIMEOUT);
+    double t0 = now_s();
+    capture_stop(c);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, CAPTURE_ERR_STOPPED);
+    assert_true(w.returned_at - t0 < 0.5);
+    assert_true(now_s() - t0 < 0.5);
+    capture_destroy(c);
+}
+
+static void test_file_errors(void **state)
+{
+    (void)state;
+    char path[512];
+    capture_config_t cfg = {0};
+    tmp_path(path, sizeof path, "missing.cu8");
+    cfg.file_path = path;
+    assert_null(capture_create(&cfg));
+    tmp_path(path, sizeof path, "norate.cu8"); /* no metadata, no name tokens, no rate */
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs("\x80\x80\x80\x80", fp);
+    fclose(fp);
+    assert_null(capture_create(&cfg));
+    cfg.rate_sps = 1e6;
+    cfg.n_blocks = 1;
+    assert_null(capture_create(&cfg));
+    /* Radio without rate or frequency. */
+    capture_config_t radio = {.device_args = "driver=none", .center_freq_hz = 868e6};
+    assert_null(capture_create(&radio));
+    radio = (capture_config_t){.device_args = "driver=none", .rate_sps = 1e6};
+    assert_null(capture_create(&radio));
+    assert_null(capture_create(NULL));
+
+    const capture_block_t *b;
+    assert_int_equal(capture_next_block(NULL, &b, 0), CAPTURE_ERR_ARG);
+    assert_int_equal(capture_release_block(NULL, NULL), CAPTURE_ERR_ARG);
+    assert_string_equal(capture_strerror(CAPTURE_END), "end of input");
+    assert_string_equal(capture_strerror(12345), "unknown capture error");
+    capture_destroy(NULL);
+
+    /* Releases must be in order. */
+    tmp_path(path, sizeof path, "order.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 1e6, 3000);
+    capture_config_t ok = {.file_path = path, .rate_sps = 1e6, .block_samples = 1000,
+                           .n_blocks = 4};
+    capture_t *c = capture_create(&ok);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    assert_int_equal(capture_start(c), CAPTURE_ERR_ARG);
+    const capture_block_t *b1, *b2;
+    assert_int_equal(capture_next_block(c, &b1, 1000), CAPTURE_OK);
+    assert_int_equal(capture_next_block(c, &b2, 1000), CAPTURE_OK);
+    assert_int_equal(capture_release_block(c, b2), CAPTURE_ERR_ARG);
+    assert_int_equal(capture_release_block(c, b1), CAPTURE_OK);
+    assert_int_equal(capture_release_block(c, b1), CAPTURE_ERR_ARG);
+    assert_int_equal(capture_release_block(c, b2), CAPTURE_OK);
+    capture_destroy(c);
+}
+
+/* A truncated recording: all whole samples arrive, then CAPTURE_ERR_SOURCE. */
+static void test_file_truncated(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "trunc_1000k.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 1e6, 2500);
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    fputs("abc", fp); /* 3 of 8 bytes of a sample */
+    fclose(fp);
+    capture_config_t cfg = {.file_path = path, .block_samples = 1000, .n_blocks = 2};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_true(capture_rate(c) == 1e6); /* from the name token */
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    consume_result_t r = consume(c, 0.0, true, false);
+    assert_int_equal(r.end_code, CAPTURE_ERR_SOURCE);
+    assert_int_equal(r.delivered, 2500);
+    assert_non_null(strstr(capture_error_message(c), "trunc_1000k.cf32"));
+    assert_non_null(strstr(capture_error_message(c), "truncated"));
+    capture_destroy(c);
+}
+
+/* ---- SoapySDR path through the iqfile driver ------------------------------------------ */
+
+static void soapy_args(char *out, size_t len, const char *path, const char *extra)
+{
+    snprintf(out, len, "driver=iqfile,path=%s,%s", path, extra);
+}
+
+/* Lossless: throttle=0 and WAIT, native CS16 converted once; every sample in order. */
+static void test_soapy_lossless(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "soapy.cs16");
+    const size_t n = 200003;
+    write_counter(path, IQ_FORMAT_CS16, 1024000.0, n);
+    soapy_args(args, sizeof args, path, "throttle=0,rate=1024k,freq=868.13M");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 1024000.0,
+                            .center_freq_hz = 868.13e6, .gain = "40",
+                            .settings = "foo=bar", .overrun = CAPTURE_OVERRUN_WAIT,
+                            .block_samples = 8192, .n_blocks = 3};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_true(capture_rate(c) == 1024000.0);
+    assert_true(capture_center_freq(c) == 868.13e6);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    consume_result_t r = consume(c, 0.0, false, true);
+    assert_int_equal(r.end_code, CAPTURE_END);
+    assert_int_equal(r.delivered, n);
+    assert_int_equal(r.flagged, 0);
+    assert_true(r.max_value_error == 0.0); /* CS16 -> float is exact for these values */
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_int_equal(st.samples_in, n);
+    assert_int_equal(st.overflows, 0);
+    capture_destroy(c);
+}
+
+/* The radio overflows (the driver's emulated buffer fills while capture waits for a slow
+ * consumer); the loss is measured from timeNs (time=1) or the host clock (time=0). */
+static void run_soapy_overflow(bool timestamps)
+{
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "ovf.cf32");
+    const size_t n = 200000; /* 1 s at 200 kS/s */
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, n);
+    soapy_args(args, sizeof args, path,
+               timestamps ? "rate=200k,throttle=1,buffer_s=0.05,time=1"
+                          : "rate=200k,throttle=1,buffer_s=0.05,time=0");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .overrun = CAPTURE_OVERRUN_WAIT,
+                            .block_samples = 2000, .n_blocks = 2};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    /* 10 ms blocks, 40 ms of work each: the radio's 50 ms buffer overflows. */
+    consume_result_t r = consume(c, 0.04, true, false);
+    assert_int_equal(r.end_code, CAPTURE_END);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_true(st.overflows > 0);
+    assert_true(st.samples_lost > 0);
+    assert_true(r.flagged > 0);
+    if (timestamps) {
+        /* timeNs makes the estimate exact: every sample sits at its index. */
+        assert_true(r.max_value_error == 0.0);
+        /* A gap that runs into the end of the recording is never seen by the capture. */
+        assert_true(r.delivered + st.samples_lost <= n);
+        assert_true(r.delivered + st.samples_lost + 0.1 * 200000.0 >= n);
+    } else {
+        /* Host clock: within 20 ms of the truth (scheduling jitter). */
+        if (r.max_value_error > 0.02 * 200000.0)
+            fail_msg("host-clock loss estimate off by %.0f samples", r.max_value_error);
+        assert_true(llabs((long long)(r.delivered + st.samples_lost) - (long long)n) <=
+                    (long long)(0.02 * 200000.0 * (double)st.overflows));
+    }
+    capture_destroy(c);
+}
+
+static void test_soapy_overflow_timestamps(void **state)
+{
+    (void)state;
+    run_soapy_overflow(true);
+}
+
+static void test_soapy_overflow_host_clock(void **state)
+{
+    (void)state;
+    run_soapy_overflow(false);
+}
+
+/* Live default (drop when full) with a real-time radio and a slow consumer. */
+static void test_soapy_live_drops(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "live.cf32");
+    const size_t n = 100000;
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, n);
+    soapy_args(args, sizeof args, path, "rate=200k");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .block_samples = 2000, .n_blocks = 2};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    consume_result_t r = consume(c, 0.03, true, false);
+    assert_int_equal(r.end_code, CAPTURE_END);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_true(st.samples_dropped > 0);
+    assert_int_equal(st.overflows, 0); /* capture kept reading: the radio never overflowed */
+    assert_int_equal(r.delivered + st.samples_dropped, n);
+    assert_true(r.max_value_error == 0.0);
+    capture_destroy(c);
+}
+
+static void test_soapy_bad_device(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    capture_config_t cfg = {.device_args = "driver=iqfile,path=/nonexistent/x.cu8",
+                            .rate_sps = 1e6, .center_freq_hz = 868e6};
+    assert_null(capture_create(&cfg));
+    tmp_path(path, sizeof path, "gain.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 1e6, 1000);
+    soapy_args(args, sizeof args, path, "rate=1M");
+    cfg.device_args = args;
+    cfg.gain = "LNA=20"; /* the file device has no gain elements */
+    assert_null(capture_create(&cfg));
+    cfg.gain = "loud";
+    assert_null(capture_create(&cfg));
+}
+
+/* Points SoapySDR at the module built beside this test and nothing else. */
+static int find_plugin(void)
+{
+    char dir[PATH_MAX + 16];
+    const char *env = getenv("SIGFOX_SOAPY_PLUGIN_PATH");
+    if (env && *env) {
+        snprintf(dir, sizeof dir, "%s", env);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (k <= 0)
+            return -1;
+        exe[k] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            return -1;
+        *slash = '\0'; /* $BUILD/test */
+        snprintf(dir, sizeof dir, "%s/../soapy", exe);
+    }
+    char so[PATH_MAX + 64];
+    snprintf(so, sizeof so, "%s/libsigfoxIQFileSupport.so", dir);
+    if (access(so, R_OK) != 0) {
+        fprintf(stderr, "SoapySDR iqfile module not found: %s (build it with make)\n", so);
+        return -1;
+    }
+    setenv("SOAPY_SDR_PLUGIN_PATH", dir, 1);
+    setenv("SOAPY_SDR_ROOT", "/nonexistent", 1); /* no system modules: fast, hermetic */
+    return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_capture.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    if (find_plugin() != 0)
+        return 1;
+    const char *filter = getenv("CAPTURE_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_every_sample_once),
+        cmocka_unit_test(test_slow_consumer_drops),
+        cmocka_unit_test(test_stop_while_producer_waits),
+        cmocka_unit_test(test_stop_wakes_consumer),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_file_truncated),
+        cmocka_unit_test(test_soapy_lossless),
+        cmocka_unit_test(test_soapy_overflow_timestamps),
+        cmocka_unit_test(test_soapy_overflow_host_clock),
+        cmocka_unit_test(test_soapy_live_drops),
+        cmocka_unit_test(test_soapy_bad_device),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
