@@ -41,6 +41,11 @@ typedef struct {
     double rssi_offset_db;
 } rxjson_ctx_t;
 
+/* A JSON number printed with `decimals` digits after the point (json-c would print 17
+ * significant digits: 868130250.40000004); decimals <= 0 gives an integer. NULL for a
+ * non-finite value (json null) or no memory. New reference. */
+json_object *rxjson_number(double v, int decimals);
+
 /* Frame event. ctx may be NULL (no UTC, no calibration). Returns a new object (caller
  * puts it), or NULL when out of memory or given an invalid frame. */
 json_object *rxjson_frame(const rx_frame_t *f, const rxjson_ctx_t *ctx);

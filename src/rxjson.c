@@ -24,18 +24,24 @@ static const char *auth_name(rx_auth_t auth)
     }
 }
 
-/* A number printed with a fixed number of decimals (json-c would print 17 digits of
- * noise: 868130250.40000004). Non-finite values become null rather than invalid JSON. */
+json_object *rxjson_number(double v, int decimals)
+{
+    if (!isfinite(v))
+        return NULL;
+    if (decimals <= 0)
+        return json_object_new_int64((int64_t)llround(v));
+    char text[48];
+    snprintf(text, sizeof text, "%.*f", decimals, v);
+    /* Store the rounded value too, so that readers of the object and of its text agree. */
+    return json_object_new_double_s(strtod(text, NULL), text);
+}
+
+/* Non-finite values become null rather than invalid JSON. */
 static int add_num(json_object *obj, const char *key, double v, int decimals)
 {
     if (!isfinite(v))
         return json_object_object_add(obj, key, NULL) == 0 ? 0 : -1;
-    char text[48];
-    snprintf(text, sizeof text, "%.*f", decimals, v);
-    if (decimals == 0)
-        return framejson_add(obj, key, json_object_new_int64((int64_t)llround(v)));
-    /* Store the rounded value too, so that readers of the object and of its text agree. */
-    return framejson_add(obj, key, json_object_new_double_s(strtod(text, NULL), text));
+    return framejson_add(obj, key, rxjson_number(v, decimals));
 }
 
 /* Radio fields of burst f; RSSI and SNR from burst level (f itself for a frame). */
