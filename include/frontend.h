@@ -5,12 +5,13 @@
  *   in (rate_sps) -> liquid NCO mix by -shift_hz -> liquid firdecim /D -> out (rate_sps/D)
  *
  * The filter must keep |f| <= passband_hz flat and let nothing alias into it, so its
- * transition runs from passband_hz to rate/D - passband_hz. D is the largest integer that
- * leaves rate/D >= 1.2 * 2 * passband_hz (a transition of >= 17 % of the working rate
- * needs only ~10 taps per output sample), preferring a D whose working rate is a whole,
- * FFT-friendly (2^a 3^b 5^c 7^d) multiple of grid_hz so that the channelizer's bins fall
- * exactly on that grid. Measured on this machine: liquid's firdecim costs ~6 ns and its
- * NCO ~7 ns per input sample, nearly independent of D; one stage beats a half-band chain
+ * transition runs from passband_hz to rate/D - passband_hz, so rate/D >= 1.2 * 2 *
+ * passband_hz. Among those D, working rates that are whole multiples of grid_hz (the
+ * channelizer's bins then fall exactly on that grid) come first, and the cheapest by a
+ * cost model measured on this machine wins: liquid's firdecim ~5 ns per input sample plus
+ * ~0.7 ns per tap/D, the FFT ~0.18 ns * N log2 N per hop (3x for N not 2^a 3^b 5^c 7^d).
+ * E.g. 2.4 MS/s -> D = 8 (300 kS/s), 1.024 MS/s -> D = 4, 250 kS/s -> D = 1. liquid's NCO
+ * costs ~7 ns per input sample when a shift is needed. One stage beats a half-band chain
  * (each liquid resamp2 stage costs 15-30 ns per input sample).
  */
 #ifndef SIGFOX_FRONTEND_H
