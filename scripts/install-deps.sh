@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential g++ pkg-config make \
 libliquid-dev libfftw3-dev libsoapysdr-dev soapysdr-tools libconfig-dev \
 libzmq3-dev libcmocka-dev libssl-dev libjson-c-dev \
-gnuplot-nox valgrind"
+gnuplot-nox valgrind jq"
 
 missing=""
 for p in $PACKAGES; do
