@@ -104,7 +104,9 @@ static void check_tone(const channelizer_hop_t *h, void *vctx)
     if (fabs(h->power[i] / peak - 1) > 1e-3)
         c->bad++;
     for (long d = 3; d < 40; d++) {
-        if (h->power[i + d] > peak * 1e-3 || h->power[i - d] > peak * 1e-3)
+        long lo = (long)i - d, hi = (long)i + d;
+        if ((hi < (long)h->nbins && h->power[hi] > peak * 1e-3) ||
+            (lo >= 0 && h->power[lo] > peak * 1e-3))
             c->bad++;
     }
     if (h->first_sample != h->index * (NFFT / 2))
