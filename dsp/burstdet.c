@@ -25,37 +25,37 @@
 
 typedef struct {
     int baud;
-    int half;          /* box half width, bins */
-    int width;         /* 2 half + 1 */
-    int len;           /* box length, hops */
-    int flank;         /* flank box centre offset, bins */
-    int tol;           /* association tolerance, bins */
-    int spec_half;     /* spectral snapshot half width, bins */
-    int core_half;     /* main-lobe half width for centroid / SNR, bins */
+    int half;           /* box half width, bins */
+    int width;          /* 2 half + 1 */
+    int len;            /* box length, hops */
+    int flank;          /* flank box centre offset, bins */
+    int tol;            /* association tolerance, bins */
+    int spec_half;      /* spectral snapshot half width, bins */
+    int core_half;      /* main-lobe half width for centroid / SNR, bins */
     int ctx_lo, ctx_hi; /* wide-context bands [ctx_lo, ctx_hi] bins on each side */
     double min_s, max_s;
     double min_width_bins;
-    double max_peak3;  /* largest share of the excess in 3 adjacent bins */
+    double max_peak3; /* largest share of the excess in 3 adjacent bins */
     double max_width_bins;
-    size_t ring;       /* rows of band sums kept */
-    size_t max_hops;   /* profile capacity */
+    size_t ring;     /* rows of band sums kept */
+    size_t max_hops; /* profile capacity */
 } class_t;
 
 typedef struct {
     bool used;
-    bool zombie;       /* rejected as too long: absorbs candidates until it fades */
-    bool matched;      /* matched a candidate this hop */
+    bool zombie;  /* rejected as too long: absorbs candidates until it fades */
+    bool matched; /* matched a candidate this hop */
     uint32_t id;
-    long bin;          /* current bin, index into the analysed bins */
-    long bin0;         /* bin at open: centre of the spectral snapshots */
+    long bin;  /* current bin, index into the analysed bins */
+    long bin0; /* bin at open: centre of the spectral snapshots */
     uint64_t first_hop, open_hop, last_match;
     int misses;
-    double floor0;     /* floor at bin0 */
-    size_t nprof;      /* profile values (from first_hop) */
-    float *prof;       /* max_hops excess band sums */
-    float *ctx;        /* max_hops x 2: mean excess per bin of the left / right context */
-    size_t nspec;      /* snapshots (from open_hop) */
-    float *spec;       /* max_hops x (2 spec_half + 1) values of s */
+    double floor0; /* floor at bin0 */
+    size_t nprof;  /* profile values (from first_hop) */
+    float *prof;   /* max_hops excess band sums */
+    float *ctx;    /* max_hops x 2: mean excess per bin of the left / right context */
+    size_t nspec;  /* snapshots (from open_hop) */
+    float *spec;   /* max_hops x (2 spec_half + 1) values of s */
 } track_t;
 
 typedef struct {
@@ -65,18 +65,18 @@ typedef struct {
 
 struct burstdet {
     burstdet_config_t cfg;
-    double thr;                /* linear threshold on the box mean */
+    double thr; /* linear threshold on the box mean */
     class_t cls[NCLASS];
     size_t nbins;
-    float *s;                  /* nbins: power / floor */
-    double *prefix;            /* nbins + 1 */
-    float *rows[NCLASS];       /* ring x nbins band sums */
-    float *run[NCLASS];        /* nbins: running sum over the class box length */
-    float *run100_short;       /* nbins: BR100 band sums over the BR600 box length */
-    track_t *tracks[NCLASS];   /* max_tracks each */
-    cand_t *cands;             /* nbins */
+    float *s;                /* nbins: power / floor */
+    double *prefix;          /* nbins + 1 */
+    float *rows[NCLASS];     /* ring x nbins band sums */
+    float *run[NCLASS];      /* nbins: running sum over the class box length */
+    float *run100_short;     /* nbins: BR100 band sums over the BR600 box length */
+    track_t *tracks[NCLASS]; /* max_tracks each */
+    cand_t *cands;           /* nbins */
     uint32_t next_id;
-    uint64_t hops_seen;        /* since reset */
+    uint64_t hops_seen; /* since reset */
     burstdet_stats_t stats;
 };
 
@@ -120,7 +120,7 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
         c->min_s = 0.7;
         c->max_s = 2.6;
         c->min_width_bins = 25 / bin_hz;
-        c->max_peak3 = 1.0; /* a BR100 burst is itself ~3 bins wide */
+        c->max_peak3 = 1.0;      /* a BR100 burst is itself ~3 bins wide */
         c->max_width_bins = 1e9; /* wider signals fail the flank / context tests */
         c->ctx_lo = iround(250 / bin_hz);
         c->ctx_hi = iround(1000 / bin_hz);
@@ -644,8 +644,8 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
                     run[i] += src[i];
             }
             if (c == 0) {
-                size_t rows_s =
-                    q->hops_seen < (uint64_t)q->cls[1].len ? (size_t)q->hops_seen : (size_t)q->cls[1].len;
+                size_t rows_s = q->hops_seen < (uint64_t)q->cls[1].len ? (size_t)q->hops_seen
+                                                                       : (size_t)q->cls[1].len;
                 memset(q->run100_short, 0, n * sizeof(float));
                 for (size_t j = 0; j < rows_s; j++) {
                     const float *src = row(q, 0, hop - j);

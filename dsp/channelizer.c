@@ -17,12 +17,12 @@ struct channelizer {
     long bin_lo;
     size_t nbins;
     size_t block, nblocks;
-    double alpha_smooth;    /* hop / floor_tau_s */
-    size_t window;          /* hops a block may stay occupied before it is a new level */
-    float complex *frame;   /* n samples being filled (FFTW-aligned: transformed in place
-                               of a copy) */
+    double alpha_smooth;  /* hop / floor_tau_s */
+    size_t window;        /* hops a block may stay occupied before it is a new level */
+    float complex *frame; /* n samples being filled (FFTW-aligned: transformed in place
+                             of a copy) */
     size_t fill;
-    float complex *ring;    /* history x n spectra; hop b in slot b % history */
+    float complex *ring; /* history x n spectra; hop b in slot b % history */
     size_t history;
     fftwf_plan plan;
     float *power;           /* nbins */
@@ -112,9 +112,8 @@ channelizer_t *channelizer_create(const channelizer_config_t *cfg)
     q->interp_block = malloc(q->nbins * sizeof *q->interp_block);
     q->interp_frac = malloc(q->nbins * sizeof *q->interp_frac);
     q->scratch = malloc((q->nbins / q->nblocks + 1) * sizeof *q->scratch);
-    if (!q->frame || !q->ring || !q->power || !q->floor || !q->block_floor ||
-        !q->block_smooth || !q->block_stuck ||
-        !q->interp_block || !q->interp_frac || !q->scratch) {
+    if (!q->frame || !q->ring || !q->power || !q->floor || !q->block_floor || !q->block_smooth ||
+        !q->block_stuck || !q->interp_block || !q->interp_frac || !q->scratch) {
         log_error("Channelizer not created, reason: out of memory");
         cleanup(q);
         return NULL;

@@ -10,18 +10,17 @@
 struct extractor {
     size_t n, m;
     double bin_hz;
-    float *h;              /* M weights, index m + M/2 */
-    float complex *in;     /* FFTW buffers, M */
+    float *h;          /* M weights, index m + M/2 */
+    float complex *in; /* FFTW buffers, M */
     float complex *out;
     fftwf_plan plan;
 };
 
 extractor_t *extractor_create(const extractor_config_t *cfg)
 {
-    if (!cfg || cfg->fft_len < 8 || (cfg->fft_len & 1) || cfg->out_bins < 8 ||
-        cfg->out_bins % 4 || cfg->out_bins > cfg->fft_len || !(cfg->bin_hz > 0) ||
-        !(cfg->pass_hz > 0) || !(cfg->stop_hz > cfg->pass_hz) ||
-        cfg->stop_hz > cfg->out_bins / 2 * cfg->bin_hz + 1e-9) {
+    if (!cfg || cfg->fft_len < 8 || (cfg->fft_len & 1) || cfg->out_bins < 8 || cfg->out_bins % 4 ||
+        cfg->out_bins > cfg->fft_len || !(cfg->bin_hz > 0) || !(cfg->pass_hz > 0) ||
+        !(cfg->stop_hz > cfg->pass_hz) || cfg->stop_hz > cfg->out_bins / 2 * cfg->bin_hz + 1e-9) {
         log_error("Extractor not created, reason: bad sizes or band edges");
         return NULL;
     }

@@ -72,8 +72,7 @@ static unsigned choose_decimation(double rate, double pass, double grid, double 
     bool best_on_grid = false;
     for (unsigned d = dmax; d >= 1; d--) {
         double fw = rate / d;
-        double cost =
-            d > 1 ? rate * (4.5e-9 + 0.35e-9 * filter_len(rate, d, pass, as_db) / d) : 0;
+        double cost = d > 1 ? rate * (4.5e-9 + 0.35e-9 * filter_len(rate, d, pass, as_db) / d) : 0;
         unsigned long mult = 0;
         bool grid_ok = on_grid(rate, d, grid, &mult);
         if (grid > 0) {

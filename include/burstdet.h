@@ -21,10 +21,10 @@
  *
  *   too short / too long for its class (BR100 0.7-2.6 s, BR600 0.12-0.5 s; frames last
  *   1.12-2.08 s and 0.19-0.35 s), too narrow (rms width under 25 Hz for BR100, 75 Hz for
- *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines), too wide (flanks full, or both 250-1000 Hz / 1.2-3 kHz context
- *   bands carry a tenth of the core's excess per bin), gappy (over a fifth of its hops
- *   below half the on-level: FSK packet trains, whose GMSK lines and lobes look like
- *   bursts of either class).
+ *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines), too wide
+ * (flanks full, or both 250-1000 Hz / 1.2-3 kHz context bands carry a tenth of the core's excess
+ * per bin), gappy (over a fifth of its hops below half the on-level: FSK packet trains, whose GMSK
+ * lines and lobes look like bursts of either class).
  *
  * Hop index h refers to the channelizer frame [h*hop, h*hop + 2*hop): its centre, the time
  * the hop "sees", is working sample (h + 1) * hop. Event times are fractional hop indices
@@ -40,13 +40,13 @@
 #define BURSTDET_DEFAULT_THRESHOLD_DB 3.5
 
 typedef struct {
-    double bin_hz;         /* channelizer bin width (about 25 Hz) */
-    double hop_s;          /* hop duration (about 20 ms) */
-    size_t fft_len;        /* channelizer N, for power in |x|^2 units */
-    long bin_lo;           /* signed bin of the first analysed bin */
-    size_t nbins;          /* analysed bins */
-    double threshold_db;   /* box mean over the floor, 0: BURSTDET_DEFAULT_THRESHOLD_DB */
-    size_t max_tracks;     /* open tracks per class, 0: 256 */
+    double bin_hz;       /* channelizer bin width (about 25 Hz) */
+    double hop_s;        /* hop duration (about 20 ms) */
+    size_t fft_len;      /* channelizer N, for power in |x|^2 units */
+    long bin_lo;         /* signed bin of the first analysed bin */
+    size_t nbins;        /* analysed bins */
+    double threshold_db; /* box mean over the floor, 0: BURSTDET_DEFAULT_THRESHOLD_DB */
+    size_t max_tracks;   /* open tracks per class, 0: 256 */
     bool disable_br100;
     bool disable_br600;
 } burstdet_config_t;
@@ -58,38 +58,38 @@ typedef enum {
 
 typedef enum {
     BURSTDET_ACCEPTED = 0,
-    BURSTDET_REJ_SHORT,     /* shorter than its class allows */
-    BURSTDET_REJ_LONG,      /* longer than its class allows (sent as soon as it is) */
-    BURSTDET_REJ_NARROW,    /* spectrum narrower than the class: CW */
-    BURSTDET_REJ_WIDE,      /* spectrum wider than the class */
-    BURSTDET_REJ_GAPPY,     /* on and off within the track: packets of an interferer */
-    BURSTDET_REJ_FLUSHED,   /* closed by burstdet_flush before its end */
+    BURSTDET_REJ_SHORT,   /* shorter than its class allows */
+    BURSTDET_REJ_LONG,    /* longer than its class allows (sent as soon as it is) */
+    BURSTDET_REJ_NARROW,  /* spectrum narrower than the class: CW */
+    BURSTDET_REJ_WIDE,    /* spectrum wider than the class */
+    BURSTDET_REJ_GAPPY,   /* on and off within the track: packets of an interferer */
+    BURSTDET_REJ_FLUSHED, /* closed by burstdet_flush before its end */
 } burstdet_reject_t;
 const char *burstdet_reject_name(int reject);
 
 typedef struct {
     burstdet_kind_t kind;
-    uint32_t id;           /* track id, unique since create */
-    int baud;              /* 100 or 600 */
-    long bin;              /* OPEN: signed bin of the candidate */
-    uint64_t first_hop;    /* OPEN: earliest hop the burst may have started in */
+    uint32_t id;        /* track id, unique since create */
+    int baud;           /* 100 or 600 */
+    long bin;           /* OPEN: signed bin of the candidate */
+    uint64_t first_hop; /* OPEN: earliest hop the burst may have started in */
     /* CLOSE only: */
-    int reject;            /* burstdet_reject_t */
-    double freq_bin;       /* carrier, fractional signed bin (Hz = freq_bin * bin_hz) */
-    double start_hop;      /* burst start and end, fractional hop index (see above) */
+    int reject;       /* burstdet_reject_t */
+    double freq_bin;  /* carrier, fractional signed bin (Hz = freq_bin * bin_hz) */
+    double start_hop; /* burst start and end, fractional hop index (see above) */
     double end_hop;
-    double time_err_hops;  /* +- uncertainty of start/end */
-    double width_bins;     /* rms spectral width */
-    double snr_db;         /* signal power over noise in `baud` Hz */
-    double power;          /* mean signal power in |x|^2 of the working-rate stream */
+    double time_err_hops; /* +- uncertainty of start/end */
+    double width_bins;    /* rms spectral width */
+    double snr_db;        /* signal power over noise in `baud` Hz */
+    double power;         /* mean signal power in |x|^2 of the working-rate stream */
 } burstdet_event_t;
 
 typedef struct {
-    uint64_t candidates;   /* hop-level candidates (both classes) */
-    uint64_t tracks;       /* tracks opened */
+    uint64_t candidates; /* hop-level candidates (both classes) */
+    uint64_t tracks;     /* tracks opened */
     uint64_t accepted;
     uint64_t rejected[BURSTDET_REJ_FLUSHED + 1];
-    uint64_t dropped;      /* candidates lost because every track slot was busy */
+    uint64_t dropped; /* candidates lost because every track slot was busy */
 } burstdet_stats_t;
 
 typedef struct burstdet burstdet_t;

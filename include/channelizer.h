@@ -31,15 +31,15 @@
 #include <stdint.h>
 
 typedef struct {
-    double rate_sps;          /* working rate */
-    size_t fft_len;           /* N, even, >= 64 */
-    double band_lo_hz;        /* analysed band, relative to 0 Hz, within +-rate/2 */
+    double rate_sps;   /* working rate */
+    size_t fft_len;    /* N, even, >= 64 */
+    double band_lo_hz; /* analysed band, relative to 0 Hz, within +-rate/2 */
     double band_hi_hz;
-    size_t floor_block_bins;  /* 0: 128 */
-    double floor_tau_s;       /* noise-floor time constant, 0: 1 s */
-    size_t history_hops;      /* spectra kept for channelizer_spectrum, 0: 1 */
-    bool fft_measure;         /* FFTW_MEASURE plan: ~35 % faster transforms, 0.2-0.6 s of
-                                 planning per size and process (FFTW keeps the wisdom) */
+    size_t floor_block_bins; /* 0: 128 */
+    double floor_tau_s;      /* noise-floor time constant, 0: 1 s */
+    size_t history_hops;     /* spectra kept for channelizer_spectrum, 0: 1 */
+    bool fft_measure;        /* FFTW_MEASURE plan: ~35 % faster transforms, 0.2-0.6 s of
+                                planning per size and process (FFTW keeps the wisdom) */
 } channelizer_config_t;
 
 /* One completed hop. Pointers are owned by the channelizer and valid until the next

@@ -31,11 +31,11 @@
 #include <stdint.h>
 
 typedef struct {
-    size_t fft_len;   /* channelizer N (even; hop = N/2) */
-    double bin_hz;    /* channelizer bin width */
-    size_t out_bins;  /* M: a multiple of 4, <= N; output rate M * bin_hz */
-    double pass_hz;   /* flat half-band */
-    double stop_hz;   /* zero from here; pass_hz < stop_hz <= M/2 * bin_hz */
+    size_t fft_len;  /* channelizer N (even; hop = N/2) */
+    double bin_hz;   /* channelizer bin width */
+    size_t out_bins; /* M: a multiple of 4, <= N; output rate M * bin_hz */
+    double pass_hz;  /* flat half-band */
+    double stop_hz;  /* zero from here; pass_hz < stop_hz <= M/2 * bin_hz */
 } extractor_config_t;
 
 typedef struct extractor extractor_t;

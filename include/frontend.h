@@ -21,11 +21,11 @@
 #include <stddef.h>
 
 typedef struct {
-    double rate_sps;     /* input rate, 1e3 .. 20e6 (the receiver uses 200e3 .. 3.2e6) */
-    double shift_hz;     /* frequency moved to 0 Hz (channel centre - capture centre) */
-    double passband_hz;  /* half-width kept flat and alias-free, e.g. 97e3 */
-    double stopband_db;  /* alias rejection, 0: 60 dB */
-    double grid_hz;      /* preferred working-rate divisor (channelizer bin width), 0: none */
+    double rate_sps;    /* input rate, 1e3 .. 20e6 (the receiver uses 200e3 .. 3.2e6) */
+    double shift_hz;    /* frequency moved to 0 Hz (channel centre - capture centre) */
+    double passband_hz; /* half-width kept flat and alias-free, e.g. 97e3 */
+    double stopband_db; /* alias rejection, 0: 60 dB */
+    double grid_hz;     /* preferred working-rate divisor (channelizer bin width), 0: none */
 } frontend_config_t;
 
 typedef struct frontend frontend_t;

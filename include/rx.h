@@ -31,17 +31,17 @@ const char *rx_auth_name(rx_auth_t a); /* "unchecked", "ok", "bad", "unknown-dev
 
 /* One demodulated burst that decoded to a frame (crc_ok) or at least to a readable FT. */
 typedef struct {
-    ul_frame_t frame;          /* fields valid when frame.crc_ok */
+    ul_frame_t frame; /* fields valid when frame.crc_ok */
     rx_auth_t auth;
-    int baud;                  /* 100 or 600 */
-    double freq_hz;            /* absolute carrier at the first preamble symbol */
+    int baud;       /* 100 or 600 */
+    double freq_hz; /* absolute carrier at the first preamble symbol */
     double drift_hz_s;
-    double rssi_dbfs;          /* mean burst power, dB relative to full scale */
-    double snr_db;             /* in the signal bandwidth (baud Hz) */
-    uint64_t sample_idx;       /* first preamble symbol, in input-stream samples */
-    double t_start_s;          /* seconds from the first input sample */
+    double rssi_dbfs;    /* mean burst power, dB relative to full scale */
+    double snr_db;       /* in the signal bandwidth (baud Hz) */
+    uint64_t sample_idx; /* first preamble symbol, in input-stream samples */
+    double t_start_s;    /* seconds from the first input sample */
     double t_end_s;
-    bool joint;                /* decoded only by combining replicas (message events) */
+    bool joint; /* decoded only by combining replicas (message events) */
 } rx_frame_t;
 
 #define RX_MAX_REPLICAS 3
@@ -57,39 +57,39 @@ typedef struct {
 
 typedef struct {
     uint64_t samples_in;
-    uint64_t samples_lost;          /* announced by rx_discontinuity */
-    uint64_t bursts_detected;       /* accepted by the detector and demodulated */
-    uint64_t bursts_rejected;       /* detector tracks rejected (CW, FSK, noise, ...) */
-    uint64_t bursts_dropped;        /* no extraction slot free (more than max_bursts) */
-    uint64_t bursts_nosync;         /* demodulator found no preamble + FT */
+    uint64_t samples_lost;    /* announced by rx_discontinuity */
+    uint64_t bursts_detected; /* accepted by the detector and demodulated */
+    uint64_t bursts_rejected; /* detector tracks rejected (CW, FSK, noise, ...) */
+    uint64_t bursts_dropped;  /* no extraction slot free (more than max_bursts) */
+    uint64_t bursts_nosync;   /* demodulator found no preamble + FT */
     uint64_t frames_ok;
-    uint64_t frames_crc_bad;        /* FT readable, CRC (or fields) bad */
-    uint64_t frames_ft_bad;         /* sync found, FT unreadable or frame cut short */
+    uint64_t frames_crc_bad; /* FT readable, CRC (or fields) bad */
+    uint64_t frames_ft_bad;  /* sync found, FT unreadable or frame cut short */
     uint64_t frames_auth_bad;
     uint64_t frames_unknown_device;
     uint64_t messages;
     uint64_t messages_combined;
-    double latency_max_s;           /* longest burst end -> frame callback, stream time */
+    double latency_max_s; /* longest burst end -> frame callback, stream time */
 } rx_stats_t;
 
 typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
 typedef void (*rx_message_cb)(const rx_message_t *msg, void *user);
 
 typedef struct {
-    double rate_sps;            /* input sample rate, 200e3 .. 3.2e6 */
-    double capture_center_hz;   /* centre frequency of the input (0 if unknown: then all
-                                   frequencies are relative to it) */
-    double channel_center_hz;   /* macro-channel centre (0: same as capture centre) */
-    double channel_width_hz;    /* 0: 192 kHz plus margin */
-    double threshold_db;        /* detector threshold over the noise floor, 0: default */
-    bool report_bad_frames;     /* also call on_frame for CRC-failed bursts with a good FT */
-    double rssi_offset_db;      /* dBm = dBFS + offset, when calibrated (not used by rx) */
-    const keystore_t *keys;     /* may be NULL: auth stays "unchecked" */
-    const rc_params_t *rc;      /* replica timing rules (rc.h); NULL: RC1 */
-    size_t max_bursts;          /* bursts followed at once per symbol rate, 0: 160 BR100
-                                   + 96 BR600 (memory ~22 MB at 250 kS/s) */
-    bool fft_measure;           /* plan the channelizer FFT with FFTW_MEASURE: ~10 % less
-                                   CPU for 0.2-0.6 s more in rx_create (daemon, bench) */
+    double rate_sps;          /* input sample rate, 200e3 .. 3.2e6 */
+    double capture_center_hz; /* centre frequency of the input (0 if unknown: then all
+                                 frequencies are relative to it) */
+    double channel_center_hz; /* macro-channel centre (0: same as capture centre) */
+    double channel_width_hz;  /* 0: 192 kHz plus margin */
+    double threshold_db;      /* detector threshold over the noise floor, 0: default */
+    bool report_bad_frames;   /* also call on_frame for CRC-failed bursts with a good FT */
+    double rssi_offset_db;    /* dBm = dBFS + offset, when calibrated (not used by rx) */
+    const keystore_t *keys;   /* may be NULL: auth stays "unchecked" */
+    const rc_params_t *rc;    /* replica timing rules (rc.h); NULL: RC1 */
+    size_t max_bursts;        /* bursts followed at once per symbol rate, 0: 160 BR100
+                                 + 96 BR600 (memory ~22 MB at 250 kS/s) */
+    bool fft_measure;         /* plan the channelizer FFT with FFTW_MEASURE: ~10 % less
+                                 CPU for 0.2-0.6 s more in rx_create (daemon, bench) */
     rx_frame_cb on_frame;
     rx_message_cb on_message;
     void *user;
@@ -116,9 +116,9 @@ void rx_get_stats(const rx_t *q, rx_stats_t *stats);
 
 /* What rx_create chose (for logs and benchmarks). */
 typedef struct {
-    double work_rate_sps;   /* after the front end */
+    double work_rate_sps; /* after the front end */
     unsigned decimation;
-    size_t fft_len;         /* channelizer N (bin width work_rate_sps / N, ~25 Hz) */
+    size_t fft_len; /* channelizer N (bin width work_rate_sps / N, ~25 Hz) */
     double hop_s;
     double threshold_db;
 } rx_info_t;

@@ -41,11 +41,11 @@
 /* Per class: snippet geometry and the detector's timing accuracy. */
 typedef struct {
     int baud;
-    size_t out_bins;     /* extractor M: 16 samples/symbol at 25 Hz bins */
+    size_t out_bins; /* extractor M: 16 samples/symbol at 25 Hz bins */
     double pass_hz, stop_hz;
-    double max_track_s;  /* longest track a slot must hold (detector's LONG limit + box) */
-    double time_err_s;   /* detector start/end error to search (measured <= 52 ms at 6 dB,
-                            test_burstdet), plus room */
+    double max_track_s; /* longest track a slot must hold (detector's LONG limit + box) */
+    double time_err_s;  /* detector start/end error to search (measured <= 52 ms at 6 dB,
+                           test_burstdet), plus room */
 } class_geom_t;
 
 static const class_geom_t geom[NCLASS] = {
@@ -58,40 +58,40 @@ enum { SLOT_FREE = 0, SLOT_EXTRACT, SLOT_TAIL };
 typedef struct {
     int state;
     uint32_t id;
-    long k0;                 /* centre bin (signed) */
-    uint64_t first_hop;      /* hop of the slot's first sample */
-    uint64_t need_hop;       /* SLOT_TAIL: finalize once this hop is extracted */
-    size_t n, cap;           /* samples held / capacity */
+    long k0;            /* centre bin (signed) */
+    uint64_t first_hop; /* hop of the slot's first sample */
+    uint64_t need_hop;  /* SLOT_TAIL: finalize once this hop is extracted */
+    size_t n, cap;      /* samples held / capacity */
     float complex *buf;
-    burstdet_event_t close;  /* the accepted CLOSE event */
+    burstdet_event_t close; /* the accepted CLOSE event */
 } slot_t;
 
 struct rx {
     rx_config_t cfg;
     double rate;
-    double center_hz;        /* absolute macro-channel centre (relative when unknown) */
+    double center_hz; /* absolute macro-channel centre (relative when unknown) */
     frontend_t *fe;
     channelizer_t *ch;
     burstdet_t *bd;
     extractor_t *ex[NCLASS];
     demod_t *dm[NCLASS];
     assembler_t *as;
-    nco_crcf nco;            /* fine centring of a snippet on the detector's carrier */
+    nco_crcf nco; /* fine centring of a snippet on the detector's carrier */
     double fw, hop_s, bin_hz, fe_delay;
     unsigned dec;
     size_t nfft, hop;
     float complex *wbuf;
     size_t wcap;
-    float complex *zeros;    /* CHUNK_IN, for flushing the filters */
+    float complex *zeros; /* CHUNK_IN, for flushing the filters */
     slot_t *slots[NCLASS];
     size_t nslots[NCLASS];
     burstdet_event_t *ev;
     size_t evcap;
     float soft[SOFT_CAP];
-    uint64_t in_pos;         /* input samples consumed, lost ones included */
-    uint64_t seg_base;       /* input index of the segment's first sample */
-    uint64_t last_hop;       /* last hop handled in this segment (+1), 0: none */
-    uint64_t cur_hop;        /* hop being handled */
+    uint64_t in_pos;   /* input samples consumed, lost ones included */
+    uint64_t seg_base; /* input index of the segment's first sample */
+    uint64_t last_hop; /* last hop handled in this segment (+1), 0: none */
+    uint64_t cur_hop;  /* hop being handled */
     rx_stats_t st;
 };
 
@@ -179,8 +179,8 @@ rx_t *rx_create(const rx_config_t *cfg)
     double pass = width / 2 + PASS_MARGIN_HZ;
     if (fabs(shift) + pass > q->rate / 2)
         pass = q->rate / 2 - fabs(shift);
-    frontend_config_t fc = {.rate_sps = q->rate, .shift_hz = shift, .passband_hz = pass,
-                            .grid_hz = GRID_HZ};
+    frontend_config_t fc = {
+        .rate_sps = q->rate, .shift_hz = shift, .passband_hz = pass, .grid_hz = GRID_HZ};
     q->fe = frontend_create(&fc);
     if (!q->fe)
         goto fail;
@@ -189,8 +189,10 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->fe_delay = frontend_delay_in(q->fe);
     q->nfft = (size_t)lround(q->fw / GRID_HZ);
     q->nfft += q->nfft & 1;
-    channelizer_config_t cc = {.rate_sps = q->fw, .fft_len = q->nfft,
-                               .band_lo_hz = -width / 2, .band_hi_hz = width / 2,
+    channelizer_config_t cc = {.rate_sps = q->fw,
+                               .fft_len = q->nfft,
+                               .band_lo_hz = -width / 2,
+                               .band_hi_hz = width / 2,
                                .history_hops = HIST_HOPS,
                                .fft_measure = cfg->fft_measure};
     q->ch = channelizer_create(&cc);
@@ -223,8 +225,10 @@ rx_t *rx_create(const rx_config_t *cfg)
     size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
     for (int c = 0; c < NCLASS; c++) {
         const class_geom_t *g = &geom[c];
-        extractor_config_t ec = {.fft_len = q->nfft, .bin_hz = q->bin_hz,
-                                 .out_bins = g->out_bins, .pass_hz = g->pass_hz,
+        extractor_config_t ec = {.fft_len = q->nfft,
+                                 .bin_hz = q->bin_hz,
+                                 .out_bins = g->out_bins,
+                                 .pass_hz = g->pass_hz,
                                  .stop_hz = g->stop_hz};
         q->ex[c] = extractor_create(&ec);
         if (!q->ex[c])
@@ -242,8 +246,8 @@ rx_t *rx_create(const rx_config_t *cfg)
             if (!q->slots[c][i].buf)
                 goto nomem;
         }
-        demod_config_t dc = {.baud = g->baud, .max_samples = hops * per_hop, .sync = sync,
-                             .nsync = nsync};
+        demod_config_t dc = {
+            .baud = g->baud, .max_samples = hops * per_hop, .sync = sync, .nsync = nsync};
         q->dm[c] = demod_create(&dc);
         if (!q->dm[c]) {
             log_error("Receiver not created, reason: demodulator refused its configuration, "
@@ -252,8 +256,8 @@ rx_t *rx_create(const rx_config_t *cfg)
             goto fail;
         }
     }
-    assembler_config_t ac = {.rc = cfg->rc, .keys = cfg->keys, .latency_s = 1.0,
-                             .on_message = on_message, .user = q};
+    assembler_config_t ac = {
+        .rc = cfg->rc, .keys = cfg->keys, .latency_s = 1.0, .on_message = on_message, .user = q};
     q->as = assembler_create(&ac);
     if (!q->as)
         goto nomem;
@@ -272,8 +276,8 @@ void rx_get_info(const rx_t *q, rx_info_t *info)
     info->decimation = q->dec;
     info->fft_len = q->nfft;
     info->hop_s = q->hop_s;
-    info->threshold_db = q->cfg.threshold_db > 0 ? q->cfg.threshold_db
-                                                 : BURSTDET_DEFAULT_THRESHOLD_DB;
+    info->threshold_db =
+        q->cfg.threshold_db > 0 ? q->cfg.threshold_db : BURSTDET_DEFAULT_THRESHOLD_DB;
 }
 
 static slot_t *find_slot(rx_t *q, int c, uint32_t id)
@@ -326,7 +330,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
     float complex *x = s->buf + s0;
     size_t nx = (size_t)(s1 - s0);
     nco_crcf_mix_block_down(q->nco, x, x, (unsigned)nx);
-    demod_hint_t hint = {.start_sample = j_start - s0, .start_uncertainty = unc,
+    demod_hint_t hint = {.start_sample = j_start - s0,
+                         .start_uncertainty = unc,
                          .end_sample = fmin(j_end - s0, (double)nx)};
     demod_result_t res;
     int ns = demod_process(q->dm[c], x, nx, &hint, q->soft, SOFT_CAP, &res);
@@ -369,8 +374,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
     }
     /* latency: input needed for the current hop (the frame ends at hop*hop + N) vs the
        burst's end; with small input blocks the callback fires that early */
-    double now_s = ((double)q->seg_base + ((double)q->cur_hop * q->hop + q->nfft) * q->dec) /
-                   q->rate;
+    double now_s =
+        ((double)q->seg_base + ((double)q->cur_hop * q->hop + q->nfft) * q->dec) / q->rate;
     if (now_s - f.t_end_s > q->st.latency_max_s)
         q->st.latency_max_s = now_s - f.t_end_s;
     if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))

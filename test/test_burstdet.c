@@ -42,8 +42,8 @@ static void run_pipeline(synth_t *s, double threshold_db, run_t *out)
     assert_non_null(fe);
     double fw = frontend_out_rate(fe);
     size_t nfft = (size_t)lround(fw / 25.0);
-    channelizer_config_t cc = {.rate_sps = fw, .fft_len = nfft, .band_lo_hz = -97e3,
-                               .band_hi_hz = 97e3};
+    channelizer_config_t cc = {
+        .rate_sps = fw, .fft_len = nfft, .band_lo_hz = -97e3, .band_hi_hz = 97e3};
     channelizer_t *ch = channelizer_create(&cc);
     assert_non_null(ch);
     size_t hop = channelizer_hop_len(ch);
@@ -111,7 +111,7 @@ static void run_pipeline(synth_t *s, double threshold_db, run_t *out)
 typedef struct {
     size_t truth, found, missed, wrong_class;
     double max_dt_start, max_dt_end, max_df, rms_df;
-    size_t false_accepts; /* accepted detections matching no truth burst */
+    size_t false_accepts;    /* accepted detections matching no truth burst */
     double wmin[2], wmax[2]; /* rms widths seen, BR100 / BR600 */
 } score_t;
 
@@ -190,8 +190,7 @@ static void score(synth_t *s, const run_t *r, score_t *sc, bool verbose)
                 if (verbose)
                     print_message("false: baud %d t %.3f-%.3f f %.1f snr %.1f w %.2f\n",
                                   r->det[k].ev.baud, r->det[k].t_start_s, r->det[k].t_end_s,
-                                  r->det[k].freq_hz, r->det[k].ev.snr_db,
-                                  r->det[k].ev.width_bins);
+                                  r->det[k].freq_hz, r->det[k].ev.snr_db, r->det[k].ev.width_bins);
             }
         }
     sc->rms_df = sc->found ? sqrt(sum_df2 / sc->found) : 0;
@@ -334,8 +333,7 @@ static void test_weak(void **state)
     double c = synth_config(s)->center_freq_hz;
     for (int k = 0; k < 40; k++) {
         int baud = k & 1 ? 600 : 100;
-        add_burst(s, baud, 0.3 + (k / 4) * 1.3, c - 85e3 + k * 4.2e3, 6, 12,
-                  (urand() - 0.5) * 40);
+        add_burst(s, baud, 0.3 + (k / 4) * 1.3, c - 85e3 + k * 4.2e3, 6, 12, (urand() - 0.5) * 40);
     }
     run_t *r = malloc(sizeof *r);
     run_pipeline(s, 0, r);
@@ -344,8 +342,7 @@ static void test_weak(void **state)
     print_message("weak (6 dB): truth %zu found %zu wrong %zu false %zu, max |dt| %.1f/%.1f "
                   "ms, rms df %.1f Hz, widths BR100 %.2f-%.2f BR600 %.2f-%.2f\n",
                   sc.truth, sc.found, sc.wrong_class, sc.false_accepts, sc.max_dt_start * 1e3,
-                  sc.max_dt_end * 1e3, sc.rms_df, sc.wmin[0], sc.wmax[0], sc.wmin[1],
-                  sc.wmax[1]);
+                  sc.max_dt_end * 1e3, sc.rms_df, sc.wmin[0], sc.wmax[0], sc.wmin[1], sc.wmax[1]);
     assert_true(sc.found * 10 >= sc.truth * 9);
     assert_int_equal(sc.false_accepts, 0);
     free(r);
@@ -362,8 +359,8 @@ static void test_noise(void **state)
     size_t acc = 0;
     for (size_t k = 0; k < r->ndet; k++)
         acc += r->det[k].ev.reject == BURSTDET_ACCEPTED;
-    print_message("noise 30 s: tracks %llu, accepted %zu\n",
-                  (unsigned long long)r->stats.tracks, acc);
+    print_message("noise 30 s: tracks %llu, accepted %zu\n", (unsigned long long)r->stats.tracks,
+                  acc);
     assert_true(acc <= 2);
     free(r);
     synth_destroy(s);
@@ -411,8 +408,8 @@ static void test_interferers(void **state)
 static void test_bad_config(void **state)
 {
     (void)state;
-    burstdet_config_t bc = {.bin_hz = 25, .hop_s = 0.02, .fft_len = 10000, .nbins = 7761,
-                            .threshold_db = -1};
+    burstdet_config_t bc = {
+        .bin_hz = 25, .hop_s = 0.02, .fft_len = 10000, .nbins = 7761, .threshold_db = -1};
     assert_null(burstdet_create(&bc));
     bc.threshold_db = 0;
     bc.nbins = 3;
@@ -425,8 +422,8 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isolated),  cmocka_unit_test(test_many),
-        cmocka_unit_test(test_weak),      cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_isolated),    cmocka_unit_test(test_many),
+        cmocka_unit_test(test_weak),        cmocka_unit_test(test_noise),
         cmocka_unit_test(test_interferers), cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,11 +136,11 @@ static void test_tone(void **state)
 }
 
 typedef struct {
-    double expect;     /* expected floor */
-    double lo, hi;     /* ratio floor/expect bounds over the checked bins */
-    size_t hop_from;   /* check hops >= this */
+    double expect;   /* expected floor */
+    double lo, hi;   /* ratio floor/expect bounds over the checked bins */
+    size_t hop_from; /* check hops >= this */
     size_t hi_bin, hi_hop;
-    double sum_s;      /* mean of power/floor over quiet bins */
+    double sum_s; /* mean of power/floor over quiet bins */
     size_t count_s;
     const unsigned char *busy; /* bins occupied by tones (skip in sum_s); may be NULL */
 } floor_ctx_t;
@@ -223,8 +223,8 @@ static void run_bursts(int all_on, double tol)
             if (k + d + 3880 >= 0 && k + d + 3880 < 7761)
                 busy[k + d + 3880] = 1;
     }
-    floor_ctx_t c = {.expect = var * 3.0 * NFFT / 8.0, .lo = 1e9, .hi = 0, .hop_from = 50,
-                     .busy = busy};
+    floor_ctx_t c = {
+        .expect = var * 3.0 * NFFT / 8.0, .lo = 1e9, .hi = 0, .hop_from = 50, .busy = busy};
     feed(q, x, n, 4096, check_floor, &c);
     print_message("bursts (%s): floor ratio %.3f .. %.3f, quiet-bin mean s %.3f\n",
                   all_on ? "all on" : "staggered", c.lo, c.hi, c.sum_s / c.count_s);
@@ -256,7 +256,9 @@ static void test_floor_follows(void **state)
         x[i] = cgauss(var);
     for (size_t i = n1; i < n1 + n2; i++)
         x[i] = cgauss(4 * var);
-    floor_ctx_t c = {.expect = 4 * var * 3.0 * NFFT / 8.0, .lo = 1e9, .hi = 0,
+    floor_ctx_t c = {.expect = 4 * var * 3.0 * NFFT / 8.0,
+                     .lo = 1e9,
+                     .hi = 0,
                      .hop_from = (n1 + n2) / (NFFT / 2) - 2};
     feed(q, x, n1 + n2, 4096, check_floor, &c);
     print_message("after step: floor ratio %.3f .. %.3f\n", c.lo, c.hi);
@@ -268,8 +270,8 @@ static void test_floor_follows(void **state)
 static void test_bad_config(void **state)
 {
     (void)state;
-    channelizer_config_t cfg = {.rate_sps = FS, .fft_len = NFFT, .band_lo_hz = -97e3,
-                                .band_hi_hz = 130e3};
+    channelizer_config_t cfg = {
+        .rate_sps = FS, .fft_len = NFFT, .band_lo_hz = -97e3, .band_hi_hz = 130e3};
     assert_null(channelizer_create(&cfg));
     cfg.band_hi_hz = 97e3;
     cfg.fft_len = 1001;
@@ -285,12 +287,9 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_geometry),
-        cmocka_unit_test(test_tone),
-        cmocka_unit_test(test_noise_floor),
-        cmocka_unit_test(test_floor_ignores_bursts),
-        cmocka_unit_test(test_floor_follows),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_geometry),      cmocka_unit_test(test_tone),
+        cmocka_unit_test(test_noise_floor),   cmocka_unit_test(test_floor_ignores_bursts),
+        cmocka_unit_test(test_floor_follows), cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,10 +26,9 @@ typedef struct {
 /* Common SDR rates; expected working rates: FFT-friendly multiples of 25 Hz chosen by the
  * cost model (frontend.h). */
 static const fe_case_t cases[] = {
-    {200e3, 0, 200e3},      {250e3, 0, 250e3},       {250e3, 20e3, 250e3},
-    {400e3, 0, 400e3},      {1.024e6, 0, 256e3},     {1.0e6, -300e3, 1e6},
-    {2.048e6, 0, 409.6e3},  {2.4e6, 0, 400e3},       {2.4e6, 700e3, 400e3},
-    {3.2e6, 0, 320e3},      {1.92e6, 100e3, 320e3},  {2.0e6 + 37, 0, 0},
+    {200e3, 0, 200e3},     {250e3, 0, 250e3},    {250e3, 20e3, 250e3},   {400e3, 0, 400e3},
+    {1.024e6, 0, 256e3},   {1.0e6, -300e3, 1e6}, {2.048e6, 0, 409.6e3},  {2.4e6, 0, 400e3},
+    {2.4e6, 700e3, 400e3}, {3.2e6, 0, 320e3},    {1.92e6, 100e3, 320e3}, {2.0e6 + 37, 0, 0},
 };
 
 static float complex *make_tone(size_t n, double rate, double f, double amp)
@@ -52,10 +51,8 @@ static double tone_amp(const float complex *y, size_t n, size_t skip, double fs,
 
 static frontend_t *make(const fe_case_t *c)
 {
-    frontend_config_t cfg = {.rate_sps = c->rate_sps,
-                             .shift_hz = c->shift_hz,
-                             .passband_hz = PASS_HZ,
-                             .grid_hz = 25.0};
+    frontend_config_t cfg = {
+        .rate_sps = c->rate_sps, .shift_hz = c->shift_hz, .passband_hz = PASS_HZ, .grid_hz = 25.0};
     frontend_t *q = frontend_create(&cfg);
     assert_non_null(q);
     return q;
@@ -213,10 +210,8 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rate_choice),
-        cmocka_unit_test(test_gain_and_alias),
-        cmocka_unit_test(test_delay),
-        cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_rate_choice), cmocka_unit_test(test_gain_and_alias),
+        cmocka_unit_test(test_delay),       cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

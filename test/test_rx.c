@@ -94,8 +94,7 @@ static bool same_msg(const ul_message_t *a, const ul_message_t *b)
         return a->control.vdd_idle_mv == b->control.vdd_idle_mv &&
                a->control.vdd_tx_mv == b->control.vdd_tx_mv &&
                a->control.temp_tenth_c == b->control.temp_tenth_c;
-    return a->payload_len == b->payload_len &&
-           memcmp(a->payload, b->payload, a->payload_len) == 0;
+    return a->payload_len == b->payload_len && memcmp(a->payload, b->payload, a->payload_len) == 0;
 }
 
 typedef struct {
@@ -137,8 +136,8 @@ static void check_frames(synth_t *s, const out_t *o, double df_tol, double dt_to
         used[hit] = true;
         const rx_frame_t *f = &o->frames[hit];
         double df = fabs(f->freq_hz - b[i].freq_hz), dt = fabs(f->t_start_s - b[i].t_start_s);
-        if (!same_msg(&f->frame.msg, &b[i].msg) || f->baud != b[i].baud ||
-            f->auth != RX_AUTH_OK || df > df_tol || dt > dt_tol) {
+        if (!same_msg(&f->frame.msg, &b[i].msg) || f->baud != b[i].baud || f->auth != RX_AUTH_OK ||
+            df > df_tol || dt > dt_tol) {
             ck->wrong_fields++;
             if (verbose)
                 print_message("wrong: baud %d/%d auth %s df %.1f dt %.4f\n", f->baud, b[i].baud,
@@ -247,7 +246,10 @@ static void run_all_kinds(double rate, uint64_t seed)
             ul_message_t m;
             make_msg(kind, &m);
             double drift = (k & 1 ? 1 : -1) * (baud == 100 ? 30.0 : 100.0);
-            double f = c + (k % 3 == 0 ? ppm20 : k % 3 == 1 ? -ppm20 : 0) +
+            double f = c +
+                       (k % 3 == 0   ? ppm20
+                        : k % 3 == 1 ? -ppm20
+                                     : 0) +
                        ((k % 5) - 2) * 25e3 + urand() * 500;
             add_frame(s, baud, 0.3 + k * 1.25, f, 20, &m, 1 + k % 3, drift);
         }
@@ -366,8 +368,8 @@ static void test_latency(void **state)
     run(s, 1024, 0, 0, o, NULL);
     check_t ck;
     check_frames(s, o, 15.0, 0.002, &ck, true);
-    print_message("latency: decoded %zu/%zu, max burst end -> frame %.3f s\n", ck.decoded,
-                  ck.truth, o->st.latency_max_s);
+    print_message("latency: decoded %zu/%zu, max burst end -> frame %.3f s\n", ck.decoded, ck.truth,
+                  o->st.latency_max_s);
     assert_int_equal(ck.decoded, ck.truth);
     assert_true(o->st.latency_max_s < 0.5);
     free(o);
@@ -429,9 +431,8 @@ static void test_capacity(void **state)
     run(s, 65536, 0, 0, o, NULL);
     check_t ck;
     check_frames(s, o, 15.0, 0.002, &ck, true);
-    print_message("capacity: truth %zu decoded %zu wrong %zu extra %zu, dropped %llu\n",
-                  ck.truth, ck.decoded, ck.wrong_fields, ck.extra,
-                  (unsigned long long)o->st.bursts_dropped);
+    print_message("capacity: truth %zu decoded %zu wrong %zu extra %zu, dropped %llu\n", ck.truth,
+                  ck.decoded, ck.wrong_fields, ck.extra, (unsigned long long)o->st.bursts_dropped);
     assert_true(ck.decoded * 100 >= ck.truth * 95);
     assert_int_equal(ck.extra, 0);
     free(o);
