@@ -4,6 +4,7 @@
 //
 //   driver=iqfile,path=FILE[,format=cu8|cs8|cs16|cf32|wav16|wavf32|sigmf][,rate=1024k]
 //   [,freq=868.13M][,throttle=1][,repeat=0][,time=1][,buffer_s=1.0]
+//   [,fail_after=N][,stall_after=N]
 //
 // The recording is read through the project's iqfile module (every format it knows).
 // throttle=1 (default) paces samples in real time from the moment the stream is activated,
@@ -14,6 +15,9 @@
 // (SOAPY_SDR_HAS_TIME). At the end of the file, repeat=1 starts again from the beginning;
 // repeat=0 sets SOAPY_SDR_END_BURST on the last samples and then fails every read with
 // SOAPY_SDR_STREAM_ERROR.
+// Fault injection for testing receivers: after fail_after samples every read fails with
+// SOAPY_SDR_STREAM_ERROR (a radio that was unplugged), after stall_after samples every
+// read times out (a radio that went silent); making the device again starts afresh.
 #include <SoapySDR/Device.hpp>
 #include <SoapySDR/Errors.hpp>
 #include <SoapySDR/Formats.hpp>
@@ -127,6 +131,10 @@ class IQFileDevice : public SoapySDR::Device
             has_time_ = parse_bool(args, "time", true);
             buffer_s_ = args.count("buffer_s") ? parse_number("buffer_s", args.at("buffer_s"))
                                                : 1.0;
+            if (args.count("fail_after"))
+                fail_after_ = parse_number("fail_after", args.at("fail_after"));
+            if (args.count("stall_after"))
+                stall_after_ = parse_number("stall_after", args.at("stall_after"));
         } catch (...) {
             iqfile_close(file_);
             throw;
@@ -265,6 +273,16 @@ class IQFileDevice : public SoapySDR::Device
         if (!active_ || ended_)
             return SOAPY_SDR_STREAM_ERROR;
         size_t n = std::min(numElems, kMtuSamples);
+        if (static_cast<double>(stream_idx_) >= fail_after_)
+            return SOAPY_SDR_STREAM_ERROR;
+        if (static_cast<double>(stream_idx_) >= stall_after_) {
+            std::this_thread::sleep_for(std::chrono::microseconds(timeoutUs));
+            return SOAPY_SDR_TIMEOUT;
+        }
+        // A read never crosses an injected fault, so the fault lands on an exact sample.
+        double fault = std::min(fail_after_, stall_after_);
+        if (static_cast<double>(stream_idx_ + n) > fault)
+            n = static_cast<size_t>(fault - static_cast<double>(stream_idx_));
         if (n == 0)
             return 0;
         if (throttle_) {
@@ -447,6 +465,8 @@ class IQFileDevice : public SoapySDR::Device
     bool repeat_ = false;
     bool has_time_ = true;
     double buffer_s_ = 1.0;
+    double fail_after_ = HUGE_VAL;  // samples; fault injection
+    double stall_after_ = HUGE_VAL; // samples; fault injection
     double rate_ = 0.0;
     double freq_ = 0.0;
     bool stream_open_ = false;

@@ -99,7 +99,7 @@ if [ -x "$TC" ]; then
         timeout 120 "$TC" 2>&1)
     rc=$?
     [ $rc -eq 0 ] || fail "$what exited $rc"$'\n'"$out"
-    expect "[  PASSED  ] 5 test(s)."
+    expect "[  PASSED  ] 8 test(s)."
 else
     fail "missing $TC (make $TC)"
 fi

@@ -447,6 +447,107 @@ static void test_soapy_live_drops(void **state)
     capture_destroy(c);
 }
 
+/* Takes blocks until one carries CAPTURE_FLAG_OVERFLOW (the device was reopened); checks
+ * the index arithmetic on the way. Returns that block's loss, -1 if none came. */
+static double wait_for_reopen(capture_t *c, double rate, size_t fault_at)
+{
+    uint64_t expect_first = 0;
+    for (;;) {
+        const capture_block_t *b;
+        int rc = capture_next_block(c, &b, 5000);
+        if (rc != CAPTURE_OK)
+            return -1.0;
+        assert_int_equal(b->first_sample_idx, expect_first + b->dropped);
+        expect_first = b->first_sample_idx + b->n;
+        bool reopened = (b->flags & CAPTURE_FLAG_OVERFLOW) != 0;
+        double loss = (double)b->dropped / rate;
+        if (reopened) {
+            /* The old device delivered exactly up to the fault, the new one restarts. */
+            assert_int_equal(b->first_sample_idx - b->dropped, fault_at);
+            assert_true(crealf(b->samples[0]) == 0.0f);
+        } else {
+            assert_true(crealf(b->samples[0]) == (float)b->first_sample_idx);
+        }
+        assert_int_equal(capture_release_block(c, b), CAPTURE_OK);
+        if (reopened)
+            return loss;
+    }
+}
+
+/* A radio that fails mid-stream is reopened after the first backoff (0.5 s); the outage
+ * is counted as lost samples and the time base jumps over it. */
+static void test_soapy_reopen_after_error(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "fail.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, 100000);
+    soapy_args(args, sizeof args, path, "rate=200k,fail_after=20000");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .block_samples = 2000, .n_blocks = 8};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    double loss_s = wait_for_reopen(c, 200000.0, 20000);
+    if (loss_s < 0.45 || loss_s > 1.5)
+        fail_msg("outage estimate %.3f s, expected about 0.5 s", loss_s);
+    capture_stop(c);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_true(st.read_errors >= 1);
+    assert_true(st.reopens >= 1);
+    assert_true(st.samples_lost >= 90000);
+    capture_destroy(c);
+}
+
+/* A radio that goes silent trips the watchdog and is reopened. */
+static void test_soapy_watchdog(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "stall.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, 100000);
+    soapy_args(args, sizeof args, path, "rate=200k,stall_after=10000");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .watchdog_s = 0.3,
+                            .block_samples = 2000, .n_blocks = 8};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    double loss_s = wait_for_reopen(c, 200000.0, 10000); /* 0.3 s silence + 0.5 s backoff */
+    if (loss_s < 0.7 || loss_s > 2.0)
+        fail_msg("outage estimate %.3f s, expected about 0.8 s", loss_s);
+    capture_stop(c);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_true(st.watchdog_trips >= 1);
+    assert_true(st.timeouts >= 2);
+    assert_true(st.reopens >= 1);
+    capture_destroy(c);
+}
+
+/* A radio that cannot be reopened ends the capture with CAPTURE_ERR_DEVICE. */
+static void test_soapy_give_up(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "vanish.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, 20000);
+    soapy_args(args, sizeof args, path, "rate=200k,fail_after=4000");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .max_reopen = 1,
+                            .block_samples = 2000, .n_blocks = 4};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(unlink(path), 0); /* the "radio" is gone for good */
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    consume_result_t r = consume(c, 0.0, true, false);
+    assert_int_equal(r.end_code, CAPTURE_ERR_DEVICE);
+    assert_int_equal(r.delivered, 4000);
+    assert_non_null(strstr(capture_error_message(c), "could not be reopened"));
+    capture_destroy(c);
+}
+
 static void test_soapy_bad_device(void **state)
 {
     (void)state;
@@ -527,6 +628,9 @@ int main(void)
         cmocka_unit_test(test_soapy_overflow_timestamps),
         cmocka_unit_test(test_soapy_overflow_host_clock),
         cmocka_unit_test(test_soapy_live_drops),
+        cmocka_unit_test(test_soapy_reopen_after_error),
+        cmocka_unit_test(test_soapy_watchdog),
+        cmocka_unit_test(test_soapy_give_up),
         cmocka_unit_test(test_soapy_bad_device),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
