@@ -11,6 +11,7 @@
 #include "demod.h"
 
 #include <fftw3.h>
+#include <liquid/liquid.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -31,12 +32,16 @@
 #define PHASE_HALF_WINDOW 16         /* phase tracker: ±16 symbols */
 #define PTAB_RES 64                  /* pulse table points per sample */
 #define MAX_RATE_ERROR 1.2e-3        /* Table 2-3 ±0.1 % plus margin */
+#define L1PE_STEP 4                  /* log(1 + e^-d) table: 4 points per unit of d */
+#define L1PE_LEN 65                  /* d in [0, 16]; beyond, the term is below 1.2e-7 */
+#define BCJR_SETTLE 24                /* symbols for the BCJR to forget its start state */
 #define DEFAULT_ALPHA 1.0            /* dbpskmod.h DBPSK_DEFAULT_REVERSAL_SYMBOLS */
 /* Table 2-2 peak drift (±30 Hz/s BR100, ±100 Hz/s BR600) with a third of margin; rates
  * in between scale with baud (drift is a clock property, the same ppm/s at any baud). */
 #define DRIFT_MARGIN 1.34
 #define MAX_SEGMENTS 64             /* coarse segments per snippet (2048 symbols) */
-#define FINE_MAX_HALF_GRID 8         /* fine drift grid: at most 17 coherent FFTs */
+#define FINE_MAX_HALF_GRID 8
+#define MAX_FINE_PLANS 8             /* whole-span FFT sizes 512 .. 65536 */         /* fine drift grid: at most 17 coherent FFTs */
 
 const char *demod_strerror(int code)
 {
@@ -65,6 +70,7 @@ struct demod {
     size_t nsync;
 
     /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
+    float l1pe[L1PE_LEN];     /* log(1 + e^-d), d = i / L1PE_STEP */
     float *ptab;
     size_t ptab_len;
     float *itaps;              /* pulse at integer offsets -ihalf .. ihalf */
@@ -94,9 +100,11 @@ struct demod {
     size_t max_nd;
     fftwf_complex *fin, *fout;
     fftwf_plan plan;
-    size_t nfine;              /* whole-span FFT size (power of two >= 2 max_z) */
+    size_t nfine;              /* largest whole-span FFT (power of two >= 2 max_z) */
     fftwf_complex *ffin, *ffout;
-    fftwf_plan fplan;
+    fftwf_plan fplan[MAX_FINE_PLANS]; /* sizes 512 << k up to nfine */
+    int nfplans;
+    dotprod_crcf mfdot;        /* matched filter at integer centres (timing) */
 };
 
 /* Pulse of dbpskmod.h at t symbols from the symbol centre: flat, then a cos² taper over
@@ -184,14 +192,22 @@ demod_t *demod_create(const demod_config_t *cfg)
         !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
-    q->fplan = fftwf_plan_dft_1d((int)q->nfine, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
-    if (!q->plan || !q->fplan)
+    for (size_t sz = 512; sz <= q->nfine && q->nfplans < MAX_FINE_PLANS; sz *= 2) {
+        q->fplan[q->nfplans] =
+            fftwf_plan_dft_1d((int)sz, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
+        if (!q->fplan[q->nfplans++])
+            goto fail;
+    }
+    if (!q->plan || q->nfplans == 0)
         goto fail;
 
     for (size_t i = 0; i < q->ptab_len; i++)
         q->ptab[i] = (float)pulse(q->alpha, (double)i / PTAB_RES / SPS);
     for (int i = -q->ihalf; i <= q->ihalf; i++)
         q->itaps[i + q->ihalf] = (float)pulse(q->alpha, (double)i / SPS);
+    q->mfdot = dotprod_crcf_create(q->itaps, (unsigned)(2 * q->ihalf + 1));
+    if (!q->mfdot)
+        goto fail;
     /* Energies of the sampled pulse (at integer offsets, the mean over sub-sample phases
      * equals the integral to well below 0.1 %). */
     double g0 = 0, g1 = 0;
@@ -202,6 +218,8 @@ demod_t *demod_create(const demod_config_t *cfg)
         g0 += p * p;
         g1 += p * pulse(q->alpha, t - 1.0);
     }
+    for (int i = 0; i < L1PE_LEN; i++)
+        q->l1pe[i] = (float)log1p(exp(-(double)i / L1PE_STEP));
     q->g0 = g0 / fine;
     q->g1 = g1 / fine;
     q->rho = q->g1 / q->g0;
@@ -217,8 +235,11 @@ void demod_destroy(demod_t *q)
         return;
     if (q->plan)
         fftwf_destroy_plan(q->plan);
-    if (q->fplan)
-        fftwf_destroy_plan(q->fplan);
+    for (int i = 0; i < q->nfplans; i++)
+        if (q->fplan[i])
+            fftwf_destroy_plan(q->fplan[i]);
+    if (q->mfdot)
+        dotprod_crcf_destroy(q->mfdot);
     fftwf_free(q->ffin);
     fftwf_free(q->ffout);
     free(q->dscore);
@@ -447,10 +468,17 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
      * (interpolated between grid points). */
     double span = (double)m / ZRATE;
     double hDg = 0.5 / (span * span);
-    int G = drift ? (int)ceil(1.5 * dstep / hDg) : 0;
+    int G = drift ? (int)ceil(dstep / hDg) : 0;
     if (G > FINE_MAX_HALF_GRID)
         G = FINE_MAX_HALF_GRID;
-    const double fbins = (double)q->nfine / ZRATE; /* fine bins per cycle/symbol */
+    /* The smallest planned FFT that holds twice the span (2x zero padding). */
+    int pk = 0;
+    size_t nf = 512;
+    while (nf < 2 * m && pk + 1 < q->nfplans) {
+        nf *= 2;
+        pk++;
+    }
+    const double fbins = (double)nf / ZRATE; /* fine bins per cycle/symbol */
     double gp[2 * FINE_MAX_HALF_GRID + 1] = {0}, gf[2 * FINE_MAX_HALF_GRID + 1] = {0};
     int gbest = 0;
     for (int g = -G; g <= G; g++) {
@@ -459,7 +487,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
         double complex w = cexp(-I * 2 * M_PI * Dg * tz0 * tz0);
         double complex dw = cexp(-I * 2 * M_PI * Dg * (2 * tz0 * h + h * h));
         const double complex ddw = cexp(-I * 2 * M_PI * Dg * 2 * h * h);
-        for (size_t j = 0; j < q->nfine; j++) {
+        for (size_t j = 0; j < nf; j++) {
             if (j < m) {
                 q->ffin[j] = q->z[j] * (float complex)w;
                 w *= dw;
@@ -468,14 +496,14 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
                 q->ffin[j] = 0;
             }
         }
-        fftwf_execute(q->fplan);
+        fftwf_execute(q->fplan[pk]);
         /* Search ±1.5 coarse bins around F. */
         long c = lrint(F * fbins);
         long wdt = (long)ceil(1.5 * fbins / BINS_PER_CYCLE);
         double pb = -1;
         long kb = c;
         for (long k = c - wdt; k <= c + wdt; k++) {
-            size_t kk = (size_t)(k & (long)(q->nfine - 1));
+            size_t kk = (size_t)(k & (long)(nf - 1));
             double pw = crealf(q->ffout[kk]) * crealf(q->ffout[kk]) +
                         cimagf(q->ffout[kk]) * cimagf(q->ffout[kk]);
             if (pw > pb) {
@@ -483,8 +511,8 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size
                 kb = k;
             }
         }
-        double pm = cabsf(q->ffout[(size_t)((kb - 1) & (long)(q->nfine - 1))]);
-        double pp = cabsf(q->ffout[(size_t)((kb + 1) & (long)(q->nfine - 1))]);
+        double pm = cabsf(q->ffout[(size_t)((kb - 1) & (long)(nf - 1))]);
+        double pp = cabsf(q->ffout[(size_t)((kb + 1) & (long)(nf - 1))]);
         double fk = (double)kb + parabola_vertex(pm, sqrt(pb), pp, 1.0);
         gp[g + G] = pb;
         gf[g + G] = fk / fbins;
@@ -572,13 +600,7 @@ static void estimate_timing(demod_t *q, size_t n, size_t lo, size_t hi, double *
         float complex v;
         if (c - ih >= 0 && c + ih < (long)n) {
             /* Integer centre: a plain dot product with the tabulated taps. */
-            const float complex *r = q->r + c - ih;
-            float re = 0, im = 0;
-            for (int i = 0; i <= 2 * ih; i++) {
-                re += crealf(r[i]) * q->itaps[i];
-                im += cimagf(r[i]) * q->itaps[i];
-            }
-            v = re + I * im;
+            dotprod_crcf_execute(q->mfdot, q->r + c - ih, &v);
         } else {
             v = mf_at(q, n, (double)c);
         }
@@ -623,35 +645,48 @@ static void estimate_timing(demod_t *q, size_t n, size_t lo, size_t hi, double *
     *eps_out = eps;
 }
 
-static inline double lse(double a, double b)
+/* log(1 + e^-d) for d >= 0 from the table (interpolation error < 0.002). */
+static inline double log1pexp_neg(const float *tab, double d)
 {
-    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+    double x = d * L1PE_STEP;
+    if (x >= L1PE_LEN - 1)
+        return 0.0;
+    int i = (int)x;
+    double w = x - i;
+    return tab[i] + w * (tab[i + 1] - tab[i]);
+}
+
+/* log(e^a + e^b) */
+static inline double lse(const float *tab, double a, double b)
+{
+    return a > b ? a + log1pexp_neg(tab, a - b) : b + log1pexp_neg(tab, b - a);
 }
 
 /* Step 6: 2-state BCJR over symbol signs b_k with the metric
  *   γ_k(b', b) = c1 u_k b - c2 b b'   (c1 = a/σ², c2 = a² ρ / σ²)
  * giving llr[k] = log P(b_k = b_{k-1}) / P(b_k ≠ b_{k-1}) (bit 1 = no reversal). */
-static void bcjr(demod_t *q, size_t ns, double a, double var)
+static void bcjr(demod_t *q, size_t k0, size_t k1, double a, double var)
 {
     const double c1 = a / var, c2 = a * a * q->rho / var;
     double *fw = q->fw;
-    fw[0] = c1 * q->u[0];
-    fw[1] = -c1 * q->u[0];
-    for (size_t k = 1; k < ns; k++) {
+    const float *t = q->l1pe;
+    fw[2 * k0] = c1 * q->u[k0];
+    fw[2 * k0 + 1] = -c1 * q->u[k0];
+    for (size_t k = k0 + 1; k < k1; k++) {
         double gu = c1 * q->u[k];
-        double f0 = lse(fw[2 * k - 2] + gu - c2, fw[2 * k - 1] + gu + c2);  /* b = +1 */
-        double f1 = lse(fw[2 * k - 2] - gu + c2, fw[2 * k - 1] - gu - c2);  /* b = -1 */
+        double f0 = lse(t, fw[2 * k - 2] + gu - c2, fw[2 * k - 1] + gu + c2);  /* b = +1 */
+        double f1 = lse(t, fw[2 * k - 2] - gu + c2, fw[2 * k - 1] - gu - c2);  /* b = -1 */
         double mx = f0 > f1 ? f0 : f1;
         fw[2 * k] = f0 - mx;
         fw[2 * k + 1] = f1 - mx;
     }
     double b0 = 0, b1 = 0; /* backward metrics β_k(+1), β_k(-1) */
-    for (size_t k = ns - 1; k >= 1; k--) {
+    for (size_t k = k1 - 1; k > k0; k--) {
         double gu = c1 * q->u[k];
         double ap = fw[2 * k - 2], am = fw[2 * k - 1];
         /* same sign (bit 1): (+,+), (-,-); reversal (bit 0): (+,-), (-,+) */
-        double same = lse(ap + gu - c2 + b0, am - gu - c2 + b1);
-        double diff = lse(ap - gu + c2 + b1, am + gu + c2 + b0);
+        double same = lse(t, ap + gu - c2 + b0, am - gu - c2 + b1);
+        double diff = lse(t, ap - gu + c2 + b1, am + gu + c2 + b0);
         double l = same - diff;
         if (l > 50)
             l = 50;
@@ -659,22 +694,22 @@ static void bcjr(demod_t *q, size_t ns, double a, double var)
             l = -50;
         q->llr[k] = (float)l;
         /* β_{k-1}(b') = lse_b(γ_k(b', b) + β_k(b)) */
-        double nb0 = lse(gu - c2 + b0, -gu + c2 + b1);
-        double nb1 = lse(gu + c2 + b0, -gu - c2 + b1);
+        double nb0 = lse(t, gu - c2 + b0, -gu + c2 + b1);
+        double nb1 = lse(t, gu + c2 + b0, -gu - c2 + b1);
         double mx = nb0 > nb1 ? nb0 : nb1;
         b0 = nb0 - mx;
         b1 = nb1 - mx;
     }
-    q->llr[0] = 0;
+    q->llr[k0] = 0;
 }
 
-/* log P(bit = 1) and log P(bit = 0) from the LLRs. */
-static void bit_logprobs(demod_t *q, size_t ns)
+/* log P(bit = 1) and log P(bit = 0) from the LLRs of symbols [k0, k1). */
+static void bit_logprobs(demod_t *q, size_t k0, size_t k1)
 {
-    for (size_t k = 0; k < ns; k++) {
+    for (size_t k = k0; k < k1; k++) {
         double l = q->llr[k];
         /* log(1 / (1 + e^-l)) = -softplus(-l) */
-        double sp = l > 0 ? log1p(exp(-l)) : -l + log1p(exp(l));
+        double sp = l > 0 ? log1pexp_neg(q->l1pe, l) : -l + log1pexp_neg(q->l1pe, -l);
         q->lp1[k] = (float)-sp;
         q->lp0[k] = (float)(-sp - l);
     }
@@ -790,11 +825,6 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     size_t k_hi = (size_t)fmin((double)ns, ((double)hi - c0) / tsym);
     if (k_hi <= k_lo + 8)
         k_hi = ns;
-    double a, var;
-    estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
-    bcjr(q, ns, a, var);
-    bit_logprobs(q, ns);
-
     /* Step 7: sync. Candidate first-preamble-symbol indices ks around the hint. */
     double k_exp = (hint->start_sample + tsym / 2.0 - c0) / tsym;
     double k_unc = hint->start_uncertainty / tsym + 1.5;
@@ -805,6 +835,17 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         ks_hi = (long)ns - DEMOD_SYNC_BITS;
     if (ks_hi < ks_lo)
         return DEMOD_ERR_NOSYNC;
+    /* First BCJR pass only over the sync window (plus settling symbols each side),
+     * amplitude/noise over the hint's span with random-data statistics. */
+    size_t w0 = ks_lo > BCJR_SETTLE + 1 ? (size_t)ks_lo - 1 - BCJR_SETTLE : 0;
+    size_t w1 = (size_t)ks_hi + DEMOD_SYNC_BITS + BCJR_SETTLE;
+    if (w1 > ns)
+        w1 = ns;
+    double a, var;
+    estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
+    bcjr(q, w0, w1, a, var);
+    bit_logprobs(q, w0, w1);
+
     double best = -INFINITY, second = -INFINITY;
     long best_ks = -1;
     int best_w = -1;
@@ -870,7 +911,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     }
     s2 /= (double)(k_end - ks + 1);
     estimate_amplitude(q, ks - 1, k_end, s2, &a, &var);
-    bcjr(q, ns, a, var);
+    size_t b0 = ks > BCJR_SETTLE + 1 ? ks - 1 - BCJR_SETTLE : 0;
+    bcjr(q, b0, ns, a, var);
 
     /* Outputs. */
     size_t first = ks + DEMOD_PREAMBLE_BITS;
