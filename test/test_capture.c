@@ -474,56 +474,51 @@ static double wait_for_reopen(capture_t *c, double rate, size_t fault_at)
     }
 }
 
+/* Plays a 200 kS/s counter recording with a fault injected at fault_at; expects one
+ * reopen whose outage estimate lies in [lo_s, hi_s]; returns the stats. */
+static capture_stats_t run_fault(const char *name, const char *fault, size_t fault_at,
+                                 double watchdog_s, double lo_s, double hi_s)
+{
+    char path[512], args[1024], extra[128];
+    tmp_path(path, sizeof path, name);
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, 100000);
+    snprintf(extra, sizeof extra, "rate=200k,%s=%zu", fault, fault_at);
+    soapy_args(args, sizeof args, path, extra);
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .watchdog_s = watchdog_s,
+                            .block_samples = 2000, .n_blocks = 8};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    double loss_s = wait_for_reopen(c, 200000.0, fault_at);
+    if (loss_s < lo_s || loss_s > hi_s)
+        fail_msg("%s: outage estimate %.3f s, expected %.2f .. %.2f s", fault, loss_s, lo_s,
+                 hi_s);
+    capture_stop(c);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    assert_true(st.reopens >= 1);
+    capture_destroy(c);
+    return st;
+}
+
 /* A radio that fails mid-stream is reopened after the first backoff (0.5 s); the outage
  * is counted as lost samples and the time base jumps over it. */
 static void test_soapy_reopen_after_error(void **state)
 {
     (void)state;
-    char path[512], args[1024];
-    tmp_path(path, sizeof path, "fail.cf32");
-    write_counter(path, IQ_FORMAT_CF32, 200000.0, 100000);
-    soapy_args(args, sizeof args, path, "rate=200k,fail_after=20000");
-    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
-                            .center_freq_hz = 868.13e6, .block_samples = 2000, .n_blocks = 8};
-    capture_t *c = capture_create(&cfg);
-    assert_non_null(c);
-    assert_int_equal(capture_start(c), CAPTURE_OK);
-    double loss_s = wait_for_reopen(c, 200000.0, 20000);
-    if (loss_s < 0.45 || loss_s > 1.5)
-        fail_msg("outage estimate %.3f s, expected about 0.5 s", loss_s);
-    capture_stop(c);
-    capture_stats_t st;
-    capture_get_stats(c, &st);
+    capture_stats_t st = run_fault("fail.cf32", "fail_after", 20000, 0.0, 0.45, 1.5);
     assert_true(st.read_errors >= 1);
-    assert_true(st.reopens >= 1);
     assert_true(st.samples_lost >= 90000);
-    capture_destroy(c);
 }
 
-/* A radio that goes silent trips the watchdog and is reopened. */
+/* A radio that goes silent trips the watchdog (0.3 s) and is reopened (0.5 s). */
 static void test_soapy_watchdog(void **state)
 {
     (void)state;
-    char path[512], args[1024];
-    tmp_path(path, sizeof path, "stall.cf32");
-    write_counter(path, IQ_FORMAT_CF32, 200000.0, 100000);
-    soapy_args(args, sizeof args, path, "rate=200k,stall_after=10000");
-    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
-                            .center_freq_hz = 868.13e6, .watchdog_s = 0.3,
-                            .block_samples = 2000, .n_blocks = 8};
-    capture_t *c = capture_create(&cfg);
-    assert_non_null(c);
-    assert_int_equal(capture_start(c), CAPTURE_OK);
-    double loss_s = wait_for_reopen(c, 200000.0, 10000); /* 0.3 s silence + 0.5 s backoff */
-    if (loss_s < 0.7 || loss_s > 2.0)
-        fail_msg("outage estimate %.3f s, expected about 0.8 s", loss_s);
-    capture_stop(c);
-    capture_stats_t st;
-    capture_get_stats(c, &st);
+    capture_stats_t st = run_fault("stall.cf32", "stall_after", 10000, 0.3, 0.7, 2.0);
     assert_true(st.watchdog_trips >= 1);
     assert_true(st.timeouts >= 2);
-    assert_true(st.reopens >= 1);
-    capture_destroy(c);
 }
 
 /* A radio that cannot be reopened ends the capture with CAPTURE_ERR_DEVICE. */
