@@ -11,13 +11,14 @@
  *          cu8 / ci8 / ci16_le / cf32_le, core:sample_rate (global) and core:frequency
  *          (captures[0])
  * Samples are complex float with full scale 1.0. "-" is stdin / stdout for the raw formats
- * (and stdin for WAV, which is read sequentially). Reads and writes stream through a fixed
- * buffer: memory use does not depend on the file size.
+ * and WAV (read sequentially; a WAV written to a pipe keeps "until end of file" sizes),
+ * never for SigMF. Reads and writes stream through a fixed buffer: memory use does not
+ * depend on the file size.
  *
  * Where rate and centre frequency come from (see iqfile_rate_source()):
  *   1. the file's own metadata (SigMF meta, WAV header; centre from a WAV "auxi" chunk);
  *      a different non-zero value in the parameters is ignored with a warning;
- *   2. for raw formats: non-zero parameters (an explicit flag beats a guessed name);
+ *   2. non-zero values in iqfile_params_t (the caller's flags beat a guessed name);
  *   3. rtl_433-style tokens in the file name: `x_868.13M_1024k.cu8` ("M", "[kMG]Hz" =
  *      centre frequency; "k", "[kMG]sps" = sample rate);
  *   4. otherwise 0 (unknown).
