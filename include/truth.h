@@ -235,7 +235,8 @@ typedef struct {
 /* Matches decoded against truth (both sets borrowed) and fills *s. cfg NULL = defaults.
  * Returns 0, TRUTH_ERR_ARG (truth set holds decoded records or the reverse),
  * TRUTH_ERR_PARSE (more than 3 bursts in one truth message, message in err) or
- * TRUTH_ERR_NOMEM. Free with truth_score_free even after an error. */
+ * TRUTH_ERR_NOMEM. *s is overwritten (free an earlier score first); free it with
+ * truth_score_free even after an error. */
 int truth_score(truth_score_t *s, const truth_set_t *truth, const truth_set_t *decoded,
                 const truth_config_t *cfg, char *err, size_t err_len);
 void truth_score_free(truth_score_t *s); /* NULL-safe */

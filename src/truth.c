@@ -1048,9 +1048,18 @@ static void app_diff(char *out, size_t len, size_t *pos, const truth_rec_t *d, c
     if (d->one_bit != t->one_bit || (d->one_bit && d->payload_bit != t->payload_bit) ||
         (!d->one_bit && (d->payload_len != t->payload_len ||
                          memcmp(d->payload, t->payload, d->payload_len) != 0))) {
-        app_payload(out, len, pos, d);
-        app(out, len, pos, " instead of ");
-        app_payload(out, len, pos, t);
+        char a[2 * TRUTH_MAX_PAYLOAD_BYTES + 1], b[sizeof a];
+        if (d->one_bit && t->one_bit)
+            app(out, len, pos, "payload_bit %d instead of %d", d->payload_bit, t->payload_bit);
+        else if (!d->one_bit && !t->one_bit)
+            app(out, len, pos, "payload \"%s\" instead of \"%s\"",
+                bytes_to_hex(d->payload, d->payload_len, a),
+                bytes_to_hex(t->payload, t->payload_len, b));
+        else {
+            app_payload(out, len, pos, d);
+            app(out, len, pos, " instead of ");
+            app_payload(out, len, pos, t);
+        }
         sep = ", ";
     }
     if (d->bf != t->bf) {

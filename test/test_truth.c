@@ -633,6 +633,7 @@ static void test_truth_too_many_bursts(void **state)
     score(f, NULL);
     assert_int_equal(f->score.n_msgs, 2);
     /* sets of the wrong kind */
+    truth_score_free(&f->score);
     assert_int_equal(truth_score(&f->score, &f->truth, &f->truth, NULL, err, sizeof err),
                      TRUTH_ERR_ARG);
 }
