@@ -29,7 +29,8 @@
  *   false      no truth burst/message has its ep_id + mc: CRC-valid garbage, the worst
  *              error a base station can make
  * Decoded frames with crc_ok false carry no fields; they are counted, never matched, and
- * only used to explain a miss. "replay" events are counted, never matched.
+ * only used to explain a miss. "replay" events are counted, never matched; a replay event
+ * of a truth message that has no "message" event is its miss reason.
  *
  * Thread-safety: no shared state; functions on distinct objects may run concurrently.
  */
@@ -141,7 +142,8 @@ void truth_config_default(truth_config_t *cfg);
 
 /* Class of a decoded record (see the top of this file). */
 typedef enum {
-    TRUTH_DEC_SKIPPED = 0, /* no fields (crc_ok false) or a replay event */
+    TRUTH_DEC_SKIPPED = 0, /* no fields (crc_ok false), or a replay event (its .truth is
+                              the message it would match, if any) */
     TRUTH_DEC_MATCHED,
     TRUTH_DEC_DUPLICATE,
     TRUTH_DEC_WRONG,
@@ -155,6 +157,7 @@ typedef enum {
     TRUTH_MISS_NONE = 0,     /* matched */
     TRUTH_MISS_WRONG_FIELDS, /* a frame/message of it was decoded with other fields */
     TRUTH_MISS_MISPLACED,    /* its ep_id+mc was decoded outside the tolerances */
+    TRUTH_MISS_REPLAY,       /* message: published as a "replay" event only */
     TRUTH_MISS_CRC_BAD,      /* only a crc_ok=false frame at its time and carrier */
     TRUTH_MISS_OTHER_FRAME,  /* a frame of another ep_id/mc at its time and carrier */
     TRUTH_MISS_FRAMES_ONLY,  /* message: some of its frames decoded, no message event */

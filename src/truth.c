@@ -480,6 +480,8 @@ const char *truth_miss_name(truth_miss_t m)
         return "wrong_fields";
     case TRUTH_MISS_MISPLACED:
         return "misplaced";
+    case TRUTH_MISS_REPLAY:
+        return "replay";
     case TRUTH_MISS_CRC_BAD:
         return "crc_bad";
     case TRUTH_MISS_OTHER_FRAME:
@@ -671,7 +673,7 @@ static void classify(truth_score_t *s, const burst_key_t *keys, size_t n_keys, s
 {
     const truth_set_t *T = s->truth;
     const truth_rec_t *d = &s->decoded->recs[di];
-    bool is_msg = d->type == TRUTH_REC_MESSAGE;
+    bool is_msg = d->type != TRUTH_REC_FRAME; /* messages and replay events */
     truth_dec_res_t *res = &s->dec[di];
     size_t lo = key_lower(keys, n_keys, d->ep_id, d->mc);
     long best_free = -1, best_taken = -1, nearest = -1;
@@ -700,12 +702,20 @@ static void classify(truth_score_t *s, const burst_key_t *keys, size_t n_keys, s
             best_taken = item;
         }
     }
+    long item = best_free >= 0 ? best_free : best_taken;
+    if (d->type == TRUTH_REC_REPLAY) {
+        /* Not scored, but it explains why its message never came as a "message" event. */
+        res->cls = TRUTH_DEC_SKIPPED;
+        res->truth = item;
+        if (item >= 0 && fields_equal(d, &T->recs[s->msgs[item].burst[0]]))
+            set_miss(&s->msgs[item].miss, &s->msgs[item].related, TRUTH_MISS_REPLAY, (long)di);
+        return;
+    }
     if (nearest < 0) {
         res->cls = TRUTH_DEC_FALSE;
         res->truth = -1;
         return;
     }
-    long item = best_free >= 0 ? best_free : best_taken;
     if (item < 0) {
         res->cls = TRUTH_DEC_MISPLACED;
         res->truth = nearest;
@@ -838,7 +848,7 @@ int truth_score(truth_score_t *s, const truth_set_t *truth, const truth_set_t *d
     for (size_t i = 0; i < n_order; i++)
         classify(s, keys, truth->n, order[i]);
     for (size_t i = 0; i < decoded->n; i++)
-        if (decoded->recs[i].type == TRUTH_REC_MESSAGE)
+        if (decoded->recs[i].type == TRUTH_REC_MESSAGE || decoded->recs[i].type == TRUTH_REC_REPLAY)
             classify(s, keys, truth->n, i);
 
     /* Why each unmatched burst was missed: what was decoded at its time and carrier. */
@@ -958,7 +968,7 @@ int truth_score(truth_score_t *s, const truth_set_t *truth, const truth_set_t *d
         int baud = d->baud;
         if (r->truth >= 0 && d->type == TRUTH_REC_FRAME)
             baud = truth->recs[r->truth].baud;
-        else if (r->truth >= 0 && d->type == TRUTH_REC_MESSAGE)
+        else if (r->truth >= 0)
             baud = truth->recs[s->msgs[r->truth].burst[0]].baud;
         if (d->type == TRUTH_REC_REPLAY) {
             COUNT(s, baud, replay_events);
@@ -1117,6 +1127,9 @@ static void app_reason(const truth_score_t *s, char *out, size_t len, size_t *po
             truth_time_tol_s(&s->cfg, t->baud) * 1e3, s->cfg.freq_tol_hz);
         if (d && d->type == TRUTH_REC_FRAME && d->rank && d->rank != t->rank)
             app(out, len, pos, ", rank %d instead of %d", d->rank, t->rank);
+        break;
+    case TRUTH_MISS_REPLAY:
+        app(out, len, pos, "published as a replay event only (decoded line %u)", dl);
         break;
     case TRUTH_MISS_CRC_BAD:
         app(out, len, pos,

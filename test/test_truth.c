@@ -503,6 +503,37 @@ static void test_message_from_later_replica(void **state)
     assert_int_equal(all(f)->duplicate_messages, 0);
 }
 
+/* A message refused by the anti-replay window (a "replay" event, no "message"): missed,
+ * with that reason; a replay event for a message that was delivered changes nothing. */
+static void test_replay_event_reason(void **state)
+{
+    fixture_t *f = *state;
+    add(&f->truth, burst(0xAFF7E1E7, 370, 1, 600, 14.12, 868.1e6, 14));
+    add(&f->truth, burst(0xAFF7E1E7, 371, 1, 600, 15.51, 868.11e6, 14));
+    add(&f->dec, frame_of(&f->truth.recs[0], 0, 0, 0));
+    add(&f->dec, frame_of(&f->truth.recs[1], 0, 0, 0));
+    add(&f->dec, msg_of(&f->truth.recs[1], 0, 0));
+    truth_rec_t r = msg_of(&f->truth.recs[0], 0, 0);
+    r.type = TRUTH_REC_REPLAY;
+    add(&f->dec, r);
+    r = msg_of(&f->truth.recs[1], 0, 0);
+    r.type = TRUTH_REC_REPLAY;
+    add(&f->dec, r);
+    score(f, NULL);
+    assert_int_equal(all(f)->replay_events, 2);
+    assert_int_equal(f->score.stats[TRUTH_GROUP_BR600].replay_events, 2);
+    assert_int_equal(all(f)->matched_messages, 1);
+    assert_int_equal(f->score.dec[3].cls, TRUTH_DEC_SKIPPED);
+    assert_int_equal(f->score.dec[3].truth, 0);
+    assert_int_equal(f->score.msgs[0].miss, TRUTH_MISS_REPLAY);
+    assert_int_equal(f->score.msgs[0].related, 3);
+    assert_int_equal(f->score.msgs[1].miss, TRUTH_MISS_NONE);
+    char text[512];
+    truth_describe_msg(&f->score, 0, text, sizeof text);
+    assert_non_null(strstr(text, "replay event only (decoded line 4)"));
+    assert_string_equal(truth_miss_name(TRUTH_MISS_REPLAY), "replay");
+}
+
 /* Which truth is expected: Eb/N0 threshold, collided and interfered flags. */
 static void test_expected_rules(void **state)
 {
@@ -948,6 +979,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miss_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_from_later_replica, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_event_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expected_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_expected_if_one_replica_clean, setup,
                                         teardown),
