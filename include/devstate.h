@@ -4,6 +4,14 @@
  * counter (seeds/000 §9.1.1 window, antireplay.h), how many messages were accepted and how
  * many replays were refused, and when it was last heard.
  *
+ * Late delivery: the receiver may hand over a message after a newer one of the same device
+ * (a single-frame message waits for replicas that never come while the next message's
+ * window closes first). The spec's window would refuse it as old. A message whose counter
+ * is at most DEVSTATE_LATE_SPAN behind the last one, that was on air *before* the message
+ * that set the last counter, and that was not accepted yet (a bitmap remembers the last
+ * DEVSTATE_LATE_SPAN counters) is new but late: accepted without moving the window. A
+ * replay is sent after the original, so it never qualifies.
+ *
  * Persistence: one text file DIR/devices.state, rewritten whole and atomically: the new
  * content goes to DIR/devices.state.tmp, which is fsync()ed, rename()d over the old file,
  * and the directory is fsync()ed. A crash at any point leaves either the old or the new
@@ -11,9 +19,9 @@
  * with an "end N" line so that a damaged file (storage fault, hand edit) is detected and
  * refused with the line that is wrong, rather than silently resetting anti-replay.
  *
- *   # sigfoxd device state, format 1
- *   # ep_id last_mc messages replays last_seen_unix
- *   FEDCBA98 1650 12 1 1732623000
+ *   # sigfoxd device state, format 2
+ *   # ep_id last_mc messages replays last_seen_unix last_time_s recent
+ *   FEDCBA98 1650 12 1 1732623000 1732622999.250000 0000000000000005
  *   end 1
  *
  * Changes are kept in memory and written by devstate_flush() (the daemon calls it on a
@@ -29,6 +37,7 @@
 #include <stdint.h>
 
 #define DEVSTATE_FILE "devices.state"
+#define DEVSTATE_LATE_SPAN 64 /* counters behind the last one that may still arrive late */
 
 enum devstate_error {
     DEVSTATE_OK = 0,
@@ -42,16 +51,19 @@ const char *devstate_strerror(int code);
 typedef struct {
     uint32_t ep_id;
     bool have_last;
-    uint16_t last_mc;      /* last validated message counter (valid when have_last) */
-    uint64_t messages;     /* accepted (new) messages */
-    uint64_t replays;      /* refused: counter outside the window */
+    uint16_t last_mc;       /* last validated message counter (valid when have_last) */
+    uint64_t messages;      /* accepted (new) messages, late ones included */
+    uint64_t replays;       /* refused: counter outside the window */
     int64_t last_seen_unix; /* seconds since 1970 of the last accepted message, 0: never */
+    double last_time_s;     /* on-air time of the message that set last_mc (see check) */
+    uint64_t recent;        /* bit k: counter last_mc - 1 - k was accepted */
 } devstate_entry_t;
 
 /* Outcome of devstate_check(). */
 typedef enum {
-    DEVSTATE_NEW = 0,    /* counter inside the window: a new message, state updated */
+    DEVSTATE_NEW = 0,    /* counter inside the window: a new message, window moved */
     DEVSTATE_REPLAY = 1, /* counter outside the window: replayed (or far out of sequence) */
+    DEVSTATE_LATE = 2,   /* new but delivered after a newer one: accepted, window kept */
 } devstate_verdict_t;
 
 typedef struct devstate devstate_t;
@@ -63,12 +75,14 @@ devstate_t *devstate_create(const char *dir, char *err, size_t err_len);
 
 /* Anti-replay decision for an authenticated message (ep_id, mc) of a device allowed
  * daily_messages per day (window max(20, 3 x daily_messages)). The first message of an
- * unknown device is new. Updates the entry (and marks the state dirty) either way; entry
- * (may be NULL) receives the state before the update, so entry->last_mc is the counter
- * the decision compared against. now_unix stamps last_seen. Returns a devstate_verdict_t,
- * or DEVSTATE_ERR_ARG / DEVSTATE_ERR_NOMEM. */
+ * unknown device is new. time_s is when the message was on air (its first frame), on a
+ * clock that later messages never go back on: UTC seconds live, stream seconds in a
+ * replay. Updates the entry (and marks the state dirty) either way; entry (may be NULL)
+ * receives the state before the update, so entry->last_mc is the counter the decision
+ * compared against. now_unix stamps last_seen. Returns a devstate_verdict_t, or
+ * DEVSTATE_ERR_ARG / DEVSTATE_ERR_NOMEM. */
 int devstate_check(devstate_t *ds, uint32_t ep_id, uint16_t mc, unsigned daily_messages,
-                   int64_t now_unix, devstate_entry_t *entry);
+                   double time_s, int64_t now_unix, devstate_entry_t *entry);
 
 /* Writes the state when it changed since the last write (atomically, see above).
  * Returns 0 (also when there was nothing to do or in memory only) or DEVSTATE_ERR_IO with

@@ -17,7 +17,7 @@
 
 #define DEVSTATE_TMP_SUFFIX ".tmp"
 #define DEVSTATE_LOCK_FILE "devices.lock"
-#define DEVSTATE_HEADER "# sigfoxd device state, format 1"
+#define DEVSTATE_HEADER "# sigfoxd device state, format 2"
 
 struct devstate {
     pthread_mutex_t lock;       /* entries, n, cap, generation */
@@ -133,13 +133,14 @@ static int load(devstate_t *ds, char *err, size_t err_len)
             continue;
         }
         unsigned id, mc;
-        unsigned long long messages, replays;
+        unsigned long long messages, replays, recent;
         long long seen;
+        double last_time;
         int used = 0;
-        if (sscanf(line, "%8x %u %llu %llu %lld%n", &id, &mc, &messages, &replays, &seen,
-                   &used) != 5 ||
+        if (sscanf(line, "%8x %u %llu %llu %lld %lf %16llx%n", &id, &mc, &messages, &replays,
+                   &seen, &last_time, &recent, &used) != 7 ||
             line[used] != '\n' || mc >= UL_MC_MODULO) {
-            why = "expected \"EPID LAST_MC MESSAGES REPLAYS LAST_SEEN\"";
+            why = "expected \"EPID LAST_MC MESSAGES REPLAYS LAST_SEEN LAST_TIME RECENT\"";
             break;
         }
         if (ds->n && ds->v[ds->n - 1].ep_id >= id) {
@@ -157,6 +158,8 @@ static int load(devstate_t *ds, char *err, size_t err_len)
         e->messages = messages;
         e->replays = replays;
         e->last_seen_unix = seen;
+        e->last_time_s = last_time;
+        e->recent = recent;
     }
     if (rc == 0 && !why && ferror(f)) {
         snprintf(err, err_len, "cannot read state file %s: read error", ds->path);
@@ -228,10 +231,11 @@ fail:
 }
 
 int devstate_check(devstate_t *ds, uint32_t ep_id, uint16_t mc, unsigned daily_messages,
-                   int64_t now_unix, devstate_entry_t *entry)
+                   double time_s, int64_t now_unix, devstate_entry_t *entry)
 {
     if (!ds)
         return DEVSTATE_ERR_ARG;
+    mc %= UL_MC_MODULO;
     pthread_mutex_lock(&ds->lock);
     devstate_entry_t *e = find_or_insert(ds, ep_id);
     if (!e) {
@@ -240,19 +244,37 @@ int devstate_check(devstate_t *ds, uint32_t ep_id, uint16_t mc, unsigned daily_m
     }
     if (entry)
         *entry = *e;
-    antireplay_state_t st = {e->have_last, e->last_mc};
-    bool fresh = antireplay_update(&st, mc, daily_messages);
-    e->have_last = st.have_last;
-    e->last_mc = st.last_mc;
-    if (fresh) {
+    int verdict;
+    if (!e->have_last || antireplay_accept(e->last_mc, mc, daily_messages)) {
+        /* Forward: the window moves; the bitmap follows it (bit 0 = the old last). */
+        unsigned shift = e->have_last ? ((unsigned)mc - e->last_mc) % UL_MC_MODULO : 0;
+        e->recent = shift == 0 || shift > DEVSTATE_LATE_SPAN
+                        ? 0
+                        : ((e->recent << 1 | 1u) << (shift - 1));
+        e->have_last = true;
+        e->last_mc = mc;
+        e->last_time_s = time_s;
+        verdict = DEVSTATE_NEW;
+    } else {
+        /* Behind the window: late only if recent, on air before the last one and new. */
+        unsigned back = ((unsigned)e->last_mc - mc) % UL_MC_MODULO; /* 1 .. 4095 */
+        uint64_t bit = back >= 1 && back <= DEVSTATE_LATE_SPAN ? 1ull << (back - 1) : 0;
+        if (bit && time_s < e->last_time_s && !(e->recent & bit)) {
+            e->recent |= bit;
+            verdict = DEVSTATE_LATE;
+        } else {
+            verdict = DEVSTATE_REPLAY;
+        }
+    }
+    if (verdict == DEVSTATE_REPLAY) {
+        e->replays++;
+    } else {
         e->messages++;
         e->last_seen_unix = now_unix;
-    } else {
-        e->replays++;
     }
     ds->generation++;
     pthread_mutex_unlock(&ds->lock);
-    return fresh ? DEVSTATE_NEW : DEVSTATE_REPLAY;
+    return verdict;
 }
 
 bool devstate_dirty(const devstate_t *ds)
@@ -282,10 +304,12 @@ static int write_atomically(devstate_t *ds, const devstate_entry_t *v, size_t n,
         unlink(ds->tmp_path);
         return DEVSTATE_ERR_IO;
     }
-    fprintf(f, DEVSTATE_HEADER "\n# ep_id last_mc messages replays last_seen_unix\n");
+    fprintf(f, DEVSTATE_HEADER
+            "\n# ep_id last_mc messages replays last_seen_unix last_time_s recent\n");
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%08" PRIX32 " %u %" PRIu64 " %" PRIu64 " %" PRId64 "\n", v[i].ep_id,
-                (unsigned)v[i].last_mc, v[i].messages, v[i].replays, v[i].last_seen_unix);
+        fprintf(f, "%08" PRIX32 " %u %" PRIu64 " %" PRIu64 " %" PRId64 " %.6f %016" PRIX64 "\n",
+                v[i].ep_id, (unsigned)v[i].last_mc, v[i].messages, v[i].replays,
+                v[i].last_seen_unix, v[i].last_time_s, v[i].recent);
     fprintf(f, "end %zu\n", n);
     int failed = fflush(f) != 0 || ferror(f) || fsync(fd) != 0;
     int saved = errno;

@@ -284,13 +284,20 @@ static void on_message(const rx_message_t *m, void *user)
     /* Anti-replay only for authenticated messages: an unauthenticated counter proves
      * nothing and must not move the window. */
     if (m->auth == RX_AUTH_OK && o) {
-        double when = a->jctx.anchor_unix_s > 0 && m->nframes > 0
-                          ? a->jctx.anchor_unix_s + (m->frames[0].t_start_s - a->jctx.anchor_t_s)
-                          : unix_s();
+        /* On-air time of the first replica: UTC live (comparable across restarts), stream
+         * time in a replay. */
+        double t0 = m->nframes > 0 ? m->frames[0].t_start_s : 0;
+        double when = a->jctx.anchor_unix_s > 0 ? a->jctx.anchor_unix_s + (t0 - a->jctx.anchor_t_s)
+                                                : unix_s();
+        double on_air = a->jctx.anchor_unix_s > 0 ? when : t0;
         devstate_entry_t before;
         int verdict = devstate_check(a->state, msg->ep_id, msg->mc,
-                                     (unsigned)cfg_daily_messages(&a->cfg, msg->ep_id),
+                                     (unsigned)cfg_daily_messages(&a->cfg, msg->ep_id), on_air,
                                      (int64_t)when, &before);
+        if (verdict == DEVSTATE_LATE)
+            log_debug("Message delivered after a newer one, ep_id: %08" PRIX32 ", mc: %u, "
+                      "last_mc: %u",
+                      msg->ep_id, (unsigned)msg->mc, (unsigned)before.last_mc);
         if (verdict == DEVSTATE_REPLAY) {
             topic = "replay";
             json_object_object_add(o, "type", json_object_new_string("replay"));

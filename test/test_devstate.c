@@ -107,7 +107,7 @@ static void test_window(void **state)
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         devstate_entry_t before;
-        int v = devstate_check(ds, 0xFEDCBA98, steps[i].mc, 1, 1000 + (int64_t)i, &before);
+        int v = devstate_check(ds, 0xFEDCBA98, steps[i].mc, 1, 1000 + (int64_t)i, 1000 + (int64_t)i, &before);
         if (v != steps[i].verdict)
             fail_msg("step %zu: mc %u gave %d, expected %d", i, steps[i].mc, v,
                      steps[i].verdict);
@@ -125,19 +125,62 @@ static void test_window(void **state)
     devstate_destroy(ds);
 }
 
+/* Late delivery: older counters that were on air before the last accepted message and
+ * not accepted yet are new (once); anything sent after it, or accepted already, or too far
+ * behind, is a replay. */
+static void test_late_delivery(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(NULL);
+    static const struct {
+        uint16_t mc;
+        double t_s;
+        int verdict;
+    } steps[] = {
+        {133, 14.6, DEVSTATE_NEW},
+        {135, 22.2, DEVSTATE_NEW},    /* delivered before 134 */
+        {134, 19.7, DEVSTATE_LATE},   /* on air before 135: late, not a replay */
+        {134, 19.7, DEVSTATE_REPLAY}, /* the same again */
+        {134, 30.0, DEVSTATE_REPLAY}, /* sent after 135: a replay */
+        {132, 10.0, DEVSTATE_LATE},   /* never seen, older: still late */
+        {133, 14.6, DEVSTATE_REPLAY}, /* accepted before */
+        {136, 29.0, DEVSTATE_NEW},    /* the window moves on; the bitmap follows */
+        {134, 19.7, DEVSTATE_REPLAY},
+        {132, 10.0, DEVSTATE_REPLAY},
+        {131, 9.0, DEVSTATE_LATE},
+        {72, 1.0, DEVSTATE_LATE},     /* 136 - 64 ... */
+        {71, 1.0, DEVSTATE_REPLAY},   /* ... 136 - 65: beyond DEVSTATE_LATE_SPAN */
+        {300, 40.0, DEVSTATE_NEW},    /* jump > span: the bitmap empties */
+        {299, 39.0, DEVSTATE_LATE},
+        {136, 29.0, DEVSTATE_REPLAY},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int v = devstate_check(ds, 0xA29AE3B4, steps[i].mc, 140, steps[i].t_s, 0, NULL);
+        if (v != steps[i].verdict)
+            fail_msg("step %zu: mc %u at %.1f s gave %d, expected %d", i, steps[i].mc,
+                     steps[i].t_s, v, steps[i].verdict);
+    }
+    devstate_entry_t e;
+    assert_int_equal(devstate_get(ds, 0xA29AE3B4, &e), 0);
+    assert_int_equal(e.last_mc, 300);
+    assert_int_equal(e.messages, 9);
+    assert_int_equal(e.replays, 7);
+    devstate_destroy(ds);
+}
+
 /* Wrap-around modulo 4096 and the wider window of a device sending 140 messages a day. */
 static void test_window_wrap_and_daily(void **state)
 {
     (void)state;
     devstate_t *ds = open_ok(NULL);
-    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, NULL), DEVSTATE_NEW);
-    assert_int_equal(devstate_check(ds, 1, 3, 140, 0, NULL), DEVSTATE_NEW); /* wrapped */
-    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 1, 3, 140, 0, 0, NULL), DEVSTATE_NEW); /* wrapped */
+    assert_int_equal(devstate_check(ds, 1, 4090, 140, 0, 0, NULL), DEVSTATE_REPLAY);
     /* §9.1.1 example: last 5, 140/day -> 6 .. 426. */
-    assert_int_equal(devstate_check(ds, 2, 5, 140, 0, NULL), DEVSTATE_NEW);
-    assert_int_equal(devstate_check(ds, 2, 426, 140, 0, NULL), DEVSTATE_NEW);
-    assert_int_equal(devstate_check(ds, 3, 5, 140, 0, NULL), DEVSTATE_NEW);
-    assert_int_equal(devstate_check(ds, 3, 427, 140, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 2, 5, 140, 0, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 2, 426, 140, 0, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 3, 5, 140, 0, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 3, 427, 140, 0, 0, NULL), DEVSTATE_REPLAY);
     /* Devices are independent and listed in ID order. */
     devstate_entry_t all[4];
     assert_int_equal(devstate_list(ds, all, 4), 3);
@@ -152,24 +195,32 @@ static void test_persistence(void **state)
     devstate_t *ds = open_ok(statedir);
     assert_false(devstate_dirty(ds));
     for (uint32_t id = 100; id > 0; id--) /* inserted out of order */
-        assert_int_equal(devstate_check(ds, id * 7919u, (uint16_t)(id * 3), 140, id, NULL),
+        assert_int_equal(devstate_check(ds, id * 7919u, (uint16_t)(id * 3), 140, id, id, NULL),
                          DEVSTATE_NEW);
-    assert_int_equal(devstate_check(ds, 7919u, 1, 140, 0, NULL), DEVSTATE_REPLAY);
+    /* An old counter sent after the last message: a replay (sent before it: late). */
+    assert_int_equal(devstate_check(ds, 7919u, 1, 140, 5, 5, NULL), DEVSTATE_REPLAY);
+    /* A late message pending across the restart: 12 delivered before 11. */
+    assert_int_equal(devstate_check(ds, 0xCAFE, 10, 140, 100.5, 100, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 0xCAFE, 12, 140, 120.25, 120, NULL), DEVSTATE_NEW);
     assert_true(devstate_dirty(ds));
     flush_ok(ds);
     assert_false(devstate_dirty(ds));
     devstate_destroy(ds);
 
-    /* A restart sees the same counters: the old message is still a replay. */
+    /* A restart sees the same counters: the old message is still a replay, and the late
+     * one and the window's bitmap survived. */
     ds = open_ok(statedir);
+    assert_int_equal(devstate_check(ds, 0xCAFE, 10, 140, 100.5, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 0xCAFE, 11, 140, 110.0, 0, NULL), DEVSTATE_LATE);
+    assert_int_equal(devstate_check(ds, 0xCAFE, 11, 140, 110.0, 0, NULL), DEVSTATE_REPLAY);
     devstate_entry_t e;
-    assert_int_equal(devstate_list(ds, NULL, 0), 100);
+    assert_int_equal(devstate_list(ds, NULL, 0), 101);
     assert_int_equal(devstate_get(ds, 7919u, &e), 0);
     assert_int_equal(e.last_mc, 3);
     assert_int_equal(e.messages, 1);
     assert_int_equal(e.replays, 1);
-    assert_int_equal(devstate_check(ds, 7919u, 3, 140, 0, NULL), DEVSTATE_REPLAY);
-    assert_int_equal(devstate_check(ds, 7919u, 4, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 7919u, 3, 140, 0, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 7919u, 4, 140, 0, 0, NULL), DEVSTATE_NEW);
     flush_ok(ds);
     devstate_destroy(ds);
     ds = open_ok(statedir);
@@ -188,7 +239,7 @@ static void test_crash_leftover_tmp(void **state)
 {
     (void)state;
     devstate_t *ds = open_ok(statedir);
-    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, 0, NULL), DEVSTATE_NEW);
     flush_ok(ds);
     devstate_destroy(ds);
     char tmp[256];
@@ -199,7 +250,7 @@ static void test_crash_leftover_tmp(void **state)
     assert_int_equal(devstate_get(ds, 0xAABBCCDD, &e), 0);
     assert_int_equal(e.last_mc, 100);
     assert_int_not_equal(access(tmp, F_OK), 0);
-    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, NULL), DEVSTATE_REPLAY);
+    assert_int_equal(devstate_check(ds, 0xAABBCCDD, 100, 140, 0, 0, NULL), DEVSTATE_REPLAY);
     devstate_destroy(ds);
 }
 
@@ -222,7 +273,7 @@ static void test_killed_writer(void **state)
             for (uint16_t mc = 1;; mc = (uint16_t)(mc % 4000 + 1)) {
                 /* Many devices make each write large enough to be caught mid-way. */
                 for (uint32_t id = 1; id <= 200; id++)
-                    devstate_check(ds, id, mc, 140, mc, NULL);
+                    devstate_check(ds, id, mc, 140, mc, mc, NULL);
                 if (devstate_flush(ds, err, sizeof err) != 0)
                     _exit(3);
             }
@@ -253,13 +304,16 @@ static void test_damaged_file_refused(void **state)
         const char *text;
         const char *expect; /* after "<file>:" */
     } cases[] = {
-        {"AABBCCDD 5 1 0 0\n", "2: no 'end' line: the file is truncated"},
-        {"AABBCCDD 5 1 0 0\nend 2\n", "2: 'end' count does not match"},
-        {"AABBCCDD 5 1 0\nend 1\n", "1: expected \"EPID LAST_MC"},
-        {"AABBCCDD 5000 1 0 0\nend 1\n", "1: expected"},
-        {"AABBCCDD 5 1 0 0\nAABBCCDD 6 1 0 0\nend 2\n", "2: devices are not in increasing"},
-        {"AABBCCDD 5 1 0 0\nend 1\n00000001 1 1 0 0\n", "3: text after the 'end' line"},
-        {"AABBCCDD 5 1 0 0", "1: line is cut short"},
+        {"AABBCCDD 5 1 0 0 0.5 0\n", "2: no 'end' line: the file is truncated"},
+        {"AABBCCDD 5 1 0 0 0.5 0\nend 2\n", "2: 'end' count does not match"},
+        {"AABBCCDD 5 1 0 0 0.5\nend 1\n", "1: expected \"EPID LAST_MC"},
+        {"AABBCCDD 5 1 0 0\nend 1\n", "1: expected \"EPID LAST_MC"}, /* format 1 */
+        {"AABBCCDD 5000 1 0 0 0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0 0.5 0\nAABBCCDD 6 1 0 0 0.5 0\nend 2\n",
+         "2: devices are not in increasing"},
+        {"AABBCCDD 5 1 0 0 0.5 0\nend 1\n00000001 1 1 0 0 0.5 0\n",
+         "3: text after the 'end' line"},
+        {"AABBCCDD 5 1 0 0 0.5 0", "1: line is cut short"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fresh_dir(NULL);
@@ -290,11 +344,11 @@ static void test_unwritable_dir_keeps_old_file(void **state)
     /* The tests may run as root, which ignores permissions: block the write by making the
      * tmp path a directory, which open(O_WRONLY) fails on for everyone. */
     devstate_t *ds = open_ok(statedir);
-    assert_int_equal(devstate_check(ds, 42, 1, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 42, 1, 140, 0, 0, NULL), DEVSTATE_NEW);
     flush_ok(ds);
     char before[4096];
     snprintf(before, sizeof before, "%s", read_text(statefile));
-    assert_int_equal(devstate_check(ds, 42, 2, 140, 0, NULL), DEVSTATE_NEW);
+    assert_int_equal(devstate_check(ds, 42, 2, 140, 0, 0, NULL), DEVSTATE_NEW);
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
     assert_int_equal(mkdir(tmp, 0700), 0);
@@ -306,7 +360,7 @@ static void test_unwritable_dir_keeps_old_file(void **state)
     rmdir(tmp);
     flush_ok(ds);
     assert_false(devstate_dirty(ds));
-    assert_non_null(strstr(read_text(statefile), "0000002A 2 2 0 0\nend 1\n"));
+    assert_non_null(strstr(read_text(statefile), "0000002A 2 2 0 0 0.000000 0000000000000001\nend 1\n"));
     devstate_destroy(ds);
 }
 
@@ -329,7 +383,7 @@ static void test_bad_dir(void **state)
     char err[512] = "";
     assert_null(devstate_create("/nonexistent-parent/x/y", err, sizeof err));
     assert_non_null(strstr(err, "cannot create state directory /nonexistent-parent/x/y"));
-    assert_int_equal(devstate_check(NULL, 1, 1, 1, 0, NULL), DEVSTATE_ERR_ARG);
+    assert_int_equal(devstate_check(NULL, 1, 1, 1, 0, 0, NULL), DEVSTATE_ERR_ARG);
     assert_int_equal(devstate_flush(NULL, err, sizeof err), DEVSTATE_ERR_ARG);
     devstate_destroy(NULL);
 }
@@ -339,6 +393,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_window_wrap_and_daily),
+        cmocka_unit_test(test_late_delivery),
         cmocka_unit_test_setup(test_persistence, fresh_dir),
         cmocka_unit_test_setup(test_crash_leftover_tmp, fresh_dir),
         cmocka_unit_test_setup(test_killed_writer, fresh_dir),
