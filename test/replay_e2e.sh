@@ -93,6 +93,19 @@ else
     err "nokeys: exit $?: $(tail -5 "$tmp/nokeys.err")"
 fi
 
+# --- 30 s, 10 devices (seed 1 has a single-frame message that the receiver hands over
+# after the device's next one: it must not be refused as a replay) -------------------------
+capb="$tmp/busy_868.13M_1024k.cu8"
+"$SYNTH" -o "$capb" --rate 1024k --duration 30 --devices 10 --ebn0 20:30 --seed 1 \
+    2>"$tmp/synthb.log" || { echo "FAIL: synth: $(cat "$tmp/synthb.log")"; exit 1; }
+chmod 600 "$capb.keys"
+if run_replay busy "$tmp/busy.jsonl" "$tmp/busy.err" "$capb" --keys "$capb.keys"; then
+    check_against_truth busy "$tmp/busy.jsonl" "$capb.truth.jsonl" ok
+else
+    err "busy: exit $?: $(tail -5 "$tmp/busy.err")"
+fi
+rm -f "$capb"
+
 # --- raw cu8 named rtl_433 style, BR600 at 250 kS/s ----------------------------------------
 cap2="$tmp/x_868.13M_250k.cu8"
 "$SYNTH" -o "$cap2" --rate 250k --duration 5 --devices 4 --interval 1.5 --baud 600 \
