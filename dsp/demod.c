@@ -20,6 +20,11 @@
 #define SPS DEMOD_SPS
 #define ZDEC 4                       /* z is built from sums of 4 samples: 4 per symbol */
 #define ZRATE (SPS / ZDEC)           /* z samples per symbol */
+/* Low-pass before the squarer: Kaiser, 65 taps (4 symbols), -60 dB, cut-off 1.76 baud:
+ * flat to ~1.3 baud (carrier error + drift + main lobe), stop from ~2.2 baud. */
+#define LPF_TAPS 65
+#define LPF_CUTOFF 1.76
+#define LPF_ATTEN_DB 60.0f
 /* Coarse segments of 32 symbols. A drift d smears a segment's tone over 2 d L² of its
  * resolution 1/L; z is therefore dechirped by drift hypotheses HYP_SMEAR / L² apart, so
  * the residual smear stays within half a resolution (~1 dB worst-case loss). */
@@ -105,6 +110,8 @@ struct demod {
     fftwf_plan fplan[MAX_FINE_PLANS]; /* sizes 512 << k up to nfine */
     int nfplans;
     dotprod_crcf mfdot;        /* matched filter at integer centres (timing) */
+    float lpf_taps[LPF_TAPS];  /* low-pass before squaring */
+    dotprod_crcf lpf;
 };
 
 /* Pulse of dbpskmod.h at t symbols from the symbol centre: flat, then a cos² taper over
@@ -206,7 +213,9 @@ demod_t *demod_create(const demod_config_t *cfg)
     for (int i = -q->ihalf; i <= q->ihalf; i++)
         q->itaps[i + q->ihalf] = (float)pulse(q->alpha, (double)i / SPS);
     q->mfdot = dotprod_crcf_create(q->itaps, (unsigned)(2 * q->ihalf + 1));
-    if (!q->mfdot)
+    liquid_firdes_kaiser(LPF_TAPS, (float)(LPF_CUTOFF / SPS), LPF_ATTEN_DB, 0.0f, q->lpf_taps);
+    q->lpf = dotprod_crcf_create(q->lpf_taps, LPF_TAPS);
+    if (!q->mfdot || !q->lpf)
         goto fail;
     /* Energies of the sampled pulse (at integer offsets, the mean over sub-sample phases
      * equals the integral to well below 0.1 %). */
@@ -240,6 +249,8 @@ void demod_destroy(demod_t *q)
             fftwf_destroy_plan(q->fplan[i]);
     if (q->mfdot)
         dotprod_crcf_destroy(q->mfdot);
+    if (q->lpf)
+        dotprod_crcf_destroy(q->lpf);
     fftwf_free(q->ffin);
     fftwf_free(q->ffout);
     free(q->dscore);
@@ -398,17 +409,28 @@ static void dechirp(const float complex *z, float complex *out, size_t m, double
 
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
-static void estimate_carrier(demod_t *q, const float complex *x, size_t lo, size_t hi,
+static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
                              double *t_ref_out, double *f_out, double *d_out,
                              double *phi_out)
 {
+    /* Low-pass to ±LPF_CUTOFF baud and decimate by 4 before squaring: a strong neighbour
+     * two or more baud away (near-far) must not become the squared tone. */
     size_t m = (hi - lo) / ZDEC;
+    const int h2 = LPF_TAPS / 2;
     for (size_t j = 0; j < m; j++) {
-        const float complex *p = x + lo + j * ZDEC;
-        float complex s = p[0] + p[1] + p[2] + p[3];
-        q->z[j] = s * s;
+        long c = (long)(lo + j * ZDEC);
+        float complex v;
+        if (c - h2 >= 0 && c + h2 < (long)n) {
+            dotprod_crcf_execute(q->lpf, (float complex *)x + c - h2, &v);
+        } else {
+            v = 0;
+            for (int i = -h2; i <= h2; i++)
+                if (c + i >= 0 && c + i < (long)n)
+                    v += x[c + i] * q->lpf_taps[i + h2];
+        }
+        q->z[j] = v * v;
     }
-    const double t0 = ((double)lo + 1.5) / SPS; /* time of z[0] (middle of its 4 samples) */
+    const double t0 = (double)lo / SPS; /* time of z[0] (centre of its filter) */
 
     /* Coarse: power spectra of 16- or 32-symbol segments (a short last one is merged
      * away), summed along drift lines. A drift much larger than 1/L² smears each
@@ -783,7 +805,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     hi = lo + (hi - lo) / ZDEC * ZDEC;
 
     double t_ref, f, d, phi;
-    estimate_carrier(q, x, lo, hi, &t_ref, &f, &d, &phi);
+    estimate_carrier(q, x, n, lo, hi, &t_ref, &f, &d, &phi);
     derotate(q, x, n, t_ref, f, d, phi);
 
     double centre, eps;

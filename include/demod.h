@@ -7,8 +7,10 @@
  *
  * What it does, in normalised units (cycles per symbol), so BR100 and BR600 share it:
  *
- *   1. squaring: z = (sum of 4 samples)^2 at 4 samples/symbol removes the BPSK
- *      modulation and leaves a tone at twice the carrier that chirps at twice the drift;
+ *   1. squaring: z = (low-pass ±1.76 baud, decimate by 4)^2 at 4 samples/symbol removes
+ *      the BPSK modulation and leaves a tone at twice the carrier that chirps at twice
+ *      the drift (the low-pass keeps a neighbour 3 baud away and 20 dB stronger from
+ *      becoming that tone);
  *   2. carrier + drift, coarse: FFTs of 32-symbol segments of z, dechirped by a few drift
  *      hypotheses (so a strong drift does not smear a segment's tone), summed
  *      incoherently along the drift lines around each (Table 2-2 peak drift plus margin);

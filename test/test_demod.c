@@ -286,6 +286,33 @@ static void test_wide_start_window(void **state)
     demod_destroy(q);
 }
 
+/* Near-far: a neighbour 3 baud away and 20 dB stronger (inside the extractor's transition
+ * band) must not capture the carrier estimate. */
+static void test_strong_neighbour(void **state)
+{
+    (void)state;
+    rng_state = 0x5EED0006;
+    demod_t *q = make_demod(100);
+    for (int t = 0; t < 20; t++) {
+        burst_case_t c = {100, 0.4 * (urand() - 0.5), (2 * urand() - 1) * 30, 0, 1, 1, 0, 15.0,
+                          12, 1, 16 * (urand() - 0.5), 0};
+        make_burst(&c, &burst);
+        dbpsk_burst_params_t p2 = burst.p;
+        p2.freq_hz = burst.p.freq_hz + (t & 1 ? 300.0 : -300.0);
+        p2.amplitude = burst.p.amplitude * 10.0;
+        p2.phase_rad = urand() * 6.28;
+        uint8_t bits[26];
+        for (int i = 0; i < 26; i++)
+            bits[i] = (uint8_t)(urand() * 256);
+        assert_true(dbpsk_burst_render(&p2, bits, 208, 2.0 * DEMOD_SPS * urand(), 0, burst.x,
+                                       burst.n) > 0);
+        demod_result_t res;
+        assert_true(run_one(q, &burst, &res));
+        assert_true(fabs(res.freq_hz - burst.p.freq_hz) < 1.0);
+    }
+    demod_destroy(q);
+}
+
 /* Pure noise: the demodulator may return a sync (it always finds a best position) but
  * then the decoder must reject it; mostly it reports no sync. */
 static void test_noise_only(void **state)
@@ -359,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_frequency_rms),
         cmocka_unit_test(test_fer_moderate_snr),
         cmocka_unit_test(test_wide_start_window),
+        cmocka_unit_test(test_strong_neighbour),
         cmocka_unit_test(test_noise_only),
         cmocka_unit_test(test_bad_arguments),
     };
