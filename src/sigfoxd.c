@@ -839,7 +839,9 @@ static int replay_main(app_t *a)
         return CFG_EXIT_RUNTIME; /* capture logged why */
     if (create_rx(a) != 0)
         return CFG_EXIT_USAGE;
-    if (capture_start(a->cap) != CAPTURE_OK) {
+    int started = capture_start(a->cap);
+    block_signals(false); /* the capture thread keeps them blocked (see live_main) */
+    if (started != CAPTURE_OK) {
         log_error("Cannot start reading %s", a->cfg.replay_file);
         return CFG_EXIT_RUNTIME;
     }
@@ -910,8 +912,8 @@ static int live_main(app_t *a)
     if (create_rx(a) != 0)
         return CFG_EXIT_USAGE;
 
-    /* Threads start with the handled signals blocked; only this thread takes them. */
-    block_signals(true);
+    /* Every thread (ZeroMQ's, the capture's, the DSP's) started with the handled signals
+     * blocked (main() blocked them); only this thread takes them, from here on. */
     pthread_t dsp;
     int started = capture_start(a->cap) == CAPTURE_OK &&
                   pthread_create(&dsp, NULL, dsp_thread, a) == 0;
@@ -1032,6 +1034,7 @@ int main(int argc, char **argv)
         return CFG_EXIT_OK;
     }
     install_signals();
+    block_signals(true); /* until the worker threads exist: they inherit the mask */
     int code = app.replay ? replay_main(&app) : live_main(&app);
     app_free(&app);
     return code;
