@@ -34,7 +34,7 @@ TESTS     = $(TEST_SRCS:test/%.c=$(BUILD)/test/%)
 SOAPY_SRCS = $(sort $(wildcard soapy/*.cpp))
 SOAPY_MOD = $(if $(SOAPY_SRCS),$(BUILD)/soapy/libsigfoxIQFileSupport.so)
 
-.PHONY: all deps test check asan valgrind install clean help showconfig
+.PHONY: all deps test check asan valgrind install clean help showconfig demo
 .DEFAULT_GOAL := all
 # Keep objects of pattern-built programs and tests (make would delete them as intermediates).
 .SECONDARY:
@@ -43,6 +43,7 @@ all: showconfig $(LIB) $(PROGS) $(SOAPY_MOD)
 
 help:
 	@echo "make            build library, sigfoxd, tools and the SoapySDR iqfile module"
+	@echo "make demo       install missing packages, build, decode a synthesized capture live"
 	@echo "make test       install missing Debian packages, build, run every test"
 	@echo "make asan       the same tests built with AddressSanitizer + UBSan (build-asan/)"
 	@echo "make valgrind   the cmocka tests under valgrind memcheck (errors fail)"
@@ -59,6 +60,11 @@ deps:
 # machine; pkg-config is evaluated in the sub-make, after the packages are present.
 test: deps
 	@$(MAKE) --no-print-directory check
+
+# The README's first command: a live decode of a synthesized multi-device capture.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
 
 check: all $(TESTS)
 	@scripts/run-tests.sh $(BUILD)

@@ -6,6 +6,8 @@
  * name without .sigmf-meta/.sigmf-data). Exit status: 0 ok, 1 runtime failure, 64 usage.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -247,7 +249,11 @@ static double now_s(void)
 
 static int write_text_file(const char *path, synth_t *s, bool keys)
 {
-    FILE *f = fopen(path, "w");
+    /* Device keys are secrets: only the owner may read them (sigfoxd warns otherwise). */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, keys ? 0600 : 0644);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (fd >= 0 && !f)
+        close(fd);
     if (!f) {
         fprintf(stderr, "sigfox-synth: cannot create %s: %s\n", path, strerror(errno));
         return -1;
