@@ -18,8 +18,8 @@
 #include <string.h>
 
 #define SPS DEMOD_SPS
-#define ZDEC 4                       /* z is built from sums of 4 samples: 4 per symbol */
-#define ZRATE (SPS / ZDEC)           /* z samples per symbol */
+#define ZDEC 4             /* z: low-passed and decimated by 4, 4 per symbol */
+#define ZRATE (SPS / ZDEC) /* z samples per symbol */
 /* Low-pass before the squarer: Kaiser, 65 taps (4 symbols), -60 dB, cut-off 1.76 baud:
  * flat to ~1.3 baud (carrier error + drift + main lobe), stop from ~2.2 baud. */
 #define LPF_TAPS 65
@@ -30,23 +30,23 @@
  * the residual smear stays within half a resolution (~1 dB worst-case loss). */
 #define SEG_SYMBOLS 32
 #define HYP_SMEAR 1.0
-#define NFFT (q->nfft)               /* segment FFT (2x zero padding) */
+#define NFFT (q->nfft) /* segment FFT (2x zero padding) */
 #define SEG_Z (q->seg_z)
 #define BINS_PER_CYCLE ((double)q->nfft / ZRATE) /* FFT bins per cycle/symbol of z */
-#define MIN_SYMBOLS 48               /* shortest snippet worth trying */
-#define PHASE_HALF_WINDOW 16         /* phase tracker: ±16 symbols */
-#define PTAB_RES 64                  /* pulse table points per sample */
-#define MAX_RATE_ERROR 1.2e-3        /* Table 2-3 ±0.1 % plus margin */
-#define L1PE_STEP 4                  /* log(1 + e^-d) table: 4 points per unit of d */
-#define L1PE_LEN 65                  /* d in [0, 16]; beyond, the term is below 1.2e-7 */
-#define BCJR_SETTLE 24                /* symbols for the BCJR to forget its start state */
-#define DEFAULT_ALPHA 1.0            /* dbpskmod.h DBPSK_DEFAULT_REVERSAL_SYMBOLS */
+#define MIN_SYMBOLS 48                           /* shortest snippet worth trying */
+#define PHASE_HALF_WINDOW 16                     /* phase tracker: ±16 symbols */
+#define PTAB_RES 64                              /* pulse table points per sample */
+#define MAX_RATE_ERROR 1.2e-3                    /* Table 2-3 ±0.1 % plus margin */
+#define L1PE_STEP 4                              /* log(1 + e^-d) table: 4 points per unit of d */
+#define L1PE_LEN 65       /* d in [0, 16]; beyond, the term is below 1.2e-7 */
+#define BCJR_SETTLE 24    /* symbols for the BCJR to forget its start state */
+#define DEFAULT_ALPHA 1.0 /* dbpskmod.h DBPSK_DEFAULT_REVERSAL_SYMBOLS */
 /* Table 2-2 peak drift (±30 Hz/s BR100, ±100 Hz/s BR600) with a third of margin; rates
  * in between scale with baud (drift is a clock property, the same ppm/s at any baud). */
 #define DRIFT_MARGIN 1.34
-#define MAX_SEGMENTS 64             /* coarse segments per snippet (2048 symbols) */
-#define FINE_MAX_HALF_GRID 8
-#define MAX_FINE_PLANS 8             /* whole-span FFT sizes 512 .. 65536 */         /* fine drift grid: at most 17 coherent FFTs */
+#define MAX_SEGMENTS 64      /* coarse segments per snippet (2048 symbols) */
+#define FINE_MAX_HALF_GRID 8 /* fine drift grid: at most 17 coherent FFTs */
+#define MAX_FINE_PLANS 8     /* whole-span FFT sizes 512 .. 65536 */
 
 const char *demod_strerror(int code)
 {
@@ -69,48 +69,48 @@ const char *demod_strerror(int code)
 struct demod {
     double baud;
     size_t max_samples;
-    double max_drift;          /* cycles/symbol² */
+    double max_drift; /* cycles/symbol² */
     double alpha;
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync;
 
+    float l1pe[L1PE_LEN]; /* log(1 + e^-d), d = i / L1PE_STEP */
     /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
-    float l1pe[L1PE_LEN];     /* log(1 + e^-d), d = i / L1PE_STEP */
     float *ptab;
     size_t ptab_len;
-    float *itaps;              /* pulse at integer offsets -ihalf .. ihalf */
+    float *itaps; /* pulse at integer offsets -ihalf .. ihalf */
     int ihalf;
-    double half_len;           /* support half-width, samples: (1 + alpha) * 8 */
-    double g0, g1, rho;        /* Σp², Σp(i)p(i-16) in samples, rho = g1 / g0 */
+    double half_len;    /* support half-width, samples: (1 + alpha) * 8 */
+    double g0, g1, rho; /* Σp², Σp(i)p(i-16) in samples, rho = g1 / g0 */
 
     size_t max_z, max_sym, max_seg;
-    int seg_z, nfft;           /* coarse segment length (z samples) and its FFT size */
-    double dhyp;               /* drift between coarse hypotheses, cycles/symbol² */
-    int nhyp;                  /* hypotheses -nhyp .. nhyp */
-    float complex *zt;         /* z dechirped by one hypothesis */
-    float complex *z;          /* squared 4-sample sums */
-    float complex *r;          /* derotated snippet */
-    float *e;                  /* |MF|² at 4 samples/symbol */
-    float complex *y;          /* matched-filter symbol values */
-    float *u, *qd;             /* in-phase / quadrature after phase tracking */
-    float *llr;                /* bit LLR per symbol (bit between k-1 and k) */
-    float *lp1, *lp0;          /* log P(bit = 1), log P(bit = 0) */
-    double *fw;                /* BCJR forward metrics, 2 per symbol */
-    int8_t *bh;                /* decided symbol signs */
-    double complex *y2c;       /* prefix sums of y² */
-    float *spec;               /* max_seg x NFFT power spectra */
-    float *acc;                /* NFFT */
-    double *segt;              /* segment centre times */
-    float *dscore;             /* best incoherent score per coarse drift */
+    int seg_z, nfft;     /* coarse segment length (z samples) and its FFT size */
+    double dhyp;         /* drift between coarse hypotheses, cycles/symbol² */
+    int nhyp;            /* hypotheses -nhyp .. nhyp */
+    float complex *zt;   /* z dechirped by one hypothesis */
+    float complex *z;    /* squared low-passed samples, 4 per symbol */
+    float complex *r;    /* derotated snippet */
+    float *e;            /* |MF|² at 4 samples/symbol */
+    float complex *y;    /* matched-filter symbol values */
+    float *u, *qd;       /* in-phase / quadrature after phase tracking */
+    float *llr;          /* bit LLR per symbol (bit between k-1 and k) */
+    float *lp1, *lp0;    /* log P(bit = 1), log P(bit = 0) */
+    double *fw;          /* BCJR forward metrics, 2 per symbol */
+    int8_t *bh;          /* decided symbol signs */
+    double complex *y2c; /* prefix sums of y² */
+    float *spec;         /* max_seg x NFFT power spectra */
+    float *acc;          /* NFFT */
+    double *segt;        /* segment centre times */
+    float *dscore;       /* best incoherent score per coarse drift */
     size_t max_nd;
     fftwf_complex *fin, *fout;
     fftwf_plan plan;
-    size_t nfine;              /* largest whole-span FFT (power of two >= 2 max_z) */
+    size_t nfine; /* largest whole-span FFT (power of two >= 2 max_z) */
     fftwf_complex *ffin, *ffout;
     fftwf_plan fplan[MAX_FINE_PLANS]; /* sizes 512 << k up to nfine */
     int nfplans;
-    dotprod_crcf mfdot;        /* matched filter at integer centres (timing) */
-    float lpf_taps[LPF_TAPS];  /* low-pass before squaring */
+    dotprod_crcf mfdot;       /* matched filter at integer centres (timing) */
+    float lpf_taps[LPF_TAPS]; /* low-pass before squaring */
     dotprod_crcf lpf;
 };
 
@@ -185,7 +185,8 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->segt = malloc(q->max_seg * sizeof *q->segt);
     /* Coarse drift candidates: one bin of shift at the outermost segment, which is at most
      * half the longest span from the reference time. */
-    q->max_nd = (size_t)ceil(q->max_drift * 2.0 * BINS_PER_CYCLE * ((double)q->max_z / ZRATE / 2.0)) + 1;
+    q->max_nd =
+        (size_t)ceil(q->max_drift * 2.0 * BINS_PER_CYCLE * ((double)q->max_z / ZRATE / 2.0)) + 1;
     q->dscore = malloc((2 * q->max_nd + 1) * sizeof *q->dscore);
     q->nfine = 512;
     while (q->nfine < 2 * q->max_z)
@@ -194,8 +195,8 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->ffout = fftwf_malloc(q->nfine * sizeof *q->ffout);
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
-    if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->r || !q->e || !q->y || !q->u || !q->qd || !q->llr ||
-        !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec || !q->acc ||
+    if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->r || !q->e || !q->y || !q->u || !q->qd ||
+        !q->llr || !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec || !q->acc ||
         !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
@@ -338,8 +339,8 @@ static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t
         fftwf_execute(q->plan);
         float *sp = q->spec + k * NFFT;
         for (size_t j = 0; j < (size_t)NFFT; j++)
-            sp[j] = crealf(q->fout[j]) * crealf(q->fout[j]) +
-                    cimagf(q->fout[j]) * cimagf(q->fout[j]);
+            sp[j] =
+                crealf(q->fout[j]) * crealf(q->fout[j]) + cimagf(q->fout[j]) * cimagf(q->fout[j]);
         q->segt[k] = t0 + ((double)a + (double)(len - 1) / 2.0) / ZRATE;
     }
 }
@@ -410,8 +411,7 @@ static void dechirp(const float complex *z, float complex *out, size_t m, double
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
 static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
-                             double *t_ref_out, double *f_out, double *d_out,
-                             double *phi_out)
+                             double *t_ref_out, double *f_out, double *d_out, double *phi_out)
 {
     /* Low-pass to ±LPF_CUTOFF baud and decimate by 4 before squaring: a strong neighbour
      * two or more baud away (near-far) must not become the squared tone. */
@@ -578,8 +578,8 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
 }
 
 /* r = x exp(-j(2π(f τ + d τ²/2) + φ)), τ = i / SPS - t_ref. */
-static void derotate(demod_t *q, const float complex *x, size_t n, double t_ref, double f,
-                     double d, double phi)
+static void derotate(demod_t *q, const float complex *x, size_t n, double t_ref, double f, double d,
+                     double phi)
 {
     const double h = 1.0 / SPS;
     for (size_t i0 = 0; i0 < n; i0 += 512) {
@@ -696,8 +696,8 @@ static void bcjr(demod_t *q, size_t k0, size_t k1, double a, double var)
     fw[2 * k0 + 1] = -c1 * q->u[k0];
     for (size_t k = k0 + 1; k < k1; k++) {
         double gu = c1 * q->u[k];
-        double f0 = lse(t, fw[2 * k - 2] + gu - c2, fw[2 * k - 1] + gu + c2);  /* b = +1 */
-        double f1 = lse(t, fw[2 * k - 2] - gu + c2, fw[2 * k - 1] - gu - c2);  /* b = -1 */
+        double f0 = lse(t, fw[2 * k - 2] + gu - c2, fw[2 * k - 1] + gu + c2); /* b = +1 */
+        double f1 = lse(t, fw[2 * k - 2] - gu + c2, fw[2 * k - 1] - gu - c2); /* b = -1 */
         double mx = f0 > f1 ? f0 : f1;
         fw[2 * k] = f0 - mx;
         fw[2 * k + 1] = f1 - mx;
@@ -785,9 +785,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         return DEMOD_ERR_SHORT;
     if (!isfinite(hint->start_sample) || !isfinite(hint->start_uncertainty) ||
         !isfinite(hint->end_sample) || hint->start_uncertainty < 0 ||
-        hint->start_sample < -hint->start_uncertainty ||
-        hint->start_sample >= (double)n || hint->end_sample < 0 ||
-        hint->end_sample > (double)n)
+        hint->start_sample < -hint->start_uncertainty || hint->start_sample >= (double)n ||
+        hint->end_sample < 0 || hint->end_sample > (double)n)
         return DEMOD_ERR_ARG;
 
     /* Span used for estimation: from two symbols before the earliest possible start to two

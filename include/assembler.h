@@ -76,34 +76,34 @@
 
 enum assembler_error {
     ASSEMBLER_OK = 0,
-    ASSEMBLER_ERR_ARG = -1,     /* NULL pointer, bad rank/size/baud, missing soft values */
+    ASSEMBLER_ERR_ARG = -1, /* NULL pointer, bad rank/size/baud, missing soft values */
 };
 
 typedef struct {
-    const rc_params_t *rc;      /* timing rules; NULL: RC1 */
-    const keystore_t *keys;     /* NULL: AUTH unchecked */
-    double latency_s;           /* how long after a burst's end the pipeline may still
-                                   report it; 0: 1.0 s */
-    size_t max_pending;         /* orphans kept and messages open; 0: 256 */
-    int max_joint_attempts;     /* joint decodings per arriving burst; 0: 16 */
-    double min_orphan_snr_db;   /* failed bursts below this SNR (dB in baud Hz) are not
-                                   kept for combining; 0 selects -1 dB */
-    rx_message_cb on_message;   /* required */
+    const rc_params_t *rc;    /* timing rules; NULL: RC1 */
+    const keystore_t *keys;   /* NULL: AUTH unchecked */
+    double latency_s;         /* how long after a burst's end the pipeline may still
+                                 report it; 0: 1.0 s */
+    size_t max_pending;       /* orphans kept and messages open; 0: 256 */
+    int max_joint_attempts;   /* joint decodings per arriving burst; 0: 16 */
+    double min_orphan_snr_db; /* failed bursts below this SNR (dB in baud Hz) are not
+                                 kept for combining; 0 selects -1 dB */
+    rx_message_cb on_message; /* required */
     void *user;
 } assembler_config_t;
 
 typedef struct {
-    uint64_t frames_in;          /* CRC-valid frames pushed */
-    uint64_t orphans_in;         /* CRC-failed frames pushed (readable FT) */
-    uint64_t messages;           /* messages emitted */
-    uint64_t messages_combined;  /* of which recovered only by joint decoding */
-    uint64_t replicas_matched;   /* failed replicas attached to a known message */
-    uint64_t joint_attempts;     /* Viterbi decodings tried */
-    uint64_t joint_rejected;     /* CRC-valid joint results refused (consistency, AUTH) */
-    uint64_t orphans_expired;    /* failed bursts never combined */
-    uint64_t orphans_weak;       /* failed bursts below min_orphan_snr_db, not kept */
-    uint64_t dropped;            /* orphans/messages pushed out by max_pending */
-    uint64_t duplicates;         /* frames whose rank the message already had */
+    uint64_t frames_in;         /* CRC-valid frames pushed */
+    uint64_t orphans_in;        /* CRC-failed frames pushed (readable FT) */
+    uint64_t messages;          /* messages emitted */
+    uint64_t messages_combined; /* of which recovered only by joint decoding */
+    uint64_t replicas_matched;  /* failed replicas attached to a known message */
+    uint64_t joint_attempts;    /* Viterbi decodings tried */
+    uint64_t joint_rejected;    /* CRC-valid joint results refused (consistency, AUTH) */
+    uint64_t orphans_expired;   /* failed bursts never combined */
+    uint64_t orphans_weak;      /* failed bursts below min_orphan_snr_db, not kept */
+    uint64_t dropped;           /* orphans/messages pushed out by max_pending */
+    uint64_t duplicates;        /* frames whose rank the message already had */
 } assembler_stats_t;
 
 typedef struct assembler assembler_t;

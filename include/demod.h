@@ -66,40 +66,40 @@ typedef struct {
 } demod_sync_t;
 
 typedef struct {
-    double baud;               /* nominal symbol rate, Hz (100 or 600); rate = 16 × baud */
-    size_t max_samples;        /* longest snippet demod_process will take */
-    double max_drift_hz_s;     /* drift search range; 0: Table 2-2 peak × 1.34
-                                  (40 Hz/s for 100 baud, 134 Hz/s for 600 baud) */
-    double reversal_symbols;   /* assumed width of the amplitude dip at a phase reversal,
-                                  symbols, (0, 1]; 0: 1.0 (the synthesizer's default) */
-    const demod_sync_t *sync;  /* sync words (copied); NULL/0: preamble only, and the
-                                  soft output runs to the end of the snippet */
-    size_t nsync;              /* <= DEMOD_MAX_SYNC_WORDS */
+    double baud;              /* nominal symbol rate, Hz (100 or 600); rate = 16 × baud */
+    size_t max_samples;       /* longest snippet demod_process will take */
+    double max_drift_hz_s;    /* drift search range; 0: Table 2-2 peak × 1.34
+                                 (40 Hz/s for 100 baud, 134 Hz/s for 600 baud) */
+    double reversal_symbols;  /* assumed width of the amplitude dip at a phase reversal,
+                                 symbols, (0, 1]; 0: 1.0 (the synthesizer's default) */
+    const demod_sync_t *sync; /* sync words (copied); NULL/0: preamble only, and the
+                                 soft output runs to the end of the snippet */
+    size_t nsync;             /* <= DEMOD_MAX_SYNC_WORDS */
 } demod_config_t;
 
 /* What the burst detector knows, in samples of this snippet. */
 typedef struct {
-    double start_sample;       /* expected start of the first preamble symbol */
-    double start_uncertainty;  /* ± samples around start_sample to search (>= 0) */
-    double end_sample;         /* expected end of the burst; 0: the end of the snippet */
+    double start_sample;      /* expected start of the first preamble symbol */
+    double start_uncertainty; /* ± samples around start_sample to search (>= 0) */
+    double end_sample;        /* expected end of the burst; 0: the end of the snippet */
 } demod_hint_t;
 
 typedef struct {
-    double start_sample;       /* start of the first preamble symbol, fractional sample of
-                                  the snippet */
-    double freq_hz;            /* carrier offset from the snippet's centre at start_sample */
-    double drift_hz_s;         /* linear drift */
-    double symbol_rate;        /* estimated symbol rate (baud), Hz */
-    double rssi_dbfs;          /* mean burst power over the frame, dB full scale (|x| = 1) */
-    double snr_db;             /* mean burst power / noise power in `baud` Hz (= Eb/N0) */
-    double preamble_quality;   /* sum(LLR·expected sign) / sum(|LLR|) over the 19
-                                  preamble bits: 1 perfect, ~0 noise */
-    int preamble_errors;       /* preamble bits whose sign decision is wrong */
-    int sync_index;            /* index into config sync[] that matched; -1: preamble only */
-    int sync_errors;           /* wrong sign decisions over the 32 sync bits */
-    double sync_score;         /* log-likelihood of the chosen sync minus that of the
-                                  best other position (> 0; small = ambiguous) */
-    size_t frame_bits;         /* FT + body bits of the matched sync word (13 + body) */
+    double start_sample;     /* start of the first preamble symbol, fractional sample of
+                                the snippet */
+    double freq_hz;          /* carrier offset from the snippet's centre at start_sample */
+    double drift_hz_s;       /* linear drift */
+    double symbol_rate;      /* estimated symbol rate (baud), Hz */
+    double rssi_dbfs;        /* mean burst power over the frame, dB full scale (|x| = 1) */
+    double snr_db;           /* mean burst power / noise power in `baud` Hz (= Eb/N0) */
+    double preamble_quality; /* sum(LLR·expected sign) / sum(|LLR|) over the 19
+                                preamble bits: 1 perfect, ~0 noise */
+    int preamble_errors;     /* preamble bits whose sign decision is wrong */
+    int sync_index;          /* index into config sync[] that matched; -1: preamble only */
+    int sync_errors;         /* wrong sign decisions over the 32 sync bits */
+    double sync_score;       /* log-likelihood of the chosen sync minus that of the
+                                best other position (> 0; small = ambiguous) */
+    size_t frame_bits;       /* FT + body bits of the matched sync word (13 + body) */
 } demod_result_t;
 
 typedef struct demod demod_t;

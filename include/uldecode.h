@@ -28,11 +28,11 @@
 
 /* Outcome of one burst, one stats counter each. */
 typedef enum {
-    ULDEC_OK = 0,          /* CRC valid and fields parsed */
-    ULDEC_REJECT_FT,       /* FT too far from every known FT */
-    ULDEC_REJECT_LENGTH,   /* fewer soft values than the FT's frame needs */
-    ULDEC_REJECT_CRC,      /* UL-CRC mismatch after un-coding */
-    ULDEC_REJECT_FIELDS,   /* CRC valid but impossible fields (LI vs size, control type) */
+    ULDEC_OK = 0,        /* CRC valid and fields parsed */
+    ULDEC_REJECT_FT,     /* FT too far from every known FT */
+    ULDEC_REJECT_LENGTH, /* fewer soft values than the FT's frame needs */
+    ULDEC_REJECT_CRC,    /* UL-CRC mismatch after un-coding */
+    ULDEC_REJECT_FIELDS, /* CRC valid but impossible fields (LI vs size, control type) */
     ULDEC_NSTATUS
 } uldecode_status_t;
 
@@ -41,11 +41,11 @@ const char *uldecode_status_name(uldecode_status_t s);
 
 typedef struct {
     uldecode_status_t status;
-    ul_frame_t frame;          /* rank/ft/ft_distance/control/container_len whenever the
-                                  FT was readable; fields valid when status == ULDEC_OK */
-    bool body_valid;           /* body_soft holds body_bits values (FT readable, frame long
-                                  enough): usable for replica combining */
-    size_t body_bits;          /* ul_body_bits(container_len) */
+    ul_frame_t frame;                  /* rank/ft/ft_distance/control/container_len whenever the
+                                          FT was readable; fields valid when status == ULDEC_OK */
+    bool body_valid;                   /* body_soft holds body_bits values (FT readable, frame long
+                                          enough): usable for replica combining */
+    size_t body_bits;                  /* ul_body_bits(container_len) */
     float body_soft[UL_CODE_MAX_BITS]; /* LLRs of the coded body as received */
 } uldecode_result_t;
 
@@ -60,8 +60,7 @@ size_t uldecode_sync_words(demod_sync_t *out, size_t cap);
  * corrects. Fills out (always: out->status says why it failed). Returns 0 when the frame
  * is valid (CRC and fields), else a negative UL_ERR_* (UL_ERR_ARG for NULL pointers or a
  * negative distance). */
-int uldecode_frame(const float *soft, size_t nsoft, int max_ft_distance,
-                   uldecode_result_t *out);
+int uldecode_frame(const float *soft, size_t nsoft, int max_ft_distance, uldecode_result_t *out);
 
 /* UL-AUTH status of a decoded frame (status ULDEC_OK): RX_AUTH_UNCHECKED without a key
  * store, RX_AUTH_UNKNOWN_DEVICE when the store has no key for its ID, else OK or BAD. */

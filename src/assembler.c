@@ -27,13 +27,13 @@ typedef struct {
 
 typedef struct {
     bool used;
-    bool emitted;              /* kept only to absorb late replicas until expire_s */
+    bool emitted; /* kept only to absorb late replicas until expire_s */
     rx_message_t m;
-    uint8_t body[BODY_BYTES];  /* container + CRC */
+    uint8_t body[BODY_BYTES]; /* container + CRC */
     size_t container_len;
     bool control;
     int baud;
-    unsigned ranks;            /* bit r set: rank r present */
+    unsigned ranks; /* bit r set: rank r present */
     double close_s, expire_s;
     uint64_t seq;
 } group_t;
@@ -48,7 +48,7 @@ struct assembler {
     void *user;
     /* Gap between the end of a frame and the start of the next (Tables 3-4, 4-2). */
     double gap_min_s, gap_max_s, gap_b_max_s;
-    bool t_lf;                 /* no maximum gap: all frames within ASSEMBLER_T_LF_S */
+    bool t_lf; /* no maximum gap: all frames within ASSEMBLER_T_LF_S */
     orphan_t *orphans;
     group_t *groups;
     uint64_t seq;
@@ -66,8 +66,8 @@ assembler_t *assembler_create(const assembler_config_t *cfg)
     q->keys = cfg->keys;
     q->latency_s = cfg->latency_s > 0 ? cfg->latency_s : DEFAULT_LATENCY_S;
     q->cap = cfg->max_pending > 0 ? cfg->max_pending : DEFAULT_MAX_PENDING;
-    q->max_attempts = cfg->max_joint_attempts > 0 ? cfg->max_joint_attempts
-                                                  : DEFAULT_JOINT_ATTEMPTS;
+    q->max_attempts =
+        cfg->max_joint_attempts > 0 ? cfg->max_joint_attempts : DEFAULT_JOINT_ATTEMPTS;
     q->min_orphan_snr_db =
         cfg->min_orphan_snr_db != 0 ? cfg->min_orphan_snr_db : DEFAULT_MIN_ORPHAN_SNR_DB;
     q->on_message = cfg->on_message;
@@ -157,8 +157,7 @@ static double window_end(const assembler_t *q, double first_start_s, double end_
 /* ---- replica consistency ---- */
 
 /* Sign decisions of a replica that disagree with body (container + CRC) coded for rank. */
-static size_t replica_disagreements(const uint8_t *body, size_t nbits, int rank,
-                                    const float *soft)
+static size_t replica_disagreements(const uint8_t *body, size_t nbits, int rank, const float *soft)
 {
     uint8_t coded[BODY_BYTES];
     if (ul_code_encode(rank, body, coded, nbits) < 0)
@@ -195,8 +194,8 @@ static void group_close_time(const assembler_t *q, group_t *g)
      * after the emission (timing slack) is absorbed until expire_s, not a new message. */
     g->close_s = window_end(q, first->t_start_s, last->t_end_s, dur, 3 - hr, g->m.msg.bf);
     /* Remembered for one more reporting latency, to absorb replicas reported late. */
-    g->expire_s = window_end(q, first->t_start_s, first->t_end_s, dur, 3 - first->frame.rank,
-                             false);
+    g->expire_s =
+        window_end(q, first->t_start_s, first->t_end_s, dur, 3 - first->frame.rank, false);
     if (g->expire_s < g->close_s)
         g->expire_s = g->close_s;
     g->expire_s += q->latency_s;
@@ -516,8 +515,8 @@ static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft)
     o->seq = q->seq++;
     for (size_t i = 0; i < nbits; i++)
         o->soft[i] = isfinite(soft[i]) ? soft[i] : 0.0f;
-    o->expire_s = window_end(q, f->t_start_s, f->t_end_s, frame_duration(f), 3 - f->frame.rank,
-                             false);
+    o->expire_s =
+        window_end(q, f->t_start_s, f->t_end_s, frame_duration(f), 3 - f->frame.rank, false);
     combine(q, o);
 }
 

@@ -107,8 +107,8 @@ static rx_frame_t make_frame(const ul_message_t *m, int rank, double t_start_s, 
 static assembler_t *make(sink_t *s, const keystore_t *ks)
 {
     memset(s, 0, sizeof *s);
-    assembler_config_t cfg = {.rc = rc_get(1), .keys = ks, .latency_s = 0.5,
-                              .on_message = on_message, .user = s};
+    assembler_config_t cfg = {
+        .rc = rc_get(1), .keys = ks, .latency_s = 0.5, .on_message = on_message, .user = s};
     assembler_t *q = assembler_create(&cfg);
     assert_non_null(q);
     return q;
@@ -197,8 +197,8 @@ static void test_missing_and_late_replica(void **state)
     ul_message_t m = make_msg(0x0BADF00D, 4000, 12, false);
     rx_frame_t f1 = make_frame(&m, 1, 1.0, 0, soft);
     /* 1.9 s gaps each side of the lost rank 2 (20-byte frames, 2.08 s each). */
-    rx_frame_t f3 = make_frame(&m, 3, f1.t_end_s + 1.9 + (f1.t_end_s - f1.t_start_s) + 1.9, 0,
-                               soft);
+    rx_frame_t f3 =
+        make_frame(&m, 3, f1.t_end_s + 1.9 + (f1.t_end_s - f1.t_start_s) + 1.9, 0, soft);
     push(q, &f1, soft);
     push(q, &f3, soft);
     assert_int_equal(s.n, 1);

@@ -40,12 +40,12 @@ static double grand(void)
 
 typedef struct {
     double baud;
-    double freq_baud;      /* carrier offset in units of baud */
+    double freq_baud; /* carrier offset in units of baud */
     double drift_hz_s;
     double baud_error_ppm;
     int lead, tail;
     double ramp;
-    double ebn0_db;        /* > 90: no noise */
+    double ebn0_db; /* > 90: no noise */
     size_t container_len;
     int rank;
     double hint_error_samples;
@@ -193,8 +193,7 @@ static void test_high_snr_sweep(void **state)
             assert_true(fabs(res.start_sample - burst.true_start) < 1.0);
             assert_true(fabs(res.freq_hz - burst.p.freq_hz) < 0.01 * baud);
             assert_true(fabs(res.drift_hz_s - burst.p.drift_hz_s) < (baud == 100 ? 1.0 : 10.0));
-            assert_true(fabs(res.symbol_rate / baud - 1.0 - cases[i].baud_error_ppm * 1e-6) <
-                        3e-4);
+            assert_true(fabs(res.symbol_rate / baud - 1.0 - cases[i].baud_error_ppm * 1e-6) < 3e-4);
             /* Without lead symbol or ramp the first preamble bit has no reference symbol. */
             int undefined = cases[i].lead == 0 && cases[i].ramp < 0.5;
             assert_true(res.preamble_errors <= undefined);
@@ -220,9 +219,18 @@ static void test_frequency_rms(void **state)
         double se = 0, snr_err = 0, rssi_err = 0;
         const int trials = 60;
         for (int t = 0; t < trials; t++) {
-            burst_case_t c = {baud, urand() - 0.5, (2 * urand() - 1) * dmax,
-                              (2 * urand() - 1) * 1000, (int)(urand() * 3), 0, 0, 10.0, 12, 1,
-                              (2 * urand() - 1) * 32, 0};
+            burst_case_t c = {baud,
+                              urand() - 0.5,
+                              (2 * urand() - 1) * dmax,
+                              (2 * urand() - 1) * 1000,
+                              (int)(urand() * 3),
+                              0,
+                              0,
+                              10.0,
+                              12,
+                              1,
+                              (2 * urand() - 1) * 32,
+                              0};
             make_burst(&c, &burst);
             demod_result_t res;
             float soft[400];
@@ -234,8 +242,9 @@ static void test_frequency_rms(void **state)
             rssi_err += res.rssi_dbfs - 10.0 * log10(burst.power);
         }
         double rms = sqrt(se / trials);
-        fprintf(stderr, "baud %.0f: carrier error %.3f Hz RMS, SNR bias %.2f dB, RSSI bias %.2f dB\n",
-                baud, rms, snr_err / trials, rssi_err / trials);
+        fprintf(stderr,
+                "baud %.0f: carrier error %.3f Hz RMS, SNR bias %.2f dB, RSSI bias %.2f dB\n", baud,
+                rms, snr_err / trials, rssi_err / trials);
         assert_true(rms < (baud == 100 ? 1.0 : 3.0));
         assert_true(fabs(snr_err / trials) < 1.0);
         assert_true(fabs(rssi_err / trials) < 1.0);
@@ -254,9 +263,18 @@ static void test_fer_moderate_snr(void **state)
     const int trials = 300;
     int fails = 0;
     for (int t = 0; t < trials; t++) {
-        burst_case_t c = {100, urand() - 0.5, (2 * urand() - 1) * 30, (2 * urand() - 1) * 1000,
-                          (int)(urand() * 3), (int)(urand() * 3), 0, 8.5, 12, 1,
-                          (2 * urand() - 1) * 32, 0};
+        burst_case_t c = {100,
+                          urand() - 0.5,
+                          (2 * urand() - 1) * 30,
+                          (2 * urand() - 1) * 1000,
+                          (int)(urand() * 3),
+                          (int)(urand() * 3),
+                          0,
+                          8.5,
+                          12,
+                          1,
+                          (2 * urand() - 1) * 32,
+                          0};
         make_burst(&c, &burst);
         demod_result_t res;
         fails += !run_one(q, &burst, &res);
@@ -275,9 +293,18 @@ static void test_wide_start_window(void **state)
     rng_state = 0x5EED0005;
     demod_t *q = make_demod(600);
     for (int t = 0; t < 30; t++) {
-        burst_case_t c = {600, urand() - 0.5, (2 * urand() - 1) * 100, (2 * urand() - 1) * 1000,
-                          (int)(urand() * 3), (int)(urand() * 3), 0, 12.0, 12, 1 + t % 3,
-                          (2 * urand() - 1) * 11.5 * DEMOD_SPS, 12};
+        burst_case_t c = {600,
+                          urand() - 0.5,
+                          (2 * urand() - 1) * 100,
+                          (2 * urand() - 1) * 1000,
+                          (int)(urand() * 3),
+                          (int)(urand() * 3),
+                          0,
+                          12.0,
+                          12,
+                          1 + t % 3,
+                          (2 * urand() - 1) * 11.5 * DEMOD_SPS,
+                          12};
         make_burst(&c, &burst);
         demod_result_t res;
         assert_true(run_one(q, &burst, &res));
@@ -294,8 +321,18 @@ static void test_strong_neighbour(void **state)
     rng_state = 0x5EED0006;
     demod_t *q = make_demod(100);
     for (int t = 0; t < 20; t++) {
-        burst_case_t c = {100, 0.4 * (urand() - 0.5), (2 * urand() - 1) * 30, 0, 1, 1, 0, 15.0,
-                          12, 1, 16 * (urand() - 0.5), 0};
+        burst_case_t c = {100,
+                          0.4 * (urand() - 0.5),
+                          (2 * urand() - 1) * 30,
+                          0,
+                          1,
+                          1,
+                          0,
+                          15.0,
+                          12,
+                          1,
+                          16 * (urand() - 0.5),
+                          0};
         make_burst(&c, &burst);
         dbpsk_burst_params_t p2 = burst.p;
         p2.freq_hz = burst.p.freq_hz + (t & 1 ? 300.0 : -300.0);
@@ -304,8 +341,8 @@ static void test_strong_neighbour(void **state)
         uint8_t bits[26];
         for (int i = 0; i < 26; i++)
             bits[i] = (uint8_t)(urand() * 256);
-        assert_true(dbpsk_burst_render(&p2, bits, 208, 2.0 * DEMOD_SPS * urand(), 0, burst.x,
-                                       burst.n) > 0);
+        assert_true(
+            dbpsk_burst_render(&p2, bits, 208, 2.0 * DEMOD_SPS * urand(), 0, burst.x, burst.n) > 0);
         demod_result_t res;
         assert_true(run_one(q, &burst, &res));
         assert_true(fabs(res.freq_hz - burst.p.freq_hz) < 1.0);
@@ -382,12 +419,9 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_high_snr_sweep),
-        cmocka_unit_test(test_frequency_rms),
-        cmocka_unit_test(test_fer_moderate_snr),
-        cmocka_unit_test(test_wide_start_window),
-        cmocka_unit_test(test_strong_neighbour),
-        cmocka_unit_test(test_noise_only),
+        cmocka_unit_test(test_high_snr_sweep),   cmocka_unit_test(test_frequency_rms),
+        cmocka_unit_test(test_fer_moderate_snr), cmocka_unit_test(test_wide_start_window),
+        cmocka_unit_test(test_strong_neighbour), cmocka_unit_test(test_noise_only),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

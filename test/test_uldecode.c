@@ -220,7 +220,7 @@ static void test_sync_words(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),       cmocka_unit_test(test_ft_errors),
+        cmocka_unit_test(test_vectors),        cmocka_unit_test(test_ft_errors),
         cmocka_unit_test(test_crc_and_length), cmocka_unit_test(test_auth),
         cmocka_unit_test(test_sync_words),
     };

@@ -321,8 +321,8 @@ static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
     memset(&p, 0, sizeof p);
     p.rate_sps = DEMOD_SPS * baud;
     p.baud = baud;
-    p.baud_error_ppm = (2 * rng_uniform(r) - 1) * 1000;           /* Table 2-3 */
-    p.freq_hz = (rng_uniform(r) - 0.5) * baud;                    /* detector: ±baud/2 */
+    p.baud_error_ppm = (2 * rng_uniform(r) - 1) * 1000;                 /* Table 2-3 */
+    p.freq_hz = (rng_uniform(r) - 0.5) * baud;                          /* detector: ±baud/2 */
     p.drift_hz_s = (2 * rng_uniform(r) - 1) * (baud == 100 ? 30 : 100); /* Table 2-2 peak */
     p.phase_rad = rng_uniform(r) * 2 * M_PI;
     p.amplitude = 0.25;
@@ -348,8 +348,8 @@ static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
                       .start_uncertainty = 3 * DEMOD_SPS};
     float soft[MAX_SNIPPET / DEMOD_SPS];
     double t0 = cpu_seconds();
-    int nout = demod_process(b->demod[baud == 600], b->x, n, &h, soft,
-                             sizeof soft / sizeof soft[0], &out->res);
+    int nout = demod_process(b->demod[baud == 600], b->x, n, &h, soft, sizeof soft / sizeof soft[0],
+                             &out->res);
     memset(&out->dec, 0, sizeof out->dec);
     out->demod_ok = nout > 0;
     if (out->demod_ok)
@@ -373,11 +373,11 @@ static bool frame_matches(const ul_frame_t *f, const ul_message_t *m)
 
 typedef struct {
     double ebn0_db;
-    long frames, errors;     /* single frames */
-    double ferr2;            /* squared carrier error of decoded frames, Hz² */
+    long frames, errors; /* single frames */
+    double ferr2;        /* squared carrier error of decoded frames, Hz² */
     long fcount;
-    long msgs, msg_errors;   /* three-replica messages */
-    long msg_joint;          /* messages recovered only by combining */
+    long msgs, msg_errors; /* three-replica messages */
+    long msg_joint;        /* messages recovered only by combining */
 } point_t;
 
 typedef struct {
@@ -434,8 +434,8 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
     rng_seed(&r, point_seed(seed, baud, clen, 3, pt->ebn0_db));
     keystore_t *ks = keystore_create();
     msg_sink_t sink = {0};
-    assembler_config_t acfg = {.rc = rc_get(1), .keys = ks, .on_message = on_message,
-                               .user = &sink};
+    assembler_config_t acfg = {
+        .rc = rc_get(1), .keys = ks, .on_message = on_message, .user = &sink};
     assembler_t *as = ks ? assembler_create(&acfg) : NULL;
     if (!as) {
         fprintf(stderr, "sigfox-bench: out of memory\n");
@@ -602,11 +602,13 @@ static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, 
     fprintf(g, "plot ");
     for (int i = 0; i < blocks; i++)
         fprintf(g, "'%s' index %d using 1:2 with linespoints lw 2 title '%s', ", dat, i, titles[i]);
-    fprintf(g, "'%s' index %d using 1:2 with lines dt 2 lc rgb 'black' title 'ideal coherent "
-               "DE-BPSK, %d bits', ",
+    fprintf(g,
+            "'%s' index %d using 1:2 with lines dt 2 lc rgb 'black' title 'ideal coherent "
+            "DE-BPSK, %d bits', ",
             dat, blocks, nb);
-    fprintf(g, "'%s' index %d using 1:2 with lines dt 3 lc rgb 'gray30' title 'ideal "
-               "differential DPSK, %d bits'\n",
+    fprintf(g,
+            "'%s' index %d using 1:2 with lines dt 3 lc rgb 'gray30' title 'ideal "
+            "differential DPSK, %d bits'\n",
             dat, blocks + 1, nb);
     fclose(g);
     char cmd[512];
@@ -653,8 +655,8 @@ typedef struct {
     size_t ntruth, cap_truth;
     decoded_t *dec;
     size_t ndec, cap_dec;
-    ul_message_t *msgs;   /* messages out of rx */
-    bool *combined;       /* ... recovered only by joint decoding */
+    ul_message_t *msgs; /* messages out of rx */
+    bool *combined;     /* ... recovered only by joint decoding */
     size_t nmsgs, cap_msgs, cap_comb;
 } run_log_t;
 
@@ -732,8 +734,8 @@ static synth_t *new_synth(double rate, double seconds, uint64_t seed)
 /* Adds one frame of a random message (or of *m when given) and records it. Returns the
  * burst's end time, or a negative value when it does not fit. */
 static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t clen,
-                        const ul_message_t *m, const uint8_t *key, int rank, int n_frames,
-                        double t, double freq_hz, double ebn0_db)
+                        const ul_message_t *m, const uint8_t *key, int rank, int n_frames, double t,
+                        double freq_hz, double ebn0_db)
 {
     synth_burst_spec_t sp;
     synth_burst_spec_default(&sp);
@@ -774,10 +776,10 @@ static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t cle
 }
 
 typedef struct {
-    double cpu_s;        /* in rx_process + rx_flush */
+    double cpu_s; /* in rx_process + rx_flush */
     uint64_t samples;
     rx_stats_t st;
-    long rss_before_kb;  /* resident memory just before rx_create */
+    long rss_before_kb; /* resident memory just before rx_create */
 } run_result_t;
 
 static long rss_kb(const char *field)
@@ -1013,8 +1015,8 @@ static int cmd_throughput(int argc, char **argv)
                 for (;;) {
                     int baud = pick_baud(&r, baud_opt);
                     double f = rc_get(1)->ul_center_hz + (2 * rng_uniform(&r) - 1) * BAND_HALF_HZ;
-                    double end = add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1,
-                                           1, t, f, 15.0);
+                    double end = add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1, 1,
+                                           t, f, 15.0);
                     if (end < 0)
                         break; /* past the end of the capture */
                     t = end + 0.01 + 0.09 * rng_uniform(&r);
@@ -1062,12 +1064,15 @@ static int cmd_capacity(int argc, char **argv)
     int baud_opt = 100;
     uint64_t seed = 1;
     double min_spacing = 0;
-    static const struct option opts[] = {
-        {"min-spacing", required_argument, 0, 'm'},
-        {"bursts", required_argument, 0, 'k'}, {"rounds", required_argument, 0, 'n'},
-        {"rate", required_argument, 0, 'r'},   {"baud", required_argument, 0, 'b'},
-        {"ebn0", required_argument, 0, 'e'},   {"seed", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"min-spacing", required_argument, 0, 'm'},
+                                         {"bursts", required_argument, 0, 'k'},
+                                         {"rounds", required_argument, 0, 'n'},
+                                         {"rate", required_argument, 0, 'r'},
+                                         {"baud", required_argument, 0, 'b'},
+                                         {"ebn0", required_argument, 0, 'e'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1114,8 +1119,8 @@ static int cmd_capacity(int argc, char **argv)
                min_spacing);
     printf("# capacity: N bursts starting within 0.2 s at random carriers in +-%.0f kHz, baud "
            "%s, random containers, Eb/N0 %.1f dB, %d rounds, %.0f S/s\n",
-           BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed", ebn0,
-           rounds, rate);
+           BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed", ebn0, rounds,
+           rate);
     printf("# %6s %7s %8s %9s %11s %13s %7s %11s\n", "N", "bursts", "decoded", "fraction",
            "clash-free", "decoded of", "false", "x realtime");
     printf("# %6s %7s %8s %9s %11s %13s %7s %11s\n", "", "", "", "", "", "clash-free", "", "");
@@ -1140,10 +1145,9 @@ static int cmd_capacity(int argc, char **argv)
                         ok = fabs(l.truth[j].freq_hz - f) >= min_spacing;
                 } while (!ok && ++tries < 10000);
                 double t = 0.3 + k * round_s + 0.2 * rng_uniform(&r);
-                if (!ok || add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1, 1, t,
-                                     f, ebn0) < 0) {
-                    fprintf(stderr, "sigfox-bench: %d bursts do not fit the band/capture\n",
-                            ns[i]);
+                if (!ok || add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1, 1, t, f,
+                                     ebn0) < 0) {
+                    fprintf(stderr, "sigfox-bench: %d bursts do not fit the band/capture\n", ns[i]);
                     return EXIT_FAIL;
                 }
             }
@@ -1174,8 +1178,8 @@ static int cmd_capacity(int argc, char **argv)
         for (size_t a = 0; a < l.ntruth; a++)
             free_ok += !clash[a] && l.truth[a].matched;
         size_t nfree = l.ntruth - nclash;
-        printf("  %6d %7zu %8zu %9.3f %11zu %6zu (%.3f) %7zu %11.1f\n", ns[i], l.ntruth,
-               matched, (double)matched / (double)l.ntruth, nfree, free_ok,
+        printf("  %6d %7zu %8zu %9.3f %11zu %6zu (%.3f) %7zu %11.1f\n", ns[i], l.ntruth, matched,
+               (double)matched / (double)l.ntruth, nfree, free_ok,
                nfree ? (double)free_ok / (double)nfree : 0.0, false_frames,
                (double)res.samples / res.cpu_s / rate);
         free(clash);
@@ -1227,13 +1231,12 @@ static void run_pipeline_point(uint64_t seed, int baud, int clen, bool combined,
             }
             for (int rank = 1; rank <= 3; rank++) {
                 /* replicas of a U-procedure: independent carriers in the slot */
-                double fr = rank == 1 ? f
-                                      : rc_get(1)->ul_center_hz - BAND_HALF_HZ +
-                                            (lane + 0.5) * slot_hz +
-                                            (rng_uniform(&r) - 0.5) * (slot_hz - 4000);
-                double end =
-                    add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, rank, 3, t, fr,
-                              pt->ebn0_db);
+                double fr = rank == 1
+                                ? f
+                                : rc_get(1)->ul_center_hz - BAND_HALF_HZ + (lane + 0.5) * slot_hz +
+                                      (rng_uniform(&r) - 0.5) * (slot_hz - 4000);
+                double end = add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, rank, 3, t, fr,
+                                       pt->ebn0_db);
                 t = end + 0.1 + 0.4 * rng_uniform(&r);
             }
         }
@@ -1275,14 +1278,19 @@ static int cmd_sensitivity(int argc, char **argv)
     double reversal_tx = 1.0;
     const char *plot = NULL;
     bool pipeline = false;
-    static const struct option opts[] = {
-        {"pipeline", no_argument, 0, 'P'},
-        {"baud", required_argument, 0, 'b'},      {"container", required_argument, 0, 'c'},
-        {"ebn0", required_argument, 0, 'e'},      {"frames", required_argument, 0, 'n'},
-        {"errors", required_argument, 0, 'E'},    {"seed", required_argument, 0, 's'},
-        {"single-only", no_argument, 0, '1'},     {"combined-only", no_argument, 0, '3'},
-        {"reversal-tx", required_argument, 0, 'w'}, {"plot", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    static const struct option opts[] = {{"pipeline", no_argument, 0, 'P'},
+                                         {"baud", required_argument, 0, 'b'},
+                                         {"container", required_argument, 0, 'c'},
+                                         {"ebn0", required_argument, 0, 'e'},
+                                         {"frames", required_argument, 0, 'n'},
+                                         {"errors", required_argument, 0, 'E'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"single-only", no_argument, 0, '1'},
+                                         {"combined-only", no_argument, 0, '3'},
+                                         {"reversal-tx", required_argument, 0, 'w'},
+                                         {"plot", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1300,8 +1308,8 @@ static int cmd_sensitivity(int argc, char **argv)
                     usage_error("--container: %s (8, 9, 12, 16 or 20)", optarg);
             break;
         case 'e':
-            if (sscanf(optarg, "%lf:%lf:%lf", &lo, &hi, &step) != 3 || !(step > 0) ||
-                !(hi >= lo) || (hi - lo) / step + 1 > MAX_POINTS || lo < -10 || hi > 40)
+            if (sscanf(optarg, "%lf:%lf:%lf", &lo, &hi, &step) != 3 || !(step > 0) || !(hi >= lo) ||
+                (hi - lo) / step + 1 > MAX_POINTS || lo < -10 || hi > 40)
                 usage_error("--ebn0: %s (LO:HI:STEP, at most 64 points, -10..40 dB)", optarg);
             break;
         case 'n':
@@ -1348,8 +1356,8 @@ static int cmd_sensitivity(int argc, char **argv)
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
     for (int i = 0; i < 2; i++) {
-        demod_config_t dc = {.baud = i ? 600 : 100, .max_samples = MAX_SNIPPET, .sync = sync,
-                             .nsync = nsync};
+        demod_config_t dc = {
+            .baud = i ? 600 : 100, .max_samples = MAX_SNIPPET, .sync = sync, .nsync = nsync};
         b.demod[i] = demod_create(&dc);
     }
     b.x = malloc(MAX_SNIPPET * sizeof *b.x);
@@ -1410,8 +1418,8 @@ static int cmd_sensitivity(int argc, char **argv)
                     snprintf(s2, sizeof s2, "%.4f (%ld/%ld, %ld)",
                              (double)p->msg_errors / (double)p->msgs, p->msg_errors, p->msgs,
                              p->msg_joint);
-                printf("  %6.2f %22s %12s %26s %10.2e %10.2e\n", e, s1, s3, s2,
-                       fer_coherent(e, nb), fer_differential(e, nb));
+                printf("  %6.2f %22s %12s %26s %10.2e %10.2e\n", e, s1, s3, s2, fer_coherent(e, nb),
+                       fer_differential(e, nb));
                 fflush(stdout);
             }
         }
@@ -1472,8 +1480,7 @@ static int cmd_sensitivity(int argc, char **argv)
             print_crossing(what, x, k->baud == 100 && k->clen == 12 ? 4.0 : NAN, true);
         }
     }
-    if (single && !isnan(br100_10) && !isnan(br600_10) && isfinite(br100_10) &&
-        isfinite(br600_10))
+    if (single && !isnan(br100_10) && !isnan(br600_10) && isfinite(br100_10) && isfinite(br600_10))
         printf("  %-52s %5.2f dB   (target <= 1 dB: %s)\n", "BR600 - BR100 at FER 10% (12 B)",
                br600_10 - br100_10, br600_10 - br100_10 <= 1.0 ? "met" : "NOT met");
 
