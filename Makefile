@@ -102,7 +102,7 @@ $(BUILD)/obj/soapy/%.o: soapy/%.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(SOAPY_MOD): $(SOAPY_SRCS:%.cpp=$(BUILD)/obj/soapy/%.o) $(LIB)
+$(SOAPY_MOD): $(SOAPY_SRCS:soapy/%.cpp=$(BUILD)/obj/soapy/%.o) $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) -shared $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
