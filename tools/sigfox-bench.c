@@ -1,14 +1,16 @@
-/* sigfox-bench: receiver benchmarks with deterministic (seeded) inputs. Licence: MIT.
+/* sigfox-bench: receiver benchmarks with deterministic (seeded) inputs.
+ * Licence: MIT.
  *
- *   sigfox-bench sensitivity   frame error rate vs Eb/N0 (demodulator + decoder, and
- *                              three-replica messages through the assembler), with the
- *                              ideal coherent / differential D-BPSK references and a PNG
+ *   sigfox-bench sensitivity   frame error rate vs Eb/N0 (demodulator +
+ * decoder, and three-replica messages through the assembler), with the ideal
+ * coherent / differential D-BPSK references and a PNG
  *
- * Bursts come from the device model (dbpskmod.h) with random carrier, drift, phase,
- * symbol-rate error, lead/tail symbols, ramps and detector timing error, plus AWGN at the
- * requested Eb/N0 (Eb = mean burst power over the data symbols × bit time, N0 = noise
- * PSD, as synth.h defines it). The receiver knows nothing in advance but the detector's
- * rough start (±2 symbols, searched over ±3) and a carrier within ±baud/2.
+ * Bursts come from the device model (dbpskmod.h) with random carrier, drift,
+ * phase, symbol-rate error, lead/tail symbols, ramps and detector timing error,
+ * plus AWGN at the requested Eb/N0 (Eb = mean burst power over the data symbols
+ * × bit time, N0 = noise PSD, as synth.h defines it). The receiver knows
+ * nothing in advance but the detector's rough start (±2 symbols, searched over
+ * ±3) and a carrier within ±baud/2.
  *
  * Exit status: 0 ok, 1 runtime failure, 64 usage.
  */
@@ -47,32 +49,48 @@
 #define MAX_SNIPPET (320 * DEMOD_SPS)
 
 static const char usage_text[] =
-    "Usage: sigfox-bench sensitivity|throughput|capacity [options]\n"
-    "Receiver benchmarks on seeded synthetic signals; CPU time of this process on one core\n"
-    "(CLOCK_PROCESS_CPUTIME_ID), the machine and the command line printed first.\n"
+    "Usage: sigfox-bench sensitivity|throughput|capacity|false-frames "
+    "[options]\n"
+    "Receiver benchmarks on seeded synthetic signals; CPU time of this process "
+    "on one core\n"
+    "(CLOCK_PROCESS_CPUTIME_ID), the machine and the command line printed "
+    "first.\n"
     "\n"
-    "sensitivity: frame error rate versus Eb/N0 of single frames (demodulator + decoder)\n"
-    "and message loss of three-replica messages with soft combining (assembler), for each\n"
-    "baud rate and container size, next to the ideal coherent and differential D-BPSK\n"
+    "sensitivity: frame error rate versus Eb/N0 of single frames (demodulator "
+    "+ decoder)\n"
+    "and message loss of three-replica messages with soft combining "
+    "(assembler), for each\n"
+    "baud rate and container size, next to the ideal coherent and differential "
+    "D-BPSK\n"
     "curves; then the measured figures against the targets.\n"
     "  --baud LIST            100, 600 or 100,600 (default 100,600)\n"
-    "  --container LIST       container bytes among 8,9,12,16,20 (default 12,20)\n"
+    "  --container LIST       container bytes among 8,9,12,16,20 (default "
+    "12,20)\n"
     "  --ebn0 LO:HI:STEP      Eb/N0 points, dB (default 0:12:1)\n"
     "  --frames N             most frames (messages) per point (default 2000)\n"
     "  --errors N             stop a point after N errors (default 100)\n"
-    "  --seed N               random seed (default 1): same seed, same figures\n"
+    "  --seed N               random seed (default 1): same seed, same "
+    "figures\n"
     "  --single-only          skip the three-replica messages\n"
     "  --combined-only        skip the single frames\n"
-    "  --reversal-tx W        amplitude-dip width of the transmitter, symbols (0, 1]\n"
-    "                         (default 1, the synthesizer's; the receiver assumes 1)\n"
+    "  --reversal-tx W        amplitude-dip width of the transmitter, symbols "
+    "(0, 1]\n"
+    "                         (default 1, the synthesizer's; the receiver "
+    "assumes 1)\n"
     "  --plot FILE.png        draw the curves with gnuplot\n"
-    "  --pipeline             run the bursts through the whole receiver (rx.h: front end,\n"
-    "                         channelizer, detector, extractor, demodulator, decoder,\n"
-    "                         assembler) at 250 kS/s, 8 at a time at random carriers\n"
-    "                         across the band; --frames bursts (messages) per point\n"
+    "  --pipeline             run the bursts through the whole receiver (rx.h: "
+    "front end,\n"
+    "                         channelizer, detector, extractor, demodulator, "
+    "decoder,\n"
+    "                         assembler) at 250 kS/s, 8 at a time at random "
+    "carriers\n"
+    "                         across the band; --frames bursts (messages) per "
+    "point\n"
     "\n"
-    "throughput: samples per second through the whole receiver on one core versus real\n"
-    "time, with K bursts on air at any moment (back-to-back frames at random carriers,\n"
+    "throughput: samples per second through the whole receiver on one core "
+    "versus real\n"
+    "time, with K bursts on air at any moment (back-to-back frames at random "
+    "carriers,\n"
     "Eb/N0 15 dB); median of the repetitions; peak memory.\n"
     "  --rate LIST            input rates, S/s (default 250k,2.4M)\n"
     "  --bursts LIST          bursts on air at once (default 0,20,100)\n"
@@ -81,15 +99,32 @@ static const char usage_text[] =
     "  --repeat N             repetitions, the median is reported (default 3)\n"
     "  --seed N\n"
     "\n"
-    "capacity: fraction of frames decoded when N bursts start within 0.2 s of each other\n"
-    "at random carriers across the 192 kHz band (Eb/N0 15 dB), and false frames.\n"
+    "capacity: fraction of frames decoded when N bursts start within 0.2 s of "
+    "each other\n"
+    "at random carriers across the 192 kHz band (Eb/N0 15 dB), and false "
+    "frames.\n"
     "  --bursts LIST          simultaneous bursts (default 10,50,100,200)\n"
     "  --rounds N             rounds per value (default 4)\n"
     "  --rate R               input rate (default 250k)\n"
     "  --baud B               100, 600 or mixed (default 100)\n"
     "  --ebn0 DB              per burst (default 15)\n"
-    "  --min-spacing HZ       keep the carriers of a round this far apart (default 0:\n"
+    "  --min-spacing HZ       keep the carriers of a round this far apart "
+    "(default 0:\n"
     "                         uniformly random, collisions included)\n"
+    "  --seed N\n"
+    "\n"
+    "false-frames: noise and interferers only (no device at all) through the "
+    "whole\n"
+    "receiver: every CRC-valid frame or message is false.\n"
+    "  --seconds S            capture length (default 3600)\n"
+    "  --rate R               input rate (default 250k)\n"
+    "  --cw N                 CW interferers, each on for a random stretch "
+    "(default 3)\n"
+    "  --fsk N                2-GFSK packet interferers (default 2)\n"
+    "  --threshold-db DB      detector threshold (default: the receiver's); a "
+    "low one\n"
+    "                         sends many noise detections to the demodulator "
+    "and decoder\n"
     "  --seed N\n"
     "  -h, --help             this text\n";
 
@@ -113,8 +148,8 @@ static double cpu_seconds(void)
 static int g_argc;
 static char **g_argv;
 
-/* Names the machine: kernel and CPU model (benchmarks are meaningless without it), and
- * echoes the command line. */
+/* Names the machine: kernel and CPU model (benchmarks are meaningless without
+ * it), and echoes the command line. */
 static void print_machine(void)
 {
     int argc = g_argc;
@@ -147,7 +182,8 @@ static void print_machine(void)
     }
 }
 
-/* Whole-string numbers within [lo, hi], else a usage error naming the option. */
+/* Whole-string numbers within [lo, hi], else a usage error naming the option.
+ */
 static long parse_long(const char *text, long lo, long hi, const char *what)
 {
     char *end;
@@ -245,10 +281,10 @@ static double qfunc(double x)
     return 0.5 * erfc(x / M_SQRT2);
 }
 
-/* Ideal coherent detection of the differentially coded symbols (known carrier, phase and
- * timing, rectangular-equivalent matched filter): a bit is wrong when exactly one of its
- * two symbols is, so a frame of n bits survives when none of its n + 1 symbols is wrong
- * (ignoring the vanishing all-wrong case). */
+/* Ideal coherent detection of the differentially coded symbols (known carrier,
+ * phase and timing, rectangular-equivalent matched filter): a bit is wrong when
+ * exactly one of its two symbols is, so a frame of n bits survives when none of
+ * its n + 1 symbols is wrong (ignoring the vanishing all-wrong case). */
 static double fer_coherent(double ebn0_db, int nbits)
 {
     double p = qfunc(sqrt(2.0 * pow(10.0, ebn0_db / 10.0)));
@@ -308,7 +344,8 @@ static void random_message(rng_t *r, size_t container_len, ul_message_t *m, uint
         key[i] = (uint8_t)(rng_uniform(r) * 256);
 }
 
-/* Renders rank `rank` of m with random impairments at ebn0_db, demodulates, decodes. */
+/* Renders rank `rank` of m with random impairments at ebn0_db, demodulates,
+ * decodes. */
 static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
                      const uint8_t key[16], int rank, double ebn0_db, burst_outcome_t *out)
 {
@@ -425,8 +462,8 @@ static void run_single(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t
     }
 }
 
-/* Three replicas per message through the assembler (with the device's key, so joint
- * results must pass UL-AUTH): lost when no correct message comes out. */
+/* Three replicas per message through the assembler (with the device's key, so
+ * joint results must pass UL-AUTH): lost when no correct message comes out. */
 static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
                          long max_msgs, long max_errors)
 {
@@ -486,7 +523,8 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
     keystore_destroy(ks);
 }
 
-/* Eb/N0 where a curve crosses `level` (log-linear interpolation), NAN if it does not. */
+/* Eb/N0 where a curve crosses `level` (log-linear interpolation), NAN if it
+ * does not. */
 static double crossing(const point_t *pts, int n, bool combined, double level)
 {
     for (int i = 0; i + 1 < n; i++) {
@@ -596,14 +634,17 @@ static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, 
     fprintf(g, "set output '%s'\n", png);
     fprintf(g, "set logscale y\nset format y '10^{%%L}'\nset yrange [1e-4:1]\n");
     fprintf(g, "set xrange [%g:%g]\nset grid\n", lo, hi);
-    fprintf(g, "set xlabel 'Eb/N0 per burst (dB)'\nset ylabel 'frame error rate / message loss'\n");
-    fprintf(g, "set title 'sigfoxd D-BPSK receiver, random carrier/drift/phase/timing'\n");
+    fprintf(g, "set xlabel 'Eb/N0 per burst (dB)'\nset ylabel 'frame error rate "
+               "/ message loss'\n");
+    fprintf(g, "set title 'sigfoxd D-BPSK receiver, random "
+               "carrier/drift/phase/timing'\n");
     fprintf(g, "set key bottom left\n");
     fprintf(g, "plot ");
     for (int i = 0; i < blocks; i++)
         fprintf(g, "'%s' index %d using 1:2 with linespoints lw 2 title '%s', ", dat, i, titles[i]);
     fprintf(g,
-            "'%s' index %d using 1:2 with lines dt 2 lc rgb 'black' title 'ideal coherent "
+            "'%s' index %d using 1:2 with lines dt 2 lc rgb 'black' title 'ideal "
+            "coherent "
             "DE-BPSK, %d bits', ",
             dat, blocks, nb);
     fprintf(g,
@@ -625,8 +666,9 @@ static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, 
 
 /* ---- whole-pipeline runs (rx.h) on explicit synthesized bursts ---- */
 
-/* RC1 usable macro-channel, kept 6 kHz inside the 192 kHz edges for the device's ±20 ppm
- * being already part of the random carrier (§2.2.1, §3.13.3). */
+/* RC1 usable macro-channel, kept 6 kHz inside the 192 kHz edges for the
+ * device's ±20 ppm being already part of the random carrier (§2.2.1, §3.13.3).
+ */
 #define BAND_HALF_HZ 90000.0
 #define BLOCK_SAMPLES 65536
 
@@ -731,8 +773,8 @@ static synth_t *new_synth(double rate, double seconds, uint64_t seed)
     return s;
 }
 
-/* Adds one frame of a random message (or of *m when given) and records it. Returns the
- * burst's end time, or a negative value when it does not fit. */
+/* Adds one frame of a random message (or of *m when given) and records it.
+ * Returns the burst's end time, or a negative value when it does not fit. */
 static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t clen,
                         const ul_message_t *m, const uint8_t *key, int rank, int n_frames, double t,
                         double freq_hz, double ebn0_db)
@@ -799,7 +841,11 @@ static long rss_kb(const char *field)
     return v;
 }
 
-/* Renders the synthesizer's capture block by block into rx; only rx's CPU is timed. */
+/* Detector threshold for run_rx (0: the receiver's default). */
+static double g_threshold_db;
+
+/* Renders the synthesizer's capture block by block into rx; only rx's CPU is
+ * timed. */
 static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
 {
     static float complex *buf;
@@ -820,6 +866,7 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
                        .keys = synth_keys(s),
                        .rc = rc1,
                        .fft_measure = true,
+                       .threshold_db = g_threshold_db,
                        .on_frame = log_frame,
                        .on_message = log_message,
                        .user = l};
@@ -853,8 +900,9 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
     out->samples = total;
 }
 
-/* Marks truth bursts that a decoded frame reproduces (ID, MC, rank, start within 50 ms +
- * 2 symbols); returns how many decoded frames match no truth burst's ID+MC at all. */
+/* Marks truth bursts that a decoded frame reproduces (ID, MC, rank, start
+ * within 50 ms + 2 symbols); returns how many decoded frames match no truth
+ * burst's ID+MC at all. */
 static size_t match_frames(run_log_t *l, size_t *matched, double *ferr2)
 {
     *matched = 0;
@@ -980,8 +1028,10 @@ static int cmd_throughput(int argc, char **argv)
         usage_error("unexpected argument: %s", argv[optind]);
     print_machine();
 
-    printf("# throughput: %.0f s captures, bursts back to back (gaps 10-100 ms) at random "
-           "carriers in +-%.0f kHz, baud %s, random containers, Eb/N0 15 dB; median of %d runs\n",
+    printf("# throughput: %.0f s captures, bursts back to back (gaps 10-100 ms) "
+           "at random "
+           "carriers in +-%.0f kHz, baud %s, random containers, Eb/N0 15 dB; "
+           "median of %d runs\n",
            seconds, BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed",
            repeat);
     printf("# %9s %7s %12s %10s %10s %8s %8s %9s %10s\n", "rate", "bursts", "samples/s",
@@ -1045,13 +1095,18 @@ static int cmd_throughput(int argc, char **argv)
             run_log_free(&l);
             _exit(0);
         }
-    printf("\n# The receiver does not time its stages; the 0-burst rows are the fixed cost of\n"
-           "# front end + channelizer + detector, the rest grows with the bursts (detector\n"
+    printf("\n# The receiver does not time its stages; the 0-burst rows are the "
+           "fixed cost of\n"
+           "# front end + channelizer + detector, the rest grows with the bursts "
+           "(detector\n"
            "# tracks, extraction, demodulation, decoding, assembly).\n");
-    printf("# rx MB: peak resident memory (VmHWM) of the run minus the resident memory just\n"
-           "# before rx_create, i.e. what the receiver needs on top of the synthesizer.\n");
+    printf("# rx MB: peak resident memory (VmHWM) of the run minus the resident "
+           "memory just\n"
+           "# before rx_create, i.e. what the receiver needs on top of the "
+           "synthesizer.\n");
     printf("\n## Targets\n");
-    printf("  one core >= 100x real time at 250 kS/s with 20 bursts, >= 10x at 2.4 MS/s: see the "
+    printf("  one core >= 100x real time at 250 kS/s with 20 bursts, >= 10x at "
+           "2.4 MS/s: see the "
            "rows above\n");
     return 0;
 }
@@ -1115,9 +1170,11 @@ static int cmd_capacity(int argc, char **argv)
         usage_error("unexpected argument: %s", argv[optind]);
     print_machine();
     if (min_spacing > 0)
-        printf("# carriers of one round at least %.0f Hz apart (redrawn until they are)\n",
+        printf("# carriers of one round at least %.0f Hz apart (redrawn until they "
+               "are)\n",
                min_spacing);
-    printf("# capacity: N bursts starting within 0.2 s at random carriers in +-%.0f kHz, baud "
+    printf("# capacity: N bursts starting within 0.2 s at random carriers in "
+           "+-%.0f kHz, baud "
            "%s, random containers, Eb/N0 %.1f dB, %d rounds, %.0f S/s\n",
            BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed", ebn0, rounds,
            rate);
@@ -1152,8 +1209,8 @@ static int cmd_capacity(int argc, char **argv)
                 }
             }
         }
-        /* Bursts with another one within the sum of their symbol rates in carrier while
-         * both are on air: physically colliding. */
+        /* Bursts with another one within the sum of their symbol rates in carrier
+         * while both are on air: physically colliding. */
         bool *clash = calloc(l.ntruth, sizeof *clash);
         if (!clash) {
             fprintf(stderr, "sigfox-bench: out of memory\n");
@@ -1187,17 +1244,113 @@ static int cmd_capacity(int argc, char **argv)
         synth_destroy(s);
     }
     run_log_free(&l);
-    printf("\n# clash-free: bursts with no other one within the sum of their symbol rates in\n"
-           "# carrier while both are on air. With uniformly random carriers a fraction\n"
-           "# 1 - exp(-N x 2 x 200 Hz / 180 kHz) of BR100 bursts collides like this (20 %% at\n"
-           "# N = 100), which bounds the decoded fraction of any single-user receiver.\n");
-    printf("\n## Targets\n  >= 100 simultaneous bursts at random carriers decoded with >= 95 %% "
+    printf("\n# clash-free: bursts with no other one within the sum of their "
+           "symbol rates in\n"
+           "# carrier while both are on air. With uniformly random carriers a "
+           "fraction\n"
+           "# 1 - exp(-N x 2 x 200 Hz / 180 kHz) of BR100 bursts collides like "
+           "this (20 %% at\n"
+           "# N = 100), which bounds the decoded fraction of any single-user "
+           "receiver.\n");
+    printf("\n## Targets\n  >= 100 simultaneous bursts at random carriers "
+           "decoded with >= 95 %% "
            "success at 15 dB: see the N = 100 row\n");
     return 0;
 }
 
-/* Sensitivity through the whole receiver: lanes of 8 frequency slots across the band,
- * one burst (or 3-replica message) per slot at a time. */
+static int cmd_false_frames(int argc, char **argv)
+{
+    double seconds = 3600, rate = 250e3;
+    int cw = 3, fsk = 2;
+    uint64_t seed = 1;
+    static const struct option opts[] = {
+        {"seconds", required_argument, 0, 't'},      {"rate", required_argument, 0, 'r'},
+        {"cw", required_argument, 0, 'c'},           {"fsk", required_argument, 0, 'f'},
+        {"seed", required_argument, 0, 's'},         {"help", no_argument, 0, 'h'},
+        {"threshold-db", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'T':
+            g_threshold_db = parse_double(optarg, 0.5, 30, "--threshold-db");
+            break;
+        case 't':
+            seconds = parse_double(optarg, 10, 86400, "--seconds");
+            break;
+        case 'r': {
+            double v[1];
+            parse_rate_list(optarg, v, 1);
+            rate = v[0];
+            break;
+        }
+        case 'c':
+            cw = (int)parse_long(optarg, 0, 1000, "--cw");
+            break;
+        case 'f':
+            fsk = (int)parse_long(optarg, 0, 100, "--fsk");
+            break;
+        case 's':
+            seed = parse_seed(optarg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            usage_error("%s", "bad option");
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument: %s", argv[optind]);
+    print_machine();
+    synth_config_t sc;
+    synth_config_default(&sc);
+    sc.seed = seed;
+    sc.rate_sps = rate;
+    sc.rc = 1;
+    sc.devices = 0;
+    sc.duration_s = seconds;
+    sc.cw_tones = cw;
+    sc.fsk_interferers = fsk;
+    char err[256];
+    synth_t *s = synth_create(&sc, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "sigfox-bench: synthesizer: %s\n", err);
+        return EXIT_FAIL;
+    }
+    size_t nintf = 0;
+    synth_interferers(s, &nintf);
+    printf("# false-frames: %.0f s of AWGN at %.0f S/s with %d CW tones and %d FSK sources "
+           "(%zu interferer records, %.0f dB over N0 x 100 Hz), no devices; detector threshold "
+           "%.1f dB (0: the receiver's default); seed %llu\n",
+           seconds, rate, cw, fsk, nintf, sc.interferer_db, g_threshold_db,
+           (unsigned long long)seed);
+    run_log_t l = {0};
+    run_result_t res;
+    run_rx(s, rate, &l, &res);
+    printf("  %-34s %llu\n", "bursts accepted by the detector",
+           (unsigned long long)res.st.bursts_detected);
+    printf("  %-34s %llu\n", "detector tracks rejected",
+           (unsigned long long)res.st.bursts_rejected);
+    printf("  %-34s %llu\n", "no sync", (unsigned long long)res.st.bursts_nosync);
+    printf("  %-34s %llu\n", "FT unreadable", (unsigned long long)res.st.frames_ft_bad);
+    printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
+    printf("  %-34s %llu\n", "CRC-valid frames (all false)", (unsigned long long)res.st.frames_ok);
+    printf("  %-34s %llu (%llu combined)\n", "messages (all false)",
+           (unsigned long long)res.st.messages, (unsigned long long)res.st.messages_combined);
+    printf("  %-34s %.1f x real time\n", "receiver speed", (double)res.samples / res.cpu_s / rate);
+    printf("\n## Targets\n  no false frames in 1 hour of noise and interferers: "
+           "%s (%.2f h, %llu "
+           "false frames, %llu false messages)\n",
+           res.st.frames_ok == 0 && res.st.messages == 0 ? "met" : "NOT met", seconds / 3600.0,
+           (unsigned long long)res.st.frames_ok, (unsigned long long)res.st.messages);
+    run_log_free(&l);
+    synth_destroy(s);
+    return 0;
+}
+
+/* Sensitivity through the whole receiver: lanes of 8 frequency slots across the
+ * band, one burst (or 3-replica message) per slot at a time. */
 static void run_pipeline_point(uint64_t seed, int baud, int clen, bool combined, point_t *pt,
                                long count)
 {
@@ -1368,21 +1521,30 @@ static int cmd_sensitivity(int argc, char **argv)
     }
 
     if (pipeline)
-        printf("# sensitivity through the whole receiver (rx.h) at 250 kS/s: %ld frames "
-               "(messages) per point, 8 at a time at random carriers across the band; seed %llu\n",
+        printf("# sensitivity through the whole receiver (rx.h) at 250 kS/s: %ld "
+               "frames "
+               "(messages) per point, 8 at a time at random carriers across the "
+               "band; seed %llu\n",
                max_frames, (unsigned long long)seed);
     else
-        printf("# sensitivity: up to %ld frames (messages) per point, stop at %ld errors; seed "
+        printf("# sensitivity: up to %ld frames (messages) per point, stop at %ld "
+               "errors; seed "
                "%llu\n",
                max_frames, max_errors, (unsigned long long)seed);
     if (pipeline)
-        printf("# bursts: drift uniform in +-30 Hz/s (BR100) / +-100 Hz/s (BR600), random phase, "
-               "rate error +-0.1 %%, lead/tail 0-1, ramps 0.5-1 symbol; replicas 0.1-0.5 s "
-               "apart on independent carriers; the receiver's own detector finds them\n");
+        printf("# bursts: drift uniform in +-30 Hz/s (BR100) / +-100 Hz/s (BR600), "
+               "random phase, "
+               "rate error +-0.1 %%, lead/tail 0-1, ramps 0.5-1 symbol; replicas "
+               "0.1-0.5 s "
+               "apart on independent carriers; the receiver's own detector finds "
+               "them\n");
     else
-        printf("# bursts: carrier uniform in +-baud/2, drift uniform in +-30 Hz/s (BR100) / "
-               "+-100 Hz/s (BR600), random phase, rate error +-0.1 %%, lead/tail 0-2, ramps, "
-               "detector start error +-2 symbols; transmitter dip width %.2f symbols\n",
+        printf("# bursts: carrier uniform in +-baud/2, drift uniform in +-30 Hz/s "
+               "(BR100) / "
+               "+-100 Hz/s (BR600), random phase, rate error +-0.1 %%, lead/tail "
+               "0-2, ramps, "
+               "detector start error +-2 symbols; transmitter dip width %.2f "
+               "symbols\n",
                reversal_tx);
     int ncv = 0;
     double t_start = cpu_seconds();
@@ -1425,7 +1587,8 @@ static int cmd_sensitivity(int argc, char **argv)
         }
     double cpu = cpu_seconds() - t_start;
     if (!pipeline)
-        printf("\n# %ld bursts demodulated, %.3f ms CPU per burst in demod+decode (%.1f s total "
+        printf("\n# %ld bursts demodulated, %.3f ms CPU per burst in demod+decode "
+               "(%.1f s total "
                "incl. synthesis)\n",
                b.bursts, b.bursts ? b.cpu_demod_s / (double)b.bursts * 1e3 : 0.0, cpu);
 
@@ -1511,6 +1674,8 @@ int main(int argc, char **argv)
         return cmd_throughput(argc - 1, argv + 1);
     if (!strcmp(argv[1], "capacity"))
         return cmd_capacity(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "false-frames"))
+        return cmd_false_frames(argc - 1, argv + 1);
     usage_error("unknown command: %s", argv[1]);
     return EXIT_USAGE;
 }
