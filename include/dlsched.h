@@ -206,7 +206,9 @@ typedef struct {
     double quota_window_s;           /* sliding window for the quota; 0: 86400 s */
     double conf_tolerance_s;         /* slack on T_CONF; 0: 0.5 s */
     double rx_latency_s;             /* how long after a frame ends the receiver reports it;
-                                        0: 3.0 s (the lost verdict waits this much more) */
+                                        0: 3.0 s (the lost verdict waits this much more);
+                                        >= 10 s if confirmations only come from message
+                                        events (see dlsched_rx_frame) */
     double retain_s;                 /* finished requests are kept this long after their
                                         last deadline, to explain late answers; 0: 120 s */
     size_t max_requests;             /* requests tracked at once; 0: 64 */
@@ -255,9 +257,15 @@ dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len
  * Advances "now" to at least ul->t_end_s. Returns 1 when it opened/refined a request or
  * confirmed a downlink, 0 when ignored, DLSCHED_ERR_ARG on NULL. */
 int dlsched_uplink(dlsched_t *q, const dlsched_uplink_t *ul);
-/* The same from the receiver's structures: a frame (ignored unless crc_ok) or every
- * replica of a message (with the message's fields and auth). Returns as dlsched_uplink
- * (the largest result over the replicas). */
+/* From the receiver's structures. Intended wiring (docs/downlink-scheduler.md):
+ *  - dlsched_rx_message() for every message that passed the anti-replay check: each
+ *    replica (with the message's fields and auth) may open a request and sets the timing;
+ *  - dlsched_rx_frame() for every frame event: it does NOT open requests (the frame has
+ *    not been through anti-replay: a replayed recording must not burn quota or duty
+ *    cycle), but refines an open request and, above all, delivers dl_confirmation frames
+ *    at once (the assembler holds a single-frame message ~8.5 s waiting for replicas that
+ *    never come, longer than rx_latency_s allows). Ignored unless crc_ok.
+ * Return as dlsched_uplink (the largest result over the replicas). */
 int dlsched_rx_frame(dlsched_t *q, const rx_frame_t *f);
 int dlsched_rx_message(dlsched_t *q, const rx_message_t *m);
 

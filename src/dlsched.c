@@ -726,7 +726,9 @@ static int handle_confirmation(dlsched_t *q, const dlsched_uplink_t *ul)
     return 0;
 }
 
-static int uplink_locked(dlsched_t *q, const dlsched_uplink_t *ul)
+/* may_open: a BF=1 frame may open a request (false for per-frame input, which has not
+ * passed the daemon's anti-replay check yet). */
+static int uplink_locked(dlsched_t *q, const dlsched_uplink_t *ul, bool may_open)
 {
     q->st.uplinks++;
     if (isfinite(ul->t_end_s) && ul->t_end_s > q->now)
@@ -744,6 +746,8 @@ static int uplink_locked(dlsched_t *q, const dlsched_uplink_t *ul)
         return 0;
     request_t *r = find_request(q, ul->ep_id, ul->mc);
     if (!r) {
+        if (!may_open)
+            return 0;
         open_request(q, ul);
         return 1;
     }
@@ -893,14 +897,19 @@ void dlsched_destroy(dlsched_t *q)
     free(q);
 }
 
-int dlsched_uplink(dlsched_t *q, const dlsched_uplink_t *ul)
+static int uplink(dlsched_t *q, const dlsched_uplink_t *ul, bool may_open)
 {
     if (!q || !ul)
         return DLSCHED_ERR_ARG;
     pthread_mutex_lock(&q->lock);
-    int rc = uplink_locked(q, ul);
+    int rc = uplink_locked(q, ul, may_open);
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+int dlsched_uplink(dlsched_t *q, const dlsched_uplink_t *ul)
+{
+    return uplink(q, ul, true);
 }
 
 static void uplink_from_rx(dlsched_uplink_t *u, const rx_frame_t *f, const ul_message_t *m,
@@ -930,7 +939,7 @@ int dlsched_rx_frame(dlsched_t *q, const rx_frame_t *f)
         return 0;
     dlsched_uplink_t u;
     uplink_from_rx(&u, f, &f->frame.msg, f->auth);
-    return dlsched_uplink(q, &u);
+    return uplink(q, &u, false);
 }
 
 int dlsched_rx_message(dlsched_t *q, const rx_message_t *m)

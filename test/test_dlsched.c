@@ -1083,12 +1083,20 @@ static void test_rx_helpers(void **state)
         f->t_end_s = f->t_start_s + dur;
         f->freq_hz = f1 + (i == 0 ? 6000.0 : -6000.0);
     }
+    /* A frame event alone (before anti-replay) opens nothing... */
+    rx_frame_t fr = m.frames[0];
+    fr.frame.msg = m.msg;
+    fr.auth = RX_AUTH_OK;
+    assert_int_equal(dlsched_rx_frame(q, &fr), 0);
+    assert_int_equal(count(DLSCHED_EV_REFUSED) + count(DLSCHED_EV_REQUEST), 0);
+    /* ... the message does, */
     assert_int_equal(dlsched_rx_message(q, &m), 1);
-    /* a frame event with a bad CRC is ignored */
+    /* then frame events refine it (and a frame with a bad CRC is ignored). */
+    assert_int_equal(dlsched_rx_frame(q, &fr), 1);
     rx_frame_t bad = m.frames[1];
     bad.frame.crc_ok = false;
     assert_int_equal(dlsched_rx_frame(q, &bad), 0);
-    run(q, 8, 60, 0.5);
+    run(q, 8, 26, 0.5);
     const dlsched_event_t *ev = last(DLSCHED_EV_SCHEDULED);
     assert_non_null(ev);
     assert_true(ev->ul_derived);
@@ -1097,6 +1105,24 @@ static void test_rx_helpers(void **state)
     double t_end1 = t1 + dur;
     assert_true(ev->t_start_s - 0.5 / 600 >= t_end1 + 20.0);
     assert_true(ev->t_end_s <= t_end1 + 45.0);
+    /* The confirmation as a frame event (rank 1 control frame, MC + 1) acknowledges. */
+    rx_frame_t conf;
+    memset(&conf, 0, sizeof conf);
+    conf.frame.crc_ok = true;
+    conf.frame.rank = 1;
+    conf.frame.control = true;
+    conf.frame.msg.ep_id = EP_A;
+    conf.frame.msg.mc = 43;
+    conf.frame.msg.kind = UL_KIND_DL_CONFIRMATION;
+    conf.frame.msg.control.rssi_dbm = -110;
+    conf.auth = RX_AUTH_OK;
+    conf.baud = 100;
+    conf.t_start_s = ev->t_end_s + 3.0;
+    conf.t_end_s = conf.t_start_s + 1.76;
+    assert_int_equal(dlsched_rx_frame(q, &conf), 1);
+    assert_int_equal(last(DLSCHED_EV_ACK)->control.rssi_dbm, -110);
+    run(q, 26, 60, 0.5);
+    assert_int_equal(count(DLSCHED_EV_LOST), 0);
     dlsched_destroy(q);
 }
 
