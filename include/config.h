@@ -38,10 +38,10 @@
 /* Negative return codes of the cfg_* functions. */
 enum cfg_error {
     CFG_OK = 0,
-    CFG_ERR_ARG = -1,     /* NULL argument */
-    CFG_ERR_USAGE = -2,   /* bad flag, bad value, bad file content: exit 64 */
-    CFG_ERR_IO = -3,      /* file missing or unreadable: exit 64 */
-    CFG_ERR_NOMEM = -4,   /* allocation failed: exit 1 */
+    CFG_ERR_ARG = -1,   /* NULL argument */
+    CFG_ERR_USAGE = -2, /* bad flag, bad value, bad file content: exit 64 */
+    CFG_ERR_IO = -3,    /* file missing or unreadable: exit 64 */
+    CFG_ERR_NOMEM = -4, /* allocation failed: exit 1 */
 };
 const char *cfg_strerror(int code);
 
@@ -49,53 +49,53 @@ const char *cfg_strerror(int code);
 typedef struct {
     uint32_t ep_id;
     uint8_t key[KEYSTORE_KEY_BYTES];
-    char name[64];           /* "" when not given */
-    int daily_messages;      /* 0: receiver.daily_messages */
-    int line;                /* line in the file, for messages */
+    char name[64];      /* "" when not given */
+    int daily_messages; /* 0: receiver.daily_messages */
+    int line;           /* line in the file, for messages */
 } cfg_device_t;
 
 /* Effective configuration. Strings are NUL-terminated, "" = not set. */
 typedef struct {
     /* radio */
-    char device[CFG_STR_MAX];      /* SoapySDR args, "driver=rtlsdr" */
+    char device[CFG_STR_MAX]; /* SoapySDR args, "driver=rtlsdr" */
     double rate_sps;
-    double center_freq_hz;         /* capture (tuner) centre; 0: the channel centre */
-    double channel_freq_hz;        /* macro-channel centre; 0: the RC's uplink centre */
-    char rc[8];                    /* "RC1" .. "RC7" */
-    char gain[CFG_STR_MAX];        /* "auto", "40", "LNA=32,VGA=20" */
+    double center_freq_hz;  /* capture (tuner) centre; 0: the channel centre */
+    double channel_freq_hz; /* macro-channel centre; 0: the RC's uplink centre */
+    char rc[8];             /* "RC1" .. "RC7" */
+    char gain[CFG_STR_MAX]; /* "auto", "40", "LNA=32,VGA=20" */
     double ppm;
     char antenna[64];
-    double bandwidth_hz;           /* 0: driver default */
-    char settings[CFG_STR_MAX];    /* "key=value,key=value" passed to the driver */
-    bool lossless;                 /* wait for the DSP instead of dropping (file drivers) */
-    double watchdog_s;             /* reopen after this long without samples; 0: never */
+    double bandwidth_hz;        /* 0: driver default */
+    char settings[CFG_STR_MAX]; /* "key=value,key=value" passed to the driver */
+    bool lossless;              /* wait for the DSP instead of dropping (file drivers) */
+    double watchdog_s;          /* reopen after this long without samples; 0: never */
     /* receiver */
-    double threshold_db;           /* 0: the receiver's default */
-    double channel_width_hz;       /* 0: 192 kHz plus margin */
+    double threshold_db;     /* 0: the receiver's default */
+    double channel_width_hz; /* 0: 192 kHz plus margin */
     bool report_bad_frames;
     double rssi_offset_db;
     bool publish_unauthenticated;
-    int daily_messages;            /* anti-replay window W = max(20, 3 x this) */
+    int daily_messages; /* anti-replay window W = max(20, 3 x this) */
     /* api */
     char pub_endpoint[CFG_STR_MAX];
     char cmd_endpoint[CFG_STR_MAX];
-    double stats_interval_s;       /* 0: no periodic stats */
+    double stats_interval_s; /* 0: no periodic stats */
     /* devices */
     char keys_file[CFG_PATH_MAX];
-    cfg_device_t *devices;         /* owned; cfg_free() releases */
+    cfg_device_t *devices; /* owned; cfg_free() releases */
     size_t ndevices;
     /* log */
     char log_level[16];
-    char log_prefix[8];            /* "auto", "on", "off" */
+    char log_prefix[8]; /* "auto", "on", "off" */
     /* state */
-    char state_dir[CFG_PATH_MAX];  /* "": in memory only */
+    char state_dir[CFG_PATH_MAX]; /* "": in memory only */
     double state_flush_interval_s;
     /* replay (flags only) */
     char replay_file[CFG_PATH_MAX];
     char replay_format[16];
     bool realtime;
     /* where it came from */
-    char config_file[CFG_PATH_MAX]; /* file read, "" when none */
+    char config_file[CFG_PATH_MAX];         /* file read, "" when none */
     unsigned char sources[CFG_MAX_OPTIONS]; /* cfg_source_t per table entry */
 } cfg_t;
 
@@ -103,8 +103,8 @@ typedef enum {
     CFG_TYPE_ACTION = 0, /* a flag that asks sigfoxd to do something (no value stored) */
     CFG_TYPE_STRING,
     CFG_TYPE_INT,
-    CFG_TYPE_DOUBLE,     /* accepts SI suffixes k, M, G: "868.13M", "1024k" */
-    CFG_TYPE_BOOL,       /* flag alone = true; "--x=no" = false */
+    CFG_TYPE_DOUBLE, /* accepts SI suffixes k, M, G: "868.13M", "1024k" */
+    CFG_TYPE_BOOL,   /* flag alone = true; "--x=no" = false */
 } cfg_type_t;
 
 typedef enum {
@@ -119,17 +119,17 @@ typedef struct cfg_option cfg_option_t;
 typedef int (*cfg_check_fn)(void *value, char *err, size_t err_len);
 
 struct cfg_option {
-    const char *path;     /* libconfig path "group.key"; NULL: flag only */
-    const char *flag;     /* long option without "--"; NULL: file only */
-    int short_flag;       /* 0: none */
+    const char *path; /* libconfig path "group.key"; NULL: flag only */
+    const char *flag; /* long option without "--"; NULL: file only */
+    int short_flag;   /* 0: none */
     cfg_type_t type;
-    size_t offset;        /* into cfg_t */
-    size_t size;          /* of the field (string capacity) */
-    const char *def;      /* default as text (parsed like a flag value); NULL for actions */
-    double min, max;      /* range for INT and DOUBLE (inclusive) */
-    const char *arg;      /* argument name for --help ("SPS"); NULL: none */
+    size_t offset;   /* into cfg_t */
+    size_t size;     /* of the field (string capacity) */
+    const char *def; /* default as text (parsed like a flag value); NULL for actions */
+    double min, max; /* range for INT and DOUBLE (inclusive) */
+    const char *arg; /* argument name for --help ("SPS"); NULL: none */
     const char *help;
-    cfg_check_fn check;   /* extra validation, may be NULL */
+    cfg_check_fn check; /* extra validation, may be NULL */
 };
 
 /* The table and its length. Static storage. */
@@ -156,8 +156,7 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *err, size_t err_len);
 
 /* Sets one option from text, as a flag would (value NULL for a bare boolean flag).
  * Returns 0 or CFG_ERR_USAGE with a message naming the flag in err. */
-int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err,
-            size_t err_len);
+int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err, size_t err_len);
 /* Where the current value of opt came from. */
 cfg_source_t cfg_source(const cfg_t *cfg, const cfg_option_t *opt);
 

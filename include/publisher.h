@@ -31,7 +31,7 @@
 enum publisher_error {
     PUBLISHER_OK = 0,
     PUBLISHER_ERR_ARG = -1,
-    PUBLISHER_ERR_ZMQ = -2,   /* a ZeroMQ call failed (see the log) */
+    PUBLISHER_ERR_ZMQ = -2, /* a ZeroMQ call failed (see the log) */
     PUBLISHER_ERR_NOMEM = -3,
 };
 const char *publisher_strerror(int code);
@@ -47,14 +47,14 @@ typedef struct {
  * returns 0, or returns -1 with a message in err: the reply then becomes
  * {"ok": false, "cmd": ..., "error": err}. `request` is the whole request object.
  * Runs on the publisher_poll() thread. */
-typedef int (*publisher_cmd_fn)(json_object *request, json_object *reply, void *user,
-                                char *err, size_t err_len);
+typedef int (*publisher_cmd_fn)(json_object *request, json_object *reply, void *user, char *err,
+                                size_t err_len);
 
 typedef struct {
-    uint64_t events;          /* messages published */
-    uint64_t events_failed;   /* send errors (PUB never blocks; full queues drop silently) */
-    uint64_t commands;        /* requests answered */
-    uint64_t command_errors;  /* of which error replies */
+    uint64_t events;         /* messages published */
+    uint64_t events_failed;  /* send errors (PUB never blocks; full queues drop silently) */
+    uint64_t commands;       /* requests answered */
+    uint64_t command_errors; /* of which error replies */
 } publisher_stats_t;
 
 typedef struct publisher publisher_t;

@@ -116,8 +116,8 @@ static int check_settings(void *value, char *err, size_t err_len)
 static const cfg_option_t options[] = {
     {NULL, "help", 'h', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL, "show this help and exit",
      NULL},
-    {NULL, "version", 'V', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
-     "show the version and exit", NULL},
+    {NULL, "version", 'V', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL, "show the version and exit",
+     NULL},
     {NULL, "config", 'c', CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, "FILE",
      "read FILE (default " CFG_DEFAULT_FILE " when it exists; \"0\" reads none)", NULL},
     {NULL, "no-config", 0, CFG_TYPE_ACTION, NOFIELD, NULL, 0, 0, NULL,
@@ -129,12 +129,12 @@ static const cfg_option_t options[] = {
 
     {"radio.device", "device", 'd', CFG_TYPE_STRING, FIELD(device), "", 0, 0, "ARGS",
      "SoapySDR device args, e.g. driver=rtlsdr or driver=hackrf,serial=...", NULL},
-    {"radio.rate_sps", "rate", 's', CFG_TYPE_DOUBLE, FIELD(rate_sps), "1024k", 200e3, 3.2e6,
-     "SPS", "sample rate (accepts 1024k, 2.4M)", NULL},
-    {"radio.center_freq_hz", "center-freq", 'f', CFG_TYPE_DOUBLE, FIELD(center_freq_hz), "0",
-     0, 6e9, "HZ", "tuner centre frequency; 0: the macro-channel centre", NULL},
-    {"radio.channel_freq_hz", "channel-freq", 0, CFG_TYPE_DOUBLE, FIELD(channel_freq_hz), "0",
-     0, 6e9, "HZ", "macro-channel centre; 0: the RC's uplink centre", NULL},
+    {"radio.rate_sps", "rate", 's', CFG_TYPE_DOUBLE, FIELD(rate_sps), "1024k", 200e3, 3.2e6, "SPS",
+     "sample rate (accepts 1024k, 2.4M)", NULL},
+    {"radio.center_freq_hz", "center-freq", 'f', CFG_TYPE_DOUBLE, FIELD(center_freq_hz), "0", 0,
+     6e9, "HZ", "tuner centre frequency; 0: the macro-channel centre", NULL},
+    {"radio.channel_freq_hz", "channel-freq", 0, CFG_TYPE_DOUBLE, FIELD(channel_freq_hz), "0", 0,
+     6e9, "HZ", "macro-channel centre; 0: the RC's uplink centre", NULL},
     {"radio.rc", "rc", 0, CFG_TYPE_STRING, FIELD(rc), "RC1", 0, 0, "RCn",
      "radio configuration RC1 .. RC7 (centre frequencies, baud rates)", check_rc},
     {"radio.gain", "gain", 'g', CFG_TYPE_STRING, FIELD(gain), "auto", 0, 0, "GAIN",
@@ -163,30 +163,26 @@ static const cfg_option_t options[] = {
 
     {"receiver.threshold_db", "threshold", 0, CFG_TYPE_DOUBLE, FIELD(threshold_db), "0", 0, 60,
      "DB", "burst detection threshold over the noise floor; 0: receiver default", NULL},
-    {"receiver.channel_width_hz", "channel-width", 0, CFG_TYPE_DOUBLE,
-     FIELD(channel_width_hz), "0", 0, 3.2e6, "HZ",
-     "band searched for bursts; 0: 192 kHz plus margin", NULL},
-    {"receiver.report_bad_frames", "report-bad-frames", 0, CFG_TYPE_BOOL,
-     FIELD(report_bad_frames), "false", 0, 0, NULL,
-     "also publish bursts with a readable FT whose CRC failed", NULL},
-    {"receiver.rssi_offset_db", "rssi-offset", 0, CFG_TYPE_DOUBLE, FIELD(rssi_offset_db), "0",
-     -200, 200, "DB", "calibration: dBm = dBFS + offset", NULL},
+    {"receiver.channel_width_hz", "channel-width", 0, CFG_TYPE_DOUBLE, FIELD(channel_width_hz), "0",
+     0, 3.2e6, "HZ", "band searched for bursts; 0: 192 kHz plus margin", NULL},
+    {"receiver.report_bad_frames", "report-bad-frames", 0, CFG_TYPE_BOOL, FIELD(report_bad_frames),
+     "false", 0, 0, NULL, "also publish bursts with a readable FT whose CRC failed", NULL},
+    {"receiver.rssi_offset_db", "rssi-offset", 0, CFG_TYPE_DOUBLE, FIELD(rssi_offset_db), "0", -200,
+     200, "DB", "calibration: dBm = dBFS + offset", NULL},
     {"receiver.publish_unauthenticated", "publish-unauthenticated", 0, CFG_TYPE_BOOL,
      FIELD(publish_unauthenticated), "true", 0, 0, NULL,
-     "publish frames and messages whose auth is not ok (bad, unknown-device, unchecked)",
-     NULL},
-    {"receiver.daily_messages", "daily-messages", 0, CFG_TYPE_INT, FIELD(daily_messages), "140",
-     1, 100000, "N",
-     "messages per day a device may send: anti-replay window max(20, 3 x N)", NULL},
+     "publish frames and messages whose auth is not ok (bad, unknown-device, unchecked)", NULL},
+    {"receiver.daily_messages", "daily-messages", 0, CFG_TYPE_INT, FIELD(daily_messages), "140", 1,
+     100000, "N", "messages per day a device may send: anti-replay window max(20, 3 x N)", NULL},
 
     {"api.pub_endpoint", "pub", 0, CFG_TYPE_STRING, FIELD(pub_endpoint),
-     "ipc:///run/sigfoxd/events", 0, 0, "ENDPOINT",
-     "ZeroMQ PUB endpoint for events; \"\": none", check_endpoint},
+     "ipc:///run/sigfoxd/events", 0, 0, "ENDPOINT", "ZeroMQ PUB endpoint for events; \"\": none",
+     check_endpoint},
     {"api.cmd_endpoint", "cmd", 0, CFG_TYPE_STRING, FIELD(cmd_endpoint),
      "ipc:///run/sigfoxd/commands", 0, 0, "ENDPOINT",
      "ZeroMQ REP endpoint for commands; \"\": none", check_endpoint},
-    {"api.stats_interval_s", "stats-interval", 0, CFG_TYPE_DOUBLE, FIELD(stats_interval_s),
-     "60", 0, 86400, "S", "seconds between stats events; 0: none", NULL},
+    {"api.stats_interval_s", "stats-interval", 0, CFG_TYPE_DOUBLE, FIELD(stats_interval_s), "60", 0,
+     86400, "S", "seconds between stats events; 0: none", NULL},
 
     {"devices.keys_file", "keys", 'k', CFG_TYPE_STRING, FIELD(keys_file), "", 0, 0, "FILE",
      "device keys, one \"EPID KEY\" (hex) per line", NULL},
@@ -194,8 +190,7 @@ static const cfg_option_t options[] = {
     {"log.level", "log-level", 'l', CFG_TYPE_STRING, FIELD(log_level), "info", 0, 0, "LEVEL",
      "error, warning, notice, info, debug, trace", check_log_level},
     {"log.prefix", "log-prefix", 0, CFG_TYPE_STRING, FIELD(log_prefix), "auto", 0, 0, "WHEN",
-     "syslog priority prefixes <N> on stderr: auto (under journald), on, off",
-     check_log_prefix},
+     "syslog priority prefixes <N> on stderr: auto (under journald), on, off", check_log_prefix},
 
     {"state.dir", "state-dir", 0, CFG_TYPE_STRING, FIELD(state_dir), "/var/lib/sigfoxd", 0, 0,
      "DIR", "per-device anti-replay state; \"\": in memory only", NULL},
@@ -208,7 +203,7 @@ static const cfg_option_t options[] = {
 _Static_assert(NOPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
 
 /* Groups a file may hold. "downlink" is reserved for the downlink scheduler. */
-static const char *const groups[] = {"radio", "receiver", "api", "devices",
+static const char *const groups[] = {"radio", "receiver", "api",     "devices",
                                      "log",   "state",    "downlink"};
 
 const char *cfg_strerror(int code)
@@ -375,8 +370,8 @@ static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, cons
             return CFG_ERR_USAGE;
         }
         if (v < opt->min || v > opt->max) {
-            snprintf(err, err_len, "%s: %.10g is out of range %.10g .. %.10g", where, v,
-                     opt->min, opt->max);
+            snprintf(err, err_len, "%s: %.10g is out of range %.10g .. %.10g", where, v, opt->min,
+                     opt->max);
             return CFG_ERR_USAGE;
         }
         *(double *)field = v;
@@ -385,8 +380,8 @@ static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, cons
     case CFG_TYPE_BOOL: {
         bool v;
         if (parse_bool(text, &v) != 0) {
-            snprintf(err, err_len, "%s: '%s' is not a boolean (true/false, yes/no, on/off)",
-                     where, text);
+            snprintf(err, err_len, "%s: '%s' is not a boolean (true/false, yes/no, on/off)", where,
+                     text);
             return CFG_ERR_USAGE;
         }
         *(bool *)field = v;
@@ -426,9 +421,8 @@ int cfg_defaults(cfg_t *cfg)
         if (options[i].type == CFG_TYPE_ACTION)
             continue;
         /* A default that fails its own validation is a bug in the table: say so loudly. */
-        if (set_value(cfg, &options[i], options[i].def, options[i].flag ? options[i].flag
-                                                                        : options[i].path,
-                      err, sizeof err) != 0) {
+        if (set_value(cfg, &options[i], options[i].def,
+                      options[i].flag ? options[i].flag : options[i].path, err, sizeof err) != 0) {
             log_error("Configuration table has an invalid default, %s", err);
             return CFG_ERR_ARG;
         }
@@ -488,8 +482,8 @@ static const char *setting_type_name(int type)
 }
 
 /* "file:line: path" for messages. */
-static void setting_where(const config_setting_t *s, const char *path, const char *file,
-                          char *out, size_t len)
+static void setting_where(const config_setting_t *s, const char *path, const char *file, char *out,
+                          size_t len)
 {
     snprintf(out, len, "%s:%u: %s", file, config_setting_source_line(s), path);
 }
@@ -571,8 +565,8 @@ static void warn_unknown(const config_setting_t *s, const char *path, const char
         log_warn("%s:%u: unknown key %s ignored", file, config_setting_source_line(s), path);
 }
 
-static int parse_device(const config_setting_t *g, const char *file, cfg_device_t *d,
-                        char *err, size_t err_len)
+static int parse_device(const config_setting_t *g, const char *file, cfg_device_t *d, char *err,
+                        size_t err_len)
 {
     char where[CFG_PATH_MAX + 64];
     unsigned line = config_setting_source_line(g);
@@ -589,8 +583,8 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
     for (int i = 0; i < config_setting_length(g); i++) {
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         const char *name = config_setting_name(m);
-        snprintf(where, sizeof where, "%s:%u: devices.list.%s", file,
-                 config_setting_source_line(m), name);
+        snprintf(where, sizeof where, "%s:%u: devices.list.%s", file, config_setting_source_line(m),
+                 name);
         int t = config_setting_type(m);
         if (strcmp(name, "ep_id") == 0) {
             if (t == CONFIG_TYPE_STRING) {
@@ -613,19 +607,17 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
             }
             have_id = true;
         } else if (strcmp(name, "key") == 0) {
-            if (t != CONFIG_TYPE_STRING ||
-                hex_to_bytes(config_setting_get_string(m), d->key, sizeof d->key) !=
-                    KEYSTORE_KEY_BYTES) {
+            if (t != CONFIG_TYPE_STRING || hex_to_bytes(config_setting_get_string(m), d->key,
+                                                        sizeof d->key) != KEYSTORE_KEY_BYTES) {
                 snprintf(err, err_len, "%s: expected a string of 32 hex digits (AES-128 key)",
                          where);
                 return CFG_ERR_USAGE;
             }
             have_key = true;
         } else if (strcmp(name, "name") == 0) {
-            if (t != CONFIG_TYPE_STRING ||
-                strlen(config_setting_get_string(m)) >= sizeof d->name) {
-                snprintf(err, err_len, "%s: expected a string of at most %zu characters",
-                         where, sizeof d->name - 1);
+            if (t != CONFIG_TYPE_STRING || strlen(config_setting_get_string(m)) >= sizeof d->name) {
+                snprintf(err, err_len, "%s: expected a string of at most %zu characters", where,
+                         sizeof d->name - 1);
                 return CFG_ERR_USAGE;
             }
             snprintf(d->name, sizeof d->name, "%s", config_setting_get_string(m));
@@ -651,8 +643,8 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
     return 0;
 }
 
-static int parse_devices(cfg_t *cfg, const config_setting_t *list, const char *file,
-                         char *err, size_t err_len)
+static int parse_devices(cfg_t *cfg, const config_setting_t *list, const char *file, char *err,
+                         size_t err_len)
 {
     int t = config_setting_type(list);
     if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
@@ -667,8 +659,8 @@ static int parse_devices(cfg_t *cfg, const config_setting_t *list, const char *f
         return CFG_ERR_NOMEM;
     }
     for (int i = 0; i < n; i++) {
-        int rc = parse_device(config_setting_get_elem(list, (unsigned)i), file, &devs[i], err,
-                              err_len);
+        int rc =
+            parse_device(config_setting_get_elem(list, (unsigned)i), file, &devs[i], err, err_len);
         if (rc != 0) {
             free(devs);
             return rc;
@@ -785,7 +777,7 @@ int cfg_from_args(cfg_t *cfg, cfg_actions_t *actions, int argc, char *const argv
     for (size_t i = 0; i < NOPTIONS; i++) {
         if (!options[i].flag)
             continue;
-        int has_arg = options[i].arg ? required_argument
+        int has_arg = options[i].arg                     ? required_argument
                       : options[i].type == CFG_TYPE_BOOL ? optional_argument
                                                          : no_argument;
         longopts[nl++] = (struct option){options[i].flag, has_arg, NULL, 1000 + (int)i};
@@ -1146,8 +1138,7 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len)
     if (cfg->keys_file[0]) {
         struct stat st;
         if (stat(cfg->keys_file, &st) != 0) {
-            snprintf(err, err_len, "cannot read keys file %s: %s", cfg->keys_file,
-                     strerror(errno));
+            snprintf(err, err_len, "cannot read keys file %s: %s", cfg->keys_file, strerror(errno));
             keystore_destroy(ks);
             return NULL;
         }

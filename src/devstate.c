@@ -24,11 +24,11 @@ struct devstate {
     pthread_mutex_t flush_lock; /* one writer at a time */
     devstate_entry_t *v;        /* sorted by ep_id */
     size_t n, cap;
-    uint64_t generation;        /* bumped by every change */
-    uint64_t written;           /* generation last written to disk */
-    char *dir;                  /* NULL: memory only */
+    uint64_t generation; /* bumped by every change */
+    uint64_t written;    /* generation last written to disk */
+    char *dir;           /* NULL: memory only */
     char *path, *tmp_path;
-    int lock_fd;                /* flock()ed: one daemon per state directory */
+    int lock_fd; /* flock()ed: one daemon per state directory */
 };
 
 const char *devstate_strerror(int code)
@@ -137,8 +137,8 @@ static int load(devstate_t *ds, char *err, size_t err_len)
         long long seen;
         double last_time;
         int used = 0;
-        if (sscanf(line, "%8x %u %llu %llu %lld %lf %16llx%n", &id, &mc, &messages, &replays,
-                   &seen, &last_time, &recent, &used) != 7 ||
+        if (sscanf(line, "%8x %u %llu %llu %lld %lf %16llx%n", &id, &mc, &messages, &replays, &seen,
+                   &last_time, &recent, &used) != 7 ||
             line[used] != '\n' || mc >= UL_MC_MODULO) {
             why = "expected \"EPID LAST_MC MESSAGES REPLAYS LAST_SEEN LAST_TIME RECENT\"";
             break;
@@ -248,9 +248,8 @@ int devstate_check(devstate_t *ds, uint32_t ep_id, uint16_t mc, unsigned daily_m
     if (!e->have_last || antireplay_accept(e->last_mc, mc, daily_messages)) {
         /* Forward: the window moves; the bitmap follows it (bit 0 = the old last). */
         unsigned shift = e->have_last ? ((unsigned)mc - e->last_mc) % UL_MC_MODULO : 0;
-        e->recent = shift == 0 || shift > DEVSTATE_LATE_SPAN
-                        ? 0
-                        : ((e->recent << 1 | 1u) << (shift - 1));
+        e->recent =
+            shift == 0 || shift > DEVSTATE_LATE_SPAN ? 0 : ((e->recent << 1 | 1u) << (shift - 1));
         e->have_last = true;
         e->last_mc = mc;
         e->last_time_s = time_s;

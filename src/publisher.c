@@ -26,9 +26,9 @@ typedef struct {
 
 struct publisher {
     void *ctx;
-    void *pub;                 /* NULL: no event socket */
-    void *rep;                 /* NULL: no command socket */
-    pthread_mutex_t pub_lock;  /* pub and stats */
+    void *pub;                /* NULL: no event socket */
+    void *rep;                /* NULL: no command socket */
+    pthread_mutex_t pub_lock; /* pub and stats */
     command_t *cmds;
     size_t ncmds;
     publisher_stats_t stats;
@@ -112,8 +112,7 @@ publisher_t *publisher_create(const publisher_config_t *cfg, char *err, size_t e
         int hwm = cfg->send_hwm > 0 ? cfg->send_hwm : DEFAULT_SEND_HWM;
         if (!p->pub || zmq_setsockopt(p->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
             zmq_setsockopt(p->pub, ZMQ_LINGER, &linger, sizeof linger) != 0) {
-            snprintf(err, err_len, "cannot create the event socket: %s",
-                     zmq_strerror(zmq_errno()));
+            snprintf(err, err_len, "cannot create the event socket: %s", zmq_strerror(zmq_errno()));
             goto fail;
         }
         if (bind_endpoint(p->pub, cfg->pub_endpoint, "event", err, err_len) != 0)
@@ -248,8 +247,8 @@ static json_object *handle_request(publisher_t *p, const char *data, size_t len,
                                                : json_tokener_error_desc(jerr));
         return error_reply(NULL, err);
     }
-    while (used < len && (data[used] == ' ' || data[used] == '\n' || data[used] == '\r' ||
-                          data[used] == '\t'))
+    while (used < len &&
+           (data[used] == ' ' || data[used] == '\n' || data[used] == '\r' || data[used] == '\t'))
         used++;
     if (used != len) {
         json_object_put(req);
@@ -335,8 +334,7 @@ static int serve_one(publisher_t *p)
         more = zmq_msg_more(&extra);
         zmq_msg_close(&extra);
     }
-    json_object *reply =
-        handle_request(p, zmq_msg_data(&first), zmq_msg_size(&first), parts);
+    json_object *reply = handle_request(p, zmq_msg_data(&first), zmq_msg_size(&first), parts);
     zmq_msg_close(&first);
     const char *text = reply ? json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN)
                              : "{\"ok\":false,\"cmd\":null,\"error\":\"out of memory\"}";

@@ -60,8 +60,7 @@ static int add_radio(json_object *obj, const rx_frame_t *f, const rx_frame_t *le
     rc |= add_num(obj, "t_end_s", f->t_end_s, 6);
     if (ctx && ctx->anchor_unix_s > 0) {
         char utc[40];
-        publisher_time_utc(ctx->anchor_unix_s + (f->t_start_s - ctx->anchor_t_s), utc,
-                           sizeof utc);
+        publisher_time_utc(ctx->anchor_unix_s + (f->t_start_s - ctx->anchor_t_s), utc, sizeof utc);
         rc |= framejson_add(obj, "time_utc", json_object_new_string(utc));
     }
     return rc;

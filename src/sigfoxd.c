@@ -46,21 +46,21 @@
 #endif
 
 #define STATS_FORMAT_VERSION 1
-#define POLL_MS 100        /* command poll period: how fast the main loop sees a stop */
-#define BLOCK_WAIT_MS 100  /* DSP wait for a block before checking its flags */
+#define POLL_MS 100       /* command poll period: how fast the main loop sees a stop */
+#define BLOCK_WAIT_MS 100 /* DSP wait for a block before checking its flags */
 
 typedef struct {
     cfg_t cfg;
     bool replay;
     const rc_params_t *rc;
-    double channel_freq_hz;    /* macro-channel centre given to rx (0: capture centre) */
+    double channel_freq_hz; /* macro-channel centre given to rx (0: capture centre) */
 
-    keystore_t *keys;          /* NULL: no keys configured (auth "unchecked") */
+    keystore_t *keys; /* NULL: no keys configured (auth "unchecked") */
     devstate_t *state;
-    publisher_t *pub;          /* live mode */
+    publisher_t *pub; /* live mode */
     capture_t *cap;
     rx_t *rx;
-    rxjson_ctx_t jctx;         /* DSP thread only */
+    rxjson_ctx_t jctx; /* DSP thread only */
 
     /* Written by the DSP thread, read by the main thread (commands, stats). */
     pthread_mutex_t lock;
@@ -68,12 +68,12 @@ typedef struct {
     uint64_t dsp_samples;
     double dsp_busy_s;
     uint64_t replays, events_suppressed, messages_published, frames_published;
-    uint32_t *key_ids;         /* devices with a key, sorted */
+    uint32_t *key_ids; /* devices with a key, sorted */
     size_t nkey_ids;
 
     atomic_int reload_keys;
     atomic_int dsp_done;
-    int dsp_result;            /* CAPTURE_* code that ended the DSP loop, or RX failure */
+    int dsp_result; /* CAPTURE_* code that ended the DSP loop, or RX failure */
     bool rx_failed;
 
     double start_mono_s, start_unix_s;
@@ -222,8 +222,8 @@ static void app_log(app_t *a, log_level_t level, const char *fmt, ...)
     framejson_add(o, "format_version", json_object_new_int(STATS_FORMAT_VERSION));
     framejson_add(o, "level", json_object_new_string(names[level]));
     framejson_add(o, "text", json_object_new_string(text));
-    framejson_add(o, "time_utc", json_object_new_string(publisher_time_utc(unix_s(), utc,
-                                                                            sizeof utc)));
+    framejson_add(o, "time_utc",
+                  json_object_new_string(publisher_time_utc(unix_s(), utc, sizeof utc)));
     publisher_publish_json(a->pub, "log", o);
     json_object_put(o);
 }
@@ -260,8 +260,7 @@ static void on_frame(const rx_frame_t *f, void *user)
         log_debug("Frame decoded, ep_id: %08" PRIX32 ", mc: %u, rank: %d, auth: %s, freq_hz: "
                   "%.1f, snr_db: %.1f",
                   f->frame.msg.ep_id, (unsigned)f->frame.msg.mc, f->frame.rank,
-                  json_object_get_string(json_object_object_get(o, "auth")), f->freq_hz,
-                  f->snr_db);
+                  json_object_get_string(json_object_object_get(o, "auth")), f->freq_hz, f->snr_db);
     emit(a, "frame", o);
     json_object_put(o);
     pthread_mutex_lock(&a->lock);
@@ -322,9 +321,8 @@ static void on_message(const rx_message_t *m, void *user)
         log_info("Message received, ep_id: %08" PRIX32 ", mc: %u, kind: %s, auth: %s, "
                  "replicas: %d%s, freq_hz: %.1f",
                  msg->ep_id, (unsigned)msg->mc, ul_kind_name(msg->kind),
-                 o ? json_object_get_string(json_object_object_get(o, "auth")) : "?",
-                 m->nframes, m->combined ? " (combined)" : "",
-                 m->nframes ? m->frames[0].freq_hz : 0.0);
+                 o ? json_object_get_string(json_object_object_get(o, "auth")) : "?", m->nframes,
+                 m->combined ? " (combined)" : "", m->nframes ? m->frames[0].freq_hz : 0.0);
         pthread_mutex_lock(&a->lock);
         a->messages_published++;
         pthread_mutex_unlock(&a->lock);
@@ -479,7 +477,8 @@ static json_object *stats_json(app_t *a)
     rc |= framejson_add(o, "format_version", json_object_new_int(STATS_FORMAT_VERSION));
     rc |= framejson_add(o, "time_utc",
                         json_object_new_string(publisher_time_utc(unix_s(), utc, sizeof utc)));
-    rc |= framejson_add(o, "uptime_s", json_object_new_int64((int64_t)(mono_s() - a->start_mono_s)));
+    rc |=
+        framejson_add(o, "uptime_s", json_object_new_int64((int64_t)(mono_s() - a->start_mono_s)));
     rc |= framejson_add(o, "version", json_object_new_string(SIGFOXD_VERSION));
     rc |= framejson_add(o, "rc", json_object_new_string(a->rc->name));
     rc |= framejson_add(o, "rate_sps", rxjson_number(rate, 1));
@@ -531,10 +530,9 @@ static void log_stats(json_object *s)
 {
     if (!s)
         return;
-    static const char *const keys[] = {"samples_in",      "samples_dropped", "samples_lost",
-                                       "bursts_detected", "frames_ok",       "frames_crc_bad",
-                                       "messages",        "replays",         "realtime_factor",
-                                       "cpu_load"};
+    static const char *const keys[] = {
+        "samples_in",     "samples_dropped", "samples_lost", "bursts_detected", "frames_ok",
+        "frames_crc_bad", "messages",        "replays",      "realtime_factor", "cpu_load"};
     char line[512];
     int n = snprintf(line, sizeof line, "Stats");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && n < (int)sizeof line; i++)
@@ -621,8 +619,9 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
                 name = a->cfg.devices[k].name;
         framejson_add(d, "ep_id", json_object_new_string(hex));
         framejson_add(d, "name", json_object_new_string(name));
-        framejson_add(d, "has_key", json_object_new_boolean(
-                                        bsearch(&ids[i], a->key_ids, nkeys, sizeof *ids, cmp_u32) != NULL));
+        framejson_add(d, "has_key",
+                      json_object_new_boolean(
+                          bsearch(&ids[i], a->key_ids, nkeys, sizeof *ids, cmp_u32) != NULL));
         framejson_add(d, "daily_messages", json_object_new_int(daily));
         framejson_add(d, "window", json_object_new_int((int)antireplay_window((unsigned)daily)));
         devstate_entry_t e;
@@ -631,8 +630,8 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
             framejson_add(d, "messages", json_object_new_int64((int64_t)e.messages));
             framejson_add(d, "replays", json_object_new_int64((int64_t)e.replays));
             framejson_add(d, "last_seen_utc",
-                          json_object_new_string(publisher_time_utc((double)e.last_seen_unix, utc,
-                                                                    sizeof utc)));
+                          json_object_new_string(
+                              publisher_time_utc((double)e.last_seen_unix, utc, sizeof utc)));
         } else {
             json_object_object_add(d, "last_mc", NULL);
             framejson_add(d, "messages", json_object_new_int(0));
@@ -653,8 +652,9 @@ static int cmd_downlink(json_object *req, json_object *reply, void *user, char *
     (void)req;
     (void)reply;
     (void)user;
-    snprintf(err, len, "downlink is not available yet: this sigfoxd receives only (the "
-                       "downlink scheduler is not implemented)");
+    snprintf(err, len,
+             "downlink is not available yet: this sigfoxd receives only (the "
+             "downlink scheduler is not implemented)");
     return -1;
 }
 
@@ -664,9 +664,8 @@ static int version_main(void)
 {
     int major, minor, patch;
     zmq_version(&major, &minor, &patch);
-    printf("sigfoxd %s\nSoapySDR %s, libzmq %d.%d.%d, liquid-dsp %s, json-c %s\n",
-           SIGFOXD_VERSION, SoapySDR_getLibVersion(), major, minor, patch, liquid_libversion(),
-           json_c_version());
+    printf("sigfoxd %s\nSoapySDR %s, libzmq %d.%d.%d, liquid-dsp %s, json-c %s\n", SIGFOXD_VERSION,
+           SoapySDR_getLibVersion(), major, minor, patch, liquid_libversion(), json_c_version());
     return CFG_EXIT_OK;
 }
 
@@ -721,8 +720,7 @@ static int choose_channel(app_t *a, double capture_center_hz, double rate_sps)
         }
         log_error("The macro-channel %.6f MHz +/- %.0f kHz is outside the captured band %.6f "
                   "MHz +/- %.0f kHz",
-                  chan / 1e6, RC_MACRO_CHANNEL_HZ / 2e3, capture_center_hz / 1e6,
-                  rate_sps / 2e3);
+                  chan / 1e6, RC_MACRO_CHANNEL_HZ / 2e3, capture_center_hz / 1e6, rate_sps / 2e3);
         return -1;
     }
     a->channel_freq_hz = chan;
@@ -800,16 +798,14 @@ static int replay_main(app_t *a)
         .file_format = fmt,
         .realtime = a->cfg.realtime,
         .rate_sps = cfg_source(&a->cfg, rate_opt) == CFG_SRC_FLAG ? a->cfg.rate_sps : 0,
-        .center_freq_hz =
-            cfg_source(&a->cfg, freq_opt) == CFG_SRC_FLAG ? a->cfg.center_freq_hz : 0,
+        .center_freq_hz = cfg_source(&a->cfg, freq_opt) == CFG_SRC_FLAG ? a->cfg.center_freq_hz : 0,
     };
     /* Replays keep anti-replay state in memory unless a state directory is given on the
      * command line: analysing a recording must not move the live daemon's counters. */
     const cfg_option_t *dir_opt = cfg_find_path("state.dir");
     char err[512] = "";
-    a->state = devstate_create(cfg_source(&a->cfg, dir_opt) == CFG_SRC_FLAG ? a->cfg.state_dir
-                                                                             : NULL,
-                               err, sizeof err);
+    a->state = devstate_create(
+        cfg_source(&a->cfg, dir_opt) == CFG_SRC_FLAG ? a->cfg.state_dir : NULL, err, sizeof err);
     if (!a->state) {
         log_error("%s", err);
         return CFG_EXIT_RUNTIME;
@@ -818,8 +814,8 @@ static int replay_main(app_t *a)
      * before the capture opens it, which only reports a failure. stdin cannot be opened
      * twice: the capture's own message covers it. */
     if (strcmp(a->cfg.replay_file, "-") != 0) {
-        iqfile_params_t ip = {.format = fmt, .rate_sps = cc.rate_sps,
-                              .center_freq_hz = cc.center_freq_hz};
+        iqfile_params_t ip = {
+            .format = fmt, .rate_sps = cc.rate_sps, .center_freq_hz = cc.center_freq_hz};
         iqfile_t *f = iqfile_open_read(a->cfg.replay_file, &ip, err, sizeof err);
         if (!f) {
             log_error("Cannot open the recording, error: %s", err);
@@ -851,14 +847,14 @@ static int replay_main(app_t *a)
     flush_state(a);
     rx_stats_t rs = a->rx_stats;
     double secs = (double)a->dsp_samples / capture_rate(a->cap);
-    log_info("Replay finished, file: %s, seconds: %.3f, frames_ok: %" PRIu64
-             ", messages: %" PRIu64 ", replays: %" PRIu64 ", realtime_factor: %.1f",
+    log_info("Replay finished, file: %s, seconds: %.3f, frames_ok: %" PRIu64 ", messages: %" PRIu64
+             ", replays: %" PRIu64 ", realtime_factor: %.1f",
              a->cfg.replay_file, secs, rs.frames_ok, rs.messages, a->replays,
              wall > 0 ? secs / wall : 0);
     if (end == CAPTURE_ERR_SOURCE || end == CAPTURE_ERR_DEVICE) {
         /* Everything decoded before the fault has been printed and flushed above. */
-        log_error("Recording could not be read to the end, file: %s, error: %s",
-                  a->cfg.replay_file, capture_error_message(a->cap));
+        log_error("Recording could not be read to the end, file: %s, error: %s", a->cfg.replay_file,
+                  capture_error_message(a->cap));
         return CFG_EXIT_RUNTIME;
     }
     return a->rx_failed ? CFG_EXIT_RUNTIME : CFG_EXIT_OK;
@@ -915,16 +911,16 @@ static int live_main(app_t *a)
     /* Every thread (ZeroMQ's, the capture's, the DSP's) started with the handled signals
      * blocked (main() blocked them); only this thread takes them, from here on. */
     pthread_t dsp;
-    int started = capture_start(a->cap) == CAPTURE_OK &&
-                  pthread_create(&dsp, NULL, dsp_thread, a) == 0;
+    int started =
+        capture_start(a->cap) == CAPTURE_OK && pthread_create(&dsp, NULL, dsp_thread, a) == 0;
     block_signals(false);
     if (!started) {
         log_error("Cannot start the capture and DSP threads");
         capture_stop(a->cap);
         return CFG_EXIT_RUNTIME;
     }
-    log_notice("sigfoxd running, version: %s, events: %s, commands: %s, state: %s",
-               SIGFOXD_VERSION, a->cfg.pub_endpoint[0] ? a->cfg.pub_endpoint : "(none)",
+    log_notice("sigfoxd running, version: %s, events: %s, commands: %s, state: %s", SIGFOXD_VERSION,
+               a->cfg.pub_endpoint[0] ? a->cfg.pub_endpoint : "(none)",
                a->cfg.cmd_endpoint[0] ? a->cfg.cmd_endpoint : "(none)",
                a->cfg.state_dir[0] ? a->cfg.state_dir : "(memory)");
 

@@ -108,10 +108,9 @@ static void test_numbers(void **state)
         int ok;
         double value;
     } cases[] = {
-        {"868.13M", 0, 868.13e6}, {"1024k", 0, 1024e3},  {"1.2G", 0, 1.2e9},
-        {"-2.5", 0, -2.5},        {"1.024e6", 0, 1.024e6}, {"250K", 0, 250e3},
-        {" 7 ", 0, 7},            {"", -1, 0},           {"abc", -1, 0},
-        {"1m", -1, 0},            {"5Mx", -1, 0},        {"nan", -1, 0},
+        {"868.13M", 0, 868.13e6}, {"1024k", 0, 1024e3}, {"1.2G", 0, 1.2e9}, {"-2.5", 0, -2.5},
+        {"1.024e6", 0, 1.024e6},  {"250K", 0, 250e3},   {" 7 ", 0, 7},      {"", -1, 0},
+        {"abc", -1, 0},           {"1m", -1, 0},        {"5Mx", -1, 0},     {"nan", -1, 0},
         {"inf", -1, 0},           {"1e999", -1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -270,8 +269,7 @@ static void test_flag_errors(void **state)
         cfg_t cfg;
         cfg_actions_t act;
         char err[512] = "";
-        int rc = run_args(&cfg, &act, err, sizeof err, "--no-config", cases[i].a, cases[i].b,
-                          NULL);
+        int rc = run_args(&cfg, &act, err, sizeof err, "--no-config", cases[i].a, cases[i].b, NULL);
         if (rc != CFG_ERR_USAGE || strstr(err, cases[i].expect) == NULL)
             fail_msg("case %zu: rc %d, message \"%s\", expected \"%s\"", i, rc, err,
                      cases[i].expect);
@@ -424,8 +422,7 @@ static void test_devices_and_keys(void **state)
     /* The command-line keys file replaces the configured one; a bad line is reported. */
     const char *badkeys = write_file("bad.keys", "0000ABCD 0011\n", 0600);
     cfg_free(&cfg);
-    assert_int_equal(run_args(&cfg, &act, err, sizeof err, "-c", path, "--keys", badkeys, NULL),
-                     0);
+    assert_int_equal(run_args(&cfg, &act, err, sizeof err, "-c", path, "--keys", badkeys, NULL), 0);
     assert_null(cfg_load_keys(&cfg, err, sizeof err));
     char expect[300];
     snprintf(expect, sizeof expect, "%s:1: key must be 32 hex digits", badkeys);
@@ -441,13 +438,12 @@ static void test_print_round_trip(void **state)
     cfg_actions_t act;
     char err[512] = "";
     assert_int_equal(run_args(&cfg, &act, err, sizeof err, "--no-config", "--rate", "2.4M",
-                              "--gain", "LNA=\"x\"", "--rc", "rc3", "--ppm", "-1.25",
-                              "--settings", "biastee=true", "--state-dir", "", NULL),
+                              "--gain", "LNA=\"x\"", "--rc", "rc3", "--ppm", "-1.25", "--settings",
+                              "biastee=true", "--state-dir", "", NULL),
                      CFG_ERR_USAGE); /* a quote is not a valid gain */
     assert_int_equal(run_args(&cfg, &act, err, sizeof err, "--no-config", "--rate", "2.4M",
                               "--gain", "40.2", "--rc", "rc3", "--ppm", "-1.25", "--settings",
-                              "biastee=true", "--state-dir", "", "--antenna", "RX \"A\"\\1",
-                              NULL),
+                              "biastee=true", "--state-dir", "", "--antenna", "RX \"A\"\\1", NULL),
                      0);
     char path[300];
     snprintf(path, sizeof path, "%s/printed.conf", tmpdir);
@@ -463,8 +459,8 @@ static void test_print_round_trip(void **state)
     for (size_t i = 0; i < n; i++) {
         if (!opts[i].path)
             continue;
-        if (memcmp((char *)&cfg + opts[i].offset, (char *)&back + opts[i].offset,
-                   opts[i].size) != 0)
+        if (memcmp((char *)&cfg + opts[i].offset, (char *)&back + opts[i].offset, opts[i].size) !=
+            0)
             fail_msg("%s differs after the round trip", opts[i].path);
     }
     cfg_free(&back);

@@ -107,13 +107,12 @@ static void test_window(void **state)
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         devstate_entry_t before;
-        int v = devstate_check(ds, 0xFEDCBA98, steps[i].mc, 1, 1000 + (int64_t)i, 1000 + (int64_t)i, &before);
+        int v = devstate_check(ds, 0xFEDCBA98, steps[i].mc, 1, 1000 + (int64_t)i, 1000 + (int64_t)i,
+                               &before);
         if (v != steps[i].verdict)
-            fail_msg("step %zu: mc %u gave %d, expected %d", i, steps[i].mc, v,
-                     steps[i].verdict);
+            fail_msg("step %zu: mc %u gave %d, expected %d", i, steps[i].mc, v, steps[i].verdict);
         if (i > 0 && before.last_mc != steps[i].last_before)
-            fail_msg("step %zu: last_mc %u, expected %u", i, before.last_mc,
-                     steps[i].last_before);
+            fail_msg("step %zu: last_mc %u, expected %u", i, before.last_mc, steps[i].last_before);
     }
     devstate_entry_t e;
     assert_int_equal(devstate_get(ds, 0xFEDCBA98, &e), 0);
@@ -137,28 +136,24 @@ static void test_late_delivery(void **state)
         double t_s;
         int verdict;
     } steps[] = {
-        {133, 14.6, DEVSTATE_NEW},
-        {135, 22.2, DEVSTATE_NEW},    /* delivered before 134 */
+        {133, 14.6, DEVSTATE_NEW},    {135, 22.2, DEVSTATE_NEW}, /* delivered before 134 */
         {134, 19.7, DEVSTATE_LATE},   /* on air before 135: late, not a replay */
         {134, 19.7, DEVSTATE_REPLAY}, /* the same again */
         {134, 30.0, DEVSTATE_REPLAY}, /* sent after 135: a replay */
         {132, 10.0, DEVSTATE_LATE},   /* never seen, older: still late */
         {133, 14.6, DEVSTATE_REPLAY}, /* accepted before */
         {136, 29.0, DEVSTATE_NEW},    /* the window moves on; the bitmap follows */
-        {134, 19.7, DEVSTATE_REPLAY},
-        {132, 10.0, DEVSTATE_REPLAY},
-        {131, 9.0, DEVSTATE_LATE},
-        {72, 1.0, DEVSTATE_LATE},     /* 136 - 64 ... */
-        {71, 1.0, DEVSTATE_REPLAY},   /* ... 136 - 65: beyond DEVSTATE_LATE_SPAN */
-        {300, 40.0, DEVSTATE_NEW},    /* jump > span: the bitmap empties */
-        {299, 39.0, DEVSTATE_LATE},
-        {136, 29.0, DEVSTATE_REPLAY},
+        {134, 19.7, DEVSTATE_REPLAY}, {132, 10.0, DEVSTATE_REPLAY},
+        {131, 9.0, DEVSTATE_LATE},    {72, 1.0, DEVSTATE_LATE}, /* 136 - 64 ... */
+        {71, 1.0, DEVSTATE_REPLAY}, /* ... 136 - 65: beyond DEVSTATE_LATE_SPAN */
+        {300, 40.0, DEVSTATE_NEW},  /* jump > span: the bitmap empties */
+        {299, 39.0, DEVSTATE_LATE},   {136, 29.0, DEVSTATE_REPLAY},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         int v = devstate_check(ds, 0xA29AE3B4, steps[i].mc, 140, steps[i].t_s, 0, NULL);
         if (v != steps[i].verdict)
-            fail_msg("step %zu: mc %u at %.1f s gave %d, expected %d", i, steps[i].mc,
-                     steps[i].t_s, v, steps[i].verdict);
+            fail_msg("step %zu: mc %u at %.1f s gave %d, expected %d", i, steps[i].mc, steps[i].t_s,
+                     v, steps[i].verdict);
     }
     devstate_entry_t e;
     assert_int_equal(devstate_get(ds, 0xA29AE3B4, &e), 0);
@@ -311,8 +306,7 @@ static void test_damaged_file_refused(void **state)
         {"AABBCCDD 5000 1 0 0 0.5 0\nend 1\n", "1: expected"},
         {"AABBCCDD 5 1 0 0 0.5 0\nAABBCCDD 6 1 0 0 0.5 0\nend 2\n",
          "2: devices are not in increasing"},
-        {"AABBCCDD 5 1 0 0 0.5 0\nend 1\n00000001 1 1 0 0 0.5 0\n",
-         "3: text after the 'end' line"},
+        {"AABBCCDD 5 1 0 0 0.5 0\nend 1\n00000001 1 1 0 0 0.5 0\n", "3: text after the 'end' line"},
         {"AABBCCDD 5 1 0 0 0.5 0", "1: line is cut short"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -360,7 +354,8 @@ static void test_unwritable_dir_keeps_old_file(void **state)
     rmdir(tmp);
     flush_ok(ds);
     assert_false(devstate_dirty(ds));
-    assert_non_null(strstr(read_text(statefile), "0000002A 2 2 0 0 0.000000 0000000000000001\nend 1\n"));
+    assert_non_null(
+        strstr(read_text(statefile), "0000002A 2 2 0 0 0.000000 0000000000000001\nend 1\n"));
     devstate_destroy(ds);
 }
 

@@ -52,8 +52,7 @@ static publisher_t *make_publisher(void)
 }
 
 /* Receives [topic, body] within timeout_ms; returns 0 or -1. */
-static int recv_event(void *sub, char *topic, size_t tlen, char *body, size_t blen,
-                      int timeout_ms)
+static int recv_event(void *sub, char *topic, size_t tlen, char *body, size_t blen, int timeout_ms)
 {
     zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     int n = zmq_recv(sub, topic, tlen - 1, 0);
@@ -148,8 +147,7 @@ static void test_events(void **state)
     publisher_destroy(p);
 }
 
-static int cmd_stats(json_object *req, json_object *reply, void *user, char *err,
-                     size_t err_len)
+static int cmd_stats(json_object *req, json_object *reply, void *user, char *err, size_t err_len)
 {
     (void)req;
     (void)err;
@@ -356,10 +354,8 @@ static void test_time_utc(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_events),
-        cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_poll_timeout),
-        cmocka_unit_test(test_bind_errors),
+        cmocka_unit_test(test_events),       cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_poll_timeout), cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_time_utc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -224,10 +224,8 @@ static void test_control_and_combined(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frame_event),
-        cmocka_unit_test(test_time_and_calibration),
-        cmocka_unit_test(test_bad_crc_frame),
-        cmocka_unit_test(test_message_event),
+        cmocka_unit_test(test_frame_event),          cmocka_unit_test(test_time_and_calibration),
+        cmocka_unit_test(test_bad_crc_frame),        cmocka_unit_test(test_message_event),
         cmocka_unit_test(test_control_and_combined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,9 +106,9 @@ static void print_human(const char *topic, json_object *o)
             snprintf(data, sizeof data, "-");
         printf("%-7s %s %s mc %4s %-15s %-14s auth %-14s %10.6f MHz %4s bd  SNR %5.1f dB  "
                "RSSI %6.1f dBFS",
-               topic, t, str(o, "ep_id", "--------"), str(o, "mc", "?"), str(o, "kind", "?"),
-               data, str(o, "auth", "?"), num(o, "freq_hz") / 1e6, str(o, "baud", "?"),
-               num(o, "snr_db"), num(o, "rssi_dbfs"));
+               topic, t, str(o, "ep_id", "--------"), str(o, "mc", "?"), str(o, "kind", "?"), data,
+               str(o, "auth", "?"), num(o, "freq_hz") / 1e6, str(o, "baud", "?"), num(o, "snr_db"),
+               num(o, "rssi_dbfs"));
         if (strcmp(topic, "frame") == 0)
             printf("  rank %s%s", str(o, "rank", "?"),
                    strcmp(str(o, "crc_ok", "true"), "true") ? " CRC BAD" : "");
@@ -122,11 +122,10 @@ static void print_human(const char *topic, json_object *o)
     } else if (strcmp(topic, "stats") == 0) {
         printf("stats   uptime %s s, samples %s, dropped %s, bursts %s, frames ok %s, CRC bad %s, "
                "messages %s, replays %s, real time x%.1f, CPU %.0f%%\n",
-               str(o, "uptime_s", "?"), str(o, "samples_in", "?"),
-               str(o, "samples_dropped", "?"), str(o, "bursts_detected", "?"),
-               str(o, "frames_ok", "?"), str(o, "frames_crc_bad", "?"),
-               str(o, "messages", "?"), str(o, "replays", "?"), num(o, "realtime_factor"),
-               num(o, "cpu_load") * 100.0);
+               str(o, "uptime_s", "?"), str(o, "samples_in", "?"), str(o, "samples_dropped", "?"),
+               str(o, "bursts_detected", "?"), str(o, "frames_ok", "?"),
+               str(o, "frames_crc_bad", "?"), str(o, "messages", "?"), str(o, "replays", "?"),
+               num(o, "realtime_factor"), num(o, "cpu_load") * 100.0);
     } else if (strcmp(topic, "log") == 0) {
         printf("log     %-7s %s\n", str(o, "level", "?"), str(o, "text", ""));
     } else {
@@ -139,8 +138,8 @@ static int run_command(void *ctx, const char *endpoint, const char *request, dou
     char built[256];
     const char *text = request;
     /* A bare verb is shorthand for {"cmd": verb}. */
-    if (request[0] != '{' && request[0] != '[' && request[0] != '"' &&
-        strlen(request) < 64 && !strpbrk(request, "\\\"")) {
+    if (request[0] != '{' && request[0] != '[' && request[0] != '"' && strlen(request) < 64 &&
+        !strpbrk(request, "\\\"")) {
         snprintf(built, sizeof built, "{\"cmd\": \"%s\"}", request);
         text = built;
     }
@@ -156,8 +155,7 @@ static int run_command(void *ctx, const char *endpoint, const char *request, dou
         return EXIT_USAGE;
     }
     if (zmq_send(req, text, strlen(text), 0) < 0) {
-        fprintf(stderr, "sigfox-sub: cannot send to %s: %s\n", endpoint,
-                zmq_strerror(zmq_errno()));
+        fprintf(stderr, "sigfox-sub: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(req);
         return EXIT_FAIL;
     }
@@ -237,8 +235,8 @@ static int run_subscriber(void *ctx, const char *endpoint, char *const *topics, 
                     break;
             }
             char tname[64];
-            size_t tl = zmq_msg_size(&topic) < sizeof tname - 1 ? zmq_msg_size(&topic)
-                                                                 : sizeof tname - 1;
+            size_t tl =
+                zmq_msg_size(&topic) < sizeof tname - 1 ? zmq_msg_size(&topic) : sizeof tname - 1;
             memcpy(tname, zmq_msg_data(&topic), tl);
             tname[tl] = '\0';
             if (raw_json) {
@@ -246,9 +244,9 @@ static int run_subscriber(void *ctx, const char *endpoint, char *const *topics, 
                 putchar('\n');
             } else {
                 json_tokener *tok = json_tokener_new();
-                json_object *o = tok ? json_tokener_parse_ex(tok, zmq_msg_data(&body),
-                                                             (int)zmq_msg_size(&body))
-                                     : NULL;
+                json_object *o =
+                    tok ? json_tokener_parse_ex(tok, zmq_msg_data(&body), (int)zmq_msg_size(&body))
+                        : NULL;
                 json_tokener_free(tok);
                 if (o && json_object_is_type(o, json_type_object))
                     print_human(tname, o);
@@ -276,10 +274,14 @@ static int run_subscriber(void *ctx, const char *endpoint, char *const *topics, 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"pub", required_argument, NULL, 'p'},  {"cmd", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},       {"topic", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'}, {"timeout", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
+        {"pub", required_argument, NULL, 'p'},
+        {"cmd", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *pub = DEFAULT_PUB, *cmd = NULL;
@@ -319,8 +321,7 @@ int main(int argc, char **argv)
         case 'w':
             timeout_s = strtod(optarg, &end);
             if (*end || !(timeout_s > 0) || timeout_s > 1e6) {
-                fprintf(stderr, "sigfox-sub: --timeout: '%s' is not a number of seconds\n",
-                        optarg);
+                fprintf(stderr, "sigfox-sub: --timeout: '%s' is not a number of seconds\n", optarg);
                 return EXIT_USAGE;
             }
             break;
