@@ -16,12 +16,21 @@
  * 1.2-3 kHz from the centre; Table 2-8 allows a burst at most -35..-45 dBc there) carry
  * this fraction of the core's excess per bin. */
 #define CONTEXT_FRAC 0.1
-/* Hops below the threshold that end a track. */
-#define CLOSE_MISSES 2
+/* A BR100 track stays open while its box keeps this share of the opening threshold's
+ * excess: at low SNR its box (50 cells) wanders around the threshold, and a burst must not
+ * split. BR600 boxes (105 cells) are steadier, and hysteresis there would bridge the
+ * pauses between an FSK interferer's packets. */
+#define HYSTERESIS 0.6
+/* A BR600 track is the shoulder of a stronger neighbour (2-FSK tone lines next to their
+ * lobes) when either flank carries this multiple of its core's excess per bin. */
+#define SHOULDER_FRAC 1.5
+/* Hops below the threshold that end a track (BR100, BR600). */
+#define CLOSE_MISSES_BR100 3
+#define CLOSE_MISSES_BR600 2
 /* Hops between exact recomputations of the running box sums. */
 #define RECOMPUTE_HOPS 256
 /* Extra hops kept before the box start (extraction margin). */
-#define BACK_HOPS 3
+#define BACK_HOPS 8
 
 typedef struct {
     int baud;
@@ -37,7 +46,8 @@ typedef struct {
     double min_width_bins;
     double max_peak3; /* largest share of the excess in 3 adjacent bins */
     double max_width_bins;
-    size_t ring;     /* rows of band sums kept */
+    size_t ring; /* rows of band sums kept */
+    int close_misses;
     size_t max_hops; /* profile capacity */
 } class_t;
 
@@ -65,7 +75,8 @@ typedef struct {
 
 struct burstdet {
     burstdet_config_t cfg;
-    double thr; /* linear threshold on the box mean */
+    double thr;     /* linear threshold on the box mean: opens tracks */
+    double thr_low; /* keeps them open (hysteresis) */
     class_t cls[NCLASS];
     size_t nbins;
     float *s;                /* nbins: power / floor */
@@ -115,10 +126,11 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
         c->half = iround(50 / bin_hz);
         c->len = iround(0.2 / hop_s);
         c->flank = iround(200 / bin_hz);
-        c->tol = iround(75 / bin_hz);
+        c->tol = iround(75 / bin_hz); /* drift moves a burst <= 1.5 Hz per hop */
         c->core_half = iround(100 / bin_hz);
         c->min_s = 0.7;
         c->max_s = 2.6;
+        c->close_misses = CLOSE_MISSES_BR100;
         c->min_width_bins = 25 / bin_hz;
         c->max_peak3 = 1.0;      /* a BR100 burst is itself ~3 bins wide */
         c->max_width_bins = 1e9; /* wider signals fail the flank / context tests */
@@ -128,10 +140,11 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
         c->half = iround(250 / bin_hz);
         c->len = iround(0.1 / hop_s);
         c->flank = iround(900 / bin_hz);
-        c->tol = iround(150 / bin_hz);
+        c->tol = iround(300 / bin_hz); /* the box maximum wanders on the flat lobe top */
         c->core_half = iround(600 / bin_hz);
         c->min_s = 0.16;
         c->max_s = 0.5;
+        c->close_misses = CLOSE_MISSES_BR600;
         c->min_width_bins = 75 / bin_hz;
         /* D-BPSK-600 spreads over ~17 bins (rms 7): 3 bins hold ~17 %; twice that is a
            line, not a burst */
@@ -150,7 +163,8 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
     c->width = 2 * c->half + 1;
     c->spec_half = c->flank + c->half;
     c->ring = (size_t)c->len + BACK_HOPS + 3;
-    c->max_hops = c->ring + (size_t)ceil(c->max_s / hop_s) + (size_t)c->len + CLOSE_MISSES + 4;
+    c->max_hops =
+        c->ring + (size_t)ceil(c->max_s / hop_s) + (size_t)c->len + (size_t)c->close_misses + 4;
 }
 
 static void cleanup(burstdet_t *q)
@@ -197,10 +211,12 @@ burstdet_t *burstdet_create(const burstdet_config_t *cfg)
     if (!q)
         goto nomem;
     q->cfg = *cfg;
+    q->next_id = 1;
     if (q->cfg.max_tracks == 0)
         q->cfg.max_tracks = 256;
     double thr_db = cfg->threshold_db > 0 ? cfg->threshold_db : BURSTDET_DEFAULT_THRESHOLD_DB;
     q->thr = pow(10, thr_db / 10);
+    q->thr_low = 1 + (q->thr - 1) * HYSTERESIS;
     q->nbins = cfg->nbins;
     class_setup(&q->cls[0], 100, cfg->bin_hz, cfg->hop_s);
     class_setup(&q->cls[1], 600, cfg->bin_hz, cfg->hop_s);
@@ -372,26 +388,6 @@ static void open_track(burstdet_t *q, int c, track_t *t, int bin, uint64_t hop, 
     ev->first_hop = t->first_hop;
 }
 
-/* Maximum-sum run of e[j] - lambda: the on-interval [*a, *b]. */
-static void kadane(const float *e, size_t n, double lambda, size_t *a, size_t *b)
-{
-    double best = -1e300, cur = 0;
-    size_t start = 0;
-    *a = *b = 0;
-    for (size_t j = 0; j < n; j++) {
-        if (cur <= 0) {
-            cur = 0;
-            start = j;
-        }
-        cur += e[j] - lambda;
-        if (cur > best) {
-            best = cur;
-            *a = start;
-            *b = j;
-        }
-    }
-}
-
 static double mean_range(const float *e, size_t a, size_t b)
 {
     double s = 0;
@@ -437,20 +433,103 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
                    burstdet_event_t *ev)
 {
     size_t n = t->nprof;
-    /* on-level: start from the mean of the upper 40 % (bursts fill ~half the profile),
-       then twice: half-level on-interval by Kadane, mean over it */
-    float tmp[n];
-    memcpy(tmp, t->prof, n * sizeof *tmp);
-    qsort(tmp, n, sizeof *tmp, float_cmp_desc);
-    size_t top = n * 2 / 5 ? n * 2 / 5 : 1;
-    double mu = mean_range(tmp, 0, top - 1);
-    size_t a = 0, b = n - 1;
-    for (int pass = 0; pass < 2 && mu > 0; pass++) {
-        kadane(t->prof, n, mu / 2, &a, &b);
-        mu = mean_range(t->prof, a, b);
+    size_t w = 2 * (size_t)k->spec_half + 1;
+    int sh = k->spec_half;
+    /* The per-hop profile was taken at the track's current bin, which wanders within the
+       burst's lobe at low SNR; from the open on, take it again from the snapshots around
+       the centroid of the mean spectrum. */
+    float e[n];
+    memcpy(e, t->prof, n * sizeof *e);
+    size_t off = (size_t)(t->open_hop - t->first_hop);
+    if (t->nspec > 0) {
+        double sum = 0, sumk = 0;
+        for (int d = -sh; d <= sh; d++) {
+            double v = 0;
+            for (size_t j = 0; j < t->nspec; j++)
+                v += t->spec[j * w + (size_t)(d + sh)];
+            v = v / (double)t->nspec - 1;
+            if (v > 0 && d >= -k->core_half && d <= k->core_half) {
+                sum += v;
+                sumk += v * d;
+            }
+        }
+        int kc0 = sum > 0 ? (int)lround(sumk / sum) : 0;
+        if (kc0 - k->half < -sh)
+            kc0 = -sh + k->half;
+        if (kc0 + k->half > sh)
+            kc0 = sh - k->half;
+        for (size_t j = 0; j < t->nspec && off + j < n; j++) {
+            double v = 0;
+            for (int d = -k->half; d <= k->half; d++)
+                v += t->spec[j * w + (size_t)(kc0 + d + sh)];
+            e[off + j] = (float)(v - k->width);
+        }
+    }
+    float raw[n];
+    memcpy(raw, e, n * sizeof *raw);
+    /* Smooth [1/4 1/2 1/4]: a 40 ms frame holds 4 BR100 symbols, and the data pattern and
+       noise cross terms make single hops swing by +-50 %; the half-level crossing of a
+       symmetric smoothing stays on the edge. */
+    {
+        float prev = e[0];
+        for (size_t j = 0; j < n; j++) {
+            float next = j + 1 < n ? e[j + 1] : e[j];
+            float cur = e[j];
+            e[j] = 0.25f * prev + 0.5f * cur + 0.25f * next;
+            prev = cur;
+        }
+    }
+    /* The track's box stayed over the (hysteresis) threshold from open_hop to last_match,
+       and the box at hop h spans hops h-len+1 .. h: the burst covers at least
+       [open_hop, last_match - len + 1] (the core), starts at or before open_hop and ends
+       at or after the core. Only the two edges are searched, outwards from the core, as
+       the change points of a step of half the on-level: a noise dip inside the burst
+       cannot split it (which an unconstrained maximum-sum interval does at 2-4 dB). */
+    size_t amax = (size_t)(t->open_hop - t->first_hop);
+    size_t bmin = t->last_match + 1 >= t->first_hop + (uint64_t)k->len
+                      ? (size_t)(t->last_match + 1 - (uint64_t)k->len - t->first_hop)
+                      : amax;
+    if (amax >= n)
+        amax = n - 1;
+    if (bmin < amax)
+        bmin = amax;
+    if (bmin >= n)
+        bmin = n - 1;
+    double mu;
+    if (bmin >= amax + 2) {
+        mu = mean_range(e, amax, bmin);
+    } else {
+        /* short core: the mean of the upper 40 % (bursts fill ~half the profile) */
+        float tmp[n];
+        memcpy(tmp, e, n * sizeof *tmp);
+        qsort(tmp, n, sizeof *tmp, float_cmp_desc);
+        size_t top = n * 2 / 5 ? n * 2 / 5 : 1;
+        mu = mean_range(tmp, 0, top - 1);
+    }
+    size_t a = amax, b = bmin;
+    for (int pass = 0; pass < 2; pass++) {
+        double lam = mu / 2, cum = 0, best = 0;
+        a = amax;
+        for (size_t j = amax; j-- > 0;) {
+            cum += e[j] - lam;
+            if (cum > best) {
+                best = cum;
+                a = j;
+            }
+        }
+        cum = 0;
+        best = 0;
+        b = bmin;
+        for (size_t j = bmin + 1; j < n; j++) {
+            cum += e[j] - lam;
+            if (cum > best) {
+                best = cum;
+                b = j;
+            }
+        }
+        mu = mean_range(e, a, b);
     }
     double lambda = mu / 2;
-    const float *e = t->prof;
     double pa = (double)a - 0.5, pb = (double)b + 0.5;
     if (a > 0 && e[a] > e[a - 1]) {
         double f = (lambda - e[a - 1]) / (e[a] - e[a - 1]);
@@ -460,12 +539,13 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
         double f = (e[b] - lambda) / (e[b] - e[b + 1]);
         pb = (double)b + (f < 0 ? 0 : f > 1 ? 1 : f);
     }
-    /* gaps: 3-hop means under half the on-level (single hops of a weak D-BPSK burst dip
-       with the data pattern; an interferer's pauses last many hops) */
+    /* Gaps: an interferer's packets pause for whole hops; 3-hop means under half the
+       on-level on over a fifth of the burst (single hops of a weak burst swing by +-50 %
+       with the data pattern and noise). */
     size_t gaps = 0;
     for (size_t j = a; j <= b; j++) {
         size_t j0 = j > a ? j - 1 : j, j1 = j < b ? j + 1 : j;
-        gaps += mean_range(e, j0, j1) < lambda;
+        gaps += mean_range(raw, j0, j1) < lambda;
     }
     bool gappy = gaps * 5 > (b - a + 1);
     ev->start_hop = (double)t->first_hop + pa;
@@ -473,7 +553,6 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
     double dur_s = (pb - pa) * q->cfg.hop_s;
 
     /* mean spectrum over the on-hops seen since the open */
-    size_t w = 2 * (size_t)k->spec_half + 1;
     uint64_t h0 = t->first_hop + a, h1 = t->first_hop + b;
     if (h0 < t->open_hop)
         h0 = t->open_hop;
@@ -489,7 +568,7 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
     for (size_t d = 0; d < w; d++)
         x[d] = ns ? x[d] / (double)ns - 1.0 : 0.0;
     /* peak of the class box over the snapshot, then centroid and rms width around it */
-    int sh = k->spec_half, ch = k->core_half;
+    int ch = k->core_half;
     int kpk = 0;
     double best = -1e300;
     for (int d = -sh + k->half; d <= sh - k->half; d++) {
@@ -575,6 +654,9 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
             reject = BURSTDET_REJ_WIDE;
         else if (wide_ctx)
             reject = BURSTDET_REJ_WIDE;
+        else if (k->baud == 600 && nc && nf && core > 0 &&
+                 (left > right ? left : right) / nf >= SHOULDER_FRAC * core / nc)
+            reject = BURSTDET_REJ_WIDE; /* the shoulder of a stronger, wider signal */
         else if (gappy)
             reject = BURSTDET_REJ_GAPPY;
     }
@@ -660,34 +742,64 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         track_t *tr = q->tracks[c];
         size_t maxt = q->cfg.max_tracks;
         bool enabled = c == 0 ? !q->cfg.disable_br100 : !q->cfg.disable_br600;
-        for (size_t t = 0; t < maxt; t++)
-            tr[t].matched = false;
+        /* Open BR100 tracks follow their burst by the largest box within +-tol of their
+           bin, down to the hysteresis threshold: no local-maximum or shape test, which a
+           weak burst can fail for a hop or two. */
+        const double keep_sum = (k->baud == 100 ? q->thr_low : q->thr) * (double)k->width * k->len;
+        for (size_t t = 0; t < maxt; t++) {
+            track_t *tk = &tr[t];
+            tk->matched = false;
+            if (!tk->used || k->baud == 600)
+                continue;
+            long lo = tk->bin - k->tol, hi = tk->bin + k->tol;
+            if (lo < 0)
+                lo = 0;
+            if (hi > (long)n - 1)
+                hi = (long)n - 1;
+            long arg = tk->bin;
+            float best = -1;
+            for (long i = lo; i <= hi; i++)
+                if (q->run[c][i] > best) {
+                    best = q->run[c][i];
+                    arg = i;
+                }
+            if (best >= keep_sum) {
+                tk->matched = true;
+                tk->bin = arg;
+                tk->last_match = hop;
+                tk->misses = 0;
+            }
+        }
         size_t nc = 0;
         if (enabled && q->hops_seen >= (uint64_t)k->len)
             nc = find_candidates(q, c);
         for (size_t j = 0; j < nc; j++) {
             int bin = q->cands[j].bin;
-            track_t *near = NULL;
-            long dbest = k->tol + 1;
-            bool blocked = false;
-            for (size_t t = 0; t < maxt; t++) {
-                if (!tr[t].used)
+            if (k->baud == 600) {
+                /* BR600 tracks continue only on candidates (local maximum, quiet flanks,
+                   not concentrated): following the largest box would let them ride along
+                   the shoulders of 2-FSK interferers */
+                track_t *near = NULL;
+                long dbest = k->tol + 1;
+                for (size_t t = 0; t < maxt; t++) {
+                    long d = labs(tr[t].bin - bin);
+                    if (tr[t].used && !tr[t].matched && d < dbest) {
+                        dbest = d;
+                        near = &tr[t];
+                    }
+                }
+                if (near) {
+                    near->matched = true;
+                    near->bin = bin;
+                    near->last_match = hop;
+                    near->misses = 0;
                     continue;
-                long d = labs(tr[t].bin - bin);
-                if (d <= k->width)
-                    blocked = true;
-                if (!tr[t].matched && d < dbest) {
-                    dbest = d;
-                    near = &tr[t];
                 }
             }
-            if (near) {
-                near->matched = true;
-                near->bin = bin;
-                near->last_match = hop;
-                near->misses = 0;
-                continue;
-            }
+            bool blocked = false;
+            for (size_t t = 0; t < maxt && !blocked; t++)
+                if (tr[t].used && labs(tr[t].bin - bin) <= k->core_half + k->half)
+                    blocked = true; /* same lobe: one burst */
             if (blocked)
                 continue;
             track_t *slot = NULL;
@@ -716,7 +828,7 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
                     tk->floor0 = floor[tk->bin];
                 snapshot(q, c, tk);
             }
-            if (tk->misses >= CLOSE_MISSES) {
+            if (tk->misses >= k->close_misses) {
                 if (!tk->zombie)
                     close_track(q, c, tk, BURSTDET_ACCEPTED, &events[nev++]);
                 tk->used = false;

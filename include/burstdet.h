@@ -12,19 +12,33 @@
  * is a candidate; it is dropped when both flanks carry at least a third of its excess
  * (a wider signal: BR600 seen by the BR100 box, FSK interferers), and a BR600 candidate
  * also when the centre 125 Hz hold most of its excess (a BR100 burst or a CW tone).
- * Candidates are chained hop to hop into tracks (following drift); a track closes when
- * its box stays below the threshold for 2 hops, which happens ~one box length after the
- * burst ends. At close, the per-hop excess power along the track gives the burst's start
- * and end (where it crosses half its on-level: the Hann frame centred on an edge sees half
- * the burst's energy), the mean spectrum over those hops gives carrier (centroid), width
- * and SNR, and the track is accepted or rejected:
+ * A candidate opens a track unless an open track of its class sits within the same lobe.
+ * BR100 tracks then follow their burst by the largest box within +-75 Hz, down to 60 % of
+ * the threshold's excess (hysteresis: at 2-4 dB the box wanders around the threshold and
+ * a burst must not split); BR600 tracks continue only on candidates within +-300 Hz
+ * (following the largest box would ride along the shoulders of FSK interferers). A track
+ * closes after 3 (BR100) / 2 (BR600) hops without, ~one box length after the burst ends.
+ * At close, the burst's start and end come from the per-hop excess power at the track's
+ * centroid, smoothed over 3 hops: the box was over the threshold from the open to the
+ * last match, so the burst covers at least [open, last match - box length + 1]; only the
+ * two edges are searched, outwards from that core, as the change points of a step of half
+ * the on-level (the Hann frame centred on an edge sees half the burst's energy). The mean
+ * spectrum over those hops gives carrier (centroid), width and SNR, and the track is
+ * accepted or rejected:
  *
- *   too short / too long for its class (BR100 0.7-2.6 s, BR600 0.12-0.5 s; frames last
- *   1.12-2.08 s and 0.19-0.35 s), too narrow (rms width under 25 Hz for BR100, 75 Hz for
- *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines), too wide
- * (flanks full, or both 250-1000 Hz / 1.2-3 kHz context bands carry a tenth of the core's excess
- * per bin), gappy (over a fifth of its hops below half the on-level: FSK packet trains, whose GMSK
- * lines and lobes look like bursts of either class).
+ *   too short / too long for its class (BR100 0.7-2.6 s, BR600 0.16-0.5 s; frames last
+ *   1.12-2.08 s and 0.19-0.35 s); too narrow (rms width under 25 Hz for BR100, 75 Hz for
+ *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines);
+ *   too wide (flanks full; both 250-1000 Hz / 1.2-3 kHz context bands carrying a tenth of
+ *   the core's excess per bin; BR600 rms width over 275 Hz; a BR600 flank 1.5x stronger
+ *   than the core: the shoulder of a stronger signal); gappy (3-hop means under half the
+ *   on-level on over a fifth of the burst: FSK packet trains, whose GMSK lines and lobes
+ *   look like bursts of either class).
+ *
+ * Measured (test_burstdet, 40 bursts per point, 250 kS/s): found 40/40 at Eb/N0 >= 4 dB
+ * (BR100) and >= 2 dB (BR600); start/end errors <= 18/55 ms (BR600, 4 dB), <= 71/138 ms
+ * (BR100, 4 dB), <= 31/42 ms (BR100, 8 dB); carrier rms 2-3 Hz (BR100), 10-18 Hz (BR600);
+ * 300 s of noise: no detection accepted at the default threshold.
  *
  * Hop index h refers to the channelizer frame [h*hop, h*hop + 2*hop): its centre, the time
  * the hop "sees", is working sample (h + 1) * hop. Event times are fractional hop indices

@@ -50,7 +50,7 @@ typedef struct {
 
 static const class_geom_t geom[NCLASS] = {
     {100, 64, 300, 700, 2.9, 0.08},
-    {600, 384, 1500, 4000, 0.7, 0.06},
+    {600, 384, 1500, 4000, 0.7, 0.04},
 };
 
 enum { SLOT_FREE = 0, SLOT_EXTRACT, SLOT_TAIL };
@@ -309,7 +309,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
     double w0 = (double)s->first_hop * q->hop + extractor_offset(q->ex[c]);
     double start_w = (e->start_hop + 1) * q->hop, end_w = (e->end_hop + 1) * q->hop;
     double sym = extractor_rate(q->ex[c]) / g->baud; /* samples per symbol (16) */
-    double unc = fmax(4 * sym, g->time_err_s * extractor_rate(q->ex[c]));
+    double err_s = e->snr_db >= 7 ? g->time_err_s : 2 * g->time_err_s;
+    double unc = fmax(4 * sym, err_s * extractor_rate(q->ex[c]));
     double margin = unc + 2 * sym;
     double j_start = (start_w - w0) / step, j_end = (end_w - w0) / step;
     long s0 = (long)floor(j_start - margin), s1 = (long)ceil(j_end + margin);
@@ -429,7 +430,7 @@ static void handle_events(rx_t *q, int nev, uint64_t hop, bool flushing)
         s->close = *e;
         s->state = SLOT_TAIL;
         const class_geom_t *g = &geom[c];
-        double end_w = (e->end_hop + 1) * q->hop + (g->time_err_s + 6.0 / g->baud) * q->fw;
+        double end_w = (e->end_hop + 1) * q->hop + (2 * g->time_err_s + 6.0 / g->baud) * q->fw;
         double need = (end_w - 0.75 * (double)q->nfft) / (double)q->hop;
         s->need_hop = need > 0 ? (uint64_t)ceil(need) : 0;
         if (flushing || s->need_hop <= hop)
