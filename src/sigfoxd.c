@@ -75,6 +75,7 @@ typedef struct {
     atomic_int dsp_done;
     int dsp_result; /* CAPTURE_* code that ended the DSP loop, or RX failure */
     bool rx_failed;
+    bool output_failed;        /* replay: stdout closed or full */
 
     double start_mono_s, start_unix_s;
     double last_cpu_s, last_cpu_mono_s, cpu_load;
@@ -236,9 +237,16 @@ static void emit(app_t *a, const char *topic, json_object *o)
         return;
     }
     if (a->replay) {
+        if (a->output_failed)
+            return;
         fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
         fputc('\n', stdout);
-        fflush(stdout); /* consumers of a pipe (jq, tests) see each event at once */
+        /* Consumers of a pipe (jq, tests) see each event at once; a closed pipe (`| head`)
+         * ends the replay instead of decoding the rest for nobody. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            log_error("Cannot write events to stdout, error: %s", strerror(errno));
+            a->output_failed = true;
+        }
     } else {
         publisher_publish_json(a->pub, topic, o);
     }
@@ -398,7 +406,7 @@ static int dsp_loop(app_t *a)
     for (;;) {
         if (atomic_exchange(&a->reload_keys, 0))
             reload_keys(a);
-        if (a->replay && stop_signals) /* replay: this thread is the consumer */
+        if (a->replay && (stop_signals || a->output_failed)) /* this thread consumes */
             capture_stop(a->cap);
         const capture_block_t *blk = NULL;
         int rc = capture_next_block(a->cap, &blk, BLOCK_WAIT_MS);
@@ -857,7 +865,7 @@ static int replay_main(app_t *a)
                   capture_error_message(a->cap));
         return CFG_EXIT_RUNTIME;
     }
-    return a->rx_failed ? CFG_EXIT_RUNTIME : CFG_EXIT_OK;
+    return a->rx_failed || a->output_failed ? CFG_EXIT_RUNTIME : CFG_EXIT_OK;
 }
 
 /* ---- live ----------------------------------------------------------------------------- */
