@@ -25,9 +25,11 @@
 
 #include <json-c/json.h>
 
+#include "publisher.h"
 #include "rx.h"
 
-#define RXJSON_FORMAT_VERSION 1
+/* Every event of the API shares one format version. */
+#define RXJSON_FORMAT_VERSION PUBLISHER_FORMAT_VERSION
 
 /* How stream time maps to UTC and RSSI to dBm. */
 typedef struct {

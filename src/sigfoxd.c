@@ -45,7 +45,6 @@
 #define SIGFOXD_VERSION "unknown"
 #endif
 
-#define STATS_FORMAT_VERSION 1
 #define POLL_MS 100       /* command poll period: how fast the main loop sees a stop */
 #define BLOCK_WAIT_MS 100 /* DSP wait for a block before checking its flags */
 
@@ -73,9 +72,9 @@ typedef struct {
 
     atomic_int reload_keys;
     atomic_int dsp_done;
-    int dsp_result; /* CAPTURE_* code that ended the DSP loop, or RX failure */
+    int dsp_result; /* CAPTURE_* code that ended the DSP loop */
     bool rx_failed;
-    bool output_failed;        /* replay: stdout closed or full */
+    bool output_failed; /* replay: stdout closed or full */
 
     double start_mono_s, start_unix_s;
     double last_cpu_s, last_cpu_mono_s, cpu_load;
@@ -220,7 +219,7 @@ static void app_log(app_t *a, log_level_t level, const char *fmt, ...)
     static const char *const names[] = {"", "fatal", "critical", "error", "warning"};
     char utc[40];
     framejson_add(o, "type", json_object_new_string("log"));
-    framejson_add(o, "format_version", json_object_new_int(STATS_FORMAT_VERSION));
+    framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
     framejson_add(o, "level", json_object_new_string(names[level]));
     framejson_add(o, "text", json_object_new_string(text));
     framejson_add(o, "time_utc",
@@ -437,7 +436,7 @@ static int dsp_loop(app_t *a)
         if (n < 0) {
             log_error("Receiver failed, code: %d", n);
             a->rx_failed = true;
-            result = CAPTURE_ERR_ARG;
+            result = CAPTURE_ERR_STOPPED; /* stopped here; rx_failed gives the exit code */
             capture_stop(a->cap);
             break;
         }
@@ -482,7 +481,7 @@ static json_object *stats_json(app_t *a)
     double rate = a->cap ? capture_rate(a->cap) : 0;
     char utc[40];
     int rc = framejson_add(o, "type", json_object_new_string("stats"));
-    rc |= framejson_add(o, "format_version", json_object_new_int(STATS_FORMAT_VERSION));
+    rc |= framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
     rc |= framejson_add(o, "time_utc",
                         json_object_new_string(publisher_time_utc(unix_s(), utc, sizeof utc)));
     rc |=
