@@ -28,6 +28,7 @@ struct channelizer {
     float *power;           /* nbins */
     float *floor;           /* nbins */
     double *block_floor;    /* nblocks: the floor */
+    float *bf;              /* nblocks + 1: the floor as floats, last one repeated */
     double *block_smooth;   /* nblocks: smoothed per-hop estimates */
     size_t *block_stuck;    /* consecutive hops with the block mostly occupied */
     uint16_t *interp_block; /* nbins */
@@ -48,6 +49,7 @@ static void cleanup(channelizer_t *q)
     free(q->power);
     free(q->floor);
     free(q->block_floor);
+    free(q->bf);
     free(q->block_smooth);
     free(q->block_stuck);
     free(q->interp_block);
@@ -107,13 +109,14 @@ channelizer_t *channelizer_create(const channelizer_config_t *cfg)
     q->power = malloc(q->nbins * sizeof *q->power);
     q->floor = malloc(q->nbins * sizeof *q->floor);
     q->block_floor = calloc(q->nblocks, sizeof *q->block_floor);
+    q->bf = calloc(q->nblocks + 1, sizeof *q->bf);
     q->block_smooth = calloc(q->nblocks, sizeof *q->block_smooth);
     q->block_stuck = calloc(q->nblocks, sizeof *q->block_stuck);
     q->interp_block = malloc(q->nbins * sizeof *q->interp_block);
     q->interp_frac = malloc(q->nbins * sizeof *q->interp_frac);
     q->scratch = malloc((q->nbins / q->nblocks + 1) * sizeof *q->scratch);
-    if (!q->frame || !q->ring || !q->power || !q->floor || !q->block_floor || !q->block_smooth ||
-        !q->block_stuck || !q->interp_block || !q->interp_frac || !q->scratch) {
+    if (!q->frame || !q->ring || !q->power || !q->floor || !q->block_floor || !q->bf ||
+        !q->block_smooth || !q->block_stuck || !q->interp_block || !q->interp_frac || !q->scratch) {
         log_error("Channelizer not created, reason: out of memory");
         cleanup(q);
         return NULL;
@@ -206,17 +209,16 @@ static double truncated_mean(const float *p, size_t m, double ref)
 {
     const double c = FLOOR_CLIP;
     const double g = 1.0 - c * exp(-c) / (1.0 - exp(-c));
-    double t = c * ref, sum = 0;
-    size_t cnt = 0;
+    /* branch-free (vectorisable) float sums: a block holds at most a few hundred bins */
+    float t = (float)(c * ref), sum = 0, cnt = 0;
     for (size_t i = 0; i < m; i++) {
-        if (p[i] < t) {
-            sum += p[i];
-            cnt++;
-        }
+        float below = p[i] < t ? 1.0f : 0.0f;
+        sum += below * p[i];
+        cnt += below;
     }
-    if (cnt * 4 < m)
+    if (cnt * 4 < (float)m || cnt == 0)
         return -1;
-    return sum / (double)cnt / g;
+    return (double)sum / (double)cnt / g;
 }
 
 /* Quantile estimate of the mean: E[X_(k+1) of m] = mean * sum_{i=m-k}^{m} 1/i for
@@ -267,14 +269,16 @@ static void update_floor(channelizer_t *q)
                 *sm += alpha * (est - *sm);
         }
         q->block_floor[b] = *sm;
+        q->bf[b] = (float)(*sm > 1e-30 ? *sm : 1e-30);
     }
+    q->bf[q->nblocks] = q->bf[q->nblocks - 1]; /* so that bl + 1 always exists */
     q->floor_updates++;
+    const float *restrict bf = q->bf, *restrict fr = q->interp_frac;
+    const uint16_t *restrict ib = q->interp_block;
+    float *restrict fl = q->floor;
     for (size_t i = 0; i < q->nbins; i++) {
-        uint16_t bl = q->interp_block[i];
-        float f = q->interp_frac[i];
-        size_t b1 = (size_t)bl + 1 < q->nblocks ? (size_t)bl + 1 : bl;
-        double v = q->block_floor[bl] * (1 - f) + q->block_floor[b1] * f;
-        q->floor[i] = (float)(v > 1e-30 ? v : 1e-30);
+        float a = bf[ib[i]], b = bf[ib[i] + 1];
+        fl[i] = a + (b - a) * fr[i];
     }
 }
 
