@@ -590,23 +590,31 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
 {
     (void)req;
     app_t *a = user;
+    /* Snapshots: the DSP thread may replace the key list (SIGHUP) and add state. */
     size_t nstate = devstate_list(a->state, NULL, 0);
     devstate_entry_t *st = malloc((nstate ? nstate : 1) * sizeof *st);
     pthread_mutex_lock(&a->lock);
     size_t nkeys = a->nkey_ids;
-    uint32_t *ids = malloc((nkeys + nstate + 1) * sizeof *ids);
-    if (ids && nkeys)
-        memcpy(ids, a->key_ids, nkeys * sizeof *ids);
+    uint32_t *keyed = malloc((nkeys ? nkeys : 1) * sizeof *keyed);
+    if (keyed && nkeys)
+        memcpy(keyed, a->key_ids, nkeys * sizeof *keyed);
     pthread_mutex_unlock(&a->lock);
+    if (st) { /* the state may have grown since it was counted: copy what fits */
+        size_t total = devstate_list(a->state, st, nstate);
+        nstate = total < nstate ? total : nstate;
+    }
+    uint32_t *ids = malloc((nkeys + nstate + 1) * sizeof *ids);
     json_object *list = json_object_new_array();
-    if (!st || !ids || !list) {
+    if (!st || !keyed || !ids || !list) {
         free(st);
+        free(keyed);
         free(ids);
         json_object_put(list);
         snprintf(err, len, "out of memory");
         return -1;
     }
-    nstate = devstate_list(a->state, st, nstate);
+    if (nkeys)
+        memcpy(ids, keyed, nkeys * sizeof *ids);
     /* Every device that has a key or has sent an authenticated message, by ID. */
     size_t n = nkeys;
     for (size_t i = 0; i < nstate; i++)
@@ -626,9 +634,9 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
                 name = a->cfg.devices[k].name;
         framejson_add(d, "ep_id", json_object_new_string(hex));
         framejson_add(d, "name", json_object_new_string(name));
-        framejson_add(d, "has_key",
-                      json_object_new_boolean(
-                          bsearch(&ids[i], a->key_ids, nkeys, sizeof *ids, cmp_u32) != NULL));
+        framejson_add(
+            d, "has_key",
+            json_object_new_boolean(bsearch(&ids[i], keyed, nkeys, sizeof *ids, cmp_u32) != NULL));
         framejson_add(d, "daily_messages", json_object_new_int(daily));
         framejson_add(d, "window", json_object_new_int((int)antireplay_window((unsigned)daily)));
         devstate_entry_t e;
@@ -648,6 +656,7 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
         json_object_array_add(list, d);
     }
     free(st);
+    free(keyed);
     free(ids);
     json_object_object_add(reply, "devices", list);
     return 0;
