@@ -158,10 +158,13 @@ static void check_frames(synth_t *s, const out_t *o, double df_tol, double dt_to
     free(used);
 }
 
+static double synth_center_hz; /* 0: the RC's uplink centre */
+
 static synth_t *make_synth(double rate, double dur, int devices, uint64_t seed)
 {
     synth_config_t c;
     synth_config_default(&c);
+    c.center_freq_hz = synth_center_hz;
     c.seed = seed;
     c.rate_sps = rate;
     c.duration_s = dur;
@@ -238,7 +241,7 @@ static void make_msg(int kind, ul_message_t *m)
 static void run_all_kinds(double rate, uint64_t seed)
 {
     synth_t *s = make_synth(rate, 26, 0, seed);
-    double c = synth_config(s)->center_freq_hz;
+    double c = rc_get(synth_config(s)->rc)->ul_center_hz; /* macro-channel centre */
     double ppm20 = 20e-6 * c;
     int k = 0;
     for (int baud = 100; baud <= 600; baud += 500) {
@@ -284,6 +287,15 @@ static void test_all_kinds_2400k(void **state)
 {
     (void)state;
     run_all_kinds(2.4e6, 103);
+}
+
+/* The capture centred 250 kHz below the macro-channel (front-end shift). */
+static void test_all_kinds_shifted(void **state)
+{
+    (void)state;
+    synth_center_hz = rc_get(1)->ul_center_hz - 250e3;
+    run_all_kinds(1.024e6, 104);
+    synth_center_hz = 0;
 }
 
 /* Random traffic of 12 devices (synth planner: N=1/3, U- and B-procedures, replica
@@ -463,15 +475,11 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_all_kinds_250k),
-        cmocka_unit_test(test_all_kinds_1024k),
-        cmocka_unit_test(test_all_kinds_2400k),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_no_false_frames),
-        cmocka_unit_test(test_latency),
-        cmocka_unit_test(test_gap),
-        cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_all_kinds_250k),  cmocka_unit_test(test_all_kinds_1024k),
+        cmocka_unit_test(test_all_kinds_2400k), cmocka_unit_test(test_all_kinds_shifted),
+        cmocka_unit_test(test_messages),        cmocka_unit_test(test_no_false_frames),
+        cmocka_unit_test(test_latency),         cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_capacity),        cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
