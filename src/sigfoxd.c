@@ -236,16 +236,20 @@ static void emit(app_t *a, const char *topic, json_object *o)
         return;
     }
     if (a->replay) {
-        if (a->output_failed)
-            return;
-        fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
-        fputc('\n', stdout);
-        /* Consumers of a pipe (jq, tests) see each event at once; a closed pipe (`| head`)
-         * ends the replay instead of decoding the rest for nobody. */
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            log_error("Cannot write events to stdout, error: %s", strerror(errno));
-            a->output_failed = true;
+        /* One line per event under a lock: events may come from more than one thread
+         * (receiver callbacks now, the downlink scheduler's later). */
+        pthread_mutex_lock(&a->lock);
+        if (!a->output_failed) {
+            fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
+            fputc('\n', stdout);
+            /* Consumers of a pipe (jq, tests) see each event at once; a closed pipe
+             * (`| head`) ends the replay instead of decoding the rest for nobody. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                log_error("Cannot write events to stdout, error: %s", strerror(errno));
+                a->output_failed = true;
+            }
         }
+        pthread_mutex_unlock(&a->lock);
     } else {
         publisher_publish_json(a->pub, topic, o);
     }
