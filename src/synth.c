@@ -805,7 +805,8 @@ static int finalize(synth_t *s)
 {
     if (s->finalized)
         return 0;
-    qsort(s->bursts, s->nbursts, sizeof *s->bursts, cmp_t_start);
+    if (s->nbursts > 1) /* an empty scenario has no array (qsort(NULL) is undefined) */
+        qsort(s->bursts, s->nbursts, sizeof *s->bursts, cmp_t_start);
     /* Collisions: overlapping on-air time and main lobes (±1/TS) that touch. */
     for (size_t i = 0; i < s->nbursts; i++) {
         synth_burst_t *a = &s->bursts[i];
