@@ -25,12 +25,13 @@
  * lobes) when either flank carries this multiple of its core's excess per bin. */
 #define SHOULDER_FRAC 1.5
 /* Hops below the threshold that end a track (BR100, BR600). */
-#define CLOSE_MISSES_BR100 3
+#define CLOSE_MISSES_BR100 5
 #define CLOSE_MISSES_BR600 2
 /* Hops between exact recomputations of the running box sums. */
 #define RECOMPUTE_HOPS 256
 /* Extra hops kept before the box start (extraction margin). */
-#define BACK_HOPS 8
+#define BACK_S_BR100 0.4 /* a weak BR100 burst can cross the threshold this late */
+#define BACK_S_BR600 0.16
 
 typedef struct {
     int baud;
@@ -48,6 +49,7 @@ typedef struct {
     double max_width_bins;
     size_t ring; /* rows of band sums kept */
     int close_misses;
+    int back;        /* hops kept before the box start (extraction margin) */
     size_t max_hops; /* profile capacity */
 } class_t;
 
@@ -71,6 +73,8 @@ typedef struct {
 typedef struct {
     int bin;
     float b;
+    bool narrow; /* BR600: most excess in the centre 125 Hz; continues a track, opens none
+                    (runs of 1 bits concentrate a real burst for a few hops) */
 } cand_t;
 
 struct burstdet {
@@ -126,7 +130,7 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
         c->half = iround(50 / bin_hz);
         c->len = iround(0.2 / hop_s);
         c->flank = iround(200 / bin_hz);
-        c->tol = iround(75 / bin_hz); /* drift moves a burst <= 1.5 Hz per hop */
+        c->tol = iround(75 / bin_hz); /* 30 Hz/s for 2.6 s: 78 Hz (+2 bins: open error) */
         c->core_half = iround(100 / bin_hz);
         c->min_s = 0.7;
         c->max_s = 2.6;
@@ -162,7 +166,8 @@ static void class_setup(class_t *c, int baud, double bin_hz, double hop_s)
         c->tol = 1;
     c->width = 2 * c->half + 1;
     c->spec_half = c->flank + c->half;
-    c->ring = (size_t)c->len + BACK_HOPS + 3;
+    c->back = (int)ceil((baud == 100 ? BACK_S_BR100 : BACK_S_BR600) / hop_s);
+    c->ring = (size_t)(c->len + c->back) + 3;
     c->max_hops =
         c->ring + (size_t)ceil(c->max_s / hop_s) + (size_t)c->len + (size_t)c->close_misses + 4;
 }
@@ -315,6 +320,7 @@ static size_t find_candidates(burstdet_t *q, int c)
         double fl = box(q, c, i - k->flank) - 1, fr = box(q, c, i + k->flank) - 1;
         if ((fl < fr ? fl : fr) >= FLANK_FRAC * (b - 1))
             continue;
+        bool narrow = false;
         if (k->baud == 600) {
             /* excess of the best BR100-width box near the centre, over the same hops */
             const class_t *k1 = &q->cls[0];
@@ -324,9 +330,9 @@ static size_t find_candidates(burstdet_t *q, int c)
                     best = q->run100_short[j];
             double ex100 = best - (double)k1->width * k->len;
             double ex600 = q->run[c][i] - (double)k->width * k->len;
-            if (ex100 > CONCENTRATION_MAX * ex600)
-                continue;
+            narrow = ex100 > CONCENTRATION_MAX * ex600;
         }
+        q->cands[nc].narrow = narrow;
         q->cands[nc].bin = (int)i;
         q->cands[nc].b = (float)b;
         nc++;
@@ -368,7 +374,7 @@ static void open_track(burstdet_t *q, int c, track_t *t, int bin, uint64_t hop, 
     t->id = q->next_id++;
     t->bin = t->bin0 = bin;
     t->open_hop = t->last_match = hop;
-    uint64_t back = (uint64_t)k->len + BACK_HOPS;
+    uint64_t back = (uint64_t)(k->len + k->back);
     t->first_hop = hop > back ? hop - back : 0;
     if (t->first_hop + q->hops_seen < hop + 1) /* history starts at the reset */
         t->first_hop = hop + 1 - q->hops_seen;
@@ -787,7 +793,9 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
             tk->matched = false;
             if (!tk->used || k->baud == 600)
                 continue;
-            long lo = tk->bin - k->tol, hi = tk->bin + k->tol;
+            /* around the opening bin, not the current one: at low SNR the maximum can
+               otherwise walk away from the burst on noise, 3 bins a hop */
+            long lo = tk->bin0 - k->tol - 2, hi = tk->bin0 + k->tol + 2;
             if (lo < 0)
                 lo = 0;
             if (hi > (long)n - 1)
@@ -836,7 +844,7 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
             for (size_t t = 0; t < maxt && !blocked; t++)
                 if (tr[t].used && labs(tr[t].bin - bin) <= k->core_half + k->half)
                     blocked = true; /* same lobe: one burst */
-            if (blocked)
+            if (blocked || q->cands[j].narrow)
                 continue;
             track_t *slot = NULL;
             for (size_t t = 0; t < maxt && !slot; t++)

@@ -67,6 +67,7 @@ typedef struct {
     uint64_t frames_ft_bad;  /* sync found, FT unreadable or frame cut short */
     uint64_t frames_auth_bad;
     uint64_t frames_unknown_device;
+    uint64_t frames_duplicate; /* the same frame decoded from two tracks, reported once */
     uint64_t messages;
     uint64_t messages_combined;
     double latency_max_s; /* longest burst end -> frame callback, stream time */

@@ -33,10 +33,11 @@
 
 #define NCLASS 2
 #define GRID_HZ 25.0        /* channelizer bin width: 4 bins per BR100 symbol rate */
-#define HIST_HOPS 32        /* > box length + backfill of the slowest class (13 hops) */
+#define HIST_HOPS 36        /* > box length + backfill of the slowest class (30 hops) */
 #define CHUNK_IN 65536      /* input samples per front-end pass */
 #define PASS_MARGIN_HZ 1000 /* kept beyond the macro-channel edge (a burst's half width) */
 #define SOFT_CAP 512
+#define RECENT_FRAMES 32 /* frames remembered to drop duplicates */
 
 /* Per class: snippet geometry and the detector's timing accuracy. */
 typedef struct {
@@ -88,6 +89,8 @@ struct rx {
     burstdet_event_t *ev;
     size_t evcap;
     float soft[SOFT_CAP];
+    rx_frame_t recent[RECENT_FRAMES];
+    size_t recent_next;
     uint64_t in_pos;   /* input samples consumed, lost ones included */
     uint64_t seg_base; /* input index of the segment's first sample */
     uint64_t last_hop; /* last hop handled in this segment (+1), 0: none */
@@ -300,6 +303,25 @@ static void extract_hop(rx_t *q, int c, slot_t *s, uint64_t hop)
     s->n += per;
 }
 
+/* A CRC-valid frame already reported from another track of the same burst (the detector
+ * can split a burst it sees as two, e.g. around a collision; both snippets then hold the
+ * whole frame): same ID, MC, rank and container, start within 20 ms. Remembers f. */
+static bool is_duplicate(rx_t *q, const rx_frame_t *f)
+{
+    for (size_t i = 0; i < RECENT_FRAMES; i++) {
+        const rx_frame_t *o = &q->recent[i];
+        if (o->baud && o->frame.rank == f->frame.rank && o->frame.msg.ep_id == f->frame.msg.ep_id &&
+            o->frame.msg.mc == f->frame.msg.mc &&
+            o->frame.container_len == f->frame.container_len &&
+            memcmp(o->frame.container, f->frame.container, f->frame.container_len) == 0 &&
+            fabs(o->t_start_s - f->t_start_s) < 0.02)
+            return true;
+    }
+    q->recent[q->recent_next] = *f;
+    q->recent_next = (q->recent_next + 1) % RECENT_FRAMES;
+    return false;
+}
+
 /* Demodulates, decodes and reports one accepted burst; frees the slot. */
 static void finalize(rx_t *q, int c, slot_t *s)
 {
@@ -379,6 +401,10 @@ static void finalize(rx_t *q, int c, slot_t *s)
         ((double)q->seg_base + ((double)q->cur_hop * q->hop + q->nfft) * q->dec) / q->rate;
     if (now_s - f.t_end_s > q->st.latency_max_s)
         q->st.latency_max_s = now_s - f.t_end_s;
+    if (ok && is_duplicate(q, &f)) {
+        q->st.frames_duplicate++;
+        goto out;
+    }
     if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))
         q->cfg.on_frame(&f, q->cfg.user);
     if (ok || ur.body_valid)

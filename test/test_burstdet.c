@@ -169,6 +169,10 @@ static void score(synth_t *s, const run_t *r, score_t *sc, bool verbose)
             sc->wmax[ci] = d->ev.width_bins;
         double dts = fabs(d->t_start_s - b[i].t_start_s), dte = fabs(d->t_end_s - b[i].t_end_s);
         double df = fabs(d->freq_hz - f);
+        if (verbose && (dts > 0.06 || dte > 0.06))
+            print_message("imprecise: baud %d truth %.3f-%.3f det %.3f-%.3f f %.1f snr %.1f\n",
+                          b[i].baud, b[i].t_start_s, b[i].t_end_s, d->t_start_s, d->t_end_s, f,
+                          d->ev.snr_db);
         if (dts > sc->max_dt_start)
             sc->max_dt_start = dts;
         if (dte > sc->max_dt_end)
@@ -423,6 +427,47 @@ static void test_bad_config(void **state)
     burstdet_destroy(NULL);
 }
 
+/* Detection sweep, run on request (BURSTDET_SWEEP=1 build/test/test_burstdet): 40 bursts
+ * of 12-byte payload per point, 4 at a time 4.2 kHz apart, random drift; found, start/end
+ * errors, carrier error; then 300 s of noise. */
+static void test_sweep(void **state)
+{
+    (void)state;
+    if (!getenv("BURSTDET_SWEEP"))
+        skip();
+    const double e[] = {0, 2, 4, 6, 8};
+    for (int baud = 100; baud <= 600; baud += 500) {
+        for (int j = 0; j < 5; j++) {
+            synth_t *s = make_synth(250e3, 60, 0, (uint64_t)(1000 + j + baud));
+            double c = synth_config(s)->center_freq_hz;
+            for (int k = 0; k < 40; k++)
+                add_burst(s, baud, 0.3 + (k / 4) * (baud == 100 ? 2.3 : 1.0),
+                          c - 85e3 + k * 4.2e3 + urand() * 500, e[j], 12,
+                          (urand() - 0.5) * (baud == 100 ? 40 : 100));
+            run_t *r = malloc(sizeof *r);
+            run_pipeline(s, 0, r);
+            score_t sc;
+            score(s, r, &sc, getenv("BURSTDET_SWEEP_VERBOSE") != NULL);
+            print_message("sweep: baud %d Eb/N0 %.0f dB: found %zu/%zu, false %zu, max |dt| "
+                          "start %.0f ms end %.0f ms, carrier rms %.1f Hz\n",
+                          baud, e[j], sc.found, sc.truth, sc.false_accepts, sc.max_dt_start * 1e3,
+                          sc.max_dt_end * 1e3, sc.rms_df);
+            free(r);
+            synth_destroy(s);
+        }
+    }
+    synth_t *s = make_synth(250e3, 300, 0, 77);
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    size_t acc = 0;
+    for (size_t k = 0; k < r->ndet; k++)
+        acc += r->det[k].ev.reject == BURSTDET_ACCEPTED;
+    print_message("sweep: noise 300 s: tracks %llu, accepted %zu\n",
+                  (unsigned long long)r->stats.tracks, acc);
+    free(r);
+    synth_destroy(s);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
@@ -430,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_isolated),    cmocka_unit_test(test_many),
         cmocka_unit_test(test_weak),        cmocka_unit_test(test_noise),
         cmocka_unit_test(test_interferers), cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

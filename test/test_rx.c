@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -471,6 +472,143 @@ static void test_bad_config(void **state)
     log_set_level(LOG_LEVEL_ERROR);
 }
 
+/* ---- measurements, run on request: RX_BENCH=1 build/test/test_rx ---- */
+
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static size_t count_frames;
+static void count_frame(const rx_frame_t *f, void *user)
+{
+    (void)user;
+    count_frames += f->frame.crc_ok;
+}
+
+/* Real-time factor on one core: the capture is rendered into memory first, then only
+ * rx_process/rx_flush are timed. 40 devices with a message every ~1 s keep ~19 BR100
+ * bursts on air on average. */
+static void throughput(double rate, int devices, double dur)
+{
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = 7;
+    c.rate_sps = rate;
+    c.duration_s = dur;
+    c.devices = devices;
+    c.baud = 100;
+    c.msg_interval_s = 1;
+    c.p_single_frame = 0;
+    char err[256];
+    synth_t *s = synth_create(&c, err, sizeof err);
+    assert_non_null(s);
+    size_t n = (size_t)synth_total_samples(s), got = 0;
+    float complex *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    long r;
+    while ((r = synth_render(s, x + got, n - got)) > 0)
+        got += (size_t)r;
+    size_t nb;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    double busy = 0;
+    for (size_t i = 0; i < nb; i++)
+        busy += b[i].t_off_s - b[i].t_on_s;
+    rx_config_t rc = {.rate_sps = rate,
+                      .capture_center_hz = synth_config(s)->center_freq_hz,
+                      .keys = synth_keys(s),
+                      .on_frame = count_frame};
+    count_frames = 0;
+    rx_t *q = rx_create(&rc);
+    assert_non_null(q);
+    double t0 = cpu_s();
+    for (size_t p = 0; p < got; p += 65536)
+        rx_process(q, x + p, got - p < 65536 ? got - p : 65536);
+    rx_flush(q);
+    double t1 = cpu_s();
+    rx_info_t inf;
+    rx_get_info(q, &inf);
+    rx_stats_t st;
+    rx_get_stats(q, &st);
+    print_message("throughput: %.0f S/s (working %.0f, D %u, N %zu), %zu bursts, %.1f on air on "
+                  "average, frames %zu: %.3f s CPU for %.1f s -> %.0fx real time; latency max "
+                  "%.3f s\n",
+                  rate, inf.work_rate_sps, inf.decimation, inf.fft_len, nb, busy / dur,
+                  count_frames, t1 - t0, dur, dur / (t1 - t0), st.latency_max_s);
+    rx_destroy(q);
+    free(x);
+    synth_destroy(s);
+}
+
+/* Frame/message error rates through the whole receiver: 8 lanes of explicit messages
+ * (payload 4 bytes: 12-byte container), random carrier offset, drift, baud error. */
+static void error_rate(int baud, double ebn0, int nmsg, int nframes)
+{
+    double per = baud == 100 ? (nframes == 3 ? 8.0 : 2.6) : (nframes == 3 ? 3.0 : 0.6);
+    const int lanes = 8;
+    synth_config_t c;
+    synth_config_default(&c);
+    c.seed = (uint64_t)(ebn0 * 100) + (uint64_t)baud + (uint64_t)nframes;
+    c.rate_sps = 250e3;
+    c.duration_s = per * ((nmsg + lanes - 1) / lanes) + 2;
+    c.devices = 0;
+    char err[256];
+    synth_t *s = synth_create(&c, err, sizeof err);
+    assert_non_null(s);
+    double centre = synth_config(s)->center_freq_hz;
+    for (int k = 0; k < nmsg; k++) {
+        synth_message_spec_t m;
+        memset(&m, 0, sizeof m);
+        m.msg.ep_id = (uint32_t)(urand() * 4e9);
+        m.msg.mc = (uint16_t)k;
+        m.msg.payload_len = 4;
+        for (int i = 0; i < 4; i++)
+            m.msg.payload[i] = (uint8_t)(urand() * 256);
+        for (int i = 0; i < 16; i++)
+            m.key[i] = (uint8_t)(urand() * 256);
+        m.n_frames = nframes;
+        m.baud = baud;
+        m.t_start_s = 0.5 + per * (k / lanes);
+        m.freq_hz = centre - 70e3 + (k % lanes) * 20e3 + urand() * 2e3;
+        m.ebn0_db = ebn0;
+        m.drift_hz_s = (urand() - 0.5) * (baud == 100 ? 40 : 100);
+        m.baud_error_ppm = (urand() - 0.5) * 2000;
+        m.gap_s = nframes == 3 ? 0.5 : 0;
+        assert_int_equal(synth_add_message(s, &m), 0);
+    }
+    out_t *o = malloc(sizeof *o);
+    run(s, 65536, 0, 0, o, NULL);
+    size_t nb, ok = 0;
+    synth_bursts(s, &nb);
+    for (size_t k = 0; k < o->nframes; k++)
+        ok += o->frames[k].frame.crc_ok;
+    print_message("error rate: baud %d Eb/N0 %.1f dB N=%d: frames %zu/%zu (FER %.3f), messages "
+                  "%zu/%d (loss %.3f, %llu by combining)\n",
+                  baud, ebn0, nframes, ok, nb, 1.0 - (double)ok / nb, o->nmsgs, nmsg,
+                  1.0 - (double)o->nmsgs / nmsg, (unsigned long long)o->st.messages_combined);
+    free(o);
+    synth_destroy(s);
+}
+
+static void test_bench(void **state)
+{
+    (void)state;
+    if (!getenv("RX_BENCH"))
+        skip();
+    throughput(250e3, 0, 10);
+    throughput(250e3, 40, 10);
+    throughput(2.4e6, 0, 10);
+    throughput(2.4e6, 40, 10);
+    for (int baud = 100; baud <= 600; baud += 500) {
+        error_rate(baud, 6, 80, 1);
+        error_rate(baud, 8, 80, 1);
+        error_rate(baud, 10, 80, 1);
+        error_rate(baud, 4, 40, 3);
+    }
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_ERROR);
@@ -480,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_messages),        cmocka_unit_test(test_no_false_frames),
         cmocka_unit_test(test_latency),         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_capacity),        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
