@@ -9,8 +9,9 @@
 
 #include "log.h"
 
-#define FRONTEND_CHUNK 4096 /* input samples mixed and decimated per inner pass */
-#define FRONTEND_MARGIN 1.2 /* working rate >= MARGIN * 2 * passband */
+#define FRONTEND_CHUNK 4096   /* input samples mixed and decimated per inner pass */
+#define FRONTEND_MARGIN 1.2   /* working rate >= MARGIN * 2 * passband */
+#define FRONTEND_MAX_ABS 1e6f /* full scale is 1: larger components are corrupt data */
 
 struct frontend {
     double rate_sps;
@@ -20,6 +21,7 @@ struct frontend {
     firdecim_crcf decim;    /* NULL when decimation == 1 */
     float complex *scratch; /* decimation + FRONTEND_CHUNK samples: carry, then new */
     size_t carry;           /* samples at the start of scratch waiting for a full group */
+    uint64_t invalid;       /* non-finite or absurd input samples replaced by 0 */
 };
 
 /* 2^a 3^b 5^c 7^d: sizes FFTW transforms fastest. */
@@ -169,6 +171,29 @@ size_t frontend_max_out(const frontend_t *q, size_t n)
     return (n + q->decimation - 1) / q->decimation + 1;
 }
 
+/* Samples are untrusted (files, radios): NaN, infinities or values far beyond full scale
+ * would poison every filter state and noise-floor average downstream, so they become 0.
+ * Returns how many were replaced. */
+static size_t sanitize(float complex *x, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float re = crealf(x[i]), im = cimagf(x[i]);
+        /* also false for NaN */
+        bool ok = fabsf(re) <= FRONTEND_MAX_ABS && fabsf(im) <= FRONTEND_MAX_ABS;
+        if (!ok) {
+            x[i] = 0;
+            bad++;
+        }
+    }
+    return bad;
+}
+
+uint64_t frontend_invalid_samples(const frontend_t *q)
+{
+    return q->invalid;
+}
+
 long frontend_process(frontend_t *q, const float complex *in, size_t n, float complex *out,
                       size_t cap)
 {
@@ -183,6 +208,7 @@ long frontend_process(frontend_t *q, const float complex *in, size_t n, float co
             nco_crcf_mix_block_down(q->nco, (float complex *)in, dst, (unsigned)c);
         else
             memcpy(dst, in, c * sizeof *in);
+        q->invalid += sanitize(dst, c);
         size_t total = q->carry + c;
         if (d == 1) {
             memcpy(out + nout, q->scratch, total * sizeof *out);

@@ -19,6 +19,7 @@
 
 #include <complex.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     double rate_sps;    /* input rate, 1e3 .. 20e6 (the receiver uses 200e3 .. 3.2e6) */
@@ -48,6 +49,11 @@ size_t frontend_max_out(const frontend_t *q, size_t n);
  * output samples written (>= 0) or -1 when cap < frontend_max_out(q, n). */
 long frontend_process(frontend_t *q, const float complex *in, size_t n, float complex *out,
                       size_t cap);
+
+/* Input samples replaced by 0 since create because they were NaN, infinite or had a
+ * component beyond +-1e6 (full scale is 1): such values would poison every filter and
+ * average downstream. */
+uint64_t frontend_invalid_samples(const frontend_t *q);
 
 /* Clears filter state and the NCO phase (after a gap in the input). */
 void frontend_reset(frontend_t *q);

@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     uint64_t samples_in;
     uint64_t samples_lost;    /* announced by rx_discontinuity */
+    uint64_t samples_invalid; /* NaN, infinite or beyond +-1e6: replaced by 0 */
     uint64_t bursts_detected; /* accepted by the detector and demodulated */
     uint64_t bursts_rejected; /* detector tracks rejected (CW, FSK, noise, ...) */
     uint64_t bursts_dropped;  /* no extraction slot free (more than max_bursts) */

@@ -572,6 +572,7 @@ int rx_flush(rx_t *q)
 void rx_get_stats(const rx_t *q, rx_stats_t *stats)
 {
     *stats = q->st;
+    stats->samples_invalid = frontend_invalid_samples(q->fe);
 }
 
 void rx_destroy(rx_t *q)
