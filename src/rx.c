@@ -384,6 +384,10 @@ static void finalize(rx_t *q, int c, slot_t *s)
     double rs = res.symbol_rate > 0 ? res.symbol_rate : g->baud;
     f.t_end_s = f.t_start_s + (double)(UL_PREAMBLE_BITS + res.frame_bits) / rs;
     bool ok = ur.status == ULDEC_OK;
+    if (ok && is_duplicate(q, &f)) {
+        q->st.frames_duplicate++;
+        goto out;
+    }
     if (ok) {
         q->st.frames_ok++;
         f.auth = uldecode_auth(&f.frame, q->cfg.keys);
@@ -401,10 +405,6 @@ static void finalize(rx_t *q, int c, slot_t *s)
         ((double)q->seg_base + ((double)q->cur_hop * q->hop + q->nfft) * q->dec) / q->rate;
     if (now_s - f.t_end_s > q->st.latency_max_s)
         q->st.latency_max_s = now_s - f.t_end_s;
-    if (ok && is_duplicate(q, &f)) {
-        q->st.frames_duplicate++;
-        goto out;
-    }
     if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))
         q->cfg.on_frame(&f, q->cfg.user);
     if (ok || ur.body_valid)

@@ -100,7 +100,7 @@ static bool same_msg(const ul_message_t *a, const ul_message_t *b)
 
 typedef struct {
     size_t truth, decoded, wrong_fields, extra;
-    double max_df, max_dt, rms_df;
+    double max_df, max_dt, rms_df, max_drssi;
 } check_t;
 
 /* Each non-collided truth burst must come out as a CRC-valid frame with the same fields,
@@ -146,6 +146,9 @@ static void check_frames(synth_t *s, const out_t *o, double df_tol, double dt_to
             continue;
         }
         ck->decoded++;
+        double dr = fabs(f->rssi_dbfs - b[i].rssi_dbfs);
+        if (dr > ck->max_drssi)
+            ck->max_drssi = dr;
         s2 += df * df;
         if (df > ck->max_df)
             ck->max_df = df;
@@ -273,9 +276,10 @@ static void run_all_kinds(double rate, uint64_t seed)
     check_t ck;
     check_frames(s, o, 15.0, 0.002, &ck, true);
     print_message("rate %g: truth %zu decoded %zu wrong %zu extra %zu; carrier max %.1f Hz rms "
-                  "%.1f Hz; start max %.2f ms; latency max %.3f s\n",
+                  "%.1f Hz; start max %.2f ms; rssi max error %.2f dB; latency max %.3f s\n",
                   rate, ck.truth, ck.decoded, ck.wrong_fields, ck.extra, ck.max_df, ck.rms_df,
-                  ck.max_dt * 1e3, o->st.latency_max_s);
+                  ck.max_dt * 1e3, ck.max_drssi, o->st.latency_max_s);
+    assert_true(ck.max_drssi < 1.0);
     assert_int_equal(ck.decoded, ck.truth);
     assert_int_equal(ck.extra, 0);
     free(o);
