@@ -857,8 +857,9 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
         }
     }
     size_t nb;
-    synth_bursts(s, &nb); /* finalises the plan: rendering allocates nothing more */
-    out->rss_before_kb = rss_kb("VmRSS:");
+    synth_bursts(s, &nb);        /* finalises the plan: rendering allocates nothing more */
+    if (out->rss_before_kb == 0) /* the first run's: later ones see freed heap as resident */
+        out->rss_before_kb = rss_kb("VmRSS:");
     const rc_params_t *rc1 = rc_get(1);
     rx_config_t cfg = {.rate_sps = rate,
                        .capture_center_hz = rc1->ul_center_hz,
@@ -1227,7 +1228,7 @@ static int cmd_capacity(int argc, char **argv)
                     nclash++;
                     break;
                 }
-        run_result_t res;
+        run_result_t res = {0};
         run_rx(s, rate, &l, &res);
         size_t matched = 0;
         size_t false_frames = match_frames(&l, &matched, NULL);
@@ -1239,6 +1240,13 @@ static int cmd_capacity(int argc, char **argv)
                (double)matched / (double)l.ntruth, nfree, free_ok,
                nfree ? (double)free_ok / (double)nfree : 0.0, false_frames,
                (double)res.samples / res.cpu_s / rate);
+        printf("  %6s receiver: detected %llu, tracks rejected %llu, no slot %llu, no sync %llu, "
+               "FT bad %llu, CRC bad %llu, CRC ok %llu\n",
+               "", (unsigned long long)res.st.bursts_detected,
+               (unsigned long long)res.st.bursts_rejected,
+               (unsigned long long)res.st.bursts_dropped, (unsigned long long)res.st.bursts_nosync,
+               (unsigned long long)res.st.frames_ft_bad, (unsigned long long)res.st.frames_crc_bad,
+               (unsigned long long)res.st.frames_ok);
         free(clash);
         fflush(stdout);
         synth_destroy(s);
@@ -1326,7 +1334,7 @@ static int cmd_false_frames(int argc, char **argv)
            seconds, rate, cw, fsk, nintf, sc.interferer_db, g_threshold_db,
            (unsigned long long)seed);
     run_log_t l = {0};
-    run_result_t res;
+    run_result_t res = {0};
     run_rx(s, rate, &l, &res);
     printf("  %-34s %llu\n", "bursts accepted by the detector",
            (unsigned long long)res.st.bursts_detected);
@@ -1393,7 +1401,7 @@ static void run_pipeline_point(uint64_t seed, int baud, int clen, bool combined,
                 t = end + 0.1 + 0.4 * rng_uniform(&r);
             }
         }
-    run_result_t res;
+    run_result_t res = {0};
     run_rx(s, rate, &l, &res);
     if (!combined) {
         size_t matched = 0;
