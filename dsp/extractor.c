@@ -84,11 +84,13 @@ void extractor_process(extractor_t *q, const float complex *spectrum, long k0, u
                        float complex *out)
 {
     long n = (long)q->n, half = (long)q->m / 2;
-    /* bin k0+m goes to IFFT input m mod M (FFTW order) */
+    /* bin k0+m goes to IFFT input m mod M (FFTW order); k wraps at most once */
+    long k = ((k0 - half) % n + n) % n;
     for (long m = -half; m < half; m++) {
-        long k = ((k0 + m) % n + n) % n;
         long j = m < 0 ? m + (long)q->m : m;
         q->in[j] = q->h[m + half] * spectrum[k];
+        if (++k == n)
+            k = 0;
     }
     fftwf_execute(q->plan);
     /* frame b starts at b*N/2: exp(-j 2 pi k0 b N/2 / N) = (-1)^(k0 b) */
