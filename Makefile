@@ -69,8 +69,11 @@ demo: deps
 check: all $(TESTS)
 	@scripts/run-tests.sh $(BUILD)
 
+# SANITIZER_PRELOAD lets end-to-end tests load the instrumented SoapySDR module into
+# uninstrumented host programs (SoapySDRUtil).
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
+	@SANITIZER_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	  $(MAKE) --no-print-directory BUILD=build-asan \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check
 

@@ -24,10 +24,20 @@ expect() {
 refuse() {
     case "$out" in *"$1"*) fail "did not expect '$1' in output of: $what"$'\n'"$out" ;; esac
 }
+# SoapySDRUtil is not built with sanitizers: when the module is (make asan), the
+# sanitizer runtime has to be loaded first into the host program.
+soapy_util() {
+    if [ -n "${SANITIZER_PRELOAD:-}" ]; then
+        LD_PRELOAD="$SANITIZER_PRELOAD" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" SoapySDRUtil "$@"
+    else
+        SoapySDRUtil "$@"
+    fi
+}
 util() {
     what="SoapySDRUtil $*"
-    out=$(timeout 20 SoapySDRUtil "$@" 2>&1)
+    out=$(timeout 20 bash -c 'soapy_util "$@"' _ "$@" 2>&1)
 }
+export -f soapy_util
 
 # The module is found and registers the factory.
 util --info
@@ -86,7 +96,7 @@ expect "Sample rates:" # unknown rate: probe still works, the rate can be set
 
 # A rate test through SoapySDR's own streaming loop: the driver delivers and paces.
 what="SoapySDRUtil --rate"
-out=$(timeout -s INT 3 SoapySDRUtil --args="driver=iqfile,path=$raw,repeat=1" \
+out=$(timeout -s INT 3 bash -c 'soapy_util "$@"' _ --args="driver=iqfile,path=$raw,repeat=1" \
     --rate=1024000 --direction=RX 2>&1)
 expect "Starting stream loop"
 refuse "Error"
