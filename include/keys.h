@@ -37,6 +37,11 @@ int keystore_add(keystore_t *ks, uint32_t ep_id, const uint8_t key[KEYSTORE_KEY_
 /* The device's key (valid until the store changes), or NULL when unknown or ks is NULL. */
 const uint8_t *keystore_find(const keystore_t *ks, uint32_t ep_id);
 size_t keystore_count(const keystore_t *ks);
+/* The i-th device ID in ascending order (i < keystore_count), for listing devices. */
+uint32_t keystore_ep_id_at(const keystore_t *ks, size_t i);
+/* Exchanges the contents of two stores, so a reloaded set of keys (removals included)
+ * can replace the one another module holds a pointer to. */
+void keystore_swap(keystore_t *a, keystore_t *b);
 /* Writes every key in the file format, sorted by ID. Returns 0 or -1. */
 int keystore_write(const keystore_t *ks, FILE *out);
 /* Frees the store and wipes the keys. NULL-safe. */

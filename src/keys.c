@@ -103,6 +103,20 @@ size_t keystore_count(const keystore_t *ks)
     return ks ? ks->n : 0;
 }
 
+uint32_t keystore_ep_id_at(const keystore_t *ks, size_t i)
+{
+    return (ks && i < ks->n) ? ks->v[i].ep_id : 0;
+}
+
+void keystore_swap(keystore_t *a, keystore_t *b)
+{
+    if (!a || !b)
+        return;
+    keystore_t tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
 int keystore_write(const keystore_t *ks, FILE *out)
 {
     if (!ks || !out)

@@ -141,6 +141,37 @@ static void test_add_many(void **state)
     keystore_destroy(ks);
 }
 
+/* IDs come out in ascending order; a swap moves whole contents, removals included. */
+static void test_iterate_and_swap(void **state)
+{
+    (void)state;
+    keystore_t *a = keystore_create(), *b = keystore_create();
+    uint8_t key[16];
+    const uint32_t ids_a[] = {0x30, 0x10, 0x20};
+    for (size_t i = 0; i < 3; i++) {
+        memset(key, (int)ids_a[i], sizeof key);
+        assert_int_equal(keystore_add(a, ids_a[i], key), 0);
+    }
+    memset(key, 0x99, sizeof key);
+    assert_int_equal(keystore_add(b, 0x99, key), 0);
+    assert_int_equal(keystore_ep_id_at(a, 0), 0x10);
+    assert_int_equal(keystore_ep_id_at(a, 1), 0x20);
+    assert_int_equal(keystore_ep_id_at(a, 2), 0x30);
+    assert_int_equal(keystore_ep_id_at(a, 3), 0);
+    assert_int_equal(keystore_ep_id_at(NULL, 0), 0);
+
+    keystore_swap(a, b);
+    assert_int_equal(keystore_count(a), 1);
+    assert_int_equal(keystore_count(b), 3);
+    assert_null(keystore_find(a, 0x10));
+    assert_non_null(keystore_find(a, 0x99));
+    assert_int_equal(keystore_find(b, 0x20)[0], 0x20);
+    keystore_swap(a, NULL); /* no effect */
+    assert_int_equal(keystore_count(a), 1);
+    keystore_destroy(a);
+    keystore_destroy(b);
+}
+
 static void test_parse_line(void **state)
 {
     (void)state;
@@ -170,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_add_many),
         cmocka_unit_test(test_parse_line),
+        cmocka_unit_test(test_iterate_and_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
