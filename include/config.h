@@ -28,7 +28,8 @@
 #define CFG_DEFAULT_FILE "/etc/sigfoxd/sigfoxd.conf"
 #define CFG_STR_MAX 256
 #define CFG_PATH_MAX 1024
-#define CFG_MAX_OPTIONS 64 /* capacity for table entries */
+#define CFG_MAX_OPTIONS 96 /* capacity for table entries */
+#define CFG_DL_PAYLOAD_BYTES 8 /* a downlink payload (spec §4.2) */
 
 /* Exit codes of sigfoxd (STYLE.md "Errors and exit codes"). */
 #define CFG_EXIT_OK 0
@@ -45,12 +46,25 @@ enum cfg_error {
 };
 const char *cfg_strerror(int code);
 
+/* Per-device downlink mode (devices.list downlink_mode; the values of dlsched_mode_t). */
+typedef enum {
+    CFG_DL_MODE_DEFAULT = -1, /* downlink.default_mode */
+    CFG_DL_MODE_CALLBACK = 0,
+    CFG_DL_MODE_DIRECT = 1,
+    CFG_DL_MODE_OFF = 2,
+} cfg_dl_mode_t;
+
 /* One device configured inline (devices.list). */
 typedef struct {
     uint32_t ep_id;
+    bool has_key;       /* false: the key comes from the keys file */
     uint8_t key[KEYSTORE_KEY_BYTES];
     char name[64];      /* "" when not given */
     int daily_messages; /* 0: receiver.daily_messages */
+    cfg_dl_mode_t dl_mode;                /* downlink_mode */
+    bool has_dl_payload;                  /* downlink_payload given (direct mode) */
+    uint8_t dl_payload[CFG_DL_PAYLOAD_BYTES];
+    int dl_quota;       /* downlink_quota: 0 = downlink.daily_quota, -1 = no limit, 1..64 */
     int line;           /* line in the file, for messages */
 } cfg_device_t;
 
@@ -90,6 +104,26 @@ typedef struct {
     /* state */
     char state_dir[CFG_PATH_MAX]; /* "": in memory only */
     double state_flush_interval_s;
+    /* downlink (docs/downlink-scheduler.md) */
+    bool dl_enabled;
+    char dl_default_mode[16]; /* "callback" or "off" */
+    double dl_window_margin_s, dl_tx_lead_s, dl_answer_timeout_s;
+    double dl_duty_cycle, dl_duty_window_s, dl_duty_band_lo_hz, dl_duty_band_hi_hz;
+    int dl_daily_quota; /* -1: no limit */
+    double dl_conf_tolerance_s, dl_rx_latency_s;
+    char tx_file[CFG_PATH_MAX];  /* file sink directory */
+    char tx_device[CFG_STR_MAX]; /* SoapySDR TX args; "": the receiver's device */
+    int tx_channel;
+    double tx_rate_sps;       /* 0: file 240 kS/s, SoapySDR radio.rate_sps */
+    double tx_center_freq_hz; /* 0: the RC's downlink centre */
+    char tx_gain[CFG_STR_MAX];
+    char tx_antenna[64];
+    char tx_settings[CFG_STR_MAX];
+    double tx_ppm;
+    double tx_amplitude;
+    /* monarch (seeds/001; no defaults: the seed has no RC table) */
+    bool monarch_enabled;
+    double monarch_freq_hz, monarch_df1_hz, monarch_df2_hz;
     /* replay (flags only) */
     char replay_file[CFG_PATH_MAX];
     char replay_format[16];
@@ -194,5 +228,15 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len);
 
 /* Anti-replay daily message count for a device (its own or receiver.daily_messages). */
 int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id);
+
+/* "callback", "direct", "off" ("default" for CFG_DL_MODE_DEFAULT). */
+const char *cfg_dl_mode_name(cfg_dl_mode_t mode);
+
+/* Sample rate of the downlink transmitter: downlink.tx_rate_sps, else 240 kS/s for the file
+ * sink (downlink.tx_file) and radio.rate_sps for a SoapySDR transmitter. */
+double cfg_tx_rate(const cfg_t *cfg);
+/* Whether the downlink scheduler runs: downlink.enabled, or --tx-file / --tx-device given on
+ * the command line (they ask for it). */
+bool cfg_downlink_wanted(const cfg_t *cfg);
 
 #endif

@@ -193,6 +193,10 @@ typedef struct {
     dlsched_mode_t default_mode;     /* devices not listed (0 = CALLBACK) */
     double window_margin_s;          /* distance from both window edges; 0: 1.0 s */
     double tx_lead_s;                /* commit this long before t_start; 0: 2.0 s */
+    double answer_timeout_s;         /* callback: the application must answer within this
+                                        long of the request (seeds/000 §7.1.3 gives an HTTP
+                                        callback 10 s); the deadline is the earlier of this
+                                        and the window's; 0: the window's only */
     double tx_ppm;                   /* transmitter reference error, ppm (-100 .. 100) */
     double tx_guard_s;               /* gap between two DL bursts; 0: 0.05 s */
     double duty_cycle;               /* fraction of duty_window_s, (0, 1]; 0: 0.10;
@@ -245,6 +249,8 @@ typedef struct {
     uint64_t answers_rejected; /* ... rejected (late, unknown, malformed) */
     uint64_t sent, tx_failed;
     uint64_t acks, lost;
+    uint64_t reservations;     /* other bursts given a transmitter slot (dlsched_reserve) */
+    uint64_t reservations_refused; /* ... refused by the duty-cycle budget */
 } dlsched_stats_t;
 
 typedef struct dlsched dlsched_t;
@@ -300,6 +306,18 @@ int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, c
  * the reason, the budget given back and no lost verdict later. Returns 0, or
  * DLSCHED_ERR_ARG for an unknown or uncommitted id. */
 int dlsched_tx_done(dlsched_t *q, uint32_t id, bool ok, const char *error, const char *file);
+
+/* Reserves the transmitter for a burst that is not a downlink (a Monarch beacon) of dur_s
+ * seconds on air, occupying freq_lo_hz .. freq_hi_hz, starting at the first moment >=
+ * t_on_s that overlaps no committed downlink and no earlier reservation (with the
+ * tx_guard_s gap). Downlinks committed later are placed around it. When its band overlaps
+ * the duty band its on-air time counts toward the duty-cycle budget, and it is refused
+ * when the budget has no room. Reservations are forgotten once they are a duty window in
+ * the past; at most 16 are pending at once.
+ * Returns 0 with the start in *t_on_out (may be NULL), 1 when refused (duty cycle, table
+ * full: reason in why, may be NULL), DLSCHED_ERR_ARG on bad arguments. */
+int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz,
+                    double freq_hi_hz, double *t_on_out, char *why, size_t why_len);
 
 /* The scheduler's current time (stream seconds). */
 double dlsched_now(dlsched_t *q);

@@ -81,8 +81,18 @@ typedef struct {
     double t_start_s;                   /* first preamble bit, receive stream time */
 } txsink_burst_t;
 
+/* One Monarch beacon to send (seeds/001: 12 carriers, 362 ms at dF1 + 38 ms at dF2; the
+ * frequency and spacings are the sink's configuration, beacon_*). */
+typedef struct {
+    uint32_t id;      /* the caller's beacon number (passed back) */
+    double freq_hz;   /* beacon frequency on air (recorded; the sink synthesises
+                         beacon_tx_freq_hz) */
+    double t_start_s; /* the beacon's first sample (start of its 400 ms), receive stream time */
+} txsink_beacon_t;
+
 /* Outcome of one burst. */
 typedef struct {
+    bool beacon;            /* a Monarch beacon (id is the beacon number) */
     uint32_t id;
     uint32_t ep_id;
     uint16_t mc;
@@ -112,6 +122,11 @@ typedef struct {
                                    (driver buffering); 0: 0.02 s */
     double late_limit_s;        /* drop a burst whose first sample is this far in the past;
                                    0: 0.05 s */
+    /* Monarch beacons (txsink_submit_beacon); beacon_df1_hz 0: no beacons. The seed gives
+     * no RC -> (frequency, dF1, dF2) table: the caller states all three. */
+    double beacon_tx_freq_hz;   /* beacon frequency to synthesise (ppm-corrected) */
+    double beacon_df1_hz;       /* 1024, 1260.3 or 1489.4 Hz (monarch.h) */
+    double beacon_df2_hz;
     /* both */
     double rate_sps;            /* 0: file 240 kS/s; SoapySDR: required (e.g. 2e6 HackRF) */
     double center_freq_hz;      /* required: fixed TX centre (e.g. the RC's DL centre) */
@@ -149,6 +164,16 @@ int txsink_submit(txsink_t *s, const txsink_burst_t *b);
 /* The same from a DLSCHED_EV_SCHEDULED event (TXSINK_ERR_ARG for other types). Suitable
  * as the return value of a dlsched_event_cb for that event. */
 int txsink_submit_event(txsink_t *s, const dlsched_event_t *ev);
+
+/* Queues a Monarch beacon (the sink must have been created with beacon_df1_hz). A file
+ * sink writes DIR/monarch_<n>_t<t_start in µs>us_<centre MHz>M_<rate ksps>k.cf32 + ".json"
+ * ({"type": "monarch_iq", "format_version": 1, "file", "format", "rate", "freq_hz" (IQ
+ * centre), "offset_hz", "beacon_freq_hz", "beacon_tx_freq_hz", "df1_hz", "df2_hz",
+ * "t_start_s" (first beacon sample), "t_first_sample_s", "data_offset_samples",
+ * "n_samples", "pattern1_s", "pattern2_s", "id"}); a SoapySDR sink transmits it at
+ * t_start_s. Returns 0, TXSINK_ERR_ARG (no beacon configured, bad time), TXSINK_ERR_FULL or
+ * TXSINK_ERR_STOPPED. Never blocks. */
+int txsink_submit_beacon(txsink_t *s, const txsink_beacon_t *b);
 
 /* Waits until every queued burst has been handled (or timeout_ms passed, < 0: forever).
  * Returns 0 when the queue is empty, TXSINK_ERR_FULL on timeout. Not from on_result. */

@@ -17,6 +17,7 @@
 
 #include "hexutil.h"
 #include "log.h"
+#include "monarch.h"
 #include "rc.h"
 
 /* ---- validators (the table refers to them) ---------------------------------------- */
@@ -104,6 +105,55 @@ static int check_settings(void *value, char *err, size_t err_len)
     if (!s[0] || is_pair_list(s, false))
         return 0;
     snprintf(err, err_len, "'%s' is not a list of key=value pairs", s);
+    return -1;
+}
+
+/* TX gain: "" (driver default), an overall gain in dB, or per element "VGA=20,AMP=0". */
+static int check_tx_gain(void *value, char *err, size_t err_len)
+{
+    const char *s = value;
+    double v;
+    if (!s[0] || cfg_parse_number(s, &v) == 0 || is_pair_list(s, true))
+        return 0;
+    snprintf(err, err_len, "'%s' is not a gain in dB or NAME=dB pairs like \"VGA=20,AMP=0\"",
+             s);
+    return -1;
+}
+
+/* Mode of devices without their own: callback (ask the application) or off. */
+static int check_default_mode(void *value, char *err, size_t err_len)
+{
+    char *s = value;
+    if (strcasecmp(s, "callback") == 0 || strcasecmp(s, "off") == 0) {
+        for (; *s; s++)
+            *s = (char)tolower((unsigned char)*s);
+        return 0;
+    }
+    snprintf(err, err_len,
+             "'%s' is not callback or off (direct needs a payload: set it per device in "
+             "devices.list)",
+             s);
+    return -1;
+}
+
+/* Per-device quota limits of the scheduler (dlsched.h): -1 = none, 1 .. 64. */
+static int check_quota(void *value, char *err, size_t err_len)
+{
+    if (*(int *)value == 0) {
+        snprintf(err, err_len, "0 is not a quota: -1 = no limit, 1 .. 64 downlinks per day "
+                               "(downlink.enabled = false turns the downlink off)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Monarch spacing: 0 (not set) or one of the three of seeds/001. */
+static int check_monarch_df(void *value, char *err, size_t err_len)
+{
+    double v = *(double *)value;
+    if (v == 0 || monarch_df_valid(v))
+        return 0;
+    snprintf(err, err_len, "%.10g Hz is not a Monarch spacing (1024, 1260.3 or 1489.4)", v);
     return -1;
 }
 
@@ -197,14 +247,76 @@ static const cfg_option_t options[] = {
     {"state.flush_interval_s", "state-flush-interval", 0, CFG_TYPE_DOUBLE,
      FIELD(state_flush_interval_s), "1", 0, 3600, "S",
      "write changed state at most this often (0: after every message)", NULL},
+
+    {"downlink.enabled", "downlink", 0, CFG_TYPE_BOOL, FIELD(dl_enabled), "false", 0, 0, NULL,
+     "answer B-procedures (BF=1) with downlinks; --tx-file/--tx-device imply it", NULL},
+    {"downlink.default_mode", "dl-default-mode", 0, CFG_TYPE_STRING, FIELD(dl_default_mode),
+     "callback", 0, 0, "MODE",
+     "devices without downlink_mode: callback (downlink_request event) or off",
+     check_default_mode},
+    {"downlink.window_margin_s", "dl-margin", 0, CFG_TYPE_DOUBLE, FIELD(dl_window_margin_s), "1",
+     0.01, 9, "S", "distance of the DL from both edges of the device's receive window", NULL},
+    {"downlink.tx_lead_s", "dl-lead", 0, CFG_TYPE_DOUBLE, FIELD(dl_tx_lead_s), "2", 0.1, 14, "S",
+     "build the frame and hand it to the transmitter this long before it starts", NULL},
+    {"downlink.answer_timeout_s", "dl-answer-timeout", 0, CFG_TYPE_DOUBLE,
+     FIELD(dl_answer_timeout_s), "10", 0, 600, "S",
+     "callback mode: answers later than this after the request are refused (0: until the "
+     "window's own deadline)",
+     NULL},
+    {"downlink.duty_cycle", "dl-duty-cycle", 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_cycle), "0.1",
+     0.0001, 1, "FRACTION", "on-air share allowed in the duty band (1: no budget)", NULL},
+    {"downlink.duty_window_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_window_s), "3600", 1,
+     604800, "S", "sliding window of the duty-cycle budget", NULL},
+    {"downlink.duty_band_lo_hz", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_band_lo_hz), "0", 0, 6e9,
+     "HZ", "duty band; both 0: RC1 869.40-869.65 MHz, other RCs the DL macro-channel", NULL},
+    {"downlink.duty_band_hi_hz", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_band_hi_hz), "0", 0, 6e9,
+     "HZ", "upper edge of the duty band", NULL},
+    {"downlink.daily_quota", "dl-quota", 0, CFG_TYPE_INT, FIELD(dl_daily_quota), "4", -1, 64, "N",
+     "downlinks per device per 24 h (-1: no limit; per device: downlink_quota)", check_quota},
+    {"downlink.conf_tolerance_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_conf_tolerance_s), "0.5",
+     0.01, 10, "S", "slack on T_CONF when matching the device's confirmation", NULL},
+    {"downlink.rx_latency_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_rx_latency_s), "3", 0.1, 60, "S",
+     "how long after a frame the receiver reports it (the lost verdict waits for it)", NULL},
+    {"downlink.tx_file", "tx-file", 0, CFG_TYPE_STRING, FIELD(tx_file), "", 0, 0, "DIR",
+     "write every transmitted burst to DIR as cf32 + JSON sidecar instead of a radio", NULL},
+    {"downlink.tx_device", "tx-device", 0, CFG_TYPE_STRING, FIELD(tx_device), "", 0, 0, "ARGS",
+     "SoapySDR transmitter args, e.g. driver=hackrf; \"\": the receiver's device", NULL},
+    {"downlink.tx_channel", NULL, 0, CFG_TYPE_INT, FIELD(tx_channel), "0", 0, 15, "N",
+     "TX channel of the transmitter", NULL},
+    {"downlink.tx_rate_sps", "tx-rate", 0, CFG_TYPE_DOUBLE, FIELD(tx_rate_sps), "0", 0, 100e6,
+     "SPS", "TX sample rate; 0: 240k for the file sink, radio.rate_sps for a radio", NULL},
+    {"downlink.tx_center_freq_hz", "tx-center-freq", 0, CFG_TYPE_DOUBLE, FIELD(tx_center_freq_hz),
+     "0", 0, 6e9, "HZ", "TX centre (the carrier is placed digitally); 0: the RC's DL centre",
+     NULL},
+    {"downlink.tx_gain", "tx-gain", 0, CFG_TYPE_STRING, FIELD(tx_gain), "", 0, 0, "GAIN",
+     "TX gain: overall dB or per element \"VGA=20,AMP=0\"; \"\": driver default",
+     check_tx_gain},
+    {"downlink.tx_antenna", NULL, 0, CFG_TYPE_STRING, FIELD(tx_antenna), "", 0, 0, "NAME",
+     "TX antenna port; \"\": driver default", NULL},
+    {"downlink.tx_settings", NULL, 0, CFG_TYPE_STRING, FIELD(tx_settings), "", 0, 0, "K=V,...",
+     "TX driver settings passed through", check_settings},
+    {"downlink.tx_ppm", "tx-ppm", 0, CFG_TYPE_DOUBLE, FIELD(tx_ppm), "0", -100, 100, "PPM",
+     "frequency error of the transmitter's reference (corrected digitally)", NULL},
+    {"downlink.tx_amplitude", NULL, 0, CFG_TYPE_DOUBLE, FIELD(tx_amplitude), "0.7", 0.01, 1,
+     "FRACTION", "peak amplitude of a burst, of the DAC's full scale", NULL},
+
+    {"monarch.enabled", "monarch", 0, CFG_TYPE_BOOL, FIELD(monarch_enabled), "false", 0, 0, NULL,
+     "transmit Monarch beacons every 5 min (+ up to 10 s); needs freq_hz, df1_hz, df2_hz",
+     NULL},
+    {"monarch.freq_hz", "monarch-freq", 0, CFG_TYPE_DOUBLE, FIELD(monarch_freq_hz), "0", 0, 6e9,
+     "HZ", "beacon frequency (no default: the seed has no RC table)", NULL},
+    {"monarch.df1_hz", "monarch-df1", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df1_hz), "0", 0, 2000,
+     "HZ", "carrier spacing of the 362 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
+    {"monarch.df2_hz", "monarch-df2", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df2_hz), "0", 0, 2000,
+     "HZ", "carrier spacing of the 38 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
 _Static_assert(NOPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
 
-/* Groups a file may hold. "downlink" is reserved for the downlink scheduler. */
-static const char *const groups[] = {"radio", "receiver", "api",     "devices",
-                                     "log",   "state",    "downlink"};
+/* Groups a file may hold. */
+static const char *const groups[] = {"radio", "receiver", "api",      "devices",
+                                     "log",   "state",    "downlink", "monarch"};
 
 const char *cfg_strerror(int code)
 {
@@ -359,7 +471,12 @@ static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, cons
                      opt->max);
             return CFG_ERR_USAGE;
         }
-        *(int *)field = (int)v;
+        int iv = (int)v;
+        if (opt->check && opt->check(&iv, reason, sizeof reason) != 0) {
+            snprintf(err, err_len, "%s: %s", where, reason);
+            return CFG_ERR_USAGE;
+        }
+        *(int *)field = iv;
         return 0;
     }
     case CFG_TYPE_DOUBLE: {
@@ -372,6 +489,10 @@ static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, cons
         if (v < opt->min || v > opt->max) {
             snprintf(err, err_len, "%s: %.10g is out of range %.10g .. %.10g", where, v, opt->min,
                      opt->max);
+            return CFG_ERR_USAGE;
+        }
+        if (opt->check && opt->check(&v, reason, sizeof reason) != 0) {
+            snprintf(err, err_len, "%s: %s", where, reason);
             return CFG_ERR_USAGE;
         }
         *(double *)field = v;
@@ -572,6 +693,7 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
     unsigned line = config_setting_source_line(g);
     memset(d, 0, sizeof *d);
     d->line = (int)line;
+    d->dl_mode = CFG_DL_MODE_DEFAULT;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
         snprintf(err, err_len,
                  "%s:%u: devices.list: each device must be a group { ep_id = \"...\"; key = "
@@ -579,7 +701,7 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
                  file, line, setting_type_name(config_setting_type(g)));
         return CFG_ERR_USAGE;
     }
-    bool have_id = false, have_key = false;
+    bool have_id = false, have_key = false, have_dl = false;
     for (int i = 0; i < config_setting_length(g); i++) {
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         const char *name = config_setting_name(m);
@@ -630,14 +752,64 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
                 return CFG_ERR_USAGE;
             }
             d->daily_messages = (int)v;
+        } else if (strcmp(name, "downlink_mode") == 0) {
+            const char *v = t == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "";
+            if (strcasecmp(v, "callback") == 0)
+                d->dl_mode = CFG_DL_MODE_CALLBACK;
+            else if (strcasecmp(v, "direct") == 0)
+                d->dl_mode = CFG_DL_MODE_DIRECT;
+            else if (strcasecmp(v, "off") == 0)
+                d->dl_mode = CFG_DL_MODE_OFF;
+            else {
+                snprintf(err, err_len, "%s: expected \"direct\", \"callback\" or \"off\"",
+                         where);
+                return CFG_ERR_USAGE;
+            }
+            have_dl = true;
+        } else if (strcmp(name, "downlink_payload") == 0) {
+            const char *v = t == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "";
+            size_t len = strlen(v);
+            bool hex = len == 2 * CFG_DL_PAYLOAD_BYTES;
+            for (size_t k = 0; hex && k < len; k++)
+                hex = isxdigit((unsigned char)v[k]) != 0;
+            if (!hex || hex_to_bytes(v, d->dl_payload, sizeof d->dl_payload) !=
+                            CFG_DL_PAYLOAD_BYTES) {
+                snprintf(err, err_len,
+                         "%s: expected a string of exactly 16 hex digits (the 8-byte downlink "
+                         "payload)",
+                         where);
+                return CFG_ERR_USAGE;
+            }
+            d->has_dl_payload = true;
+            have_dl = true;
+        } else if (strcmp(name, "downlink_quota") == 0) {
+            long long v = config_setting_get_int64(m);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || v < -1 || v == 0 || v > 64) {
+                snprintf(err, err_len, "%s: expected -1 (no limit) or an integer 1 .. 64", where);
+                return CFG_ERR_USAGE;
+            }
+            d->dl_quota = (int)v;
+            have_dl = true;
         } else {
             log_warn("%s:%u: unknown key devices.list.%s ignored", file,
                      config_setting_source_line(m), name);
         }
     }
-    if (!have_id || !have_key) {
+    if (!have_id || (!have_key && !have_dl)) {
         snprintf(err, err_len, "%s:%u: devices.list: a device needs %s", file, line,
-                 !have_id ? "an ep_id" : "a key");
+                 !have_id ? "an ep_id"
+                          : "a key (or downlink settings, its key being in the keys file)");
+        return CFG_ERR_USAGE;
+    }
+    d->has_key = have_key;
+    /* A payload makes a device direct unless it says otherwise; direct needs one. */
+    if (d->has_dl_payload && d->dl_mode == CFG_DL_MODE_DEFAULT)
+        d->dl_mode = CFG_DL_MODE_DIRECT;
+    if (d->dl_mode == CFG_DL_MODE_DIRECT && !d->has_dl_payload) {
+        snprintf(err, err_len,
+                 "%s:%u: devices.list: downlink_mode \"direct\" needs downlink_payload (16 hex "
+                 "digits)",
+                 file, line);
         return CFG_ERR_USAGE;
     }
     return 0;
@@ -736,9 +908,6 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *err, size_t err_len)
                     tmp.sources[option_index(opt)] = CFG_SRC_FILE;
             } else if (strcmp(key, "devices.list") == 0) {
                 rc = parse_devices(&tmp, s, path, err, err_len);
-            } else if (strcmp(gname, "downlink") == 0) {
-                log_warn("%s:%u: %s: downlink is not implemented yet, setting ignored", path,
-                         config_setting_source_line(s), key);
             } else {
                 warn_unknown(s, key, path);
             }
@@ -883,6 +1052,78 @@ int cfg_from_args(cfg_t *cfg, cfg_actions_t *actions, int argc, char *const argv
     return rc;
 }
 
+bool cfg_downlink_wanted(const cfg_t *cfg)
+{
+    if (!cfg)
+        return false;
+    return cfg->dl_enabled ||
+           cfg_source(cfg, cfg_find_path("downlink.tx_file")) == CFG_SRC_FLAG ||
+           cfg_source(cfg, cfg_find_path("downlink.tx_device")) == CFG_SRC_FLAG;
+}
+
+double cfg_tx_rate(const cfg_t *cfg)
+{
+    if (!cfg)
+        return 0;
+    if (cfg->tx_rate_sps > 0)
+        return cfg->tx_rate_sps;
+    return cfg->tx_file[0] ? 240e3 : cfg->rate_sps;
+}
+
+/* Downlink and Monarch cross-checks: sink choice, the transmitter's band against the RC's
+ * DL macro-channel and the beacon, Monarch's three explicit values. */
+static int validate_downlink(const cfg_t *cfg, const rc_params_t *rc, char *err, size_t err_len)
+{
+    bool lo0 = cfg->dl_duty_band_lo_hz == 0, hi0 = cfg->dl_duty_band_hi_hz == 0;
+    if (lo0 != hi0 || (!lo0 && cfg->dl_duty_band_lo_hz >= cfg->dl_duty_band_hi_hz)) {
+        snprintf(err, err_len,
+                 "downlink.duty_band_lo_hz / duty_band_hi_hz: give both (lo < hi) or neither "
+                 "(got %.0f .. %.0f Hz)",
+                 cfg->dl_duty_band_lo_hz, cfg->dl_duty_band_hi_hz);
+        return CFG_ERR_USAGE;
+    }
+    if (cfg->monarch_enabled &&
+        (cfg->monarch_freq_hz == 0 || cfg->monarch_df1_hz == 0 || cfg->monarch_df2_hz == 0)) {
+        snprintf(err, err_len,
+                 "monarch.enabled needs monarch.freq_hz, monarch.df1_hz and monarch.df2_hz "
+                 "(the seed gives no RC -> frequency/dF table, so sigfoxd has no defaults; "
+                 "docs/downlink.md)");
+        return CFG_ERR_USAGE;
+    }
+    bool dl = cfg_downlink_wanted(cfg);
+    if (!dl && !cfg->monarch_enabled)
+        return 0;
+    if (cfg->tx_file[0] && cfg->tx_device[0]) {
+        snprintf(err, err_len,
+                 "downlink.tx_file and downlink.tx_device are both set: give one transmitter");
+        return CFG_ERR_USAGE;
+    }
+    double rate = cfg_tx_rate(cfg);
+    double center = cfg->tx_center_freq_hz ? cfg->tx_center_freq_hz : rc->dl_center_hz;
+    /* gfskmod/txsink: a carrier needs |offset| + 2 kHz inside rate / 2. */
+    double need = fabs(rc->dl_center_hz - center) + RC_MACRO_CHANNEL_HZ / 2 + 2000.0;
+    if (dl && need > rate / 2) {
+        snprintf(err, err_len,
+                 "downlink.tx_rate_sps / tx_center_freq_hz: the transmitter covers %.6f MHz +/- "
+                 "%.0f kHz, not the %s downlink macro-channel %.6f MHz +/- %.0f kHz",
+                 center / 1e6, rate / 2e3, rc->name, rc->dl_center_hz / 1e6,
+                 RC_MACRO_CHANNEL_HZ / 2e3);
+        return CFG_ERR_USAGE;
+    }
+    if (cfg->monarch_enabled) {
+        double half = 6 * fmax(cfg->monarch_df1_hz, cfg->monarch_df2_hz) + 1000.0;
+        if (fabs(cfg->monarch_freq_hz - center) + half > rate / 2) {
+            snprintf(err, err_len,
+                     "monarch.freq_hz: %.1f Hz (carriers to +/- %.0f Hz) is outside the "
+                     "transmitter's band %.6f MHz +/- %.0f kHz (downlink.tx_center_freq_hz, "
+                     "tx_rate_sps)",
+                     cfg->monarch_freq_hz, half, center / 1e6, rate / 2e3);
+            return CFG_ERR_USAGE;
+        }
+    }
+    return 0;
+}
+
 int cfg_validate(const cfg_t *cfg, char *err, size_t err_len)
 {
     if (!cfg)
@@ -913,7 +1154,7 @@ int cfg_validate(const cfg_t *cfg, char *err, size_t err_len)
                          cfg->config_file, cfg->devices[i].line, cfg->devices[i].ep_id);
                 return CFG_ERR_USAGE;
             }
-    return 0;
+    return validate_downlink(cfg, rc, err, err_len);
 }
 
 /* ---- output ------------------------------------------------------------------------- */
@@ -995,7 +1236,9 @@ void cfg_print_help(FILE *out, const char *prog)
         fputc('\n', out);
     }
     fprintf(out, "\nFile only: devices.list = ( { ep_id = \"FEDCBA98\"; key = \"<32 hex>\"; "
-                 "name = \"...\"; daily_messages = 140; } ).\n");
+                 "name = \"...\"; daily_messages = 140;\n"
+                 "    downlink_mode = \"direct\"; downlink_payload = \"<16 hex>\"; "
+                 "downlink_quota = 4; } ).\n");
 }
 
 void cfg_print(const cfg_t *cfg, FILE *out)
@@ -1030,7 +1273,8 @@ void cfg_print(const cfg_t *cfg, FILE *out)
                     cfg->ndevices ? ":" : " )");
             for (size_t d = 0; d < cfg->ndevices; d++) {
                 const cfg_device_t *dev = &cfg->devices[d];
-                fprintf(out, "    #   { ep_id = \"%08X\"; key = \"(redacted)\"; ", dev->ep_id);
+                fprintf(out, "    #   { ep_id = \"%08X\"; %s", dev->ep_id,
+                        dev->has_key ? "key = \"(redacted)\"; " : "");
                 if (dev->name[0]) {
                     fputs("name = ", out);
                     print_string(out, dev->name);
@@ -1038,6 +1282,15 @@ void cfg_print(const cfg_t *cfg, FILE *out)
                 }
                 if (dev->daily_messages)
                     fprintf(out, "daily_messages = %d; ", dev->daily_messages);
+                if (dev->dl_mode != CFG_DL_MODE_DEFAULT)
+                    fprintf(out, "downlink_mode = \"%s\"; ", cfg_dl_mode_name(dev->dl_mode));
+                if (dev->has_dl_payload) {
+                    char hex[2 * CFG_DL_PAYLOAD_BYTES + 1];
+                    fprintf(out, "downlink_payload = \"%s\"; ",
+                            bytes_to_hex(dev->dl_payload, CFG_DL_PAYLOAD_BYTES, hex));
+                }
+                if (dev->dl_quota)
+                    fprintf(out, "downlink_quota = %d; ", dev->dl_quota);
                 fprintf(out, "}%s\n", d + 1 < cfg->ndevices ? "," : "");
             }
             if (cfg->ndevices)
@@ -1104,11 +1357,27 @@ json_object *cfg_to_json(const cfg_t *cfg)
         snprintf(id, sizeof id, "%08X", cfg->devices[d].ep_id);
         if (!o)
             goto fail;
+        const cfg_device_t *dev = &cfg->devices[d];
         json_object_object_add(o, "ep_id", json_object_new_string(id));
-        json_object_object_add(o, "key", json_object_new_string("(redacted)"));
-        json_object_object_add(o, "name", json_object_new_string(cfg->devices[d].name));
+        json_object_object_add(o, "key",
+                               dev->has_key ? json_object_new_string("(redacted)") : NULL);
+        json_object_object_add(o, "name", json_object_new_string(dev->name));
         json_object_object_add(o, "daily_messages",
-                               json_object_new_int(cfg_daily_messages(cfg, cfg->devices[d].ep_id)));
+                               json_object_new_int(cfg_daily_messages(cfg, dev->ep_id)));
+        json_object_object_add(
+            o, "downlink_mode",
+            json_object_new_string(dev->dl_mode == CFG_DL_MODE_DEFAULT
+                                       ? cfg->dl_default_mode
+                                       : cfg_dl_mode_name(dev->dl_mode)));
+        char hex[2 * CFG_DL_PAYLOAD_BYTES + 1];
+        json_object_object_add(
+            o, "downlink_payload",
+            dev->has_dl_payload
+                ? json_object_new_string(bytes_to_hex(dev->dl_payload, CFG_DL_PAYLOAD_BYTES, hex))
+                : NULL);
+        json_object_object_add(o, "downlink_quota",
+                               json_object_new_int(dev->dl_quota ? dev->dl_quota
+                                                                 : cfg->dl_daily_quota));
         json_object_array_add(list, o);
     }
     return root;
@@ -1129,6 +1398,8 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len)
         return NULL;
     }
     for (size_t i = 0; i < cfg->ndevices; i++) {
+        if (!cfg->devices[i].has_key) /* downlink settings only: key from the keys file */
+            continue;
         if (keystore_add(ks, cfg->devices[i].ep_id, cfg->devices[i].key) != 0) {
             snprintf(err, err_len, "out of memory adding device %08X", cfg->devices[i].ep_id);
             keystore_destroy(ks);
@@ -1156,6 +1427,20 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len)
         log_info("Keys loaded, file: %s, keys: %d", cfg->keys_file, n);
     }
     return ks;
+}
+
+const char *cfg_dl_mode_name(cfg_dl_mode_t mode)
+{
+    switch (mode) {
+    case CFG_DL_MODE_CALLBACK:
+        return "callback";
+    case CFG_DL_MODE_DIRECT:
+        return "direct";
+    case CFG_DL_MODE_OFF:
+        return "off";
+    default:
+        return "default";
+    }
 }
 
 int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id)

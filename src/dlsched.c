@@ -87,8 +87,14 @@ typedef struct {
 
 typedef struct {
     double t_on, t_off; /* burst on air, ramps included */
-    uint32_t id;
+    uint32_t id;        /* request id; 0: a reservation (dlsched_reserve) */
 } duty_entry_t;
+
+/* Transmitter time reserved for another burst (a Monarch beacon). */
+#define MAX_RESERVATIONS 16
+typedef struct {
+    double t_on, t_off;
+} reservation_t;
 
 struct dlsched {
     pthread_mutex_t lock;
@@ -105,6 +111,8 @@ struct dlsched {
     double duty_budget_s;
     duty_entry_t *duty;
     size_t nduty, duty_cap;
+    reservation_t rsv[MAX_RESERVATIONS];
+    size_t nrsv;
     dlsched_stats_t st;
 };
 
@@ -494,6 +502,13 @@ static double free_slot(const dlsched_t *q, const request_t *self, double t)
                 moved = true;
             }
         }
+        for (size_t i = 0; i < q->nrsv; i++) {
+            double a0 = t - DLSCHED_RAMP_S - guard, a1 = t + DL_DATA_S + DLSCHED_RAMP_S + guard;
+            if (a1 > q->rsv[i].t_on && a0 < q->rsv[i].t_off) {
+                t = q->rsv[i].t_off + guard + DLSCHED_RAMP_S;
+                moved = true;
+            }
+        }
     }
     return t;
 }
@@ -686,6 +701,8 @@ static void open_request(dlsched_t *q, const dlsched_uplink_t *ul)
     }
     r->state = RQ_AWAIT_ANSWER;
     r->deadline = r->t_latest - q->cfg.tx_lead_s;
+    if (q->cfg.answer_timeout_s > 0 && isfinite(q->now))
+        r->deadline = fmin(r->deadline, q->now + q->cfg.answer_timeout_s);
     dlsched_event_t ev;
     ev_init(&ev, DLSCHED_EV_REQUEST, r);
     ev_planned(q, &ev, r);
@@ -802,6 +819,8 @@ dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len
         bad = "window_margin_s must be in (0, 10) s";
     else if (!(c.tx_lead_s > 0 && c.tx_lead_s < 15))
         bad = "tx_lead_s must be in (0, 15) s";
+    else if (!(c.answer_timeout_s >= 0 && c.answer_timeout_s <= 600))
+        bad = "answer_timeout_s must be in 0 .. 600 s";
     else if (!(fabs(c.tx_ppm) <= 100))
         bad = "tx_ppm must be within -100 .. 100";
     else if (!(c.tx_guard_s > 0 && c.tx_guard_s <= 5))
@@ -970,6 +989,12 @@ static int advance(dlsched_t *q, bool at_end)
     uint64_t before = q->st.scheduled + q->st.refused + q->st.no_answer + q->st.lost +
                       q->st.tx_failed;
     duty_prune(q);
+    for (size_t i = 0; i < q->nrsv;) { /* past reservations no longer block a slot */
+        if (q->rsv[i].t_off < q->now)
+            q->rsv[i] = q->rsv[--q->nrsv];
+        else
+            i++;
+    }
     /* Commits in order of commit time, so that slots are given out the same way whatever
      * the tick granularity. */
     for (;;) {
@@ -1231,6 +1256,66 @@ int dlsched_tx_done(dlsched_t *q, uint32_t id, bool ok, const char *error, const
     return 0;
 }
 
+int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz,
+                    double freq_hi_hz, double *t_on_out, char *why, size_t why_len)
+{
+    if (!q || !isfinite(t_on_s) || !(dur_s > 0 && dur_s <= 60) || !isfinite(freq_lo_hz) ||
+        !isfinite(freq_hi_hz) || freq_hi_hz < freq_lo_hz)
+        return DLSCHED_ERR_ARG;
+    pthread_mutex_lock(&q->lock);
+    int rc = 0;
+    /* The first start whose whole burst (plus the guard) is clear of committed downlinks
+     * (ramps included) and of other reservations. */
+    double guard = q->cfg.tx_guard_s, t = t_on_s;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (size_t i = 0; i < q->nrq; i++) {
+            const request_t *o = &q->rq[i];
+            if (o->state == RQ_FREE || !o->committed)
+                continue;
+            double b0 = o->t_start - DLSCHED_RAMP_S, b1 = o->t_end + DLSCHED_RAMP_S;
+            if (t + dur_s + guard > b0 && t - guard < b1) {
+                t = b1 + guard;
+                moved = true;
+            }
+        }
+        for (size_t i = 0; i < q->nrsv; i++) {
+            if (t + dur_s + guard > q->rsv[i].t_on && t - guard < q->rsv[i].t_off) {
+                t = q->rsv[i].t_off + guard;
+                moved = true;
+            }
+        }
+    }
+    bool in_band = freq_hi_hz > q->cfg.duty_band_lo_hz && freq_lo_hz < q->cfg.duty_band_hi_hz;
+    if (q->nrsv >= MAX_RESERVATIONS) {
+        set_err(why, why_len, "transmitter reservations full (%d pending)", MAX_RESERVATIONS);
+        rc = 1;
+    } else if (in_band && q->duty_limited) {
+        double peak = duty_peak_with(q, t, t + dur_s);
+        if (peak > q->duty_budget_s + 1e-9 || q->nduty >= q->duty_cap) {
+            set_err(why, why_len,
+                    "duty cycle: %.3f s on air in %.0f s would exceed the budget of %.3f s", peak,
+                    q->cfg.duty_window_s, q->duty_budget_s);
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        q->rsv[q->nrsv++] = (reservation_t){t, t + dur_s};
+        if (in_band && q->duty_limited) {
+            q->duty[q->nduty].t_on = t;
+            q->duty[q->nduty].t_off = t + dur_s;
+            q->duty[q->nduty++].id = 0;
+        }
+        q->st.reservations++;
+        if (t_on_out)
+            *t_on_out = t;
+    } else {
+        q->st.reservations_refused++;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
 double dlsched_now(dlsched_t *q)
 {
     if (!q)
@@ -1288,6 +1373,8 @@ json_object *dlsched_stats_json(dlsched_t *q)
     PUT(tx_failed);
     PUT(acks);
     PUT(lost);
+    PUT(reservations);
+    PUT(reservations_refused);
 #undef PUT
     for (int st = 1; by && st <= DLSCHED_ST_CODEC; st++)
         if (s.refused_by[st])

@@ -24,6 +24,7 @@
 #include "hexutil.h"
 #include "iqfile.h"
 #include "log.h"
+#include "monarch.h"
 #include "rxjson.h"
 
 #define DEFAULT_AMPLITUDE 0.7f
@@ -41,6 +42,13 @@
 #define WRITE_TIMEOUT_US 1000000L
 #define STATUS_TIMEOUT_US 100000L
 
+/* A queued burst: a downlink or a Monarch beacon. */
+typedef struct {
+    bool beacon;
+    txsink_burst_t dl;
+    txsink_beacon_t mb;
+} item_t;
+
 struct txsink {
     txsink_config_t cfg;
     char dir[768];
@@ -50,6 +58,9 @@ struct txsink {
     size_t buf_len;
     size_t data_offset_samples; /* burst start (ramp) to the first bit */
     size_t file_pad;            /* file sink: silent samples before and after a burst */
+    monarch_t *monarch;         /* beacons configured */
+    float complex *beacon_buf;
+    size_t beacon_len;
     /* SoapySDR */
     SoapySDRDevice *dev;
     SoapySDRStream *stream;
@@ -57,7 +68,7 @@ struct txsink {
     /* queue */
     pthread_mutex_t lock;
     pthread_cond_t cond;   /* work arrived, stop, or the queue became idle */
-    txsink_burst_t *queue;
+    item_t *queue;
     size_t qlen, qhead, qcount;
     bool busy;             /* the thread holds a burst */
     bool stop;
@@ -121,8 +132,8 @@ static int put_hex(json_object *o, const char *key, const uint8_t *b, size_t n)
 }
 
 /* n: samples in the file (burst and silence). */
-static json_object *sidecar(const txsink_t *s, const txsink_burst_t *b, const char *name,
-                            size_t n)
+static json_object *dl_sidecar(const txsink_t *s, const txsink_burst_t *b, const char *name,
+                               size_t n)
 {
     json_object *o = json_object_new_object();
     if (!o)
@@ -161,21 +172,63 @@ static json_object *sidecar(const txsink_t *s, const txsink_burst_t *b, const ch
     return o;
 }
 
-static void file_name(const txsink_t *s, const txsink_burst_t *b, char *out, size_t len)
+static json_object *beacon_sidecar(const txsink_t *s, const txsink_beacon_t *b, const char *name,
+                                   size_t n)
 {
-    char rate[32];
-    if (fmod(s->rate_sps, 1000.0) == 0)
-        snprintf(rate, sizeof rate, "%.0fk", s->rate_sps / 1e3);
-    else
-        snprintf(rate, sizeof rate, "%.3fk", s->rate_sps / 1e3);
-    snprintf(out, len, "dl_%08X_%u_t%lldus_%.6fM_%s.cf32", b->ep_id, b->mc,
-             (long long)llround(b->t_start_s * 1e6), s->center_hz / 1e6, rate);
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    int rc = framejson_add(o, "type", json_object_new_string("monarch_iq"));
+    rc |= framejson_add(o, "format_version", json_object_new_int(1));
+    rc |= framejson_add(o, "file", json_object_new_string(name));
+    rc |= framejson_add(o, "format", json_object_new_string("cf32"));
+    rc |= put_num(o, "rate", s->rate_sps, 3);
+    rc |= put_num(o, "freq_hz", s->center_hz, 1);
+    rc |= put_num(o, "offset_hz", s->cfg.beacon_tx_freq_hz - s->center_hz, 1);
+    rc |= put_num(o, "beacon_freq_hz", b->freq_hz, 1);
+    rc |= put_num(o, "beacon_tx_freq_hz", s->cfg.beacon_tx_freq_hz, 1);
+    rc |= put_num(o, "df1_hz", s->cfg.beacon_df1_hz, 1);
+    rc |= put_num(o, "df2_hz", s->cfg.beacon_df2_hz, 1);
+    rc |= put_num(o, "t_start_s", b->t_start_s, 6);
+    rc |= put_num(o, "t_first_sample_s", b->t_start_s - (double)s->file_pad / s->rate_sps, 6);
+    rc |= framejson_add(o, "data_offset_samples", json_object_new_int64((int64_t)s->file_pad));
+    rc |= framejson_add(o, "n_samples", json_object_new_int64((int64_t)n));
+    rc |= put_num(o, "pattern1_s", MONARCH_PATTERN1_S, 3);
+    rc |= put_num(o, "pattern2_s", MONARCH_PATTERN2_S, 3);
+    rc |= framejson_add(o, "id", json_object_new_int64(b->id));
+    if (rc != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
 }
 
-static int write_file(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_result_t *res)
+static void rate_token(const txsink_t *s, char *out, size_t len)
+{
+    if (fmod(s->rate_sps, 1000.0) == 0)
+        snprintf(out, len, "%.0fk", s->rate_sps / 1e3);
+    else
+        snprintf(out, len, "%.3fk", s->rate_sps / 1e3);
+}
+
+static void file_name(const txsink_t *s, const item_t *it, char *out, size_t len)
+{
+    char rate[32];
+    rate_token(s, rate, sizeof rate);
+    if (it->beacon)
+        snprintf(out, len, "monarch_%u_t%lldus_%.6fM_%s.cf32", it->mb.id,
+                 (long long)llround(it->mb.t_start_s * 1e6), s->center_hz / 1e6, rate);
+    else
+        snprintf(out, len, "dl_%08X_%u_t%lldus_%.6fM_%s.cf32", it->dl.ep_id, it->dl.mc,
+                 (long long)llround(it->dl.t_start_s * 1e6), s->center_hz / 1e6, rate);
+}
+
+/* Writes x[0..n) between file_pad samples of silence, then the sidecar. */
+static int write_file(txsink_t *s, const item_t *it, const float complex *x, size_t n,
+                      txsink_result_t *res)
 {
     char name[256], tmp[sizeof res->path + 24], ierr[256];
-    file_name(s, b, name, sizeof name);
+    file_name(s, it, name, sizeof name);
     snprintf(res->path, sizeof res->path, "%s/%s", s->dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", res->path);
     iqfile_params_t p = {.format = IQ_FORMAT_CF32, .rate_sps = s->rate_sps,
@@ -191,7 +244,7 @@ static int write_file(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_res
         for (size_t done = 0; done < s->file_pad && wrc == 0; done += 1024)
             wrc = iqfile_write(f, silence, s->file_pad - done < 1024 ? s->file_pad - done : 1024);
         if (side == 0 && wrc == 0)
-            wrc = iqfile_write(f, s->buf, n);
+            wrc = iqfile_write(f, x, n);
     }
     if (wrc != 0)
         set_err(res->error, sizeof res->error, "%s", iqfile_error(f));
@@ -205,7 +258,8 @@ static int write_file(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_res
         unlink(tmp);
         return TXSINK_ERR_IO;
     }
-    json_object *o = sidecar(s, b, name, n + 2 * s->file_pad);
+    json_object *o = it->beacon ? beacon_sidecar(s, &it->mb, name, n + 2 * s->file_pad)
+                                : dl_sidecar(s, &it->dl, name, n + 2 * s->file_pad);
     char jpath[sizeof res->path + 12];
     snprintf(jpath, sizeof jpath, "%s.json", res->path);
     snprintf(tmp, sizeof tmp, "%s.tmp", jpath);
@@ -245,7 +299,9 @@ static bool wait_until(txsink_t *s, double until)
     return false;
 }
 
-static int write_soapy(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_result_t *res)
+/* Transmits x[0..n) so that its first sample is on air at stream time first_t_s. */
+static int write_soapy(txsink_t *s, const float complex *x, size_t n, double first_t_s,
+                       uint32_t id, txsink_result_t *res)
 {
     pthread_mutex_lock(&s->lock);
     if (!s->have_clock) {
@@ -254,8 +310,7 @@ static int write_soapy(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_re
                 "no stream-to-UTC clock anchor yet (txsink_set_clock not called)");
         return TXSINK_ERR_ARG;
     }
-    double first_unix = s->clock_unix_s + (b->t_start_s - s->clock_t_s) -
-                        (double)s->data_offset_samples / s->rate_sps;
+    double first_unix = s->clock_unix_s + (first_t_s - s->clock_t_s);
     double lead = s->hw_time ? HW_TIME_LEAD_S : s->cfg.host_lead_s;
     bool running = wait_until(s, first_unix - lead);
     pthread_mutex_unlock(&s->lock);
@@ -281,7 +336,7 @@ static int write_soapy(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_re
     int timeouts = 0;
     while (done < n) {
         int flags = SOAPY_SDR_END_BURST | ((done == 0 && s->hw_time) ? SOAPY_SDR_HAS_TIME : 0);
-        const void *buffs[1] = {s->buf + done};
+        const void *buffs[1] = {x + done};
         int ret = SoapySDRDevice_writeStream(s->dev, s->stream, buffs, n - done, &flags, time_ns,
                                              WRITE_TIMEOUT_US);
         if (ret == SOAPY_SDR_TIMEOUT && ++timeouts < 3)
@@ -307,7 +362,8 @@ static int write_soapy(txsink_t *s, const txsink_burst_t *b, size_t n, txsink_re
         pthread_mutex_lock(&s->lock);
         s->st.underflows++;
         pthread_mutex_unlock(&s->lock);
-        log_warn("TX underflow during downlink burst, id: %u", b->id);
+        log_warn("TX underflow during a %s, id: %u", x == s->beacon_buf ? "beacon" : "downlink",
+                 id);
     }
     return TXSINK_OK;
 }
@@ -423,23 +479,51 @@ static int open_soapy(txsink_t *s, const txsink_config_t *c, char *err, size_t e
 
 /* ---- transmit thread -------------------------------------------------------------------- */
 
-static void process(txsink_t *s, const txsink_burst_t *b, txsink_result_t *res)
+static void result_init(txsink_result_t *res, const item_t *it)
 {
     memset(res, 0, sizeof *res);
-    res->id = b->id;
-    res->ep_id = b->ep_id;
-    res->mc = b->mc;
-    res->t_start_s = b->t_start_s;
-    int rc = gfskmod_set_offset(s->mod, b->tx_freq_hz - s->center_hz);
-    long n = rc == 0 ? gfskmod_process(s->mod, b->frame, DL_FRAME_BITS, s->buf, s->buf_len)
-                     : rc;
-    if (n < 0) {
-        res->status = n == GFSKMOD_ERR_OFFSET ? TXSINK_ERR_OFFSET : TXSINK_ERR_ARG;
-        set_err(res->error, sizeof res->error, "modulator: %s", gfskmod_strerror((int)n));
-        return;
+    res->beacon = it->beacon;
+    if (it->beacon) {
+        res->id = it->mb.id;
+        res->t_start_s = it->mb.t_start_s;
+    } else {
+        res->id = it->dl.id;
+        res->ep_id = it->dl.ep_id;
+        res->mc = it->dl.mc;
+        res->t_start_s = it->dl.t_start_s;
     }
-    res->status = s->cfg.kind == TXSINK_FILE ? write_file(s, b, (size_t)n, res)
-                                             : write_soapy(s, b, (size_t)n, res);
+}
+
+static void process(txsink_t *s, const item_t *it, txsink_result_t *res)
+{
+    result_init(res, it);
+    const float complex *x;
+    long n;
+    double first_t;
+    if (it->beacon) {
+        n = monarch_process(s->monarch, s->beacon_buf, s->beacon_len);
+        if (n < 0) {
+            res->status = TXSINK_ERR_ARG;
+            set_err(res->error, sizeof res->error, "beacon generator: %s",
+                    monarch_strerror((int)n));
+            return;
+        }
+        x = s->beacon_buf;
+        first_t = it->mb.t_start_s;
+    } else {
+        const txsink_burst_t *b = &it->dl;
+        int rc = gfskmod_set_offset(s->mod, b->tx_freq_hz - s->center_hz);
+        n = rc == 0 ? gfskmod_process(s->mod, b->frame, DL_FRAME_BITS, s->buf, s->buf_len) : rc;
+        if (n < 0) {
+            res->status = n == GFSKMOD_ERR_OFFSET ? TXSINK_ERR_OFFSET : TXSINK_ERR_ARG;
+            set_err(res->error, sizeof res->error, "modulator: %s", gfskmod_strerror((int)n));
+            return;
+        }
+        x = s->buf;
+        first_t = b->t_start_s - (double)s->data_offset_samples / s->rate_sps;
+    }
+    res->status = s->cfg.kind == TXSINK_FILE ? write_file(s, it, x, (size_t)n, res)
+                                             : write_soapy(s, x, (size_t)n, first_t, res->id, res);
     if (res->status != 0 && !res->error[0])
         set_err(res->error, sizeof res->error, "%s", txsink_strerror(res->status));
 }
@@ -453,7 +537,7 @@ static void *tx_thread(void *arg)
             pthread_cond_wait(&s->cond, &s->lock);
         if (s->qcount == 0)
             break; /* stopped and empty */
-        txsink_burst_t b = s->queue[s->qhead];
+        item_t it = s->queue[s->qhead];
         s->qhead = (s->qhead + 1) % s->qlen;
         s->qcount--;
         s->busy = true;
@@ -462,17 +546,18 @@ static void *tx_thread(void *arg)
 
         txsink_result_t res;
         if (stopped) {
-            memset(&res, 0, sizeof res);
-            res.id = b.id;
-            res.ep_id = b.ep_id;
-            res.mc = b.mc;
-            res.t_start_s = b.t_start_s;
+            result_init(&res, &it);
             res.status = TXSINK_ERR_STOPPED;
             set_err(res.error, sizeof res.error, "transmitter stopped before the burst was due");
         } else {
-            process(s, &b, &res);
+            process(s, &it, &res);
         }
-        if (res.status == 0)
+        if (res.beacon && res.status == 0)
+            log_info("Monarch beacon transmitted, id: %u, t_start_s: %.6f%s%s", res.id,
+                     res.t_start_s, res.path[0] ? ", file: " : "", res.path);
+        else if (res.beacon)
+            log_warn("Monarch beacon failed, id: %u, reason: %s", res.id, res.error);
+        else if (res.status == 0)
             log_info("Downlink transmitted, id: %u, ep_id: %08X, mc: %u%s%s", res.id, res.ep_id,
                      res.mc, res.path[0] ? ", file: " : "", res.path);
         else
@@ -527,6 +612,11 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
         bad = "host_lead_s must be in (0, 5) s and late_limit_s > 0";
     else if (c.kind == TXSINK_FILE && (!c.dir || !*c.dir))
         bad = "file sink: dir missing";
+    else if (c.beacon_df1_hz != 0 &&
+             (!monarch_df_valid(c.beacon_df1_hz) || !monarch_df_valid(c.beacon_df2_hz)))
+        bad = "beacon dF1 and dF2 must each be 1024, 1260.3 or 1489.4 Hz";
+    else if (c.beacon_df1_hz != 0 && !(c.beacon_tx_freq_hz > 0 && c.beacon_tx_freq_hz < 10e9))
+        bad = "beacon frequency missing";
     if (bad) {
         set_err(err, err_len, "TX sink: %s", bad);
         return NULL;
@@ -586,6 +676,31 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
         s->file_pad = (size_t)llround(FILE_PAD_SYMBOLS * s->rate_sps / GFSK_BAUD);
     s->buf = malloc(s->buf_len * sizeof *s->buf);
     s->queue = calloc(s->qlen, sizeof *s->queue);
+    if (c.beacon_df1_hz != 0) {
+        double off = c.beacon_tx_freq_hz - s->center_hz;
+        double half = 6.0 * fmax(c.beacon_df1_hz, c.beacon_df2_hz) + 1000.0;
+        if (fabs(off) + half > s->rate_sps / 2) {
+            set_err(err, err_len,
+                    "TX sink: Monarch beacon at %.1f Hz (carriers to +/- %.0f Hz) is outside "
+                    "the transmitter's band %.1f Hz +/- %.0f Hz",
+                    c.beacon_tx_freq_hz, half, s->center_hz, s->rate_sps / 2);
+            goto fail;
+        }
+        monarch_config_t bc = {.rate_sps = s->rate_sps, .offset_hz = off,
+                               .df1_hz = c.beacon_df1_hz, .df2_hz = c.beacon_df2_hz,
+                               .amplitude = c.amplitude};
+        s->monarch = monarch_create(&bc);
+        if (!s->monarch) {
+            set_err(err, err_len, "TX sink: Monarch beacon generator refused its settings");
+            goto fail;
+        }
+        s->beacon_len = monarch_beacon_samples(s->monarch);
+        s->beacon_buf = malloc(s->beacon_len * sizeof *s->beacon_buf);
+        if (!s->beacon_buf) {
+            set_err(err, err_len, "TX sink: out of memory");
+            goto fail;
+        }
+    }
     if (!s->buf || !s->queue) {
         set_err(err, err_len, "TX sink: out of memory");
         goto fail;
@@ -612,6 +727,31 @@ void txsink_set_clock(txsink_t *s, double stream_t_s, double unix_s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Appends a burst to the queue (never blocks). */
+static int enqueue(txsink_t *s, const item_t *it)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = TXSINK_OK;
+    if (s->stop)
+        rc = TXSINK_ERR_STOPPED;
+    else if (s->qcount == s->qlen)
+        rc = TXSINK_ERR_FULL;
+    if (rc == TXSINK_OK) {
+        s->queue[(s->qhead + s->qcount) % s->qlen] = *it;
+        s->qcount++;
+        s->st.submitted++;
+        pthread_cond_broadcast(&s->cond);
+    } else {
+        s->st.rejected++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc == TXSINK_ERR_FULL)
+        log_warn("%s refused, id: %u, reason: transmit queue full (%zu)",
+                 it->beacon ? "Monarch beacon" : "Downlink burst",
+                 it->beacon ? it->mb.id : it->dl.id, s->qlen);
+    return rc;
+}
+
 int txsink_submit(txsink_t *s, const txsink_burst_t *b)
 {
     if (!s || !b || !isfinite(b->t_start_s) || !isfinite(b->tx_freq_hz))
@@ -625,25 +765,21 @@ int txsink_submit(txsink_t *s, const txsink_burst_t *b)
         pthread_mutex_unlock(&s->lock);
         return TXSINK_ERR_OFFSET;
     }
-    pthread_mutex_lock(&s->lock);
-    int rc = TXSINK_OK;
-    if (s->stop)
-        rc = TXSINK_ERR_STOPPED;
-    else if (s->qcount == s->qlen)
-        rc = TXSINK_ERR_FULL;
-    if (rc == TXSINK_OK) {
-        s->queue[(s->qhead + s->qcount) % s->qlen] = *b;
-        s->qcount++;
-        s->st.submitted++;
-        pthread_cond_broadcast(&s->cond);
-    } else {
-        s->st.rejected++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (rc == TXSINK_ERR_FULL)
-        log_warn("Downlink burst refused, id: %u, reason: transmit queue full (%zu)", b->id,
-                 s->qlen);
-    return rc;
+    item_t it;
+    memset(&it, 0, sizeof it);
+    it.dl = *b;
+    return enqueue(s, &it);
+}
+
+int txsink_submit_beacon(txsink_t *s, const txsink_beacon_t *b)
+{
+    if (!s || !b || !s->monarch || !isfinite(b->t_start_s) || !isfinite(b->freq_hz))
+        return TXSINK_ERR_ARG;
+    item_t it;
+    memset(&it, 0, sizeof it);
+    it.beacon = true;
+    it.mb = *b;
+    return enqueue(s, &it);
 }
 
 int txsink_submit_event(txsink_t *s, const dlsched_event_t *ev)
@@ -716,6 +852,8 @@ void txsink_destroy(txsink_t *s)
         SoapySDRDevice_unmake(s->dev);
     }
     gfskmod_destroy(s->mod);
+    monarch_destroy(s->monarch);
+    free(s->beacon_buf);
     free(s->buf);
     free(s->queue);
     pthread_cond_destroy(&s->cond);

@@ -191,6 +191,23 @@ static void test_bad_files(void **state)
          "\"000102030405060708090A0B0C0D0E0F\"; },\n { ep_id = \"01020304\"; key = "
          "\"000102030405060708090A0B0C0D0E0F\"; }\n );\n};\n",
          "4: devices.list: device 01020304 is listed twice"},
+        /* downlink and monarch */
+        {"devices: { list = ( { ep_id = \"01020304\";\n downlink_payload = \"0011\"; } ); };\n",
+         "2: devices.list.downlink_payload: expected a string of exactly 16 hex digits"},
+        {"devices: { list = ( { ep_id = \"01020304\"; downlink_mode = \"push\"; } ); };\n",
+         "1: devices.list.downlink_mode: expected \"direct\", \"callback\" or \"off\""},
+        {"devices: { list = ( { ep_id = \"01020304\"; downlink_mode = \"direct\"; } ); };\n",
+         "1: devices.list: downlink_mode \"direct\" needs downlink_payload"},
+        {"devices: { list = ( { ep_id = \"01020304\"; downlink_quota = 0; } ); };\n",
+         "1: devices.list.downlink_quota: expected -1 (no limit) or an integer 1 .. 64"},
+        {"downlink: { daily_quota = 0; };\n", "1: downlink.daily_quota: 0 is not a quota"},
+        {"downlink: { daily_quota = 65; };\n", "1: downlink.daily_quota: 65 is out of range"},
+        {"downlink: { default_mode = \"direct\"; };\n",
+         "1: downlink.default_mode: 'direct' is not callback or off"},
+        {"downlink: { window_margin_s = 12.0; };\n", "1: downlink.window_margin_s: 12 is out of"},
+        {"downlink: { tx_gain = \"loud\"; };\n", "1: downlink.tx_gain: 'loud' is not a gain"},
+        {"monarch: { df1_hz = 1000.0; };\n",
+         "1: monarch.df1_hz: 1000 Hz is not a Monarch spacing (1024, 1260.3 or 1489.4)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = write_file("bad.conf", cases[i].text, 0600);
@@ -366,7 +383,8 @@ static void test_unknown_keys_warned(void **state)
     assert_non_null(strstr(text, expect));
     snprintf(expect, sizeof expect, "%s:5: unknown key extras ignored", path);
     assert_non_null(strstr(text, expect));
-    assert_non_null(strstr(text, "downlink.power_dbm: downlink is not implemented yet"));
+    snprintf(expect, sizeof expect, "%s:6: unknown key downlink.power_dbm ignored", path);
+    assert_non_null(strstr(text, expect));
     cfg_free(&cfg);
 }
 
@@ -534,6 +552,101 @@ static void test_help_lists_every_flag(void **state)
     assert_non_null(strstr(buf, "[radio.rate_sps]"));
 }
 
+/* Downlink and Monarch: per-device settings, what enables the scheduler, cross-checks. */
+static void test_downlink_config(void **state)
+{
+    (void)state;
+    const char *path = write_file(
+        "dl.conf",
+        "devices: { list = (\n"
+        "  { ep_id = \"0A0B0C0D\"; downlink_payload = \"0011223344556677\"; },\n"
+        "  { ep_id = \"01020304\"; key = \"000102030405060708090A0B0C0D0E0F\";\n"
+        "    downlink_mode = \"off\"; downlink_quota = -1; },\n"
+        "  { ep_id = \"05060708\"; key = \"000102030405060708090A0B0C0D0E0F\"; } ); };\n"
+        "downlink: { enabled = true; tx_file = \"/tmp\"; daily_quota = 2; };\n",
+        0600);
+    cfg_t cfg;
+    cfg_actions_t act;
+    char err[512] = "";
+    if (run_args(&cfg, &act, err, sizeof err, "-c", path, NULL) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(cfg.ndevices, 3);
+    /* a payload alone means direct; the key is left to the keys file */
+    assert_false(cfg.devices[0].has_key);
+    assert_int_equal(cfg.devices[0].dl_mode, CFG_DL_MODE_DIRECT);
+    assert_true(cfg.devices[0].has_dl_payload);
+    assert_int_equal(cfg.devices[0].dl_payload[7], 0x77);
+    assert_int_equal(cfg.devices[1].dl_mode, CFG_DL_MODE_OFF);
+    assert_int_equal(cfg.devices[1].dl_quota, -1);
+    assert_int_equal(cfg.devices[2].dl_mode, CFG_DL_MODE_DEFAULT);
+    assert_true(cfg_downlink_wanted(&cfg));
+    assert_true(cfg_tx_rate(&cfg) == 240e3);
+    keystore_t *ks = cfg_load_keys(&cfg, err, sizeof err);
+    assert_non_null(ks);
+    assert_int_equal(keystore_count(ks), 2); /* the key-less entry adds none */
+    keystore_destroy(ks);
+    json_object *j = cfg_to_json(&cfg);
+    const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(strstr(s, "\"downlink_mode\":\"direct\""));
+    assert_non_null(strstr(s, "\"downlink_payload\":\"0011223344556677\""));
+    assert_non_null(strstr(s, "\"downlink_mode\":\"callback\"")); /* the default */
+    assert_non_null(strstr(s, "\"daily_quota\":2"));
+    json_object_put(j);
+    cfg_free(&cfg);
+
+    /* --tx-file on the command line enables the downlink; in the file it does not. */
+    assert_int_equal(run_args(&cfg, &act, err, sizeof err, "--no-config", NULL), 0);
+    assert_false(cfg_downlink_wanted(&cfg));
+    cfg_free(&cfg);
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof err, "--no-config", "--tx-file", "/tmp", NULL), 0);
+    assert_true(cfg_downlink_wanted(&cfg));
+    cfg_free(&cfg);
+    const char *quiet = write_file("dlq.conf", "downlink: { tx_file = \"/tmp\"; };\n", 0600);
+    assert_int_equal(run_args(&cfg, &act, err, sizeof err, "-c", quiet, NULL), 0);
+    assert_false(cfg_downlink_wanted(&cfg));
+    cfg_free(&cfg);
+
+    static const struct {
+        const char *args[12];
+        const char *expect;
+    } bad[] = {
+        {{"--monarch", NULL}, "monarch.enabled needs monarch.freq_hz, monarch.df1_hz and"},
+        {{"--monarch", "--monarch-freq", "869.5M", "--monarch-df1", "1024", NULL},
+         "monarch.enabled needs"},
+        {{"--monarch-df2", "1200", NULL}, "--monarch-df2: 1200 Hz is not a Monarch spacing"},
+        {{"--tx-file", "/tmp", "--tx-device", "driver=hackrf", NULL},
+         "downlink.tx_file and downlink.tx_device are both set"},
+        {{"--tx-file", "/tmp", "--tx-rate", "96k", NULL},
+         "downlink.tx_rate_sps / tx_center_freq_hz: the transmitter covers 869.525000 MHz +/- "
+         "48 kHz, not the RC1 downlink macro-channel"},
+        {{"--tx-file", "/tmp", "--tx-center-freq", "869.7M", NULL},
+         "downlink.tx_rate_sps / tx_center_freq_hz"},
+        {{"--tx-file", "/tmp", "--monarch", "--monarch-freq", "868.1M", "--monarch-df1", "1024",
+          "--monarch-df2", "1489.4", NULL},
+         "monarch.freq_hz: 868100000.0 Hz (carriers to +/- 9936 Hz) is outside the "
+         "transmitter's band"},
+        {{"--dl-quota", "0", NULL}, "--dl-quota: 0 is not a quota"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[16] = {"sigfoxd", "--no-config"};
+        int argc = 2;
+        for (int k = 0; bad[i].args[k]; k++)
+            argv[argc++] = (char *)bad[i].args[k];
+        argv[argc] = NULL;
+        int rc = cfg_from_args(&cfg, &act, argc, argv, NULL, err, sizeof err);
+        if (rc != CFG_ERR_USAGE || !strstr(err, bad[i].expect))
+            fail_msg("case %zu: rc %d, \"%s\", expected \"%s\"", i, rc, err, bad[i].expect);
+    }
+    /* A complete Monarch configuration inside the file sink's band is accepted. */
+    assert_int_equal(run_args(&cfg, &act, err, sizeof err, "--no-config", "--tx-file", "/tmp",
+                              "--monarch", "--monarch-freq", "869.505M", "--monarch-df1",
+                              "1260.3", "--monarch-df2", "1489.4", NULL),
+                     0);
+    assert_true(cfg.monarch_enabled && cfg.monarch_df1_hz == 1260.3);
+    cfg_free(&cfg);
+}
+
 /* conf/sigfoxd.conf shows every key with its default and its flag, and loads silently. */
 static void test_example_file(void **state)
 {
@@ -594,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_config_json_redacts_keys),
         cmocka_unit_test(test_help_lists_every_flag),
+        cmocka_unit_test(test_downlink_config),
         cmocka_unit_test(test_example_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
