@@ -1636,13 +1636,19 @@ static int cmd_sensitivity(int argc, char **argv)
             printf("  %-52s %5.2f / %5.2f dB\n", "  ideal coherent / differential at 10%", ref[0],
                    ref[1]);
             double worst = 0;
+            int npts = 0;
             for (int j = 0; j < k->n; j++)
-                if (k->pts[j].ebn0_db >= 10 && k->pts[j].fcount)
+                if (k->pts[j].ebn0_db >= 10 && k->pts[j].fcount) {
                     worst = fmax(worst, sqrt(k->pts[j].ferr2 / (double)k->pts[j].fcount));
+                    npts++;
+                }
             snprintf(what, sizeof what, "BR%d %d B carrier error RMS at >= 10 dB (worst point)",
                      k->baud, k->clen);
-            printf("  %-52s %5.2f Hz   (target <= 10 Hz: %s)\n", what, worst,
-                   worst <= 10 ? "met" : "NOT met");
+            if (npts)
+                printf("  %-52s %5.2f Hz   (target <= 10 Hz: %s)\n", what, worst,
+                       worst <= 10 ? "met" : "NOT met");
+            else
+                printf("  %-52s no decoded frame at >= 10 dB in the range\n", what);
         }
         if (combined) {
             double x = crossing(k->pts, k->n, true, 0.10);
