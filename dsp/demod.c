@@ -38,9 +38,14 @@
 #define PTAB_RES 64                              /* pulse table points per sample */
 #define MAX_RATE_ERROR 1.2e-3                    /* Table 2-3 ±0.1 % plus margin */
 #define L1PE_STEP 4                              /* log(1 + e^-d) table: 4 points per unit of d */
-#define L1PE_LEN 65       /* d in [0, 16]; beyond, the term is below 1.2e-7 */
-#define BCJR_SETTLE 24    /* symbols for the BCJR to forget its start state */
-#define DEFAULT_ALPHA 1.0 /* dbpskmod.h DBPSK_DEFAULT_REVERSAL_SYMBOLS */
+#define L1PE_LEN 65    /* d in [0, 16]; beyond, the term is below 1.2e-7 */
+#define BCJR_SETTLE 24 /* symbols for the BCJR to forget its start state */
+#define DEFAULT_ALPHA 1.0
+#define RHO_MIN 0.0  /* estimated neighbour share: rectangular pulses ... */
+#define RHO_MAX 0.35 /* ... to wider than the widest dip (1/6 at 1 symbol) */
+#define RHO_PRIOR_VAR                                                                              \
+    (0.08 * 0.08) /* spread of ρ over plausible dip shapes */ /* dbpskmod.h                        \
+                                                                 DBPSK_DEFAULT_REVERSAL_SYMBOLS */
 /* Table 2-2 peak drift (±30 Hz/s BR100, ±100 Hz/s BR600) with a third of margin; rates
  * in between scale with baud (drift is a clock property, the same ppm/s at any baud). */
 #define DRIFT_MARGIN 1.34
@@ -687,9 +692,9 @@ static inline double lse(const float *tab, double a, double b)
 /* Step 6: 2-state BCJR over symbol signs b_k with the metric
  *   γ_k(b', b) = c1 u_k b - c2 b b'   (c1 = a/σ², c2 = a² ρ / σ²)
  * giving llr[k] = log P(b_k = b_{k-1}) / P(b_k ≠ b_{k-1}) (bit 1 = no reversal). */
-static void bcjr(demod_t *q, size_t k0, size_t k1, double a, double var)
+static void bcjr(demod_t *q, size_t k0, size_t k1, double a, double rho, double var)
 {
-    const double c1 = a / var, c2 = a * a * q->rho / var;
+    const double c1 = a / var, c2 = a * a * rho / var;
     double *fw = q->fw;
     const float *t = q->l1pe;
     fw[2 * k0] = c1 * q->u[k0];
@@ -864,7 +869,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         w1 = ns;
     double a, var;
     estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
-    bcjr(q, w0, w1, a, var);
+    bcjr(q, w0, w1, a, q->rho, var);
     bit_logprobs(q, w0, w1);
 
     double best = -INFINITY, second = -INFINITY;
@@ -914,8 +919,11 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     size_t k_end = ks + DEMOD_SYNC_BITS + body;
     if (k_end > ns)
         k_end = ns;
-    /* Decided signs over the span (the sync bits are known), then the mean square of the
-     * noiseless matched-filter value for them, and the fraction of reversals. */
+    /* Soft bits over the whole frame with the first estimates, then decided signs over the
+     * span (the sync bits are known), the fraction of reversals, the neighbours' share and
+     * the mean square of the noiseless matched-filter value. */
+    size_t b0 = ks > BCJR_SETTLE + 1 ? ks - 1 - BCJR_SETTLE : 0;
+    bcjr(q, b0, ns, a, q->rho, var);
     q->bh[ks - 1] = 1;
     size_t reversals = 0;
     for (size_t k = ks; k < k_end; k++) {
@@ -923,17 +931,45 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         q->bh[k] = (int8_t)(bit ? q->bh[k - 1] : -q->bh[k - 1]);
         reversals += !bit;
     }
+    /* The neighbours' share ρ in a matched-filter value depends on the transmitter's dip
+     * width, which devices do not announce: regress u_k on b_k and b_(k-1) + b_(k+1)
+     * over the frame. */
+    double s11 = 0, s12 = 0, s22 = 0, s1y = 0, s2y = 0;
+    for (size_t k = ks; k + 1 < k_end; k++) {
+        double x1 = q->bh[k], x2 = q->bh[k - 1] + q->bh[k + 1], yk = q->u[k];
+        s11 += x1 * x1;
+        s12 += x1 * x2;
+        s22 += x2 * x2;
+        s1y += x1 * yk;
+        s2y += x2 * yk;
+    }
+    double rho = q->rho;
+    double det = s11 * s22 - s12 * s12;
+    if (det > 1e-9 * s11 * s22) {
+        double ar = (s22 * s1y - s12 * s2y) / det, cr = (s11 * s2y - s12 * s1y) / det;
+        if (ar != 0) {
+            /* the sign of the decided sequence cancels in cr / ar; shrink towards the
+             * assumed pulse's value by the estimate's variance (noise on u_k over the
+             * regression's leverage), so that weak bursts keep the prior */
+            double est = cr / ar;
+            double v = var * s11 / det / (ar * ar);
+            rho = (q->rho * v + est * RHO_PRIOR_VAR) / (v + RHO_PRIOR_VAR);
+        }
+        if (!(rho >= RHO_MIN))
+            rho = RHO_MIN;
+        if (rho > RHO_MAX)
+            rho = RHO_MAX;
+    }
     double s2 = 0;
     for (size_t k = ks - 1; k < k_end; k++) {
         double prev_b = k > ks - 1 ? q->bh[k - 1] : q->bh[k];
         double next_b = k + 1 < k_end ? q->bh[k + 1] : q->bh[k];
-        double sv = q->bh[k] + q->rho * (prev_b + next_b);
+        double sv = q->bh[k] + rho * (prev_b + next_b);
         s2 += sv * sv;
     }
     s2 /= (double)(k_end - ks + 1);
     estimate_amplitude(q, ks - 1, k_end, s2, &a, &var);
-    size_t b0 = ks > BCJR_SETTLE + 1 ? ks - 1 - BCJR_SETTLE : 0;
-    bcjr(q, b0, ns, a, var);
+    bcjr(q, b0, ns, a, rho, var);
 
     /* Outputs. */
     size_t first = ks + DEMOD_PREAMBLE_BITS;

@@ -26,8 +26,10 @@
  *      spans and the noise variance estimated from the quadrature component;
  *   7. frame sync: maximum likelihood over start positions in the hint's window and the
  *      configured 32-bit sync words (19-bit preamble + 13-bit FT), which also fixes the
- *      frame length; amplitude/noise are then re-estimated over the frame and step 6 runs
- *      again.
+ *      frame length; then amplitude, noise and the neighbours' share of a matched-filter
+ *      value (which depends on the device's dip shape: regressed on the decided symbols,
+ *      shrunk towards the assumed pulse's value for weak bursts) are re-estimated over
+ *      the frame and step 6 runs again.
  *
  * The object keeps its buffers (allocated in demod_create); demod_process never allocates.
  * One demod_t per thread; demod_create/destroy call the FFTW planner, which is not
