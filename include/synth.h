@@ -89,6 +89,16 @@ typedef struct {
     int collisions;       /* deliberate collisions: extra single-frame messages from
                              extra devices overlapping a planned burst in time and
                              frequency */
+    /* B-procedure scenario (docs/synth.md "B-procedures with confirmations"): every BF=1
+     * message of the random traffic is assumed to get its downlink, whose first preamble
+     * bit the device sees dl_offset_s after its receive window opens (first frame's end
+     * + T_W, Table 4-1); the device then sends its DL confirmation (control frame CT
+     * 0x09, single frame, MC + 1, spec §5.2) starting T_CONF (uniform in Table 4-1's
+     * range) after the downlink ends. Random dl_confirmation messages are not drawn
+     * (p_dl_confirmation is ignored). Each B-procedure is recorded (synth_bprocs()). */
+    bool bproc_confirm;
+    double dl_offset_s; /* 0: 1.0 s (sigfoxd's default downlink.window_margin_s); up to
+                           T_RX minus the burst */
 } synth_config_t;
 
 /* Fills the defaults (seed 1, 1.024 MS/s, RC1 centre, 10 devices, 30 s, Eb/N0 10-30 dB,
@@ -131,6 +141,27 @@ typedef struct {
                                  centre, amplitude, phase_rad, ...) */
     double start_sample;      /* ramp-up start, fractional sample index */
 } synth_burst_t;
+
+/* One B-procedure of the bproc_confirm scenario: what the device expects and what it sent
+ * back. Times are seconds from the first sample. */
+typedef struct {
+    uint32_t message;       /* the B-procedure's message number (its bursts' "message") */
+    uint32_t ep_id;
+    uint16_t mc;            /* the uplink's MC (the downlink's whitening uses it) */
+    double ul_t_end_s;      /* end of the first frame's last symbol (T_W starts here) */
+    double ul_freq_hz;      /* first frame's carrier */
+    double window_start_s;  /* ul_t_end_s + T_W */
+    double window_end_s;    /* window_start_s + T_RX */
+    double dl_freq_hz;      /* ul_freq_hz + Δf_GAP (Table 2-1): the DL must be within ±150 Hz */
+    double dl_t_start_s;    /* assumed first preamble bit: window_start_s + dl_offset_s */
+    double dl_t_end_s;      /* dl_t_start_s + 224 bits / 600 baud */
+    bool confirmed;         /* the confirmation fits the capture and was planned */
+    uint32_t conf_message;  /* its message number */
+    uint16_t conf_mc;       /* mc + 1 (mod 4096) */
+    double t_conf_s;        /* drawn T_CONF: DL end to the confirmation's transmission start */
+    double conf_t_start_s;  /* confirmation's first preamble symbol */
+    ul_control_t control;   /* what it reports (VDD idle/TX, temperature, DL RSSI) */
+} synth_bproc_t;
 
 typedef struct {
     synth_interferer_kind_t kind;
@@ -208,6 +239,10 @@ void synth_rewind(synth_t *s);
 /* The truth, sorted by t_start_s; valid until synth_destroy(). */
 const synth_burst_t *synth_bursts(synth_t *s, size_t *count);
 const synth_interferer_t *synth_interferers(const synth_t *s, size_t *count);
+/* B-procedures of the bproc_confirm scenario, in planning order (per device, by time);
+ * valid until synth_destroy(). */
+const synth_bproc_t *synth_bprocs(const synth_t *s, size_t *count);
+
 /* Number of distinct messages planned (random and explicit). */
 size_t synth_message_count(synth_t *s);
 
@@ -219,7 +254,8 @@ const synth_config_t *synth_config(const synth_t *s);
 const keystore_t *synth_keys(const synth_t *s);
 
 /* Writes the truth as JSON lines (json-c): one object per burst in t_start_s order, then
- * one per interferer. Fields in docs/synth.md. Returns 0 or SYNTH_ERR_IO. */
+ * one per B-procedure ("type": "bproc", bproc_confirm scenario), then one per interferer.
+ * Fields in docs/synth.md. Returns 0 or SYNTH_ERR_IO. */
 int synth_truth_write(synth_t *s, FILE *out);
 /* One burst as a JSON object text (no newline) into buf. Returns the length or -1 when
  * it does not fit. */

@@ -4,6 +4,10 @@
  *         -> anti-replay (devstate.h) -> publisher (ZeroMQ PUB) ; main thread: commands,
  *         signals, stats and state timers.
  * Replay: capture (IQ file) -> the same DSP loop on the main thread -> JSON lines on stdout.
+ * Downlink (docs/downlink-scheduler.md): authenticated BF=1 messages -> dlsched (the DSP
+ *         thread ticks it on the stream's time base; the command thread answers callbacks)
+ *         -> txsink (its own thread: file sink or SoapySDR TX) -> results back to dlsched.
+ *         Monarch beacons are planned on the DSP thread and sent through the same txsink.
  *
  * Exit status: 0 clean stop (signal, end of stream), 64 bad usage or configuration,
  * 1 runtime failure (radio lost, bind failure, damaged state, file read error).
@@ -32,14 +36,17 @@
 #include "capture.h"
 #include "config.h"
 #include "devstate.h"
+#include "dlsched.h"
 #include "framejson.h"
 #include "iqfile.h"
 #include "keys.h"
 #include "log.h"
+#include "monarch.h"
 #include "publisher.h"
 #include "rc.h"
 #include "rx.h"
 #include "rxjson.h"
+#include "txsink.h"
 
 #ifndef SIGFOXD_VERSION
 #define SIGFOXD_VERSION "unknown"
@@ -75,6 +82,20 @@ typedef struct {
     int dsp_result; /* CAPTURE_* code that ended the DSP loop */
     bool rx_failed;
     bool output_failed; /* replay: stdout closed or full */
+
+    /* Downlink: NULL when disabled (dl_off says why, for the downlink command). */
+    dlsched_t *sched;
+    txsink_t *tx;
+    char dl_off[384];
+    double anchor_t_s, anchor_unix_s; /* copy of jctx's UTC anchor for other threads (lock) */
+    /* Monarch beacons (DSP thread; counters under lock). */
+    bool monarch;
+    bool beacon_planned;
+    double beacon_slot;   /* slot start: UTC seconds live, stream seconds in a replay */
+    double beacon_jitter; /* random offset of the planned beacon in its slot, s */
+    uint32_t beacon_id;
+    uint64_t beacon_rng;
+    uint64_t beacons_sent, beacons_failed, beacons_refused;
 
     double start_mono_s, start_unix_s;
     double last_cpu_s, last_cpu_mono_s, cpu_load;
@@ -260,6 +281,11 @@ static void emit(app_t *a, const char *topic, json_object *o)
 static void on_frame(const rx_frame_t *f, void *user)
 {
     app_t *a = user;
+    /* Confirmations at once (the assembler holds a single frame for its replica window,
+     * longer than the confirmation verdict may wait); never opens a request: the frame
+     * has not been through the anti-replay check. */
+    if (a->sched)
+        dlsched_rx_frame(a->sched, f);
     if (f->auth != RX_AUTH_OK && !a->cfg.publish_unauthenticated) {
         pthread_mutex_lock(&a->lock);
         a->events_suppressed++;
@@ -291,6 +317,7 @@ static void on_message(const rx_message_t *m, void *user)
     }
     json_object *o = rxjson_message(m, &a->jctx);
     const char *topic = "message";
+    bool fresh = false; /* authenticated and not a replay: may ask for a downlink */
     /* Anti-replay only for authenticated messages: an unauthenticated counter proves
      * nothing and must not move the window. */
     if (m->auth == RX_AUTH_OK && o) {
@@ -322,6 +349,7 @@ static void on_message(const rx_message_t *m, void *user)
             log_error("Anti-replay check failed, ep_id: %08" PRIX32 ", error: %s", msg->ep_id,
                       devstate_strerror(verdict));
         }
+        fresh = verdict == DEVSTATE_NEW || verdict == DEVSTATE_LATE;
         if (a->cfg.state_flush_interval_s == 0 && !a->replay) {
             char err[512];
             if (devstate_flush(a->state, err, sizeof err) != 0)
@@ -340,6 +368,295 @@ static void on_message(const rx_message_t *m, void *user)
     }
     emit(a, topic, o);
     json_object_put(o);
+    /* After the message event, so that an application sees the message before the
+     * downlink_request it causes. A replay must not burn quota or duty cycle. */
+    if (a->sched && fresh)
+        dlsched_rx_message(a->sched, m);
+}
+
+/* ---- downlink and Monarch beacons ------------------------------------------------------ */
+
+/* UTC anchor for events built outside the DSP thread (NULL ctx in a replay: no UTC). */
+static const rxjson_ctx_t *anchor_copy(app_t *a, rxjson_ctx_t *ctx)
+{
+    if (a->replay)
+        return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    pthread_mutex_lock(&a->lock);
+    ctx->anchor_t_s = a->anchor_t_s;
+    ctx->anchor_unix_s = a->anchor_unix_s;
+    pthread_mutex_unlock(&a->lock);
+    return ctx;
+}
+
+/* dlsched events, from the DSP thread (ticks, uplinks), the command thread (declined
+ * answers) and the transmit thread (sent/failed). Runs with the scheduler's lock held:
+ * publishes and hands scheduled bursts to the transmitter, nothing else. */
+static int on_dl_event(const dlsched_event_t *ev, void *user)
+{
+    app_t *a = user;
+    rxjson_ctx_t ctx;
+    json_object *o = dlsched_event_json(ev, anchor_copy(a, &ctx));
+    emit(a, dlsched_event_name(ev->type), o);
+    json_object_put(o);
+    if (ev->type == DLSCHED_EV_SCHEDULED)
+        return a->tx ? txsink_submit_event(a->tx, ev) : -1;
+    return 0;
+}
+
+/* The Monarch beacon event: "monarch_beacon" with status ok / tx_error / duty_cycle. */
+static void emit_beacon(app_t *a, uint32_t id, double t_start_s, const char *status,
+                        const char *reason, const char *file)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return;
+    rxjson_ctx_t ctx;
+    const rxjson_ctx_t *c = anchor_copy(a, &ctx);
+    int rc = framejson_add(o, "type", json_object_new_string("monarch_beacon"));
+    rc |= framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
+    rc |= framejson_add(o, "id", json_object_new_int64(id));
+    rc |= framejson_add(o, "status", json_object_new_string(status));
+    if (reason && reason[0])
+        rc |= framejson_add(o, "reason", json_object_new_string(reason));
+    rc |= framejson_add(o, "freq_hz", rxjson_number(a->cfg.monarch_freq_hz, 1));
+    rc |= framejson_add(o, "tx_freq_hz",
+                        rxjson_number(a->cfg.monarch_freq_hz / (1.0 + a->cfg.tx_ppm * 1e-6), 1));
+    rc |= framejson_add(o, "df1_hz", rxjson_number(a->cfg.monarch_df1_hz, 1));
+    rc |= framejson_add(o, "df2_hz", rxjson_number(a->cfg.monarch_df2_hz, 1));
+    rc |= framejson_add(o, "t_start_s", rxjson_number(t_start_s, 6));
+    rc |= framejson_add(o, "t_end_s", rxjson_number(t_start_s + MONARCH_BEACON_S, 6));
+    if (c && c->anchor_unix_s > 0) {
+        char utc[40];
+        publisher_time_utc(c->anchor_unix_s + (t_start_s - c->anchor_t_s), utc, sizeof utc);
+        rc |= framejson_add(o, "time_utc", json_object_new_string(utc));
+    }
+    if (file && file[0])
+        rc |= framejson_add(o, "file", json_object_new_string(file));
+    if (rc == 0)
+        emit(a, "monarch_beacon", o);
+    json_object_put(o);
+}
+
+/* The transmitter's report (transmit thread). */
+static void on_tx_result(const txsink_result_t *r, void *user)
+{
+    app_t *a = user;
+    if (r->beacon) {
+        pthread_mutex_lock(&a->lock);
+        if (r->status == 0)
+            a->beacons_sent++;
+        else
+            a->beacons_failed++;
+        pthread_mutex_unlock(&a->lock);
+        emit_beacon(a, r->id, r->t_start_s, r->status == 0 ? "ok" : "tx_error", r->error,
+                    r->path);
+        return;
+    }
+    if (a->sched)
+        dlsched_tx_done(a->sched, r->id, r->status == 0, r->error, r->path[0] ? r->path : NULL);
+}
+
+/* splitmix64: the beacons' random offsets (seeded per run live, fixed in a replay so that
+ * a replay writes the same files every time). */
+static double beacon_random(app_t *a)
+{
+    uint64_t z = (a->beacon_rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+
+/* Plans and submits Monarch beacons (DSP thread, after each block; now_s = stream time).
+ * seeds/001: every 5 minutes, a random 0-10 s into the slot; base stations are in sync
+ * world-wide, so live slots start at UTC multiples of 300 s; a replay has no UTC and uses
+ * stream multiples. A beacon is handed to the transmitter tx_lead_s before it starts, after
+ * taking a transmitter slot from the scheduler (never over a downlink). Returns the number
+ * of beacons submitted. */
+static int monarch_tick(app_t *a, double now_s)
+{
+    if (!a->monarch || !a->tx)
+        return 0;
+    double lead = a->cfg.dl_tx_lead_s;
+    double anchor_t = a->jctx.anchor_t_s, anchor_unix = a->jctx.anchor_unix_s;
+    bool utc = !a->replay && anchor_unix > 0;
+    if (!a->replay && !utc)
+        return 0; /* no clock yet */
+    double here = utc ? anchor_unix + (now_s - anchor_t) : now_s; /* in slot units */
+    if (!a->beacon_planned) {
+        /* Live, the first slot leaves the transmitter its lead time; a replay starts with
+         * the slot at 0 so that a short recording shows a beacon too. */
+        a->beacon_slot = ceil((here + (utc ? lead : 0.0)) / MONARCH_PERIOD_S) * MONARCH_PERIOD_S;
+        a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
+        a->beacon_planned = true;
+    }
+    int submitted = 0;
+    for (;;) {
+        double target = a->beacon_slot + a->beacon_jitter;
+        double t = utc ? anchor_t + (target - anchor_unix) : target; /* stream time */
+        if (now_s < t - lead)
+            break;
+        uint32_t id = ++a->beacon_id;
+        char why[256] = "";
+        int rc = 0;
+        if (a->sched) {
+            double half = 6.0 * fmax(a->cfg.monarch_df1_hz, a->cfg.monarch_df2_hz) + 500.0;
+            rc = dlsched_reserve(a->sched, t, MONARCH_BEACON_S, a->cfg.monarch_freq_hz - half,
+                                 a->cfg.monarch_freq_hz + half, &t, why, sizeof why);
+        }
+        if (rc == 0) {
+            txsink_beacon_t b = {.id = id, .freq_hz = a->cfg.monarch_freq_hz, .t_start_s = t};
+            rc = txsink_submit_beacon(a->tx, &b);
+            if (rc == 0)
+                submitted++;
+            else
+                snprintf(why, sizeof why, "transmitter refused the beacon: %s",
+                         txsink_strerror(rc));
+        }
+        if (rc != 0) {
+            pthread_mutex_lock(&a->lock);
+            a->beacons_refused++;
+            pthread_mutex_unlock(&a->lock);
+            log_warn("Monarch beacon not sent, id: %u, reason: %s", id, why);
+            emit_beacon(a, id, t, rc == 1 ? "duty_cycle" : "tx_error", why, NULL);
+        }
+        a->beacon_slot += MONARCH_PERIOD_S;
+        a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
+    }
+    return submitted;
+}
+
+/* After each block: the scheduler's clock, the beacons, and in a replay the file sink's
+ * work (so downlink_sent lines come at a fixed place in the output). */
+static void downlink_tick(app_t *a, double now_s)
+{
+    int n = a->sched ? dlsched_tick(a->sched, now_s) : 0;
+    n += monarch_tick(a, now_s);
+    if (n > 0 && a->replay && a->tx)
+        txsink_drain(a->tx, -1);
+}
+
+/* Sets up the transmitter, the scheduler and the beacons from the configuration. A
+ * transmitter that cannot be opened (receive-only radio, missing device) disables the
+ * downlink with a message and the receiver runs on; configuration errors return
+ * CFG_EXIT_USAGE. */
+static int start_downlink(app_t *a)
+{
+    const cfg_t *c = &a->cfg;
+    bool dl = cfg_downlink_wanted(c);
+    if (!dl && !c->monarch_enabled) {
+        snprintf(a->dl_off, sizeof a->dl_off,
+                 "downlink is not available: it is disabled (downlink.enabled is false; give "
+                 "--downlink with --tx-file DIR or a radio that transmits)");
+        return 0;
+    }
+    if (!c->tx_file[0] && a->replay) {
+        snprintf(a->dl_off, sizeof a->dl_off,
+                 "downlink is not available: a replay cannot drive a radio transmitter (give "
+                 "--tx-file DIR)");
+        log_warn("Downlink disabled: a replay cannot drive a radio transmitter, give --tx-file "
+                 "DIR to write the bursts");
+        return 0;
+    }
+    char err[512] = "";
+    double center = c->tx_center_freq_hz ? c->tx_center_freq_hz : a->rc->dl_center_hz;
+    const char *tx_args = c->tx_device[0] ? c->tx_device : c->device;
+    txsink_config_t tc = {
+        .kind = c->tx_file[0] ? TXSINK_FILE : TXSINK_SOAPY,
+        .dir = c->tx_file,
+        .device_args = tx_args,
+        .channel = (size_t)c->tx_channel,
+        .antenna = c->tx_antenna,
+        .gain = c->tx_gain,
+        .settings = c->tx_settings,
+        .rate_sps = cfg_tx_rate(c),
+        .center_freq_hz = center,
+        .amplitude = (float)c->tx_amplitude,
+        .on_result = on_tx_result,
+        .user = a,
+    };
+    if (c->monarch_enabled) {
+        tc.beacon_tx_freq_hz = c->monarch_freq_hz / (1.0 + c->tx_ppm * 1e-6);
+        tc.beacon_df1_hz = c->monarch_df1_hz;
+        tc.beacon_df2_hz = c->monarch_df2_hz;
+    }
+    a->tx = txsink_create(&tc, err, sizeof err);
+    if (!a->tx) {
+        snprintf(a->dl_off, sizeof a->dl_off, "downlink is not available: %s", err);
+        if (tc.kind == TXSINK_FILE) { /* a directory the user named: fix the configuration */
+            log_error("Downlink transmitter: %s", err);
+            return CFG_EXIT_USAGE;
+        }
+        app_log(a, LOG_LEVEL_WARNING, "Downlink disabled: %s", err);
+        return 0;
+    }
+    if (dl) {
+        size_t n = 0;
+        dlsched_device_t *devs = calloc(c->ndevices ? c->ndevices : 1, sizeof *devs);
+        if (!devs) {
+            log_error("Downlink scheduler: out of memory");
+            return CFG_EXIT_RUNTIME;
+        }
+        int def = dlsched_mode_from_name(c->dl_default_mode);
+        for (size_t i = 0; i < c->ndevices; i++) {
+            const cfg_device_t *d = &c->devices[i];
+            if (d->dl_mode == CFG_DL_MODE_DEFAULT && !d->dl_quota)
+                continue;
+            devs[n].ep_id = d->ep_id;
+            devs[n].mode = d->dl_mode == CFG_DL_MODE_DEFAULT ? (dlsched_mode_t)def
+                                                              : (dlsched_mode_t)d->dl_mode;
+            memcpy(devs[n].payload, d->dl_payload, sizeof devs[n].payload);
+            devs[n].daily_quota = d->dl_quota;
+            n++;
+        }
+        dlsched_config_t sc = {
+            .rc = a->rc,
+            .keys = a->keys,
+            .devices = devs,
+            .ndevices = n,
+            .default_mode = (dlsched_mode_t)def,
+            .window_margin_s = c->dl_window_margin_s,
+            .tx_lead_s = c->dl_tx_lead_s,
+            .answer_timeout_s = c->dl_answer_timeout_s,
+            .tx_ppm = c->tx_ppm,
+            .duty_cycle = c->dl_duty_cycle,
+            .duty_window_s = c->dl_duty_window_s,
+            .duty_band_lo_hz = c->dl_duty_band_lo_hz,
+            .duty_band_hi_hz = c->dl_duty_band_hi_hz,
+            .daily_quota = c->dl_daily_quota,
+            .conf_tolerance_s = c->dl_conf_tolerance_s,
+            .rx_latency_s = c->dl_rx_latency_s,
+            .on_event = on_dl_event,
+            .user = a,
+        };
+        a->sched = dlsched_create(&sc, err, sizeof err);
+        free(devs);
+        if (!a->sched) {
+            log_error("%s", err);
+            return CFG_EXIT_USAGE;
+        }
+        if (!a->keys)
+            log_warn("Downlink enabled without device keys: no uplink can be authenticated, so "
+                     "no downlink will be sent (give --keys FILE)");
+        log_notice("Downlink enabled, transmitter: %s %s, tx_rate_sps: %.0f, "
+                   "tx_center_freq_hz: %.0f, default_mode: %s, devices: %zu, tx_lead_s: %.1f",
+                   c->tx_file[0] ? "file" : "device", c->tx_file[0] ? c->tx_file : tx_args,
+                   tc.rate_sps, center, c->dl_default_mode, n, c->dl_tx_lead_s);
+    } else {
+        snprintf(a->dl_off, sizeof a->dl_off,
+                 "downlink is not available: disabled (downlink.enabled is false); the "
+                 "transmitter sends Monarch beacons only");
+    }
+    if (c->monarch_enabled) {
+        a->monarch = true;
+        a->beacon_rng = a->replay ? 0x5167F0CDULL : (uint64_t)(unix_s() * 1e6) ^ (uint64_t)getpid();
+        log_notice("Monarch beacons enabled, freq_hz: %.1f, df1_hz: %.1f, df2_hz: %.1f, every "
+                   "%.0f s + 0..%.0f s",
+                   c->monarch_freq_hz, c->monarch_df1_hz, c->monarch_df2_hz, MONARCH_PERIOD_S,
+                   MONARCH_JITTER_S);
+    }
+    return 0;
 }
 
 /* ---- keys ----------------------------------------------------------------------------- */
@@ -431,12 +748,23 @@ static int dsp_loop(app_t *a)
         /* Re-anchor UTC on every block: the radio's clock and the host's drift apart. */
         a->jctx.anchor_t_s = (double)blk->first_sample_idx / blk->rate_sps;
         a->jctx.anchor_unix_s = a->replay ? 0.0 : blk->host_time_s;
+        if (a->sched || a->tx) {
+            pthread_mutex_lock(&a->lock);
+            a->anchor_t_s = a->jctx.anchor_t_s;
+            a->anchor_unix_s = a->jctx.anchor_unix_s;
+            pthread_mutex_unlock(&a->lock);
+            if (!a->replay && a->tx)
+                txsink_set_clock(a->tx, a->jctx.anchor_t_s, blk->host_time_s);
+        }
         double t0 = mono_s();
         int n = rx_process(a->rx, blk->samples, blk->n);
         double busy = mono_s() - t0;
         size_t samples = blk->n;
+        double t_end = (double)(blk->first_sample_idx + blk->n) / blk->rate_sps;
         capture_release_block(a->cap, blk);
         snapshot_stats(a, samples, busy);
+        if (n >= 0)
+            downlink_tick(a, t_end);
         if (n < 0) {
             log_error("Receiver failed, code: %d", n);
             a->rx_failed = true;
@@ -448,6 +776,13 @@ static int dsp_loop(app_t *a)
     double t0 = mono_s();
     rx_flush(a->rx);
     snapshot_stats(a, 0, mono_s() - t0);
+    /* End of the stream: downlinks already planned are still committed (at their planned
+     * time: a file sink writes them), callback requests end as no_answer and downlinks
+     * awaiting a confirmation as lost, both with status end_of_stream. */
+    if (a->sched)
+        dlsched_flush(a->sched);
+    if (a->tx && (a->replay || a->cfg.tx_file[0]))
+        txsink_drain(a->tx, -1);
     return result;
 }
 
@@ -460,6 +795,46 @@ static void *dsp_thread(void *arg)
 }
 
 /* ---- stats and commands ------------------------------------------------------------- */
+
+/* {"requests": .., "refused_by": {..}, ..., "tx": {...}, "beacons": {...}}: the
+ * scheduler's counters, the transmitter's and the Monarch beacons'. */
+static json_object *downlink_stats_json(app_t *a)
+{
+    json_object *o = a->sched ? dlsched_stats_json(a->sched) : json_object_new_object();
+    json_object *tx = json_object_new_object(), *mb = json_object_new_object();
+    if (!o || !tx || !mb) {
+        json_object_put(o);
+        json_object_put(tx);
+        json_object_put(mb);
+        return NULL;
+    }
+    txsink_stats_t ts;
+    memset(&ts, 0, sizeof ts);
+    if (a->tx)
+        txsink_get_stats(a->tx, &ts);
+    pthread_mutex_lock(&a->lock);
+    uint64_t sent = a->beacons_sent, failed = a->beacons_failed, refused = a->beacons_refused;
+    pthread_mutex_unlock(&a->lock);
+    int rc = 0;
+#define U64(obj, name, v) rc |= framejson_add(obj, name, json_object_new_int64((int64_t)(v)))
+    U64(tx, "submitted", ts.submitted);
+    U64(tx, "rejected", ts.rejected);
+    U64(tx, "sent", ts.sent);
+    U64(tx, "failed", ts.failed);
+    U64(tx, "late", ts.late);
+    U64(tx, "underflows", ts.underflows);
+    U64(mb, "sent", sent);
+    U64(mb, "failed", failed);
+    U64(mb, "refused", refused);
+#undef U64
+    rc |= framejson_add(o, "tx", tx);
+    rc |= framejson_add(o, "beacons", mb);
+    if (rc != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
 
 static json_object *stats_json(app_t *a)
 {
@@ -529,6 +904,8 @@ static json_object *stats_json(app_t *a)
     rc |= framejson_add(o, "latency_max_s", rxjson_number(rs.latency_max_s, 3));
     rc |= framejson_add(o, "realtime_factor", rxjson_number(rtf, 1));
     rc |= framejson_add(o, "cpu_load", rxjson_number(a->cpu_load, 3));
+    if (a->sched || a->tx)
+        rc |= framejson_add(o, "downlink", downlink_stats_json(a));
     if (rc != 0) {
         json_object_put(o);
         return NULL;
@@ -666,15 +1043,15 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
     return 0;
 }
 
-/* Reserved for the downlink scheduler (issue "Downlink"): answered honestly until then. */
-static int cmd_downlink(json_object *req, json_object *reply, void *user, char *err, size_t len)
+/* The downlink command while the downlink is disabled: says why. (With the scheduler,
+ * dlsched_cmd_downlink answers it.) */
+static int cmd_downlink_off(json_object *req, json_object *reply, void *user, char *err,
+                            size_t len)
 {
     (void)req;
     (void)reply;
-    (void)user;
-    snprintf(err, len,
-             "downlink is not available yet: this sigfoxd receives only (the "
-             "downlink scheduler is not implemented)");
+    app_t *a = user;
+    snprintf(err, len, "%s", a->dl_off[0] ? a->dl_off : "downlink is not available");
     return -1;
 }
 
@@ -779,6 +1156,11 @@ static int create_rx(app_t *a)
 
 static void app_free(app_t *a)
 {
+    /* The transmitter first: its thread reports into the scheduler, which publishes. */
+    txsink_destroy(a->tx);
+    a->tx = NULL;
+    dlsched_destroy(a->sched);
+    a->sched = NULL;
     rx_destroy(a->rx);
     capture_destroy(a->cap);
     publisher_destroy(a->pub);
@@ -855,6 +1237,9 @@ static int replay_main(app_t *a)
         return CFG_EXIT_RUNTIME; /* capture logged why */
     if (create_rx(a) != 0)
         return CFG_EXIT_USAGE;
+    int dl = start_downlink(a);
+    if (dl != 0)
+        return dl;
     int started = capture_start(a->cap);
     block_signals(false); /* the capture thread keeps them blocked (see live_main) */
     if (started != CAPTURE_OK) {
@@ -871,6 +1256,14 @@ static int replay_main(app_t *a)
              ", replays: %" PRIu64 ", realtime_factor: %.1f",
              a->cfg.replay_file, secs, rs.frames_ok, rs.messages, a->replays,
              wall > 0 ? secs / wall : 0);
+    if (a->sched) {
+        dlsched_stats_t ds;
+        dlsched_get_stats(a->sched, &ds);
+        log_info("Downlinks, requests: %" PRIu64 ", scheduled: %" PRIu64 ", sent: %" PRIu64
+                 ", refused: %" PRIu64 ", no_answer: %" PRIu64 ", acks: %" PRIu64
+                 ", lost: %" PRIu64,
+                 ds.requests, ds.scheduled, ds.sent, ds.refused, ds.no_answer, ds.acks, ds.lost);
+    }
     if (end == CAPTURE_ERR_SOURCE || end == CAPTURE_ERR_DEVICE) {
         /* Everything decoded before the fault has been printed and flushed above. */
         log_error("Recording could not be read to the end, file: %s, error: %s", a->cfg.replay_file,
@@ -903,9 +1296,7 @@ static int live_main(app_t *a)
         publisher_add_command(a->pub, "config", cmd_config, a,
                               "effective configuration, keys redacted") ||
         publisher_add_command(a->pub, "devices", cmd_devices, a,
-                              "devices with a key or anti-replay state") ||
-        publisher_add_command(a->pub, "downlink", cmd_downlink, a,
-                              "reserved: queue a downlink (not available yet)")) {
+                              "devices with a key or anti-replay state")) {
         log_error("Cannot register commands: out of memory");
         return CFG_EXIT_RUNTIME;
     }
@@ -927,6 +1318,17 @@ static int live_main(app_t *a)
         return CFG_EXIT_RUNTIME; /* capture logged why (missing radio, bad args) */
     if (create_rx(a) != 0)
         return CFG_EXIT_USAGE;
+    int dl = start_downlink(a);
+    if (dl != 0)
+        return dl;
+    if (a->sched ? publisher_add_command(a->pub, "downlink", dlsched_cmd_downlink, a->sched,
+                                         "answer a downlink_request: ep_id, mc, payload (16 "
+                                         "hex digits) or null to decline")
+                 : publisher_add_command(a->pub, "downlink", cmd_downlink_off, a,
+                                         "answer a downlink_request (the downlink is disabled)")) {
+        log_error("Cannot register commands: out of memory");
+        return CFG_EXIT_RUNTIME;
+    }
 
     /* Every thread (ZeroMQ's, the capture's, the DSP's) started with the handled signals
      * blocked (main() blocked them); only this thread takes them, from here on. */

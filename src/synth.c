@@ -21,6 +21,8 @@
 #define DRIFT_BR600_HZ_S 50.0
 /* Table 3-4 / 4-2 give no maximum gap in RC3/RC5 (N.A.): use this one. */
 #define GAP_MAX_DEFAULT_S 2.0
+/* A downlink frame on air: 224 bits at 600 baud (spec §4, Table 2-3). */
+#define DL_BURST_S (224.0 / 600.0)
 /* Table 4-2 T_IFP min: a device's next procedure starts at least this after its last. */
 #define T_IFP_MIN_S 0.010
 /* Samples between exact re-anchoring of the interferers' carrier phasors. */
@@ -150,6 +152,8 @@ struct synth {
     fsk_source_t *fsk;
     size_t nfsk;
     keystore_t *keys;
+    synth_bproc_t *bproc;
+    size_t nbproc, cap_bproc;
     bool finalized;
 };
 
@@ -318,6 +322,12 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
         set_err(err, err_len, "interferer power %g dB outside -50..120", c->interferer_db);
         return SYNTH_ERR_ARG;
     }
+    if (!(c->dl_offset_s >= 0) ||
+        c->dl_offset_s > rc->t_rx_s - DL_BURST_S) {
+        set_err(err, err_len, "downlink offset %g s outside 0 .. %g s (T_RX minus the burst)",
+                c->dl_offset_s, rc->t_rx_s - DL_BURST_S);
+        return SYNTH_ERR_ARG;
+    }
     double center = c->center_freq_hz ? c->center_freq_hz : rc->ul_center_hz;
     if (!(center > 0 && center < 10e9)) {
         set_err(err, err_len, "centre frequency %g Hz out of range", center);
@@ -466,6 +476,15 @@ static int add_device(synth_t *s, device_t **out)
     return 0;
 }
 
+/* A control message's report (§5.1, §5.2): supply voltages, temperature, DL RSSI. */
+static void random_control(synth_t *s, ul_message_t *m)
+{
+    m->control.vdd_idle_mv = (uint16_t)rng_range(&s->plan, 2800, 3600);
+    m->control.vdd_tx_mv = (uint16_t)rng_range(&s->plan, 2500, 3400);
+    m->control.temp_tenth_c = (int16_t)rng_range(&s->plan, -200, 600);
+    m->control.rssi_dbm = (int8_t)rng_range(&s->plan, -127, -60); /* int8 field */
+}
+
 static void random_message(synth_t *s, const device_t *d, ul_message_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -475,10 +494,7 @@ static void random_message(synth_t *s, const device_t *d, ul_message_t *m)
     const synth_config_t *c = &s->cfg;
     if (u < c->p_keepalive || u < c->p_keepalive + c->p_dl_confirmation) {
         m->kind = u < c->p_keepalive ? UL_KIND_KEEPALIVE : UL_KIND_DL_CONFIRMATION;
-        m->control.vdd_idle_mv = (uint16_t)rng_range(&s->plan, 2800, 3600);
-        m->control.vdd_tx_mv = (uint16_t)rng_range(&s->plan, 2500, 3400);
-        m->control.temp_tenth_c = (int16_t)rng_range(&s->plan, -200, 600);
-        m->control.rssi_dbm = (int8_t)rng_range(&s->plan, -127, -60); /* int8 field */
+        random_control(s, m);
         m->payload_len = m->kind == UL_KIND_KEEPALIVE ? UL_KEEPALIVE_PAYLOAD_BYTES
                                                       : UL_DL_CONFIRMATION_PAYLOAD_BYTES;
         return; /* control messages have BF = 0 */
@@ -603,6 +619,52 @@ static int plan_message(synth_t *s, device_t *d, uint32_t device_no, double t_on
     return 1;
 }
 
+/* bproc_confirm: records the B-procedure just planned (its bursts from index first) and
+ * plans the device's confirmation T_CONF after the downlink it expects. Returns 1 when the
+ * confirmation was planned (*t_last_off = its end), 0 when it does not fit the capture,
+ * negative on error. */
+static int plan_confirmation(synth_t *s, device_t *d, uint32_t device_no, size_t first,
+                             const ul_message_t *bmsg, int baud, double *t_last_off)
+{
+    if (grow((void **)&s->bproc, &s->cap_bproc, s->nbproc + 1, sizeof *s->bproc) < 0)
+        return SYNTH_ERR_NOMEM;
+    const synth_burst_t *f1 = &s->bursts[first]; /* rank 1: planned first */
+    synth_bproc_t bp;
+    memset(&bp, 0, sizeof bp);
+    bp.message = f1->message;
+    bp.ep_id = bmsg->ep_id;
+    bp.mc = bmsg->mc;
+    bp.ul_t_end_s = f1->t_end_s;
+    bp.ul_freq_hz = f1->freq_hz;
+    bp.window_start_s = f1->t_end_s + s->rc->t_w_s;
+    bp.window_end_s = bp.window_start_s + s->rc->t_rx_s;
+    bp.dl_freq_hz = f1->freq_hz + s->rc->dl_gap_hz;
+    bp.dl_t_start_s = bp.window_start_s + s->cfg.dl_offset_s;
+    bp.dl_t_end_s = bp.dl_t_start_s + DL_BURST_S;
+    bp.t_conf_s = rng_range(&s->plan, s->rc->t_conf_min_s, s->rc->t_conf_max_s);
+    ul_message_t m;
+    memset(&m, 0, sizeof m);
+    m.ep_id = d->ep_id;
+    m.mc = d->mc; /* the B-procedure's + 1: plan_message incremented it */
+    m.kind = UL_KIND_DL_CONFIRMATION;
+    m.payload_len = UL_DL_CONFIRMATION_PAYLOAD_BYTES;
+    random_control(s, &m); /* BF = 0 (§5.2) */
+    double ebn0 = rng_range(&s->plan, s->cfg.ebn0_min_db, s->cfg.ebn0_max_db);
+    size_t mark = s->nbursts;
+    double first_end = 0;
+    int rc = plan_message(s, d, device_no, bp.dl_t_end_s + bp.t_conf_s, &m, 1, baud, ebn0, 0, 0,
+                          NULL, &first_end, t_last_off);
+    if (rc == 1) {
+        bp.confirmed = true;
+        bp.conf_message = s->bursts[mark].message;
+        bp.conf_mc = m.mc;
+        bp.conf_t_start_s = s->bursts[mark].t_start_s;
+        bp.control = m.control;
+    }
+    s->bproc[s->nbproc++] = bp;
+    return rc;
+}
+
 static int plan_devices(synth_t *s)
 {
     const synth_config_t *c = &s->cfg;
@@ -627,12 +689,25 @@ static int plan_devices(synth_t *s)
             int baud = pick_baud(s);
             double ebn0 = rng_range(&s->plan, c->ebn0_min_db, c->ebn0_max_db);
             double first_end = 0, last_off = 0;
+            size_t first = s->nbursts;
             rc = plan_message(s, d, (uint32_t)di, t, &m, n_frames, baud, ebn0, 0, 0, NULL,
                               &first_end, &last_off);
             if (rc < 0)
                 return rc;
             if (rc == 0)
                 break; /* does not fit before the end of the capture */
+            if (m.bf && c->bproc_confirm) {
+                /* The device got its downlink: it confirms, then is free again. */
+                double conf_off = 0;
+                int cr = plan_confirmation(s, &s->dev[di], (uint32_t)di, first, &m, baud,
+                                           &conf_off);
+                if (cr < 0)
+                    return cr;
+                if (cr == 0)
+                    break; /* the confirmation would leave the capture */
+                t = conf_off + T_IFP_MIN_S + rng_exp(&s->plan, interval);
+                continue;
+            }
             t = last_off + T_IFP_MIN_S + rng_exp(&s->plan, interval);
             if (m.bf) /* listening for the downlink: T_W then T_RX (Table 4-1) */
                 t = fmax(t, first_end + s->rc->t_w_s + s->rc->t_rx_s);
@@ -868,6 +943,11 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
         s->cfg.drift_max_hz_s_br600 = DRIFT_BR600_HZ_S;
     if (s->cfg.msg_interval_s == 0)
         s->cfg.msg_interval_s = s->cfg.duration_s / 2;
+    if (s->cfg.bproc_confirm) {
+        s->cfg.p_dl_confirmation = 0; /* confirmations follow B-procedures only */
+        if (s->cfg.dl_offset_s == 0)
+            s->cfg.dl_offset_s = 1.0;
+    }
     s->sigma2 = pow(10.0, cfg->noise_dbfs / 10.0);
     s->n0 = s->sigma2 / cfg->rate_sps;
     s->total_samples = (uint64_t)llround(cfg->duration_s * cfg->rate_sps);
@@ -916,6 +996,7 @@ void synth_destroy(synth_t *s)
     free(s->active);
     free(s->intf);
     free(s->intf_r);
+    free(s->bproc);
     keystore_destroy(s->keys);
     free(s);
 }
@@ -1208,6 +1289,13 @@ const synth_interferer_t *synth_interferers(const synth_t *s, size_t *count)
     return s ? s->intf : NULL;
 }
 
+const synth_bproc_t *synth_bprocs(const synth_t *s, size_t *count)
+{
+    if (count)
+        *count = s ? s->nbproc : 0;
+    return s ? s->bproc : NULL;
+}
+
 size_t synth_message_count(synth_t *s)
 {
     return s ? s->nmessages : 0;
@@ -1278,6 +1366,38 @@ static json_object *burst_object(const synth_burst_t *b)
     return o;
 }
 
+static json_object *bproc_object(const synth_bproc_t *b)
+{
+    char hex[9];
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "type", json_object_new_string("bproc"));
+    json_object_object_add(o, "message", json_object_new_int64(b->message));
+    snprintf(hex, sizeof hex, "%08X", b->ep_id);
+    json_object_object_add(o, "ep_id", json_object_new_string(hex));
+    json_object_object_add(o, "mc", json_object_new_int(b->mc));
+    put_num(o, "ul_t_end_s", "%.7f", b->ul_t_end_s);
+    put_num(o, "ul_freq_hz", "%.3f", b->ul_freq_hz);
+    put_num(o, "window_start_s", "%.7f", b->window_start_s);
+    put_num(o, "window_end_s", "%.7f", b->window_end_s);
+    put_num(o, "dl_freq_hz", "%.3f", b->dl_freq_hz);
+    put_num(o, "dl_t_start_s", "%.7f", b->dl_t_start_s);
+    put_num(o, "dl_t_end_s", "%.7f", b->dl_t_end_s);
+    json_object_object_add(o, "confirmed", json_object_new_boolean(b->confirmed));
+    if (b->confirmed) {
+        json_object_object_add(o, "conf_message", json_object_new_int64(b->conf_message));
+        json_object_object_add(o, "conf_mc", json_object_new_int(b->conf_mc));
+        put_num(o, "t_conf_s", "%.7f", b->t_conf_s);
+        put_num(o, "conf_t_start_s", "%.7f", b->conf_t_start_s);
+        json_object_object_add(o, "vdd_idle_mv", json_object_new_int(b->control.vdd_idle_mv));
+        json_object_object_add(o, "vdd_tx_mv", json_object_new_int(b->control.vdd_tx_mv));
+        json_object_object_add(o, "temp_tenth_c", json_object_new_int(b->control.temp_tenth_c));
+        json_object_object_add(o, "rssi_dbm", json_object_new_int(b->control.rssi_dbm));
+    }
+    return o;
+}
+
 int synth_burst_json(const synth_burst_t *b, char *buf, size_t len)
 {
     if (!b || !buf)
@@ -1303,8 +1423,9 @@ int synth_truth_write(synth_t *s, FILE *out)
     int rc = finalize(s);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < s->nbursts; i++) {
-        json_object *o = burst_object(&s->bursts[i]);
+    for (size_t i = 0; i < s->nbursts + s->nbproc; i++) {
+        json_object *o = i < s->nbursts ? burst_object(&s->bursts[i])
+                                        : bproc_object(&s->bproc[i - s->nbursts]);
         if (!o)
             return SYNTH_ERR_NOMEM;
         int w = fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

@@ -76,6 +76,14 @@ static const char usage_text[] =
     "  --fsk N                2-GFSK interferers, 4.8 kbaud ±2.4 kHz packets (default 0)\n"
     "  --interferer-db DB     interferer power over N0 x 100 Hz (default 30)\n"
     "  --collisions N         extra bursts overlapping planned ones in time and frequency\n"
+    "B-procedures:\n"
+    "  --bproc-confirm        every BF=1 message gets its downlink (assumed, not in the\n"
+    "                         capture) and the device's confirmation (CT 0x09, MC+1) T_CONF\n"
+    "                         after it; a \"bproc\" truth line per B-procedure says when\n"
+    "                         and where the downlink was assumed (random DL confirmations\n"
+    "                         are not drawn)\n"
+    "  --dl-offset S          assumed DL start after the receive window opens (first\n"
+    "                         frame end + T_W), seconds (default 1.0 = sigfoxd's margin)\n"
     "  -h, --help, --version\n"
     "\n"
     "Example: a 30 s RC1 capture at 1.024 MS/s, RTL-SDR format, 20 devices:\n"
@@ -111,6 +119,8 @@ enum {
     OPT_FSK,
     OPT_INTF_DB,
     OPT_COLLISIONS,
+    OPT_BPROC,
+    OPT_DL_OFFSET,
     OPT_VERSION,
 };
 
@@ -145,6 +155,8 @@ static const struct option long_opts[] = {
     {"fsk", required_argument, NULL, OPT_FSK},
     {"interferer-db", required_argument, NULL, OPT_INTF_DB},
     {"collisions", required_argument, NULL, OPT_COLLISIONS},
+    {"bproc-confirm", no_argument, NULL, OPT_BPROC},
+    {"dl-offset", required_argument, NULL, OPT_DL_OFFSET},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -538,6 +550,13 @@ int main(int argc, char **argv)
                 return usage_error("bad --collisions '%s': 0..100000", optarg);
             cfg.collisions = (int)iv;
             break;
+        case OPT_BPROC:
+            cfg.bproc_confirm = true;
+            break;
+        case OPT_DL_OFFSET:
+            if (!parse_num(optarg, &cfg.dl_offset_s) || !(cfg.dl_offset_s > 0))
+                return usage_error("bad --dl-offset '%s': seconds > 0 (within T_RX)", optarg);
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -551,6 +570,8 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (cfg.dl_offset_s > 0 && !cfg.bproc_confirm)
+        return usage_error("--dl-offset applies to --bproc-confirm only");
     if (!out_path)
         return usage_error("no output file: give -o FILE");
     if (format == IQ_FORMAT_UNKNOWN && strcmp(out_path, "-") != 0) {
