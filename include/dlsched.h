@@ -284,6 +284,11 @@ int dlsched_tick(dlsched_t *q, double now_s);
  * callback requests without an answer end as no_answer and downlinks awaiting their
  * confirmation as lost, both with status end_of_stream. Returns the events emitted. */
 int dlsched_flush(dlsched_t *q);
+/* The first half of dlsched_flush(): commits what is ready at its planned time, closes
+ * nothing. A caller that wants the transmitter's reports before the end-of-stream
+ * verdicts calls this, waits for its transmitter, then dlsched_flush(). Returns the events
+ * emitted. */
+int dlsched_flush_commits(dlsched_t *q);
 
 /* The application's answer to a DLSCHED_EV_REQUEST. payload NULL declines (no downlink,
  * status "declined"). On success returns 0 and fills *planned (may be NULL) with the

@@ -983,20 +983,10 @@ static double commit_time(const dlsched_t *q, const request_t *r)
     return t - q->cfg.tx_lead_s;
 }
 
-/* Does what is due at q->now (everything when at_end). Returns the events emitted. */
-static int advance(dlsched_t *q, bool at_end)
+/* Commits every READY request due at q->now (every one when at_end), in order of commit
+ * time, so that slots are given out the same way whatever the tick granularity. */
+static void commit_due(dlsched_t *q, bool at_end)
 {
-    uint64_t before = q->st.scheduled + q->st.refused + q->st.no_answer + q->st.lost +
-                      q->st.tx_failed;
-    duty_prune(q);
-    for (size_t i = 0; i < q->nrsv;) { /* past reservations no longer block a slot */
-        if (q->rsv[i].t_off < q->now)
-            q->rsv[i] = q->rsv[--q->nrsv];
-        else
-            i++;
-    }
-    /* Commits in order of commit time, so that slots are given out the same way whatever
-     * the tick granularity. */
     for (;;) {
         request_t *next = NULL;
         for (size_t i = 0; i < q->nrq; i++) {
@@ -1009,6 +999,25 @@ static int advance(dlsched_t *q, bool at_end)
             break;
         commit(q, next);
     }
+}
+
+static uint64_t events_so_far(const dlsched_t *q)
+{
+    return q->st.scheduled + q->st.refused + q->st.no_answer + q->st.lost + q->st.tx_failed;
+}
+
+/* Does what is due at q->now (everything when at_end). Returns the events emitted. */
+static int advance(dlsched_t *q, bool at_end)
+{
+    uint64_t before = events_so_far(q);
+    duty_prune(q);
+    for (size_t i = 0; i < q->nrsv;) { /* past reservations no longer block a slot */
+        if (q->rsv[i].t_off < q->now)
+            q->rsv[i] = q->rsv[--q->nrsv];
+        else
+            i++;
+    }
+    commit_due(q, at_end);
     for (size_t i = 0; i < q->nrq; i++) {
         request_t *r = &q->rq[i];
         if (r->state == RQ_AWAIT_ANSWER && (at_end || q->now > r->deadline)) {
@@ -1048,9 +1057,7 @@ static int advance(dlsched_t *q, bool at_end)
             r->state = RQ_FREE;
         }
     }
-    uint64_t after = q->st.scheduled + q->st.refused + q->st.no_answer + q->st.lost +
-                     q->st.tx_failed;
-    return (int)(after - before);
+    return (int)(events_so_far(q) - before);
 }
 
 int dlsched_tick(dlsched_t *q, double now_s)
@@ -1071,6 +1078,18 @@ int dlsched_flush(dlsched_t *q)
         return DLSCHED_ERR_ARG;
     pthread_mutex_lock(&q->lock);
     int n = advance(q, true);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+int dlsched_flush_commits(dlsched_t *q)
+{
+    if (!q)
+        return DLSCHED_ERR_ARG;
+    pthread_mutex_lock(&q->lock);
+    uint64_t before = events_so_far(q);
+    commit_due(q, true);
+    int n = (int)(events_so_far(q) - before);
     pthread_mutex_unlock(&q->lock);
     return n;
 }

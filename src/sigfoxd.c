@@ -487,7 +487,8 @@ static int monarch_tick(app_t *a, double now_s)
     if (!a->beacon_planned) {
         /* Live, the first slot leaves the transmitter its lead time; a replay starts with
          * the slot at 0 so that a short recording shows a beacon too. */
-        a->beacon_slot = ceil((here + (utc ? lead : 0.0)) / MONARCH_PERIOD_S) * MONARCH_PERIOD_S;
+        a->beacon_slot = utc ? ceil((here + lead) / MONARCH_PERIOD_S) * MONARCH_PERIOD_S
+                             : floor(here / MONARCH_PERIOD_S) * MONARCH_PERIOD_S;
         a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
         a->beacon_planned = true;
     }
@@ -779,9 +780,12 @@ static int dsp_loop(app_t *a)
     /* End of the stream: downlinks already planned are still committed (at their planned
      * time: a file sink writes them), callback requests end as no_answer and downlinks
      * awaiting a confirmation as lost, both with status end_of_stream. */
+    bool drain = a->tx && (a->replay || a->cfg.tx_file[0]);
+    if (a->sched && dlsched_flush_commits(a->sched) > 0 && drain)
+        txsink_drain(a->tx, -1); /* "sent" before the end-of-stream verdicts */
     if (a->sched)
         dlsched_flush(a->sched);
-    if (a->tx && (a->replay || a->cfg.tx_file[0]))
+    if (drain)
         txsink_drain(a->tx, -1);
     return result;
 }
