@@ -943,6 +943,154 @@ static void test_flush(void **state)
     dlsched_destroy(q);
 }
 
+/* dlsched_flush_commits: the planned DL is committed, nothing is closed yet; the verdicts
+ * come with dlsched_flush. */
+static void test_flush_commits(void **state)
+{
+    (void)state;
+    dlsched_device_t dev = direct_dev(0x1020, "0000000000000000");
+    dlsched_t *q = make_devices(1, &dev, 1);
+    dlsched_uplink_t a = bframe(0x1020, 1, 1, 0, 1, 868.1e6);
+    dlsched_uplink(q, &a);
+    dlsched_tick(q, 2.0);
+    assert_int_equal(dlsched_flush_commits(q), 1);
+    assert_int_equal(count(DLSCHED_EV_SCHEDULED), 1);
+    assert_int_equal(count(DLSCHED_EV_LOST), 0);
+    assert_int_equal(dlsched_flush_commits(q), 0);
+    assert_int_equal(dlsched_flush(q), 1);
+    assert_int_equal(last(DLSCHED_EV_LOST)->status, DLSCHED_ST_END_OF_STREAM);
+    assert_int_equal(dlsched_flush_commits(NULL), DLSCHED_ERR_ARG);
+    dlsched_destroy(q);
+}
+
+/* answer_timeout_s (seeds/000 §7.1.3): the deadline is the request time + the timeout when
+ * that comes before the window's; answers after it are late; 0 keeps the window's. */
+static void test_answer_timeout(void **state)
+{
+    (void)state;
+    double window_deadline = 0;
+    for (int k = 0; k < 2; k++) {
+        memset(&rec, 0, sizeof rec);
+        dlsched_config_t c;
+        base_config(&c, 1);
+        c.answer_timeout_s = k == 0 ? 0 : 10;
+        dlsched_t *q = make(&c);
+        dlsched_tick(q, 1.0);
+        dlsched_uplink_t u = bframe(EP_A, 1650, 1, 2.0, 1.76, 868.15e6);
+        dlsched_uplink(q, &u); /* now = 3.76 s */
+        const dlsched_event_t *req = last(DLSCHED_EV_REQUEST);
+        assert_non_null(req);
+        if (k == 0) {
+            window_deadline = req->deadline_s;
+            /* t_latest - tx_lead: window end - margin - ramp - data - lead */
+            assert_near(window_deadline, 3.76 + 45 - 1 - 0.5 / 600 - DL_DATA_S - 2, 1e-9);
+            dlsched_destroy(q);
+            continue;
+        }
+        assert_near(req->deadline_s, 3.76 + 10, 1e-9);
+        assert_true(req->deadline_s < window_deadline);
+        /* In time: 9 s after the request. */
+        dlsched_tick(q, 12.76);
+        json_object *reply;
+        char err[256];
+        assert_int_equal(cmd(q,
+                             "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
+                             "\"payload\":\"3031323334353637\"}",
+                             &reply, err, sizeof err),
+                         0);
+        json_object_put(reply);
+        dlsched_destroy(q);
+
+        /* Late: 11 s after the request, although the window's deadline is far. */
+        memset(&rec, 0, sizeof rec);
+        q = make(&c);
+        dlsched_uplink(q, &u);
+        dlsched_tick(q, 14.76 + 1e-6);
+        assert_int_equal(count(DLSCHED_EV_NO_ANSWER), 1);
+        assert_int_equal(cmd(q,
+                             "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
+                             "\"payload\":\"3031323334353637\"}",
+                             &reply, err, sizeof err),
+                         -1);
+        assert_non_null(strstr(err, "late: the deadline was stream time 13.760"));
+        json_object_put(reply);
+        run(q, 15, 60, 0.5);
+        assert_int_equal(count(DLSCHED_EV_SCHEDULED), 0);
+        dlsched_destroy(q);
+    }
+    dlsched_config_t c;
+    base_config(&c, 1);
+    c.answer_timeout_s = 601;
+    char err[256];
+    assert_null(dlsched_create(&c, err, sizeof err));
+    assert_non_null(strstr(err, "answer_timeout_s"));
+}
+
+/* dlsched_reserve (Monarch beacons): a reservation never overlaps a committed DL, a DL
+ * committed later is placed around it, it counts toward the duty cycle in the duty band
+ * only, and the budget refuses it when full. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    dlsched_device_t devs[2] = {direct_dev(0x1010, "0000000000000001"),
+                                direct_dev(0x1011, "0000000000000002")};
+    dlsched_config_t c;
+    base_config(&c, 1);
+    c.devices = devs;
+    c.ndevices = 2;
+    dlsched_t *q = make(&c);
+    dlsched_uplink_t u = bframe(0x1010, 1, 1, 5.0, 1.0, 868.1e6);
+    dlsched_uplink(q, &u);
+    run(q, 6, 26, 0.1); /* committed at 25 s: first bit at 6 + 20 + 1 + ramp */
+    const dlsched_event_t *dl1 = last(DLSCHED_EV_SCHEDULED);
+    assert_non_null(dl1);
+    double dl1_on = dl1->t_start_s - 0.5 / 600, dl1_off = dl1->t_end_s + 0.5 / 600;
+    /* A beacon asked for in the middle of the DL starts after it (+ guard). */
+    double t = 0;
+    char why[256] = "";
+    assert_int_equal(dlsched_reserve(q, dl1_on + 0.1, 0.4, 869.495e6, 869.515e6, &t, why,
+                                     sizeof why),
+                     0);
+    assert_near(t, dl1_off + 0.05, 1e-9);
+    /* A beacon just before a DL that would overlap it: the DL moves after the beacon. */
+    dlsched_uplink_t v = bframe(0x1011, 1, 1, 10.0, 1.0, 868.11e6);
+    dlsched_uplink(q, &v);
+    double planned = 11.0 + 20 + 1 + 0.5 / 600;
+    double b2 = 0;
+    assert_int_equal(dlsched_reserve(q, planned - 0.2, 0.4, 869.495e6, 869.515e6, &b2, NULL, 0),
+                     0);
+    assert_near(b2, planned - 0.2, 1e-9); /* free: nothing committed there yet */
+    run(q, 26, 40, 0.1);
+    const dlsched_event_t *dl2 = last(DLSCHED_EV_SCHEDULED);
+    assert_int_equal(dl2->ep_id, 0x1011);
+    assert_true(dl2->t_start_s - 0.5 / 600 >= b2 + 0.4 + 0.05 - 1e-9);
+    /* Both beacons and both DLs count in the duty budget (869.40-869.65 MHz). */
+    assert_near(dl2->duty_used_s, 2 * 0.375 + 2 * 0.4, 1e-9);
+    dlsched_stats_t st;
+    dlsched_get_stats(q, &st);
+    assert_int_equal(st.reservations, 2);
+    /* Out of the duty band: not counted. */
+    assert_int_equal(dlsched_reserve(q, 100, 0.4, 868.0e6, 868.02e6, &t, NULL, 0), 0);
+    assert_int_equal(dlsched_reserve(NULL, 100, 0.4, 868.0e6, 868.02e6, &t, NULL, 0),
+                     DLSCHED_ERR_ARG);
+    assert_int_equal(dlsched_reserve(q, 100, -1, 868.0e6, 868.02e6, &t, NULL, 0),
+                     DLSCHED_ERR_ARG);
+    dlsched_destroy(q);
+
+    /* A budget of 1 s per hour: two beacons fit, the third is refused with a reason. */
+    memset(&rec, 0, sizeof rec);
+    base_config(&c, 1);
+    c.duty_cycle = 1.0 / 3600;
+    q = make(&c);
+    assert_int_equal(dlsched_reserve(q, 10, 0.4, 869.495e6, 869.515e6, &t, NULL, 0), 0);
+    assert_int_equal(dlsched_reserve(q, 310, 0.4, 869.495e6, 869.515e6, &t, NULL, 0), 0);
+    assert_int_equal(dlsched_reserve(q, 610, 0.4, 869.495e6, 869.515e6, &t, why, sizeof why), 1);
+    assert_non_null(strstr(why, "duty cycle"));
+    dlsched_get_stats(q, &st);
+    assert_int_equal(st.reservations_refused, 1);
+    dlsched_destroy(q);
+}
+
 static void test_event_json(void **state)
 {
     (void)state;
@@ -1147,6 +1295,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_confirmation_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic_time_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_helpers, setup, teardown),

@@ -505,6 +505,110 @@ static void test_interferers_collisions(void **state)
 }
 
 /* JSON lines: one object per burst with the project's field names and values. */
+/* bproc_confirm: every B-procedure is followed by the device's confirmation (dl_confirmation,
+ * single frame, MC + 1, BF 0) T_CONF (Table 4-1) after the downlink assumed dl_offset_s into
+ * its window; the records match the bursts; no other confirmations; the device's next
+ * message comes after the confirmation; the truth has one "bproc" line per B-procedure. */
+static void test_bproc_confirm(void **state)
+{
+    (void)state;
+    for (int rcn = 1; rcn <= 3; rcn += 2) {
+        const rc_params_t *rc = rc_get(rcn);
+        synth_config_t c = small_config(40 + (uint64_t)rcn);
+        c.rc = rcn;
+        c.devices = 12;
+        c.duration_s = 120;
+        c.msg_interval_s = 5;
+        c.p_bf = 0.6;
+        c.p_dl_confirmation = 0.5; /* ignored in this scenario */
+        c.bproc_confirm = true;
+        c.dl_offset_s = rcn == 1 ? 0 : 2.5;
+        char err[256];
+        synth_t *s = synth_create(&c, err, sizeof err);
+        if (!s)
+            fail_msg("%s", err);
+        double offset = rcn == 1 ? 1.0 : 2.5;
+        assert_true(synth_config(s)->p_dl_confirmation == 0);
+        assert_true(synth_config(s)->dl_offset_s == offset);
+        size_t n, nb;
+        const synth_burst_t *b = synth_bursts(s, &n);
+        const synth_bproc_t *bp = synth_bprocs(s, &nb);
+        size_t confirmed = 0, confirmations = 0, bf_messages = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (b[i].msg.kind == UL_KIND_DL_CONFIRMATION)
+                confirmations++;
+            if (b[i].msg.bf && b[i].rank == 1)
+                bf_messages++;
+        }
+        assert_int_equal(nb, bf_messages);
+        for (size_t k = 0; k < nb; k++) {
+            const synth_bproc_t *p = &bp[k];
+            const synth_burst_t *f1 = NULL, *conf = NULL, *next = NULL;
+            for (size_t i = 0; i < n; i++) {
+                if (b[i].message == p->message && b[i].rank == 1)
+                    f1 = &b[i];
+                if (p->confirmed && b[i].message == p->conf_message)
+                    conf = &b[i];
+            }
+            assert_non_null(f1);
+            assert_true(f1->msg.bf && f1->msg.ep_id == p->ep_id && f1->msg.mc == p->mc);
+            assert_near(p->ul_t_end_s, f1->t_end_s, 1e-12);
+            assert_near(p->ul_freq_hz, f1->freq_hz, 1e-9);
+            assert_near(p->window_start_s, f1->t_end_s + rc->t_w_s, 1e-9);
+            assert_near(p->window_end_s, f1->t_end_s + rc->t_w_s + rc->t_rx_s, 1e-9);
+            assert_near(p->dl_freq_hz, f1->freq_hz + rc->dl_gap_hz, 1e-6);
+            assert_near(p->dl_t_start_s, p->window_start_s + offset, 1e-9);
+            assert_near(p->dl_t_end_s, p->dl_t_start_s + 224.0 / 600, 1e-9);
+            if (!p->confirmed)
+                continue;
+            confirmed++;
+            assert_non_null(conf);
+            assert_int_equal(conf->msg.kind, UL_KIND_DL_CONFIRMATION);
+            assert_int_equal(conf->n_frames, 1);
+            assert_int_equal(conf->rank, 1);
+            assert_false(conf->msg.bf);
+            assert_int_equal(conf->msg.ep_id, p->ep_id);
+            assert_int_equal(conf->msg.mc, (p->mc + 1) & 0xFFF);
+            assert_int_equal(p->conf_mc, conf->msg.mc);
+            assert_true(p->t_conf_s >= rc->t_conf_min_s && p->t_conf_s <= rc->t_conf_max_s);
+            /* the transmission (ramp-up) starts T_CONF after the DL's end */
+            assert_near(conf->t_on_s, p->dl_t_end_s + p->t_conf_s, 1.0 / c.rate_sps);
+            assert_near(p->conf_t_start_s, conf->t_start_s, 1e-12);
+            assert_int_equal(p->control.vdd_idle_mv, conf->msg.control.vdd_idle_mv);
+            assert_int_equal(p->control.rssi_dbm, conf->msg.control.rssi_dbm);
+            /* the device's next message starts after the confirmation */
+            for (size_t i = 0; i < n; i++)
+                if (b[i].msg.ep_id == p->ep_id && b[i].t_on_s > f1->t_on_s && &b[i] != conf &&
+                    b[i].message != p->message && (!next || b[i].t_on_s < next->t_on_s))
+                    next = &b[i];
+            if (next)
+                assert_true(next->t_on_s >= conf->t_off_s + 0.010);
+        }
+        print_message("RC%d: %zu B-procedures, %zu confirmed in the capture\n", rcn, nb, confirmed);
+        assert_true(confirmed >= 5);
+        assert_int_equal(confirmations, confirmed);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        assert_int_equal(synth_truth_write(s, f), 0);
+        fclose(f);
+        size_t lines = 0;
+        for (const char *q = text; (q = strstr(q, "\"type\":\"bproc\"")) != NULL; q++)
+            lines++;
+        assert_int_equal(lines, nb);
+        assert_non_null(strstr(text, "\"confirmed\":true,\"conf_message\""));
+        free(text);
+        synth_destroy(s);
+    }
+    /* The assumed DL must fit T_RX. */
+    synth_config_t c = small_config(1);
+    c.bproc_confirm = true;
+    c.dl_offset_s = 24.8;
+    char err[256];
+    assert_null(synth_create(&c, err, sizeof err));
+    assert_non_null(strstr(err, "downlink offset"));
+}
+
 static void test_json(void **state)
 {
     (void)state;
@@ -574,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_ebn0_calibration),
         cmocka_unit_test(test_explicit),
         cmocka_unit_test(test_interferers_collisions),
+        cmocka_unit_test(test_bproc_confirm),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include "hexutil.h"
 #include "iqfile.h"
 #include "keys.h"
+#include "monarch.h"
 #include "rc.h"
 #include "txsink.h"
 
@@ -392,6 +393,162 @@ static void test_file_sink_spectrum(void **state)
     txsink_destroy(s);
 }
 
+/* Carriers of x[0..n) (Hann window, zero-padded FFT): local maxima within 30 dB of the
+ * strongest, placed by parabolic interpolation of the dB values. Returns their count and
+ * fills f_hz/lvl_db with up to max of them in frequency order. */
+static int carriers(const float complex *x, size_t n, double rate, double *f_hz, double *lvl_db,
+                    int max)
+{
+    size_t nfft = 1;
+    while (nfft < 4 * n)
+        nfft <<= 1;
+    fftwf_complex *buf = fftwf_malloc(nfft * sizeof *buf);
+    double *pw = malloc(nfft * sizeof *pw);
+    assert_true(buf && pw);
+    fftwf_plan p = fftwf_plan_dft_1d((int)nfft, buf, buf, FFTW_FORWARD, FFTW_ESTIMATE);
+    memset(buf, 0, nfft * sizeof *buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = x[i] * (float)(0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)(n - 1)));
+    fftwf_execute(p);
+    double top = 0;
+    for (size_t k = 0; k < nfft; k++) {
+        pw[k] = (double)crealf(buf[k] * conjf(buf[k])) + 1e-30;
+        top = fmax(top, pw[k]);
+    }
+    int cnt = 0;
+    /* in frequency order: bins nfft/2 .. nfft-1 are the negative frequencies */
+    for (size_t j = 0; j < nfft; j++) {
+        size_t k = (j + nfft / 2) % nfft;
+        double a = pw[(k + nfft - 1) % nfft], b = pw[k], c = pw[(k + 1) % nfft];
+        if (!(b > a && b >= c && b > top * 1e-3))
+            continue;
+        double la = 10 * log10(a), lb = 10 * log10(b), lc = 10 * log10(c);
+        double frac = 0.5 * (la - lc) / (la - 2 * lb + lc);
+        double bin = (k < nfft / 2 ? (double)k : (double)k - (double)nfft) + frac;
+        if (cnt < max) {
+            f_hz[cnt] = bin * rate / (double)nfft;
+            lvl_db[cnt] = lb - 10 * log10(top);
+        }
+        cnt++;
+    }
+    fftwf_destroy_plan(p);
+    fftwf_free(buf);
+    free(pw);
+    return cnt;
+}
+
+/* A Monarch beacon through the file sink (seeds/001): the sidecar places it, the 362 ms
+ * pattern shows 12 equal carriers at ±1..±6 × dF1 around the beacon frequency and the
+ * 38 ms pattern 12 at ±k × dF2; the DL receiver finds no downlink in it; a DL queued
+ * after it is written too. */
+static void test_monarch_beacon_file(void **state)
+{
+    (void)state;
+    static const struct {
+        double offset_hz, df1, df2;
+    } cases[] = {{-20000.0, 1260.3, 1489.4}, {35000.0, 1024.0, 1260.3}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        got.n = 0;
+        txsink_config_t cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.kind = TXSINK_FILE;
+        cfg.dir = tmpdir;
+        cfg.center_freq_hz = CENTER_HZ;
+        cfg.on_result = on_result;
+        cfg.beacon_tx_freq_hz = CENTER_HZ + cases[c].offset_hz;
+        cfg.beacon_df1_hz = cases[c].df1;
+        cfg.beacon_df2_hz = cases[c].df2;
+        char err[256] = "";
+        txsink_t *s = txsink_create(&cfg, err, sizeof err);
+        if (!s)
+            fail_msg("txsink_create: %s", err);
+        txsink_beacon_t mb = {.id = 7, .freq_hz = CENTER_HZ + cases[c].offset_hz, .t_start_s = 3.5};
+        assert_int_equal(txsink_submit_beacon(s, &mb), 0);
+        txsink_burst_t b = burst(2, MC_A, "3031323334353637", CENTER_HZ + 10000.0, 5.0);
+        assert_int_equal(txsink_submit(s, &b), 0);
+        assert_int_equal(txsink_drain(s, 10000), 0);
+        assert_int_equal(got.n, 2);
+        const txsink_result_t *r = &got.res[0];
+        assert_true(r->beacon);
+        assert_int_equal(r->status, 0);
+        assert_int_equal(r->id, 7);
+        assert_false(got.res[1].beacon);
+        assert_int_equal(got.res[1].status, 0);
+        assert_non_null(strstr(r->path, "/monarch_7_t3500000us_869.525000M_240k.cf32"));
+
+        char jpath[sizeof r->path + 8];
+        snprintf(jpath, sizeof jpath, "%s.json", r->path);
+        json_object *side = read_json(jpath);
+        assert_string_equal(jstr(side, "type"), "monarch_iq");
+        assert_near(jnum(side, "offset_hz"), cases[c].offset_hz, 0.05);
+        assert_near(jnum(side, "df1_hz"), cases[c].df1, 1e-9);
+        assert_near(jnum(side, "df2_hz"), cases[c].df2, 1e-9);
+        size_t first = (size_t)jnum(side, "data_offset_samples");
+        assert_near(jnum(side, "t_first_sample_s"), 3.5 - first / 240000.0, 1e-6);
+        size_t n;
+        double rate, center;
+        float complex *x = read_iq(r->path, &n, &rate, &center);
+        size_t len = (size_t)llround(MONARCH_BEACON_S * rate);
+        assert_int_equal(n, len + 2 * first);
+        assert_int_equal((int64_t)n, (int64_t)jnum(side, "n_samples"));
+        /* silence around it, the beacon inside */
+        assert_true(cabsf(x[first / 2]) == 0 && cabsf(x[first + len + first / 2]) == 0);
+        assert_true(cabsf(x[first + len / 2]) > 0);
+        /* The two patterns, 2 ms away from the ramps and the switch. */
+        size_t guard = (size_t)(0.002 * rate), sw = first + (size_t)llround(MONARCH_PATTERN1_S * rate);
+        const struct {
+            size_t from, to;
+            double df, tol_hz;
+        } pat[2] = {{first + guard, sw - guard, cases[c].df1, 0.5},
+                    {sw + guard, first + len - guard, cases[c].df2, 5.0}};
+        for (int k = 0; k < 2; k++) {
+            double f[32], lvl[32];
+            int cnt = carriers(x + pat[k].from, pat[k].to - pat[k].from, rate, f, lvl, 32);
+            assert_int_equal(cnt, MONARCH_CARRIERS);
+            double worst = 0, lmin = 0;
+            for (int j = 0; j < MONARCH_CARRIERS; j++) {
+                int m = j < 6 ? j - 6 : j - 5; /* -6 .. -1, 1 .. 6 */
+                worst = fmax(worst, fabs(f[j] - (cases[c].offset_hz + m * pat[k].df)));
+                lmin = fmin(lmin, lvl[j]);
+            }
+            printf("Monarch pattern %d: 12 carriers at offset %+.0f Hz ± k × %.1f Hz, largest "
+                   "position error %.3f Hz, levels within %.2f dB\n",
+                   k + 1, cases[c].offset_hz, pat[k].df, worst, -lmin);
+            assert_true(worst < pat[k].tol_hz);
+            assert_true(-lmin < 1.0);
+        }
+        /* Not a downlink. */
+        dldemod_config_t dc = {.rate_sps = rate, .max_block_samples = n};
+        dldemod_t *dm = dldemod_create(&dc);
+        assert_non_null(dm);
+        dldemod_burst_t bursts[4];
+        assert_int_equal(dldemod_process(dm, x, n, bursts, 4), 0);
+        dldemod_destroy(dm);
+        free(x);
+        json_object_put(side);
+        txsink_destroy(s);
+    }
+    /* Refusals: beacons without a configuration, spacings outside seeds/001, out of band. */
+    txsink_t *s = file_sink(0, 0);
+    txsink_beacon_t mb = {.id = 1, .freq_hz = CENTER_HZ, .t_start_s = 1};
+    assert_int_equal(txsink_submit_beacon(s, &mb), TXSINK_ERR_ARG);
+    txsink_destroy(s);
+    static const double bad[][3] = {{0, 1000.0, 1024.0}, {0, 1024.0, 0}, {116000.0, 1024.0, 1024.0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        txsink_config_t cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.kind = TXSINK_FILE;
+        cfg.dir = tmpdir;
+        cfg.center_freq_hz = CENTER_HZ;
+        cfg.beacon_tx_freq_hz = CENTER_HZ + bad[i][0];
+        cfg.beacon_df1_hz = bad[i][1];
+        cfg.beacon_df2_hz = bad[i][2];
+        char err[256] = "";
+        assert_null(txsink_create(&cfg, err, sizeof err));
+        assert_non_null(strstr(err, i < 2 ? "1024, 1260.3 or 1489.4" : "outside the transmitter"));
+    }
+}
+
 static void test_queue_and_refusals(void **state)
 {
     (void)state;
@@ -615,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_sink_writes_iq_and_sidecar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_sink_offsets_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_sink_spectrum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_monarch_beacon_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_and_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_soapy_refusals, setup, teardown),
