@@ -27,7 +27,7 @@
  * Frames themselves are reported by the pipeline at once; messages are the de-duplicated,
  * complete view. A replica that still arrives after its message went out (timing slack)
  * is absorbed without a second message (counted in duplicates / replicas_matched).
-
+ *
  * Bursts that fail alone (readable FT, CRC bad) are kept as "orphans" for as long as a
  * sibling could still arrive. Each new orphan is first compared with the known messages
  * (re-encoded for its rank: it joins a message when its sign decisions agree on at least
@@ -48,7 +48,9 @@
  *     an unrelated burst out of a group of real replicas (it agrees on ~50 %); it is no
  *     guard against pure garbage, since the Viterbi result always fits its inputs well.
  * Orphans whose estimated SNR is below min_orphan_snr_db (noise that happened to show a
- * readable FT) are not kept at all.
+ * readable FT) are not kept at all: on pure noise the demodulator estimates below -1 dB
+ * for 99.7 % of the snippets that show a readable FT, while a replica at 2 dB Eb/N0
+ * reads about 2 dB.
  *
  * Bounded memory: at most max_pending orphans and max_pending open messages (the oldest
  * is dropped or emitted when full, and counted). No allocation after create. Not
