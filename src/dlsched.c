@@ -365,6 +365,9 @@ static void finish(dlsched_t *q, request_t *r, dlsched_status_t st)
     r->expire_at = last + q->cfg.retain_s;
 }
 
+static device_t *find_device(dlsched_t *q, uint32_t ep_id, bool create);
+static void fill_limits(const dlsched_t *q, const device_t *d, dlsched_event_t *ev, double t);
+
 static void refuse(dlsched_t *q, request_t *r, dlsched_status_t st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void refuse(dlsched_t *q, request_t *r, dlsched_status_t st, const char *fmt, ...)
@@ -372,6 +375,9 @@ static void refuse(dlsched_t *q, request_t *r, dlsched_status_t st, const char *
     dlsched_event_t ev;
     ev_init(&ev, DLSCHED_EV_REFUSED, r);
     ev.status = st;
+    /* A refusal by a limit shows the limit's state at the planned start. */
+    if (st == DLSCHED_ST_QUOTA || st == DLSCHED_ST_DUTY_CYCLE)
+        fill_limits(q, find_device(q, r->ep_id, false), &ev, r->t_plan);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ev.reason, sizeof ev.reason, fmt, ap);
