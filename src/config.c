@@ -1045,6 +1045,15 @@ int cfg_from_args(cfg_t *cfg, cfg_actions_t *actions, int argc, char *const argv
     for (size_t i = 0; rc == 0 && i < npending; i++)
         rc = cfg_set(cfg, pending[i].opt, pending[i].value, err, err_len);
     free(pending);
+    /* One transmitter: --tx-file on the command line replaces a configured tx_device (a
+     * replay of the station's own configuration into files), and --tx-device a
+     * configured tx_file. */
+    const cfg_option_t *tf = cfg_find_path("downlink.tx_file");
+    const cfg_option_t *td = cfg_find_path("downlink.tx_device");
+    if (rc == 0 && cfg_source(cfg, tf) == CFG_SRC_FLAG && cfg_source(cfg, td) == CFG_SRC_FILE)
+        cfg->tx_device[0] = '\0';
+    if (rc == 0 && cfg_source(cfg, td) == CFG_SRC_FLAG && cfg_source(cfg, tf) == CFG_SRC_FILE)
+        cfg->tx_file[0] = '\0';
     if (rc == 0)
         rc = cfg_validate(cfg, err, err_len);
     if (rc != 0)

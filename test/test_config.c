@@ -606,6 +606,12 @@ static void test_downlink_config(void **state)
     assert_int_equal(run_args(&cfg, &act, err, sizeof err, "-c", quiet, NULL), 0);
     assert_false(cfg_downlink_wanted(&cfg));
     cfg_free(&cfg);
+    /* A transmitter on the command line replaces the file's other kind. */
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof err, "-c", quiet, "--tx-device", "driver=hackrf", NULL), 0);
+    assert_string_equal(cfg.tx_file, "");
+    assert_string_equal(cfg.tx_device, "driver=hackrf");
+    cfg_free(&cfg);
 
     static const struct {
         const char *args[12];
