@@ -28,7 +28,7 @@
 #define CFG_DEFAULT_FILE "/etc/sigfoxd/sigfoxd.conf"
 #define CFG_STR_MAX 256
 #define CFG_PATH_MAX 1024
-#define CFG_MAX_OPTIONS 96 /* capacity for table entries */
+#define CFG_MAX_OPTIONS 96     /* capacity for table entries */
 #define CFG_DL_PAYLOAD_BYTES 8 /* a downlink payload (spec §4.2) */
 
 /* Exit codes of sigfoxd (STYLE.md "Errors and exit codes"). */
@@ -57,15 +57,15 @@ typedef enum {
 /* One device configured inline (devices.list). */
 typedef struct {
     uint32_t ep_id;
-    bool has_key;       /* false: the key comes from the keys file */
+    bool has_key; /* false: the key comes from the keys file */
     uint8_t key[KEYSTORE_KEY_BYTES];
-    char name[64];      /* "" when not given */
-    int daily_messages; /* 0: receiver.daily_messages */
-    cfg_dl_mode_t dl_mode;                /* downlink_mode */
-    bool has_dl_payload;                  /* downlink_payload given (direct mode) */
+    char name[64];         /* "" when not given */
+    int daily_messages;    /* 0: receiver.daily_messages */
+    cfg_dl_mode_t dl_mode; /* downlink_mode */
+    bool has_dl_payload;   /* downlink_payload given (direct mode) */
     uint8_t dl_payload[CFG_DL_PAYLOAD_BYTES];
-    int dl_quota;       /* downlink_quota: 0 = downlink.daily_quota, -1 = no limit, 1..64 */
-    int line;           /* line in the file, for messages */
+    int dl_quota; /* downlink_quota: 0 = downlink.daily_quota, -1 = no limit, 1..64 */
+    int line;     /* line in the file, for messages */
 } cfg_device_t;
 
 /* Effective configuration. Strings are NUL-terminated, "" = not set. */

@@ -145,22 +145,22 @@ typedef struct {
 /* One B-procedure of the bproc_confirm scenario: what the device expects and what it sent
  * back. Times are seconds from the first sample. */
 typedef struct {
-    uint32_t message;       /* the B-procedure's message number (its bursts' "message") */
+    uint32_t message; /* the B-procedure's message number (its bursts' "message") */
     uint32_t ep_id;
-    uint16_t mc;            /* the uplink's MC (the downlink's whitening uses it) */
-    double ul_t_end_s;      /* end of the first frame's last symbol (T_W starts here) */
-    double ul_freq_hz;      /* first frame's carrier */
-    double window_start_s;  /* ul_t_end_s + T_W */
-    double window_end_s;    /* window_start_s + T_RX */
-    double dl_freq_hz;      /* ul_freq_hz + Δf_GAP (Table 2-1): the DL must be within ±150 Hz */
-    double dl_t_start_s;    /* assumed first preamble bit: window_start_s + dl_offset_s */
-    double dl_t_end_s;      /* dl_t_start_s + 224 bits / 600 baud */
-    bool confirmed;         /* the confirmation fits the capture and was planned */
-    uint32_t conf_message;  /* its message number */
-    uint16_t conf_mc;       /* mc + 1 (mod 4096) */
-    double t_conf_s;        /* drawn T_CONF: DL end to the confirmation's transmission start */
-    double conf_t_start_s;  /* confirmation's first preamble symbol */
-    ul_control_t control;   /* what it reports (VDD idle/TX, temperature, DL RSSI) */
+    uint16_t mc;           /* the uplink's MC (the downlink's whitening uses it) */
+    double ul_t_end_s;     /* end of the first frame's last symbol (T_W starts here) */
+    double ul_freq_hz;     /* first frame's carrier */
+    double window_start_s; /* ul_t_end_s + T_W */
+    double window_end_s;   /* window_start_s + T_RX */
+    double dl_freq_hz;     /* ul_freq_hz + Δf_GAP (Table 2-1): the DL must be within ±150 Hz */
+    double dl_t_start_s;   /* assumed first preamble bit: window_start_s + dl_offset_s */
+    double dl_t_end_s;     /* dl_t_start_s + 224 bits / 600 baud */
+    bool confirmed;        /* the confirmation fits the capture and was planned */
+    uint32_t conf_message; /* its message number */
+    uint16_t conf_mc;      /* mc + 1 (mod 4096) */
+    double t_conf_s;       /* drawn T_CONF: DL end to the confirmation's transmission start */
+    double conf_t_start_s; /* confirmation's first preamble symbol */
+    ul_control_t control;  /* what it reports (VDD idle/TX, temperature, DL RSSI) */
 } synth_bproc_t;
 
 typedef struct {

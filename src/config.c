@@ -115,8 +115,7 @@ static int check_tx_gain(void *value, char *err, size_t err_len)
     double v;
     if (!s[0] || cfg_parse_number(s, &v) == 0 || is_pair_list(s, true))
         return 0;
-    snprintf(err, err_len, "'%s' is not a gain in dB or NAME=dB pairs like \"VGA=20,AMP=0\"",
-             s);
+    snprintf(err, err_len, "'%s' is not a gain in dB or NAME=dB pairs like \"VGA=20,AMP=0\"", s);
     return -1;
 }
 
@@ -140,8 +139,9 @@ static int check_default_mode(void *value, char *err, size_t err_len)
 static int check_quota(void *value, char *err, size_t err_len)
 {
     if (*(int *)value == 0) {
-        snprintf(err, err_len, "0 is not a quota: -1 = no limit, 1 .. 64 downlinks per day "
-                               "(downlink.enabled = false turns the downlink off)");
+        snprintf(err, err_len,
+                 "0 is not a quota: -1 = no limit, 1 .. 64 downlinks per day "
+                 "(downlink.enabled = false turns the downlink off)");
         return -1;
     }
     return 0;
@@ -252,8 +252,7 @@ static const cfg_option_t options[] = {
      "answer B-procedures (BF=1) with downlinks; --tx-file/--tx-device imply it", NULL},
     {"downlink.default_mode", "dl-default-mode", 0, CFG_TYPE_STRING, FIELD(dl_default_mode),
      "callback", 0, 0, "MODE",
-     "devices without downlink_mode: callback (downlink_request event) or off",
-     check_default_mode},
+     "devices without downlink_mode: callback (downlink_request event) or off", check_default_mode},
     {"downlink.window_margin_s", "dl-margin", 0, CFG_TYPE_DOUBLE, FIELD(dl_window_margin_s), "1",
      0.01, 9, "S", "distance of the DL from both edges of the device's receive window", NULL},
     {"downlink.tx_lead_s", "dl-lead", 0, CFG_TYPE_DOUBLE, FIELD(dl_tx_lead_s), "2", 0.1, 14, "S",
@@ -265,16 +264,16 @@ static const cfg_option_t options[] = {
      NULL},
     {"downlink.duty_cycle", "dl-duty-cycle", 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_cycle), "0.1",
      0.0001, 1, "FRACTION", "on-air share allowed in the duty band (1: no budget)", NULL},
-    {"downlink.duty_window_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_window_s), "3600", 1,
-     604800, "S", "sliding window of the duty-cycle budget", NULL},
+    {"downlink.duty_window_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_window_s), "3600", 1, 604800,
+     "S", "sliding window of the duty-cycle budget", NULL},
     {"downlink.duty_band_lo_hz", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_band_lo_hz), "0", 0, 6e9,
      "HZ", "duty band; both 0: RC1 869.40-869.65 MHz, other RCs the DL macro-channel", NULL},
     {"downlink.duty_band_hi_hz", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_duty_band_hi_hz), "0", 0, 6e9,
      "HZ", "upper edge of the duty band", NULL},
     {"downlink.daily_quota", "dl-quota", 0, CFG_TYPE_INT, FIELD(dl_daily_quota), "4", -1, 64, "N",
      "downlinks per device per 24 h (-1: no limit; per device: downlink_quota)", check_quota},
-    {"downlink.conf_tolerance_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_conf_tolerance_s), "0.5",
-     0.01, 10, "S", "slack on T_CONF when matching the device's confirmation", NULL},
+    {"downlink.conf_tolerance_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_conf_tolerance_s), "0.5", 0.01,
+     10, "S", "slack on T_CONF when matching the device's confirmation", NULL},
     {"downlink.rx_latency_s", NULL, 0, CFG_TYPE_DOUBLE, FIELD(dl_rx_latency_s), "3", 0.1, 60, "S",
      "how long after a frame the receiver reports it (the lost verdict waits for it)", NULL},
     {"downlink.tx_file", "tx-file", 0, CFG_TYPE_STRING, FIELD(tx_file), "", 0, 0, "DIR",
@@ -286,11 +285,9 @@ static const cfg_option_t options[] = {
     {"downlink.tx_rate_sps", "tx-rate", 0, CFG_TYPE_DOUBLE, FIELD(tx_rate_sps), "0", 0, 100e6,
      "SPS", "TX sample rate; 0: 240k for the file sink, radio.rate_sps for a radio", NULL},
     {"downlink.tx_center_freq_hz", "tx-center-freq", 0, CFG_TYPE_DOUBLE, FIELD(tx_center_freq_hz),
-     "0", 0, 6e9, "HZ", "TX centre (the carrier is placed digitally); 0: the RC's DL centre",
-     NULL},
+     "0", 0, 6e9, "HZ", "TX centre (the carrier is placed digitally); 0: the RC's DL centre", NULL},
     {"downlink.tx_gain", "tx-gain", 0, CFG_TYPE_STRING, FIELD(tx_gain), "", 0, 0, "GAIN",
-     "TX gain: overall dB or per element \"VGA=20,AMP=0\"; \"\": driver default",
-     check_tx_gain},
+     "TX gain: overall dB or per element \"VGA=20,AMP=0\"; \"\": driver default", check_tx_gain},
     {"downlink.tx_antenna", NULL, 0, CFG_TYPE_STRING, FIELD(tx_antenna), "", 0, 0, "NAME",
      "TX antenna port; \"\": driver default", NULL},
     {"downlink.tx_settings", NULL, 0, CFG_TYPE_STRING, FIELD(tx_settings), "", 0, 0, "K=V,...",
@@ -301,14 +298,13 @@ static const cfg_option_t options[] = {
      "FRACTION", "peak amplitude of a burst, of the DAC's full scale", NULL},
 
     {"monarch.enabled", "monarch", 0, CFG_TYPE_BOOL, FIELD(monarch_enabled), "false", 0, 0, NULL,
-     "transmit Monarch beacons every 5 min (+ up to 10 s); needs freq_hz, df1_hz, df2_hz",
-     NULL},
+     "transmit Monarch beacons every 5 min (+ up to 10 s); needs freq_hz, df1_hz, df2_hz", NULL},
     {"monarch.freq_hz", "monarch-freq", 0, CFG_TYPE_DOUBLE, FIELD(monarch_freq_hz), "0", 0, 6e9,
      "HZ", "beacon frequency (no default: the seed has no RC table)", NULL},
-    {"monarch.df1_hz", "monarch-df1", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df1_hz), "0", 0, 2000,
-     "HZ", "carrier spacing of the 362 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
-    {"monarch.df2_hz", "monarch-df2", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df2_hz), "0", 0, 2000,
-     "HZ", "carrier spacing of the 38 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
+    {"monarch.df1_hz", "monarch-df1", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df1_hz), "0", 0, 2000, "HZ",
+     "carrier spacing of the 362 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
+    {"monarch.df2_hz", "monarch-df2", 0, CFG_TYPE_DOUBLE, FIELD(monarch_df2_hz), "0", 0, 2000, "HZ",
+     "carrier spacing of the 38 ms pattern: 1024, 1260.3 or 1489.4", check_monarch_df},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -761,8 +757,7 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
             else if (strcasecmp(v, "off") == 0)
                 d->dl_mode = CFG_DL_MODE_OFF;
             else {
-                snprintf(err, err_len, "%s: expected \"direct\", \"callback\" or \"off\"",
-                         where);
+                snprintf(err, err_len, "%s: expected \"direct\", \"callback\" or \"off\"", where);
                 return CFG_ERR_USAGE;
             }
             have_dl = true;
@@ -772,8 +767,8 @@ static int parse_device(const config_setting_t *g, const char *file, cfg_device_
             bool hex = len == 2 * CFG_DL_PAYLOAD_BYTES;
             for (size_t k = 0; hex && k < len; k++)
                 hex = isxdigit((unsigned char)v[k]) != 0;
-            if (!hex || hex_to_bytes(v, d->dl_payload, sizeof d->dl_payload) !=
-                            CFG_DL_PAYLOAD_BYTES) {
+            if (!hex ||
+                hex_to_bytes(v, d->dl_payload, sizeof d->dl_payload) != CFG_DL_PAYLOAD_BYTES) {
                 snprintf(err, err_len,
                          "%s: expected a string of exactly 16 hex digits (the 8-byte downlink "
                          "payload)",
@@ -1065,8 +1060,7 @@ bool cfg_downlink_wanted(const cfg_t *cfg)
 {
     if (!cfg)
         return false;
-    return cfg->dl_enabled ||
-           cfg_source(cfg, cfg_find_path("downlink.tx_file")) == CFG_SRC_FLAG ||
+    return cfg->dl_enabled || cfg_source(cfg, cfg_find_path("downlink.tx_file")) == CFG_SRC_FLAG ||
            cfg_source(cfg, cfg_find_path("downlink.tx_device")) == CFG_SRC_FLAG;
 }
 
@@ -1373,20 +1367,19 @@ json_object *cfg_to_json(const cfg_t *cfg)
         json_object_object_add(o, "name", json_object_new_string(dev->name));
         json_object_object_add(o, "daily_messages",
                                json_object_new_int(cfg_daily_messages(cfg, dev->ep_id)));
-        json_object_object_add(
-            o, "downlink_mode",
-            json_object_new_string(dev->dl_mode == CFG_DL_MODE_DEFAULT
-                                       ? cfg->dl_default_mode
-                                       : cfg_dl_mode_name(dev->dl_mode)));
+        json_object_object_add(o, "downlink_mode",
+                               json_object_new_string(dev->dl_mode == CFG_DL_MODE_DEFAULT
+                                                          ? cfg->dl_default_mode
+                                                          : cfg_dl_mode_name(dev->dl_mode)));
         char hex[2 * CFG_DL_PAYLOAD_BYTES + 1];
         json_object_object_add(
             o, "downlink_payload",
             dev->has_dl_payload
                 ? json_object_new_string(bytes_to_hex(dev->dl_payload, CFG_DL_PAYLOAD_BYTES, hex))
                 : NULL);
-        json_object_object_add(o, "downlink_quota",
-                               json_object_new_int(dev->dl_quota ? dev->dl_quota
-                                                                 : cfg->dl_daily_quota));
+        json_object_object_add(
+            o, "downlink_quota",
+            json_object_new_int(dev->dl_quota ? dev->dl_quota : cfg->dl_daily_quota));
         json_object_array_add(list, o);
     }
     return root;

@@ -449,8 +449,7 @@ static void on_tx_result(const txsink_result_t *r, void *user)
         else
             a->beacons_failed++;
         pthread_mutex_unlock(&a->lock);
-        emit_beacon(a, r->id, r->t_start_s, r->status == 0 ? "ok" : "tx_error", r->error,
-                    r->path);
+        emit_beacon(a, r->id, r->t_start_s, r->status == 0 ? "ok" : "tx_error", r->error, r->path);
         return;
     }
     if (a->sched)
@@ -482,7 +481,7 @@ static int monarch_tick(app_t *a, double now_s)
     double anchor_t = a->jctx.anchor_t_s, anchor_unix = a->jctx.anchor_unix_s;
     bool utc = !a->replay && anchor_unix > 0;
     if (!a->replay && !utc)
-        return 0; /* no clock yet */
+        return 0;                                                 /* no clock yet */
     double here = utc ? anchor_unix + (now_s - anchor_t) : now_s; /* in slot units */
     if (!a->beacon_planned) {
         /* Live, the first slot leaves the transmitter its lead time; a replay starts with
@@ -606,7 +605,7 @@ static int start_downlink(app_t *a)
                 continue;
             devs[n].ep_id = d->ep_id;
             devs[n].mode = d->dl_mode == CFG_DL_MODE_DEFAULT ? (dlsched_mode_t)def
-                                                              : (dlsched_mode_t)d->dl_mode;
+                                                             : (dlsched_mode_t)d->dl_mode;
             memcpy(devs[n].payload, d->dl_payload, sizeof devs[n].payload);
             devs[n].daily_quota = d->dl_quota;
             n++;
@@ -1049,8 +1048,7 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
 
 /* The downlink command while the downlink is disabled: says why. (With the scheduler,
  * dlsched_cmd_downlink answers it.) */
-static int cmd_downlink_off(json_object *req, json_object *reply, void *user, char *err,
-                            size_t len)
+static int cmd_downlink_off(json_object *req, json_object *reply, void *user, char *err, size_t len)
 {
     (void)req;
     (void)reply;

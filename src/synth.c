@@ -322,8 +322,7 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
         set_err(err, err_len, "interferer power %g dB outside -50..120", c->interferer_db);
         return SYNTH_ERR_ARG;
     }
-    if (!(c->dl_offset_s >= 0) ||
-        c->dl_offset_s > rc->t_rx_s - DL_BURST_S) {
+    if (!(c->dl_offset_s >= 0) || c->dl_offset_s > rc->t_rx_s - DL_BURST_S) {
         set_err(err, err_len, "downlink offset %g s outside 0 .. %g s (T_RX minus the burst)",
                 c->dl_offset_s, rc->t_rx_s - DL_BURST_S);
         return SYNTH_ERR_ARG;
@@ -699,8 +698,8 @@ static int plan_devices(synth_t *s)
             if (m.bf && c->bproc_confirm) {
                 /* The device got its downlink: it confirms, then is free again. */
                 double conf_off = 0;
-                int cr = plan_confirmation(s, &s->dev[di], (uint32_t)di, first, &m, baud,
-                                           &conf_off);
+                int cr =
+                    plan_confirmation(s, &s->dev[di], (uint32_t)di, first, &m, baud, &conf_off);
                 if (cr < 0)
                     return cr;
                 if (cr == 0)
@@ -1424,8 +1423,8 @@ int synth_truth_write(synth_t *s, FILE *out)
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < s->nbursts + s->nbproc; i++) {
-        json_object *o = i < s->nbursts ? burst_object(&s->bursts[i])
-                                        : bproc_object(&s->bproc[i - s->nbursts]);
+        json_object *o =
+            i < s->nbursts ? burst_object(&s->bursts[i]) : bproc_object(&s->bproc[i - s->nbursts]);
         if (!o)
             return SYNTH_ERR_NOMEM;
         int w = fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

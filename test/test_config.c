@@ -556,15 +556,15 @@ static void test_help_lists_every_flag(void **state)
 static void test_downlink_config(void **state)
 {
     (void)state;
-    const char *path = write_file(
-        "dl.conf",
-        "devices: { list = (\n"
-        "  { ep_id = \"0A0B0C0D\"; downlink_payload = \"0011223344556677\"; },\n"
-        "  { ep_id = \"01020304\"; key = \"000102030405060708090A0B0C0D0E0F\";\n"
-        "    downlink_mode = \"off\"; downlink_quota = -1; },\n"
-        "  { ep_id = \"05060708\"; key = \"000102030405060708090A0B0C0D0E0F\"; } ); };\n"
-        "downlink: { enabled = true; tx_file = \"/tmp\"; daily_quota = 2; };\n",
-        0600);
+    const char *path =
+        write_file("dl.conf",
+                   "devices: { list = (\n"
+                   "  { ep_id = \"0A0B0C0D\"; downlink_payload = \"0011223344556677\"; },\n"
+                   "  { ep_id = \"01020304\"; key = \"000102030405060708090A0B0C0D0E0F\";\n"
+                   "    downlink_mode = \"off\"; downlink_quota = -1; },\n"
+                   "  { ep_id = \"05060708\"; key = \"000102030405060708090A0B0C0D0E0F\"; } ); };\n"
+                   "downlink: { enabled = true; tx_file = \"/tmp\"; daily_quota = 2; };\n",
+                   0600);
     cfg_t cfg;
     cfg_actions_t act;
     char err[512] = "";
@@ -608,7 +608,8 @@ static void test_downlink_config(void **state)
     cfg_free(&cfg);
     /* A transmitter on the command line replaces the file's other kind. */
     assert_int_equal(
-        run_args(&cfg, &act, err, sizeof err, "-c", quiet, "--tx-device", "driver=hackrf", NULL), 0);
+        run_args(&cfg, &act, err, sizeof err, "-c", quiet, "--tx-device", "driver=hackrf", NULL),
+        0);
     assert_string_equal(cfg.tx_file, "");
     assert_string_equal(cfg.tx_device, "driver=hackrf");
     cfg_free(&cfg);
@@ -646,8 +647,8 @@ static void test_downlink_config(void **state)
     }
     /* A complete Monarch configuration inside the file sink's band is accepted. */
     assert_int_equal(run_args(&cfg, &act, err, sizeof err, "--no-config", "--tx-file", "/tmp",
-                              "--monarch", "--monarch-freq", "869.505M", "--monarch-df1",
-                              "1260.3", "--monarch-df2", "1489.4", NULL),
+                              "--monarch", "--monarch-freq", "869.505M", "--monarch-df1", "1260.3",
+                              "--monarch-df2", "1489.4", NULL),
                      0);
     assert_true(cfg.monarch_enabled && cfg.monarch_df1_hz == 1260.3);
     cfg_free(&cfg);
