@@ -467,6 +467,18 @@ static double beacon_random(app_t *a)
     return (double)(z >> 11) * 0x1.0p-53;
 }
 
+/* Logs when the next beacon is due: UTC live (slot + offset), stream time in a replay. */
+static void log_beacon_plan(app_t *a, bool utc)
+{
+    char when[40];
+    if (utc)
+        publisher_time_utc(a->beacon_slot + a->beacon_jitter, when, sizeof when);
+    else
+        snprintf(when, sizeof when, "stream %.3f s", a->beacon_slot + a->beacon_jitter);
+    log_info("Monarch beacon planned, id: %u, at: %s, slot_offset_s: %.3f", a->beacon_id + 1,
+             when, a->beacon_jitter);
+}
+
 /* Plans and submits Monarch beacons (DSP thread, after each block; now_s = stream time).
  * seeds/001: every 5 minutes, a random 0-10 s into the slot; base stations are in sync
  * world-wide, so live slots start at UTC multiples of 300 s; a replay has no UTC and uses
@@ -490,6 +502,7 @@ static int monarch_tick(app_t *a, double now_s)
                              : floor(here / MONARCH_PERIOD_S) * MONARCH_PERIOD_S;
         a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
         a->beacon_planned = true;
+        log_beacon_plan(a, utc);
     }
     int submitted = 0;
     for (;;) {
@@ -505,6 +518,8 @@ static int monarch_tick(app_t *a, double now_s)
             rc = dlsched_reserve(a->sched, t, MONARCH_BEACON_S, a->cfg.monarch_freq_hz - half,
                                  a->cfg.monarch_freq_hz + half, &t, why, sizeof why);
         }
+        if (rc < 0)
+            snprintf(why, sizeof why, "no transmitter slot: %s", dlsched_strerror(rc));
         if (rc == 0) {
             txsink_beacon_t b = {.id = id, .freq_hz = a->cfg.monarch_freq_hz, .t_start_s = t};
             rc = txsink_submit_beacon(a->tx, &b);
@@ -523,6 +538,7 @@ static int monarch_tick(app_t *a, double now_s)
         }
         a->beacon_slot += MONARCH_PERIOD_S;
         a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
+        log_beacon_plan(a, utc);
     }
     return submitted;
 }
