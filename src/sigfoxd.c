@@ -475,8 +475,8 @@ static void log_beacon_plan(app_t *a, bool utc)
         publisher_time_utc(a->beacon_slot + a->beacon_jitter, when, sizeof when);
     else
         snprintf(when, sizeof when, "stream %.3f s", a->beacon_slot + a->beacon_jitter);
-    log_info("Monarch beacon planned, id: %u, at: %s, slot_offset_s: %.3f", a->beacon_id + 1,
-             when, a->beacon_jitter);
+    log_info("Monarch beacon planned, id: %u, at: %s, slot_offset_s: %.3f", a->beacon_id + 1, when,
+             a->beacon_jitter);
 }
 
 /* Plans and submits Monarch beacons (DSP thread, after each block; now_s = stream time).
