@@ -1381,23 +1381,19 @@ static void run_pipeline_point(uint64_t seed, int baud, int clen, bool combined,
     long n = 0;
     for (long row = 0; row < rows; row++)
         for (int lane = 0; lane < lanes && n < count; lane++, n++) {
-            double f = rc_get(1)->ul_center_hz - BAND_HALF_HZ + (lane + 0.5) * slot_hz +
-                       (rng_uniform(&r) - 0.5) * (slot_hz - 4000);
+            /* Bursts that follow each other in a slot alternate between its two halves,
+             * >= 2 kHz apart: back-to-back bursts on one carrier would be one track to the
+             * detector, which random carriers over the band hardly ever produce. */
             double t = 1.0 + row * per + 0.3 * rng_uniform(&r);
             uint8_t key[16];
             random_message(&r, (size_t)clen, &msgs[n], key);
-            if (!combined) {
-                add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, 1, 1, t, f, pt->ebn0_db);
-                continue;
-            }
-            for (int rank = 1; rank <= 3; rank++) {
-                /* replicas of a U-procedure: independent carriers in the slot */
-                double fr = rank == 1
-                                ? f
-                                : rc_get(1)->ul_center_hz - BAND_HALF_HZ + (lane + 0.5) * slot_hz +
-                                      (rng_uniform(&r) - 0.5) * (slot_hz - 4000);
-                double end = add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, rank, 3, t, fr,
-                                       pt->ebn0_db);
+            for (int rank = 1; rank <= (combined ? 3 : 1); rank++) {
+                int half = (int)((row + rank) & 1);
+                double f = rc_get(1)->ul_center_hz - BAND_HALF_HZ + lane * slot_hz +
+                           (half ? 0.55 : 0.05) * slot_hz + rng_uniform(&r) * 0.4 * slot_hz;
+                double end = add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, rank,
+                                       combined ? 3 : 1, t, f, pt->ebn0_db);
+                /* replicas of a U-procedure: independent carriers, gaps 0.1-0.5 s */
                 t = end + 0.1 + 0.4 * rng_uniform(&r);
             }
         }
