@@ -2,7 +2,11 @@
 # demo: synthesize a busy RC1 capture (several devices, both baud rates, replicas,
 # 1-bit and control messages, an interferer), play it through the SoapySDR iqfile
 # driver in real time as if it were a radio, and print the messages sigfoxd publishes
-# over ZeroMQ as they are decoded. Ends with a score against the synthesizer's truth.
+# over ZeroMQ as they are decoded, and score them against the synthesizer's truth.
+# Then a B-procedure end to end (replayed, as fast as the CPU allows): an uplink that
+# asks for a downlink is decoded, the downlink is built, GFSK-modulated and written by the
+# file sink, sigfox-dlrx demodulates and authenticates it, and the device's confirmation
+# frame T_CONF later turns into a downlink_ack event.
 # Usage: scripts/demo.sh [BUILD_DIR]   env: DEMO_DIR (default BUILD_DIR/demo),
 #        DEMO_SECONDS (default 20), DEMO_DEVICES (default 8), DEMO_SEED (default 7)
 # Licence: MIT.
@@ -45,3 +49,24 @@ pids=()
 
 echo "== 3. Score against the synthesizer's truth (sigfox-score: every frame and message, no false frames)"
 "$bin/sigfox-score" --truth "$cap.truth.jsonl" --max-false 0 "$dir/events.jsonl"
+
+echo "== 4. B-procedure: one device asks for a downlink (RC1, 3 frames), then confirms it"
+bp="$dir/bproc"
+rm -rf "$bp-dl" && mkdir -p "$bp-dl"
+"$bin/sigfox-synth" -o "$bp.cs16" --rate 250k --duration 32 --devices 1 --interval 60 \
+    --bf 1 --one-bit 0 --keepalive 0 --dl-confirmation 0 --single-frame 0 --bproc-confirm \
+    --ebn0 15 --seed "$seed" 2>/dev/null
+ep=$(awk '!/^#/ {print $1; exit}' "$bp.cs16.keys")
+# The device gets a fixed payload ("direct" mode); without it sigfoxd would publish a
+# downlink_request and wait for an application's answer on the command socket.
+echo "devices: { list = ( { ep_id = \"$ep\"; downlink_payload = \"C0FFEE0123456789\"; } ); };" >"$bp.conf"
+"$bin/sigfoxd" -c "$bp.conf" --replay "$bp.cs16" --rate 250k --center-freq 868.13M \
+    --keys "$bp.cs16.keys" --tx-file "$bp-dl" --log-level warning |
+    jq -c 'select(.type != "frame") | {type, ep_id, mc, kind, payload, freq_hz, t_start_s}'
+echo "   the written downlink, demodulated and authenticated by sigfox-dlrx:"
+for f in "$bp-dl"/dl_*.cf32; do
+    "$bin/sigfox-dlrx" --id "$ep" --keys "$bp.cs16.keys" "$f" |
+        jq -c '{ep_id, mc, payload, crc_ok, auth, freq_hz}'
+done
+echo "   where it had to be (synthesizer truth: device window and first carrier + 1.395 MHz):"
+jq -c 'select(.type == "bproc") | {window_start_s, window_end_s, dl_freq_hz}' "$bp.cs16.truth.jsonl"
