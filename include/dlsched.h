@@ -333,6 +333,10 @@ json_object *dlsched_stats_json(dlsched_t *q);
 
 /* NULL-safe. Emits nothing. */
 void dlsched_destroy(dlsched_t *q);
+/* Runs fn(arg) while holding the scheduler's lock: the way to change the key store the
+ * scheduler reads (cfg.keys, e.g. a SIGHUP reload) without racing the command and
+ * transmit threads, which reach it only through the scheduler. q NULL: just fn(arg). */
+void dlsched_locked(dlsched_t *q, void (*fn)(void *arg), void *arg);
 
 /* The event as JSON (docs/downlink-scheduler.md lists every field): type, format_version,
  * id, ep_id, mc, mode, status, reason, and per type ul_freq_hz, ul_t_end_s, ul_rank,

@@ -1078,6 +1078,17 @@ int dlsched_tick(dlsched_t *q, double now_s)
     return n;
 }
 
+void dlsched_locked(dlsched_t *q, void (*fn)(void *arg), void *arg)
+{
+    if (!fn)
+        return;
+    if (q)
+        pthread_mutex_lock(&q->lock);
+    fn(arg);
+    if (q)
+        pthread_mutex_unlock(&q->lock);
+}
+
 int dlsched_flush(dlsched_t *q)
 {
     if (!q)

@@ -175,37 +175,18 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The IDs in a key store (keystore.h has no iterator: its file format is the interface).
- * Returns a sorted malloc()ed array (caller frees) and its length in *n, or NULL. */
+/* The IDs in a key store, sorted. Returns a malloc()ed array (caller frees) and its
+ * length in *n, or NULL when the store is empty or memory is short. */
 static uint32_t *keystore_ids(const keystore_t *ks, size_t *n)
 {
     *n = 0;
-    if (!ks || keystore_count(ks) == 0)
+    size_t count = keystore_count(ks);
+    uint32_t *ids = count ? malloc(count * sizeof *ids) : NULL;
+    if (!ids)
         return NULL;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
-    int rc = keystore_write(ks, f);
-    fclose(f);
-    uint32_t *ids = rc == 0 ? malloc(keystore_count(ks) * sizeof *ids) : NULL;
-    size_t cap = keystore_count(ks);
-    char *save = NULL;
-    for (char *line = ids ? strtok_r(text, "\n", &save) : NULL; line && *n < cap;
-         line = strtok_r(NULL, "\n", &save)) {
-        uint32_t id;
-        uint8_t key[KEYSTORE_KEY_BYTES];
-        if (keystore_parse_line(line, &id, key, NULL, 0) == 1)
-            ids[(*n)++] = id;
-        memset(key, 0, sizeof key);
-    }
-    if (text) {
-        memset(text, 0, len); /* it held every key */
-        free(text);
-    }
-    if (ids)
-        qsort(ids, *n, sizeof *ids, cmp_u32);
+    for (size_t i = 0; i < count; i++)
+        ids[i] = keystore_ep_id_at(ks, i);
+    *n = count;
     return ids;
 }
 
@@ -677,10 +658,16 @@ static int start_downlink(app_t *a)
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
+static void swap_key_stores(void *arg)
+{
+    keystore_t **pair = arg;
+    keystore_swap(pair[0], pair[1]);
+}
+
 /* SIGHUP, on the DSP thread between blocks (rx reads the store only inside rx_process on
- * this thread). rx keeps a pointer to the store it was created with, so the new keys are
- * copied into that store: added and changed keys take effect at once; a device removed
- * from the file keeps its key until restart (keys.h has no removal), which is logged. */
+ * this thread; the scheduler reads it under its lock, taken for the swap). rx and the
+ * scheduler keep a pointer to the store they were created with, so the reloaded keys
+ * replace its contents: added, changed and removed devices all take effect at once. */
 static void reload_keys(app_t *a)
 {
     if (!a->keys) {
@@ -694,30 +681,18 @@ static void reload_keys(app_t *a)
         app_log(a, LOG_LEVEL_ERROR, "Keys not reloaded, the old keys stay, error: %s", err);
         return;
     }
-    size_t nfresh, nold, added = 0, removed = 0;
-    uint32_t *ids = keystore_ids(fresh, &nfresh);
-    uint32_t *old = keystore_ids(a->keys, &nold);
-    int rc = 0;
-    for (size_t i = 0; i < nfresh && rc == 0; i++) {
-        if (!keystore_find(a->keys, ids[i]))
+    size_t added = 0, removed = 0, nfresh = keystore_count(fresh);
+    for (size_t i = 0; i < nfresh; i++)
+        if (!keystore_find(a->keys, keystore_ep_id_at(fresh, i)))
             added++;
-        rc = keystore_add(a->keys, ids[i], keystore_find(fresh, ids[i]));
-    }
-    for (size_t i = 0; i < nold; i++)
-        if (!keystore_find(fresh, old[i]))
+    for (size_t i = 0; i < keystore_count(a->keys); i++)
+        if (!keystore_find(fresh, keystore_ep_id_at(a->keys, i)))
             removed++;
-    free(ids);
-    free(old);
-    keystore_destroy(fresh);
+    keystore_t *pair[2] = {a->keys, fresh};
+    dlsched_locked(a->sched, swap_key_stores, pair);
+    keystore_destroy(fresh); /* now the old keys */
     set_key_ids(a);
-    if (rc != 0)
-        app_log(a, LOG_LEVEL_ERROR, "Keys partly reloaded: out of memory");
-    else
-        log_notice("Keys reloaded, keys: %zu, added: %zu", nfresh, added);
-    if (removed)
-        app_log(a, LOG_LEVEL_WARNING,
-                "Devices removed from the keys keep their keys until restart, devices: %zu",
-                removed);
+    log_notice("Keys reloaded, keys: %zu, added: %zu, removed: %zu", nfresh, added, removed);
 }
 
 /* ---- DSP loop ------------------------------------------------------------------------- */

@@ -178,7 +178,17 @@ grep "^$C " "$cap.keys" >>"$tmp/keys"
 kill -HUP "$SFX_PID"
 sleep 0.5
 kill -0 "$SFX_PID" 2>/dev/null || err "run3: sigfoxd died on SIGHUP"
-grep -q "Keys reloaded, keys: 3, added: 1" "$tmp/run3.err" || err "run3: no reload: $(tail -3 "$tmp/run3.err")"
+grep -q "Keys reloaded, keys: 3, added: 1, removed: 0" "$tmp/run3.err" || err "run3: no reload: $(tail -3 "$tmp/run3.err")"
+# SIGHUP again without B's line: B's key is gone at once.
+grep -v "^$B " "$tmp/keys" >"$tmp/keys.new" && chmod 600 "$tmp/keys.new" && mv "$tmp/keys.new" "$tmp/keys"
+kill -HUP "$SFX_PID"
+sleep 0.5
+grep -q "Keys reloaded, keys: 2, added: 0, removed: 1" "$tmp/run3.err" ||
+    err "run3: removal not reloaded: $(tail -3 "$tmp/run3.err")"
+"$SUB" --cmd "$CMD" devices >"$tmp/devices2.json" || err "devices command failed"
+jq -e --arg b "$B" --arg c "$C" '.ok and (.devices | map(select(.ep_id == $c)) | .[0].has_key)
+    and ((.devices | map(select(.ep_id == $b)) | .[0].has_key // false) | not)' "$tmp/devices2.json" >/dev/null ||
+    err "devices after removing B's key: $(cat "$tmp/devices2.json")"
 t0=$(date +%s%N)
 kill -TERM "$SFX_PID"
 wait_exit 5

@@ -701,6 +701,34 @@ static void test_tx_busy(void **state)
     dlsched_destroy(q);
 }
 
+static void swap_stores(void *arg)
+{
+    keystore_t **pair = arg;
+    keystore_swap(pair[0], pair[1]);
+}
+
+/* A key store replaced under the scheduler's lock (SIGHUP reload) takes effect at once:
+ * a device whose key was removed is refused, and the old contents come back intact. */
+static void test_keys_replaced_under_lock(void **state)
+{
+    (void)state;
+    dlsched_device_t dev = direct_dev(EP_A, "0000000000000000");
+    dlsched_t *q = make_devices(1, &dev, 1);
+    keystore_t *empty = keystore_create();
+    keystore_t *pair[2] = {keys, empty};
+    dlsched_locked(q, swap_stores, pair);
+    dlsched_uplink_t u = bframe(EP_A, 7, 1, 0, 1, 868.1e6);
+    dlsched_uplink(q, &u);
+    assert_int_equal(last(DLSCHED_EV_REFUSED)->status, DLSCHED_ST_NO_KEY);
+    dlsched_locked(q, swap_stores, pair);
+    assert_non_null(keystore_find(keys, EP_A));
+    dlsched_locked(NULL, swap_stores, pair); /* no scheduler: just runs */
+    assert_null(keystore_find(keys, EP_A));
+    dlsched_locked(NULL, swap_stores, pair);
+    keystore_destroy(empty);
+    dlsched_destroy(q);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -1301,6 +1329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic_time_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_helpers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_replaced_under_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
