@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "antireplay.h"
+#include "errbuf.h"
 #include "log.h"
 
 #define DEVSTATE_TMP_SUFFIX ".tmp"
@@ -101,7 +102,7 @@ static int load(devstate_t *ds, char *err, size_t err_len)
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, err_len, "cannot read state file %s: %s", ds->path, strerror(errno));
+        errbuf_set(err, err_len, "cannot read state file %s: %s", ds->path, strerror(errno));
         return DEVSTATE_ERR_IO;
     }
     char line[256];
@@ -149,7 +150,7 @@ static int load(devstate_t *ds, char *err, size_t err_len)
         }
         devstate_entry_t *e = find_or_insert(ds, id);
         if (!e) {
-            snprintf(err, err_len, "out of memory loading %s", ds->path);
+            errbuf_set(err, err_len, "out of memory loading %s", ds->path);
             rc = DEVSTATE_ERR_NOMEM;
             break;
         }
@@ -162,7 +163,7 @@ static int load(devstate_t *ds, char *err, size_t err_len)
         e->recent = recent;
     }
     if (rc == 0 && !why && ferror(f)) {
-        snprintf(err, err_len, "cannot read state file %s: read error", ds->path);
+        errbuf_set(err, err_len, "cannot read state file %s: read error", ds->path);
         rc = DEVSTATE_ERR_IO;
     }
     if (rc == 0 && !why && !ended) {
@@ -171,10 +172,10 @@ static int load(devstate_t *ds, char *err, size_t err_len)
     }
     fclose(f);
     if (why) {
-        snprintf(err, err_len,
-                 "%s:%u: %s; refusing to start with damaged anti-replay state (restore it, or "
-                 "delete the file to start every device afresh)",
-                 ds->path, lineno, why);
+        errbuf_set(err, err_len,
+                   "%s:%u: %s; refusing to start with damaged anti-replay state (restore it, or "
+                   "delete the file to start every device afresh)",
+                   ds->path, lineno, why);
         rc = DEVSTATE_ERR_CORRUPT;
     }
     return rc;
@@ -184,7 +185,7 @@ devstate_t *devstate_create(const char *dir, char *err, size_t err_len)
 {
     devstate_t *ds = calloc(1, sizeof *ds);
     if (!ds) {
-        snprintf(err, err_len, "out of memory");
+        errbuf_set(err, err_len, "out of memory");
         return NULL;
     }
     ds->lock_fd = -1;
@@ -198,22 +199,22 @@ devstate_t *devstate_create(const char *dir, char *err, size_t err_len)
     ds->tmp_path = join(dir, DEVSTATE_FILE DEVSTATE_TMP_SUFFIX);
     char *lock_path = join(dir, DEVSTATE_LOCK_FILE);
     if (!ds->dir || !ds->path || !ds->tmp_path || !lock_path) {
-        snprintf(err, err_len, "out of memory");
+        errbuf_set(err, err_len, "out of memory");
         goto fail;
     }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, err_len, "cannot create state directory %s: %s", dir, strerror(errno));
+        errbuf_set(err, err_len, "cannot create state directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     ds->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (ds->lock_fd < 0) {
-        snprintf(err, err_len, "cannot open %s: %s", lock_path, strerror(errno));
+        errbuf_set(err, err_len, "cannot open %s: %s", lock_path, strerror(errno));
         goto fail;
     }
     /* Two daemons sharing one state would each accept the other's counters. */
     if (flock(ds->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        snprintf(err, err_len, "state directory %s is in use by another sigfoxd (%s)", dir,
-                 strerror(errno));
+        errbuf_set(err, err_len, "state directory %s is in use by another sigfoxd (%s)", dir,
+                   strerror(errno));
         goto fail;
     }
     /* A .tmp file is what a crash during devstate_flush() leaves; the real file is intact. */
@@ -293,12 +294,12 @@ static int write_atomically(devstate_t *ds, const devstate_entry_t *v, size_t n,
 {
     int fd = open(ds->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
-        snprintf(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(errno));
+        errbuf_set(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(errno));
         return DEVSTATE_ERR_IO;
     }
     FILE *f = fdopen(fd, "w");
     if (!f) {
-        snprintf(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(errno));
+        errbuf_set(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(errno));
         close(fd);
         unlink(ds->tmp_path);
         return DEVSTATE_ERR_IO;
@@ -317,12 +318,12 @@ static int write_atomically(devstate_t *ds, const devstate_entry_t *v, size_t n,
         saved = errno;
     }
     if (failed) {
-        snprintf(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(saved));
+        errbuf_set(err, err_len, "cannot write %s: %s", ds->tmp_path, strerror(saved));
         unlink(ds->tmp_path);
         return DEVSTATE_ERR_IO;
     }
     if (rename(ds->tmp_path, ds->path) != 0) {
-        snprintf(err, err_len, "cannot replace %s: %s", ds->path, strerror(errno));
+        errbuf_set(err, err_len, "cannot replace %s: %s", ds->path, strerror(errno));
         unlink(ds->tmp_path);
         return DEVSTATE_ERR_IO;
     }
@@ -356,7 +357,7 @@ int devstate_flush(devstate_t *ds, char *err, size_t err_len)
         memcpy(snap, ds->v, n * sizeof *snap);
     pthread_mutex_unlock(&ds->lock);
     if (!snap) {
-        snprintf(err, err_len, "out of memory writing %s", ds->path);
+        errbuf_set(err, err_len, "out of memory writing %s", ds->path);
         rc = DEVSTATE_ERR_NOMEM;
     } else {
         rc = write_atomically(ds, snap, n, err, err_len);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errbuf.h"
 #include "framejson.h"
 #include "hexutil.h"
 #include "log.h"
@@ -158,18 +159,6 @@ const char *dlsched_status_name(dlsched_status_t st)
         "tx_busy",   "no_key",    "disabled",   "table_full",  "declined",
         "no_answer", "timeout",   "end_of_stream", "tx_error", "codec"};
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
-}
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- device table (open addressing) ----------------------------------------------------- */
@@ -462,28 +451,27 @@ static dlsched_status_t check_limits(dlsched_t *q, const device_t *d, double f, 
     if (d->quota > 0) {
         int used = quota_used(q, d, t);
         if (used >= d->quota) {
-            set_err(why, why_len,
-                    "daily quota used: %d of %d downlinks in the last %.0f s", used, d->quota,
-                    q->cfg.quota_window_s);
+            errbuf_set(why, why_len, "daily quota used: %d of %d downlinks in the last %.0f s",
+                       used, d->quota, q->cfg.quota_window_s);
             return DLSCHED_ST_QUOTA;
         }
     }
     if (f - DL_HALF_BW_HZ < q->cfg.duty_band_lo_hz || f + DL_HALF_BW_HZ > q->cfg.duty_band_hi_hz) {
-        set_err(why, why_len, "DL carrier %.1f Hz outside the duty band %.0f .. %.0f Hz", f,
-                q->cfg.duty_band_lo_hz, q->cfg.duty_band_hi_hz);
+        errbuf_set(why, why_len, "DL carrier %.1f Hz outside the duty band %.0f .. %.0f Hz", f,
+                   q->cfg.duty_band_lo_hz, q->cfg.duty_band_hi_hz);
         return DLSCHED_ST_OUT_OF_BAND;
     }
     if (q->duty_limited) {
         double peak = duty_peak_with(q, t - DLSCHED_RAMP_S, t + DL_DATA_S + DLSCHED_RAMP_S);
         if (peak > q->duty_budget_s + 1e-9) {
-            set_err(why, why_len,
-                    "duty cycle: %.3f s on air in %.0f s would exceed the budget of %.3f s "
-                    "(%.2f %%)",
-                    peak, q->cfg.duty_window_s, q->duty_budget_s, 100 * q->cfg.duty_cycle);
+            errbuf_set(why, why_len,
+                       "duty cycle: %.3f s on air in %.0f s would exceed the budget of %.3f s "
+                       "(%.2f %%)",
+                       peak, q->cfg.duty_window_s, q->duty_budget_s, 100 * q->cfg.duty_cycle);
             return DLSCHED_ST_DUTY_CYCLE;
         }
         if (q->nduty >= q->duty_cap) {
-            set_err(why, why_len, "duty cycle: history full (%zu bursts)", q->duty_cap);
+            errbuf_set(why, why_len, "duty cycle: history full (%zu bursts)", q->duty_cap);
             return DLSCHED_ST_DUTY_CYCLE;
         }
     }
@@ -786,8 +774,10 @@ static int uplink_locked(dlsched_t *q, const dlsched_uplink_t *ul, bool may_open
 dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len)
 {
     if (!cfg || !cfg->rc || !cfg->on_event) {
-        set_err(err, err_len, "downlink scheduler: %s missing",
-                !cfg ? "configuration" : !cfg->rc ? "radio configuration (rc)" : "on_event");
+        errbuf_set(err, err_len, "downlink scheduler: %s missing",
+                   !cfg       ? "configuration"
+                   : !cfg->rc ? "radio configuration (rc)"
+                              : "on_event");
         return NULL;
     }
     dlsched_config_t c = *cfg;
@@ -854,18 +844,18 @@ dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len
     else if ((unsigned)c.default_mode > DLSCHED_MODE_OFF)
         bad = "default_mode out of range";
     if (bad) {
-        set_err(err, err_len, "downlink scheduler: %s", bad);
+        errbuf_set(err, err_len, "downlink scheduler: %s", bad);
         return NULL;
     }
     if (cfg->ndevices > c.max_devices) {
-        set_err(err, err_len, "downlink scheduler: %zu devices configured, max_devices is %zu",
-                cfg->ndevices, c.max_devices);
+        errbuf_set(err, err_len, "downlink scheduler: %zu devices configured, max_devices is %zu",
+                   cfg->ndevices, c.max_devices);
         return NULL;
     }
 
     dlsched_t *q = calloc(1, sizeof *q);
     if (!q) {
-        set_err(err, err_len, "downlink scheduler: out of memory");
+        errbuf_set(err, err_len, "downlink scheduler: out of memory");
         return NULL;
     }
     q->cfg = c;
@@ -884,7 +874,7 @@ dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len
     q->duty = q->duty_cap ? calloc(q->duty_cap, sizeof *q->duty) : NULL;
     if (!q->dev || !q->rq || (q->duty_cap && !q->duty) ||
         pthread_mutex_init(&q->lock, NULL) != 0) {
-        set_err(err, err_len, "downlink scheduler: out of memory");
+        errbuf_set(err, err_len, "downlink scheduler: out of memory");
         free(q->dev);
         free(q->rq);
         free(q->duty);
@@ -895,10 +885,10 @@ dlsched_t *dlsched_create(const dlsched_config_t *cfg, char *err, size_t err_len
         const dlsched_device_t *s = &cfg->devices[i];
         device_t *d = find_device(q, s->ep_id, false);
         if (d || (unsigned)s->mode > DLSCHED_MODE_OFF || s->daily_quota > DLSCHED_MAX_QUOTA) {
-            set_err(err, err_len, "downlink scheduler: device %08X: %s", s->ep_id,
-                    d ? "listed twice"
-                      : s->daily_quota > DLSCHED_MAX_QUOTA ? "daily_quota above 64"
-                                                           : "invalid mode");
+            errbuf_set(err, err_len, "downlink scheduler: device %08X: %s", s->ep_id,
+                       d                                    ? "listed twice"
+                       : s->daily_quota > DLSCHED_MAX_QUOTA ? "daily_quota above 64"
+                                                            : "invalid mode");
             dlsched_destroy(q);
             return NULL;
         }
@@ -1115,22 +1105,22 @@ int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *pay
                    dlsched_event_t *planned, char *err, size_t err_len)
 {
     if (!q) {
-        set_err(err, err_len, "no downlink scheduler");
+        errbuf_set(err, err_len, "no downlink scheduler");
         return -1;
     }
     pthread_mutex_lock(&q->lock);
     int rc = -1;
     request_t *r = find_request(q, ep_id, mc);
     if (!r) {
-        set_err(err, err_len, "no pending downlink request for ep_id %08X mc %u", ep_id, mc);
+        errbuf_set(err, err_len, "no pending downlink request for ep_id %08X mc %u", ep_id, mc);
     } else if (r->mode != DLSCHED_MODE_CALLBACK) {
-        set_err(err, err_len, "device %08X is in %s mode: no answer expected", ep_id,
-                dlsched_mode_name(r->mode));
+        errbuf_set(err, err_len, "device %08X is in %s mode: no answer expected", ep_id,
+                   dlsched_mode_name(r->mode));
     } else if (r->state == RQ_AWAIT_ANSWER && q->now > r->deadline) {
-        set_err(err, err_len,
-                "late: the deadline was stream time %.3f s, now %.3f s (%.3f s late); no "
-                "downlink will be sent",
-                r->deadline, q->now, q->now - r->deadline);
+        errbuf_set(err, err_len,
+                   "late: the deadline was stream time %.3f s, now %.3f s (%.3f s late); no "
+                   "downlink will be sent",
+                   r->deadline, q->now, q->now - r->deadline);
     } else if (r->state == RQ_AWAIT_ANSWER) {
         if (!payload) {
             dlsched_event_t ev;
@@ -1156,13 +1146,13 @@ int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *pay
         q->st.answers_ok++;
         rc = 0;
     } else if (r->state == RQ_DONE && r->final_status == DLSCHED_ST_NO_ANSWER) {
-        set_err(err, err_len,
-                "late: the deadline was stream time %.3f s; no downlink was sent", r->deadline);
+        errbuf_set(err, err_len, "late: the deadline was stream time %.3f s; no downlink was sent",
+                   r->deadline);
     } else if (r->state == RQ_DONE && !r->has_payload) {
-        set_err(err, err_len, "request for ep_id %08X mc %u is closed (%s)", ep_id, mc,
-                dlsched_status_name(r->final_status));
+        errbuf_set(err, err_len, "request for ep_id %08X mc %u is closed (%s)", ep_id, mc,
+                   dlsched_status_name(r->final_status));
     } else {
-        set_err(err, err_len, "request for ep_id %08X mc %u was already answered", ep_id, mc);
+        errbuf_set(err, err_len, "request for ep_id %08X mc %u was already answered", ep_id, mc);
     }
     if (rc != 0)
         q->st.answers_rejected++;
@@ -1199,7 +1189,7 @@ int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, c
 {
     dlsched_t *q = user;
     if (!q || !request || !reply) {
-        set_err(err, err_len, "downlink is not available");
+        errbuf_set(err, err_len, "downlink is not available");
         return -1;
     }
     json_object *jep, *jmc, *jpl;
@@ -1223,7 +1213,7 @@ int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, c
                          DL_PAYLOAD_BYTES))
         bad = "payload: expected exactly 16 hex digits (8 bytes), or null to decline";
     if (bad) {
-        set_err(err, err_len, "%s", bad);
+        errbuf_set(err, err_len, "%s", bad);
         count_rejected(q);
         return -1;
     }
@@ -1246,7 +1236,7 @@ int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, c
     }
     rc |= add_num(reply, "deadline_s", planned.deadline_s, 6);
     if (rc != 0) {
-        set_err(err, err_len, "out of memory");
+        errbuf_set(err, err_len, "out of memory");
         return -1;
     }
     return 0;
@@ -1324,14 +1314,14 @@ int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz
     }
     bool in_band = freq_hi_hz > q->cfg.duty_band_lo_hz && freq_lo_hz < q->cfg.duty_band_hi_hz;
     if (q->nrsv >= MAX_RESERVATIONS) {
-        set_err(why, why_len, "transmitter reservations full (%d pending)", MAX_RESERVATIONS);
+        errbuf_set(why, why_len, "transmitter reservations full (%d pending)", MAX_RESERVATIONS);
         rc = 1;
     } else if (in_band && q->duty_limited) {
         double peak = duty_peak_with(q, t, t + dur_s);
         if (peak > q->duty_budget_s + 1e-9 || q->nduty >= q->duty_cap) {
-            set_err(why, why_len,
-                    "duty cycle: %.3f s on air in %.0f s would exceed the budget of %.3f s", peak,
-                    q->cfg.duty_window_s, q->duty_budget_s);
+            errbuf_set(why, why_len,
+                       "duty cycle: %.3f s on air in %.0f s would exceed the budget of %.3f s",
+                       peak, q->cfg.duty_window_s, q->duty_budget_s);
             rc = 1;
         }
     }

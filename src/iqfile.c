@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "errbuf.h"
 #include "log.h"
 
 /* Conversion buffer: 64 KiB is 8192 cf32 samples, enough to amortise fread calls and small
@@ -209,19 +209,7 @@ int iq_parse_name_tokens(const char *path, double *rate_sps, double *center_freq
 
 /* ---- errors --------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
-#define FERR(f, ...) set_err((f)->err, sizeof (f)->err, __VA_ARGS__)
+#define FERR(f, ...) errbuf_set((f)->err, sizeof(f)->err, __VA_ARGS__)
 
 /* ---- little-endian helpers ------------------------------------------------------------ */
 
@@ -355,7 +343,7 @@ static iqfile_t *iqfile_alloc(const char *name, char *err, size_t err_len)
 {
     iqfile_t *f = calloc(1, sizeof *f);
     if (!f) {
-        set_err(err, err_len, "%s: out of memory", name);
+        errbuf_set(err, err_len, "%s: out of memory", name);
         return NULL;
     }
     /* Long paths are cut in messages only; the file itself is opened by its full path. */
@@ -714,22 +702,23 @@ static int sigmf_paths(const char *path, char *meta_path, char *data_path, char 
                        size_t err_len)
 {
     if (has_suffix(path, ".sigmf")) {
-        set_err(err, err_len,
-                "%s: SigMF archives (.sigmf, tar) are not supported; extract the "
-                ".sigmf-meta and .sigmf-data files and open one of them",
-                path);
+        errbuf_set(err, err_len,
+                   "%s: SigMF archives (.sigmf, tar) are not supported; extract the "
+                   ".sigmf-meta and .sigmf-data files and open one of them",
+                   path);
         return -1;
     }
     if (strcmp(path, "-") == 0) {
-        set_err(err, err_len, "-: SigMF needs two files; stdin/stdout works only for raw "
-                              "formats and WAV");
+        errbuf_set(err, err_len,
+                   "-: SigMF needs two files; stdin/stdout works only for raw "
+                   "formats and WAV");
         return -1;
     }
     size_t n = strlen(path);
     if (has_suffix(path, ".sigmf-meta") || has_suffix(path, ".sigmf-data"))
         n -= strlen(".sigmf-meta");
     if (n + strlen(".sigmf-meta") + 1 > SIGMF_PATH_MAX) {
-        set_err(err, err_len, "%s: path too long", path);
+        errbuf_set(err, err_len, "%s: path too long", path);
         return -1;
     }
     snprintf(meta_path, SIGMF_PATH_MAX, "%.*s.sigmf-meta", (int)n, path);
@@ -751,11 +740,11 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     FILE *probe = fopen(meta_path, "rb");
     if (!probe) {
         if (strcmp(user_path, meta_path) != 0)
-            set_err(err, err_len, "%s: cannot open its SigMF metadata %s: %s", user_path,
-                    meta_path, strerror(errno));
+            errbuf_set(err, err_len, "%s: cannot open its SigMF metadata %s: %s", user_path,
+                       meta_path, strerror(errno));
         else
-            set_err(err, err_len, "%s: cannot open SigMF metadata: %s", meta_path,
-                    strerror(errno));
+            errbuf_set(err, err_len, "%s: cannot open SigMF metadata: %s", meta_path,
+                       strerror(errno));
         return -1;
     }
     fclose(probe);
@@ -763,8 +752,8 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     if (!root) {
         const char *why = json_util_get_last_err();
         size_t wl = why ? strlen(why) : 0;
-        set_err(err, err_len, "%s: invalid SigMF metadata (not JSON): %.*s", meta_path,
-                (int)(wl && why[wl - 1] == '\n' ? wl - 1 : wl), why ? why : "parse error");
+        errbuf_set(err, err_len, "%s: invalid SigMF metadata (not JSON): %.*s", meta_path,
+                   (int)(wl && why[wl - 1] == '\n' ? wl - 1 : wl), why ? why : "parse error");
         return -1;
     }
     int rc = -1;
@@ -772,12 +761,12 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     if (!json_object_is_type(root, json_type_object) ||
         !json_object_object_get_ex(root, "global", &global) ||
         !json_object_is_type(global, json_type_object)) {
-        set_err(err, err_len, "%s: invalid SigMF metadata: no \"global\" object", meta_path);
+        errbuf_set(err, err_len, "%s: invalid SigMF metadata: no \"global\" object", meta_path);
         goto out;
     }
     if (!json_object_object_get_ex(global, "core:datatype", &o) ||
         !json_object_is_type(o, json_type_string)) {
-        set_err(err, err_len, "%s: invalid SigMF metadata: no core:datatype string", meta_path);
+        errbuf_set(err, err_len, "%s: invalid SigMF metadata: no core:datatype string", meta_path);
         goto out;
     }
     const char *dt = json_object_get_string(o);
@@ -786,18 +775,18 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
         if (strcmp(dt, sigmf_types[i].datatype) == 0)
             *fmt = sigmf_types[i].fmt;
     if (*fmt == IQ_FORMAT_UNKNOWN) {
-        set_err(err, err_len,
-                "%s: SigMF core:datatype \"%s\" is not supported; need cu8, ci8, ci16_le or "
-                "cf32_le (complex)",
-                meta_path, dt);
+        errbuf_set(err, err_len,
+                   "%s: SigMF core:datatype \"%s\" is not supported; need cu8, ci8, ci16_le or "
+                   "cf32_le (complex)",
+                   meta_path, dt);
         goto out;
     }
     if (json_object_object_get_ex(global, "core:num_channels", &o)) {
         if (!json_object_is_type(o, json_type_int) || json_object_get_int64(o) != 1) {
-            set_err(err, err_len,
-                    "%s: SigMF core:num_channels is %s; only single-channel recordings are "
-                    "supported",
-                    meta_path, json_object_to_json_string(o));
+            errbuf_set(err, err_len,
+                       "%s: SigMF core:num_channels is %s; only single-channel recordings are "
+                       "supported",
+                       meta_path, json_object_to_json_string(o));
             goto out;
         }
     }
@@ -805,8 +794,8 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     if (json_object_object_get_ex(global, "core:sample_rate", &o)) {
         double r = json_object_get_double(o);
         if (!json_is_number(o) || !isfinite(r) || r <= 0.0) {
-            set_err(err, err_len, "%s: invalid SigMF core:sample_rate %s (need a number > 0)",
-                    meta_path, json_object_to_json_string(o));
+            errbuf_set(err, err_len, "%s: invalid SigMF core:sample_rate %s (need a number > 0)",
+                       meta_path, json_object_to_json_string(o));
             goto out;
         }
         *rate_has = true;
@@ -817,25 +806,26 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     json_object *captures;
     if (json_object_object_get_ex(root, "captures", &captures)) {
         if (!json_object_is_type(captures, json_type_array)) {
-            set_err(err, err_len, "%s: invalid SigMF metadata: \"captures\" is not an array",
-                    meta_path);
+            errbuf_set(err, err_len, "%s: invalid SigMF metadata: \"captures\" is not an array",
+                       meta_path);
             goto out;
         }
         size_t nc = json_object_array_length(captures);
         for (size_t i = 0; i < nc; i++) {
             json_object *cap = json_object_array_get_idx(captures, i);
             if (!json_object_is_type(cap, json_type_object)) {
-                set_err(err, err_len, "%s: invalid SigMF metadata: captures[%zu] is not an "
-                                      "object",
-                        meta_path, i);
+                errbuf_set(err, err_len,
+                           "%s: invalid SigMF metadata: captures[%zu] is not an "
+                           "object",
+                           meta_path, i);
                 goto out;
             }
             if (!json_object_object_get_ex(cap, "core:frequency", &o))
                 continue;
             double fr = json_object_get_double(o);
             if (!json_is_number(o) || !isfinite(fr)) {
-                set_err(err, err_len, "%s: invalid SigMF captures[%zu] core:frequency %s",
-                        meta_path, i, json_object_to_json_string(o));
+                errbuf_set(err, err_len, "%s: invalid SigMF captures[%zu] core:frequency %s",
+                           meta_path, i, json_object_to_json_string(o));
                 goto out;
             }
             if (i == 0) {
@@ -850,8 +840,8 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
         json_object *cap0 = nc > 0 ? json_object_array_get_idx(captures, 0) : NULL;
         if (cap0 && json_object_object_get_ex(cap0, "core:header_bytes", &o)) {
             if (!json_object_is_type(o, json_type_int) || json_object_get_int64(o) < 0) {
-                set_err(err, err_len, "%s: invalid SigMF core:header_bytes %s", meta_path,
-                        json_object_to_json_string(o));
+                errbuf_set(err, err_len, "%s: invalid SigMF core:header_bytes %s", meta_path,
+                           json_object_to_json_string(o));
                 goto out;
             }
             *header_bytes = (uint64_t)json_object_get_int64(o);
@@ -929,13 +919,14 @@ static iq_format_t pick_format(const char *path, const iqfile_params_t *p, char 
     iq_format_t fmt = p->format != IQ_FORMAT_UNKNOWN ? p->format : iq_format_from_path(path);
     if (fmt != IQ_FORMAT_SIGMF && iq_format_sample_bytes(fmt) == 0) {
         if (strcmp(path, "-") == 0)
-            set_err(err, err_len, "-: the format of stdin/stdout must be given explicitly "
-                                  "(cu8, cs8, cs16, cf32, wav16, wavf32)");
+            errbuf_set(err, err_len,
+                       "-: the format of stdin/stdout must be given explicitly "
+                       "(cu8, cs8, cs16, cf32, wav16, wavf32)");
         else
-            set_err(err, err_len,
-                    "%s: unknown IQ format; use an extension .cu8 .cs8 .cs16 .cf32 .wav "
-                    ".sigmf-meta or give the format explicitly",
-                    path);
+            errbuf_set(err, err_len,
+                       "%s: unknown IQ format; use an extension .cu8 .cs8 .cs16 .cf32 .wav "
+                       ".sigmf-meta or give the format explicitly",
+                       path);
         return IQ_FORMAT_UNKNOWN;
     }
     return fmt;
@@ -944,11 +935,11 @@ static iq_format_t pick_format(const char *path, const iqfile_params_t *p, char 
 static int check_params(const char *path, const iqfile_params_t *p, char *err, size_t err_len)
 {
     if (!valid_param(p->rate_sps)) {
-        set_err(err, err_len, "%s: invalid sample rate %g S/s", path, p->rate_sps);
+        errbuf_set(err, err_len, "%s: invalid sample rate %g S/s", path, p->rate_sps);
         return -1;
     }
     if (!valid_param(p->center_freq_hz)) {
-        set_err(err, err_len, "%s: invalid centre frequency %g Hz", path, p->center_freq_hz);
+        errbuf_set(err, err_len, "%s: invalid centre frequency %g Hz", path, p->center_freq_hz);
         return -1;
     }
     return 0;
@@ -959,9 +950,9 @@ static int check_params(const char *path, const iqfile_params_t *p, char *err, s
 static iq_format_t open_checks(const char *path, const iqfile_params_t *p, char *err,
                                size_t err_len)
 {
-    set_err(err, err_len, "%s", "");
+    errbuf_set(err, err_len, "%s", "");
     if (!path || !*path) {
-        set_err(err, err_len, "no IQ file name given");
+        errbuf_set(err, err_len, "no IQ file name given");
         return IQ_FORMAT_UNKNOWN;
     }
     if (check_params(path, p, err, err_len) != 0)
@@ -999,17 +990,17 @@ iqfile_t *iqfile_open_read(const char *path, const iqfile_params_t *params, char
         f->fp = open_file(f, data_path, false);
         if (!f->fp) {
             if (strcmp(path, data_path) != 0)
-                set_err(err, err_len, "%s: cannot open its SigMF data %s: %s", path, data_path,
-                        strerror(errno));
+                errbuf_set(err, err_len, "%s: cannot open its SigMF data %s: %s", path, data_path,
+                           strerror(errno));
             else
-                set_err(err, err_len, "%s: cannot open SigMF data: %s", data_path,
-                        strerror(errno));
+                errbuf_set(err, err_len, "%s: cannot open SigMF data: %s", data_path,
+                           strerror(errno));
             iqfile_free(f);
             return NULL;
         }
         if (header_bytes > 0 && !skip_bytes(f, header_bytes)) {
-            set_err(err, err_len, "%s: shorter than core:header_bytes %llu", data_path,
-                    (unsigned long long)header_bytes);
+            errbuf_set(err, err_len, "%s: shorter than core:header_bytes %llu", data_path,
+                       (unsigned long long)header_bytes);
             iqfile_free(f);
             return NULL;
         }
@@ -1030,20 +1021,20 @@ iqfile_t *iqfile_open_read(const char *path, const iqfile_params_t *params, char
     } else {
         f->fp = open_file(f, path, false);
         if (!f->fp) {
-            set_err(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+            errbuf_set(err, err_len, "%s: cannot open: %s", path, strerror(errno));
             iqfile_free(f);
             return NULL;
         }
         struct stat st;
         if (fstat(fileno(f->fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-            set_err(err, err_len, "%s: is a directory", path);
+            errbuf_set(err, err_len, "%s: is a directory", path);
             iqfile_free(f);
             return NULL;
         }
     }
     if (fmt == IQ_FORMAT_WAV16 || fmt == IQ_FORMAT_WAVF32) {
         if (wav_read_header(f, &meta_freq_has, &meta_freq) != 0) {
-            set_err(err, err_len, "%s", f->err);
+            errbuf_set(err, err_len, "%s", f->err);
             iqfile_free(f);
             return NULL;
         }
@@ -1080,8 +1071,9 @@ iqfile_t *iqfile_open_write(const char *path, const iqfile_params_t *params, cha
                                                                  : p->sample_format;
         if (sfmt != IQ_FORMAT_CU8 && sfmt != IQ_FORMAT_CS8 && sfmt != IQ_FORMAT_CS16 &&
             sfmt != IQ_FORMAT_CF32) {
-            set_err(err, err_len, "%s: SigMF sample format must be cu8, cs8, cs16 or cf32, not %s",
-                    path, iq_format_name(sfmt));
+            errbuf_set(err, err_len,
+                       "%s: SigMF sample format must be cu8, cs8, cs16 or cf32, not %s", path,
+                       iq_format_name(sfmt));
             return NULL;
         }
         f = iqfile_alloc(data_path, err, err_len);
@@ -1093,7 +1085,7 @@ iqfile_t *iqfile_open_write(const char *path, const iqfile_params_t *params, cha
         f->rate_sps = p->rate_sps;
         f->center_freq_hz = p->center_freq_hz;
         if (sigmf_write_meta(f, meta_path, p) != 0) {
-            set_err(err, err_len, "%s", f->err);
+            errbuf_set(err, err_len, "%s", f->err);
             iqfile_free(f);
             return NULL;
         }
@@ -1117,7 +1109,7 @@ iqfile_t *iqfile_open_write(const char *path, const iqfile_params_t *params, cha
         }
     }
     if (!f->fp) {
-        set_err(err, err_len, "%s: cannot create: %s", f->name, strerror(errno));
+        errbuf_set(err, err_len, "%s: cannot create: %s", f->name, strerror(errno));
         iqfile_free(f);
         return NULL;
     }
@@ -1126,13 +1118,13 @@ iqfile_t *iqfile_open_write(const char *path, const iqfile_params_t *params, cha
     f->freq_src = f->center_freq_hz > 0.0 ? IQ_SOURCE_PARAMS : IQ_SOURCE_NONE;
     if (f->container == IQ_FORMAT_WAV16 || f->container == IQ_FORMAT_WAVF32) {
         if (!(f->rate_sps >= 1.0 && f->rate_sps <= 4294967295.0)) {
-            set_err(err, err_len, "%s: a WAV file needs a sample rate (1 .. 2^32-1 S/s)",
-                    f->name);
+            errbuf_set(err, err_len, "%s: a WAV file needs a sample rate (1 .. 2^32-1 S/s)",
+                       f->name);
             iqfile_free(f);
             return NULL;
         }
         if (wav_write_header(f) != 0) {
-            set_err(err, err_len, "%s", f->err);
+            errbuf_set(err, err_len, "%s", f->err);
             iqfile_free(f);
             return NULL;
         }

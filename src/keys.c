@@ -3,13 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
+#include "errbuf.h"
 #include "hexutil.h"
 
 struct key_entry {
@@ -130,18 +130,6 @@ int keystore_write(const keystore_t *ks, FILE *out)
     return fflush(out) == 0 ? 0 : -1;
 }
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies the next blank-separated token of *p into tok (cap bytes); returns its length,
  * or cap when it did not fit. */
 static size_t next_token(const char **p, char *tok, size_t cap)
@@ -164,7 +152,7 @@ int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_
                         char *err, size_t err_len)
 {
     if (!line || !ep_id || !key) {
-        set_err(err, err_len, "invalid argument");
+        errbuf_set(err, err_len, "invalid argument");
         return -1;
     }
     char id_tok[16], key_tok[40], extra[8];
@@ -173,12 +161,12 @@ int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_
     if (n == 0 && (*p == '\0' || *p == '#'))
         return 0; /* blank or comment */
     if (n == sizeof id_tok || hex_to_ep_id(id_tok, ep_id) != 0) {
-        set_err(err, err_len, "device ID must be 8 hex digits");
+        errbuf_set(err, err_len, "device ID must be 8 hex digits");
         return -1;
     }
     n = next_token(&p, key_tok, sizeof key_tok);
     if (n == 0) {
-        set_err(err, err_len, "missing key after device ID %08X", (unsigned)*ep_id);
+        errbuf_set(err, err_len, "missing key after device ID %08X", (unsigned)*ep_id);
         return -1;
     }
     const char *digits = key_tok;
@@ -186,11 +174,11 @@ int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_
         digits += 2;
     if (n == sizeof key_tok || strlen(digits) != 2 * KEYSTORE_KEY_BYTES ||
         hex_to_bytes(digits, key, KEYSTORE_KEY_BYTES) != KEYSTORE_KEY_BYTES) {
-        set_err(err, err_len, "key must be 32 hex digits");
+        errbuf_set(err, err_len, "key must be 32 hex digits");
         return -1;
     }
     if (next_token(&p, extra, sizeof extra) != 0) {
-        set_err(err, err_len, "unexpected text after the key");
+        errbuf_set(err, err_len, "unexpected text after the key");
         return -1;
     }
     return 1;
@@ -199,12 +187,12 @@ int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_
 int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
 {
     if (!ks || !path) {
-        set_err(err, err_len, "keystore_load: invalid argument");
+        errbuf_set(err, err_len, "keystore_load: invalid argument");
         return -1;
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, err_len, "%s: %s", path, strerror(errno));
+        errbuf_set(err, err_len, "%s: %s", path, strerror(errno));
         return -1;
     }
     unsigned load_id = ++ks->loads;
@@ -217,7 +205,7 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if ((size_t)len != strlen(line)) {
-            set_err(err, err_len, "%s:%u: NUL byte in line", path, lineno);
+            errbuf_set(err, err_len, "%s:%u: NUL byte in line", path, lineno);
             rc = -1;
             break;
         }
@@ -225,7 +213,7 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
         uint8_t key[KEYSTORE_KEY_BYTES];
         int r = keystore_parse_line(line, &id, key, why, sizeof why);
         if (r < 0) {
-            set_err(err, err_len, "%s:%u: %s", path, lineno, why);
+            errbuf_set(err, err_len, "%s:%u: %s", path, lineno, why);
             rc = -1;
             break;
         }
@@ -233,11 +221,11 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
             continue;
         struct key_entry *e = insert(ks, id);
         if (!e) {
-            set_err(err, err_len, "%s:%u: out of memory", path, lineno);
+            errbuf_set(err, err_len, "%s:%u: out of memory", path, lineno);
             rc = -1;
         } else if (e->load_id == load_id) {
-            set_err(err, err_len, "%s:%u: device %08X is listed twice", path, lineno,
-                    (unsigned)id);
+            errbuf_set(err, err_len, "%s:%u: device %08X is listed twice", path, lineno,
+                       (unsigned)id);
             rc = -1;
         } else {
             memcpy(e->key, key, sizeof key);
@@ -249,7 +237,7 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
             break;
     }
     if (rc == 0 && ferror(f)) {
-        set_err(err, err_len, "%s: read error", path);
+        errbuf_set(err, err_len, "%s: read error", path);
         rc = -1;
     }
     if (line)

@@ -5,10 +5,10 @@
 #include <json-c/json.h>
 #include <liquid/liquid.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "hexutil.h"
 #include "rc.h"
 
@@ -213,18 +213,6 @@ void synth_burst_spec_default(synth_burst_spec_t *spec)
     spec->tail_symbols = 1;
 }
 
-static void set_err(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 static bool prob_ok(double p)
 {
     return p >= 0 && p <= 1;
@@ -250,86 +238,86 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 static int check_config(const synth_config_t *c, char *err, size_t err_len)
 {
     if (!(c->rate_sps >= 100e3 && c->rate_sps <= 20e6)) {
-        set_err(err, err_len, "sample rate %g S/s outside 100 kS/s .. 20 MS/s", c->rate_sps);
+        errbuf_set(err, err_len, "sample rate %g S/s outside 100 kS/s .. 20 MS/s", c->rate_sps);
         return SYNTH_ERR_ARG;
     }
     if (!rc_get(c->rc)) {
-        set_err(err, err_len, "radio configuration %d is not RC1..RC7", c->rc);
+        errbuf_set(err, err_len, "radio configuration %d is not RC1..RC7", c->rc);
         return SYNTH_ERR_ARG;
     }
     if (!(c->duration_s > 0 && c->duration_s <= 86400)) {
-        set_err(err, err_len, "duration %g s outside (0, 86400]", c->duration_s);
+        errbuf_set(err, err_len, "duration %g s outside (0, 86400]", c->duration_s);
         return SYNTH_ERR_ARG;
     }
     if (c->devices < 0 || c->devices > 100000) {
-        set_err(err, err_len, "device count %d outside 0..100000", c->devices);
+        errbuf_set(err, err_len, "device count %d outside 0..100000", c->devices);
         return SYNTH_ERR_ARG;
     }
     if (!isfinite(c->ebn0_min_db) || !isfinite(c->ebn0_max_db) || c->ebn0_min_db > c->ebn0_max_db ||
         c->ebn0_min_db < -30 || c->ebn0_max_db > 100) {
-        set_err(err, err_len, "Eb/N0 range %g..%g dB invalid (need -30 <= LO <= HI <= 100)",
-                c->ebn0_min_db, c->ebn0_max_db);
+        errbuf_set(err, err_len, "Eb/N0 range %g..%g dB invalid (need -30 <= LO <= HI <= 100)",
+                   c->ebn0_min_db, c->ebn0_max_db);
         return SYNTH_ERR_ARG;
     }
     if (c->baud != 100 && c->baud != 600 && c->baud != SYNTH_BAUD_MIXED) {
-        set_err(err, err_len, "baud %d is not 100, 600 or mixed", c->baud);
+        errbuf_set(err, err_len, "baud %d is not 100, 600 or mixed", c->baud);
         return SYNTH_ERR_ARG;
     }
     const rc_params_t *rc = rc_get(c->rc);
     if (c->baud == 100 && !rc->br100_allowed) {
-        set_err(err, err_len, "%s allows BR600 only (spec Table 2-4)", rc->name);
+        errbuf_set(err, err_len, "%s allows BR600 only (spec Table 2-4)", rc->name);
         return SYNTH_ERR_ARG;
     }
     if (!(c->msg_interval_s >= 0) || !isfinite(c->msg_interval_s)) {
-        set_err(err, err_len, "message interval %g s is negative", c->msg_interval_s);
+        errbuf_set(err, err_len, "message interval %g s is negative", c->msg_interval_s);
         return SYNTH_ERR_ARG;
     }
     if (!prob_ok(c->p_one_bit) || !prob_ok(c->p_keepalive) || !prob_ok(c->p_dl_confirmation) ||
         !prob_ok(c->p_bf) || !prob_ok(c->p_single_frame) ||
         c->p_one_bit + c->p_keepalive + c->p_dl_confirmation > 1.0 + 1e-9) {
-        set_err(err, err_len,
-                "message mix probabilities must be in [0,1] and the kinds sum "
-                "to at most 1");
+        errbuf_set(err, err_len,
+                   "message mix probabilities must be in [0,1] and the kinds sum "
+                   "to at most 1");
         return SYNTH_ERR_ARG;
     }
     if (!(c->freq_error_ppm_max >= 0 && c->freq_error_ppm_max <= EP_MARGIN_PPM)) {
-        set_err(err, err_len, "frequency error limit %g ppm outside 0..20 (spec §2.2.3)",
-                c->freq_error_ppm_max);
+        errbuf_set(err, err_len, "frequency error limit %g ppm outside 0..20 (spec §2.2.3)",
+                   c->freq_error_ppm_max);
         return SYNTH_ERR_ARG;
     }
     if (!(c->drift_max_hz_s_br100 >= 0 && c->drift_max_hz_s_br100 <= 1000) ||
         !(c->drift_max_hz_s_br600 >= 0 && c->drift_max_hz_s_br600 <= 1000)) {
-        set_err(err, err_len, "drift limits must be 0..1000 Hz/s");
+        errbuf_set(err, err_len, "drift limits must be 0..1000 Hz/s");
         return SYNTH_ERR_ARG;
     }
     if (!(c->baud_error_ppm_max >= 0 && c->baud_error_ppm_max <= DBPSK_MAX_BAUD_ERROR_PPM)) {
-        set_err(err, err_len, "symbol-rate error limit %g ppm outside 0..1000 (Table 2-3)",
-                c->baud_error_ppm_max);
+        errbuf_set(err, err_len, "symbol-rate error limit %g ppm outside 0..1000 (Table 2-3)",
+                   c->baud_error_ppm_max);
         return SYNTH_ERR_ARG;
     }
     if (!(c->noise_dbfs >= -150 && c->noise_dbfs <= 0)) {
-        set_err(err, err_len, "noise level %g dBFS outside -150..0", c->noise_dbfs);
+        errbuf_set(err, err_len, "noise level %g dBFS outside -150..0", c->noise_dbfs);
         return SYNTH_ERR_ARG;
     }
     if (c->cw_tones < 0 || c->cw_tones > 1000 || c->fsk_interferers < 0 ||
         c->fsk_interferers > 100 || c->collisions < 0 || c->collisions > 100000) {
-        set_err(err, err_len,
-                "interferer/collision counts out of range (cw 0..1000, fsk "
-                "0..100, collisions 0..100000)");
+        errbuf_set(err, err_len,
+                   "interferer/collision counts out of range (cw 0..1000, fsk "
+                   "0..100, collisions 0..100000)");
         return SYNTH_ERR_ARG;
     }
     if (!(c->interferer_db >= -50 && c->interferer_db <= 120)) {
-        set_err(err, err_len, "interferer power %g dB outside -50..120", c->interferer_db);
+        errbuf_set(err, err_len, "interferer power %g dB outside -50..120", c->interferer_db);
         return SYNTH_ERR_ARG;
     }
     if (!(c->dl_offset_s >= 0) || c->dl_offset_s > rc->t_rx_s - DL_BURST_S) {
-        set_err(err, err_len, "downlink offset %g s outside 0 .. %g s (T_RX minus the burst)",
-                c->dl_offset_s, rc->t_rx_s - DL_BURST_S);
+        errbuf_set(err, err_len, "downlink offset %g s outside 0 .. %g s (T_RX minus the burst)",
+                   c->dl_offset_s, rc->t_rx_s - DL_BURST_S);
         return SYNTH_ERR_ARG;
     }
     double center = c->center_freq_hz ? c->center_freq_hz : rc->ul_center_hz;
     if (!(center > 0 && center < 10e9)) {
-        set_err(err, err_len, "centre frequency %g Hz out of range", center);
+        errbuf_set(err, err_len, "centre frequency %g Hz out of range", center);
         return SYNTH_ERR_ARG;
     }
     /* The usable macro-channel must lie inside the capture (with room for drift and the
@@ -338,10 +326,10 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
     double lo = rc->ul_center_hz - half - center, hi = rc->ul_center_hz + half - center;
     double lim = c->rate_sps / 2 - 2000;
     if (lo < -lim || hi > lim) {
-        set_err(err, err_len,
-                "capture %.0f S/s at %.0f Hz does not cover %s's usable macro-channel "
-                "%.0f..%.0f Hz",
-                c->rate_sps, center, rc->name, rc->ul_center_hz - half, rc->ul_center_hz + half);
+        errbuf_set(err, err_len,
+                   "capture %.0f S/s at %.0f Hz does not cover %s's usable macro-channel "
+                   "%.0f..%.0f Hz",
+                   c->rate_sps, center, rc->name, rc->ul_center_hz - half, rc->ul_center_hz + half);
         return SYNTH_ERR_ARG;
     }
     return SYNTH_OK;
@@ -922,14 +910,14 @@ static int finalize(synth_t *s)
 synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
 {
     if (!cfg) {
-        set_err(err, err_len, "no configuration");
+        errbuf_set(err, err_len, "no configuration");
         return NULL;
     }
     if (check_config(cfg, err, err_len) < 0)
         return NULL;
     synth_t *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, err_len, "out of memory");
+        errbuf_set(err, err_len, "out of memory");
         return NULL;
     }
     s->cfg = *cfg;
@@ -962,7 +950,7 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
     rng_seed(&s->noise, cfg->seed, 2);
     s->keys = keystore_create();
     if (!s->keys) {
-        set_err(err, err_len, "out of memory");
+        errbuf_set(err, err_len, "out of memory");
         synth_destroy(s);
         return NULL;
     }
@@ -972,7 +960,7 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
     if (rc == 0)
         rc = plan_collisions(s);
     if (rc < 0) {
-        set_err(err, err_len, "planning failed: %s", synth_strerror(rc));
+        errbuf_set(err, err_len, "planning failed: %s", synth_strerror(rc));
         synth_destroy(s);
         return NULL;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cliutil.h"
+#include "errbuf.h"
 #include "hexutil.h"
 
 /* A JSON line longer than this is not something sigfox-synth or sigfoxd writes (a message
@@ -37,12 +38,10 @@ static int fail(char *err, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail(char *err, size_t len, int code, const char *fmt, ...)
 {
-    if (err && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, len, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    errbuf_vset(err, len, fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <SoapySDR/Types.h>
 #include <json-c/json.h>
 
+#include "errbuf.h"
 #include "framejson.h"
 #include "gfskmod.h"
 #include "hexutil.h"
@@ -92,18 +92,6 @@ const char *txsink_strerror(int code)
     case TXSINK_ERR_LATE: return "burst start already passed";
     default: return "unknown error";
     }
-}
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
 }
 
 static double unix_now(void)
@@ -235,7 +223,7 @@ static int write_file(txsink_t *s, const item_t *it, const float complex *x, siz
                          .center_freq_hz = s->center_hz};
     iqfile_t *f = iqfile_open_write(tmp, &p, ierr, sizeof ierr);
     if (!f) {
-        set_err(res->error, sizeof res->error, "%s", ierr);
+        errbuf_set(res->error, sizeof res->error, "%s", ierr);
         return TXSINK_ERR_IO;
     }
     static const float complex silence[1024];
@@ -247,14 +235,14 @@ static int write_file(txsink_t *s, const item_t *it, const float complex *x, siz
             wrc = iqfile_write(f, x, n);
     }
     if (wrc != 0)
-        set_err(res->error, sizeof res->error, "%s", iqfile_error(f));
+        errbuf_set(res->error, sizeof res->error, "%s", iqfile_error(f));
     if (iqfile_close(f) != 0 && wrc == 0) {
         wrc = -1;
-        set_err(res->error, sizeof res->error, "%s: write failed at close", tmp);
+        errbuf_set(res->error, sizeof res->error, "%s: write failed at close", tmp);
     }
     if (wrc != 0 || rename(tmp, res->path) != 0) {
         if (wrc == 0)
-            set_err(res->error, sizeof res->error, "%s: rename: %s", res->path, strerror(errno));
+            errbuf_set(res->error, sizeof res->error, "%s: rename: %s", res->path, strerror(errno));
         unlink(tmp);
         return TXSINK_ERR_IO;
     }
@@ -273,8 +261,8 @@ static int write_file(txsink_t *s, const item_t *it, const float complex *x, siz
     bool built = o != NULL;
     json_object_put(o);
     if (!ok || rename(tmp, jpath) != 0) {
-        set_err(res->error, sizeof res->error, "%s: %s", jpath,
-                built ? strerror(errno) : "out of memory");
+        errbuf_set(res->error, sizeof res->error, "%s: %s", jpath,
+                   built ? strerror(errno) : "out of memory");
         unlink(tmp);
         return TXSINK_ERR_IO;
     }
@@ -306,8 +294,8 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
     pthread_mutex_lock(&s->lock);
     if (!s->have_clock) {
         pthread_mutex_unlock(&s->lock);
-        set_err(res->error, sizeof res->error,
-                "no stream-to-UTC clock anchor yet (txsink_set_clock not called)");
+        errbuf_set(res->error, sizeof res->error,
+                   "no stream-to-UTC clock anchor yet (txsink_set_clock not called)");
         return TXSINK_ERR_ARG;
     }
     double first_unix = s->clock_unix_s + (first_t_s - s->clock_t_s);
@@ -315,15 +303,15 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
     bool running = wait_until(s, first_unix - lead);
     pthread_mutex_unlock(&s->lock);
     if (!running) {
-        set_err(res->error, sizeof res->error, "transmitter stopped before the burst was due");
+        errbuf_set(res->error, sizeof res->error, "transmitter stopped before the burst was due");
         return TXSINK_ERR_STOPPED;
     }
     double now = unix_now();
     res->late_s = now - first_unix;
     if (res->late_s > s->cfg.late_limit_s) {
-        set_err(res->error, sizeof res->error,
-                "burst due %.3f s ago (limit %.3f s): not transmitted", res->late_s,
-                s->cfg.late_limit_s);
+        errbuf_set(res->error, sizeof res->error,
+                   "burst due %.3f s ago (limit %.3f s): not transmitted", res->late_s,
+                   s->cfg.late_limit_s);
         return TXSINK_ERR_LATE;
     }
     long long time_ns = 0;
@@ -342,8 +330,8 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
         if (ret == SOAPY_SDR_TIMEOUT && ++timeouts < 3)
             continue;
         if (ret <= 0) {
-            set_err(res->error, sizeof res->error, "writeStream: %s after %zu of %zu samples",
-                    ret == 0 ? "no progress" : SoapySDR_errToStr(ret), done, n);
+            errbuf_set(res->error, sizeof res->error, "writeStream: %s after %zu of %zu samples",
+                       ret == 0 ? "no progress" : SoapySDR_errToStr(ret), done, n);
             return TXSINK_ERR_DEVICE;
         }
         done += (size_t)ret;
@@ -355,7 +343,7 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
     int ret = SoapySDRDevice_readStreamStatus(s->dev, s->stream, &mask, &flags, &tns,
                                               STATUS_TIMEOUT_US);
     if (ret == SOAPY_SDR_TIME_ERROR) {
-        set_err(res->error, sizeof res->error, "device reported a time error (burst late)");
+        errbuf_set(res->error, sizeof res->error, "device reported a time error (burst late)");
         return TXSINK_ERR_LATE;
     }
     if (ret == SOAPY_SDR_UNDERFLOW) {
@@ -377,11 +365,11 @@ static int apply_gain(SoapySDRDevice *dev, size_t ch, const char *gain, char *er
         char *end;
         double g = strtod(gain, &end);
         if (end == gain || *end) {
-            set_err(err, err_len, "TX gain '%s': expected dB or NAME=dB,...", gain);
+            errbuf_set(err, err_len, "TX gain '%s': expected dB or NAME=dB,...", gain);
             return -1;
         }
         if (SoapySDRDevice_setGain(dev, SOAPY_SDR_TX, ch, g) != 0) {
-            set_err(err, err_len, "TX gain %g dB: %s", g, SoapySDRDevice_lastError());
+            errbuf_set(err, err_len, "TX gain %g dB: %s", g, SoapySDRDevice_lastError());
             return -1;
         }
         return 0;
@@ -392,12 +380,12 @@ static int apply_gain(SoapySDRDevice *dev, size_t ch, const char *gain, char *er
         char *end;
         double g = strtod(kw.vals[i], &end);
         if (end == kw.vals[i] || *end) {
-            set_err(err, err_len, "TX gain element %s: '%s' is not a number", kw.keys[i],
-                    kw.vals[i]);
+            errbuf_set(err, err_len, "TX gain element %s: '%s' is not a number", kw.keys[i],
+                       kw.vals[i]);
             rc = -1;
         } else if (SoapySDRDevice_setGainElement(dev, SOAPY_SDR_TX, ch, kw.keys[i], g) != 0) {
-            set_err(err, err_len, "TX gain element %s=%g: %s", kw.keys[i], g,
-                    SoapySDRDevice_lastError());
+            errbuf_set(err, err_len, "TX gain element %s=%g: %s", kw.keys[i], g,
+                       SoapySDRDevice_lastError());
             rc = -1;
         }
     }
@@ -411,21 +399,21 @@ static int open_soapy(txsink_t *s, const txsink_config_t *c, char *err, size_t e
     const char *args = c->device_args ? c->device_args : "";
     s->dev = SoapySDRDevice_makeStrArgs(args);
     if (!s->dev) {
-        set_err(err, err_len, "SoapySDR device '%s' for downlink TX: %s", args,
-                SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "SoapySDR device '%s' for downlink TX: %s", args,
+                   SoapySDRDevice_lastError());
         return -1;
     }
     size_t nch = SoapySDRDevice_getNumChannels(s->dev, SOAPY_SDR_TX);
     if (nch == 0) {
-        set_err(err, err_len,
-                "SoapySDR device '%s' has no TX channel (receive-only radio such as an "
-                "RTL-SDR): downlink transmission disabled",
-                args);
+        errbuf_set(err, err_len,
+                   "SoapySDR device '%s' has no TX channel (receive-only radio such as an "
+                   "RTL-SDR): downlink transmission disabled",
+                   args);
         return -1;
     }
     if (c->channel >= nch) {
-        set_err(err, err_len, "SoapySDR device '%s': TX channel %zu requested, it has %zu",
-                args, c->channel, nch);
+        errbuf_set(err, err_len, "SoapySDR device '%s': TX channel %zu requested, it has %zu", args,
+                   c->channel, nch);
         return -1;
     }
     size_t ch = c->channel;
@@ -438,18 +426,18 @@ static int open_soapy(txsink_t *s, const txsink_config_t *c, char *err, size_t e
         SoapySDRKwargs_clear(&kw);
     }
     if (SoapySDRDevice_setSampleRate(s->dev, SOAPY_SDR_TX, ch, s->rate_sps) != 0) {
-        set_err(err, err_len, "TX sample rate %.0f S/s: %s", s->rate_sps,
-                SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "TX sample rate %.0f S/s: %s", s->rate_sps,
+                   SoapySDRDevice_lastError());
         return -1;
     }
     if (SoapySDRDevice_setFrequency(s->dev, SOAPY_SDR_TX, ch, s->center_hz, NULL) != 0) {
-        set_err(err, err_len, "TX frequency %.0f Hz: %s", s->center_hz,
-                SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "TX frequency %.0f Hz: %s", s->center_hz,
+                   SoapySDRDevice_lastError());
         return -1;
     }
     if (c->antenna && *c->antenna &&
         SoapySDRDevice_setAntenna(s->dev, SOAPY_SDR_TX, ch, c->antenna) != 0) {
-        set_err(err, err_len, "TX antenna '%s': %s", c->antenna, SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "TX antenna '%s': %s", c->antenna, SoapySDRDevice_lastError());
         return -1;
     }
     if (apply_gain(s->dev, ch, c->gain, err, err_len) != 0)
@@ -464,11 +452,11 @@ static int open_soapy(txsink_t *s, const txsink_config_t *c, char *err, size_t e
     s->hw_time = SoapySDRDevice_hasHardwareTime(s->dev, "");
     s->stream = SoapySDRDevice_setupStream(s->dev, SOAPY_SDR_TX, SOAPY_SDR_CF32, &ch, 1, NULL);
     if (!s->stream) {
-        set_err(err, err_len, "TX stream setup: %s", SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "TX stream setup: %s", SoapySDRDevice_lastError());
         return -1;
     }
     if (SoapySDRDevice_activateStream(s->dev, s->stream, 0, 0, 0) != 0) {
-        set_err(err, err_len, "TX stream activation: %s", SoapySDRDevice_lastError());
+        errbuf_set(err, err_len, "TX stream activation: %s", SoapySDRDevice_lastError());
         return -1;
     }
     log_info("Downlink transmitter open, device: %s, channel: %zu, rate_sps: %.0f, "
@@ -504,8 +492,8 @@ static void process(txsink_t *s, const item_t *it, txsink_result_t *res)
         n = monarch_process(s->monarch, s->beacon_buf, s->beacon_len);
         if (n < 0) {
             res->status = TXSINK_ERR_ARG;
-            set_err(res->error, sizeof res->error, "beacon generator: %s",
-                    monarch_strerror((int)n));
+            errbuf_set(res->error, sizeof res->error, "beacon generator: %s",
+                       monarch_strerror((int)n));
             return;
         }
         x = s->beacon_buf;
@@ -516,7 +504,7 @@ static void process(txsink_t *s, const item_t *it, txsink_result_t *res)
         n = rc == 0 ? gfskmod_process(s->mod, b->frame, DL_FRAME_BITS, s->buf, s->buf_len) : rc;
         if (n < 0) {
             res->status = n == GFSKMOD_ERR_OFFSET ? TXSINK_ERR_OFFSET : TXSINK_ERR_ARG;
-            set_err(res->error, sizeof res->error, "modulator: %s", gfskmod_strerror((int)n));
+            errbuf_set(res->error, sizeof res->error, "modulator: %s", gfskmod_strerror((int)n));
             return;
         }
         x = s->buf;
@@ -525,7 +513,7 @@ static void process(txsink_t *s, const item_t *it, txsink_result_t *res)
     res->status = s->cfg.kind == TXSINK_FILE ? write_file(s, it, x, (size_t)n, res)
                                              : write_soapy(s, x, (size_t)n, first_t, res->id, res);
     if (res->status != 0 && !res->error[0])
-        set_err(res->error, sizeof res->error, "%s", txsink_strerror(res->status));
+        errbuf_set(res->error, sizeof res->error, "%s", txsink_strerror(res->status));
 }
 
 static void *tx_thread(void *arg)
@@ -548,7 +536,7 @@ static void *tx_thread(void *arg)
         if (stopped) {
             result_init(&res, &it);
             res.status = TXSINK_ERR_STOPPED;
-            set_err(res.error, sizeof res.error, "transmitter stopped before the burst was due");
+            errbuf_set(res.error, sizeof res.error, "transmitter stopped before the burst was due");
         } else {
             process(s, &it, &res);
         }
@@ -585,7 +573,8 @@ static void *tx_thread(void *arg)
 txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
 {
     if (!cfg || (cfg->kind != TXSINK_FILE && cfg->kind != TXSINK_SOAPY)) {
-        set_err(err, err_len, "TX sink: %s", cfg ? "kind must be file or soapy" : "no configuration");
+        errbuf_set(err, err_len, "TX sink: %s",
+                   cfg ? "kind must be file or soapy" : "no configuration");
         return NULL;
     }
     txsink_config_t c = *cfg;
@@ -618,7 +607,7 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
     else if (c.beacon_df1_hz != 0 && !(c.beacon_tx_freq_hz > 0 && c.beacon_tx_freq_hz < 10e9))
         bad = "beacon frequency missing";
     if (bad) {
-        set_err(err, err_len, "TX sink: %s", bad);
+        errbuf_set(err, err_len, "TX sink: %s", bad);
         return NULL;
     }
     if (c.kind == TXSINK_FILE) {
@@ -631,13 +620,13 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
         else if (strlen(c.dir) >= 700)
             why = "name too long";
         if (why) {
-            set_err(err, err_len, "TX file sink: directory '%s': %s", c.dir, why);
+            errbuf_set(err, err_len, "TX file sink: directory '%s': %s", c.dir, why);
             return NULL;
         }
     }
     txsink_t *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, err_len, "TX sink: out of memory");
+        errbuf_set(err, err_len, "TX sink: out of memory");
         return NULL;
     }
     s->cfg = c;
@@ -651,13 +640,13 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
     s->qlen = c.queue_len;
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s);
-        set_err(err, err_len, "TX sink: mutex");
+        errbuf_set(err, err_len, "TX sink: mutex");
         return NULL;
     }
     if (pthread_cond_init(&s->cond, NULL) != 0) {
         pthread_mutex_destroy(&s->lock);
         free(s);
-        set_err(err, err_len, "TX sink: condition variable");
+        errbuf_set(err, err_len, "TX sink: condition variable");
         return NULL;
     }
     if (c.kind == TXSINK_SOAPY && open_soapy(s, &c, err, err_len) != 0)
@@ -666,8 +655,8 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
                            .amplitude = c.amplitude, .max_bits = DL_FRAME_BITS};
     s->mod = gfskmod_create(&mc);
     if (!s->mod) {
-        set_err(err, err_len, "TX sink: GFSK modulator refused rate %.0f S/s / BT %g",
-                s->rate_sps, (double)c.bt);
+        errbuf_set(err, err_len, "TX sink: GFSK modulator refused rate %.0f S/s / BT %g",
+                   s->rate_sps, (double)c.bt);
         goto fail;
     }
     s->buf_len = gfskmod_burst_samples(s->mod, DL_FRAME_BITS);
@@ -680,10 +669,10 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
         double off = c.beacon_tx_freq_hz - s->center_hz;
         double half = 6.0 * fmax(c.beacon_df1_hz, c.beacon_df2_hz) + 1000.0;
         if (fabs(off) + half > s->rate_sps / 2) {
-            set_err(err, err_len,
-                    "TX sink: Monarch beacon at %.1f Hz (carriers to +/- %.0f Hz) is outside "
-                    "the transmitter's band %.1f Hz +/- %.0f Hz",
-                    c.beacon_tx_freq_hz, half, s->center_hz, s->rate_sps / 2);
+            errbuf_set(err, err_len,
+                       "TX sink: Monarch beacon at %.1f Hz (carriers to +/- %.0f Hz) is outside "
+                       "the transmitter's band %.1f Hz +/- %.0f Hz",
+                       c.beacon_tx_freq_hz, half, s->center_hz, s->rate_sps / 2);
             goto fail;
         }
         monarch_config_t bc = {.rate_sps = s->rate_sps, .offset_hz = off,
@@ -691,22 +680,22 @@ txsink_t *txsink_create(const txsink_config_t *cfg, char *err, size_t err_len)
                                .amplitude = c.amplitude};
         s->monarch = monarch_create(&bc);
         if (!s->monarch) {
-            set_err(err, err_len, "TX sink: Monarch beacon generator refused its settings");
+            errbuf_set(err, err_len, "TX sink: Monarch beacon generator refused its settings");
             goto fail;
         }
         s->beacon_len = monarch_beacon_samples(s->monarch);
         s->beacon_buf = malloc(s->beacon_len * sizeof *s->beacon_buf);
         if (!s->beacon_buf) {
-            set_err(err, err_len, "TX sink: out of memory");
+            errbuf_set(err, err_len, "TX sink: out of memory");
             goto fail;
         }
     }
     if (!s->buf || !s->queue) {
-        set_err(err, err_len, "TX sink: out of memory");
+        errbuf_set(err, err_len, "TX sink: out of memory");
         goto fail;
     }
     if (pthread_create(&s->thread, NULL, tx_thread, s) != 0) {
-        set_err(err, err_len, "TX sink: cannot start the transmit thread");
+        errbuf_set(err, err_len, "TX sink: cannot start the transmit thread");
         goto fail;
     }
     s->thread_started = true;
