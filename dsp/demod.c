@@ -353,7 +353,7 @@ static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t
 /* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
  * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
  * between grid points. F in cycles/symbol of z at t_ref. */
-static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd,
+static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim,
                            double *F_out, double *D_out)
 {
     double best = -1;
@@ -376,9 +376,19 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
                 acc[b] += sp[b + s - nf];
         }
         int bb = 0;
-        for (int b = 1; b < nf; b++)
-            if (acc[b] > acc[bb])
-                bb = b;
+        if (lim >= nf / 2) {
+            for (int b = 1; b < nf; b++)
+                if (acc[b] > acc[bb])
+                    bb = b;
+        } else {
+            /* carrier window: bins -lim .. lim only */
+            for (int b = 1; b <= lim; b++)
+                if (acc[b] > acc[bb])
+                    bb = b;
+            for (int b = nf - lim; b < nf; b++)
+                if (acc[b] > acc[bb])
+                    bb = b;
+        }
         if (acc[bb] > best) {
             best = acc[bb];
             best_b = bb;
@@ -416,7 +426,8 @@ static void dechirp(const float complex *z, float complex *out, size_t m, double
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
 static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
-                             double *t_ref_out, double *f_out, double *d_out, double *phi_out)
+                             double window, double *t_ref_out, double *f_out, double *d_out,
+                             double *phi_out)
 {
     /* Low-pass to ±LPF_CUTOFF baud and decimate by 4 before squaring: a strong neighbour
      * two or more baud away (near-far) must not become the squared tone. */
@@ -461,6 +472,10 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     int nd = drift ? (int)ceil(reach / dstep) : 0;
     if (nd > (int)q->max_nd)
         nd = (int)q->max_nd;
+    /* carrier window (cycles/symbol of x) in coarse bins of z, which is at 2f */
+    int lim = NFFT / 2;
+    if (window > 0 && 2 * window * BINS_PER_CYCLE < NFFT / 2)
+        lim = (int)ceil(2 * window * BINS_PER_CYCLE);
     double F = 0, D = 0, best = -1;
     for (int hyp = -nhyp; hyp <= nhyp; hyp++) {
         double Dh = hyp * hyp_step;
@@ -471,7 +486,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
             segment_spectra(q, q->z, m, nseg, t0);
         }
         double Fh, Dr;
-        double score = drift_search(q, nseg, t_ref, dstep, nd, &Fh, &Dr);
+        double score = drift_search(q, nseg, t_ref, dstep, nd, lim, &Fh, &Dr);
         if (score > best) {
             best = score;
             F = Fh;
@@ -482,7 +497,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         dechirp(q->z, q->z, m, tz0, D);
         segment_spectra(q, q->z, m, nseg, t0);
         double D2 = 0;
-        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, &F, &D2);
+        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, lim, &F, &D2);
         dechirp(q->z, q->z, m, tz0, D2);
         D += D2;
     }
@@ -790,6 +805,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         return DEMOD_ERR_SHORT;
     if (!isfinite(hint->start_sample) || !isfinite(hint->start_uncertainty) ||
         !isfinite(hint->end_sample) || hint->start_uncertainty < 0 ||
+        !isfinite(hint->freq_window_hz) || hint->freq_window_hz < 0 ||
         hint->start_sample < -hint->start_uncertainty || hint->start_sample >= (double)n ||
         hint->end_sample < 0 || hint->end_sample > (double)n)
         return DEMOD_ERR_ARG;
@@ -809,8 +825,12 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     hi = lo + (hi - lo) / ZDEC * ZDEC;
 
     double t_ref, f, d, phi;
-    estimate_carrier(q, x, n, lo, hi, &t_ref, &f, &d, &phi);
+    estimate_carrier(q, x, n, lo, hi, hint->freq_window_hz / q->baud, &t_ref, &f, &d, &phi);
     derotate(q, x, n, t_ref, f, d, phi);
+
+    /* the carrier estimate, also for the caller of a burst that finds no sync */
+    res->freq_hz = (f + d * (hint->start_sample / SPS - t_ref)) * q->baud;
+    res->drift_hz_s = d * q->baud * q->baud;
 
     double centre, eps;
     estimate_timing(q, n, lo, hi, &centre, &eps);

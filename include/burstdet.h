@@ -97,12 +97,17 @@ typedef struct {
     double width_bins;    /* rms spectral width */
     double snr_db;        /* signal power over noise in `baud` Hz */
     double power;         /* mean signal power in |x|^2 of the working-rate stream */
+    bool crowded;         /* accepted although it fails the flank or gap test the way two
+                             or more BR100 bursts closer than ~150 Hz do (one track, quiet
+                             wide context, no carrier line): demodulate it as possibly
+                             several bursts */
 } burstdet_event_t;
 
 typedef struct {
     uint64_t candidates; /* hop-level candidates (both classes) */
     uint64_t tracks;     /* tracks opened */
     uint64_t accepted;
+    uint64_t crowded; /* of the accepted: flagged crowded */
     uint64_t rejected[BURSTDET_REJ_FLUSHED + 1];
     uint64_t dropped; /* candidates lost because every track slot was busy */
 } burstdet_stats_t;

@@ -84,6 +84,10 @@ typedef struct {
     double start_sample;      /* expected start of the first preamble symbol */
     double start_uncertainty; /* ± samples around start_sample to search (>= 0) */
     double end_sample;        /* expected end of the burst; 0: the end of the snippet */
+    double freq_window_hz;    /* carrier searched within ± this of the snippet's centre;
+                                 0: the whole ±baud (a second burst close to the first
+                                 can be demodulated by centring on it with a narrow
+                                 window) */
 } demod_hint_t;
 
 typedef struct {
@@ -115,7 +119,9 @@ demod_t *demod_create(const demod_config_t *cfg);
  * detector's start estimate and window. Writes soft[i] = LLR (positive means 1) of the
  * frame bit i counted from the first FT bit, for every symbol up to the end of the
  * snippet (or soft_cap), and fills res. Returns the number of soft values written
- * (>= 13 when the sync succeeded) or a negative demod_error. */
+ * (>= 13 when the sync succeeded) or a negative demod_error; after DEMOD_ERR_NOSYNC and
+ * DEMOD_ERR_SHORT from the symbol count, res->freq_hz and drift_hz_s still hold the
+ * carrier estimate (at hint->start_sample), so a caller can look elsewhere. */
 int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint_t *hint,
                   float *soft, size_t soft_cap, demod_result_t *res);
 
