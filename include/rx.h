@@ -61,6 +61,8 @@ typedef struct {
     uint64_t samples_invalid; /* NaN, infinite or beyond +-1e6: replaced by 0 */
     uint64_t bursts_detected; /* accepted by the detector and demodulated */
     uint64_t bursts_rejected; /* detector tracks rejected (CW, FSK, noise, ...) */
+    uint64_t bursts_crowded;  /* of the detected: tracks the detector flagged as possibly
+                                 several bursts closer than it separates (burstdet.h) */
     uint64_t bursts_dropped;  /* no extraction slot free (more than max_bursts) */
     uint64_t bursts_nosync;   /* demodulator found no preamble + FT */
     uint64_t frames_ok;
@@ -72,6 +74,9 @@ typedef struct {
     uint64_t messages;
     uint64_t messages_combined;
     double latency_max_s; /* longest burst end -> frame callback, stream time */
+    uint64_t demod_attempts; /* demodulations (a track with several bursts takes more) */
+    uint64_t frames_multi;   /* frames_ok decoded by a track's later attempt: after
+                                cancelling a burst decoded first, or on a second carrier */
 } rx_stats_t;
 
 typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
