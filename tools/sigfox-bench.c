@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <liquid/liquid.h>
+
 #include "assembler.h"
 #include "config.h"
 #include "dbpskmod.h"
@@ -1112,6 +1114,193 @@ static int cmd_throughput(int argc, char **argv)
     return 0;
 }
 
+#define IDEAL_SOFT_MAX (MAX_SNIPPET / DEMOD_SPS)
+
+/* ---- ideal-knowledge bound for the capacity benchmark ----
+ *
+ * Each truth burst is cut out of the very capture rx saw (all other bursts and the noise
+ * included) at its true carrier and time: mixed down by the true carrier at the burst's
+ * middle, resampled to 16 samples/symbol (liquid msresamp, 60 dB), and handed to the
+ * demodulator with its true start (+-2 symbols) and end. What still fails there cannot be
+ * blamed on the detector or the extractor: it is what this demodulator cannot separate
+ * (the neighbour's energy inside the burst's band), i.e. a physical collision for it. */
+typedef struct {
+    double rate;
+    float complex *cap; /* the whole capture */
+    size_t ncap;
+    float complex *mix, *out;
+    size_t mixcap, outcap;
+    demod_t *dm[2];
+    msresamp_crcf rs[2]; /* to 16 samples/symbol, made once (design is costly) */
+    nco_crcf nco;
+    float soft[IDEAL_SOFT_MAX];
+} ideal_t;
+
+static void ideal_init(ideal_t *id, synth_t *s, double rate)
+{
+    memset(id, 0, sizeof *id);
+    id->rate = rate;
+    id->ncap = (size_t)synth_total_samples(s);
+    id->cap = malloc(id->ncap * sizeof *id->cap);
+    if (!id->cap) {
+        fprintf(stderr, "sigfox-bench: out of memory\n");
+        exit(EXIT_FAIL);
+    }
+    synth_rewind(s);
+    size_t pos = 0;
+    while (pos < id->ncap) {
+        long n = synth_render(s, id->cap + pos, id->ncap - pos);
+        if (n <= 0)
+            break;
+        pos += (size_t)n;
+    }
+    id->ncap = pos;
+    id->nco = nco_crcf_create(LIQUID_NCO);
+    demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
+    size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
+    for (int c = 0; c < 2; c++) {
+        demod_config_t dc = {.baud = c ? 600 : 100,
+                             .max_samples = IDEAL_SOFT_MAX * DEMOD_SPS,
+                             .sync = sync,
+                             .nsync = nsync};
+        id->dm[c] = demod_create(&dc);
+        id->rs[c] = msresamp_crcf_create((float)(DEMOD_SPS * dc.baud / rate), 60.0f);
+        if (!id->dm[c] || !id->rs[c]) {
+            fprintf(stderr, "sigfox-bench: demod_create failed\n");
+            exit(EXIT_FAIL);
+        }
+    }
+}
+
+static void ideal_free(ideal_t *id)
+{
+    free(id->cap);
+    free(id->mix);
+    free(id->out);
+    for (int c = 0; c < 2; c++) {
+        demod_destroy(id->dm[c]);
+        msresamp_crcf_destroy(id->rs[c]);
+    }
+    nco_crcf_destroy(id->nco);
+}
+
+/* Whether the demodulator decodes burst b (exact ID, MC, rank) at its true carrier and
+ * time, from the composite capture. */
+static bool ideal_decodes(ideal_t *id, const synth_burst_t *b)
+{
+    const double sps = DEMOD_SPS;
+    double margin_s = 8.0 / b->baud;
+    long i0 = (long)floor((b->t_on_s - margin_s) * id->rate);
+    long i1 = (long)ceil((b->t_off_s + margin_s) * id->rate);
+    if (i0 < 0)
+        i0 = 0;
+    if (i1 > (long)id->ncap)
+        i1 = (long)id->ncap;
+    if (i1 <= i0)
+        return false;
+    size_t n = (size_t)(i1 - i0);
+    if (n > id->mixcap) {
+        free(id->mix);
+        id->mix = malloc(n * sizeof *id->mix);
+        id->mixcap = id->mix ? n : 0;
+    }
+    double r = sps * b->baud / id->rate;
+    size_t nout_max = (size_t)ceil((double)n * r) + 64;
+    if (nout_max > id->outcap) {
+        free(id->out);
+        id->out = malloc(nout_max * sizeof *id->out);
+        id->outcap = id->out ? nout_max : 0;
+    }
+    if (!id->mix || !id->out) {
+        fprintf(stderr, "sigfox-bench: out of memory\n");
+        exit(EXIT_FAIL);
+    }
+    /* carrier relative to the capture centre, at the middle of the frame */
+    double f = b->mod.freq_hz + b->drift_hz_s * (b->t_end_s - b->t_start_s) / 2;
+    nco_crcf_set_frequency(id->nco, (float)(2 * M_PI * f / id->rate));
+    nco_crcf_set_phase(id->nco, (float)fmod(2 * M_PI * f * (double)i0 / id->rate, 2 * M_PI));
+    nco_crcf_mix_block_down(id->nco, id->cap + i0, id->mix, (unsigned)n);
+    msresamp_crcf rs = id->rs[b->baud == 600];
+    msresamp_crcf_reset(rs);
+    /* msresamp's delay is in input samples (liquid 1.5), measured against the truth */
+    double delay = msresamp_crcf_get_delay(rs);
+    unsigned nout = 0;
+    msresamp_crcf_execute(rs, id->mix, (unsigned)n, id->out, &nout);
+    size_t ns = nout;
+    if (ns > IDEAL_SOFT_MAX * DEMOD_SPS)
+        ns = IDEAL_SOFT_MAX * DEMOD_SPS;
+    double j_start = (b->t_start_s * id->rate - (double)i0 + delay) * r;
+    double j_end = (b->t_end_s * id->rate - (double)i0 + delay) * r;
+    if (j_start < 0 || j_end > (double)ns)
+        return false;
+    demod_hint_t h = {.start_sample = j_start, .start_uncertainty = 2 * sps, .end_sample = j_end};
+    demod_result_t res;
+    int nsoft = demod_process(id->dm[b->baud == 600], id->out, ns, &h, id->soft, IDEAL_SOFT_MAX, &res);
+    if (nsoft < UL_FT_BITS)
+        return false;
+    uldecode_result_t ur;
+    uldecode_frame(id->soft, (size_t)nsoft, UL_FT_DEFAULT_MAX_DISTANCE, &ur);
+    return ur.status == ULDEC_OK && ur.frame.msg.ep_id == b->msg.ep_id &&
+           ur.frame.msg.mc == b->msg.mc && ur.frame.rank == b->rank;
+}
+
+/* Capacity losses by the carrier distance to the nearest burst on air at the same time,
+ * next to the ideal-knowledge bound (ideal_decodes) on the same capture. */
+static void print_ideal(synth_t *s, double rate, const run_log_t *l)
+{
+    enum { NB = 7 };
+    static const double edges[NB] = {100, 200, 300, 400, 600, 1000, INFINITY};
+    static const char *names[NB] = {"< 100 Hz",    "100-200 Hz", "200-300 Hz", "300-400 Hz",
+                                    "400-600 Hz",  "0.6-1 kHz",  ">= 1 kHz"};
+    size_t cnt[NB] = {0}, rxok[NB] = {0}, idok[NB] = {0}, rx_not_id[NB] = {0},
+           id_not_rx[NB] = {0};
+    ideal_t id;
+    ideal_init(&id, s, rate);
+    size_t nsb;
+    const synth_burst_t *sb = synth_bursts(s, &nsb);
+    for (size_t a = 0; a < nsb; a++) {
+        double nearest = INFINITY;
+        for (size_t b = 0; b < nsb; b++)
+            if (b != a && sb[b].t_on_s < sb[a].t_off_s && sb[a].t_on_s < sb[b].t_off_s &&
+                fabs(sb[a].freq_hz - sb[b].freq_hz) < nearest)
+                nearest = fabs(sb[a].freq_hz - sb[b].freq_hz);
+        bool rx_ok = false;
+        for (size_t k = 0; k < l->ntruth; k++)
+            if (l->truth[k].ep_id == sb[a].msg.ep_id && l->truth[k].mc == sb[a].msg.mc &&
+                l->truth[k].rank == sb[a].rank &&
+                fabs(l->truth[k].t_start_s - sb[a].t_start_s) < 1e-6) {
+                rx_ok = l->truth[k].matched;
+                break;
+            }
+        bool id_ok = ideal_decodes(&id, &sb[a]);
+        int k = 0;
+        while (k < NB - 1 && nearest >= edges[k])
+            k++;
+        cnt[k]++;
+        rxok[k] += rx_ok;
+        idok[k] += id_ok;
+        rx_not_id[k] += rx_ok && !id_ok;
+        id_not_rx[k] += id_ok && !rx_ok;
+    }
+    ideal_free(&id);
+    printf("  %6s %-22s %7s %8s %8s %14s %14s\n", "", "nearest burst on air", "bursts", "rx",
+           "ideal", "ideal, not rx", "rx, not ideal");
+    size_t t[5] = {0};
+    for (int k = 0; k < NB; k++) {
+        if (!cnt[k])
+            continue;
+        printf("  %6s %-22s %7zu %8zu %8zu %14zu %14zu\n", "", names[k], cnt[k], rxok[k], idok[k],
+               id_not_rx[k], rx_not_id[k]);
+        t[0] += cnt[k];
+        t[1] += rxok[k];
+        t[2] += idok[k];
+        t[3] += id_not_rx[k];
+        t[4] += rx_not_id[k];
+    }
+    printf("  %6s %-22s %7zu %8zu %8zu %14zu %14zu   ideal bound %.3f\n", "", "all", t[0], t[1],
+           t[2], t[3], t[4], t[0] ? (double)t[2] / (double)t[0] : 0.0);
+}
+
 static int cmd_capacity(int argc, char **argv)
 {
     int ns[8] = {10, 50, 100, 200}, nn = 4;
@@ -1120,7 +1309,9 @@ static int cmd_capacity(int argc, char **argv)
     int baud_opt = 100;
     uint64_t seed = 1;
     double min_spacing = 0;
+    bool ideal = true;
     static const struct option opts[] = {{"min-spacing", required_argument, 0, 'm'},
+                                         {"no-ideal", no_argument, 0, 'I'},
                                          {"bursts", required_argument, 0, 'k'},
                                          {"rounds", required_argument, 0, 'n'},
                                          {"rate", required_argument, 0, 'r'},
@@ -1156,6 +1347,9 @@ static int cmd_capacity(int argc, char **argv)
             break;
         case 'm':
             min_spacing = parse_double(optarg, 0, 5000, "--min-spacing");
+            break;
+        case 'I':
+            ideal = false;
             break;
         case 's':
             seed = parse_seed(optarg);
@@ -1241,12 +1435,16 @@ static int cmd_capacity(int argc, char **argv)
                nfree ? (double)free_ok / (double)nfree : 0.0, false_frames,
                (double)res.samples / res.cpu_s / rate);
         printf("  %6s receiver: detected %llu, tracks rejected %llu, no slot %llu, no sync %llu, "
-               "FT bad %llu, CRC bad %llu, CRC ok %llu\n",
+               "FT bad %llu, CRC bad %llu, CRC ok %llu (%llu from later attempts; %llu "
+               "demodulations)\n",
                "", (unsigned long long)res.st.bursts_detected,
                (unsigned long long)res.st.bursts_rejected,
                (unsigned long long)res.st.bursts_dropped, (unsigned long long)res.st.bursts_nosync,
                (unsigned long long)res.st.frames_ft_bad, (unsigned long long)res.st.frames_crc_bad,
-               (unsigned long long)res.st.frames_ok);
+               (unsigned long long)res.st.frames_ok, (unsigned long long)res.st.frames_multi,
+               (unsigned long long)res.st.demod_attempts);
+        if (ideal)
+            print_ideal(s, rate, &l);
         free(clash);
         fflush(stdout);
         synth_destroy(s);
