@@ -1,11 +1,14 @@
 /* cliutil: small helpers shared by the sigfox-* command-line tools. Licence: MIT. */
 #include "cliutil.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <getopt.h>
+
+#include "config.h"
 
 #ifndef SIGFOXD_VERSION
 #define SIGFOXD_VERSION "unknown"
@@ -36,6 +39,34 @@ int cli_common_opt(int c, const char *prog, const char *usage, char **argv)
     default:
         return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
     }
+}
+
+void cli_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_parse_number(const char *text, double *v)
+{
+    return text && cfg_parse_number(text, v) == 0 && isfinite(*v);
+}
+
+bool cli_parse_long(const char *text, int base, long lo, long hi, long *v)
+{
+    if (!text)
+        return false;
+    char *end;
+    errno = 0;
+    long x = strtol(text, &end, base);
+    if (errno || end == text || *end != '\0' || x < lo || x > hi)
+        return false;
+    *v = x;
+    return true;
 }
 
 int cli_json_num(struct json_object *obj, const char *key, double v, int decimals)

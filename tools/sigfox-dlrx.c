@@ -7,7 +7,6 @@
  * Exit status: 0 at least one burst decoded (CRC ok; without --id: demodulated), 1 none
  * found or a read error, 64 bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -18,7 +17,6 @@
 #include <json-c/json.h>
 
 #include "cliutil.h"
-#include "config.h"
 #include "dldemod.h"
 #include "dlframe.h"
 #include "framejson.h"
@@ -111,11 +109,6 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static bool parse_num(const char *text, double *v)
-{
-    return cfg_parse_number(text, v) == 0 && isfinite(*v);
-}
-
 /* Returns 0 to go on, -1 after --help/--version (exit 0), or EXIT_USAGE. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
@@ -132,11 +125,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                                    optarg);
             break;
         case 'r':
-            if (!parse_num(optarg, &a->rate_sps) || a->rate_sps <= 0)
+            if (!cli_parse_number(optarg, &a->rate_sps) || a->rate_sps <= 0)
                 return usage_error("bad --rate '%s': a positive sample rate such as 1024k", optarg);
             break;
         case 'c':
-            if (!parse_num(optarg, &a->center_hz) || a->center_hz <= 0)
+            if (!cli_parse_number(optarg, &a->center_hz) || a->center_hz <= 0)
                 return usage_error("bad --center '%s': a frequency such as 869.525M", optarg);
             break;
         case OPT_SEARCH: {
@@ -147,18 +140,18 @@ static int parse_args(int argc, char **argv, args_t *a)
                 return usage_error("bad --search '%s': LO:HI in Hz", optarg);
             memcpy(lo, optarg, n);
             lo[n] = '\0';
-            if (!parse_num(lo, &a->search_lo) || !parse_num(colon + 1, &a->search_hi) ||
-                a->search_lo >= a->search_hi)
+            if (!cli_parse_number(lo, &a->search_lo) ||
+                !cli_parse_number(colon + 1, &a->search_hi) || a->search_lo >= a->search_hi)
                 return usage_error("bad --search '%s': LO:HI in Hz with LO < HI", optarg);
             a->have_search = true;
             break;
         }
         case OPT_THRESHOLD:
-            if (!parse_num(optarg, &a->threshold) || a->threshold < 3 || a->threshold > 1000)
+            if (!cli_parse_number(optarg, &a->threshold) || a->threshold < 3 || a->threshold > 1000)
                 return usage_error("bad --threshold '%s': a number from 3 to 1000", optarg);
             break;
         case OPT_TOFF:
-            if (!parse_num(optarg, &a->time_offset_s))
+            if (!cli_parse_number(optarg, &a->time_offset_s))
                 return usage_error("bad --time-offset '%s': seconds", optarg);
             break;
         case OPT_ID:
@@ -166,15 +159,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                 return usage_error("bad --id '%s': 8 hex digits such as FEDCBA98", optarg);
             a->have_id = true;
             break;
-        case OPT_MC: {
-            char *end;
-            errno = 0;
-            a->mc = strtol(optarg, &end, 0);
-            if (errno || end == optarg || *end || a->mc < 0 || a->mc > DL_MC_MAX)
+        case OPT_MC:
+            if (!cli_parse_long(optarg, 0, 0, DL_MC_MAX, &a->mc))
                 return usage_error("bad --mc '%s': a message counter 0..4095", optarg);
             a->have_mc = true;
             break;
-        }
         case OPT_KEY:
             if (hex_to_bytes(optarg, a->key, sizeof a->key) != 16)
                 return usage_error("bad --key: 32 hex digits (AES-128)");

@@ -5,7 +5,6 @@
  *
  * Exit status: 0 written, 1 write error, 64 bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -17,7 +16,6 @@
 #include <liquid/liquid.h>
 
 #include "cliutil.h"
-#include "config.h"
 #include "dlframe.h"
 #include "framejson.h"
 #include "gfskmod.h"
@@ -113,15 +111,7 @@ static const struct option long_opts[] = {
 /* A number with optional SI suffix within [lo, hi]. */
 static bool num_in(const char *text, double lo, double hi, double *v)
 {
-    return cfg_parse_number(text, v) == 0 && isfinite(*v) && *v >= lo && *v <= hi;
-}
-
-static bool long_in(const char *text, long lo, long hi, long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtol(text, &end, 0);
-    return !errno && end != text && !*end && *v >= lo && *v <= hi;
+    return cli_parse_number(text, v) && *v >= lo && *v <= hi;
 }
 
 static int parse_args(int argc, char **argv, args_t *a)
@@ -146,7 +136,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->have_key = true;
             break;
         case OPT_MC:
-            if (!long_in(optarg, 0, DL_MC_MAX, &a->mc))
+            if (!cli_parse_long(optarg, 0, 0, DL_MC_MAX, &a->mc))
                 return usage_error("bad --mc '%s': a message counter 0..4095", optarg);
             a->have_mc = true;
             break;
@@ -195,7 +185,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->have_ebn0 = true;
             break;
         case OPT_SEED:
-            if (!long_in(optarg, 0, 0x7FFFFFFF, &a->seed))
+            if (!cli_parse_long(optarg, 0, 0, 0x7FFFFFFF, &a->seed))
                 return usage_error("bad --seed '%s': 0 .. 2147483647", optarg);
             break;
         case 'F':

@@ -4,9 +4,7 @@
  * Exit status: 0 ok, 1 decode failure (unknown FT, CRC, wrong key, ...), 64 bad usage or
  * malformed input (bad hex, wrong length, out-of-range value).
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "cliutil.h"
 #include "dlframe.h"
 #include "framejson.h"
 #include "hexutil.h"
@@ -26,7 +25,7 @@
 #endif
 
 #define EXIT_DECODE 1
-#define EXIT_USAGE 64
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static const char *prog = "sigfox-frame";
 
@@ -78,40 +77,10 @@ static const char usage_text[] =
     "  sigfox-frame ul-decode --key 0123456789ABCDEF0123456789ABCDEF \\\n"
     "      AAAAA611067298BADCFE000102030405060796E7CDFB\n";
 
-static void print_usage(FILE *f)
-{
-    fputs(usage_text, f);
-}
-
-/* Prints "sigfox-frame: <message>" and returns EXIT_USAGE, for malformed input. */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry '%s --help'.\n", prog);
-    return EXIT_USAGE;
-}
-
-static void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void error_msg(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void print_json(struct json_object *o)
-{
-    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                               JSON_C_TO_STRING_NOSLASHESCAPE));
-}
+/* "sigfox-frame: <message>" + a --help hint; returns EXIT_USAGE, for malformed input. */
+#define usage_error(...) cli_usage_error(prog, __VA_ARGS__)
+/* "sigfox-frame: <message>", for decode failures. */
+#define error_msg(...) cli_error(prog, __VA_ARGS__)
 
 /* ---- argument parsing ---- */
 
@@ -143,7 +112,6 @@ enum {
     OPT_TEMP,
     OPT_RSSI,
     OPT_MAXFT,
-    OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -163,25 +131,20 @@ static const struct option long_opts[] = {
     {"temp", required_argument, NULL, OPT_TEMP},
     {"rssi", required_argument, NULL, OPT_RSSI},
     {"max-ft-distance", required_argument, NULL, OPT_MAXFT},
-    {"version", no_argument, NULL, OPT_VERSION},
+    {"version", no_argument, NULL, CLI_OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-/* Strict integer in [lo, hi]: decimal, or hex with 0x. Returns 0 or -1. */
+/* Strict integer in [lo, hi]: decimal (a leading 0 is not octal), or hex with 0x.
+ * Returns 0 or -1. */
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
     if (!s || !*s)
         return -1;
     const char *digits = s + (*s == '-' || *s == '+');
     int base = (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) ? 16 : 10;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, base);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    return cli_parse_long(s, base, lo, hi, out) ? 0 : -1;
 }
 
 /* Parses a key given as 32 hex digits. Returns 0 or -1. */
@@ -274,16 +237,8 @@ static int parse_args(int argc, char **argv, args_t *a)
             if (parse_long(v, 0, UL_FT_BITS, &a->max_ft_distance) != 0)
                 return usage_error("--max-ft-distance '%s': expected 0..13", v);
             break;
-        case OPT_VERSION:
-            printf("sigfox-frame %s\n", SIGFOXD_VERSION);
-            return -1;
-        case 'h':
-            print_usage(stdout);
-            return -1;
-        case ':':
-            return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
+        default: /* -h, --version, errors */
+            return cli_common_opt(c, prog, usage_text, argv);
         }
     }
     size_t used = 0;
@@ -396,7 +351,7 @@ static int cmd_ul_decode(const args_t *a)
         snprintf(ft, sizeof ft, "%04X", (unsigned)f.ft);
         json_object_object_add(o, "ft", json_object_new_string(ft));
         json_object_object_add(o, "error", json_object_new_string(ul_strerror(rc)));
-        print_json(o);
+        cli_json_line(o, stdout);
         json_object_put(o);
         return EXIT_DECODE;
     }
@@ -447,7 +402,7 @@ static int cmd_ul_decode(const args_t *a)
                       ul_strerror(rc));
         status = EXIT_DECODE;
     }
-    print_json(o);
+    cli_json_line(o, stdout);
     json_object_put(o);
     return status;
 }
@@ -546,7 +501,7 @@ static int cmd_ul_encode(const args_t *a)
         }
         framejson_add_message(o, &f.msg);
         json_object_object_add(o, "frames", frames);
-        print_json(o);
+        cli_json_line(o, stdout);
         json_object_put(o);
     }
     return 0;
@@ -618,7 +573,7 @@ static int cmd_dl_encode(const args_t *a)
     add_hex_field(o, "pn9_seed", seed_b, 2);
     add_hex_field(o, "dl_phy_content", phy, DL_PHY_BYTES);
     add_hex_field(o, "bitstream", frame, DL_FRAME_BYTES);
-    print_json(o);
+    cli_json_line(o, stdout);
     json_object_put(o);
     return 0;
 }
@@ -685,7 +640,7 @@ static int cmd_dl_decode(const args_t *a)
         error_msg("DL-AUTH does not match the key (wrong key, --id or --mc?)");
         status = EXIT_DECODE;
     }
-    print_json(o);
+    cli_json_line(o, stdout);
     json_object_put(o);
     return status;
 }
@@ -696,7 +651,7 @@ int main(int argc, char **argv)
         return usage_error("missing COMMAND (ul-decode, ul-encode, dl-encode, dl-decode)");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        print_usage(stdout);
+        fputs(usage_text, stdout);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {

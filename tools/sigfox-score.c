@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,17 +72,6 @@ static bool parse_double(const char *s, double *out)
     errno = 0;
     double x = strtod(s, &end);
     if (end == s || *end || errno || !isfinite(x))
-        return false;
-    *out = x;
-    return true;
-}
-
-static bool parse_long(const char *s, long lo, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || errno || x < lo)
         return false;
     *out = x;
     return true;
@@ -375,17 +365,17 @@ int main(int argc, char **argv)
             any_expectation = true;
             break;
         case OPT_MAX_FALSE:
-            if (!parse_long(optarg, 0, &exp.max_false))
+            if (!cli_parse_long(optarg, 10, 0, LONG_MAX, &exp.max_false))
                 return usage_error("bad --max-false '%s': a count >= 0", optarg);
             any_expectation = true;
             break;
         case OPT_MAX_WRONG:
-            if (!parse_long(optarg, 0, &exp.max_wrong))
+            if (!cli_parse_long(optarg, 10, 0, LONG_MAX, &exp.max_wrong))
                 return usage_error("bad --max-wrong '%s': a count >= 0", optarg);
             any_expectation = true;
             break;
         case OPT_MAX_DUP:
-            if (!parse_long(optarg, 0, &exp.max_duplicates))
+            if (!cli_parse_long(optarg, 10, 0, LONG_MAX, &exp.max_duplicates))
                 return usage_error("bad --max-duplicates '%s': a count >= 0", optarg);
             any_expectation = true;
             break;
@@ -401,7 +391,7 @@ int main(int argc, char **argv)
             json = true;
             break;
         case OPT_LIST:
-            if (!parse_long(optarg, -1, &max_list))
+            if (!cli_parse_long(optarg, 10, -1, LONG_MAX, &max_list))
                 return usage_error("bad --list '%s': a count >= 0, or -1 for all", optarg);
             break;
         case 'q':

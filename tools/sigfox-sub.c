@@ -4,8 +4,8 @@
  * Exit status: 0 ok; 1 no reply / command error reply / fewer events than --count before
  * --timeout; 64 bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -17,12 +17,14 @@
 #include <json-c/json.h>
 #include <zmq.h>
 
+#include "cliutil.h"
+
 #ifndef SIGFOXD_VERSION
 #define SIGFOXD_VERSION "unknown"
 #endif
 
 #define EXIT_FAIL 1
-#define EXIT_USAGE 64
+#define EXIT_USAGE CLI_EXIT_USAGE
 #define DEFAULT_PUB "ipc:///run/sigfoxd/events"
 #define MAX_TOPICS 16
 
@@ -311,9 +313,7 @@ int main(int argc, char **argv)
             topics[ntopics++] = optarg;
             break;
         case 'n':
-            errno = 0;
-            count = strtol(optarg, &end, 10);
-            if (*end || errno || count < 1) {
+            if (!cli_parse_long(optarg, 10, 1, LONG_MAX, &count)) {
                 fprintf(stderr, "sigfox-sub: --count: '%s' is not a positive integer\n", optarg);
                 return EXIT_USAGE;
             }

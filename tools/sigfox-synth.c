@@ -10,7 +10,6 @@
 #include <unistd.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cliutil.h"
 #include "config.h"
 #include "iqfile.h"
 #include "keys.h"
@@ -29,7 +29,7 @@
 #endif
 
 #define EXIT_FAIL 1
-#define EXIT_USAGE 64
+#define EXIT_USAGE CLI_EXIT_USAGE
 #define BLOCK_SAMPLES 65536
 
 static const char usage_text[] =
@@ -162,38 +162,11 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sigfox-synth: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'sigfox-synth --help'.\n");
-    va_end(ap);
-    return EXIT_USAGE;
-}
-
-/* A number with optional SI suffix (k, M, G), finite. */
-static bool parse_num(const char *text, double *v)
-{
-    return cfg_parse_number(text, v) == 0 && isfinite(*v);
-}
-
-static bool parse_int(const char *text, long lo, long hi, long *v)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0' || x < lo || x > hi)
-        return false;
-    *v = x;
-    return true;
-}
+#define usage_error(...) cli_usage_error("sigfox-synth", __VA_ARGS__)
 
 static bool parse_prob(const char *text, double *p)
 {
-    return parse_num(text, p) && *p >= 0 && *p <= 1;
+    return cli_parse_number(text, p) && *p >= 0 && *p <= 1;
 }
 
 /* "DB" or "LO:HI" */
@@ -201,14 +174,14 @@ static bool parse_range(const char *text, double *lo, double *hi)
 {
     const char *colon = strchr(text, ':');
     if (!colon)
-        return parse_num(text, lo) && (*hi = *lo, true);
+        return cli_parse_number(text, lo) && (*hi = *lo, true);
     char a[64];
     size_t n = (size_t)(colon - text);
     if (n == 0 || n >= sizeof a)
         return false;
     memcpy(a, text, n);
     a[n] = '\0';
-    return parse_num(a, lo) && parse_num(colon + 1, hi) && *lo <= *hi;
+    return cli_parse_number(a, lo) && cli_parse_number(colon + 1, hi) && *lo <= *hi;
 }
 
 static bool parse_pair(const char *text, double *a, double *b)
@@ -222,7 +195,7 @@ static bool parse_pair(const char *text, double *a, double *b)
         return false;
     memcpy(first, text, n);
     first[n] = '\0';
-    return parse_num(first, a) && parse_num(comma + 1, b) && *a > 0 && *b > 0;
+    return cli_parse_number(first, a) && cli_parse_number(comma + 1, b) && *a > 0 && *b > 0;
 }
 
 /* FILE without a SigMF suffix, for FILE.truth.jsonl / FILE.keys. */
@@ -437,11 +410,11 @@ int main(int argc, char **argv)
             verify = true;
             break;
         case OPT_RATE:
-            if (!parse_num(optarg, &cfg.rate_sps) || cfg.rate_sps <= 0)
+            if (!cli_parse_number(optarg, &cfg.rate_sps) || cfg.rate_sps <= 0)
                 return usage_error("bad --rate '%s': a positive sample rate such as 1024k", optarg);
             break;
         case OPT_CENTER:
-            if (!parse_num(optarg, &cfg.center_freq_hz) || cfg.center_freq_hz <= 0)
+            if (!cli_parse_number(optarg, &cfg.center_freq_hz) || cfg.center_freq_hz <= 0)
                 return usage_error("bad --center-freq '%s': a frequency such as 868.13M", optarg);
             break;
         case OPT_RC: {
@@ -452,7 +425,7 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_DURATION:
-            if (!parse_num(optarg, &cfg.duration_s) || cfg.duration_s <= 0)
+            if (!cli_parse_number(optarg, &cfg.duration_s) || cfg.duration_s <= 0)
                 return usage_error("bad --duration '%s': seconds > 0", optarg);
             break;
         case OPT_SEED: {
@@ -465,12 +438,12 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_DEVICES:
-            if (!parse_int(optarg, 0, 100000, &iv))
+            if (!cli_parse_long(optarg, 10, 0, 100000, &iv))
                 return usage_error("bad --devices '%s': 0..100000", optarg);
             cfg.devices = (int)iv;
             break;
         case OPT_INTERVAL:
-            if (!parse_num(optarg, &cfg.msg_interval_s) || cfg.msg_interval_s <= 0)
+            if (!cli_parse_number(optarg, &cfg.msg_interval_s) || cfg.msg_interval_s <= 0)
                 return usage_error("bad --interval '%s': seconds > 0", optarg);
             break;
         case OPT_BAUD:
@@ -513,7 +486,7 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_MAX_PPM:
-            if (!parse_num(optarg, &cfg.freq_error_ppm_max))
+            if (!cli_parse_number(optarg, &cfg.freq_error_ppm_max))
                 return usage_error("bad --max-ppm '%s'", optarg);
             break;
         case OPT_MAX_DRIFT:
@@ -521,32 +494,32 @@ int main(int argc, char **argv)
                 return usage_error("bad --max-drift '%s': BR100,BR600 in Hz/s, e.g. 20,50", optarg);
             break;
         case OPT_MAX_BAUD_ERR:
-            if (!parse_num(optarg, &cfg.baud_error_ppm_max))
+            if (!cli_parse_number(optarg, &cfg.baud_error_ppm_max))
                 return usage_error("bad --max-baud-error '%s'", optarg);
             break;
         case OPT_NOISE_DBFS:
-            if (!parse_num(optarg, &cfg.noise_dbfs))
+            if (!cli_parse_number(optarg, &cfg.noise_dbfs))
                 return usage_error("bad --noise-dbfs '%s'", optarg);
             break;
         case OPT_NO_NOISE:
             cfg.noise = false;
             break;
         case OPT_CW:
-            if (!parse_int(optarg, 0, 1000, &iv))
+            if (!cli_parse_long(optarg, 10, 0, 1000, &iv))
                 return usage_error("bad --cw '%s': 0..1000", optarg);
             cfg.cw_tones = (int)iv;
             break;
         case OPT_FSK:
-            if (!parse_int(optarg, 0, 100, &iv))
+            if (!cli_parse_long(optarg, 10, 0, 100, &iv))
                 return usage_error("bad --fsk '%s': 0..100", optarg);
             cfg.fsk_interferers = (int)iv;
             break;
         case OPT_INTF_DB:
-            if (!parse_num(optarg, &cfg.interferer_db))
+            if (!cli_parse_number(optarg, &cfg.interferer_db))
                 return usage_error("bad --interferer-db '%s'", optarg);
             break;
         case OPT_COLLISIONS:
-            if (!parse_int(optarg, 0, 100000, &iv))
+            if (!cli_parse_long(optarg, 10, 0, 100000, &iv))
                 return usage_error("bad --collisions '%s': 0..100000", optarg);
             cfg.collisions = (int)iv;
             break;
@@ -554,7 +527,7 @@ int main(int argc, char **argv)
             cfg.bproc_confirm = true;
             break;
         case OPT_DL_OFFSET:
-            if (!parse_num(optarg, &cfg.dl_offset_s) || !(cfg.dl_offset_s > 0))
+            if (!cli_parse_number(optarg, &cfg.dl_offset_s) || !(cfg.dl_offset_s > 0))
                 return usage_error("bad --dl-offset '%s': seconds > 0 (within T_RX)", optarg);
             break;
         case 'h':
@@ -588,10 +561,8 @@ int main(int argc, char **argv)
 
     char err[512];
     synth_t *s = synth_create(&cfg, err, sizeof err);
-    if (!s) {
-        fprintf(stderr, "sigfox-synth: %s\nTry 'sigfox-synth --help'.\n", err);
-        return EXIT_USAGE;
-    }
+    if (!s)
+        return usage_error("%s", err);
     const synth_config_t *eff = synth_config(s);
 
     int status = EXIT_FAIL;
