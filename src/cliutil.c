@@ -14,12 +14,18 @@
 #define SIGFOXD_VERSION "unknown"
 #endif
 
+/* "PROG: <message>" on stderr, without the newline. */
+static void vmessage(const char *prog, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+}
+
 int cli_usage_error(const char *prog, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
+    vmessage(prog, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", prog);
     return CLI_EXIT_USAGE;
@@ -45,8 +51,7 @@ void cli_error(const char *prog, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
+    vmessage(prog, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
