@@ -1,6 +1,6 @@
 /* dsptest: helpers shared by test_dbpskmod and test_synth. Licence: MIT.
  *
- * assert_near(): cmocka 1.1 has no floating-point assertion.
+ * assert_near() comes from testutil.h.
  *
  * ref_demod(): the ideal reference D-BPSK demodulator. It knows everything: carrier, drift, phase
  * and symbol timing of the burst (dbpskmod.h's definitions). For each data symbol it integrates the
@@ -16,13 +16,7 @@
 #include <string.h>
 
 #include "dbpskmod.h"
-
-#define assert_near(a, b, tol)                                                                     \
-    do {                                                                                           \
-        double a_ = (a), b_ = (b);                                                                 \
-        if (!(fabs(a_ - b_) <= (tol)))                                                             \
-            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));               \
-    } while (0)
+#include "testutil.h"
 
 /* Carrier phase of a burst at stream sample m when its ramp-up starts at start_sample. */
 static inline double ref_carrier_phase(const dbpsk_burst_params_t *p, double start_sample, double m)

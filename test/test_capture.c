@@ -21,6 +21,8 @@
 #include "capture.h"
 #include "iqfile.h"
 
+#include "testutil.h"
+
 static char tmpdir[256];
 
 static double now_s(void)
@@ -560,54 +562,21 @@ static void test_soapy_bad_device(void **state)
     assert_null(capture_create(&cfg));
 }
 
-/* Points SoapySDR at the module built beside this test and nothing else. */
-static int find_plugin(void)
-{
-    char dir[PATH_MAX + 16];
-    const char *env = getenv("SIGFOX_SOAPY_PLUGIN_PATH");
-    if (env && *env) {
-        snprintf(dir, sizeof dir, "%s", env);
-    } else {
-        char exe[PATH_MAX];
-        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (k <= 0)
-            return -1;
-        exe[k] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (!slash)
-            return -1;
-        *slash = '\0'; /* $BUILD/test */
-        snprintf(dir, sizeof dir, "%s/../soapy", exe);
-    }
-    char so[PATH_MAX + 64];
-    snprintf(so, sizeof so, "%s/libsigfoxIQFileSupport.so", dir);
-    if (access(so, R_OK) != 0) {
-        fprintf(stderr, "SoapySDR iqfile module not found: %s (build it with make)\n", so);
-        return -1;
-    }
-    setenv("SOAPY_SDR_PLUGIN_PATH", dir, 1);
-    setenv("SOAPY_SDR_ROOT", "/nonexistent", 1); /* no system modules: fast, hermetic */
-    return 0;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_capture.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_create(tmpdir, sizeof tmpdir, "test_capture");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 int main(void)
 {
-    if (find_plugin() != 0)
+    if (test_use_soapy_plugin() != 0)
         return 1;
     const char *filter = getenv("CAPTURE_TEST_FILTER");
     if (filter && *filter)

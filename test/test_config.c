@@ -16,13 +16,14 @@
 #include "config.h"
 #include "log.h"
 
+#include "testutil.h"
+
 static char tmpdir[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (test_tmpdir_create(tmpdir, sizeof tmpdir, "test_config") != 0)
         return -1;
     log_set_level(LOG_LEVEL_WARNING);
     return 0;
@@ -31,9 +32,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 /* Writes text to tmpdir/name and returns the path (static buffer per call site). */
@@ -86,17 +85,13 @@ static void capture_start(capture_t *c)
     fclose(f);
 }
 
-static char *capture_end(capture_t *c)
+static const char *capture_end(capture_t *c)
 {
     fflush(stderr);
     dup2(c->saved, 2);
     close(c->saved);
-    static char text[8192];
-    FILE *f = fopen(c->path, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    const char *text = test_read_text(c->path);
+    assert_non_null(text);
     return text;
 }
 
@@ -371,7 +366,7 @@ static void test_unknown_keys_warned(void **state)
     capture_t cap;
     capture_start(&cap);
     int rc = run_args(&cfg, &act, err, sizeof err, "-c", path, NULL);
-    char *text = capture_end(&cap);
+    const char *text = capture_end(&cap);
     assert_int_equal(rc, 0);
     assert_true(cfg.rate_sps == 2048000);
     assert_true(cfg.ppm == 0);
@@ -419,7 +414,7 @@ static void test_devices_and_keys(void **state)
     capture_t cap;
     capture_start(&cap);
     keystore_t *ks = cfg_load_keys(&cfg, err, sizeof err);
-    char *log = capture_end(&cap);
+    const char *log = capture_end(&cap);
     assert_non_null(ks);
     assert_int_equal(keystore_count(ks), 3);
     /* The keys file overrides the inline key of the same device. */
@@ -674,7 +669,7 @@ static void test_example_file(void **state)
     capture_t cap;
     capture_start(&cap);
     int rc = cfg_load_file(&loaded, path, err, sizeof err);
-    char *log = capture_end(&cap);
+    const char *log = capture_end(&cap);
     if (rc != 0)
         fail_msg("%s", err);
     if (log[0])

@@ -18,6 +18,8 @@
 #include "devstate.h"
 #include "log.h"
 
+#include "testutil.h"
+
 static char tmpdir[64];
 static char statedir[128];
 static char statefile[192];
@@ -25,8 +27,7 @@ static char statefile[192];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_devstate.XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (test_tmpdir_create(tmpdir, sizeof tmpdir, "test_devstate") != 0)
         return -1;
     log_set_level(getenv("DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
     return 0;
@@ -35,9 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 /* Each test gets its own fresh state directory (created by devstate_create). */
@@ -64,26 +63,6 @@ static void flush_ok(devstate_t *ds)
     char err[512] = "";
     if (devstate_flush(ds, err, sizeof err) != 0)
         fail_msg("devstate_flush: %s", err);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *read_text(const char *path)
-{
-    static char buf[4096];
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* The seeds/000 §9.1.1 window, as a table of (mc, verdict) fed in order to one device. */
@@ -239,7 +218,7 @@ static void test_crash_leftover_tmp(void **state)
     devstate_destroy(ds);
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
-    write_text(tmp, "# sigfoxd device state, format 1\nAABBCCDD 5");
+    test_write_text(tmp, "# sigfoxd device state, format 1\nAABBCCDD 5");
     ds = open_ok(statedir);
     devstate_entry_t e;
     assert_int_equal(devstate_get(ds, 0xAABBCCDD, &e), 0);
@@ -312,7 +291,7 @@ static void test_damaged_file_refused(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fresh_dir(NULL);
         devstate_destroy(open_ok(statedir)); /* creates the directory */
-        write_text(statefile, cases[i].text);
+        test_write_text(statefile, cases[i].text);
         char err[512] = "";
         devstate_t *ds = devstate_create(statedir, err, sizeof err);
         char expect[512];
@@ -324,7 +303,7 @@ static void test_damaged_file_refused(void **state)
     /* Comments and an empty state are fine. */
     fresh_dir(NULL);
     devstate_destroy(open_ok(statedir));
-    write_text(statefile, "# hello\nend 0\n");
+    test_write_text(statefile, "# hello\nend 0\n");
     devstate_t *ds = open_ok(statedir);
     assert_int_equal(devstate_list(ds, NULL, 0), 0);
     devstate_destroy(ds);
@@ -340,8 +319,8 @@ static void test_unwritable_dir_keeps_old_file(void **state)
     devstate_t *ds = open_ok(statedir);
     assert_int_equal(devstate_check(ds, 42, 1, 140, 0, 0, NULL), DEVSTATE_NEW);
     flush_ok(ds);
-    char before[4096];
-    snprintf(before, sizeof before, "%s", read_text(statefile));
+    char before[8192];
+    snprintf(before, sizeof before, "%s", test_read_text(statefile));
     assert_int_equal(devstate_check(ds, 42, 2, 140, 0, 0, NULL), DEVSTATE_NEW);
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", statefile);
@@ -350,12 +329,12 @@ static void test_unwritable_dir_keeps_old_file(void **state)
     assert_int_equal(devstate_flush(ds, err, sizeof err), DEVSTATE_ERR_IO);
     assert_non_null(strstr(err, tmp));
     assert_true(devstate_dirty(ds));
-    assert_string_equal(read_text(statefile), before);
+    assert_string_equal(test_read_text(statefile), before);
     rmdir(tmp);
     flush_ok(ds);
     assert_false(devstate_dirty(ds));
     assert_non_null(
-        strstr(read_text(statefile), "0000002A 2 2 0 0 0.000000 0000000000000001\nend 1\n"));
+        strstr(test_read_text(statefile), "0000002A 2 2 0 0 0.000000 0000000000000001\nend 1\n"));
     devstate_destroy(ds);
 }
 

@@ -18,12 +18,7 @@
 #include "rc.h"
 #include "ulframe.h"
 
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));            \
-    } while (0)
+#include "testutil.h"
 
 #define DL_DATA_S (DL_FRAME_BITS / 600.0)
 #define EP_A 0xFEDCBA98u

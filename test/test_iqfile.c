@@ -19,6 +19,8 @@
 
 #include "iqfile.h"
 
+#include "testutil.h"
+
 static char tmpdir[256];
 
 static void path_in_tmp(char *out, size_t len, const char *name)
@@ -29,29 +31,13 @@ static void path_in_tmp(char *out, size_t len, const char *name)
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_iqfile.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_create(tmpdir, sizeof tmpdir, "test_iqfile");
 }
 
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, n, fp), n);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    write_bytes(path, text, strlen(text));
+    return test_tmpdir_remove(tmpdir);
 }
 
 static long file_size(const char *path)
@@ -203,7 +189,7 @@ static void test_raw_scaling(void **state)
     char path[512], err[512];
     path_in_tmp(path, sizeof path, "scale.cu8");
     const uint8_t cu8[4] = {0, 255, 127, 128};
-    write_bytes(path, cu8, sizeof cu8);
+    test_write_bytes(path, cu8, sizeof cu8);
     iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     float complex out[2];
@@ -215,7 +201,7 @@ static void test_raw_scaling(void **state)
 
     path_in_tmp(path, sizeof path, "scale.cs8");
     const uint8_t cs8[2] = {0x80, 0x40};
-    write_bytes(path, cs8, sizeof cs8);
+    test_write_bytes(path, cs8, sizeof cs8);
     r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(iqfile_read(r, out, 2), 1);
@@ -224,7 +210,7 @@ static void test_raw_scaling(void **state)
 
     path_in_tmp(path, sizeof path, "scale.cs16");
     const uint8_t cs16[4] = {0x00, 0x40, 0x00, 0xC0}; /* +16384, -16384 little-endian */
-    write_bytes(path, cs16, sizeof cs16);
+    test_write_bytes(path, cs16, sizeof cs16);
     r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(iqfile_read(r, out, 2), 1);
@@ -297,7 +283,7 @@ static void test_metadata_precedence(void **state)
 
     /* Raw: name tokens when no parameters... */
     path_in_tmp(path, sizeof path, "x_868.13M_1024k.cu8");
-    write_bytes(path, z, sizeof z);
+    test_write_bytes(path, z, sizeof z);
     iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_true(fabs(iqfile_rate(r) - 1024000.0) < 1e-6);
@@ -455,7 +441,7 @@ static void test_wav_foreign_headers(void **state)
     const float v[4] = {0.25f, -0.5f, 1.0f, -1.0f};
     memcpy(b + n, v, sizeof v);
     path_in_tmp(path, sizeof path, "ext.wav");
-    write_bytes(path, b, n + sizeof v);
+    test_write_bytes(path, b, n + sizeof v);
     iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
@@ -470,7 +456,7 @@ static void test_wav_foreign_headers(void **state)
     n = make_wav(b, 1, 2, 16, 48000, false, 0xFFFFFFFFu);
     memset(b + n, 0x11, 12);
     path_in_tmp(path, sizeof path, "stream.wav");
-    write_bytes(path, b, n + 12);
+    test_write_bytes(path, b, n + 12);
     r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(iqfile_length(r), 3);
@@ -573,7 +559,7 @@ static void test_bad_files(void **state)
     const uint8_t four[4] = {0};
 
     path_in_tmp(path, sizeof path, "unknown.xyz");
-    write_bytes(path, four, 4);
+    test_write_bytes(path, four, 4);
     expect_open_error("unknown.xyz", NULL, "unknown IQ format");
     expect_open_error("does-not-exist.cu8", NULL, "No such file");
     path_in_tmp(path, sizeof path, "adir.cu8");
@@ -581,7 +567,7 @@ static void test_bad_files(void **state)
     expect_open_error("adir.cu8", NULL, "directory");
     if (geteuid() != 0) { /* root reads anything */
         path_in_tmp(path, sizeof path, "noperm.cu8");
-        write_bytes(path, four, 4);
+        test_write_bytes(path, four, 4);
         chmod(path, 0);
         expect_open_error("noperm.cu8", NULL, "Permission denied");
     }
@@ -592,27 +578,27 @@ static void test_bad_files(void **state)
     uint8_t b[256] = {0};
     size_t n = make_wav(b, 1, 1, 16, 48000, false, 4);
     path_in_tmp(path, sizeof path, "mono.wav");
-    write_bytes(path, b, n + 4);
+    test_write_bytes(path, b, n + 4);
     expect_open_error("mono.wav", NULL, "1 channel");
     n = make_wav(b, 1, 2, 24, 48000, false, 6);
     path_in_tmp(path, sizeof path, "pcm24.wav");
-    write_bytes(path, b, n + 6);
+    test_write_bytes(path, b, n + 6);
     expect_open_error("pcm24.wav", NULL, "not supported");
     path_in_tmp(path, sizeof path, "text.wav");
-    write_text(path, "this is not a wav file at all");
+    test_write_text(path, "this is not a wav file at all");
     expect_open_error("text.wav", NULL, "not a WAV");
     n = make_wav(b, 1, 2, 16, 48000, false, 8);
     path_in_tmp(path, sizeof path, "nodata.wav");
-    write_bytes(path, b, n - 8); /* header without its data chunk */
+    test_write_bytes(path, b, n - 8); /* header without its data chunk */
     expect_open_error("nodata.wav", NULL, "no data chunk");
     memcpy(b, "RF64", 4);
     path_in_tmp(path, sizeof path, "rf64.wav");
-    write_bytes(path, b, n);
+    test_write_bytes(path, b, n);
     expect_open_error("rf64.wav", NULL, "RF64");
 
     /* SigMF */
     path_in_tmp(path, sizeof path, "nometa.sigmf-data");
-    write_bytes(path, four, 4);
+    test_write_bytes(path, four, 4);
     expect_open_error("nometa.sigmf-data", NULL, "nometa.sigmf-meta");
     static const struct {
         const char *file, *json, *phrase;
@@ -643,7 +629,7 @@ static void test_bad_files(void **state)
     };
     for (size_t i = 0; i < sizeof metas / sizeof metas[0]; i++) {
         path_in_tmp(path, sizeof path, metas[i].file);
-        write_text(path, metas[i].json);
+        test_write_text(path, metas[i].json);
         expect_open_error(metas[i].file, NULL, metas[i].phrase);
     }
     expect_open_error("archive.sigmf", NULL, "archives");
@@ -658,7 +644,7 @@ static void test_truncated(void **state)
     for (size_t i = 0; i < sizeof bytes; i++)
         bytes[i] = (uint8_t)i;
     path_in_tmp(path, sizeof path, "trunc.cs16");
-    write_bytes(path, bytes, sizeof bytes);
+    test_write_bytes(path, bytes, sizeof bytes);
     iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     float complex y[8];
@@ -675,7 +661,7 @@ static void test_truncated(void **state)
     size_t n = make_wav(b, 1, 2, 16, 48000, false, 400);
     memset(b + n, 0, 40);
     path_in_tmp(path, sizeof path, "short.wav");
-    write_bytes(path, b, n + 40);
+    test_write_bytes(path, b, n + 40);
     r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(iqfile_length(r), 10);
@@ -688,7 +674,7 @@ static void test_truncated(void **state)
 
     /* A cu8 file of one byte has no whole sample: -1 at once. */
     path_in_tmp(path, sizeof path, "one.cu8");
-    write_bytes(path, bytes, 1);
+    test_write_bytes(path, bytes, 1);
     r = iqfile_open_read(path, NULL, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(iqfile_read(r, y, 8), -1);

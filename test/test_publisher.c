@@ -18,14 +18,15 @@
 #include "log.h"
 #include "publisher.h"
 
+#include "testutil.h"
+
 static char tmpdir[64];
 static char pub_ep[128], cmd_ep[128];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_publisher.XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (test_tmpdir_create(tmpdir, sizeof tmpdir, "test_publisher") != 0)
         return -1;
     snprintf(pub_ep, sizeof pub_ep, "ipc://%s/events", tmpdir);
     snprintf(cmd_ep, sizeof cmd_ep, "ipc://%s/commands", tmpdir);
@@ -36,9 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 static publisher_t *make_publisher(void)

@@ -29,12 +29,7 @@
 #include "rc.h"
 #include "txsink.h"
 
-#define assert_near(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            fail_msg("%s = %.9g, expected %.9g +- %.3g", #a, a_, b_, (double)(tol));            \
-    } while (0)
+#include "testutil.h"
 
 #define EP_A 0xFEDCBA98u
 #define MC_A 0x672
@@ -68,8 +63,7 @@ static void on_result(const txsink_result_t *r, void *user)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_txsink.XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (test_tmpdir_create(tmpdir, sizeof tmpdir, "test_txsink") != 0)
         return -1;
     hex_to_bytes(KEY_A, key_a, 16);
     got.n = 0;
@@ -79,9 +73,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove(tmpdir);
 }
 
 static txsink_t *file_sink(double rate_sps, size_t queue_len)
@@ -616,30 +608,10 @@ static void test_bad_config(void **state)
 
 /* SoapySDR: a device that does not exist, and a receive-only one (the project's iqfile
  * driver, standing in for an RTL-SDR), are refused with a clear message. */
-static int use_project_plugin(void)
-{
-    char exe[PATH_MAX], dir[PATH_MAX + 16], so[PATH_MAX + 64];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k <= 0)
-        return -1;
-    exe[k] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0'; /* $BUILD/test */
-    snprintf(dir, sizeof dir, "%s/../soapy", exe);
-    snprintf(so, sizeof so, "%s/libsigfoxIQFileSupport.so", dir);
-    if (access(so, R_OK) != 0)
-        return -1;
-    setenv("SOAPY_SDR_PLUGIN_PATH", dir, 1);
-    setenv("SOAPY_SDR_ROOT", "/nonexistent", 1); /* no system modules: fast, hermetic */
-    return 0;
-}
-
 static void test_soapy_refusals(void **state)
 {
     (void)state;
-    bool plugin = use_project_plugin() == 0;
+    bool plugin = test_use_soapy_plugin() == 0;
     txsink_config_t c;
     char err[512];
     memset(&c, 0, sizeof c);
