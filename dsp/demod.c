@@ -51,7 +51,9 @@
 #define DRIFT_MARGIN 1.34
 #define MAX_SEGMENTS 64      /* coarse segments per snippet (2048 symbols) */
 #define FINE_MAX_HALF_GRID 8 /* fine drift grid: at most 17 coherent FFTs */
-#define MAX_FINE_PLANS 8     /* whole-span FFT sizes 512 .. 65536 */
+#define MAX_FINE_PLANS 24    /* whole-span FFT sizes 512 .. 65536 (3 per octave) */
+#define POLISH_ITERS 4       /* Newton steps on the coherent power at most */
+#define POLISH_TOL 0.01      /* ... ending when a step is below this share of its limit */
 
 const char *demod_strerror(int code)
 {
@@ -112,7 +114,8 @@ struct demod {
     fftwf_plan plan;
     size_t nfine; /* largest whole-span FFT (power of two >= 2 max_z) */
     fftwf_complex *ffin, *ffout;
-    fftwf_plan fplan[MAX_FINE_PLANS]; /* sizes 512 << k up to nfine */
+    fftwf_plan fplan[MAX_FINE_PLANS]; /* sizes fsize[], ascending, up to nfine */
+    size_t fsize[MAX_FINE_PLANS];
     int nfplans;
     dotprod_crcf mfdot;       /* matched filter at integer centres (timing) */
     float lpf_taps[LPF_TAPS]; /* low-pass before squaring */
@@ -205,12 +208,18 @@ demod_t *demod_create(const demod_config_t *cfg)
         !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
-    for (size_t sz = 512; sz <= q->nfine && q->nfplans < MAX_FINE_PLANS; sz *= 2) {
-        q->fplan[q->nfplans] =
-            fftwf_plan_dft_1d((int)sz, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
-        if (!q->fplan[q->nfplans++])
-            goto fail;
-    }
+    /* 2^k × {4, 5, 6} / 4 from 512: at most 25 % more than the 2x padding needs */
+    for (size_t p2 = 512; p2 <= q->nfine && q->nfplans + 3 <= MAX_FINE_PLANS; p2 *= 2)
+        for (size_t f = 4; f <= 6; f++) {
+            size_t sz = p2 * f / 4;
+            if (sz > q->nfine)
+                break;
+            q->fsize[q->nfplans] = sz;
+            q->fplan[q->nfplans] =
+                fftwf_plan_dft_1d((int)sz, q->ffin, q->ffout, FFTW_FORWARD, FFTW_ESTIMATE);
+            if (!q->fplan[q->nfplans++])
+                goto fail;
+        }
     if (!q->plan || q->nfplans == 0)
         goto fail;
 
@@ -294,30 +303,47 @@ static inline float pulse_at(const demod_t *q, double t)
     return q->ptab[i] + w * (q->ptab[i + 1] - q->ptab[i]);
 }
 
-/* |Σ z_j exp(-j2π(F τ_j + D τ_j²))|² with τ_j = t0 + j / ZRATE; *sum gets the sum. The
- * phasor runs as a double-precision recursion (second difference constant). */
-static double chirp_power(const float complex *z, size_t m, double t0, double F, double D,
-                          double complex *sum)
+/* S[k] = Σ_j τ_j^k z_j exp(-j2π(F τ_j + D τ_j²)), k < nk (<= 5), τ_j = t0 + j / ZRATE: the
+ * coherent sum and the moments its derivatives in F and D need. */
+static void chirp_moments(const float complex *z, size_t m, double t0, double F, double D, int nk,
+                          double complex *S)
 {
     const double h = 1.0 / ZRATE;
-    double complex acc = 0;
+    double complex a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
     for (size_t j0 = 0; j0 < m; j0 += 256) {
         size_t j1 = j0 + 256 < m ? j0 + 256 : m;
         double tau = t0 + (double)j0 * h;
         double complex w = cexp(-I * 2 * M_PI * (F * tau + D * tau * tau));
         double complex dw = cexp(-I * 2 * M_PI * (F * h + D * (2 * tau * h + h * h)));
         const double complex ddw = cexp(-I * 2 * M_PI * D * 2 * h * h);
-        double complex blk = 0;
-        for (size_t j = j0; j < j1; j++) {
-            blk += z[j] * w;
-            w *= dw;
-            dw *= ddw;
+        if (nk > 3) {
+            for (size_t j = j0; j < j1; j++, tau += h) {
+                double complex v = z[j] * w;
+                double t2 = tau * tau;
+                a0 += v;
+                a1 += tau * v;
+                a2 += t2 * v;
+                a3 += t2 * tau * v;
+                a4 += t2 * t2 * v;
+                w *= dw;
+                dw *= ddw;
+            }
+        } else {
+            for (size_t j = j0; j < j1; j++, tau += h) {
+                double complex v = z[j] * w;
+                a0 += v;
+                a1 += tau * v;
+                a2 += tau * tau * v;
+                w *= dw;
+                dw *= ddw;
+            }
         }
-        acc += blk;
     }
-    if (sum)
-        *sum = acc;
-    return creal(acc) * creal(acc) + cimag(acc) * cimag(acc);
+    S[0] = a0;
+    S[1] = a1;
+    S[2] = a2;
+    S[3] = a3;
+    S[4] = a4;
 }
 
 /* Vertex offset of the parabola through (-h, a), (0, b), (h, c), clipped to ±h. */
@@ -331,16 +357,32 @@ static double parabola_vertex(double a, double b, double c, double h)
 }
 
 /* Power spectra of nseg segments of z (SEG_Z samples each, the last one takes the rest up
- * to NFFT) into q->spec, their centre times into q->segt. */
-static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t nseg, double t0)
+ * to NFFT) into q->spec, their centre times into q->segt; t0: time of z[0]. With D != 0
+ * the segments are dechirped on the way, z_j exp(-j2π D τ_j²) with τ_j = tz0 + j / ZRATE. */
+static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t nseg, double t0,
+                            double tz0, double D)
 {
+    const double h = 1.0 / ZRATE;
+    const double complex ddw = cexp(-I * 2 * M_PI * D * 2 * h * h);
     for (size_t k = 0; k < nseg; k++) {
         size_t a = k * (size_t)SEG_Z, b = k == nseg - 1 ? m : a + (size_t)SEG_Z;
         size_t len = b - a;
         if (len > (size_t)NFFT)
             len = (size_t)NFFT;
-        for (size_t j = 0; j < (size_t)NFFT; j++)
-            q->fin[j] = j < len ? z[a + j] : 0;
+        if (D != 0) {
+            double tau = tz0 + (double)a * h;
+            double complex w = cexp(-I * 2 * M_PI * D * tau * tau);
+            double complex dw = cexp(-I * 2 * M_PI * D * (2 * tau * h + h * h));
+            for (size_t j = 0; j < len; j++) {
+                q->fin[j] = z[a + j] * (float complex)w;
+                w *= dw;
+                dw *= ddw;
+            }
+        } else {
+            memcpy(q->fin, z + a, len * sizeof *z);
+        }
+        if (len < (size_t)NFFT)
+            memset(q->fin + len, 0, ((size_t)NFFT - len) * sizeof *q->fin);
         fftwf_execute(q->plan);
         float *sp = q->spec + k * NFFT;
         for (size_t j = 0; j < (size_t)NFFT; j++)
@@ -350,59 +392,109 @@ static void segment_spectra(demod_t *q, const float complex *z, size_t m, size_t
     }
 }
 
+/* acc[i] += src[i], i < n: eight at a time, which -O2 turns into SIMD adds (its cheap
+ * vectoriser leaves loops of unknown length alone). */
+static inline void add_run(float *restrict acc, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        acc[i] += src[i];
+        acc[i + 1] += src[i + 1];
+        acc[i + 2] += src[i + 2];
+        acc[i + 3] += src[i + 3];
+        acc[i + 4] += src[i + 4];
+        acc[i + 5] += src[i + 5];
+        acc[i + 6] += src[i + 6];
+        acc[i + 7] += src[i + 7];
+    }
+    for (; i < n; i++)
+        acc[i] += src[i];
+}
+
 /* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
  * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
- * between grid points. F in cycles/symbol of z at t_ref. */
+ * between grid points. F in cycles/symbol of z at t_ref, searched over bins -lim .. lim
+ * (all of them when lim >= NFFT / 2): only those are summed. */
 static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim,
                            double *F_out, double *D_out)
 {
+    const int nf = NFFT;
+    const int nb = lim >= nf / 2 ? nf : 2 * lim + 1; /* bins summed */
+    const int b0 = lim >= nf / 2 ? 0 : -lim;         /* signed bin of acc[0] */
     double best = -1;
     int best_b = 0, best_id = 0;
-    int shift[MAX_SEGMENTS];
     for (int id = -nd; id <= nd; id++) {
         double d = id * dstep;
-        for (size_t k = 0; k < nseg; k++)
-            shift[k] = (int)lrint(2.0 * d * (q->segt[k] - t_ref) * BINS_PER_CYCLE);
-        memset(q->acc, 0, (size_t)NFFT * sizeof *q->acc);
-        const int nf = NFFT;
         float *restrict acc = q->acc;
+        memset(acc, 0, (size_t)nb * sizeof *acc);
         for (size_t k = 0; k < nseg; k++) {
-            /* acc[b] += sp[(b + s) mod nf], as two contiguous runs (vectorised) */
-            const float *restrict sp = q->spec + k * (size_t)nf;
-            int s = shift[k] & (nf - 1);
-            for (int b = 0; b < nf - s; b++)
-                acc[b] += sp[b + s];
-            for (int b = nf - s; b < nf; b++)
-                acc[b] += sp[b + s - nf];
+            /* acc[i] += sp[(b0 + i + s) mod nf], as at most two contiguous runs */
+            int s = (int)lrint(2.0 * d * (q->segt[k] - t_ref) * BINS_PER_CYCLE);
+            const float *sp = q->spec + k * (size_t)nf;
+            int start = (b0 + s) & (nf - 1);
+            int run = nf - start < nb ? nf - start : nb;
+            add_run(acc, sp + start, run);
+            if (run < nb)
+                add_run(acc + run, sp, nb - run);
         }
         int bb = 0;
-        if (lim >= nf / 2) {
-            for (int b = 1; b < nf; b++)
-                if (acc[b] > acc[bb])
-                    bb = b;
-        } else {
-            /* carrier window: bins -lim .. lim only */
-            for (int b = 1; b <= lim; b++)
-                if (acc[b] > acc[bb])
-                    bb = b;
-            for (int b = nf - lim; b < nf; b++)
-                if (acc[b] > acc[bb])
-                    bb = b;
-        }
+        for (int i = 1; i < nb; i++)
+            if (acc[i] > acc[bb])
+                bb = i;
         if (acc[bb] > best) {
             best = acc[bb];
-            best_b = bb;
+            best_b = b0 + bb;
             best_id = id;
         }
         q->dscore[id + nd] = acc[bb];
     }
-    *F_out = (best_b >= NFFT / 2 ? best_b - NFFT : best_b) / (double)BINS_PER_CYCLE;
+    if (best_b >= nf / 2)
+        best_b -= nf;
+    *F_out = best_b / (double)BINS_PER_CYCLE;
     double D = best_id * dstep;
     if (best_id > -nd && best_id < nd)
         D += parabola_vertex(q->dscore[best_id + nd - 1], q->dscore[best_id + nd],
                              q->dscore[best_id + nd + 1], dstep);
     *D_out = D;
     return best;
+}
+
+/* One point of the fine search: z dechirped by Dg over the whole span, FFT of size
+ * fsize[pk] (zero-padded), the strongest bin within ±1.5 coarse bins of F, interpolated.
+ * *power: its power; *freq: its frequency (cycles/symbol of z). */
+static void fine_point(demod_t *q, size_t m, double tz0, double Dg, double F, int pk,
+                       double *power, double *freq)
+{
+    const long nf = (long)q->fsize[pk];
+    const double h = 1.0 / ZRATE;
+    double complex w = cexp(-I * 2 * M_PI * Dg * tz0 * tz0);
+    double complex dw = cexp(-I * 2 * M_PI * Dg * (2 * tz0 * h + h * h));
+    const double complex ddw = cexp(-I * 2 * M_PI * Dg * 2 * h * h);
+    for (size_t j = 0; j < m; j++) {
+        q->ffin[j] = q->z[j] * (float complex)w;
+        w *= dw;
+        dw *= ddw;
+    }
+    memset(q->ffin + m, 0, ((size_t)nf - m) * sizeof *q->ffin);
+    fftwf_execute(q->fplan[pk]);
+    const double fbins = (double)nf / ZRATE; /* fine bins per cycle/symbol */
+    long c = lrint(F * fbins);
+    long wdt = (long)ceil(1.5 * fbins / BINS_PER_CYCLE);
+    double pb = -1;
+    long kb = c;
+    for (long k = c - wdt; k <= c + wdt; k++) {
+        size_t kk = (size_t)(((k % nf) + nf) % nf);
+        double pw = crealf(q->ffout[kk]) * crealf(q->ffout[kk]) +
+                    cimagf(q->ffout[kk]) * cimagf(q->ffout[kk]);
+        if (pw > pb) {
+            pb = pw;
+            kb = k;
+        }
+    }
+    double pm = cabsf(q->ffout[(size_t)((((kb - 1) % nf) + nf) % nf)]);
+    double pp = cabsf(q->ffout[(size_t)((((kb + 1) % nf) + nf) % nf)]);
+    *power = pb;
+    *freq = ((double)kb + parabola_vertex(pm, sqrt(pb), pp, 1.0)) / fbins;
 }
 
 /* out_j = z_j exp(-j2π D τ_j²), τ_j = t0 + j / ZRATE (out may be z). */
@@ -458,8 +550,12 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         nseg++;
     if (nseg > q->max_seg)
         nseg = q->max_seg;
-    /* Segment centres do not depend on the data: compute them once. */
-    segment_spectra(q, q->z, m, nseg, t0);
+    /* Segment centres do not depend on the data (segment_spectra computes the same). */
+    for (size_t k = 0; k < nseg; k++) {
+        size_t a = k * (size_t)SEG_Z, b = k == nseg - 1 ? m : a + (size_t)SEG_Z;
+        size_t len = b - a < (size_t)NFFT ? b - a : (size_t)NFFT;
+        q->segt[k] = t0 + ((double)a + (double)(len - 1) / 2.0) / ZRATE;
+    }
     double t_ref = (q->segt[0] + q->segt[nseg - 1]) / 2.0;
     double tmax = q->segt[nseg - 1] - t_ref;
     double tz0 = t0 - t_ref;
@@ -479,12 +575,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     double F = 0, D = 0, best = -1;
     for (int hyp = -nhyp; hyp <= nhyp; hyp++) {
         double Dh = hyp * hyp_step;
-        if (hyp != 0) {
-            dechirp(q->z, q->zt, m, tz0, Dh);
-            segment_spectra(q, q->zt, m, nseg, t0);
-        } else if (nhyp > 0) {
-            segment_spectra(q, q->z, m, nseg, t0);
-        }
+        segment_spectra(q, q->z, m, nseg, t0, tz0, Dh);
         double Fh, Dr;
         double score = drift_search(q, nseg, t_ref, dstep, nd, lim, &Fh, &Dr);
         if (score > best) {
@@ -494,12 +585,11 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         }
     }
     if (drift) {
-        dechirp(q->z, q->z, m, tz0, D);
-        segment_spectra(q, q->z, m, nseg, t0);
+        segment_spectra(q, q->z, m, nseg, t0, tz0, D);
         double D2 = 0;
         drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, lim, &F, &D2);
-        dechirp(q->z, q->z, m, tz0, D2);
         D += D2;
+        dechirp(q->z, q->z, m, tz0, D);
     }
     /* From here z is dechirped by D; the searches below find the residual. */
     const double D_base = D;
@@ -507,7 +597,8 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
 
     /* Fine, coherent: for drifts on a grid of half a main lobe around D, dechirp the whole
      * span and take the FFT peak near F (interpolated), then keep the best drift
-     * (interpolated between grid points). */
+     * (interpolated between grid points). The grid is visited coarse to fine: every other
+     * point, then the two neighbours of the best. */
     double span = (double)m / ZRATE;
     double hDg = 0.5 / (span * span);
     int G = drift ? (int)ceil(dstep / hDg) : 0;
@@ -515,82 +606,82 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         G = FINE_MAX_HALF_GRID;
     /* The smallest planned FFT that holds twice the span (2x zero padding). */
     int pk = 0;
-    size_t nf = 512;
-    while (nf < 2 * m && pk + 1 < q->nfplans) {
-        nf *= 2;
+    while (q->fsize[pk] < 2 * m && pk + 1 < q->nfplans)
         pk++;
-    }
-    const double fbins = (double)nf / ZRATE; /* fine bins per cycle/symbol */
-    double gp[2 * FINE_MAX_HALF_GRID + 1] = {0}, gf[2 * FINE_MAX_HALF_GRID + 1] = {0};
-    int gbest = 0;
-    for (int g = -G; g <= G; g++) {
-        double Dg = D + g * hDg;
-        const double h = 1.0 / ZRATE;
-        double complex w = cexp(-I * 2 * M_PI * Dg * tz0 * tz0);
-        double complex dw = cexp(-I * 2 * M_PI * Dg * (2 * tz0 * h + h * h));
-        const double complex ddw = cexp(-I * 2 * M_PI * Dg * 2 * h * h);
-        for (size_t j = 0; j < nf; j++) {
-            if (j < m) {
-                q->ffin[j] = q->z[j] * (float complex)w;
-                w *= dw;
-                dw *= ddw;
-            } else {
-                q->ffin[j] = 0;
-            }
+    double gp[2 * FINE_MAX_HALF_GRID + 1], gf[2 * FINE_MAX_HALF_GRID + 1];
+    bool done[2 * FINE_MAX_HALF_GRID + 1] = {false};
+    int gbest = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int g = -G; g <= G; g++) {
+            bool want = pass == 0 ? ((g + G) % 2 == 0 || g == G)
+                                  : (gbest >= 0 && abs(g + G - gbest) == 1);
+            if (!want || done[g + G])
+                continue;
+            fine_point(q, m, tz0, D + g * hDg, F, pk, &gp[g + G], &gf[g + G]);
+            done[g + G] = true;
+            if (gbest < 0 || gp[g + G] > gp[gbest])
+                gbest = g + G;
         }
-        fftwf_execute(q->fplan[pk]);
-        /* Search ±1.5 coarse bins around F. */
-        long c = lrint(F * fbins);
-        long wdt = (long)ceil(1.5 * fbins / BINS_PER_CYCLE);
-        double pb = -1;
-        long kb = c;
-        for (long k = c - wdt; k <= c + wdt; k++) {
-            size_t kk = (size_t)(k & (long)(nf - 1));
-            double pw = crealf(q->ffout[kk]) * crealf(q->ffout[kk]) +
-                        cimagf(q->ffout[kk]) * cimagf(q->ffout[kk]);
-            if (pw > pb) {
-                pb = pw;
-                kb = k;
-            }
-        }
-        double pm = cabsf(q->ffout[(size_t)((kb - 1) & (long)(nf - 1))]);
-        double pp = cabsf(q->ffout[(size_t)((kb + 1) & (long)(nf - 1))]);
-        double fk = (double)kb + parabola_vertex(pm, sqrt(pb), pp, 1.0);
-        gp[g + G] = pb;
-        gf[g + G] = fk / fbins;
-        if (pb > gp[gbest])
-            gbest = g + G;
     }
     F = gf[gbest];
     D = D + (gbest - G) * hDg;
-    if (gbest > 0 && gbest < 2 * G)
+    if (gbest > 0 && gbest < 2 * G && done[gbest - 1] && done[gbest + 1])
         D += parabola_vertex(gp[gbest - 1], gp[gbest], gp[gbest + 1], hDg);
 
-    /* Polish: alternating parabolic steps on the exact coherent power. */
-    double hF = 0.1 / span, hD = 0.25 / (span * span);
-    double p0 = chirp_power(q->z, m, tz0, F, D, NULL);
-    for (int it = 0; it < 3; it++) {
-        double pa = chirp_power(q->z, m, tz0, F - hF, D, NULL);
-        double pc = chirp_power(q->z, m, tz0, F + hF, D, NULL);
-        double v = parabola_vertex(pa, p0, pc, hF);
-        if (v != 0) {
-            F += v;
-            p0 = chirp_power(q->z, m, tz0, F, D, NULL);
-        }
+    /* Polish: Newton steps on the exact coherent power P(F, D) = |S0|², gradient and
+       Hessian from the moments S_k = Σ τ^k z e(τ) of one pass each; a step is limited to
+       the grid's half-spacing and halved while it does not raise P. */
+    const double hF = 0.1 / span, hD = 0.25 / (span * span);
+    const double tp = 2 * M_PI, tp2 = tp * tp;
+    double complex S[5];
+    chirp_moments(q->z, m, tz0, F, D, drift ? 5 : 3, S);
+    double p0 = creal(S[0] * conj(S[0]));
+    for (int it = 0; it < POLISH_ITERS; it++) {
+        /* derivatives of S: dF = -j2π S1, dD = -j2π S2, dFF = -(2π)² S2, dFD = -(2π)² S3,
+           dDD = -(2π)² S4; of P: 2 Re(conj(S) dS), 2 Re(conj(dS_x) dS_y + conj(S) dS_xy) */
+        double complex s0c = conj(S[0]);
+        double complex dF = -I * tp * S[1], dD = -I * tp * S[2];
+        double gF = 2 * creal(s0c * dF);
+        double hFF = 2 * creal(conj(dF) * dF - s0c * tp2 * S[2]);
+        double stepF, stepD = 0;
         if (drift) {
-            pa = chirp_power(q->z, m, tz0, F, D - hD, NULL);
-            pc = chirp_power(q->z, m, tz0, F, D + hD, NULL);
-            v = parabola_vertex(pa, p0, pc, hD);
-            if (v != 0) {
-                D += v;
-                p0 = chirp_power(q->z, m, tz0, F, D, NULL);
+            double gD = 2 * creal(s0c * dD);
+            double hFD = 2 * creal(conj(dF) * dD - s0c * tp2 * S[3]);
+            double hDD = 2 * creal(conj(dD) * dD - s0c * tp2 * S[4]);
+            double det = hFF * hDD - hFD * hFD;
+            if (hFF < 0 && det > 0) {
+                stepF = -(hDD * gF - hFD * gD) / det;
+                stepD = -(hFF * gD - hFD * gF) / det;
+            } else {
+                /* not concave here: a limited step uphill */
+                stepF = gF > 0 ? hF : -hF;
+                stepD = gD > 0 ? hD : -hD;
+            }
+        } else {
+            stepF = hFF < 0 ? -gF / hFF : (gF > 0 ? hF : -hF);
+        }
+        stepF = stepF > hF ? hF : (stepF < -hF ? -hF : stepF);
+        stepD = stepD > hD ? hD : (stepD < -hD ? -hD : stepD);
+        double complex Sn[5];
+        bool moved = false;
+        for (int half = 0; half < 3 && !moved; half++) {
+            chirp_moments(q->z, m, tz0, F + stepF, D + stepD, drift ? 5 : 3, Sn);
+            double pn = creal(Sn[0] * conj(Sn[0]));
+            if (pn >= p0) {
+                F += stepF;
+                D += stepD;
+                p0 = pn;
+                memcpy(S, Sn, sizeof S);
+                moved = true;
+            } else {
+                stepF *= 0.5;
+                stepD *= 0.5;
             }
         }
-        hF *= 0.5;
-        hD *= 0.5;
+        if (!moved || (fabs(stepF) < POLISH_TOL * hF && fabs(stepD) < POLISH_TOL * hD))
+            break;
     }
-    double complex s;
-    chirp_power(q->z, m, tz0, F, D, &s);
+    double complex s = S[0];
     *t_ref_out = t_ref;
     *f_out = F / 2.0;
     *d_out = drift ? D_base + D : 0.0;
