@@ -55,6 +55,19 @@ typedef struct {
     bool combined;                      /* recovered by soft combining (no replica alone) */
 } rx_message_t;
 
+/* CPU time (of the calling thread) spent in each stage inside rx_process/rx_flush,
+ * seconds; the stages add up to the whole. Measured with one clock read per stage change
+ * (about 200 ns each, ~0.5 % of the work at 250 kS/s). */
+typedef struct {
+    double frontend_s;    /* NCO shift and decimation (frontend.h) */
+    double channelizer_s; /* FFT, Hann powers, noise floor (channelizer.h) */
+    double detector_s;    /* burst detector (burstdet.h) */
+    double extractor_s;   /* burst snippets (extractor.h) */
+    double demod_s;       /* demodulation attempts, re-centring, cancellation (demod.h) */
+    double decode_s;      /* FT, un-coding, CRC, fields, UL-AUTH, assembler with joint
+                             decoding, and the on_frame / on_message callbacks */
+} rx_cpu_t;
+
 typedef struct {
     uint64_t samples_in;
     uint64_t samples_lost;    /* announced by rx_discontinuity */
@@ -77,6 +90,7 @@ typedef struct {
     uint64_t demod_attempts; /* demodulations (a track with several bursts takes more) */
     uint64_t frames_multi;   /* frames_ok decoded by a track's later attempt: after
                                 cancelling a burst decoded first, or on a second carrier */
+    rx_cpu_t cpu;            /* where the time went */
 } rx_stats_t;
 
 typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);

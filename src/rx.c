@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "assembler.h"
 #include "burstdet.h"
@@ -121,7 +122,46 @@ struct rx {
     uint64_t last_hop; /* last hop handled in this segment (+1), 0: none */
     uint64_t cur_hop;  /* hop being handled */
     rx_stats_t st;
+    double t_lap; /* thread CPU time of the last lap() */
 };
+
+/* Per-stage CPU time: each lap charges the time since the previous one to a stage. */
+enum { ST_FRONTEND, ST_CHANNELIZER, ST_DETECTOR, ST_EXTRACTOR, ST_DEMOD, ST_DECODE };
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void lap(rx_t *q, int stage)
+{
+    double now = cpu_now();
+    double d = now - q->t_lap;
+    q->t_lap = now;
+    rx_cpu_t *c = &q->st.cpu;
+    switch (stage) {
+    case ST_FRONTEND:
+        c->frontend_s += d;
+        break;
+    case ST_CHANNELIZER:
+        c->channelizer_s += d;
+        break;
+    case ST_DETECTOR:
+        c->detector_s += d;
+        break;
+    case ST_EXTRACTOR:
+        c->extractor_s += d;
+        break;
+    case ST_DEMOD:
+        c->demod_s += d;
+        break;
+    default:
+        c->decode_s += d;
+        break;
+    }
+}
 
 const char *rx_auth_name(rx_auth_t a)
 {
@@ -379,11 +419,13 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
     a->centre_hz = centre_hz;
     q->st.demod_attempts++;
     a->nsoft = demod_process(q->dm[c], y, nx, hint, q->soft, SOFT_CAP, &a->res);
+    lap(q, ST_DEMOD);
     if (a->nsoft < UL_FT_BITS) {
         a->status = TRY_NOSYNC;
         return;
     }
     uldecode_frame(q->soft, (size_t)a->nsoft, UL_FT_DEFAULT_MAX_DISTANCE, &a->ur);
+    lap(q, ST_DECODE);
     if (a->ur.status == ULDEC_REJECT_FT || a->ur.status == ULDEC_REJECT_LENGTH)
         a->status = TRY_FT_BAD;
     else
@@ -442,6 +484,7 @@ static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur)
         q->cfg.on_frame(f, q->cfg.user);
     if (ok || ur->body_valid)
         assembler_push(q->as, f, ok ? NULL : ur->body_soft);
+    lap(q, ST_DECODE);
     return true;
 }
 
@@ -536,6 +579,7 @@ static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t 
         double complex gain = cf[0] + cf[1] * u + cf[2] * (u * u - 1.0 / 3);
         x[i] -= (float complex)(gain * q->rec[i]);
     }
+    lap(q, ST_DEMOD);
 }
 
 /* Demodulates, decodes and reports one accepted burst; frees the slot.
@@ -698,6 +742,7 @@ static void handle_events(rx_t *q, int nev, uint64_t hop, bool flushing)
                 extract_hop(q, c, s, hop);
         }
     }
+    lap(q, ST_EXTRACTOR);
     for (int k = 0; k < nev; k++) {
         const burstdet_event_t *e = &q->ev[k];
         if (e->kind != BURSTDET_CLOSE)
@@ -733,7 +778,9 @@ static void handle_hop(rx_t *q, const channelizer_hop_t *h)
         for (size_t i = 0; i < q->nslots[c]; i++)
             if (q->slots[c][i].state != SLOT_FREE)
                 extract_hop(q, c, &q->slots[c][i], hop);
+    lap(q, ST_EXTRACTOR);
     int nev = burstdet_process(q->bd, h->power, h->floor, hop, q->ev, q->evcap);
+    lap(q, ST_DETECTOR);
     if (nev > 0)
         handle_events(q, nev, hop, false);
     for (int c = 0; c < NCLASS; c++)
@@ -751,12 +798,14 @@ static void feed(rx_t *q, const float complex *in, size_t n)
     while (n > 0) {
         size_t c = n < CHUNK_IN ? n : CHUNK_IN;
         long m = frontend_process(q->fe, in, c, q->wbuf, q->wcap);
+        lap(q, ST_FRONTEND);
         q->in_pos += c;
         size_t pos = 0;
         while (m > 0 && pos < (size_t)m) {
             size_t used;
             channelizer_hop_t h;
             int r = channelizer_process(q->ch, q->wbuf + pos, (size_t)m - pos, &used, &h);
+            lap(q, ST_CHANNELIZER);
             pos += used;
             if (r == 1)
                 handle_hop(q, &h);
@@ -771,8 +820,10 @@ int rx_process(rx_t *q, const float complex *samples, size_t n)
     if (!q || (!samples && n))
         return RX_ERR_ARG;
     q->st.samples_in += n;
+    q->t_lap = cpu_now();
     feed(q, samples, n);
     assembler_advance(q->as, (double)q->in_pos / q->rate);
+    lap(q, ST_DECODE);
     return (int)(n > (size_t)2147483647 ? 2147483647 : n);
 }
 
@@ -808,6 +859,7 @@ int rx_flush(rx_t *q)
     if (!q)
         return RX_ERR_ARG;
     uint64_t pos = q->in_pos;
+    q->t_lap = cpu_now();
     /* zeros push the last real samples through the filter and into a full frame */
     size_t pad = (size_t)q->nfft * q->dec + (size_t)ceil(2 * q->fe_delay) + q->dec;
     while (pad > 0) {
@@ -816,6 +868,7 @@ int rx_flush(rx_t *q)
         pad -= c;
     }
     int nev = burstdet_flush(q->bd, q->ev, q->evcap);
+    lap(q, ST_DETECTOR);
     if (nev > 0)
         handle_events(q, nev, q->last_hop ? q->last_hop - 1 : 0, true);
     for (int c = 0; c < NCLASS; c++)
@@ -823,6 +876,7 @@ int rx_flush(rx_t *q)
             if (q->slots[c][i].state == SLOT_TAIL)
                 finalize(q, c, &q->slots[c][i]);
     assembler_flush(q->as);
+    lap(q, ST_DECODE);
     /* the padding was not part of the stream */
     q->in_pos = pos;
     new_segment(q);

@@ -975,12 +975,6 @@ static int parse_rate_list(const char *text, double *out, int cap)
     return n;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmd_throughput(int argc, char **argv)
 {
     double rates[4] = {250e3, 2.4e6};
@@ -1076,6 +1070,7 @@ static int cmd_throughput(int argc, char **argv)
                 }
             }
             double rt[50];
+            rx_cpu_t split[50];
             run_result_t res = {0};
             for (int k = 0; k < repeat; k++) {
                 l.ndec = l.nmsgs = 0;
@@ -1083,26 +1078,47 @@ static int cmd_throughput(int argc, char **argv)
                     l.truth[i].matched = false;
                 run_rx(s, rates[ri], &l, &res);
                 rt[k] = res.cpu_s;
+                split[k] = res.st.cpu;
             }
             long hwm = rss_kb("VmHWM:");
-            qsort(rt, (size_t)repeat, sizeof rt[0], cmp_double);
-            double med = rt[repeat / 2];
+            /* the median run, and its stage split */
+            int order[50];
+            for (int k = 0; k < repeat; k++)
+                order[k] = k;
+            for (int a = 1; a < repeat; a++)
+                for (int b = a; b > 0 && rt[order[b]] < rt[order[b - 1]]; b--) {
+                    int t = order[b];
+                    order[b] = order[b - 1];
+                    order[b - 1] = t;
+                }
+            double med = rt[order[repeat / 2]];
+            const rx_cpu_t *cs = &split[order[repeat / 2]];
             size_t matched = 0;
             size_t false_frames = match_frames(&l, &matched, NULL);
             double sps = (double)res.samples / med;
             printf("  %9.0f %7d %12.4g %10.1f %10.3f %8zu %8zu %9zu %10.1f\n", rates[ri], ks[ki],
                    sps, sps / rates[ri], med, l.ntruth, matched, false_frames,
                    hwm > 0 && res.rss_before_kb > 0 ? (hwm - res.rss_before_kb) / 1024.0 : -1.0);
+            double tot = cs->frontend_s + cs->channelizer_s + cs->detector_s + cs->extractor_s +
+                         cs->demod_s + cs->decode_s;
+            if (tot > 0)
+                printf("  %9s %7s stages: front end %.0f %%, channelizer %.0f %%, detector %.0f %%, "
+                       "extractor %.0f %%, demod %.0f %%, decode+assembly %.0f %% "
+                       "(%.2f ms CPU per second of signal; %llu demodulations)\n",
+                       "", "", 100 * cs->frontend_s / tot, 100 * cs->channelizer_s / tot,
+                       100 * cs->detector_s / tot, 100 * cs->extractor_s / tot,
+                       100 * cs->demod_s / tot, 100 * cs->decode_s / tot,
+                       1e3 * tot / ((double)res.samples / rates[ri]),
+                       (unsigned long long)res.st.demod_attempts);
             fflush(stdout);
             synth_destroy(s);
             run_log_free(&l);
             _exit(0);
         }
-    printf("\n# The receiver does not time its stages; the 0-burst rows are the "
-           "fixed cost of\n"
-           "# front end + channelizer + detector, the rest grows with the bursts "
-           "(detector\n"
-           "# tracks, extraction, demodulation, decoding, assembly).\n");
+    printf("\n# stages: thread CPU time inside rx_process/rx_flush per stage (rx_stats_t.cpu) of "
+           "the\n# median run; the 0-burst rows are the fixed cost (front end, channelizer, "
+           "detector),\n# the rest grows with the bursts (extraction, demodulation, decoding, "
+           "assembly).\n");
     printf("# rx MB: peak resident memory (VmHWM) of the run minus the resident "
            "memory just\n"
            "# before rx_create, i.e. what the receiver needs on top of the "
