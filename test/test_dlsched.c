@@ -349,15 +349,41 @@ static int cmd(dlsched_t *q, const char *text, json_object **reply, char *err, s
     return rc;
 }
 
-static void test_callback_answer_in_time(void **state)
+/* The application's answer to the callback request of EP_A's MC 1650: payload_hex as a
+ * downlink command. Returns dlsched_cmd_downlink's result; the reply goes to *reply, or is
+ * dropped when reply is NULL. */
+static int answer(dlsched_t *q, const char *payload_hex, json_object **reply, char *err, size_t len)
 {
-    (void)state;
+    char text[160];
+    snprintf(text, sizeof text,
+             "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,\"payload\":\"%s\"}",
+             payload_hex);
+    json_object *r;
+    int rc = cmd(q, text, &r, err, len);
+    if (reply)
+        *reply = r;
+    else
+        json_object_put(r);
+    return rc;
+}
+
+/* An RC1 scheduler with EP_A's callback request for MC 1650 pending (a downlink-asking
+ * first frame 2.0 .. 3.76 s at 868.15 MHz). */
+static dlsched_t *callback_request(void)
+{
     dlsched_config_t c;
     base_config(&c, 1);
     dlsched_t *q = make(&c);
-    const rc_params_t *rc = rc_get(1);
     dlsched_uplink_t u = bframe(EP_A, 1650, 1, 2.0, 1.76, 868.15e6);
     assert_int_equal(dlsched_uplink(q, &u), 1);
+    return q;
+}
+
+static void test_callback_answer_in_time(void **state)
+{
+    (void)state;
+    dlsched_t *q = callback_request();
+    const rc_params_t *rc = rc_get(1);
     const dlsched_event_t *req = last(DLSCHED_EV_REQUEST);
     assert_non_null(req);
     assert_int_equal(req->mode, DLSCHED_MODE_CALLBACK);
@@ -373,11 +399,7 @@ static void test_callback_answer_in_time(void **state)
     run(q, 4, 10, 0.5); /* the application thinks for a few seconds */
     json_object *reply;
     char err[256];
-    assert_int_equal(cmd(q,
-                         "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                         "\"payload\":\"3031323334353637\"}",
-                         &reply, err, sizeof err),
-                     0);
+    assert_int_equal(answer(q, "3031323334353637", &reply, err, sizeof err), 0);
     json_object *v;
     assert_true(json_object_object_get_ex(reply, "t_start_s", &v));
     assert_near(json_object_get_double(v), req->t_start_s, 1e-6);
@@ -385,13 +407,8 @@ static void test_callback_answer_in_time(void **state)
     assert_string_equal(json_object_get_string(v), "3031323334353637");
     json_object_put(reply);
     /* A second answer is refused. */
-    assert_int_equal(cmd(q,
-                         "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                         "\"payload\":\"3031323334353637\"}",
-                         &reply, err, sizeof err),
-                     -1);
+    assert_int_equal(answer(q, "3031323334353637", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "already answered"));
-    json_object_put(reply);
 
     run(q, 10, 30, 0.5);
     const dlsched_event_t *ev = last(DLSCHED_EV_SCHEDULED);
@@ -414,22 +431,12 @@ static void test_callback_answer_in_time(void **state)
 static void test_callback_answer_after_commit_point(void **state)
 {
     (void)state;
-    dlsched_config_t c;
-    base_config(&c, 1);
-    dlsched_t *q = make(&c);
-    dlsched_uplink_t u = bframe(EP_A, 1650, 1, 2.0, 1.76, 868.15e6);
-    dlsched_uplink(q, &u);
+    dlsched_t *q = callback_request();
     const dlsched_event_t *req = last(DLSCHED_EV_REQUEST);
     double deadline = req->deadline_s;
     run(q, 4, 30.0, 0.5);
-    json_object *reply;
     char err[256];
-    assert_int_equal(cmd(q,
-                         "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                         "\"payload\":\"0000000000000001\"}",
-                         &reply, err, sizeof err),
-                     0);
-    json_object_put(reply);
+    assert_int_equal(answer(q, "0000000000000001", NULL, err, sizeof err), 0);
     run(q, 30, deadline + 10, 0.25);
     const dlsched_event_t *ev = last(DLSCHED_EV_SCHEDULED);
     assert_non_null(ev);
@@ -441,26 +448,16 @@ static void test_callback_answer_after_commit_point(void **state)
 static void test_callback_late_and_no_answer(void **state)
 {
     (void)state;
-    dlsched_config_t c;
-    base_config(&c, 1);
-    dlsched_t *q = make(&c);
-    dlsched_uplink_t u = bframe(EP_A, 1650, 1, 2.0, 1.76, 868.15e6);
-    dlsched_uplink(q, &u);
+    dlsched_t *q = callback_request();
     double deadline = last(DLSCHED_EV_REQUEST)->deadline_s;
     /* "now" passes the deadline (an unrelated frame) before any tick processed it. */
     dlsched_uplink_t other = bframe(0x1001, 5, 1, deadline, 0.5, 868.1e6);
     other.bf = false;
     dlsched_uplink(q, &other);
-    json_object *reply;
     char err[256];
-    assert_int_equal(cmd(q,
-                         "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                         "\"payload\":\"3031323334353637\"}",
-                         &reply, err, sizeof err),
-                     -1);
+    assert_int_equal(answer(q, "3031323334353637", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "late"));
     assert_non_null(strstr(err, "deadline"));
-    json_object_put(reply);
     /* The next tick reports that no downlink is sent. */
     assert_int_equal(dlsched_tick(q, deadline + 0.5), 1);
     const dlsched_event_t *na = last(DLSCHED_EV_NO_ANSWER);
@@ -469,13 +466,8 @@ static void test_callback_late_and_no_answer(void **state)
     assert_non_null(strstr(na->reason, "no downlink"));
     assert_non_null(strstr(rec.json[rec.n - 1], "\"status\":\"no_answer\""));
     /* An answer afterwards gets the same verdict. */
-    assert_int_equal(cmd(q,
-                         "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                         "\"payload\":\"3031323334353637\"}",
-                         &reply, err, sizeof err),
-                     -1);
+    assert_int_equal(answer(q, "3031323334353637", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "late"));
-    json_object_put(reply);
     run(q, deadline, deadline + 100, 1);
     assert_int_equal(count(DLSCHED_EV_SCHEDULED), 0);
     dlsched_destroy(q);
@@ -1014,14 +1006,8 @@ static void test_answer_timeout(void **state)
         assert_true(req->deadline_s < window_deadline);
         /* In time: 9 s after the request. */
         dlsched_tick(q, 12.76);
-        json_object *reply;
         char err[256];
-        assert_int_equal(cmd(q,
-                             "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                             "\"payload\":\"3031323334353637\"}",
-                             &reply, err, sizeof err),
-                         0);
-        json_object_put(reply);
+        assert_int_equal(answer(q, "3031323334353637", NULL, err, sizeof err), 0);
         dlsched_destroy(q);
 
         /* Late: 11 s after the request, although the window's deadline is far. */
@@ -1030,13 +1016,8 @@ static void test_answer_timeout(void **state)
         dlsched_uplink(q, &u);
         dlsched_tick(q, 14.76 + 1e-6);
         assert_int_equal(count(DLSCHED_EV_NO_ANSWER), 1);
-        assert_int_equal(cmd(q,
-                             "{\"cmd\":\"downlink\",\"ep_id\":\"FEDCBA98\",\"mc\":1650,"
-                             "\"payload\":\"3031323334353637\"}",
-                             &reply, err, sizeof err),
-                         -1);
+        assert_int_equal(answer(q, "3031323334353637", NULL, err, sizeof err), -1);
         assert_non_null(strstr(err, "late: the deadline was stream time 13.760"));
-        json_object_put(reply);
         run(q, 15, 60, 0.5);
         assert_int_equal(count(DLSCHED_EV_SCHEDULED), 0);
         dlsched_destroy(q);
