@@ -14,20 +14,9 @@ SFX="${BUILD:?set BUILD}/bin/sigfoxd"
 SYNTH="$BUILD/bin/sigfox-synth"
 SUB="$BUILD/bin/sigfox-sub"
 export SOAPY_SDR_PLUGIN_PATH="$BUILD/soapy"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
-fail=0
-err() {
-    echo "FAIL: $*"
-    fail=1
-}
-command -v jq >/dev/null || { echo "FAIL: jq is missing (scripts/install-deps.sh installs it)"; exit 1; }
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
+need_jq
 [ -e "$BUILD/soapy/libsigfoxIQFileSupport.so" ] || { echo "FAIL: no SoapySDR iqfile module in $BUILD/soapy"; exit 1; }
 
 EV="ipc://$tmp/events"
@@ -203,5 +192,4 @@ grep -q "sigfoxd stopped, exit: 0" "$tmp/run3.err" || err "run3: no clean stop l
 jq -e -s 'map(select(.type == "stats")) | length > 0' "$tmp/run3.jsonl" >/dev/null ||
     err "run3: no stats event"
 
-[ $fail = 0 ] && echo "daemon_e2e: all checks passed"
-exit $fail
+finish daemon_e2e

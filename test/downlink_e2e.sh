@@ -23,20 +23,9 @@ DLRX="$BUILD/bin/sigfox-dlrx"
 SUB="$BUILD/bin/sigfox-sub"
 export SOAPY_SDR_PLUGIN_PATH="$BUILD/soapy"
 export SOAPY_SDR_ROOT=/nonexistent # no USB probing by other drivers
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "temp dir: $tmp"
-fail=0
-err() {
-    echo "FAIL: $*"
-    fail=1
-}
-command -v jq >/dev/null || { echo "FAIL: jq is missing (scripts/install-deps.sh installs it)"; exit 1; }
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
+need_jq
 
 # Spec Table 4-1 (T_W, T_RX) and Table 2-1 (Δf_GAP) per RC; RC7 from Sigfox's published
 # values (RC1 timing).
@@ -277,5 +266,4 @@ if [ -f "$tmp/live.keys" ]; then
     wait "$SFX_PID" || err "rxonly: exit $?"
 fi
 
-[ $fail = 0 ] && echo "downlink_e2e: all checks passed"
-exit $fail
+finish downlink_e2e

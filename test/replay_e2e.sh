@@ -8,14 +8,9 @@
 set -u
 SFX="${BUILD:?set BUILD}/bin/sigfoxd"
 SYNTH="$BUILD/bin/sigfox-synth"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-err() {
-    echo "FAIL: $*"
-    fail=1
-}
-command -v jq >/dev/null || { echo "FAIL: jq is missing (scripts/install-deps.sh installs it)"; exit 1; }
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
+need_jq
 
 # One line per message: ep_id mc kind bf payload-or-bit. From truth bursts (grouped by
 # message number) and from sigfoxd's message events.
@@ -184,5 +179,4 @@ rc=$?
 [ $rc = 64 ] || err "--rate 9M: exit $rc, expected 64"
 grep -q "out of range" "$tmp/rate.err" || err "--rate 9M: $(cat "$tmp/rate.err")"
 
-[ $fail = 0 ] && echo "replay_e2e: all checks passed"
-exit $fail
+finish replay_e2e

@@ -5,33 +5,22 @@
 # internal block boundaries, through cu8 quantisation and SigMF metadata; exit codes and
 # error messages. Run from the repo root with BUILD=<abs build dir>. Exit 0 = pass.
 set -u
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
 TX="${BUILD:?set BUILD}/bin/sigfox-dltx"
 RX="$BUILD/bin/sigfox-dlrx"
 for p in "$TX" "$RX"; do [ -x "$p" ] || { echo "missing $p"; exit 1; }; done
 KEY=0123456789ABCDEF0123456789ABCDEF
 ID=FEDCBA98
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# run EXPECTED_RC PROGRAM ARGS...: keeps stdout in $out and stderr in $err.
-run() {
-    local want=$1 rc
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-    [ "$rc" = "$want" ] || fail "$* exited $rc, expected $want (stderr: $err)"
-}
+# run EXPECTED_RC PROGRAM ARGS...: keeps stdout in $out and stderr in $errout.
+run() { run_cmd "$@"; }
 # num LINE FIELD: the numeric value of FIELD in a compact JSON line.
 num() { sed -n "s/.*\"$2\":\(-\?[0-9.eE+-]*\).*/\1/p" <<<"$1"; }
 # near A B TOL: |A - B| <= TOL
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= t) }'; }
-has() { case "$1" in *"$2"*) ;; *) fail "expected '$2' in: $1" ;; esac; }
-err_has() { has "$err" "$1"; }
+has() { case "$1" in *"$2"*) ;; *) err "expected '$2' in: $1" ;; esac; }
+err_has() { has "$errout" "$1"; }
 
 # --- three bursts in one raw cf32 file (concatenated), 250 kS/s, centre unknown --------
 # Burst starts (first preamble bit): 1.45 s straddles the first block's overlap region
@@ -56,31 +45,31 @@ cat "$tmp/b0.cf32" "$tmp/b1.cf32" "$tmp/b2.cf32" >"$tmp/multi.cf32"
 
 run 0 "$RX" --rate 250k --id $ID --key $KEY "$tmp/multi.cf32"
 n=$(grep -c . <<<"$out")
-[ "$n" = 3 ] || fail "expected 3 bursts, got $n: $out"
+[ "$n" = 3 ] || err "expected 3 bursts, got $n: $out"
 for i in 0 1 2; do
     line=$(sed -n "$((i + 1))p" <<<"$out")
     has "$line" "\"payload\":\"${exp_p[i]}\""
     has "$line" "\"mc\":${exp_mc[i]},"
     has "$line" '"crc_ok":true'
     has "$line" '"auth":"ok"'
-    near "$(num "$line" freq_hz)" "${exp_f[i]}" 1.0 || fail "burst $i freq $(num "$line" freq_hz) vs ${exp_f[i]}"
-    near "$(num "$line" t_start_s)" "${exp_t[i]}" 0.0002 || fail "burst $i t_start $(num "$line" t_start_s) vs ${exp_t[i]}"
-    near "$(num "$line" snr_db)" 20 1.5 || fail "burst $i snr $(num "$line" snr_db) vs 20"
+    near "$(num "$line" freq_hz)" "${exp_f[i]}" 1.0 || err "burst $i freq $(num "$line" freq_hz) vs ${exp_f[i]}"
+    near "$(num "$line" t_start_s)" "${exp_t[i]}" 0.0002 || err "burst $i t_start $(num "$line" t_start_s) vs ${exp_t[i]}"
+    near "$(num "$line" snr_db)" 20 1.5 || err "burst $i snr $(num "$line" snr_db) vs 20"
 done
 err_has "3 burst(s) found, 3 decoded"
 
 # Given --mc: only that downlink decodes with a good CRC; the others report crc_ok false.
 run 0 "$RX" --rate 250k --id $ID --mc 1650 --key $KEY "$tmp/multi.cf32"
-[ "$(grep -c '"crc_ok":true' <<<"$out")" = 1 ] || fail "--mc 1650: expected one good CRC: $out"
+[ "$(grep -c '"crc_ok":true' <<<"$out")" = 1 ] || err "--mc 1650: expected one good CRC: $out"
 # No ID: demodulated bytes only, still 3 bursts, same dl_phy_content as with the ID.
 run 0 "$RX" --rate 250k "$tmp/multi.cf32"
-[ "$(grep -c dl_phy_content <<<"$out")" = 3 ] || fail "no --id: expected 3 bursts: $out"
-case "$out" in *'"payload"'*) fail "no --id: payload printed: $out" ;; esac
+[ "$(grep -c dl_phy_content <<<"$out")" = 3 ] || err "no --id: expected 3 bursts: $out"
+case "$out" in *'"payload"'*) err "no --id: payload printed: $out" ;; esac
 # --time-offset shifts t_start_s; --search keeps only the burst inside the range.
 run 0 "$RX" --rate 250k --search 70k:90k --time-offset 100 "$tmp/multi.cf32"
-[ "$(grep -c . <<<"$out")" = 1 ] || fail "--search 70k:90k: expected 1 burst: $out"
+[ "$(grep -c . <<<"$out")" = 1 ] || err "--search 70k:90k: expected 1 burst: $out"
 near "$(num "$out" t_start_s)" "$(awk -v a="${exp_t[2]}" 'BEGIN { print a + 100 }')" 0.0002 ||
-    fail "--time-offset: $(num "$out" t_start_s)"
+    err "--time-offset: $(num "$out" t_start_s)"
 
 # --- cu8 (RTL-SDR) quantisation, SigMF metadata with an absolute centre -------------
 run 0 "$TX" --id $ID --key $KEY --mc 7 --payload 0011223344556677 --rate 1.024M \
@@ -88,12 +77,12 @@ run 0 "$TX" --id $ID --key $KEY --mc 7 --payload 0011223344556677 --rate 1.024M 
 run 0 "$RX" --rate 1.024M --center 869.525M --id $ID --key $KEY --mc 7 "$tmp/dl.cu8"
 has "$out" '"payload":"0011223344556677"'
 has "$out" '"auth":"ok"'
-near "$(num "$out" freq_hz)" 869541200 1.0 || fail "cu8: freq $(num "$out" freq_hz)"
+near "$(num "$out" freq_hz)" 869541200 1.0 || err "cu8: freq $(num "$out" freq_hz)"
 run 0 "$TX" --id $ID --key $KEY --mc 8 --payload 0011223344556677 --rate 2M \
     --center 869.525M --offset -50k "$tmp/dl.sigmf-meta"
 run 0 "$RX" --id $ID --key $KEY "$tmp/dl.sigmf-meta"
 has "$out" '"mc":8,'
-near "$(num "$out" freq_hz)" 869475000 1.0 || fail "sigmf: freq $(num "$out" freq_hz)"
+near "$(num "$out" freq_hz)" 869475000 1.0 || err "sigmf: freq $(num "$out" freq_hz)"
 err_has "(metadata)"
 
 # --- keys file, wrong key -------------------------------------------------------------
@@ -109,7 +98,7 @@ run 0 "$TX" --id $ID --key $KEY --mc 1 --payload 0000000000000000 --rate 48k \
 run 1 "$RX" --rate 48k "$tmp/noise.cf32"
 err_has "0 burst(s) found"
 run 1 "$RX" --rate 48k "$tmp/does-not-exist.cf32"
-[ -n "$err" ] || fail "missing file: no message"
+[ -n "$errout" ] || err "missing file: no message"
 run 64 "$RX" "$tmp/multi.cf32"
 err_has "unknown sample rate"
 run 64 "$RX" --rate 1k "$tmp/multi.cf32"
@@ -134,5 +123,4 @@ err_has "does not fit"
 run 0 "$TX" --help
 has "$out" "Usage: sigfox-dltx"
 
-[ $fails = 0 ] && echo "sigfox_dlrx: all checks passed"
-exit $((fails > 0))
+finish sigfox_dlrx

@@ -3,39 +3,28 @@
 # with CRC and AUTH ok; encode/decode round trips; exit codes and error messages.
 # Run from the repo root with BUILD=<abs build dir>. Exit 0 = pass.
 set -u
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
 SF="${BUILD:?set BUILD}/bin/sigfox-frame"
 [ -x "$SF" ] || { echo "missing $SF"; exit 1; }
 KEY=0123456789ABCDEF0123456789ABCDEF
 RKEY=479E4480FD7596D45B0122FD282DB3CF
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# run EXPECTED_RC ARGS...: runs sigfox-frame, keeps stdout in $out and stderr in $err.
-run() {
-    local want=$1 rc
-    shift
-    "$SF" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-    [ "$rc" = "$want" ] || fail "sigfox-frame $* exited $rc, expected $want (stderr: $err)"
-}
+# run EXPECTED_RC ARGS...: runs sigfox-frame, keeps stdout in $out and stderr in $errout.
+run() { run_cmd "$1" "$SF" "${@:2}"; }
 
 # field NAME VALUE: the compact JSON in $out has "NAME":VALUE (VALUE quoted if a string).
 field() {
     case "$out" in
     *"\"$1\":$2,"* | *"\"$1\":$2}"*) ;;
-    *) fail "expected \"$1\":$2 in $out" ;;
+    *) err "expected \"$1\":$2 in $out" ;;
     esac
 }
 no_field() {
-    case "$out" in *"\"$1\":"*) fail "unexpected field $1 in $out" ;; esac
+    case "$out" in *"\"$1\":"*) err "unexpected field $1 in $out" ;; esac
 }
 err_has() {
-    case "$err" in *"$1"*) ;; *) fail "expected '$1' in stderr: $err" ;; esac
+    case "$errout" in *"$1"*) ;; *) err "expected '$1' in stderr: $errout" ;; esac
 }
 
 # ---- the spec's three example frames (Annex C 8.1) and its confirmation (8.2) ----
@@ -101,12 +90,12 @@ err_has "badkeys:1: key must be 32 hex digits"
 
 # ---- encoder reproduces the spec frames and round-trips every kind ----
 run 0 ul-encode --id FEDCBA98 --key $KEY --mc 1650 --payload 0001020304050607
-[ "$out" = "$(printf '%s\n' "${frames[@]}")" ] || fail "ul-encode does not give Annex C: $out"
+[ "$out" = "$(printf '%s\n' "${frames[@]}")" ] || err "ul-encode does not give Annex C: $out"
 run 0 ul-encode --id FEDCBA98 --key $KEY --mc 1651 --dl-confirmation --vdd-idle 3300 \
     --vdd-tx 4300 --temp 250 --rssi -126
-[ "$out" = AAAAAF67067398BADCFE09E40CCC10FA00E6BF9D810E ] || fail "confirmation: $out"
+[ "$out" = AAAAAF67067398BADCFE09E40CCC10FA00E6BF9D810E ] || err "confirmation: $out"
 run 0 ul-encode --id 004D33DB --key $RKEY --mc 417 --bit 1 --bf --single
-[ "$out" = AAAAA06BE1A1DB334D0000B0C090 ] || fail "1-bit: $out"
+[ "$out" = AAAAA06BE1A1DB334D0000B0C090 ] || err "1-bit: $out"
 
 for p in "" 01 0102 010203 01020304 0102030405 010203040506 01020304050607 \
     0102030405060708 010203040506070809 0102030405060708090A 0102030405060708090A0B \
@@ -123,7 +112,7 @@ for p in "" 01 0102 010203 01020304 0102030405 010203040506 01020304050607 \
         field bf true
         field auth '"ok"'
     done
-    [ $r = 3 ] || fail "payload '$p': $r frames"
+    [ $r = 3 ] || err "payload '$p': $r frames"
 done
 run 0 ul-encode --id 00000000 --key $KEY --mc 0 --keepalive --vdd-idle 3000 --vdd-tx 2900 \
     --temp -55
@@ -138,12 +127,12 @@ for line in $out; do
     field ep_id '"00000000"'
     no_field rssi_dbm
 done
-[ $r = 3 ] || fail "keepalive: $r frames"
+[ $r = 3 ] || err "keepalive: $r frames"
 run 0 ul-encode --id FEDCBA98 --key $KEY --mc 7 --bit 0 --json
 field kind '"app"'
 field payload_bit 0
 case "$out" in *'"frames":[{"rank":1,"ft":"006B","bitstream":"AAAAA06B'*) ;;
-*) fail "ul-encode --json: $out" ;; esac
+*) err "ul-encode --json: $out" ;; esac
 
 # ---- downlink (spec Annex C 8.2, renard dldecode) ----
 run 0 dl-encode --id FEDCBA98 --key $KEY --mc 1650 --payload 3031323334353637
@@ -228,12 +217,8 @@ run 64 ul-decode --nope x
 err_has "unknown option"
 run 0 --help
 case "$out" in *"ul-decode"*"ul-encode"*"dl-encode"*"dl-decode"*"Exit status"*) ;;
-*) fail "--help text incomplete" ;; esac
+*) err "--help text incomplete" ;; esac
 run 0 ul-encode --help
-case "$out" in *Usage*) ;; *) fail "ul-encode --help" ;; esac
+case "$out" in *Usage*) ;; *) err "ul-encode --help" ;; esac
 
-if [ $fails -ne 0 ]; then
-    echo "sigfox_frame_cli: $fails failure(s)"
-    exit 1
-fi
-echo "sigfox_frame_cli: all checks passed"
+finish sigfox_frame_cli

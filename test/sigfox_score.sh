@@ -7,26 +7,11 @@
 set -u
 BIN="${BUILD:?set BUILD}/bin/sigfox-score"
 SYNTH="$BUILD/bin/sigfox-synth"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-err() {
-    echo "FAIL: $*"
-    fail=1
-}
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
 
 # run EXPECTED_STATUS ARGS...: runs sigfox-score, keeps stdout/stderr in $tmp/out, $tmp/err
-run() {
-    local want=$1
-    shift
-    "$BIN" "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$want" ]; then
-        err "sigfox-score $*: exit $got, expected $want; stdout: $(head -c 600 "$tmp/out"); stderr: $(cat "$tmp/err")"
-        return 1
-    fi
-    return 0
-}
+run() { run_cmd "$1" "$BIN" "${@:2}"; }
 expect_out() { grep -q -- "$1" "$tmp/out" || err "stdout lacks '$1': $(head -c 2000 "$tmp/out")"; }
 expect_err() { grep -q -- "$1" "$tmp/err" || err "stderr lacks '$1': $(cat "$tmp/err")"; }
 
@@ -223,5 +208,4 @@ else
     echo "skip: sigfox-synth or jq not available"
 fi
 
-[ $fail = 0 ] && echo "sigfox_score: all checks passed"
-exit $fail
+finish sigfox_score

@@ -5,6 +5,8 @@
 # SoapySDR: lossless, overflow with and without timestamps, live drops.
 # Run from the repo root with BUILD=<abs build dir>. Exit 0 = pass.
 set -u
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
 : "${BUILD:?set BUILD}"
 MOD="$BUILD/soapy/libsigfoxIQFileSupport.so"
 [ -f "$MOD" ] || { echo "FAIL: missing $MOD (make builds it from soapy/*.cpp)"; exit 1; }
@@ -12,17 +14,13 @@ command -v SoapySDRUtil >/dev/null || { echo "FAIL: SoapySDRUtil missing (soapys
 # Only our module: no system drivers probing USB, and the result cannot depend on them.
 export SOAPY_SDR_PLUGIN_PATH="$BUILD/soapy"
 export SOAPY_SDR_ROOT=/nonexistent
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # expect TEXT: $out contains TEXT.
 expect() {
-    case "$out" in *"$1"*) ;; *) fail "expected '$1' in output of: $what"$'\n'"$out" ;; esac
+    case "$out" in *"$1"*) ;; *) err "expected '$1' in output of: $what"$'\n'"$out" ;; esac
 }
 refuse() {
-    case "$out" in *"$1"*) fail "did not expect '$1' in output of: $what"$'\n'"$out" ;; esac
+    case "$out" in *"$1"*) err "did not expect '$1' in output of: $what"$'\n'"$out" ;; esac
 }
 # SoapySDRUtil is not built with sanitizers: when the module is (make asan), the
 # sanitizer runtime has to be loaded first into the host program.
@@ -108,14 +106,10 @@ if [ -x "$TC" ]; then
     out=$(SIGFOX_SOAPY_PLUGIN_PATH="$BUILD/soapy" CAPTURE_TEST_FILTER='test_soapy_*' \
         timeout 120 "$TC" 2>&1)
     rc=$?
-    [ $rc -eq 0 ] || fail "$what exited $rc"$'\n'"$out"
+    [ $rc -eq 0 ] || err "$what exited $rc"$'\n'"$out"
     expect "[  PASSED  ] 8 test(s)."
 else
-    fail "missing $TC (make $TC)"
+    err "missing $TC (make $TC)"
 fi
 
-if [ $fails -ne 0 ]; then
-    echo "soapy_iqfile: $fails check(s) failed"
-    exit 1
-fi
-echo "soapy_iqfile: all checks passed"
+finish soapy_iqfile

@@ -6,13 +6,8 @@
 # Run from the repo root with BUILD=<abs build dir>.
 set -u
 BIN="${BUILD:?set BUILD}/bin/sigfox-synth"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-err() {
-    echo "FAIL: $*"
-    fail=1
-}
+# shellcheck source=test/lib.bash
+. "$(dirname "$0")/lib.bash"
 
 # Common small scenario: 4 s at 250 kS/s, 6 devices sending often, BR600 so messages fit.
 small=(--rate 250k --duration 4 --devices 6 --interval 1 --baud 600 --seed 3)
@@ -140,7 +135,4 @@ rc=$?
 [ $rc = 1 ] || err "unwritable output exited $rc, expected 1"
 [[ $out == *"$tmp/no/such/dir/x.cu8"* ]] || err "unwritable output message: $out"
 
-if [ $fail = 0 ]; then
-    echo "synth_cli: all checks passed"
-fi
-exit $fail
+finish synth_cli
