@@ -119,6 +119,21 @@ static int put_hex(json_object *o, const char *key, const uint8_t *b, size_t n)
     return framejson_add(o, key, json_object_new_string(bytes_to_hex(b, n, hex)));
 }
 
+/* The fields every sidecar starts with: what it describes and how to read its IQ file
+ * (cf32 at the sink's rate and centre; the signal offset_hz from that centre). */
+static int sidecar_head(json_object *o, const txsink_t *s, const char *type, const char *name,
+                        double offset_hz)
+{
+    int rc = framejson_add(o, "type", json_object_new_string(type));
+    rc |= framejson_add(o, "format_version", json_object_new_int(1));
+    rc |= framejson_add(o, "file", json_object_new_string(name));
+    rc |= framejson_add(o, "format", json_object_new_string("cf32"));
+    rc |= put_num(o, "rate", s->rate_sps, 3);
+    rc |= put_num(o, "freq_hz", s->center_hz, 1);
+    rc |= put_num(o, "offset_hz", offset_hz, 1);
+    return rc;
+}
+
 /* n: samples in the file (burst and silence). */
 static json_object *dl_sidecar(const txsink_t *s, const txsink_burst_t *b, const char *name,
                                size_t n)
@@ -130,13 +145,7 @@ static json_object *dl_sidecar(const txsink_t *s, const txsink_burst_t *b, const
     snprintf(id, sizeof id, "%08X", b->ep_id);
     size_t first_bit = s->file_pad + s->data_offset_samples;
     double off = (double)first_bit / s->rate_sps;
-    int rc = framejson_add(o, "type", json_object_new_string("downlink_iq"));
-    rc |= framejson_add(o, "format_version", json_object_new_int(1));
-    rc |= framejson_add(o, "file", json_object_new_string(name));
-    rc |= framejson_add(o, "format", json_object_new_string("cf32"));
-    rc |= put_num(o, "rate", s->rate_sps, 3);
-    rc |= put_num(o, "freq_hz", s->center_hz, 1);
-    rc |= put_num(o, "offset_hz", b->tx_freq_hz - s->center_hz, 1);
+    int rc = sidecar_head(o, s, "downlink_iq", name, b->tx_freq_hz - s->center_hz);
     rc |= put_num(o, "dl_freq_hz", b->freq_hz, 1);
     rc |= put_num(o, "tx_freq_hz", b->tx_freq_hz, 1);
     rc |= put_num(o, "t_start_s", b->t_start_s, 6);
@@ -166,13 +175,7 @@ static json_object *beacon_sidecar(const txsink_t *s, const txsink_beacon_t *b, 
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
-    int rc = framejson_add(o, "type", json_object_new_string("monarch_iq"));
-    rc |= framejson_add(o, "format_version", json_object_new_int(1));
-    rc |= framejson_add(o, "file", json_object_new_string(name));
-    rc |= framejson_add(o, "format", json_object_new_string("cf32"));
-    rc |= put_num(o, "rate", s->rate_sps, 3);
-    rc |= put_num(o, "freq_hz", s->center_hz, 1);
-    rc |= put_num(o, "offset_hz", s->cfg.beacon_tx_freq_hz - s->center_hz, 1);
+    int rc = sidecar_head(o, s, "monarch_iq", name, s->cfg.beacon_tx_freq_hz - s->center_hz);
     rc |= put_num(o, "beacon_freq_hz", b->freq_hz, 1);
     rc |= put_num(o, "beacon_tx_freq_hz", s->cfg.beacon_tx_freq_hz, 1);
     rc |= put_num(o, "df1_hz", s->cfg.beacon_df1_hz, 1);
