@@ -168,8 +168,7 @@ struct cfg_option {
 
 /* The table and its length. Static storage. */
 const cfg_option_t *cfg_options(size_t *count);
-/* Entry by long flag name or by path; NULL when unknown. */
-const cfg_option_t *cfg_find_flag(const char *flag);
+/* Entry by configuration path ("radio.rate_sps"); NULL when unknown. */
 const cfg_option_t *cfg_find_path(const char *path);
 
 /* Parses a number with an optional SI suffix (k, M, G; "868.13M", "1024k", "-2.5",

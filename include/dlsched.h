@@ -324,8 +324,6 @@ int dlsched_tx_done(dlsched_t *q, uint32_t id, bool ok, const char *error, const
 int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz,
                     double freq_hi_hz, double *t_on_out, char *why, size_t why_len);
 
-/* The scheduler's current time (stream seconds). */
-double dlsched_now(dlsched_t *q);
 void dlsched_get_stats(dlsched_t *q, dlsched_stats_t *out);
 /* Counters as a JSON object for the stats event: {"requests": .., "refused": {"quota": ..}}.
  * New reference or NULL. */

@@ -339,14 +339,6 @@ const cfg_option_t *cfg_options(size_t *count)
     return options;
 }
 
-const cfg_option_t *cfg_find_flag(const char *flag)
-{
-    for (size_t i = 0; flag && i < NOPTIONS; i++)
-        if (options[i].flag && strcmp(options[i].flag, flag) == 0)
-            return &options[i];
-    return NULL;
-}
-
 const cfg_option_t *cfg_find_path(const char *path)
 {
     for (size_t i = 0; path && i < NOPTIONS; i++)

@@ -1342,16 +1342,6 @@ int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz
     return rc;
 }
 
-double dlsched_now(dlsched_t *q)
-{
-    if (!q)
-        return NAN;
-    pthread_mutex_lock(&q->lock);
-    double t = q->now;
-    pthread_mutex_unlock(&q->lock);
-    return t;
-}
-
 void dlsched_get_stats(dlsched_t *q, dlsched_stats_t *out)
 {
     if (!q || !out)
