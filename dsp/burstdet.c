@@ -323,6 +323,60 @@ static int cand_cmp(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* Element-wise loops written eight at a time: -O2 vectorises such blocks (SLP) but leaves
+ * loops of unknown length scalar; the arithmetic per element is unchanged. */
+static inline void div_run(float *restrict out, const float *restrict a, const float *restrict b,
+                           size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            out[i + l] = a[i + l] / b[i + l];
+    for (; i < n; i++)
+        out[i] = a[i] / b[i];
+}
+
+/* out[j] = (float)(hi[j] - lo[j]) */
+static inline void diff_run(float *restrict out, const double *restrict hi,
+                            const double *restrict lo, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            out[i + l] = (float)(hi[i + l] - lo[i + l]);
+    for (; i < n; i++)
+        out[i] = (float)(hi[i] - lo[i]);
+}
+
+/* acc[i] += in[i] - out[i] (out NULL: acc[i] += in[i]) */
+static inline void slide_run(float *restrict acc, const float *restrict in,
+                             const float *restrict out, size_t n)
+{
+    size_t i = 0;
+    if (out) {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++)
+                acc[i + l] += in[i + l] - out[i + l];
+        for (; i < n; i++)
+            acc[i] += in[i] - out[i];
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++)
+                acc[i + l] += in[i + l];
+        for (; i < n; i++)
+            acc[i] += in[i];
+    }
+}
+
+/* Whether any of v[0..8) is >= t. */
+static inline bool any8_at_least(const float *v, float t)
+{
+    int any = 0;
+    for (int l = 0; l < 8; l++)
+        any |= v[l] >= t;
+    return any != 0;
+}
+
 /* Candidates of class c in this hop, strongest first. */
 static size_t find_candidates(burstdet_t *q, int c)
 {
@@ -331,7 +385,15 @@ static size_t find_candidates(burstdet_t *q, int c)
     long n = (long)q->nbins;
     const double thr_sum = q->thr * (double)k->width * k->len;
     const float *run = q->run[c];
+    /* the smallest float >= thr_sum: run[i] >= thr_f exactly when run[i] >= thr_sum */
+    float thr_f = (float)thr_sum;
+    if ((double)thr_f < thr_sum)
+        thr_f = nextafterf(thr_f, INFINITY);
     for (long i = 0; i < n; i++) {
+        if ((i & 7) == 0 && i + 8 <= n && !any8_at_least(run + i, thr_f)) {
+            i += 7; /* nothing in this block of 8 */
+            continue;
+        }
         if (run[i] < thr_sum)
             continue;
         double b = box(q, c, i);
@@ -721,9 +783,7 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         return -1;
     size_t n = q->nbins, nev = 0;
     {
-        float *restrict sv = q->s;
-        for (size_t i = 0; i < n; i++)
-            sv[i] = power[i] / floor[i];
+        div_run(q->s, power, floor, n);
     }
     /* prefix sums in double (a 60 dB burst must not swamp the bins after it), as four
        independent chains over quarters of the band, then the quarters' offsets: the
@@ -774,36 +834,14 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
         long lo_end = h < nl ? h : nl, hi_start = nl - h > lo_end ? nl - h : lo_end;
         for (long i = 0; i < lo_end; i++)
             r[i] = (float)band(q, i, k->half);
-        {
-            const double *restrict pa = q->prefix + w, *restrict pb = q->prefix;
-            float *restrict rc = r + h;
-            for (long j = 0; j + w <= nl; j++)
-                rc[j] = (float)(pa[j] - pb[j]);
-        }
+        if (nl >= w)
+            diff_run(r + h, q->prefix + w, q->prefix, (size_t)(nl - w + 1));
         for (long i = hi_start; i < nl; i++)
             r[i] = (float)band(q, i, k->half);
-        /* restrict: the rows and sums never overlap, so the compiler may vectorise */
-        float *restrict run = q->run[c];
-        const float *restrict rr = r;
-        if (old) {
-            const float *restrict oo = old;
-            for (size_t i = 0; i < n; i++)
-                run[i] += rr[i] - oo[i];
-        } else {
-            for (size_t i = 0; i < n; i++)
-                run[i] += rr[i];
-        }
-        if (c == 0) {
-            float *restrict rs = q->run100_short;
-            if (old_short) {
-                const float *restrict os = old_short;
-                for (size_t i = 0; i < n; i++)
-                    rs[i] += rr[i] - os[i];
-            } else {
-                for (size_t i = 0; i < n; i++)
-                    rs[i] += rr[i];
-            }
-        }
+        float *run = q->run[c];
+        slide_run(run, r, old, n);
+        if (c == 0)
+            slide_run(q->run100_short, r, old_short, n);
         if (recompute) {
             size_t rows = q->hops_seen < (uint64_t)k->len ? (size_t)q->hops_seen : (size_t)k->len;
             memset(run, 0, n * sizeof *run);
