@@ -744,8 +744,8 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
     if (ncx && nc && core > 0)
         wide_ctx = (cl < cr ? cl : cr) / (double)ncx >= CONTEXT_FRAC * core / nc;
     if (reject == 0) {
-        bool flanks = nc && nf && core > 0 &&
-                      (left < right ? left : right) / nf >= FLANK_FRAC * core / nc;
+        bool flanks =
+            nc && nf && core > 0 && (left < right ? left : right) / nf >= FLANK_FRAC * core / nc;
         if (dur_s < k->min_s)
             reject = BURSTDET_REJ_SHORT;
         else if (dur_s > k->max_s)

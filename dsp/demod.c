@@ -462,8 +462,8 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
 /* One point of the fine search: z dechirped by Dg over the whole span, FFT of size
  * fsize[pk] (zero-padded), the strongest bin within ±1.5 coarse bins of F, interpolated.
  * *power: its power; *freq: its frequency (cycles/symbol of z). */
-static void fine_point(demod_t *q, size_t m, double tz0, double Dg, double F, int pk,
-                       double *power, double *freq)
+static void fine_point(demod_t *q, size_t m, double tz0, double Dg, double F, int pk, double *power,
+                       double *freq)
 {
     const long nf = (long)q->fsize[pk];
     const double h = 1.0 / ZRATE;
@@ -613,8 +613,8 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     int gbest = -1;
     for (int pass = 0; pass < 2; pass++) {
         for (int g = -G; g <= G; g++) {
-            bool want = pass == 0 ? ((g + G) % 2 == 0 || g == G)
-                                  : (gbest >= 0 && abs(g + G - gbest) == 1);
+            bool want =
+                pass == 0 ? ((g + G) % 2 == 0 || g == G) : (gbest >= 0 && abs(g + G - gbest) == 1);
             if (!want || done[g + G])
                 continue;
             fine_point(q, m, tz0, D + g * hDg, F, pk, &gp[g + G], &gf[g + G]);

@@ -86,7 +86,7 @@ typedef struct {
     uint64_t frames_duplicate; /* the same frame decoded from two tracks, reported once */
     uint64_t messages;
     uint64_t messages_combined;
-    double latency_max_s; /* longest burst end -> frame callback, stream time */
+    double latency_max_s;    /* longest burst end -> frame callback, stream time */
     uint64_t demod_attempts; /* demodulations (a track with several bursts takes more) */
     uint64_t frames_multi;   /* frames_ok decoded by a track's later attempt: after
                                 cancelling a burst decoded first, or on a second carrier */

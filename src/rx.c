@@ -90,6 +90,9 @@ typedef struct {
     burstdet_event_t close; /* the accepted CLOSE event */
 } slot_t;
 
+/* Stages of rx_cpu_t. */
+enum { ST_FRONTEND, ST_CHANNELIZER, ST_DETECTOR, ST_EXTRACTOR, ST_DEMOD, ST_DECODE, NSTAGES };
+
 struct rx {
     rx_config_t cfg;
     double rate;
@@ -100,7 +103,7 @@ struct rx {
     extractor_t *ex[NCLASS];
     demod_t *dm[NCLASS];
     assembler_t *as;
-    nco_crcf nco; /* fine centring of a snippet on the detector's carrier */
+    nco_crcf nco;       /* fine centring of a snippet on the detector's carrier */
     float complex *tmp; /* a snippet re-centred for one attempt (longest slot) */
     float complex *rec; /* a decoded burst re-modulated for cancellation */
     size_t maxslot;     /* samples of the longest slot */
@@ -122,11 +125,11 @@ struct rx {
     uint64_t last_hop; /* last hop handled in this segment (+1), 0: none */
     uint64_t cur_hop;  /* hop being handled */
     rx_stats_t st;
-    double t_lap; /* thread CPU time of the last lap() */
+    double t_lap;        /* thread CPU time of the last lap() */
+    double cpu[NSTAGES]; /* seconds per stage (rx_cpu_t) */
 };
 
 /* Per-stage CPU time: each lap charges the time since the previous one to a stage. */
-enum { ST_FRONTEND, ST_CHANNELIZER, ST_DETECTOR, ST_EXTRACTOR, ST_DEMOD, ST_DECODE };
 
 static double cpu_now(void)
 {
@@ -138,29 +141,8 @@ static double cpu_now(void)
 static void lap(rx_t *q, int stage)
 {
     double now = cpu_now();
-    double d = now - q->t_lap;
+    q->cpu[stage] += now - q->t_lap;
     q->t_lap = now;
-    rx_cpu_t *c = &q->st.cpu;
-    switch (stage) {
-    case ST_FRONTEND:
-        c->frontend_s += d;
-        break;
-    case ST_CHANNELIZER:
-        c->channelizer_s += d;
-        break;
-    case ST_DETECTOR:
-        c->detector_s += d;
-        break;
-    case ST_EXTRACTOR:
-        c->extractor_s += d;
-        break;
-    case ST_DEMOD:
-        c->demod_s += d;
-        break;
-    default:
-        c->decode_s += d;
-        break;
-    }
 }
 
 const char *rx_auth_name(rx_auth_t a)
@@ -530,7 +512,8 @@ static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t 
         return;
     /* span of the burst (its pulses reach half a symbol beyond the data) */
     double sym = DEMOD_SPS * g->baud / a->res.symbol_rate;
-    long i0 = (long)floor(a->res.start_sample - sym), i1 = (long)ceil(a->res.start_sample + (nbits + 1) * sym);
+    long i0 = (long)floor(a->res.start_sample - sym),
+         i1 = (long)ceil(a->res.start_sample + (nbits + 1) * sym);
     if (i0 < 0)
         i0 = 0;
     if (i1 > (long)nx)
@@ -647,7 +630,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
     first = a;
     /* does the track look like more than one burst? */
     double width_hz = e->width_bins * q->bin_hz;
-    bool multi = e->crowded || (c == 0 && width_hz > MULTI_WIDTH_HZ) || (a.status != TRY_OK && e->snr_db >= MULTI_FAIL_SNR_DB) ||
+    bool multi = e->crowded || (c == 0 && width_hz > MULTI_WIDTH_HZ) ||
+                 (a.status != TRY_OK && e->snr_db >= MULTI_FAIL_SNR_DB) ||
                  (a.status == TRY_OK && e->snr_db - a.res.snr_db > MULTI_EXCESS_DB);
     /* later attempts, in order: after a success, the residual over the whole track; after
        a failure whose carrier is known, that carrier again with the start sought over the
@@ -703,7 +687,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
         fill_frame(q, c, &first, x0_w, f_det, &f);
         bool same = false;
         for (int i = 0; i < nfound && !same; i++)
-            same = fabs(found[i].t_start_s - f.t_start_s) < 0.02 && found[i].frame.rank == f.frame.rank;
+            same = fabs(found[i].t_start_s - f.t_start_s) < 0.02 &&
+                   found[i].frame.rank == f.frame.rank;
         if (!same)
             report(q, &f, &first.ur);
     } else if (first.status == TRY_FT_BAD && nfound == 0) {
@@ -887,6 +872,12 @@ void rx_get_stats(const rx_t *q, rx_stats_t *stats)
 {
     *stats = q->st;
     stats->samples_invalid = frontend_invalid_samples(q->fe);
+    stats->cpu = (rx_cpu_t){.frontend_s = q->cpu[ST_FRONTEND],
+                            .channelizer_s = q->cpu[ST_CHANNELIZER],
+                            .detector_s = q->cpu[ST_DETECTOR],
+                            .extractor_s = q->cpu[ST_EXTRACTOR],
+                            .demod_s = q->cpu[ST_DEMOD],
+                            .decode_s = q->cpu[ST_DECODE]};
 }
 
 void rx_destroy(rx_t *q)

@@ -374,16 +374,16 @@ static void test_neighbours(void **state)
         bool hit = false;
         for (size_t k = 0; k < r->ndet; k++) {
             const det_t *d = &r->det[k];
-            if (d->ev.reject == BURSTDET_ACCEPTED && d->ev.baud == 100 &&
-                d->freq_hz > fp[g] - 60 && d->freq_hz < fp[g] + 200) {
+            if (d->ev.reject == BURSTDET_ACCEPTED && d->ev.baud == 100 && d->freq_hz > fp[g] - 60 &&
+                d->freq_hz < fp[g] + 200) {
                 hit = true;
                 crowded += d->ev.crowded;
             }
         }
         covered += hit;
     }
-    print_message("pairs 100-140 Hz apart: %d of 8 with an accepted track, %d crowded\n",
-                  covered, crowded);
+    print_message("pairs 100-140 Hz apart: %d of 8 with an accepted track, %d crowded\n", covered,
+                  crowded);
     assert_int_equal(covered, 8);
     free(r);
     synth_destroy(s);
@@ -542,11 +542,10 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isolated),    cmocka_unit_test(test_many),
-        cmocka_unit_test(test_neighbours),  cmocka_unit_test(test_weak),
-        cmocka_unit_test(test_noise),
-        cmocka_unit_test(test_interferers), cmocka_unit_test(test_bad_config),
-        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_isolated),   cmocka_unit_test(test_many),
+        cmocka_unit_test(test_neighbours), cmocka_unit_test(test_weak),
+        cmocka_unit_test(test_noise),      cmocka_unit_test(test_interferers),
+        cmocka_unit_test(test_bad_config), cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

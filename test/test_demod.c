@@ -350,6 +350,52 @@ static void test_strong_neighbour(void **state)
     demod_destroy(q);
 }
 
+/* The carrier window (demod_hint_t.freq_window_hz): a burst with a 2 dB stronger BR100
+ * neighbour 90 Hz away, both in the snippet's ±baud. The whole search locks on the
+ * stronger one; centred on the weaker one with a ±25 Hz window, the weaker one is
+ * demodulated and decoded. */
+static void test_carrier_window(void **state)
+{
+    (void)state;
+    rng_state = 0x5EED0009;
+    demod_t *q = make_demod(100);
+    int strong = 0, windowed = 0;
+    const int trials = 10;
+    for (int t = 0; t < trials; t++) {
+        burst_case_t c = {100, 0.45, (2 * urand() - 1) * 20, 0, 1, 1, 0, 15.0, 12, 1, 0, 0};
+        make_burst(&c, &burst);
+        dbpsk_burst_params_t p2 = burst.p;
+        p2.freq_hz = burst.p.freq_hz - 90.0;
+        p2.amplitude = burst.p.amplitude * 1.26;
+        p2.phase_rad = urand() * 6.28;
+        uint8_t bits[26];
+        for (int i = 0; i < 26; i++)
+            bits[i] = (uint8_t)(urand() * 256);
+        assert_true(dbpsk_burst_render(&p2, bits, 208, DEMOD_SPS * urand(), 0, burst.x, burst.n) >
+                    0);
+        demod_result_t res;
+        float soft[400];
+        if (demod_process(q, burst.x, burst.n, &burst.hint, soft, 400, &res) >= 0 &&
+            fabs(res.freq_hz - p2.freq_hz) < 5)
+            strong++;
+        /* centre the snippet on the weaker burst's carrier */
+        double w = -2 * M_PI * burst.p.freq_hz / (DEMOD_SPS * 100.0);
+        for (size_t i = 0; i < burst.n; i++)
+            burst.x[i] *= (float complex)cexp(I * w * (double)i);
+        burst.hint.freq_window_hz = 25;
+        burst.p.freq_hz = 0;
+        if (run_one(q, &burst, &res) && fabs(res.freq_hz) < 2)
+            windowed++;
+        burst.hint.freq_window_hz = 0;
+    }
+    print_message("carrier window: the whole search found the stronger neighbour %d of %d times; "
+                  "with the window the weaker burst decoded %d of %d times\n",
+                  strong, trials, windowed, trials);
+    assert_true(strong >= trials * 8 / 10);
+    assert_true(windowed >= trials * 8 / 10);
+    demod_destroy(q);
+}
+
 /* Pure noise: the demodulator may return a sync (it always finds a best position) but
  * then the decoder must reject it; mostly it reports no sync. */
 static void test_noise_only(void **state)
@@ -421,8 +467,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_high_snr_sweep),   cmocka_unit_test(test_frequency_rms),
         cmocka_unit_test(test_fer_moderate_snr), cmocka_unit_test(test_wide_start_window),
-        cmocka_unit_test(test_strong_neighbour), cmocka_unit_test(test_noise_only),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_strong_neighbour), cmocka_unit_test(test_carrier_window),
+        cmocka_unit_test(test_noise_only),       cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

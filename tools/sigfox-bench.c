@@ -1102,14 +1102,15 @@ static int cmd_throughput(int argc, char **argv)
             double tot = cs->frontend_s + cs->channelizer_s + cs->detector_s + cs->extractor_s +
                          cs->demod_s + cs->decode_s;
             if (tot > 0)
-                printf("  %9s %7s stages: front end %.0f %%, channelizer %.0f %%, detector %.0f %%, "
-                       "extractor %.0f %%, demod %.0f %%, decode+assembly %.0f %% "
-                       "(%.2f ms CPU per second of signal; %llu demodulations)\n",
-                       "", "", 100 * cs->frontend_s / tot, 100 * cs->channelizer_s / tot,
-                       100 * cs->detector_s / tot, 100 * cs->extractor_s / tot,
-                       100 * cs->demod_s / tot, 100 * cs->decode_s / tot,
-                       1e3 * tot / ((double)res.samples / rates[ri]),
-                       (unsigned long long)res.st.demod_attempts);
+                printf(
+                    "  %9s %7s stages: front end %.0f %%, channelizer %.0f %%, detector %.0f %%, "
+                    "extractor %.0f %%, demod %.0f %%, decode+assembly %.0f %% "
+                    "(%.2f ms CPU per second of signal; %llu demodulations)\n",
+                    "", "", 100 * cs->frontend_s / tot, 100 * cs->channelizer_s / tot,
+                    100 * cs->detector_s / tot, 100 * cs->extractor_s / tot,
+                    100 * cs->demod_s / tot, 100 * cs->decode_s / tot,
+                    1e3 * tot / ((double)res.samples / rates[ri]),
+                    (unsigned long long)res.st.demod_attempts);
             fflush(stdout);
             synth_destroy(s);
             run_log_free(&l);
@@ -1251,7 +1252,8 @@ static bool ideal_decodes(ideal_t *id, const synth_burst_t *b)
         return false;
     demod_hint_t h = {.start_sample = j_start, .start_uncertainty = 2 * sps, .end_sample = j_end};
     demod_result_t res;
-    int nsoft = demod_process(id->dm[b->baud == 600], id->out, ns, &h, id->soft, IDEAL_SOFT_MAX, &res);
+    int nsoft =
+        demod_process(id->dm[b->baud == 600], id->out, ns, &h, id->soft, IDEAL_SOFT_MAX, &res);
     if (nsoft < UL_FT_BITS)
         return false;
     uldecode_result_t ur;
@@ -1266,10 +1268,9 @@ static void print_ideal(synth_t *s, double rate, const run_log_t *l)
 {
     enum { NB = 7 };
     static const double edges[NB] = {100, 200, 300, 400, 600, 1000, INFINITY};
-    static const char *names[NB] = {"< 100 Hz",    "100-200 Hz", "200-300 Hz", "300-400 Hz",
-                                    "400-600 Hz",  "0.6-1 kHz",  ">= 1 kHz"};
-    size_t cnt[NB] = {0}, rxok[NB] = {0}, idok[NB] = {0}, rx_not_id[NB] = {0},
-           id_not_rx[NB] = {0};
+    static const char *names[NB] = {"< 100 Hz",   "100-200 Hz", "200-300 Hz", "300-400 Hz",
+                                    "400-600 Hz", "0.6-1 kHz",  ">= 1 kHz"};
+    size_t cnt[NB] = {0}, rxok[NB] = {0}, idok[NB] = {0}, rx_not_id[NB] = {0}, id_not_rx[NB] = {0};
     ideal_t id;
     ideal_init(&id, s, rate);
     size_t nsb;
