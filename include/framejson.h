@@ -39,6 +39,12 @@
 /* Adds val under key, taking ownership of val even on failure (NULL val: -1), so that
  * `rc |= framejson_add(o, "k", json_object_new_int(1));` leaks nothing. */
 int framejson_add(struct json_object *obj, const char *key, struct json_object *val);
+/* Adds ep_id as 8 uppercase hex digits. */
+int framejson_add_ep_id(struct json_object *obj, uint32_t ep_id);
+/* Adds key: the n bytes at p as 2n uppercase hex digits; n at most FRAMEJSON_HEX_MAX_BYTES
+ * (a DL frame), else -1. */
+int framejson_add_hex(struct json_object *obj, const char *key, const uint8_t *p, size_t n);
+#define FRAMEJSON_HEX_MAX_BYTES 32
 /* Adds ep_id, mc, bf, kind, payload or payload_bit, and the control fields. */
 int framejson_add_message(struct json_object *obj, const ul_message_t *m);
 /* Adds rank, ft, ft_distance, crc_ok, ul_crc; with_message (the decoder returned 0) also

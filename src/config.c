@@ -15,6 +15,7 @@
 
 #include <libconfig.h>
 
+#include "framejson.h"
 #include "hexutil.h"
 #include "log.h"
 #include "monarch.h"
@@ -1348,12 +1349,10 @@ json_object *cfg_to_json(const cfg_t *cfg)
     json_object_object_add(devices, "list", list);
     for (size_t d = 0; d < cfg->ndevices; d++) {
         json_object *o = json_object_new_object();
-        char id[9];
-        snprintf(id, sizeof id, "%08X", cfg->devices[d].ep_id);
         if (!o)
             goto fail;
         const cfg_device_t *dev = &cfg->devices[d];
-        json_object_object_add(o, "ep_id", json_object_new_string(id));
+        framejson_add_ep_id(o, dev->ep_id);
         json_object_object_add(o, "key",
                                dev->has_key ? json_object_new_string("(redacted)") : NULL);
         json_object_object_add(o, "name", json_object_new_string(dev->name));

@@ -1221,14 +1221,11 @@ int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, c
     dlsched_event_t planned;
     if (dlsched_answer(q, ep_id, mc, jpl ? payload : NULL, &planned, err, err_len) != 0)
         return -1;
-    char hex[2 * DL_PAYLOAD_BYTES + 1], id[9];
-    snprintf(id, sizeof id, "%08X", ep_id);
     int rc = framejson_add(reply, "id", json_object_new_int64(planned.id));
-    rc |= framejson_add(reply, "ep_id", json_object_new_string(id));
+    rc |= framejson_add_ep_id(reply, ep_id);
     rc |= framejson_add(reply, "mc", json_object_new_int(mc));
     if (jpl) {
-        rc |= framejson_add(reply, "payload",
-                            json_object_new_string(bytes_to_hex(payload, sizeof payload, hex)));
+        rc |= framejson_add_hex(reply, "payload", payload, sizeof payload);
         rc |= add_num(reply, "freq_hz", planned.freq_hz, 1);
         rc |= add_num(reply, "t_start_s", planned.t_start_s, 6);
     } else {
@@ -1353,12 +1350,6 @@ void dlsched_get_stats(dlsched_t *q, dlsched_stats_t *out)
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static int add_hex(json_object *obj, const char *key, const uint8_t *b, size_t n)
-{
-    char hex[2 * DL_FRAME_BYTES + 1];
-    return framejson_add(obj, key, json_object_new_string(bytes_to_hex(b, n, hex)));
-}
-
 static int add_utc(json_object *obj, const char *key, double t, const rxjson_ctx_t *ctx)
 {
     if (!ctx || !(ctx->anchor_unix_s > 0) || !isfinite(t))
@@ -1415,12 +1406,10 @@ json_object *dlsched_event_json(const dlsched_event_t *ev, const rxjson_ctx_t *c
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
-    char id[9];
-    snprintf(id, sizeof id, "%08X", ev->ep_id);
     int rc = framejson_add(o, "type", json_object_new_string(dlsched_event_name(ev->type)));
     rc |= framejson_add(o, "format_version", json_object_new_int(DLSCHED_FORMAT_VERSION));
     rc |= framejson_add(o, "id", json_object_new_int64(ev->id));
-    rc |= framejson_add(o, "ep_id", json_object_new_string(id));
+    rc |= framejson_add_ep_id(o, ev->ep_id);
     rc |= framejson_add(o, "mc", json_object_new_int(ev->mc));
     rc |= framejson_add(o, "mode", json_object_new_string(dlsched_mode_name(ev->mode)));
     rc |= framejson_add(o, "status", json_object_new_string(dlsched_status_name(ev->status)));
@@ -1439,7 +1428,7 @@ json_object *dlsched_event_json(const dlsched_event_t *ev, const rxjson_ctx_t *c
         }
     }
     if (ev->has_payload)
-        rc |= add_hex(o, "payload", ev->payload, DL_PAYLOAD_BYTES);
+        rc |= framejson_add_hex(o, "payload", ev->payload, DL_PAYLOAD_BYTES);
     if (ev->has_dl) {
         rc |= add_num(o, "freq_hz", ev->freq_hz, 1);
         rc |= add_num(o, "tx_freq_hz", ev->tx_freq_hz, 1);
@@ -1449,10 +1438,10 @@ json_object *dlsched_event_json(const dlsched_event_t *ev, const rxjson_ctx_t *c
             rc |= add_utc(o, "time_utc", ev->t_start_s, ctx);
     }
     if (ev->has_frame) {
-        rc |= add_hex(o, "bitstream", ev->frame, DL_FRAME_BYTES);
-        rc |= add_hex(o, "dl_phy_content", ev->phy, DL_PHY_BYTES);
+        rc |= framejson_add_hex(o, "bitstream", ev->frame, DL_FRAME_BYTES);
+        rc |= framejson_add_hex(o, "dl_phy_content", ev->phy, DL_PHY_BYTES);
         if (ev->type == DLSCHED_EV_SCHEDULED)
-            rc |= add_hex(o, "dl_auth", ev->dl_auth, DL_AUTH_BYTES);
+            rc |= framejson_add_hex(o, "dl_auth", ev->dl_auth, DL_AUTH_BYTES);
     }
     if (ev->has_limits) {
         rc |= add_num(o, "duty_used_s", ev->duty_used_s, 3);

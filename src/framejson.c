@@ -21,10 +21,17 @@ int framejson_add(struct json_object *obj, const char *key, struct json_object *
 
 #define add framejson_add
 
-static int add_hex(struct json_object *obj, const char *key, const uint8_t *p, size_t n)
+int framejson_add_ep_id(struct json_object *obj, uint32_t ep_id)
 {
-    char hex[2 * UL_MAX_CONTAINER_BYTES + 1];
-    if (n > UL_MAX_CONTAINER_BYTES)
+    char id[9];
+    snprintf(id, sizeof id, "%08X", (unsigned)ep_id);
+    return add(obj, "ep_id", json_object_new_string(id));
+}
+
+int framejson_add_hex(struct json_object *obj, const char *key, const uint8_t *p, size_t n)
+{
+    char hex[2 * FRAMEJSON_HEX_MAX_BYTES + 1];
+    if (n > FRAMEJSON_HEX_MAX_BYTES || (!p && n))
         return -1;
     return add(obj, key, json_object_new_string(bytes_to_hex(p, n, hex)));
 }
@@ -40,16 +47,14 @@ int framejson_add_message(struct json_object *obj, const ul_message_t *m)
 {
     if (!obj || !m || m->payload_len > UL_MAX_PAYLOAD_BYTES)
         return -1;
-    char id[9];
-    snprintf(id, sizeof id, "%08X", (unsigned)m->ep_id);
-    int rc = add(obj, "ep_id", json_object_new_string(id));
+    int rc = framejson_add_ep_id(obj, m->ep_id);
     rc |= add(obj, "mc", json_object_new_int(m->mc));
     rc |= add(obj, "bf", json_object_new_boolean(m->bf));
     rc |= add(obj, "kind", json_object_new_string(ul_kind_name(m->kind)));
     if (m->one_bit)
         rc |= add(obj, "payload_bit", json_object_new_int(m->payload_bit));
     else
-        rc |= add_hex(obj, "payload", m->payload, m->payload_len);
+        rc |= framejson_add_hex(obj, "payload", m->payload, m->payload_len);
     if (m->kind != UL_KIND_APP) {
         rc |= add(obj, "vdd_idle_mv", json_object_new_int(m->control.vdd_idle_mv));
         rc |= add(obj, "vdd_tx_mv", json_object_new_int(m->control.vdd_tx_mv));
@@ -78,7 +83,7 @@ int framejson_add_frame(struct json_object *obj, const ul_frame_t *f, bool with_
     rc |= add(obj, "crc_ok", json_object_new_boolean(f->crc_ok));
     rc |= add_u16_hex(obj, "ul_crc", f->crc);
     if (with_message)
-        rc |= add_hex(obj, "ul_auth", f->auth, f->auth_len);
+        rc |= framejson_add_hex(obj, "ul_auth", f->auth, f->auth_len);
     return rc ? -1 : 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errbuf.h"
+#include "framejson.h"
 #include "hexutil.h"
 #include "rc.h"
 
@@ -1338,8 +1339,7 @@ static json_object *burst_object(const synth_burst_t *b)
     json_object_object_add(o, "ft", json_object_new_string(hex));
     bytes_to_hex(b->bitstream, (b->nbits + 7) / 8, hex);
     json_object_object_add(o, "bitstream", json_object_new_string(hex));
-    snprintf(hex, sizeof hex, "%08X", b->msg.ep_id);
-    json_object_object_add(o, "ep_id", json_object_new_string(hex));
+    framejson_add_ep_id(o, b->msg.ep_id);
     json_object_object_add(o, "mc", json_object_new_int(b->msg.mc));
     bytes_to_hex(b->payload_air, b->payload_air_len, hex);
     json_object_object_add(o, "payload", json_object_new_string(hex));
@@ -1355,14 +1355,12 @@ static json_object *burst_object(const synth_burst_t *b)
 
 static json_object *bproc_object(const synth_bproc_t *b)
 {
-    char hex[9];
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
     json_object_object_add(o, "type", json_object_new_string("bproc"));
     json_object_object_add(o, "message", json_object_new_int64(b->message));
-    snprintf(hex, sizeof hex, "%08X", b->ep_id);
-    json_object_object_add(o, "ep_id", json_object_new_string(hex));
+    framejson_add_ep_id(o, b->ep_id);
     json_object_object_add(o, "mc", json_object_new_int(b->mc));
     put_num(o, "ul_t_end_s", "%.7f", b->ul_t_end_s);
     put_num(o, "ul_freq_hz", "%.3f", b->ul_freq_hz);

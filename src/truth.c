@@ -10,6 +10,7 @@
 
 #include "cliutil.h"
 #include "errbuf.h"
+#include "framejson.h"
 #include "hexutil.h"
 
 /* A JSON line longer than this is not something sigfox-synth or sigfoxd writes (a message
@@ -1406,15 +1407,12 @@ static int rec_json(json_object *o, const truth_rec_t *r)
     static const char *type_names[] = {"burst", "frame", "message", "replay"};
     int rc = jadd(o, "type", json_object_new_string(type_names[r->type]));
     if (r->has_fields) {
-        char id[9], hex[2 * TRUTH_MAX_PAYLOAD_BYTES + 1];
-        snprintf(id, sizeof id, "%08X", (unsigned)r->ep_id);
-        rc |= jadd(o, "ep_id", json_object_new_string(id));
+        rc |= framejson_add_ep_id(o, r->ep_id);
         rc |= jadd(o, "mc", json_object_new_int(r->mc));
         if (r->one_bit)
             rc |= jadd(o, "payload_bit", json_object_new_int(r->payload_bit));
         else
-            rc |= jadd(o, "payload",
-                       json_object_new_string(bytes_to_hex(r->payload, r->payload_len, hex)));
+            rc |= framejson_add_hex(o, "payload", r->payload, r->payload_len);
         rc |= jadd(o, "bf", json_object_new_boolean(r->bf));
         rc |= jadd(o, "kind", json_object_new_string(ul_kind_name(r->kind)));
     }

@@ -21,7 +21,6 @@
 #include "errbuf.h"
 #include "framejson.h"
 #include "gfskmod.h"
-#include "hexutil.h"
 #include "iqfile.h"
 #include "log.h"
 #include "monarch.h"
@@ -113,12 +112,6 @@ static int put_num(json_object *o, const char *key, double v, int decimals)
     return framejson_add(o, key, rxjson_number(v, decimals));
 }
 
-static int put_hex(json_object *o, const char *key, const uint8_t *b, size_t n)
-{
-    char hex[2 * DL_FRAME_BYTES + 1];
-    return framejson_add(o, key, json_object_new_string(bytes_to_hex(b, n, hex)));
-}
-
 /* The fields every sidecar starts with: what it describes and how to read its IQ file
  * (cf32 at the sink's rate and centre; the signal offset_hz from that centre). */
 static int sidecar_head(json_object *o, const txsink_t *s, const char *type, const char *name,
@@ -141,8 +134,6 @@ static json_object *dl_sidecar(const txsink_t *s, const txsink_burst_t *b, const
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
-    char id[9];
-    snprintf(id, sizeof id, "%08X", b->ep_id);
     size_t first_bit = s->file_pad + s->data_offset_samples;
     double off = (double)first_bit / s->rate_sps;
     int rc = sidecar_head(o, s, "downlink_iq", name, b->tx_freq_hz - s->center_hz);
@@ -156,12 +147,12 @@ static json_object *dl_sidecar(const txsink_t *s, const txsink_burst_t *b, const
     rc |= framejson_add(o, "deviation_hz", json_object_new_int((int)GFSK_DEVIATION_HZ));
     rc |= put_num(o, "bt", s->cfg.bt > 0 ? s->cfg.bt : GFSK_DEFAULT_BT, 2);
     rc |= framejson_add(o, "id", json_object_new_int64(b->id));
-    rc |= framejson_add(o, "ep_id", json_object_new_string(id));
+    rc |= framejson_add_ep_id(o, b->ep_id);
     rc |= framejson_add(o, "mc", json_object_new_int(b->mc));
-    rc |= put_hex(o, "payload", b->payload, DL_PAYLOAD_BYTES);
-    rc |= put_hex(o, "dl_auth", b->dl_auth, DL_AUTH_BYTES);
-    rc |= put_hex(o, "bitstream", b->frame, DL_FRAME_BYTES);
-    rc |= put_hex(o, "dl_phy_content", b->phy, DL_PHY_BYTES);
+    rc |= framejson_add_hex(o, "payload", b->payload, DL_PAYLOAD_BYTES);
+    rc |= framejson_add_hex(o, "dl_auth", b->dl_auth, DL_AUTH_BYTES);
+    rc |= framejson_add_hex(o, "bitstream", b->frame, DL_FRAME_BYTES);
+    rc |= framejson_add_hex(o, "dl_phy_content", b->phy, DL_PHY_BYTES);
     if (rc != 0) {
         json_object_put(o);
         return NULL;

@@ -207,21 +207,13 @@ static void add(struct json_object *o, const char *k, struct json_object *v)
     framejson_add(o, k, v);
 }
 
-static void add_hex(struct json_object *o, const char *k, const uint8_t *p, size_t n)
-{
-    char hex[2 * DL_PHY_BYTES + 1];
-    add(o, k, json_object_new_string(bytes_to_hex(p, n, hex)));
-}
-
 /* Prints one burst; returns 1 when it counts as decoded. */
 static int report(const args_t *a, const uint8_t *key, const dldemod_burst_t *b, double t_s)
 {
     struct json_object *o = json_object_new_object();
     int decoded = 1;
     if (a->have_id) {
-        char id[9];
-        snprintf(id, sizeof id, "%08X", (unsigned)a->ep_id);
-        add(o, "ep_id", json_object_new_string(id));
+        framejson_add_ep_id(o, a->ep_id);
         dl_decoded_t d;
         long mc = a->mc;
         bool known = a->have_mc;
@@ -233,7 +225,7 @@ static int report(const args_t *a, const uint8_t *key, const dldemod_burst_t *b,
         }
         if (known) {
             add(o, "mc", json_object_new_int((int)mc));
-            add_hex(o, "payload", d.payload, DL_PAYLOAD_BYTES);
+            framejson_add_hex(o, "payload", d.payload, DL_PAYLOAD_BYTES);
             add(o, "crc_ok", json_object_new_boolean(d.crc_ok));
             add(o, "corrected_bits", json_object_new_int(d.corrected_bits));
             framejson_add_auth(o, !key || !d.crc_ok    ? FRAMEJSON_AUTH_UNCHECKED
@@ -252,7 +244,7 @@ static int report(const args_t *a, const uint8_t *key, const dldemod_burst_t *b,
     cli_json_num(o, "t_start_s", t_s, 6);
     cli_json_num(o, "snr_db", b->snr_db, 2);
     cli_json_num(o, "rssi_dbfs", b->rssi_dbfs, 2);
-    add_hex(o, "dl_phy_content", b->phy, DL_PHY_BYTES);
+    framejson_add_hex(o, "dl_phy_content", b->phy, DL_PHY_BYTES);
     add(o, "sync_errors", json_object_new_int(b->sync_bit_errors));
     cli_json_line(o, stdout);
     json_object_put(o);

@@ -323,15 +323,11 @@ out:
         status = EXIT_WRITE;
     if (!status) {
         struct json_object *o = json_object_new_object();
-        char hex[2 * DL_FRAME_BYTES + 1], id[9];
-        snprintf(id, sizeof id, "%08X", (unsigned)a.ep_id);
-        framejson_add(o, "ep_id", json_object_new_string(id));
+        framejson_add_ep_id(o, a.ep_id);
         framejson_add(o, "mc", json_object_new_int((int)a.mc));
-        framejson_add(o, "payload", json_object_new_string(bytes_to_hex(a.payload, 8, hex)));
-        framejson_add(o, "dl_phy_content",
-                      json_object_new_string(bytes_to_hex(phy, DL_PHY_BYTES, hex)));
-        framejson_add(o, "bitstream",
-                      json_object_new_string(bytes_to_hex(frame, DL_FRAME_BYTES, hex)));
+        framejson_add_hex(o, "payload", a.payload, 8);
+        framejson_add_hex(o, "dl_phy_content", phy, DL_PHY_BYTES);
+        framejson_add_hex(o, "bitstream", frame, DL_FRAME_BYTES);
         cli_json_num(o, "freq_hz", a.center_hz + a.offset_hz, 2);
         double t0 = (double)lead / a.rate_sps;
         cli_json_num(o, "t_start_s", t0 + gfskmod_data_offset_s(mod), 6);

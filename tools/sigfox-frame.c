@@ -522,18 +522,10 @@ static int dl_common_args(const args_t *a, bool key_required)
     return 0;
 }
 
-static void add_hex_field(struct json_object *o, const char *k, const uint8_t *p, size_t n)
-{
-    char hex[2 * DL_FRAME_BYTES + 1];
-    json_object_object_add(o, k, json_object_new_string(bytes_to_hex(p, n, hex)));
-}
-
 static void add_id_mc(struct json_object *o, const args_t *a)
 {
-    char id[9];
-    snprintf(id, sizeof id, "%08X", (unsigned)a->ep_id);
-    json_object_object_add(o, "ep_id", json_object_new_string(id));
-    json_object_object_add(o, "mc", json_object_new_int((int)a->mc));
+    framejson_add_ep_id(o, a->ep_id);
+    framejson_add(o, "mc", json_object_new_int((int)a->mc));
 }
 
 static int cmd_dl_encode(const args_t *a)
@@ -567,12 +559,12 @@ static int cmd_dl_encode(const args_t *a)
 
     struct json_object *o = json_object_new_object();
     add_id_mc(o, a);
-    add_hex_field(o, "payload", payload, DL_PAYLOAD_BYTES);
-    add_hex_field(o, "dl_auth", auth, DL_AUTH_BYTES);
-    add_hex_field(o, "dl_crc", &crc, 1);
-    add_hex_field(o, "pn9_seed", seed_b, 2);
-    add_hex_field(o, "dl_phy_content", phy, DL_PHY_BYTES);
-    add_hex_field(o, "bitstream", frame, DL_FRAME_BYTES);
+    framejson_add_hex(o, "payload", payload, DL_PAYLOAD_BYTES);
+    framejson_add_hex(o, "dl_auth", auth, DL_AUTH_BYTES);
+    framejson_add_hex(o, "dl_crc", &crc, 1);
+    framejson_add_hex(o, "pn9_seed", seed_b, 2);
+    framejson_add_hex(o, "dl_phy_content", phy, DL_PHY_BYTES);
+    framejson_add_hex(o, "bitstream", frame, DL_FRAME_BYTES);
     cli_json_line(o, stdout);
     json_object_put(o);
     return 0;
@@ -618,11 +610,11 @@ static int cmd_dl_decode(const args_t *a)
     }
     struct json_object *o = json_object_new_object();
     add_id_mc(o, a);
-    add_hex_field(o, "payload", d.payload, DL_PAYLOAD_BYTES);
-    add_hex_field(o, "dl_auth", d.auth, DL_AUTH_BYTES);
-    add_hex_field(o, "dl_crc", &d.crc, 1);
-    add_hex_field(o, "ecc", d.ecc, DL_ECC_BYTES);
-    add_hex_field(o, "dl_phy_content", phy, DL_PHY_BYTES);
+    framejson_add_hex(o, "payload", d.payload, DL_PAYLOAD_BYTES);
+    framejson_add_hex(o, "dl_auth", d.auth, DL_AUTH_BYTES);
+    framejson_add_hex(o, "dl_crc", &d.crc, 1);
+    framejson_add_hex(o, "ecc", d.ecc, DL_ECC_BYTES);
+    framejson_add_hex(o, "dl_phy_content", phy, DL_PHY_BYTES);
     json_object_object_add(o, "crc_ok", json_object_new_boolean(d.crc_ok));
     json_object_object_add(o, "corrected_bits", json_object_new_int(d.corrected_bits));
     if (sync_errors >= 0)
