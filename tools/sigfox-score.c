@@ -23,10 +23,6 @@
 #include "cliutil.h"
 #include "truth.h"
 
-#ifndef SIGFOXD_VERSION
-#define SIGFOXD_VERSION "unknown"
-#endif
-
 #define EXIT_FAIL 1
 
 static const char usage_text[] =
