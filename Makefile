@@ -81,6 +81,15 @@ valgrind: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@VALGRIND=1 scripts/run-tests.sh $(BUILD)
 
+# Objects that print the version are rebuilt when it changes (a stamp file holds it).
+VERSION_STAMP  = $(BUILD)/version.txt
+VERSIONED_OBJS = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -l SIGFOXD_VERSION src/*.c tools/*.c 2>/dev/null))
+$(VERSIONED_OBJS): $(VERSION_STAMP)
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(VERSION)" ] || echo "$(VERSION)" >$@
+.PHONY: FORCE
+
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
