@@ -337,6 +337,9 @@ static void test_many(void **state)
 static void test_neighbours(void **state)
 {
     (void)state;
+    /* own draws: the tests after this one keep theirs (burstdet.h quotes their figures) */
+    uint64_t saved_rng = rng;
+    rng = 0x4E1647B0055ull;
     synth_t *s = make_synth(250e3, 8, 0, 23);
     double c = synth_config(s)->center_freq_hz;
     for (int g = 0; g < 10; g++) {
@@ -387,6 +390,7 @@ static void test_neighbours(void **state)
     assert_int_equal(covered, 8);
     free(r);
     synth_destroy(s);
+    rng = saved_rng;
 }
 
 /* Weak bursts: at Eb/N0 6 dB (below the single-frame decoding threshold) at least 90 %

@@ -576,11 +576,11 @@ static void test_close_pairs(void **state)
     check_frames(s, o, 15.0, 0.002, &ck, false);
     print_message("close pairs: %d of 20 decoded (60-150 Hz apart), %d of 8 (back to back on one "
                   "carrier); %llu tracks, %llu crowded, %llu demodulations, %llu frames from "
-                  "later attempts, %zu extra frames\n",
+                  "later attempts, %zu extra frames, latency max %.2f s\n",
                   near, same, (unsigned long long)o->st.bursts_detected,
                   (unsigned long long)o->st.bursts_crowded,
                   (unsigned long long)o->st.demod_attempts, (unsigned long long)o->st.frames_multi,
-                  ck.extra);
+                  ck.extra, o->st.latency_max_s);
     /* the per-stage CPU split: every stage that ran has time, none negative */
     const rx_cpu_t *cpu = &o->st.cpu;
     print_message("stages: front end %.3f channelizer %.3f detector %.3f extractor %.3f demod "

@@ -113,6 +113,11 @@ static const char usage_text[] =
     "  --min-spacing HZ       keep the carriers of a round this far apart "
     "(default 0:\n"
     "                         uniformly random, collisions included)\n"
+    "  --no-ideal             skip the ideal-knowledge bound (each burst "
+    "demodulated at its\n"
+    "                         true carrier and time from the same capture) "
+    "and the losses\n"
+    "                         by distance to the nearest burst on air\n"
     "  --seed N\n"
     "\n"
     "false-frames: noise and interferers only (no device at all) through the "
@@ -1467,14 +1472,14 @@ static int cmd_capacity(int argc, char **argv)
         synth_destroy(s);
     }
     run_log_free(&l);
-    printf("\n# clash-free: bursts with no other one within the sum of their "
-           "symbol rates in\n"
-           "# carrier while both are on air. With uniformly random carriers a "
-           "fraction\n"
-           "# 1 - exp(-N x 2 x 200 Hz / 180 kHz) of BR100 bursts collides like "
-           "this (20 %% at\n"
-           "# N = 100), which bounds the decoded fraction of any single-user "
-           "receiver.\n");
+    printf("\n# clash-free: bursts with no other one within the sum of their symbol rates "
+           "(200 Hz)\n# in carrier while both are on air (with uniformly random carriers "
+           "1 - exp(-(N-1) x 400 Hz\n# / 180 kHz) of them have one: 20 %% at N = 100).\n"
+           "# ideal: each burst demodulated at its true carrier and time from the same capture "
+           "(other\n# bursts and noise included): what a single-user demodulator decodes when "
+           "told where to\n# look. The receiver can exceed it: it cancels a decoded burst "
+           "before looking for its\n# neighbour. Bursts lost by both with a neighbour under "
+           "100 Hz (one symbol rate) away\n# are co-channel collisions.\n");
     printf("\n## Targets\n  >= 100 simultaneous bursts at random carriers "
            "decoded with >= 95 %% "
            "success at 15 dB: see the N = 100 row\n");
