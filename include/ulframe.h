@@ -118,6 +118,9 @@ size_t ul_auth_len(size_t container_bytes, unsigned li);
 /* Container size for a message (Table 3-1), or UL_ERR_ARG / UL_ERR_FIELDS when m is not
  * encodable (payload too long, one_bit with bytes, control kind, ...). */
 int ul_container_len(const ul_message_t *m);
+/* Largest application payload that fits a container size (Table 3-1: 8 -> 0, 9 -> 1,
+ * 12 -> 4, 16 -> 8, 20 -> 12), or UL_ERR_LENGTH for any other size. */
+int ul_max_payload_len(size_t container_bytes);
 /* UL-AUTH (§3.8): leading auth_len bytes of the last block of AES-128-CBC (zero IV,
  * OpenSSL) over `data` (len 1..32 bytes) repeated cyclically to fill 16 bytes, or 32 when
  * len > 16 (11- and 12-byte payloads). auth_len 1..16. Returns 0 or UL_ERR_*. */

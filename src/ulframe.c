@@ -226,6 +226,24 @@ int ul_container_len(const ul_message_t *m)
     return size_for_len[m->payload_len];
 }
 
+int ul_max_payload_len(size_t container_bytes)
+{
+    switch (container_bytes) {
+    case 8:
+        return 0;
+    case 9:
+        return 1;
+    case 12:
+        return 4;
+    case 16:
+        return 8;
+    case 20:
+        return 12;
+    default:
+        return UL_ERR_LENGTH;
+    }
+}
+
 static void put_le16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v & 0xFF);

@@ -67,22 +67,6 @@ typedef struct {
 static const uint8_t test_key[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
                                      0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF};
 
-static size_t payload_len_for(size_t container_len)
-{
-    switch (container_len) {
-    case 8:
-        return 0;
-    case 9:
-        return 1;
-    case 12:
-        return 4;
-    case 16:
-        return 8;
-    default:
-        return 12;
-    }
-}
-
 /* Renders one frame of case c into b: random message, random phase, snippet starting
  * 6-8 symbols before the burst and ending 4 symbols after it. */
 static void make_burst(const burst_case_t *c, burst_t *b)
@@ -90,7 +74,7 @@ static void make_burst(const burst_case_t *c, burst_t *b)
     memset(&b->msg, 0, sizeof b->msg);
     b->msg.ep_id = (uint32_t)(urand() * 4294967295.0);
     b->msg.mc = (uint16_t)(urand() * 4096);
-    b->msg.payload_len = payload_len_for(c->container_len);
+    b->msg.payload_len = (size_t)ul_max_payload_len(c->container_len);
     for (size_t i = 0; i < b->msg.payload_len; i++)
         b->msg.payload[i] = (uint8_t)(urand() * 256);
     uint8_t frame[UL_MAX_FRAME_BYTES];

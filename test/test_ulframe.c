@@ -112,6 +112,23 @@ static void assert_message_equal(const ul_message_t *a, const ul_message_t *b)
 
 /* ---- vectors ---- */
 
+/* Table 3-1: the largest payload each container size carries; other sizes are refused. */
+static void test_max_payload_len(void **state)
+{
+    (void)state;
+    for (size_t len = 0; len <= UL_MAX_PAYLOAD_BYTES; len++) {
+        ul_message_t m = {.kind = UL_KIND_APP, .payload_len = len};
+        int clen = ul_container_len(&m);
+        assert_true(clen > 0);
+        assert_true(len <= (size_t)ul_max_payload_len((size_t)clen));
+        m.payload_len = (size_t)ul_max_payload_len((size_t)clen);
+        assert_int_equal(ul_container_len(&m), clen);
+    }
+    assert_int_equal(ul_max_payload_len(20), 12);
+    assert_int_equal(ul_max_payload_len(10), UL_ERR_LENGTH);
+    assert_int_equal(ul_max_payload_len(0), UL_ERR_LENGTH);
+}
+
 static void test_vectors_encode(void **state)
 {
     (void)state;
@@ -718,6 +735,7 @@ static void test_decode_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_max_payload_len),
         cmocka_unit_test(test_vectors_encode),
         cmocka_unit_test(test_vectors_decode),
         cmocka_unit_test(test_spec_auth_typo),

@@ -323,28 +323,12 @@ typedef struct {
     double true_freq_hz;
 } burst_outcome_t;
 
-static size_t payload_len_for(size_t container_len)
-{
-    switch (container_len) {
-    case 8:
-        return 0;
-    case 9:
-        return 1;
-    case 12:
-        return 4;
-    case 16:
-        return 8;
-    default:
-        return 12;
-    }
-}
-
 static void random_message(rng_t *r, size_t container_len, ul_message_t *m, uint8_t key[16])
 {
     memset(m, 0, sizeof *m);
     m->ep_id = (uint32_t)(rng_uniform(r) * 4294967296.0);
     m->mc = (uint16_t)(rng_uniform(r) * 4096);
-    m->payload_len = payload_len_for(container_len);
+    m->payload_len = (size_t)ul_max_payload_len(container_len);
     for (size_t i = 0; i < m->payload_len; i++)
         m->payload[i] = (uint8_t)(rng_uniform(r) * 256);
     for (int i = 0; i < 16; i++)
