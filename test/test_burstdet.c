@@ -18,6 +18,7 @@
 #include "frontend.h"
 #include "log.h"
 #include "synth.h"
+#include "synthtest.h"
 
 #define MAX_DET 4096
 
@@ -203,26 +204,13 @@ static void score(synth_t *s, const run_t *r, score_t *sc, bool verbose)
 
 static synth_t *make_synth(double rate, double duration, int devices, uint64_t seed)
 {
-    synth_config_t c;
-    synth_config_default(&c);
-    c.seed = seed;
-    c.rate_sps = rate;
-    c.duration_s = duration;
-    c.devices = devices;
-    char err[256];
-    synth_t *s = synth_create(&c, err, sizeof err);
-    if (!s)
-        fail_msg("synth: %s", err);
-    return s;
+    return test_synth_create(rate, duration, devices, seed, 0);
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double urand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
+    return test_uniform(&rng);
 }
 
 /* One explicit burst with a random message of the given payload length. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "rx.h"
 #include "synth.h"
+#include "synthtest.h"
 
 #define MAX_OUT 512
 
@@ -177,27 +178,13 @@ static double synth_center_hz; /* 0: the RC's uplink centre */
 
 static synth_t *make_synth(double rate, double dur, int devices, uint64_t seed)
 {
-    synth_config_t c;
-    synth_config_default(&c);
-    c.center_freq_hz = synth_center_hz;
-    c.seed = seed;
-    c.rate_sps = rate;
-    c.duration_s = dur;
-    c.devices = devices;
-    char err[256];
-    synth_t *s = synth_create(&c, err, sizeof err);
-    if (!s)
-        fail_msg("synth: %s", err);
-    return s;
+    return test_synth_create(rate, dur, devices, seed, synth_center_hz);
 }
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double urand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
+    return test_uniform(&rng);
 }
 
 /* One explicit single frame. */
