@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "selectk.h"
 
 #define FLOOR_QUANTILE 0.3
 #define FLOOR_CLIP 3.0 /* bins above 3x the floor are taken as signal */
@@ -168,34 +169,6 @@ size_t channelizer_nbins(const channelizer_t *q)
     return q->nbins;
 }
 
-/* k-th smallest of a[0..n) (reorders a): Wirth's selection, O(n) on average. */
-static float select_kth(float *a, size_t n, size_t k)
-{
-    long l = 0, m = (long)n - 1, kk = (long)k;
-    while (l < m) {
-        float x = a[kk];
-        long i = l, j = m;
-        do {
-            while (a[i] < x)
-                i++;
-            while (x < a[j])
-                j--;
-            if (i <= j) {
-                float t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < kk)
-            l = i;
-        if (kk < i)
-            m = j;
-    }
-    return a[kk];
-}
-
 /* Bins [block_start(b), block_start(b+1)) form block b: nblocks near-equal blocks. */
 static size_t block_start(const channelizer_t *q, size_t b)
 {
@@ -230,7 +203,7 @@ static double quantile_mean(channelizer_t *q, const float *p, size_t m)
     double e = 0;
     for (size_t i = m - k; i <= m; i++)
         e += 1.0 / (double)i;
-    return select_kth(q->scratch, m, k) / e;
+    return selectk(q->scratch, m, k) / e;
 }
 
 static void update_floor(channelizer_t *q)

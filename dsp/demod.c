@@ -80,6 +80,8 @@ struct demod {
     double alpha;
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync;
+    size_t last_ks, last_ns; /* first preamble symbol (the sync's, else the hint's) and
+                                symbol count of the last demod_process (0: no symbols) */
 
     float l1pe[L1PE_LEN]; /* log(1 + e^-d), d = i / L1PE_STEP */
     /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
@@ -890,6 +892,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         return DEMOD_ERR_ARG;
     memset(res, 0, sizeof *res);
     res->sync_index = -1;
+    q->last_ns = 0;
     if (n > q->max_samples)
         return DEMOD_ERR_LONG;
     if (n < MIN_SYMBOLS * SPS)
@@ -972,6 +975,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         ks_hi = (long)ns - DEMOD_SYNC_BITS;
     if (ks_hi < ks_lo)
         return DEMOD_ERR_NOSYNC;
+    q->last_ks = (size_t)((ks_lo + ks_hi) / 2); /* demod_symbols(): the hint until a sync */
+    q->last_ns = ns;
     /* First BCJR pass only over the sync window (plus settling symbols each side),
      * amplitude/noise over the hint's span with random-data statistics. */
     size_t w0 = ks_lo > BCJR_SETTLE + 1 ? (size_t)ks_lo - 1 - BCJR_SETTLE : 0;
@@ -1117,5 +1122,17 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     res->sync_errors = errors;
     res->sync_score = isfinite(second) ? best - second : best;
     res->frame_bits = best_w >= 0 ? (size_t)(DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS) + body : nout;
+    q->last_ks = ks;
+    q->last_ns = ns;
     return (int)nout;
+}
+
+size_t demod_symbols(const demod_t *q, float complex *out, size_t cap, size_t *first)
+{
+    if (!q || !out || !first || q->last_ns == 0)
+        return 0;
+    size_t n = q->last_ns < cap ? q->last_ns : cap;
+    memcpy(out, q->y, n * sizeof *out);
+    *first = q->last_ks;
+    return n;
 }

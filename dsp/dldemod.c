@@ -77,18 +77,6 @@ struct dldemod {
     dldemod_burst_t found[MAX_FOUND];
 };
 
-const char *dldemod_strerror(int code)
-{
-    switch (code) {
-    case DLDEMOD_OK:
-        return "ok";
-    case DLDEMOD_ERR_ARG:
-        return "invalid argument (NULL buffer or block too long)";
-    default:
-        return "unknown error";
-    }
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

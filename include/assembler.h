@@ -59,13 +59,14 @@
 #ifndef SIGFOX_ASSEMBLER_H
 #define SIGFOX_ASSEMBLER_H
 
+#include <complex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "keys.h"
 #include "rc.h"
-#include "rx.h"
+#include "rxresult.h"
 #include "ulcode.h"
 
 /* Slack on the timing rules for burst start/end estimates (a few symbols at 100 baud). */
@@ -102,6 +103,9 @@ typedef struct {
     uint64_t replicas_matched;  /* failed replicas attached to a known message */
     uint64_t joint_attempts;    /* Viterbi decodings tried */
     uint64_t joint_rejected;    /* CRC-valid joint results refused (consistency, AUTH) */
+    uint64_t coherent_attempts; /* joint coherent decodings (uljoint.h) after a failed
+                                   Viterbi decoding */
+    uint64_t coherent_decoded;  /* of which CRC-valid (then checked as joint results) */
     uint64_t orphans_expired;   /* failed bursts never combined */
     uint64_t orphans_weak;      /* failed bursts below min_orphan_snr_db, not kept */
     uint64_t dropped;           /* orphans/messages pushed out by max_pending */
@@ -119,6 +123,16 @@ assembler_t *assembler_create(const assembler_config_t *cfg);
  * body (uldecode_result_t.body_soft); for a valid frame it may be NULL. f->auth is
  * recomputed for messages. May call on_message. Returns 0 or ASSEMBLER_ERR_ARG. */
 int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft);
+
+/* The same, with the burst's matched-filter symbols when it failed alone: sym holds
+ * ul_joint_symbols(f->frame.container_len) values from its first preamble symbol (carrier
+ * removed, phase free: demod_symbols). When the Viterbi decoding of a group fails, a
+ * group whose members all carry symbols is decoded once more by the joint coherent
+ * decoder (ul_joint_decode_iq, about 2 dB further down) — only with a key store, and the
+ * result passes the same checks (CRC, UL-AUTH, consistency with each replica). sym may be
+ * NULL (assembler_push). */
+int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_soft,
+                       const float complex *sym);
 
 /* Tells the assembler that the stream has reached now_s (stream time): emits messages
  * whose window has closed and forgets orphans that can no longer be combined. Returns the

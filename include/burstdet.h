@@ -26,8 +26,9 @@
  * spectrum over those hops gives carrier (centroid), width and SNR, and the track is
  * accepted or rejected:
  *
- *   too short / too long for its class (BR100 0.7-2.6 s, BR600 0.16-0.5 s; frames last
- *   1.12-2.08 s and 0.19-0.35 s); too narrow (rms width under 25 Hz for BR100, 75 Hz for
+ *   too short / too long for its class (BR100 0.7-4.9 s, BR600 0.16-0.99 s: frames last
+ *   1.12-2.08 s and 0.19-0.35 s, and two on nearly one carrier with a pause under 0.5 /
+ *   0.2 s are one track, accepted with `sequence` set); too narrow (rms width under 25 Hz for BR100, 75 Hz for
  *   BR600, or a BR600 track with over 35 % of its power in 75 Hz: CW tones, FSK lines);
  *   too wide (flanks full; both 250-1000 Hz / 1.2-3 kHz context bands carrying a tenth of
  *   the core's excess per bin, each band judged by the emptiest of its three sub-bands so
@@ -35,6 +36,38 @@
  *   a BR600 flank 1.5x stronger than the core: the shoulder of a stronger signal); gappy
  *   (3-hop means under half the on-level on over a fifth of the burst: FSK packet trains,
  *   whose GMSK lines and lobes look like bursts of either class).
+ *
+ * Content. What a frame looks like in this grid depends on its bits: D-BPSK reverses the
+ * phase on a 0, so a run of 1 bits (0xFF payloads: "no value") is a pure carrier and a run
+ * of 0 bits (zero-padded records; the rank 2/3 code keeps them zero) two lines +-baud/2
+ * from it, 0x55 two lines +-baud/4. Such a frame fails the narrow test, and at BR600
+ * its lines leave the 525 Hz box (gappy profile, width over 275 Hz). None of these tests
+ * may cost a frame: a track that fails only them, lasts as long as a frame of Table 3-1
+ * (112-208 bits: BR100 1.12-2.08 s, BR600 0.19-0.35 s, +-0.15 / 0.06 s) and stands alone
+ * (quiet wide context, no shoulder, flanks quiet) is accepted with `verify_preamble` set:
+ * the receiver keeps it only when a Sigfox preamble + FT starts it (rx.h), which no CW
+ * tone or FSK line has. Anything longer than a frame is still rejected (too long), so is
+ * anything in a wider signal. A BR600 track that finds no candidate (its box maximum
+ * moved to one of the two lines, out of the track's tolerance) stays open while a BR600
+ * box within +-300 Hz of its opening bin, or a BR100-wide box (125 Hz, over the BR600 box
+ * length) within +-350 Hz, is over the threshold: a line holds half the power or all of
+ * it in a few bins, where the wide box dilutes it (at 4 dB such frames were split into a
+ * short rejected track and a late one without their preamble: zeros 8 % of them).
+ *
+ * A BR600 track that reaches the too-long limit is first measured on its first frame's
+ * worth (core from the open to the shortest frame, end sought up to the longest): a BR100
+ * burst a few hundred hertz away starting during a BR600 burst keeps the BR600 box over
+ * the threshold for its 1-2 s, and the BR600 burst was lost with the track. Accepted by
+ * the usual tests, that prefix is reported as the track's CLOSE (the rest fades unseen);
+ * otherwise the track is rejected as too long as before.
+ *
+ * Steady lines. A bin whose s stays at least 3 (LINE_MIN_EXCESS + 1) in every hop before
+ * the box that opened a track (kept in a ring of the last hops) and in every hop after its
+ * last match is a line that was there before and after the burst - a CW tone next to
+ * it - and not the burst's: it is subtracted from the track's mean spectrum and profile
+ * (a tone 7.5 dB over a BR600 burst 868 Hz away pulled its carrier 806 Hz), does not keep
+ * a BR600 track open or continue it, and is reported in the CLOSE event (line_bin) for
+ * the receiver to subtract from the snippet (tonesub.h).
  *
  * Crowded tracks. Two BR100 bursts closer than ~150 Hz share one track (their boxes
  * overlap; the second one's candidate falls in the first one's lobe), and their sum fails
@@ -64,6 +97,8 @@
 #include <stdint.h>
 
 #define BURSTDET_DEFAULT_THRESHOLD_DB 3.5
+/* Steady lines reported per burst (burstdet_event_t.line_bin), strongest first. */
+#define BURSTDET_MAX_LINES 4
 
 typedef struct {
     double bin_hz;       /* channelizer bin width (about 25 Hz) */
@@ -91,7 +126,6 @@ typedef enum {
     BURSTDET_REJ_GAPPY,   /* on and off within the track: packets of an interferer */
     BURSTDET_REJ_FLUSHED, /* closed by burstdet_flush before its end */
 } burstdet_reject_t;
-const char *burstdet_reject_name(int reject);
 
 typedef struct {
     burstdet_kind_t kind;
@@ -112,6 +146,20 @@ typedef struct {
                              or more BR100 bursts closer than ~150 Hz do (one track, quiet
                              wide context, no carrier line): demodulate it as possibly
                              several bursts */
+    bool sequence;        /* longer than any frame of its class (up to two frames and a
+                             pause): possibly several bursts one after the other on
+                             nearly the same carrier */
+    int nlines; /* steady lines around the burst: bins whose level stayed over the floor
+                   before and after it (a CW tone next to it), taken out of the burst's
+                   spectrum above; the receiver subtracts them from the snippet */
+    double line_bin[BURSTDET_MAX_LINES]; /* their carriers, fractional signed bins */
+    double line_excess[BURSTDET_MAX_LINES]; /* their peak level over the floor (s - 1) */
+    bool verify_preamble; /* accepted on condition: the track fails only a test that a
+                             frame's content can fail (too narrow: long runs of equal bits
+                             leave a carrier; BR600 too wide or gappy: alternating bits
+                             make two lines outside the box), lasts as long as a frame of
+                             Table 3-1 and stands alone; keep it only when a Sigfox
+                             preamble + FT starts it */
 } burstdet_event_t;
 
 typedef struct {

@@ -25,7 +25,9 @@
  * full; SOAPY_SDR_TIMEOUT is counted and the loop continues; SOAPY_SDR_OVERFLOW is counted,
  * the lost samples are estimated (from timeNs when SOAPY_SDR_HAS_TIME, else from the host
  * clock) and the next block is flagged; any other error is logged with SoapySDR_errToStr
- * and the device is closed and reopened with exponential backoff; a watchdog does the same
+ * and the device is closed and reopened with exponential backoff (0.5 s doubling to 30 s;
+ * it grows while the reopened radio keeps failing and starts afresh only after samples
+ * flowed for 10 s, not merely because an open succeeded); a watchdog does the same
  * when no sample arrives for watchdog_s. A stream that sets SOAPY_SDR_END_BURST (the
  * "iqfile" driver at the end of a recording) ends the capture like the end of a file.
  *
@@ -86,8 +88,12 @@ typedef enum {
 typedef struct {
     /* Source: an IQ file when file_path is set, else the SoapySDR device. */
     const char *file_path;      /* "-" = stdin (format required) */
+    iqfile_t *file;             /* or a recording the caller already opened (so a pipe is
+                                   read once: probe its rate, then capture); the capture
+                                   owns it from capture_create() on, even when that fails */
     iq_format_t file_format;    /* UNKNOWN: from the extension */
     bool realtime;              /* replay: pace to the file's sample rate */
+    double speed;               /* with realtime: this many times the sample rate; 0: 1 */
 
     const char *device_args;    /* SoapySDR args, "driver=rtlsdr,serial=..." ("" = first) */
     double rate_sps;            /* radio: required. replay: used when the file has no
@@ -150,6 +156,9 @@ void capture_destroy(capture_t *c);
 void capture_get_stats(const capture_t *c, capture_stats_t *out);
 double capture_rate(const capture_t *c);        /* actual S/s */
 double capture_center_freq(const capture_t *c); /* actual Hz, 0 if unknown */
+/* Resolution of the source's samples: 8 (cu8, cs8), 16 (cs16 file), the converter's bits
+ * for a radio streaming CS16 with another full scale (2048: 12), 0 for floats. */
+unsigned capture_adc_bits(const capture_t *c);
 /* Why the capture ended with CAPTURE_ERR_DEVICE/SOURCE ("" otherwise). */
 const char *capture_error_message(const capture_t *c);
 

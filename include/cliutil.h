@@ -31,10 +31,6 @@ bool cli_parse_number(const char *text, double *v);
  * *v, or false (*v untouched) for junk, overflow or a value outside [lo, hi]. */
 bool cli_parse_long(const char *text, int base, long lo, long hi, long *v);
 
-/* Adds key: v printed with a fixed number of decimals (json-c would print 17 digits:
- * 868130250.40000004); NaN and infinities become null. Returns 0 or -1. */
-int cli_json_num(struct json_object *obj, const char *key, double v, int decimals);
-
 /* Writes obj as one compact JSON line to f and flushes. */
 void cli_json_line(struct json_object *obj, FILE *f);
 

@@ -25,7 +25,11 @@
 
 #include "keys.h"
 
-#define CFG_DEFAULT_FILE "/etc/sigfoxd/sigfoxd.conf"
+/* SIGFOXD_SYSCONFDIR comes from the Makefile (make SYSCONFDIR=...). */
+#ifndef SIGFOXD_SYSCONFDIR
+#define SIGFOXD_SYSCONFDIR "/etc"
+#endif
+#define CFG_DEFAULT_FILE SIGFOXD_SYSCONFDIR "/sigfoxd/sigfoxd.conf"
 #define CFG_STR_MAX 256
 #define CFG_PATH_MAX 1024
 #define CFG_MAX_OPTIONS 96     /* capacity for table entries */
@@ -44,7 +48,6 @@ enum cfg_error {
     CFG_ERR_IO = -3,    /* file missing or unreadable: exit 64 */
     CFG_ERR_NOMEM = -4, /* allocation failed: exit 1 */
 };
-const char *cfg_strerror(int code);
 
 /* Per-device downlink mode (devices.list downlink_mode; the values of dlsched_mode_t). */
 typedef enum {
@@ -104,6 +107,16 @@ typedef struct {
     /* state */
     char state_dir[CFG_PATH_MAX]; /* "": in memory only */
     double state_flush_interval_s;
+    /* station identity (docs/ns.md) */
+    char station_id[64]; /* "": not set */
+    double station_lat, station_lng, station_alt_m; /* cfg_station_has_position() */
+    /* core: the link to the network core sigfox-ns (docs/ns.md "Station side") */
+    char core_endpoint[CFG_STR_MAX]; /* "": no core; comma-separated = fail-over list */
+    char core_public_key[48];        /* Z85, 40 characters */
+    char core_secret_key_file[CFG_PATH_MAX];
+    char core_spool_dir[CFG_PATH_MAX];
+    int core_spool_max_frames;
+    double core_shutdown_wait_s;
     /* downlink (docs/downlink-scheduler.md) */
     bool dl_enabled;
     char dl_default_mode[16]; /* "callback" or "off" */
@@ -128,6 +141,8 @@ typedef struct {
     char replay_file[CFG_PATH_MAX];
     char replay_format[16];
     bool realtime;
+    double replay_speed; /* --replay-speed: pace a replay at this many times real time; 0: no
+                            pacing (--realtime = 1) */
     /* where it came from */
     char config_file[CFG_PATH_MAX];         /* file read, "" when none */
     unsigned char sources[CFG_MAX_OPTIONS]; /* cfg_source_t per table entry */
@@ -227,6 +242,13 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len);
 
 /* Anti-replay daily message count for a device (its own or receiver.daily_messages). */
 int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id);
+
+/* Whether the station's position is known: latitude and longitude not both 0 (0, 0 lies
+ * in the Gulf of Guinea: the "not set" value). */
+bool cfg_station_has_position(const cfg_t *cfg);
+/* Splits core.endpoint (comma-separated, spaces ignored) into at most max endpoints in
+ * bufs[i] (each CFG_STR_MAX bytes). Returns the count (0 when no core is configured). */
+size_t cfg_core_endpoints(const cfg_t *cfg, char (*bufs)[CFG_STR_MAX], size_t max);
 
 /* "callback", "direct", "off" ("default" for CFG_DL_MODE_DEFAULT). */
 const char *cfg_dl_mode_name(cfg_dl_mode_t mode);

@@ -125,6 +125,16 @@ demod_t *demod_create(const demod_config_t *cfg);
 int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint_t *hint,
                   float *soft, size_t soft_cap, demod_result_t *res);
 
+/* The matched-filter symbol values of the last demod_process, one per symbol of the
+ * snippet at the estimated timing: carrier removed with the estimated frequency and drift,
+ * phase NOT removed (no phase tracking, no sign decision). *first receives the index of
+ * the first preamble symbol: the sync's, or after DEMOD_ERR_NOSYNC the middle of the
+ * hint's window (a decoder that knows which frame it looks for can align itself, see
+ * uljoint.h ul_joint_align). For decoders that estimate the phase themselves. Copies up
+ * to cap values; returns the count, 0 when the call failed before the symbols existed (or
+ * NULL arguments). Valid until the next demod_process on q. */
+size_t demod_symbols(const demod_t *q, float complex *out, size_t cap, size_t *first);
+
 /* NULL-safe. */
 void demod_destroy(demod_t *q);
 

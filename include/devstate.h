@@ -24,8 +24,10 @@
  *   FEDCBA98 1650 12 1 1732623000 1732622999.250000 0000000000000005
  *   end 1
  *
- * Changes are kept in memory and written by devstate_flush() (the daemon calls it on a
- * timer and at exit; every write costs an fsync, which SD cards should not do per message).
+ * Changes are kept in memory and written by devstate_flush(). The daemon calls it after
+ * every processed block that accepted messages and before it publishes them (so a
+ * published counter is always durable), on a timer for other changes, and at exit; every
+ * write costs an fsync, so one write covers all of a block's messages.
  *
  * Thread-safe: every function takes an internal lock.
  */

@@ -37,7 +37,6 @@ enum dldemod_error {
     DLDEMOD_OK = 0,
     DLDEMOD_ERR_ARG = -1, /* NULL pointer, or more samples than max_block_samples */
 };
-const char *dldemod_strerror(int code);
 
 typedef struct {
     double rate_sps;     /* input sample rate, 9600 .. 20e6 */

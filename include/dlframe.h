@@ -66,6 +66,12 @@ int dl_frame_encode(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOA
                     const uint8_t key[DL_KEY_BYTES], uint8_t phy[DL_PHY_BYTES],
                     uint8_t frame[DL_FRAME_BYTES]);
 
+/* The same with DL-AUTH computed elsewhere (the network core holds the device key and
+ * sends DL-AUTH to a station that has none). Returns 0 or DL_ERR_ARG. */
+int dl_frame_encode_auth(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOAD_BYTES],
+                         const uint8_t auth[DL_AUTH_BYTES], uint8_t phy[DL_PHY_BYTES],
+                         uint8_t frame[DL_FRAME_BYTES]);
+
 typedef struct {
     uint8_t payload[DL_PAYLOAD_BYTES];
     uint8_t auth[DL_AUTH_BYTES];

@@ -22,7 +22,7 @@
  *  - payload: per device, `direct` (a fixed 8-byte payload from the configuration) or
  *    `callback` (the default for devices without a direct payload: a DLSCHED_EV_REQUEST
  *    event asks the application, which answers with the `downlink` command before
- *    deadline_s; dlsched_cmd_downlink() validates it) or `off`.
+ *    deadline_s; evjson_cmd_downlink() validates it) or `off`.
  *  - limits: a duty-cycle budget (fraction of a sliding window, default 10 % per hour,
  *    counted over bursts in the duty band, RC1: 869.40-869.65 MHz) and a per-device quota
  *    (default 4 downlinks per sliding 24 h, seeds/000 §3.4). Bursts never overlap each
@@ -41,7 +41,7 @@
  * application sends them, and count at the scheduler's "now" of that moment).
  *
  * Threads: every function takes an internal lock, so the receive thread (uplink, tick),
- * the command thread (dlsched_cmd_downlink) and the transmit thread (dlsched_tx_done) may
+ * the command thread (evjson_cmd_downlink) and the transmit thread (dlsched_tx_done) may
  * call concurrently. on_event runs on the calling thread with the lock held: it must not
  * call dlsched_* functions (publishing and txsink_submit() are fine).
  */
@@ -52,16 +52,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <json-c/json.h>
-
 #include "dlframe.h"
 #include "keys.h"
 #include "rc.h"
-#include "rx.h"
-#include "rxjson.h"
+#include "rxresult.h"
 #include "ulframe.h"
 
-#define DLSCHED_FORMAT_VERSION 1
 #define DLSCHED_BAUD 600.0 /* Table 2-3 */
 /* On-air time of one DL burst: 224 bits plus a 0.5-symbol ramp at each end (§2.5.6, the
  * longest gfskmod allows), used for the duty-cycle budget and for busy slots. */
@@ -217,6 +213,16 @@ typedef struct {
                                         last deadline, to explain late answers; 0: 120 s */
     size_t max_requests;             /* requests tracked at once; 0: 64 */
     size_t max_devices;              /* device table (configured + heard); 0: 4096 */
+    bool remote_answers;             /* a network core answers (docs/ns.md): every device is
+                                        in callback mode, a BF=1 frame whose UL-AUTH could
+                                        not be checked here (no key) still opens a request
+                                        (a failed check does not), confirmations likewise,
+                                        dlsched_rx_frame opens requests (the core answers
+                                        on the first frames, before the message is
+                                        assembled), and answers may carry DL-AUTH
+                                        (dlsched_answer_auth)
+                                        so no device key is needed; anti-replay is the
+                                        core's job */
     dlsched_event_cb on_event;       /* required */
     void *user;
 } dlsched_config_t;
@@ -228,6 +234,7 @@ typedef struct {
     bool bf;
     ul_kind_t kind;
     bool auth_ok;            /* UL-AUTH verified with the device key */
+    bool auth_bad;           /* UL-AUTH checked and wrong (remote_answers: not trusted) */
     int rank;                /* replica 1..3 (N=1 is rank 1); 0: unknown (no timing use) */
     int baud;                /* 100 or 600 */
     double freq_hz;          /* absolute carrier at the first preamble symbol */
@@ -270,7 +277,8 @@ int dlsched_uplink(dlsched_t *q, const dlsched_uplink_t *ul);
  *    not been through anti-replay: a replayed recording must not burn quota or duty
  *    cycle), but refines an open request and, above all, delivers dl_confirmation frames
  *    at once (the assembler holds a single-frame message ~8.5 s waiting for replicas that
- *    never come, longer than rx_latency_s allows). Ignored unless crc_ok.
+ *    never come, longer than rx_latency_s allows). Ignored unless crc_ok. With
+ *    remote_answers it DOES open requests: the core answers on the first frames.
  * Return as dlsched_uplink (the largest result over the replicas). */
 int dlsched_rx_frame(dlsched_t *q, const rx_frame_t *f);
 int dlsched_rx_message(dlsched_t *q, const rx_message_t *m);
@@ -298,13 +306,16 @@ int dlsched_flush_commits(dlsched_t *q);
 int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *payload,
                    dlsched_event_t *planned, char *err, size_t err_len);
 
-/* publisher_cmd_fn for the "downlink" command (user = the dlsched_t):
- *   {"cmd": "downlink", "ep_id": "FEDCBA98", "mc": 1650, "payload": "3031323334353637"}
- * ep_id 8 hex digits, mc 0..4095, payload exactly 16 hex digits or null (decline).
- * Success fills reply with id, ep_id, mc, payload, freq_hz, t_start_s, deadline_s;
- * malformed fields and dlsched_answer() refusals return -1 with the reason in err. */
-int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, char *err,
-                         size_t err_len);
+/* The same with DL-AUTH computed by the network core (dl_auth: 2 bytes, or NULL to use
+ * the device key at commit time): the frame is then built with dl_frame_encode_auth, so
+ * the station needs no key for the device. */
+int dlsched_answer_auth(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *payload,
+                        const uint8_t *dl_auth, dlsched_event_t *planned, char *err,
+                        size_t err_len);
+
+/* Counts an answer refused before it reached dlsched_answer() (a malformed downlink
+ * command, see evjson_cmd_downlink) in the answers_rejected counter. NULL-safe. */
+void dlsched_count_rejected(dlsched_t *q);
 
 /* The transmitter's report for request id (txsink result callback): ok -> DLSCHED_EV_SENT
  * (file: the IQ file written, may be NULL), failed -> DLSCHED_EV_TX_FAILED with error as
@@ -325,9 +336,6 @@ int dlsched_reserve(dlsched_t *q, double t_on_s, double dur_s, double freq_lo_hz
                     double freq_hi_hz, double *t_on_out, char *why, size_t why_len);
 
 void dlsched_get_stats(dlsched_t *q, dlsched_stats_t *out);
-/* Counters as a JSON object for the stats event: {"requests": .., "refused": {"quota": ..}}.
- * New reference or NULL. */
-json_object *dlsched_stats_json(dlsched_t *q);
 
 /* NULL-safe. Emits nothing. */
 void dlsched_destroy(dlsched_t *q);
@@ -335,14 +343,5 @@ void dlsched_destroy(dlsched_t *q);
  * scheduler reads (cfg.keys, e.g. a SIGHUP reload) without racing the command and
  * transmit threads, which reach it only through the scheduler. q NULL: just fn(arg). */
 void dlsched_locked(dlsched_t *q, void (*fn)(void *arg), void *arg);
-
-/* The event as JSON (docs/downlink-scheduler.md lists every field): type, format_version,
- * id, ep_id, mc, mode, status, reason, and per type ul_freq_hz, ul_t_end_s, ul_rank,
- * ul_derived, window_start_s, window_end_s, deadline_s, freq_hz, tx_freq_hz, t_start_s,
- * t_end_s, payload, dl_auth, bitstream, dl_phy_content, duty_used_s, duty_budget_s,
- * quota_used, quota_limit, file, conf_mc, t_conf_s, vdd_idle_mv, vdd_tx_mv, temp_tenth_c,
- * temp_c, rssi_dbm, conf_*; time_utc (of t_start_s, or of the confirmation for ACK) and
- * deadline_utc when ctx has a UTC anchor. ctx may be NULL. New reference or NULL. */
-json_object *dlsched_event_json(const dlsched_event_t *ev, const rxjson_ctx_t *ctx);
 
 #endif

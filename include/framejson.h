@@ -39,6 +39,14 @@
 /* Adds val under key, taking ownership of val even on failure (NULL val: -1), so that
  * `rc |= framejson_add(o, "k", json_object_new_int(1));` leaks nothing. */
 int framejson_add(struct json_object *obj, const char *key, struct json_object *val);
+/* A JSON number printed with `decimals` digits after the point (json-c would print 17
+ * significant digits: 868130250.40000004); decimals <= 0 gives an integer. The value
+ * stored is the rounded one, so readers of the object and of its text agree. NULL for a
+ * non-finite value or no memory. New reference. The project's one rounding helper. */
+struct json_object *framejson_number(double v, int decimals);
+/* Adds key: framejson_number(v, decimals); a non-finite v is added as null (never invalid
+ * JSON). */
+int framejson_add_num(struct json_object *obj, const char *key, double v, int decimals);
 /* Adds ep_id as 8 uppercase hex digits. */
 int framejson_add_ep_id(struct json_object *obj, uint32_t ep_id);
 /* Adds key: the n bytes at p as 2n uppercase hex digits; n at most FRAMEJSON_HEX_MAX_BYTES

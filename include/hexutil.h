@@ -10,7 +10,7 @@
 int hex_to_bytes(const char *text, uint8_t *out, size_t cap);
 /* Writes 2*len uppercase digits and a NUL into out (size >= 2*len+1). Returns out. */
 char *bytes_to_hex(const uint8_t *in, size_t len, char *out);
-/* Parses exactly 8 hex digits (optional 0x) into a device ID. Returns 0 or -1. */
+/* Parses exactly 8 hex digits (no 0x, no blanks) into a device ID. Returns 0 or -1. */
 int hex_to_ep_id(const char *text, uint32_t *ep_id);
 
 #endif

@@ -100,7 +100,17 @@ typedef struct {
     double rate_sps;           /* 0: unknown (see the precedence above) */
     double center_freq_hz;     /* 0: unknown */
     const char *description;   /* SigMF writer: core:description (NULL: none) */
+    double start_unix_s;       /* SigMF writer: UTC of the first sample, written as
+                                  captures[0] core:datetime (0: none) */
 } iqfile_params_t;
+
+/* SigMF's core:datetime, ISO-8601 UTC: "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (an offset
+ * "+HH:MM"/"-HH:MM" in place of Z is converted). Years 1970..9999, fields in range, at
+ * most 12 fraction digits, nothing after. Returns 0 with *unix_s set, or -1. */
+int iq_parse_datetime(const char *s, double *unix_s);
+/* unix_s as "YYYY-MM-DDTHH:MM:SS.ssssssZ" (microseconds) into out (>= 28 bytes). Returns
+ * out, or NULL for a time before 1970 or after 9999 or a short buffer. */
+char *iq_format_datetime(double unix_s, char *out, size_t out_len);
 
 /* Opens a recording for reading. params may be NULL (all defaults). For SigMF, path may
  * name the .sigmf-meta, the .sigmf-data, or the common base name with format SIGMF.
@@ -134,6 +144,10 @@ int iqfile_close(iqfile_t *f);
 double iqfile_rate(const iqfile_t *f);        /* S/s; 0 if unknown */
 double iqfile_center_freq(const iqfile_t *f); /* Hz; 0 if unknown */
 iq_source_t iqfile_rate_source(const iqfile_t *f);
+/* UTC of the first sample (Unix seconds) from SigMF captures[0] core:datetime, moved back
+ * by that capture's core:sample_start at the file's rate; 0 when the recording does not
+ * say (raw, WAV, SigMF without core:datetime). */
+double iqfile_start_unix_s(const iqfile_t *f);
 iq_source_t iqfile_center_freq_source(const iqfile_t *f);
 /* The sample format on disk: CU8, CS8, CS16, CF32, WAV16 or WAVF32 (never SIGMF). */
 iq_format_t iqfile_format(const iqfile_t *f);

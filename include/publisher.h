@@ -34,7 +34,6 @@ enum publisher_error {
     PUBLISHER_ERR_ZMQ = -2, /* a ZeroMQ call failed (see the log) */
     PUBLISHER_ERR_NOMEM = -3,
 };
-const char *publisher_strerror(int code);
 
 typedef struct {
     const char *pub_endpoint; /* "ipc:///run/sigfoxd/events", "tcp://127.0.0.1:5556"; NULL or
@@ -79,6 +78,12 @@ int publisher_publish_json(publisher_t *p, const char *topic, json_object *obj);
  * answered (>= 0), or PUBLISHER_ERR_ZMQ. Returns early (0) when interrupted by a signal, so
  * the caller's loop sees its stop flag. Without a command socket it just sleeps. */
 int publisher_poll(publisher_t *p, int timeout_ms);
+
+/* The reply publisher_poll() would send to a request of `parts` message parts whose first
+ * part is data[0..len): the command parser on its own, for tests and the fuzz harness
+ * (test/fuzz/fuzz_command.c). Runs the registered handlers. Returns a new object (the
+ * caller puts it), NULL only when memory ran out. Poll thread only. */
+json_object *publisher_handle_request(publisher_t *p, const char *data, size_t len, int parts);
 
 void publisher_get_stats(publisher_t *p, publisher_stats_t *stats);
 

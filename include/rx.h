@@ -19,41 +19,7 @@
 
 #include "keys.h"
 #include "rc.h"
-#include "ulframe.h"
-
-typedef enum {
-    RX_AUTH_UNCHECKED = 0, /* no key store given, or CRC failed */
-    RX_AUTH_OK,
-    RX_AUTH_BAD,
-    RX_AUTH_UNKNOWN_DEVICE,
-} rx_auth_t;
-const char *rx_auth_name(rx_auth_t a); /* "unchecked", "ok", "bad", "unknown-device" */
-
-/* One demodulated burst that decoded to a frame (crc_ok) or at least to a readable FT. */
-typedef struct {
-    ul_frame_t frame; /* fields valid when frame.crc_ok */
-    rx_auth_t auth;
-    int baud;       /* 100 or 600 */
-    double freq_hz; /* absolute carrier at the first preamble symbol */
-    double drift_hz_s;
-    double rssi_dbfs;    /* mean burst power, dB relative to full scale */
-    double snr_db;       /* in the signal bandwidth (baud Hz) */
-    uint64_t sample_idx; /* first preamble symbol, in input-stream samples */
-    double t_start_s;    /* seconds from the first input sample */
-    double t_end_s;
-    bool joint; /* decoded only by combining replicas (message events) */
-} rx_frame_t;
-
-#define RX_MAX_REPLICAS 3
-
-/* One message: the replicas of one ID+MC, merged. */
-typedef struct {
-    ul_message_t msg;
-    rx_auth_t auth;
-    int nframes;                        /* replicas received (readable FT) */
-    rx_frame_t frames[RX_MAX_REPLICAS]; /* by arrival order */
-    bool combined;                      /* recovered by soft combining (no replica alone) */
-} rx_message_t;
+#include "rxresult.h"
 
 /* CPU time (of the calling thread) spent in each stage inside rx_process/rx_flush,
  * seconds; the stages add up to the whole. Measured with one clock read per stage change
@@ -70,14 +36,20 @@ typedef struct {
 
 typedef struct {
     uint64_t samples_in;
-    uint64_t samples_lost;    /* announced by rx_discontinuity */
-    uint64_t samples_invalid; /* NaN, infinite or beyond +-1e6: replaced by 0 */
-    uint64_t bursts_detected; /* accepted by the detector and demodulated */
-    uint64_t bursts_rejected; /* detector tracks rejected (CW, FSK, noise, ...) */
-    uint64_t bursts_crowded;  /* of the detected: tracks the detector flagged as possibly
-                                 several bursts closer than it separates (burstdet.h) */
-    uint64_t bursts_dropped;  /* no extraction slot free (more than max_bursts) */
-    uint64_t bursts_nosync;   /* demodulator found no preamble + FT */
+    uint64_t samples_lost;      /* announced by rx_discontinuity */
+    uint64_t samples_invalid;   /* NaN, infinite or beyond +-1e6: replaced by 0 */
+    uint64_t bursts_detected;   /* accepted by the detector and demodulated */
+    uint64_t bursts_rejected;   /* detector tracks rejected (CW, FSK, noise, ...), including
+                                   the unverified ones */
+    uint64_t bursts_unverified; /* of the rejected: shaped like a CW tone or FSK line (as
+                                   frames of long runs of equal bits are), and no preamble
+                                   + FT starts them (burstdet.h verify_preamble) */
+    uint64_t bursts_crowded;    /* of the detected: tracks the detector flagged as possibly
+                                   several bursts closer than it separates (burstdet.h) */
+    uint64_t bursts_dropped;    /* no extraction slot free (more than max_bursts) */
+    uint64_t lines_removed;     /* steady tones next to a burst (CW interferers) fitted
+                                   around it and subtracted before demodulation */
+    uint64_t bursts_nosync;     /* demodulator found no preamble + FT */
     uint64_t frames_ok;
     uint64_t frames_crc_bad; /* FT readable, CRC (or fields) bad */
     uint64_t frames_ft_bad;  /* sync found, FT unreadable or frame cut short */
@@ -92,9 +64,6 @@ typedef struct {
                                 cancelling a burst decoded first, or on a second carrier */
     rx_cpu_t cpu;            /* where the time went */
 } rx_stats_t;
-
-typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
-typedef void (*rx_message_cb)(const rx_message_t *msg, void *user);
 
 typedef struct {
     double rate_sps;          /* input sample rate, 200e3 .. 3.2e6 */

@@ -72,6 +72,10 @@ typedef struct {
                                         0: duration_s / 2 */
     /* Message mix: probabilities, the rest are application messages with 0-12 bytes. */
     double p_one_bit, p_keepalive, p_dl_confirmation;
+    bool payload_classes;  /* application payloads drawn uniformly from the sized classes of
+                              simpayload.h (random, all 0x00, all 0xFF, 0x55/0xAA, a record
+                              with one byte counting), as real devices send them; false:
+                              random bytes */
     double p_bf;           /* probability of a B-procedure (BF=1) per app message */
     double p_single_frame; /* probability of N=1 (else N=3) */
     /* Device impairment limits (each drawn uniformly in ±limit). */
@@ -99,6 +103,21 @@ typedef struct {
     bool bproc_confirm;
     double dl_offset_s; /* 0: 1.0 s (sigfoxd's default downlink.window_margin_s); up to
                            T_RX minus the burst */
+    /* Station view (docs/synth.md "One scene, several stations"): the scene as one of
+     * several stations hears it. Planning never looks at these fields, so the same seed
+     * (and the same explicit traffic) gives the same devices, messages, frames and message
+     * numbers at every station; then the whole scene is moved as this station hears it:
+     * every burst and interferer gains station_ebn0_db (Eb/N0, rssi_dbfs, interferer
+     * power), its carrier moves by station_freq_hz (the station's frequency error) and
+     * its time by station_delay_s (propagation, a late start); the B-procedure records
+     * move the same way (they are in the station's time and frequency). The capture grows
+     * by the delay so that no burst is cut. The noise (the only per-station randomness)
+     * comes from station_noise_seed. All 0: exactly the capture without the station view. */
+    double station_ebn0_db;      /* -60..60 dB */
+    double station_freq_hz;      /* -100..100 kHz; every burst must stay in the capture's
+                                    band (SYNTH_ERR_RANGE / a message naming the offset) */
+    double station_delay_s;      /* 0..600 s */
+    uint64_t station_noise_seed; /* 0: seed (the scene's own noise) */
 } synth_config_t;
 
 /* Fills the defaults (seed 1, 1.024 MS/s, RC1 centre, 10 devices, 30 s, Eb/N0 10-30 dB,
@@ -131,6 +150,7 @@ typedef struct {
                                                   (control messages serialised) */
     size_t payload_air_len;
     uint16_t ft;
+    int payload_class;                     /* sim_payload_class_of(&msg) (simpayload.h) */
     uint8_t bitstream[UL_MAX_FRAME_BYTES]; /* the whole frame, preamble first */
     size_t nbits;
     bool collided;            /* overlaps another burst in time and within the sum of

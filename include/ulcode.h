@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The coder's one error: NULL, rank outside 1..3, too many bits. */
+#define UL_CODE_ERR_ARG (-1)
+
 /* Longest coded sequence handled: (20-byte container + 16-bit CRC) = 176 bits fits. */
 #define UL_CODE_MAX_BITS 256
 
@@ -40,25 +43,25 @@ static inline void ul_bit_set(uint8_t *buf, size_t i, int v)
 
 /* Encodes nbits packed bits (MSbit first) for rank 1..3 into out (same bit count; unused
  * low bits of the last byte are cleared). in and out may be the same buffer.
- * Returns 0, or UL_ERR_ARG (NULL, rank outside 1..3, nbits > UL_CODE_MAX_BITS). */
+ * Returns 0, or UL_CODE_ERR_ARG (NULL, rank outside 1..3, nbits > UL_CODE_MAX_BITS). */
 int ul_code_encode(int rank, const uint8_t *in, uint8_t *out, size_t nbits);
 
 /* Undoes the coding of one replica from hard bits (exact inverse of ul_code_encode: the
  * division by the generator polynomial). A single wrong coded bit corrupts every later
  * bit for ranks 2 and 3, so the CRC catches it. in and out may be the same buffer.
- * Returns 0 or UL_ERR_ARG. */
+ * Returns 0 or UL_CODE_ERR_ARG. */
 int ul_code_decode_hard(int rank, const uint8_t *in, uint8_t *out, size_t nbits);
 
 /* Undoes the coding of one replica from soft values (nbits floats). Each replica alone is
  * a rate-1 bijective code, so the maximum-likelihood sequence is the sign decision
- * followed by the inverse; erasures decide 0. Returns 0 or UL_ERR_ARG. */
+ * followed by the inverse; erasures decide 0. Returns 0 or UL_CODE_ERR_ARG. */
 int ul_code_decode_soft(int rank, const float *soft, uint8_t *out, size_t nbits);
 
 /* Maximum-likelihood (Viterbi) decoding of u from any subset of replicas: soft[r-1] holds
  * nbits soft values of rank r's coded bits, or NULL when that replica was not received.
  * The trellis starts in state 0 and ends in the best state (no tail). Writes nbits packed
  * bits of u to out (ceil(nbits/8) bytes, unused low bits cleared).
- * Returns 0, or UL_ERR_ARG (no replica, NULL out, nbits 0 or > UL_CODE_MAX_BITS). */
+ * Returns 0, or UL_CODE_ERR_ARG (no replica, NULL out, nbits 0 or > UL_CODE_MAX_BITS). */
 int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out);
 
 /* The same, but returns the survivors ending in each of the (up to) 4 trellis states,
@@ -66,7 +69,7 @@ int ul_viterbi_decode(const float *const soft[3], size_t nbits, uint8_t *out);
  * ceil(nbits/8) when max_paths > 1). The code has no tail, so the last bit is covered by
  * only as many coded bits as there are replicas; a CRC check over the candidates (as
  * ul_frame_decode_joint does) repairs ties and errors there.
- * Returns the number of paths written (1..max_paths) or UL_ERR_ARG. */
+ * Returns the number of paths written (1..max_paths) or UL_CODE_ERR_ARG. */
 int ul_viterbi_decode_list(const float *const soft[3], size_t nbits, uint8_t *out,
                            size_t out_stride, int max_paths);
 

@@ -22,7 +22,7 @@
 
 #include "demod.h"
 #include "keys.h"
-#include "rx.h"
+#include "rxresult.h"
 #include "ulcode.h"
 #include "ulframe.h"
 

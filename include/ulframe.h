@@ -138,6 +138,9 @@ int ul_container_build(const ul_message_t *m, const uint8_t key[UL_KEY_BYTES],
  * UL_ERR_FIELDS (LI not allowed for the size, unknown control type). */
 int ul_container_parse(const uint8_t *container, size_t len, bool control, ul_message_t *m,
                        uint8_t *auth, size_t *auth_len);
+/* Whether two messages say the same: ID, MC, BF, kind, and the 1-bit value, the control
+ * report (VDD idle/TX, temperature, and a confirmation's RSSI) or the payload bytes. */
+bool ul_message_equal(const ul_message_t *a, const ul_message_t *b);
 /* 1 when the container's UL-AUTH matches key, 0 when not, negative UL_ERR_* on error. */
 int ul_auth_verify(const uint8_t *container, size_t len, const uint8_t key[UL_KEY_BYTES]);
 
@@ -146,6 +149,11 @@ int ul_auth_verify(const uint8_t *container, size_t len, const uint8_t key[UL_KE
  * (4 + container + 2) or UL_ERR_*. */
 int ul_frame_encode(const ul_message_t *m, const uint8_t key[UL_KEY_BYTES], int rank,
                     uint8_t *frame, size_t cap);
+
+/* The first 32 air bits of every frame: 19 preamble bits then the 13-bit FT (§3.12,
+ * Table 3-3) as one word, its MSbit first on air. 0 when no such frame type exists
+ * (ul_ft_value). */
+uint32_t ul_header_word(size_t container_bytes, bool control, int rank);
 
 /* A frame as the receiver understands it. */
 typedef struct {
@@ -161,6 +169,13 @@ typedef struct {
     uint8_t auth[UL_MAX_AUTH_BYTES];
     size_t auth_len;
 } ul_frame_t;
+
+/* The air bits of a received frame, as its transmitter sent them: header word, then its
+ * container and CRC as received (crc_ok or not) coded for its rank 1..3 (ulcode.h); what
+ * ul_frame_encode gives for the same message. Returns the length in bytes
+ * (4 + container_len + 2) or UL_ERR_ARG (NULL, rank 0 of a jointly decoded frame),
+ * UL_ERR_LENGTH (container_len not a container size, or cap too small). */
+int ul_frame_air_bits(const ul_frame_t *f, uint8_t *frame, size_t cap);
 
 /* Decodes packed hard bits that start at the preamble (has_preamble: the 19 preamble bits
  * are skipped, not checked) or at the first FT bit. nbits counts valid bits; bits after
@@ -185,6 +200,13 @@ int ul_frame_decode_soft(const float *soft, size_t nbits, int max_ft_distance, u
  * may overwrite them. Returns as ul_frame_decode (UL_ERR_ARG when no replica is given). */
 int ul_frame_decode_joint(const float *const body_soft[3], size_t container_len, bool control,
                           ul_frame_t *out);
+
+/* The CRC over n candidate bodies (container + CRC, best first, candidate i at cand + i *
+ * stride): the first whose CRC checks is parsed into out; when none does, out holds the
+ * first. Sets rank 0, ft = the rank-1 FT, ft_distance 0. Each candidate is one 2^-16
+ * chance for garbage to pass, so keep n small. Returns as ul_frame_decode_joint. */
+int ul_frame_parse_candidates(const uint8_t *cand, size_t stride, int n, size_t container_len,
+                              bool control, ul_frame_t *out);
 
 /* Fills out from un-coded container+CRC bytes (container_len + 2 bytes): container, crc,
  * crc_ok, msg, auth. Leaves rank/ft/ft_distance alone. Returns 0, UL_ERR_CRC,

@@ -8,6 +8,7 @@
 
 #include "uldecode.h"
 #include "ulframe.h"
+#include "uljoint.h"
 
 #define DEFAULT_LATENCY_S 1.0
 #define DEFAULT_MAX_PENDING 256
@@ -21,6 +22,8 @@ typedef struct {
     rx_frame_t f;
     float soft[UL_CODE_MAX_BITS];
     size_t nbits;
+    bool has_sym; /* sym holds ul_joint_symbols(container) matched-filter symbols */
+    float complex sym[UL_HEADER_BITS + UL_CODE_MAX_BITS];
     double expire_s;
     uint64_t seq;
 } orphan_t;
@@ -353,6 +356,28 @@ static void push_valid(assembler_t *q, const rx_frame_t *f)
     maybe_emit(q, g);
 }
 
+/* The joint coherent fallback (uljoint.h) when the Viterbi decoding of a group failed:
+ * every member must carry its symbols, and only with a key store (the result must then
+ * pass UL-AUTH in try_joint; each attempt checks up to 16 candidates with the CRC, so
+ * without AUTH it would let garbage through 4 times as often as the Viterbi path). */
+static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_frame_t *out)
+{
+    if (!q->keys)
+        return false;
+    const float complex *y[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        if (!members[i]->has_sym)
+            return false;
+        y[members[i]->f.frame.rank - 1] = members[i]->sym;
+    }
+    const rx_frame_t *f0 = &members[0]->f;
+    q->st.coherent_attempts++;
+    if (ul_joint_decode_iq(y, f0->frame.container_len, f0->frame.control, NULL, out, NULL) != 0)
+        return false;
+    q->st.coherent_decoded++;
+    return true;
+}
+
 /* Joint decoding of the orphans in members[0..n) (distinct ranks). Creates the message
  * and returns true on an accepted result. */
 static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
@@ -363,7 +388,8 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
     const rx_frame_t *f0 = &members[0]->f;
     ul_frame_t out;
     q->st.joint_attempts++;
-    if (ul_frame_decode_joint(soft, f0->frame.container_len, f0->frame.control, &out) != 0)
+    if (ul_frame_decode_joint(soft, f0->frame.container_len, f0->frame.control, &out) != 0 &&
+        !try_coherent(q, members, n, &out))
         return false;
     rx_auth_t auth = uldecode_auth(&out, q->keys);
     if (q->keys && auth != RX_AUTH_OK) {
@@ -484,7 +510,8 @@ static orphan_t *new_orphan(assembler_t *q)
     return oldest;
 }
 
-static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft)
+static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
+                        const float complex *sym)
 {
     q->st.orphans_in++;
     size_t nbits = ul_body_bits(f->frame.container_len);
@@ -515,12 +542,24 @@ static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft)
     o->seq = q->seq++;
     for (size_t i = 0; i < nbits; i++)
         o->soft[i] = isfinite(soft[i]) ? soft[i] : 0.0f;
+    if (sym) {
+        size_t ns = ul_joint_symbols(f->frame.container_len);
+        o->has_sym = true;
+        for (size_t i = 0; i < ns; i++) /* non-finite values: erasures */
+            o->sym[i] = isfinite(crealf(sym[i])) && isfinite(cimagf(sym[i])) ? sym[i] : 0.0f;
+    }
     o->expire_s =
         window_end(q, f->t_start_s, f->t_end_s, frame_duration(f), 3 - f->frame.rank, false);
     combine(q, o);
 }
 
 int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft)
+{
+    return assembler_push_sym(q, f, body_soft, NULL);
+}
+
+int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_soft,
+                       const float complex *sym)
 {
     if (!q || !f || f->frame.rank < 1 || f->frame.rank > 3 || (f->baud != 100 && f->baud != 600) ||
         !isfinite(f->t_start_s) || !isfinite(f->t_end_s) ||
@@ -532,7 +571,7 @@ int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft)
     }
     if (!body_soft)
         return ASSEMBLER_ERR_ARG;
-    push_orphan(q, f, body_soft);
+    push_orphan(q, f, body_soft, sym);
     return ASSEMBLER_OK;
 }
 

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 #define DEFAULT_BLOCK_SAMPLES 65536
 #define DEFAULT_N_BLOCKS 16
@@ -30,6 +31,10 @@
 #define WAIT_SLICE_S 0.1
 #define REOPEN_BACKOFF_FIRST_S 0.5
 #define REOPEN_BACKOFF_MAX_S 30.0
+/* The backoff (and the count of attempts in a row) starts afresh only after samples have
+ * flowed this long: a radio that opens and fails at once must not be hammered every
+ * REOPEN_BACKOFF_FIRST_S forever. */
+#define REOPEN_HEALTHY_S 10.0
 #define STOP_JOIN_WARN_S 2.0
 
 typedef struct {
@@ -42,8 +47,12 @@ struct capture {
     char *file_path, *device_args, *gain, *antenna, *settings;
     iq_format_t file_format;
     bool realtime;
+    double speed; /* realtime pacing factor (> 0) */
     double req_rate_sps, req_center_freq_hz, ppm, bandwidth_hz, watchdog_s;
     int max_reopen;
+    double reopen_backoff_s;  /* capture thread: the next reopen's wait */
+    int reopen_streak;        /* reopens since the radio last ran REOPEN_HEALTHY_S */
+    double reopened_mono_s;   /* when the radio was last (re)opened */
     bool drop_when_full;
     size_t block_samples, n_blocks;
 
@@ -70,6 +79,7 @@ struct capture {
     SoapySDRStream *stream;
     iq_format_t native_fmt; /* stream format requested from the driver */
     float scale;            /* multiplies decoded samples when full scale is unusual */
+    unsigned adc_bits;      /* source resolution (capture_adc_bits) */
     size_t mtu;
     void *raw;
     size_t raw_bytes;
@@ -82,6 +92,22 @@ struct capture {
 
     capture_counters_t st;
 };
+
+/* Converter resolution a sample format carries: 8 for cu8/cs8, 16 for cs16; 0 for
+ * floats (no quantisation to speak of). */
+static unsigned format_bits(iq_format_t fmt)
+{
+    switch (fmt) {
+    case IQ_FORMAT_CU8:
+    case IQ_FORMAT_CS8:
+        return 8;
+    case IQ_FORMAT_CS16:
+    case IQ_FORMAT_WAV16:
+        return 16;
+    default:
+        return 0;
+    }
+}
 
 static void count(_Atomic uint64_t *ctr, uint64_t n)
 {
@@ -114,20 +140,6 @@ const char *capture_strerror(int code)
 
 /* ---- clocks and interruptible sleeps -------------------------------------------------- */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double utc_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static bool stopping(const capture_t *c)
 {
     return atomic_load_explicit(&c->stop, memory_order_acquire);
@@ -139,7 +151,7 @@ static bool sleep_until(capture_t *c, double t_s)
     for (;;) {
         if (stopping(c))
             return false;
-        double left = t_s - mono_s();
+        double left = t_s - timeutil_mono_s();
         if (left <= 0.0)
             return true;
         if (left > WAIT_SLICE_S)
@@ -313,7 +325,7 @@ int capture_release_block(capture_t *c, const capture_block_t *blk)
 static void *file_thread(void *arg)
 {
     capture_t *c = arg;
-    const double t0_mono = mono_s(), t0_utc = utc_s();
+    const double t0_mono = timeutil_mono_s(), t0_utc = timeutil_unix_s();
     int end = CAPTURE_END;
     while (!stopping(c)) {
         capture_block_t *b = acquire_block(c, !c->drop_when_full);
@@ -331,7 +343,7 @@ static void *file_thread(void *arg)
             break;
         /* Paced: a block is handed over when its last sample would have been received. */
         if (c->realtime && !sleep_until(c, t0_mono + (double)(c->next_idx + (uint64_t)n) /
-                                                         c->rate_sps))
+                                                         (c->rate_sps * c->speed)))
             break;
         if (!b) {
             count(&c->st.samples_dropped, (uint64_t)n);
@@ -356,13 +368,15 @@ static int file_open(capture_t *c)
                          .rate_sps = c->req_rate_sps,
                          .center_freq_hz = c->req_center_freq_hz};
     char err[512];
-    c->file = iqfile_open_read(c->file_path, &p, err, sizeof err);
+    if (!c->file) /* not opened by the caller (capture_config_t.file) */
+        c->file = iqfile_open_read(c->file_path, &p, err, sizeof err);
     if (!c->file) {
         log_error("Cannot open IQ file, error: %s", err);
         return -1;
     }
     c->rate_sps = iqfile_rate(c->file);
     c->center_freq_hz = iqfile_center_freq(c->file);
+    c->adc_bits = format_bits(iqfile_format(c->file));
     if (!(c->rate_sps > 0.0)) {
         log_error("Sample rate of the recording is unknown (no metadata, no rate in the file "
                   "name such as x_868.13M_1024k.cu8); give it, file: %s",
@@ -656,6 +670,12 @@ static int soapy_open(capture_t *c, bool verbose)
                 soapy_format(native) != IQ_FORMAT_UNKNOWN)
                    ? (float)(nominal / full_scale)
                    : 1.0f;
+    /* full scale 2048 as CS16: a 12-bit converter; CF32 (or unknown): no resolution */
+    c->adc_bits = c->native_fmt == IQ_FORMAT_CS16
+                      ? (full_scale >= 2.0 && full_scale <= 32768.0
+                             ? (unsigned)lround(log2(full_scale)) + 1
+                             : 16)
+                      : format_bits(c->native_fmt);
     size_t ch = 0;
     c->stream = SoapySDRDevice_setupStream(d, SOAPY_SDR_RX, soapy_format_name(c->native_fmt),
                                            &ch, 1, NULL);
@@ -727,11 +747,11 @@ static double host_lag(const capture_t *c, const timebase_t *tb, double now, uin
 static bool soapy_reopen(capture_t *c, double last_sample_mono)
 {
     soapy_close(c);
-    double backoff = REOPEN_BACKOFF_FIRST_S;
-    int failures = 0;
+    double backoff = c->reopen_backoff_s;
+    int failures = c->reopen_streak; /* a reopen whose stream failed at once counts too */
     for (;;) {
         log_warn("Reopening radio, args: %s, after_s: %.1f", c->device_args, backoff);
-        if (!sleep_until(c, mono_s() + backoff))
+        if (!sleep_until(c, timeutil_mono_s() + backoff))
             return false;
         if (soapy_open(c, false) == 0) {
             int rc = SoapySDRDevice_activateStream(c->dev, c->stream, 0, 0, 0);
@@ -752,9 +772,14 @@ static bool soapy_reopen(capture_t *c, double last_sample_mono)
         }
         backoff = fmin(backoff * 2.0, REOPEN_BACKOFF_MAX_S);
     }
+    /* Open, but not healthy yet: the next reopen (if reads fail again) waits longer. */
+    c->reopen_backoff_s = fmin(backoff * 2.0, REOPEN_BACKOFF_MAX_S);
+    c->reopen_streak = failures + 1;
+    c->reopened_mono_s = timeutil_mono_s();
     count(&c->st.reopens, 1);
     /* The outage cost about this many samples; the time base jumps over them. */
-    uint64_t lost = (uint64_t)llround(fmax(0.0, mono_s() - last_sample_mono) * c->rate_sps);
+    uint64_t lost =
+        (uint64_t)llround(fmax(0.0, timeutil_mono_s() - last_sample_mono) * c->rate_sps);
     count(&c->st.samples_lost, lost);
     note_missing(c, lost, CAPTURE_FLAG_OVERFLOW);
     log_notice("Radio reopened, samples_lost_estimate: %llu", (unsigned long long)lost);
@@ -768,14 +793,14 @@ static void *soapy_thread(void *arg)
     int rc = SoapySDRDevice_activateStream(c->dev, c->stream, 0, 0, 0);
     if (rc != 0) {
         log_error("Radio stream activation failed, error: %s", SoapySDR_errToStr(rc));
-        if (!soapy_reopen(c, mono_s()))
+        if (!soapy_reopen(c, timeutil_mono_s()))
             goto out_nofinish;
     }
     capture_block_t *cur = NULL;
     size_t fill = 0;
     timebase_t tb = {0};
     bool overflow_pending = false;
-    double last_sample = mono_s();
+    double last_sample = timeutil_mono_s();
     while (!stopping(c)) {
         if (!cur) {
             cur = acquire_block(c, !c->drop_when_full);
@@ -791,9 +816,13 @@ static void *soapy_thread(void *arg)
         long long time_ns = 0;
         int ret = SoapySDRDevice_readStream(c->dev, c->stream, buffs, want, &flags, &time_ns,
                                             READ_TIMEOUT_US);
-        double now = mono_s();
+        double now = timeutil_mono_s();
         if (ret > 0) {
             last_sample = now;
+            if (c->reopen_streak > 0 && now - c->reopened_mono_s >= REOPEN_HEALTHY_S) {
+                c->reopen_streak = 0; /* healthy again: the next outage starts afresh */
+                c->reopen_backoff_s = REOPEN_BACKOFF_FIRST_S;
+            }
             uint64_t lost = 0;
             bool estimated = false;
             if (flags & SOAPY_SDR_HAS_TIME) {
@@ -836,7 +865,7 @@ static void *soapy_thread(void *arg)
             update_baseline(c, &tb, now, host_lag(c, &tb, now, c->next_idx + (uint64_t)ret));
             if (cur) {
                 if (fill == 0)
-                    start_block(c, cur, utc_s() - (double)ret / c->rate_sps);
+                    start_block(c, cur, timeutil_unix_s() - (double)ret / c->rate_sps);
                 iq_decode(c->native_fmt, c->raw, cur->samples + fill, (size_t)ret);
                 if (c->scale != 1.0f)
                     for (size_t i = 0; i < (size_t)ret; i++)
@@ -883,7 +912,7 @@ static void *soapy_thread(void *arg)
                 goto out_nofinish;
             tb = (timebase_t){0};
             overflow_pending = false;
-            last_sample = mono_s();
+            last_sample = timeutil_mono_s();
         }
     }
     if (cur && fill > 0 && !stopping(c))
@@ -910,38 +939,47 @@ capture_t *capture_create(const capture_config_t *cfg)
         log_error("Capture configuration missing");
         return NULL;
     }
-    bool is_file = cfg->file_path && *cfg->file_path;
+    bool is_file = (cfg->file_path && *cfg->file_path) || cfg->file;
     if (!is_file && !(cfg->rate_sps > 0.0 && isfinite(cfg->rate_sps))) {
         log_error("Radio sample rate must be given, rate_sps: %g", cfg->rate_sps);
+        iqfile_close(cfg->file); /* adopted even on failure */
         return NULL;
     }
     if (!is_file && !(cfg->center_freq_hz > 0.0 && isfinite(cfg->center_freq_hz))) {
         log_error("Radio centre frequency must be given, center_freq_hz: %g",
                   cfg->center_freq_hz);
+        iqfile_close(cfg->file); /* adopted even on failure */
         return NULL;
     }
     if (cfg->n_blocks == 1) {
         log_error("Capture needs at least 2 blocks, n_blocks: %zu", cfg->n_blocks);
+        iqfile_close(cfg->file); /* adopted even on failure */
         return NULL;
     }
     capture_t *c = calloc(1, sizeof *c);
     if (!c) {
         log_error("Out of memory for the capture");
+        iqfile_close(cfg->file); /* adopted even on failure */
         return NULL;
     }
-    c->file_path = is_file ? strdup(cfg->file_path) : NULL;
+    c->file = cfg->file; /* adopted: closed by capture_destroy(), also when create fails */
+    c->file_path = is_file ? strdup(cfg->file_path && *cfg->file_path ? cfg->file_path
+                                                                      : "(recording)")
+                           : NULL;
     c->device_args = dup_or_empty(cfg->device_args);
     c->gain = dup_or_empty(cfg->gain);
     c->antenna = dup_or_empty(cfg->antenna);
     c->settings = dup_or_empty(cfg->settings);
     c->file_format = cfg->file_format;
     c->realtime = cfg->realtime;
+    c->speed = cfg->speed > 0 ? cfg->speed : 1.0;
     c->req_rate_sps = cfg->rate_sps;
     c->req_center_freq_hz = cfg->center_freq_hz;
     c->ppm = cfg->ppm;
     c->bandwidth_hz = cfg->bandwidth_hz;
     c->watchdog_s = cfg->watchdog_s == 0.0 ? DEFAULT_WATCHDOG_S : cfg->watchdog_s;
     c->max_reopen = cfg->max_reopen;
+    c->reopen_backoff_s = REOPEN_BACKOFF_FIRST_S;
     c->drop_when_full = cfg->overrun == CAPTURE_OVERRUN_DROP ||
                         (cfg->overrun == CAPTURE_OVERRUN_DEFAULT && !is_file);
     c->block_samples = cfg->block_samples ? cfg->block_samples : DEFAULT_BLOCK_SAMPLES;
@@ -1081,6 +1119,11 @@ void capture_get_stats(const capture_t *c, capture_stats_t *out)
     out->read_errors = atomic_load_explicit(&s->read_errors, memory_order_relaxed);
     out->watchdog_trips = atomic_load_explicit(&s->watchdog_trips, memory_order_relaxed);
     out->reopens = atomic_load_explicit(&s->reopens, memory_order_relaxed);
+}
+
+unsigned capture_adc_bits(const capture_t *c)
+{
+    return c ? c->adc_bits : 0;
 }
 
 double capture_rate(const capture_t *c)

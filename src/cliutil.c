@@ -65,6 +65,10 @@ bool cli_parse_long(const char *text, int base, long lo, long hi, long *v)
 {
     if (!text)
         return false;
+    /* strtol() skips leading blanks and takes a sign: " 5" or "+5" are not what a user of
+     * --mc meant to type exactly. */
+    if (!(text[0] >= '0' && text[0] <= '9') && !(text[0] == '-' && lo < 0))
+        return false;
     char *end;
     errno = 0;
     long x = strtol(text, &end, base);
@@ -72,25 +76,6 @@ bool cli_parse_long(const char *text, int base, long lo, long hi, long *v)
         return false;
     *v = x;
     return true;
-}
-
-int cli_json_num(struct json_object *obj, const char *key, double v, int decimals)
-{
-    if (!obj || !key)
-        return -1;
-    if (!isfinite(v))
-        return json_object_object_add(obj, key, NULL) == 0 ? 0 : -1;
-    char text[64];
-    snprintf(text, sizeof text, "%.*f", decimals < 0 ? 0 : decimals, v);
-    /* The rounded value too, so that readers of the object and of its text agree. */
-    struct json_object *val = json_object_new_double_s(strtod(text, NULL), text);
-    if (!val)
-        return -1;
-    if (json_object_object_add(obj, key, val) != 0) {
-        json_object_put(val);
-        return -1;
-    }
-    return 0;
 }
 
 void cli_json_line(struct json_object *obj, FILE *f)

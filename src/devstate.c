@@ -14,6 +14,7 @@
 
 #include "antireplay.h"
 #include "errbuf.h"
+#include "infile.h"
 #include "log.h"
 
 #define DEVSTATE_TMP_SUFFIX ".tmp"
@@ -94,38 +95,106 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
+/* Strict fields of the state file: what the writer produces and nothing else (no sign,
+ * no blanks, no "nan"/"inf", exact hex widths), so that a hand edit or a storage fault is
+ * refused rather than read as a different counter. */
+static bool parse_dec_u64(const char *t, uint64_t *v)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > 20 || strspn(t, "0123456789") != n || (n > 1 && t[0] == '0'))
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(t[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return true;
+}
+
+/* digits hex digits exactly, or (up_to) 1..digits of them. */
+static bool parse_hex(const char *t, size_t digits, bool up_to, uint64_t *v)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > digits || (!up_to && n != digits) ||
+        strspn(t, "0123456789abcdefABCDEF") != n)
+        return false;
+    *v = strtoull(t, NULL, 16);
+    return true;
+}
+
+/* "SECONDS.MICROSECONDS" as written by "%.6f" (a finite, non-negative number). */
+static bool parse_time(const char *t, double *v)
+{
+    size_t ip = strspn(t, "0123456789");
+    if (ip == 0 || ip > 15 || (t[ip] != '\0' && (t[ip] != '.' || t[ip + 1] == '\0' ||
+                                                  strspn(t + ip + 1, "0123456789") !=
+                                                      strlen(t + ip + 1))))
+        return false;
+    *v = strtod(t, NULL);
+    return true;
+}
+
+/* Splits line (without '\n') at single spaces into at most max fields. Returns the count,
+ * or -1 when the line has other blanks or more fields. */
+static int split_fields(char *line, char **f, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        if (n == max)
+            return -1;
+        f[n++] = p;
+        char *sp = strchr(p, ' ');
+        if (!sp)
+            break;
+        *sp = '\0';
+        p = sp + 1;
+    }
+    for (int i = 0; i < n; i++)
+        if (!f[i][0] || strpbrk(f[i], "\t\r\v\f"))
+            return -1;
+    return n;
+}
+
 /* Parses the state file. Returns 0, DEVSTATE_ERR_CORRUPT (message names file and line),
  * DEVSTATE_ERR_IO or DEVSTATE_ERR_NOMEM. A missing file is an empty state. */
 static int load(devstate_t *ds, char *err, size_t err_len)
 {
-    FILE *f = fopen(ds->path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        errbuf_set(err, err_len, "cannot read state file %s: %s", ds->path, strerror(errno));
+    infile_lines_t r;
+    if (access(ds->path, F_OK) != 0 && errno == ENOENT)
+        return 0;
+    if (infile_lines_open(&r, ds->path, "state file", INFILE_REGULAR, INFILE_MAX_STATE_BYTES,
+                          256, err, err_len) != 0)
         return DEVSTATE_ERR_IO;
-    }
-    char line[256];
-    unsigned lineno = 0;
     bool ended = false;
     int rc = 0;
     const char *why = NULL;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n') {
+    ssize_t len;
+    char ioerr[512] = "";
+    while (rc == 0 && (len = infile_lines_next(&r, ioerr, sizeof ioerr)) > 0) {
+        char *line = r.line;
+        if (line[len - 1] != '\n') {
             why = "line is cut short or too long";
             break;
         }
+        line[len - 1] = '\0';
         if (line[0] == '#')
             continue;
         if (ended) {
             why = "text after the 'end' line";
             break;
         }
-        unsigned long long count;
-        char tail;
-        if (sscanf(line, "end %llu %c", &count, &tail) == 1) {
+        char *f[8];
+        int nf = split_fields(line, f, 8);
+        uint64_t count;
+        if (nf == 2 && strcmp(f[0], "end") == 0) {
+            if (!parse_dec_u64(f[1], &count)) {
+                why = "expected \"end COUNT\"";
+                break;
+            }
             if (count != ds->n) {
                 why = "'end' count does not match the number of devices";
                 break;
@@ -133,22 +202,22 @@ static int load(devstate_t *ds, char *err, size_t err_len)
             ended = true;
             continue;
         }
-        unsigned id, mc;
-        unsigned long long messages, replays, recent;
-        long long seen;
+        uint64_t id, mc, messages, replays, seen, recent;
         double last_time;
-        int used = 0;
-        if (sscanf(line, "%8x %u %llu %llu %lld %lf %16llx%n", &id, &mc, &messages, &replays, &seen,
-                   &last_time, &recent, &used) != 7 ||
-            line[used] != '\n' || mc >= UL_MC_MODULO) {
-            why = "expected \"EPID LAST_MC MESSAGES REPLAYS LAST_SEEN LAST_TIME RECENT\"";
+        if (nf != 7 || !parse_hex(f[0], 8, false, &id) || !parse_dec_u64(f[1], &mc) ||
+            mc >= UL_MC_MODULO || !parse_dec_u64(f[2], &messages) ||
+            !parse_dec_u64(f[3], &replays) || !parse_dec_u64(f[4], &seen) ||
+            seen > (uint64_t)INT64_MAX || !parse_time(f[5], &last_time) ||
+            !parse_hex(f[6], 16, true, &recent)) {
+            why = "expected \"EPID LAST_MC MESSAGES REPLAYS LAST_SEEN LAST_TIME RECENT\" (8 hex "
+                  "digits, counter 0..4095, unsigned integers, seconds, hex bitmap)";
             break;
         }
         if (ds->n && ds->v[ds->n - 1].ep_id >= id) {
             why = "devices are not in increasing order (duplicate or edited file)";
             break;
         }
-        devstate_entry_t *e = find_or_insert(ds, id);
+        devstate_entry_t *e = find_or_insert(ds, (uint32_t)id);
         if (!e) {
             errbuf_set(err, err_len, "out of memory loading %s", ds->path);
             rc = DEVSTATE_ERR_NOMEM;
@@ -158,19 +227,22 @@ static int load(devstate_t *ds, char *err, size_t err_len)
         e->last_mc = (uint16_t)mc;
         e->messages = messages;
         e->replays = replays;
-        e->last_seen_unix = seen;
+        e->last_seen_unix = (int64_t)seen;
         e->last_time_s = last_time;
         e->recent = recent;
     }
-    if (rc == 0 && !why && ferror(f)) {
-        errbuf_set(err, err_len, "cannot read state file %s: read error", ds->path);
-        rc = DEVSTATE_ERR_IO;
+    unsigned lineno = r.lineno;
+    infile_lines_close(&r);
+    if (rc == 0 && !why && ioerr[0]) {
+        if (strstr(ioerr, "line longer")) {
+            why = "line is cut short or too long";
+        } else {
+            errbuf_set(err, err_len, "cannot read %s", ioerr);
+            return DEVSTATE_ERR_IO;
+        }
     }
-    if (rc == 0 && !why && !ended) {
+    if (rc == 0 && !why && !ended)
         why = "no 'end' line: the file is truncated";
-        lineno++;
-    }
-    fclose(f);
     if (why) {
         errbuf_set(err, err_len,
                    "%s:%u: %s; refusing to start with damaged anti-replay state (restore it, or "
@@ -396,8 +468,9 @@ size_t devstate_list(const devstate_t *ds, devstate_entry_t *out, size_t cap)
     pthread_mutex_t *lock = (pthread_mutex_t *)&ds->lock;
     pthread_mutex_lock(lock);
     size_t n = ds->n;
-    if (out)
-        memcpy(out, ds->v, (n < cap ? n : cap) * sizeof *out);
+    size_t copy = n < cap ? n : cap;
+    if (out && copy) /* ds->v is NULL before the first device (memcpy from NULL is UB) */
+        memcpy(out, ds->v, copy * sizeof *out);
     pthread_mutex_unlock(lock);
     return n;
 }

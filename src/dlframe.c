@@ -164,17 +164,15 @@ void dl_sync_bits(uint8_t bits[DL_SYNC_BITS])
         bits[DL_PREAMBLE_BITS + i] = (uint8_t)((DL_FT >> (DL_FT_BITS - 1 - i)) & 1);
 }
 
-int dl_frame_encode(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOAD_BYTES],
-                    const uint8_t key[DL_KEY_BYTES], uint8_t phy[DL_PHY_BYTES],
-                    uint8_t frame[DL_FRAME_BYTES])
+int dl_frame_encode_auth(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOAD_BYTES],
+                         const uint8_t auth[DL_AUTH_BYTES], uint8_t phy[DL_PHY_BYTES],
+                         uint8_t frame[DL_FRAME_BYTES])
 {
-    if (!payload || !key || mc > DL_MC_MAX)
+    if (!payload || !auth || mc > DL_MC_MAX)
         return DL_ERR_ARG;
     uint8_t buf[DL_PHY_BYTES];
     memcpy(buf + DL_ECC_BYTES, payload, DL_PAYLOAD_BYTES);
-    int rc = dl_auth_compute(ep_id, mc, payload, key, buf + DL_ECC_BYTES + DL_PAYLOAD_BYTES);
-    if (rc)
-        return rc;
+    memcpy(buf + DL_ECC_BYTES + DL_PAYLOAD_BYTES, auth, DL_AUTH_BYTES);
     buf[DL_PHY_BYTES - 1] = dl_crc8(buf + DL_ECC_BYTES, DL_PAYLOAD_BYTES + DL_AUTH_BYTES);
     bch_encode(buf);
     pn9_whiten(buf, dl_whitening_seed(ep_id, mc));
@@ -190,6 +188,19 @@ int dl_frame_encode(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOA
         memcpy(frame + DL_SYNC_BITS / 8, buf, DL_PHY_BYTES);
     }
     return DL_OK;
+}
+
+int dl_frame_encode(uint32_t ep_id, uint16_t mc, const uint8_t payload[DL_PAYLOAD_BYTES],
+                    const uint8_t key[DL_KEY_BYTES], uint8_t phy[DL_PHY_BYTES],
+                    uint8_t frame[DL_FRAME_BYTES])
+{
+    if (!payload || !key || mc > DL_MC_MAX)
+        return DL_ERR_ARG;
+    uint8_t auth[DL_AUTH_BYTES];
+    int rc = dl_auth_compute(ep_id, mc, payload, key, auth);
+    if (rc)
+        return rc;
+    return dl_frame_encode_auth(ep_id, mc, payload, auth, phy, frame);
 }
 
 int dl_frame_decode(uint32_t ep_id, uint16_t mc, const uint8_t *key,

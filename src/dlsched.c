@@ -2,7 +2,6 @@
  * include/dlsched.h describes the behaviour; docs/downlink-scheduler.md the fields. */
 #include "dlsched.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,10 +11,7 @@
 #include <strings.h>
 
 #include "errbuf.h"
-#include "framejson.h"
-#include "hexutil.h"
 #include "log.h"
-#include "publisher.h"
 
 /* Data part of a DL burst: 224 bits at 600 baud (first preamble bit .. last bit). */
 #define DL_DATA_S (DL_FRAME_BITS / DLSCHED_BAUD)
@@ -64,6 +60,8 @@ typedef struct {
     double deadline;           /* callback answers */
     bool has_payload;
     uint8_t payload[DL_PAYLOAD_BYTES];
+    bool has_dl_auth; /* DL-AUTH given with the answer (remote_answers) */
+    uint8_t dl_auth[DL_AUTH_BYTES];
     bool late_answer;          /* answered after t_plan - tx_lead_s */
     double answer_t;
     bool committed;            /* occupies a transmitter slot and the budgets */
@@ -546,12 +544,14 @@ static void commit(dlsched_t *q, request_t *r)
         refuse(q, r, st, "%s", why);
         return;
     }
-    const uint8_t *key = keystore_find(q->cfg.keys, r->ep_id);
-    if (!key) {
+    const uint8_t *key = r->has_dl_auth ? NULL : keystore_find(q->cfg.keys, r->ep_id);
+    if (!key && !r->has_dl_auth) {
         refuse(q, r, DLSCHED_ST_NO_KEY, "no key for device %08X", r->ep_id);
         return;
     }
-    int rc = dl_frame_encode(r->ep_id, r->mc, r->payload, key, r->phy, r->frame);
+    int rc = r->has_dl_auth
+                 ? dl_frame_encode_auth(r->ep_id, r->mc, r->payload, r->dl_auth, r->phy, r->frame)
+                 : dl_frame_encode(r->ep_id, r->mc, r->payload, key, r->phy, r->frame);
     if (rc != DL_OK) {
         refuse(q, r, DLSCHED_ST_CODEC, "frame encoding failed: %s", dl_strerror(rc));
         return;
@@ -576,7 +576,9 @@ static void commit(dlsched_t *q, request_t *r)
     dlsched_event_t ev;
     ev_init(&ev, DLSCHED_EV_SCHEDULED, r);
     /* DL-AUTH is inside the whitened DL-PHY-CONTENT; recompute it for the event. */
-    if (dl_auth_compute(r->ep_id, r->mc, r->payload, key, ev.dl_auth) != DL_OK)
+    if (r->has_dl_auth)
+        memcpy(ev.dl_auth, r->dl_auth, DL_AUTH_BYTES);
+    else if (dl_auth_compute(r->ep_id, r->mc, r->payload, key, ev.dl_auth) != DL_OK)
         memset(ev.dl_auth, 0, sizeof ev.dl_auth);
     fill_limits(q, d, &ev, t);
     log_info("Downlink scheduled, id: %u, ep_id: %08X, mc: %u, freq_hz: %.1f, t_start_s: %.6f",
@@ -653,16 +655,16 @@ static void open_request(dlsched_t *q, const dlsched_uplink_t *ul)
     r->id = q->next_id++;
     r->ep_id = ul->ep_id;
     r->mc = ul->mc;
-    r->mode = d->mode;
+    r->mode = q->cfg.remote_answers ? DLSCHED_MODE_CALLBACK : d->mode;
     estimate_add(q, &r->est, ul);
     plan_window(q, r);
     q->st.requests++;
 
-    if (d->mode == DLSCHED_MODE_OFF) {
+    if (r->mode == DLSCHED_MODE_OFF) {
         refuse(q, r, DLSCHED_ST_DISABLED, "downlink is off for device %08X", r->ep_id);
         return;
     }
-    if (!keystore_find(q->cfg.keys, r->ep_id)) {
+    if (!q->cfg.remote_answers && !keystore_find(q->cfg.keys, r->ep_id)) {
         refuse(q, r, DLSCHED_ST_NO_KEY, "no key for device %08X", r->ep_id);
         return;
     }
@@ -685,7 +687,7 @@ static void open_request(dlsched_t *q, const dlsched_uplink_t *ul)
         refuse(q, r, st, "%s", why);
         return;
     }
-    if (d->mode == DLSCHED_MODE_DIRECT) {
+    if (r->mode == DLSCHED_MODE_DIRECT) {
         r->has_payload = true;
         memcpy(r->payload, d->payload, DL_PAYLOAD_BYTES);
         r->state = RQ_READY;
@@ -744,11 +746,14 @@ static int uplink_locked(dlsched_t *q, const dlsched_uplink_t *ul, bool may_open
     q->st.uplinks++;
     if (isfinite(ul->t_end_s) && ul->t_end_s > q->now)
         q->now = ul->t_end_s;
+    /* With a remote core, AUTH may be unverifiable here (no key): only a failed check
+     * disqualifies a frame; the core checks UL-AUTH and anti-replay itself. */
+    bool trusted = ul->auth_ok || (q->cfg.remote_answers && !ul->auth_bad);
     if (ul->kind == UL_KIND_DL_CONFIRMATION)
-        return ul->auth_ok ? handle_confirmation(q, ul) : 0;
+        return trusted ? handle_confirmation(q, ul) : 0;
     if (ul->kind != UL_KIND_APP || !ul->bf)
         return 0;
-    if (!ul->auth_ok) {
+    if (!trusted) {
         q->st.ignored_unauth++;
         return 0;
     }
@@ -936,6 +941,7 @@ static void uplink_from_rx(dlsched_uplink_t *u, const rx_frame_t *f, const ul_me
     u->bf = m->bf;
     u->kind = m->kind;
     u->auth_ok = auth == RX_AUTH_OK;
+    u->auth_bad = auth == RX_AUTH_BAD;
     u->rank = f->frame.rank;
     u->baud = f->baud;
     u->freq_hz = f->freq_hz;
@@ -954,7 +960,10 @@ int dlsched_rx_frame(dlsched_t *q, const rx_frame_t *f)
         return 0;
     dlsched_uplink_t u;
     uplink_from_rx(&u, f, &f->frame.msg, f->auth);
-    return uplink(q, &u, false);
+    /* With a remote core the first frame opens the request at once: the core answers
+     * after the frames of every station are in, long before the message is assembled,
+     * and its central anti-replay check stands in for ours. */
+    return uplink(q, &u, q->cfg.remote_answers);
 }
 
 int dlsched_rx_message(dlsched_t *q, const rx_message_t *m)
@@ -1104,6 +1113,13 @@ int dlsched_flush_commits(dlsched_t *q)
 int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *payload,
                    dlsched_event_t *planned, char *err, size_t err_len)
 {
+    return dlsched_answer_auth(q, ep_id, mc, payload, NULL, planned, err, err_len);
+}
+
+int dlsched_answer_auth(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *payload,
+                        const uint8_t *dl_auth, dlsched_event_t *planned, char *err,
+                        size_t err_len)
+{
     if (!q) {
         errbuf_set(err, err_len, "no downlink scheduler");
         return -1;
@@ -1134,6 +1150,9 @@ int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *pay
         } else {
             memcpy(r->payload, payload, DL_PAYLOAD_BYTES);
             r->has_payload = true;
+            r->has_dl_auth = dl_auth != NULL;
+            if (dl_auth)
+                memcpy(r->dl_auth, dl_auth, DL_AUTH_BYTES);
             r->answer_t = q->now;
             r->late_answer = q->now > r->t_plan - q->cfg.tx_lead_s;
             r->state = RQ_READY;
@@ -1160,83 +1179,13 @@ int dlsched_answer(dlsched_t *q, uint32_t ep_id, uint16_t mc, const uint8_t *pay
     return rc;
 }
 
-static void count_rejected(dlsched_t *q)
+void dlsched_count_rejected(dlsched_t *q)
 {
+    if (!q)
+        return;
     pthread_mutex_lock(&q->lock);
     q->st.answers_rejected++;
     pthread_mutex_unlock(&q->lock);
-}
-
-static bool all_hex(const char *s)
-{
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s))
-            return false;
-    return true;
-}
-
-/* key: v with a fixed number of decimals (rxjson_number: non-finite -> null). */
-static int add_num(json_object *obj, const char *key, double v, int decimals)
-{
-    json_object *n = rxjson_number(v, decimals);
-    if (!n)
-        return isfinite(v) ? -1 : (json_object_object_add(obj, key, NULL) == 0 ? 0 : -1);
-    return framejson_add(obj, key, n);
-}
-
-int dlsched_cmd_downlink(json_object *request, json_object *reply, void *user, char *err,
-                         size_t err_len)
-{
-    dlsched_t *q = user;
-    if (!q || !request || !reply) {
-        errbuf_set(err, err_len, "downlink is not available");
-        return -1;
-    }
-    json_object *jep, *jmc, *jpl;
-    uint32_t ep_id;
-    uint8_t payload[DL_PAYLOAD_BYTES];
-    const char *bad = NULL;
-    if (!json_object_object_get_ex(request, "ep_id", &jep) ||
-        !json_object_is_type(jep, json_type_string) ||
-        hex_to_ep_id(json_object_get_string(jep), &ep_id) != 0)
-        bad = "ep_id: expected a string of 8 hex digits, e.g. \"FEDCBA98\"";
-    else if (!json_object_object_get_ex(request, "mc", &jmc) ||
-             !json_object_is_type(jmc, json_type_int) || json_object_get_int64(jmc) < 0 ||
-             json_object_get_int64(jmc) > DL_MC_MAX)
-        bad = "mc: expected an integer 0..4095 (the uplink's message counter)";
-    else if (!json_object_object_get_ex(request, "payload", &jpl))
-        bad = "payload: missing (16 hex digits = 8 bytes, or null to decline)";
-    else if (jpl && (!json_object_is_type(jpl, json_type_string) ||
-                     strlen(json_object_get_string(jpl)) != 2 * DL_PAYLOAD_BYTES ||
-                     !all_hex(json_object_get_string(jpl)) ||
-                     hex_to_bytes(json_object_get_string(jpl), payload, sizeof payload) !=
-                         DL_PAYLOAD_BYTES))
-        bad = "payload: expected exactly 16 hex digits (8 bytes), or null to decline";
-    if (bad) {
-        errbuf_set(err, err_len, "%s", bad);
-        count_rejected(q);
-        return -1;
-    }
-    uint16_t mc = (uint16_t)json_object_get_int64(jmc);
-    dlsched_event_t planned;
-    if (dlsched_answer(q, ep_id, mc, jpl ? payload : NULL, &planned, err, err_len) != 0)
-        return -1;
-    int rc = framejson_add(reply, "id", json_object_new_int64(planned.id));
-    rc |= framejson_add_ep_id(reply, ep_id);
-    rc |= framejson_add(reply, "mc", json_object_new_int(mc));
-    if (jpl) {
-        rc |= framejson_add_hex(reply, "payload", payload, sizeof payload);
-        rc |= add_num(reply, "freq_hz", planned.freq_hz, 1);
-        rc |= add_num(reply, "t_start_s", planned.t_start_s, 6);
-    } else {
-        rc |= framejson_add(reply, "declined", json_object_new_boolean(1));
-    }
-    rc |= add_num(reply, "deadline_s", planned.deadline_s, 6);
-    if (rc != 0) {
-        errbuf_set(err, err_len, "out of memory");
-        return -1;
-    }
-    return 0;
 }
 
 int dlsched_tx_done(dlsched_t *q, uint32_t id, bool ok, const char *error, const char *file)
@@ -1346,132 +1295,4 @@ void dlsched_get_stats(dlsched_t *q, dlsched_stats_t *out)
     pthread_mutex_lock(&q->lock);
     *out = q->st;
     pthread_mutex_unlock(&q->lock);
-}
-
-/* ---- JSON ------------------------------------------------------------------------------- */
-
-static int add_utc(json_object *obj, const char *key, double t, const rxjson_ctx_t *ctx)
-{
-    if (!ctx || !(ctx->anchor_unix_s > 0) || !isfinite(t))
-        return 0;
-    char utc[40];
-    publisher_time_utc(ctx->anchor_unix_s + (t - ctx->anchor_t_s), utc, sizeof utc);
-    return framejson_add(obj, key, json_object_new_string(utc));
-}
-
-json_object *dlsched_stats_json(dlsched_t *q)
-{
-    if (!q)
-        return NULL;
-    dlsched_stats_t s;
-    dlsched_get_stats(q, &s);
-    json_object *o = json_object_new_object(), *by = json_object_new_object();
-    int rc = (o && by) ? 0 : -1;
-#define PUT(name) rc |= framejson_add(o, #name, json_object_new_int64((int64_t)s.name))
-    PUT(uplinks);
-    PUT(requests);
-    PUT(ignored_unauth);
-    PUT(scheduled);
-    PUT(refused);
-    PUT(no_answer);
-    PUT(answers_ok);
-    PUT(answers_rejected);
-    PUT(sent);
-    PUT(tx_failed);
-    PUT(acks);
-    PUT(lost);
-    PUT(reservations);
-    PUT(reservations_refused);
-#undef PUT
-    for (int st = 1; by && st <= DLSCHED_ST_CODEC; st++)
-        if (s.refused_by[st])
-            rc |= framejson_add(by, dlsched_status_name((dlsched_status_t)st),
-                                json_object_new_int64((int64_t)s.refused_by[st]));
-    if (o && by) {
-        rc |= framejson_add(o, "refused_by", by);
-        by = NULL;
-    }
-    json_object_put(by);
-    if (rc != 0) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
-}
-
-json_object *dlsched_event_json(const dlsched_event_t *ev, const rxjson_ctx_t *ctx)
-{
-    if (!ev)
-        return NULL;
-    json_object *o = json_object_new_object();
-    if (!o)
-        return NULL;
-    int rc = framejson_add(o, "type", json_object_new_string(dlsched_event_name(ev->type)));
-    rc |= framejson_add(o, "format_version", json_object_new_int(DLSCHED_FORMAT_VERSION));
-    rc |= framejson_add(o, "id", json_object_new_int64(ev->id));
-    rc |= framejson_add_ep_id(o, ev->ep_id);
-    rc |= framejson_add(o, "mc", json_object_new_int(ev->mc));
-    rc |= framejson_add(o, "mode", json_object_new_string(dlsched_mode_name(ev->mode)));
-    rc |= framejson_add(o, "status", json_object_new_string(dlsched_status_name(ev->status)));
-    if (ev->reason[0])
-        rc |= framejson_add(o, "reason", json_object_new_string(ev->reason));
-    if (ev->has_window) {
-        rc |= add_num(o, "ul_freq_hz", ev->ul_freq_hz, 1);
-        rc |= add_num(o, "ul_t_end_s", ev->ul_t_end_s, 6);
-        rc |= framejson_add(o, "ul_rank", json_object_new_int(ev->ul_rank));
-        rc |= framejson_add(o, "ul_derived", json_object_new_boolean(ev->ul_derived));
-        rc |= add_num(o, "window_start_s", ev->window_start_s, 6);
-        rc |= add_num(o, "window_end_s", ev->window_end_s, 6);
-        if (ev->mode == DLSCHED_MODE_CALLBACK) {
-            rc |= add_num(o, "deadline_s", ev->deadline_s, 6);
-            rc |= add_utc(o, "deadline_utc", ev->deadline_s, ctx);
-        }
-    }
-    if (ev->has_payload)
-        rc |= framejson_add_hex(o, "payload", ev->payload, DL_PAYLOAD_BYTES);
-    if (ev->has_dl) {
-        rc |= add_num(o, "freq_hz", ev->freq_hz, 1);
-        rc |= add_num(o, "tx_freq_hz", ev->tx_freq_hz, 1);
-        rc |= add_num(o, "t_start_s", ev->t_start_s, 6);
-        rc |= add_num(o, "t_end_s", ev->t_end_s, 6);
-        if (ev->type != DLSCHED_EV_ACK)
-            rc |= add_utc(o, "time_utc", ev->t_start_s, ctx);
-    }
-    if (ev->has_frame) {
-        rc |= framejson_add_hex(o, "bitstream", ev->frame, DL_FRAME_BYTES);
-        rc |= framejson_add_hex(o, "dl_phy_content", ev->phy, DL_PHY_BYTES);
-        if (ev->type == DLSCHED_EV_SCHEDULED)
-            rc |= framejson_add_hex(o, "dl_auth", ev->dl_auth, DL_AUTH_BYTES);
-    }
-    if (ev->has_limits) {
-        rc |= add_num(o, "duty_used_s", ev->duty_used_s, 3);
-        rc |= add_num(o, "duty_budget_s", ev->duty_budget_s, 3);
-        rc |= framejson_add(o, "quota_used", json_object_new_int(ev->quota_used));
-        rc |= framejson_add(o, "quota_limit", json_object_new_int(ev->quota_limit));
-    }
-    if (ev->file[0])
-        rc |= framejson_add(o, "file", json_object_new_string(ev->file));
-    if (ev->has_conf) {
-        rc |= add_num(o, "conf_window_start_s", ev->conf_window_start_s, 6);
-        rc |= add_num(o, "conf_window_end_s", ev->conf_window_end_s, 6);
-        rc |= framejson_add(o, "conf_mc", json_object_new_int(ev->conf_mc));
-    }
-    if (ev->type == DLSCHED_EV_ACK) {
-        rc |= add_num(o, "conf_t_start_s", ev->conf_t_start_s, 6);
-        rc |= add_num(o, "t_conf_s", ev->t_conf_s, 6);
-        rc |= framejson_add(o, "vdd_idle_mv", json_object_new_int(ev->control.vdd_idle_mv));
-        rc |= framejson_add(o, "vdd_tx_mv", json_object_new_int(ev->control.vdd_tx_mv));
-        rc |= framejson_add(o, "temp_tenth_c", json_object_new_int(ev->control.temp_tenth_c));
-        rc |= add_num(o, "temp_c", ev->control.temp_tenth_c / 10.0, 1);
-        rc |= framejson_add(o, "rssi_dbm", json_object_new_int(ev->control.rssi_dbm));
-        rc |= add_num(o, "conf_freq_hz", ev->conf_freq_hz, 1);
-        rc |= add_num(o, "conf_rssi_dbfs", ev->conf_rssi_dbfs, 2);
-        rc |= add_num(o, "conf_snr_db", ev->conf_snr_db, 2);
-        rc |= add_utc(o, "time_utc", ev->conf_t_start_s, ctx);
-    }
-    if (rc != 0) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
 }

@@ -1,7 +1,9 @@
 /* framejson: shared JSON field names for uplink frames and messages. Licence: MIT. */
 #include "framejson.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hexutil.h"
@@ -20,6 +22,26 @@ int framejson_add(struct json_object *obj, const char *key, struct json_object *
 }
 
 #define add framejson_add
+
+struct json_object *framejson_number(double v, int decimals)
+{
+    if (!isfinite(v))
+        return NULL;
+    if (decimals <= 0)
+        return json_object_new_int64((int64_t)llround(v));
+    char text[48];
+    snprintf(text, sizeof text, "%.*f", decimals, v);
+    return json_object_new_double_s(strtod(text, NULL), text);
+}
+
+int framejson_add_num(struct json_object *obj, const char *key, double v, int decimals)
+{
+    if (!obj || !key)
+        return -1;
+    if (!isfinite(v))
+        return json_object_object_add(obj, key, NULL) == 0 ? 0 : -1;
+    return add(obj, key, framejson_number(v, decimals));
+}
 
 int framejson_add_ep_id(struct json_object *obj, uint32_t ep_id)
 {
@@ -59,10 +81,7 @@ int framejson_add_message(struct json_object *obj, const ul_message_t *m)
         rc |= add(obj, "vdd_idle_mv", json_object_new_int(m->control.vdd_idle_mv));
         rc |= add(obj, "vdd_tx_mv", json_object_new_int(m->control.vdd_tx_mv));
         rc |= add(obj, "temp_tenth_c", json_object_new_int(m->control.temp_tenth_c));
-        /* one decimal, as the field carries it (json-c would print 0.10000000000000001) */
-        char t[16];
-        snprintf(t, sizeof t, "%.1f", m->control.temp_tenth_c / 10.0);
-        rc |= add(obj, "temp_c", json_object_new_double_s(m->control.temp_tenth_c / 10.0, t));
+        rc |= framejson_add_num(obj, "temp_c", m->control.temp_tenth_c / 10.0, 1);
     }
     if (m->kind == UL_KIND_DL_CONFIRMATION)
         rc |= add(obj, "rssi_dbm", json_object_new_int(m->control.rssi_dbm));

@@ -56,8 +56,9 @@ int hex_to_ep_id(const char *text, uint32_t *ep_id)
     uint8_t b[4];
     if (!text || !ep_id)
         return -1;
-    const char *digits = (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) ? text + 2 : text;
-    if (strlen(digits) != 8 || hex_to_bytes(digits, b, sizeof b) != 4)
+    /* Exactly what events print: 8 hex digits, no "0x", no blanks or colons. */
+    if (strlen(text) != 8 || strspn(text, "0123456789abcdefABCDEF") != 8 ||
+        hex_to_bytes(text, b, sizeof b) != 4)
         return -1;
     *ep_id = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     return 0;

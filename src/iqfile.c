@@ -13,8 +13,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "errbuf.h"
+#include "infile.h"
+#include "jsonstrict.h"
 #include "log.h"
 
 /* Conversion buffer: 64 KiB is 8192 cf32 samples, enough to amortise fread calls and small
@@ -35,6 +38,13 @@
 #define WAV_AUXI_CENTER_OFFSET 32
 
 #define SIGMF_VERSION "1.0.0"
+/* Limits of what a recording's metadata may claim (an absurd value is a damaged or hostile
+ * file, not a radio): 10 GS/s, 100 GHz. */
+#define IQ_MAX_RATE_SPS 1e10
+#define IQ_MAX_FREQ_HZ 1e11
+/* A WAV header: chunks before "data", and bytes of them on a stream. */
+#define WAV_MAX_CHUNKS 256u
+#define WAV_MAX_STREAM_HEADER_BYTES (1u << 20)
 
 struct iqfile {
     FILE *fp;
@@ -49,6 +59,8 @@ struct iqfile {
     double center_freq_hz;
     iq_source_t rate_src;
     iq_source_t freq_src;
+    double datetime_unix_s; /* SigMF captures[0] core:datetime, 0: none */
+    uint64_t datetime_sample; /* ... of this sample (captures[0] core:sample_start) */
     off_t data_offset;   /* byte offset of the first sample */
     uint64_t data_limit; /* bytes of sample data, UINT64_MAX: to the end of the file */
     uint64_t data_done;  /* bytes read or written so far */
@@ -494,8 +506,14 @@ static int wav_read_header(iqfile_t *f, bool *freq_has, double *freq_hz)
     off_t pos = 12;
     bool have_fmt = false;
     uint32_t rate = 0;
-    for (;;) {
+    for (unsigned chunks = 0;; chunks++) {
         uint8_t ch[8];
+        /* An endless stream of empty chunks (/dev/zero after a forged header) must end. */
+        if (chunks >= WAV_MAX_CHUNKS || (!f->seekable && pos > WAV_MAX_STREAM_HEADER_BYTES)) {
+            FERR(f, "%s: WAV header has no data chunk within %u chunks / %u bytes", f->name,
+                 WAV_MAX_CHUNKS, WAV_MAX_STREAM_HEADER_BYTES);
+            return -1;
+        }
         if (!read_exact(f->fp, ch, sizeof ch)) {
             FERR(f, "%s: WAV file has no data chunk (%s)", f->name, eof_or_errno(f->fp));
             return -1;
@@ -726,6 +744,118 @@ static int sigmf_paths(const char *path, char *meta_path, char *data_path, char 
     return 0;
 }
 
+/* ---- SigMF core:datetime ------------------------------------------------------------- */
+
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at *p into *v; advances. -1 when one is not a digit (stops at NUL). */
+static int take_digits(const char **p, int n, int *v)
+{
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        char c = **p;
+        if (c < '0' || c > '9')
+            return -1;
+        x = x * 10 + (c - '0');
+        (*p)++;
+    }
+    *v = x;
+    return 0;
+}
+
+/* The character c at *p (either of two); advances. Never steps over the NUL. */
+static int take_char(const char **p, char c1, char c2)
+{
+    if (**p != c1 && **p != c2)
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+int iq_parse_datetime(const char *s, double *unix_s)
+{
+    if (!s || !unix_s)
+        return -1;
+    const char *p = s;
+    int y, mo, d, h, mi, sec;
+    if (take_digits(&p, 4, &y) || take_char(&p, '-', '-') || take_digits(&p, 2, &mo) ||
+        take_char(&p, '-', '-') || take_digits(&p, 2, &d) || take_char(&p, 'T', 't') ||
+        take_digits(&p, 2, &h) || take_char(&p, ':', ':') || take_digits(&p, 2, &mi) ||
+        take_char(&p, ':', ':') || take_digits(&p, 2, &sec))
+        return -1;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    double frac = 0.0, scale = 0.1;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (++n > 12)
+                return -1;
+            frac += (*p - '0') * scale;
+            scale *= 0.1;
+            p++;
+        }
+        if (n == 0)
+            return -1;
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if (take_digits(&p, 2, &oh) || take_char(&p, ':', ':') || take_digits(&p, 2, &om) ||
+            oh > 23 || om > 59)
+            return -1;
+        offset_min = sign * (oh * 60 + om);
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                sec - (int64_t)offset_min * 60;
+    if (t < 0)
+        return -1;
+    *unix_s = (double)t + frac;
+    return 0;
+}
+
+char *iq_format_datetime(double unix_s, char *out, size_t out_len)
+{
+    /* 9999-12-31T23:59:59.999999Z */
+    if (!out || out_len < 28 || !(unix_s >= 0.0 && unix_s < 253402300800.0))
+        return NULL;
+    double whole = floor(unix_s);
+    long usec = lround((unix_s - whole) * 1e6);
+    if (usec >= 1000000) {
+        whole += 1.0;
+        usec -= 1000000;
+    }
+    time_t t = (time_t)whole;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return NULL;
+    char head[24];
+    if (strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+        return NULL;
+    snprintf(out, out_len, "%s.%06ldZ", head, usec);
+    return out;
+}
+
 static bool json_is_number(json_object *o)
 {
     return o && (json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int));
@@ -735,27 +865,29 @@ static bool json_is_number(json_object *o)
  * offset of the samples in the data file. */
 static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_format_t *fmt, bool *rate_has,
                            double *rate, bool *freq_has, double *freq, uint64_t *header_bytes,
-                           char *err, size_t err_len)
+                           double *datetime_unix_s, uint64_t *datetime_sample, char *err,
+                           size_t err_len)
 {
-    FILE *probe = fopen(meta_path, "rb");
-    if (!probe) {
+    /* A regular file of bounded size (a FIFO would block, /dev/zero never ends), strict
+     * JSON (no trailing text, valid UTF-8). */
+    char *text = NULL, why[512];
+    size_t len = 0;
+    if (infile_read_all(meta_path, "SigMF metadata", INFILE_MAX_SIGMF_META_BYTES, &text, &len,
+                        why, sizeof why) != 0) {
         if (strcmp(user_path, meta_path) != 0)
-            errbuf_set(err, err_len, "%s: cannot open its SigMF metadata %s: %s", user_path,
-                       meta_path, strerror(errno));
+            errbuf_set(err, err_len, "%s: cannot read its %s", user_path, why);
         else
-            errbuf_set(err, err_len, "%s: cannot open SigMF metadata: %s", meta_path,
-                       strerror(errno));
+            errbuf_set(err, err_len, "cannot read %s", why);
         return -1;
     }
-    fclose(probe);
-    json_object *root = json_object_from_file(meta_path);
-    if (!root) {
-        const char *why = json_util_get_last_err();
-        size_t wl = why ? strlen(why) : 0;
-        errbuf_set(err, err_len, "%s: invalid SigMF metadata (not JSON): %.*s", meta_path,
-                   (int)(wl && why[wl - 1] == '\n' ? wl - 1 : wl), why ? why : "parse error");
+    json_object *root = NULL;
+    if (len == 0)
+        errbuf_set(err, err_len, "%s: invalid SigMF metadata: empty file", meta_path);
+    else if (!(root = jsonstrict_parse(text, len, 0, why, sizeof why)))
+        errbuf_set(err, err_len, "%s: invalid SigMF metadata (not JSON): %s", meta_path, why);
+    free(text);
+    if (!root)
         return -1;
-    }
     int rc = -1;
     json_object *global, *o;
     if (!json_object_is_type(root, json_type_object) ||
@@ -793,9 +925,10 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     *rate_has = false;
     if (json_object_object_get_ex(global, "core:sample_rate", &o)) {
         double r = json_object_get_double(o);
-        if (!json_is_number(o) || !isfinite(r) || r <= 0.0) {
-            errbuf_set(err, err_len, "%s: invalid SigMF core:sample_rate %s (need a number > 0)",
-                       meta_path, json_object_to_json_string(o));
+        if (!json_is_number(o) || !isfinite(r) || r <= 0.0 || r > IQ_MAX_RATE_SPS) {
+            errbuf_set(err, err_len,
+                       "%s: invalid SigMF core:sample_rate %s (need a number > 0 and <= %.0f)",
+                       meta_path, json_object_to_json_string(o), IQ_MAX_RATE_SPS);
             goto out;
         }
         *rate_has = true;
@@ -803,6 +936,8 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
     }
     *freq_has = false;
     *header_bytes = 0;
+    *datetime_unix_s = 0;
+    *datetime_sample = 0;
     json_object *captures;
     if (json_object_object_get_ex(root, "captures", &captures)) {
         if (!json_object_is_type(captures, json_type_array)) {
@@ -823,9 +958,11 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
             if (!json_object_object_get_ex(cap, "core:frequency", &o))
                 continue;
             double fr = json_object_get_double(o);
-            if (!json_is_number(o) || !isfinite(fr)) {
-                errbuf_set(err, err_len, "%s: invalid SigMF captures[%zu] core:frequency %s",
-                           meta_path, i, json_object_to_json_string(o));
+            if (!json_is_number(o) || !isfinite(fr) || fr <= 0.0 || fr > IQ_MAX_FREQ_HZ) {
+                errbuf_set(err, err_len,
+                           "%s: invalid SigMF captures[%zu] core:frequency %s (need a number > "
+                           "0 and <= %.0f Hz)",
+                           meta_path, i, json_object_to_json_string(o), IQ_MAX_FREQ_HZ);
                 goto out;
             }
             if (i == 0) {
@@ -845,6 +982,26 @@ static int sigmf_read_meta(const char *user_path, const char *meta_path, iq_form
                 goto out;
             }
             *header_bytes = (uint64_t)json_object_get_int64(o);
+        }
+        /* The recording's time: captures[0] core:datetime, the UTC of its core:sample_start
+         * (later segments' datetimes are not needed: the sample rate gives them). */
+        if (cap0 && json_object_object_get_ex(cap0, "core:datetime", &o)) {
+            if (!json_object_is_type(o, json_type_string) ||
+                iq_parse_datetime(json_object_get_string(o), datetime_unix_s) != 0) {
+                errbuf_set(err, err_len,
+                           "%s: invalid SigMF captures[0] core:datetime %.80s (need ISO-8601 "
+                           "UTC such as 2026-12-05T10:00:00.000Z)",
+                           meta_path, json_object_to_json_string(o));
+                goto out;
+            }
+            if (json_object_object_get_ex(cap0, "core:sample_start", &o)) {
+                if (!json_object_is_type(o, json_type_int) || json_object_get_int64(o) < 0) {
+                    errbuf_set(err, err_len, "%s: invalid SigMF captures[0] core:sample_start %.80s",
+                               meta_path, json_object_to_json_string(o));
+                    goto out;
+                }
+                *datetime_sample = (uint64_t)json_object_get_int64(o);
+            }
         }
     }
     rc = 0;
@@ -895,6 +1052,9 @@ static int sigmf_write_meta(iqfile_t *f, const char *meta_path, const iqfile_par
                                json_object_new_string(p->description));
     json_object_object_add(global, "core:recorder", json_object_new_string("sigfoxd"));
     json_object_object_add(cap0, "core:sample_start", json_object_new_int64(0));
+    char when[40];
+    if (p->start_unix_s > 0 && iq_format_datetime(p->start_unix_s, when, sizeof when))
+        json_object_object_add(cap0, "core:datetime", json_object_new_string(when));
     if (f->center_freq_hz > 0.0)
         json_object_object_add(cap0, "core:frequency",
                                json_number(f->center_freq_hz));
@@ -977,14 +1137,18 @@ iqfile_t *iqfile_open_read(const char *path, const iqfile_params_t *params, char
         if (sigmf_paths(path, meta_path, data_path, err, err_len) != 0)
             return NULL;
         iq_format_t sfmt;
-        uint64_t header_bytes;
+        uint64_t header_bytes, dt_sample;
+        double dt_unix_s;
         if (sigmf_read_meta(path, meta_path, &sfmt, &meta_rate_has, &meta_rate, &meta_freq_has,
-                            &meta_freq, &header_bytes, err, err_len) != 0)
+                            &meta_freq, &header_bytes, &dt_unix_s, &dt_sample, err,
+                            err_len) != 0)
             return NULL;
         iqfile_t *f = iqfile_alloc(data_path, err, err_len);
         if (!f)
             return NULL;
         f->container = IQ_FORMAT_SIGMF;
+        f->datetime_unix_s = dt_unix_s;
+        f->datetime_sample = dt_sample;
         f->fmt = sfmt;
         f->sample_bytes = iq_format_sample_bytes(sfmt);
         f->fp = open_file(f, data_path, false);
@@ -995,6 +1159,15 @@ iqfile_t *iqfile_open_read(const char *path, const iqfile_params_t *params, char
             else
                 errbuf_set(err, err_len, "%s: cannot open SigMF data: %s", data_path,
                            strerror(errno));
+            iqfile_free(f);
+            return NULL;
+        }
+        int64_t data_size = bytes_after_offset(f); /* -1: not a regular file */
+        if (data_size >= 0 && header_bytes > (uint64_t)data_size) {
+            errbuf_set(err, err_len,
+                       "%s: core:header_bytes %llu is beyond the end of the data file (%lld "
+                       "bytes)",
+                       data_path, (unsigned long long)header_bytes, (long long)data_size);
             iqfile_free(f);
             return NULL;
         }
@@ -1275,6 +1448,18 @@ double iqfile_rate(const iqfile_t *f)
 double iqfile_center_freq(const iqfile_t *f)
 {
     return f ? f->center_freq_hz : 0.0;
+}
+
+double iqfile_start_unix_s(const iqfile_t *f)
+{
+    if (!f || !(f->datetime_unix_s > 0))
+        return 0.0;
+    if (f->datetime_sample == 0)
+        return f->datetime_unix_s;
+    if (!(f->rate_sps > 0))
+        return 0.0; /* the datetime is of a later sample, and when that is is unknown */
+    double t = f->datetime_unix_s - (double)f->datetime_sample / f->rate_sps;
+    return t > 0 ? t : 0.0;
 }
 
 iq_source_t iqfile_rate_source(const iqfile_t *f)

@@ -11,6 +11,7 @@
 
 #include "errbuf.h"
 #include "hexutil.h"
+#include "infile.h"
 
 struct key_entry {
     uint32_t ep_id;
@@ -141,8 +142,10 @@ static size_t next_token(const char **p, char *tok, size_t cap)
     while (s[n] && !isspace((unsigned char)s[n]) && s[n] != '#')
         n++;
     *p = s + n;
-    if (n >= cap)
+    if (n >= cap) {
+        tok[0] = '\0'; /* too long: the caller reads an empty token, never stale bytes */
         return cap;
+    }
     memcpy(tok, s, n);
     tok[n] = '\0';
     return n;
@@ -160,7 +163,11 @@ int keystore_parse_line(const char *line, uint32_t *ep_id, uint8_t key[KEYSTORE_
     size_t n = next_token(&p, id_tok, sizeof id_tok);
     if (n == 0 && (*p == '\0' || *p == '#'))
         return 0; /* blank or comment */
-    if (n == sizeof id_tok || hex_to_ep_id(id_tok, ep_id) != 0) {
+    /* The file format allows "0x" before the ID (documented above); hex_to_ep_id does not. */
+    const char *id_digits = id_tok;
+    if (id_digits[0] == '0' && (id_digits[1] == 'x' || id_digits[1] == 'X'))
+        id_digits += 2;
+    if (n == sizeof id_tok || hex_to_ep_id(id_digits, ep_id) != 0) {
         errbuf_set(err, err_len, "device ID must be 8 hex digits");
         return -1;
     }
@@ -190,41 +197,33 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
         errbuf_set(err, err_len, "keystore_load: invalid argument");
         return -1;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        errbuf_set(err, err_len, "%s: %s", path, strerror(errno));
+    /* A regular file only: a FIFO or an endless device cannot be reloaded on SIGHUP and
+     * must not hang or grow the daemon; size and line length are bounded. */
+    infile_lines_t r;
+    if (infile_lines_open(&r, path, "keys file", INFILE_REGULAR, INFILE_MAX_KEYS_BYTES, 256,
+                          err, err_len) != 0)
         return -1;
-    }
     unsigned load_id = ++ks->loads;
-    char *line = NULL;
-    size_t cap = 0;
     ssize_t len;
-    unsigned lineno = 0;
     int count = 0, rc = 0;
     char why[128];
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if ((size_t)len != strlen(line)) {
-            errbuf_set(err, err_len, "%s:%u: NUL byte in line", path, lineno);
-            rc = -1;
-            break;
-        }
+    while ((len = infile_lines_next(&r, err, err_len)) > 0) {
         uint32_t id;
         uint8_t key[KEYSTORE_KEY_BYTES];
-        int r = keystore_parse_line(line, &id, key, why, sizeof why);
-        if (r < 0) {
-            errbuf_set(err, err_len, "%s:%u: %s", path, lineno, why);
+        int p = keystore_parse_line(r.line, &id, key, why, sizeof why);
+        if (p < 0) {
+            errbuf_set(err, err_len, "%s:%u: %s", path, r.lineno, why);
             rc = -1;
             break;
         }
-        if (r == 0)
+        if (p == 0)
             continue;
         struct key_entry *e = insert(ks, id);
         if (!e) {
-            errbuf_set(err, err_len, "%s:%u: out of memory", path, lineno);
+            errbuf_set(err, err_len, "%s:%u: out of memory", path, r.lineno);
             rc = -1;
         } else if (e->load_id == load_id) {
-            errbuf_set(err, err_len, "%s:%u: device %08X is listed twice", path, lineno,
+            errbuf_set(err, err_len, "%s:%u: device %08X is listed twice", path, r.lineno,
                        (unsigned)id);
             rc = -1;
         } else {
@@ -236,13 +235,8 @@ int keystore_load(keystore_t *ks, const char *path, char *err, size_t err_len)
         if (rc < 0)
             break;
     }
-    if (rc == 0 && ferror(f)) {
-        errbuf_set(err, err_len, "%s: read error", path);
+    if (len < 0)
         rc = -1;
-    }
-    if (line)
-        OPENSSL_cleanse(line, cap);
-    free(line);
-    fclose(f);
+    infile_lines_close(&r);
     return rc < 0 ? -1 : count;
 }

@@ -7,12 +7,15 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
 #include <zmq.h>
 
+#include "jsonstrict.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define DEFAULT_SEND_HWM 10000
 #define CLOSE_LINGER_MS 200
@@ -32,23 +35,8 @@ struct publisher {
     command_t *cmds;
     size_t ncmds;
     publisher_stats_t stats;
+    log_ratelimit_t bad_log; /* poll thread only */
 };
-
-const char *publisher_strerror(int code)
-{
-    switch (code) {
-    case PUBLISHER_OK:
-        return "success";
-    case PUBLISHER_ERR_ARG:
-        return "invalid argument";
-    case PUBLISHER_ERR_ZMQ:
-        return "ZeroMQ error";
-    case PUBLISHER_ERR_NOMEM:
-        return "out of memory";
-    default:
-        return "unknown error";
-    }
-}
 
 char *publisher_time_utc(double unix_s, char *out, size_t out_len)
 {
@@ -221,60 +209,105 @@ static int help_command(publisher_t *p, json_object *reply)
     return 0;
 }
 
+/* Malformed requests and unknown verbs are logged, at most this many per interval: a peer
+ * must not be able to flood the journal. */
+#define BAD_REQUEST_LOG_BURST 10
+#define BAD_REQUEST_LOG_INTERVAL_S 60.0
+/* The request "id" is echoed only when it is a sane JSON scalar. */
+#define ID_MAX_BYTES 128
+#define ID_MAX_ABS_INT 9007199254740992LL /* 2^53: exact in every JSON reader */
+
+/* Logs a refused request (reason, and the verb when there was one), rate-limited. */
+static void log_bad_request(publisher_t *p, const char *verb, const char *why)
+{
+    unsigned long long dropped;
+    if (!log_ratelimit(&p->bad_log, timeutil_mono_s(), BAD_REQUEST_LOG_BURST,
+                       BAD_REQUEST_LOG_INTERVAL_S, &dropped))
+        return;
+    char ev[160], ew[600];
+    log_escape_str(why, ew, sizeof ew);
+    if (verb)
+        log_escape_str(verb, ev, sizeof ev);
+    if (dropped)
+        log_warn("Command refused, cmd: %s, error: %s, similar_suppressed: %llu",
+                 verb ? ev : "(none)", ew, dropped);
+    else
+        log_warn("Command refused, cmd: %s, error: %s", verb ? ev : "(none)", ew);
+}
+
+/* The request's "id" when it may be echoed: a string of at most ID_MAX_BYTES or an integer
+ * with |id| <= 2^53 (json-c saturates larger ones, which would echo a different number).
+ * Returns 0 (with *out set, NULL when absent) or -1. */
+static int sane_id(json_object *req, json_object **out)
+{
+    json_object *jid = NULL;
+    *out = NULL;
+    if (!json_object_object_get_ex(req, "id", &jid))
+        return 0;
+    if (json_object_is_type(jid, json_type_string) &&
+        json_object_get_string_len(jid) <= ID_MAX_BYTES) {
+        *out = jid;
+        return 0;
+    }
+    if (json_object_is_type(jid, json_type_int)) {
+        int64_t v = json_object_get_int64(jid);
+        if (v >= -ID_MAX_ABS_INT && v <= ID_MAX_ABS_INT &&
+            (v < 0 || json_object_get_uint64(jid) == (uint64_t)v)) {
+            *out = jid;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* Answers one request (parts already read); never returns without a reply object unless
- * memory ran out. */
+ * memory ran out. Every string the reply echoes has been validated as UTF-8 without NUL,
+ * so the reply is always valid UTF-8 JSON. */
 static json_object *handle_request(publisher_t *p, const char *data, size_t len, int parts)
 {
-    char err[512] = "";
-    if (parts != 1)
-        return error_reply(NULL, "a request is one message frame holding a JSON object");
-    if (len == 0)
-        return error_reply(NULL, "empty request: expected a JSON object like {\"cmd\": \"help\"}");
-    if (memchr(data, '\0', len))
-        return error_reply(NULL, "request contains a NUL byte: expected JSON text");
-
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_object *req = json_tokener_parse_ex(tok, data, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!req || jerr != json_tokener_success) {
-        json_object_put(req);
-        snprintf(err, sizeof err, "request is not valid JSON: %s",
-                 jerr == json_tokener_continue ? "unexpected end of input"
-                                               : json_tokener_error_desc(jerr));
-        return error_reply(NULL, err);
+    char err[512] = "", why[256] = "";
+    json_object *req = NULL, *reply = NULL, *jid = NULL;
+    const char *verb = NULL;
+    if (parts != 1) {
+        snprintf(err, sizeof err, "a request is one message frame holding a JSON object");
+    } else if (len == 0) {
+        snprintf(err, sizeof err, "empty request: expected a JSON object like {\"cmd\": \"help\"}");
+    } else if (memchr(data, '\0', len)) {
+        snprintf(err, sizeof err, "request contains a NUL byte: expected JSON text");
+    } else if (jsonstrict_check(data, len, 0, why, sizeof why) != 0) {
+        snprintf(err, sizeof err, "request is not valid JSON: %s", why);
+    } else {
+        /* Skip leading white space to see what the value is. */
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
+            i++;
+        if (data[i] != '{')
+            snprintf(err, sizeof err, "request must be a JSON object like {\"cmd\": \"help\"}");
+        else if (!(req = jsonstrict_parse(data, len, 0, why, sizeof why)))
+            snprintf(err, sizeof err, "request is not valid JSON: %s", why);
     }
-    while (used < len &&
-           (data[used] == ' ' || data[used] == '\n' || data[used] == '\r' || data[used] == '\t'))
-        used++;
-    if (used != len) {
-        json_object_put(req);
-        return error_reply(NULL, "request is not valid JSON: text after the JSON object");
+    if (req && sane_id(req, &jid) != 0)
+        snprintf(err, sizeof err,
+                 "\"id\" must be a string of at most %d bytes or an integer with |id| <= 2^53",
+                 ID_MAX_BYTES);
+    json_object *jcmd = NULL;
+    if (req && !err[0]) {
+        bool has_cmd = json_object_object_get_ex(req, "cmd", &jcmd);
+        if (!has_cmd)
+            snprintf(err, sizeof err, "missing \"cmd\" (try {\"cmd\": \"help\"})");
+        else if (!json_object_is_type(jcmd, json_type_string))
+            snprintf(err, sizeof err, "\"cmd\" must be a string");
+        else
+            verb = json_object_get_string(jcmd);
     }
-    if (!json_object_is_type(req, json_type_object)) {
-        json_object_put(req);
-        return error_reply(NULL, "request must be a JSON object like {\"cmd\": \"help\"}");
+    if (!verb) {
+        log_bad_request(p, NULL, err);
+        reply = error_reply(NULL, err);
+        goto out;
     }
-    json_object *jcmd = NULL, *jid = NULL;
-    json_object_object_get_ex(req, "id", &jid);
-    bool has_cmd = json_object_object_get_ex(req, "cmd", &jcmd);
-    if (!has_cmd || !json_object_is_type(jcmd, json_type_string)) {
-        json_object *r = error_reply(NULL, has_cmd ? "\"cmd\" must be a string"
-                                                   : "missing \"cmd\" (try {\"cmd\": \"help\"})");
-        if (r && jid)
-            json_object_object_add(r, "id", json_object_get(jid));
-        json_object_put(req);
-        return r;
-    }
-    const char *verb = json_object_get_string(jcmd);
-    json_object *reply = json_object_new_object();
-    if (!reply) {
-        json_object_put(req);
-        return NULL;
-    }
+    reply = json_object_new_object();
+    if (!reply)
+        goto out;
     json_object_object_add(reply, "ok", json_object_new_boolean(1));
     json_object_object_add(reply, "cmd", json_object_new_string(verb));
     if (jid)
@@ -297,8 +330,10 @@ static json_object *handle_request(publisher_t *p, const char *data, size_t len,
         }
     }
     if (!known) {
-        log_warn("Unknown command, cmd: %.64s", verb);
-        snprintf(err, sizeof err, "unknown command '%.64s' (try {\"cmd\": \"help\"})", verb);
+        char ev[160];
+        snprintf(err, sizeof err, "unknown command '%s' (try {\"cmd\": \"help\"})",
+                 log_escape_str(verb, ev, sizeof ev));
+        log_bad_request(p, verb, "unknown command");
     }
     if (rc != 0) {
         json_object_put(reply);
@@ -306,8 +341,16 @@ static json_object *handle_request(publisher_t *p, const char *data, size_t len,
         if (reply && jid)
             json_object_object_add(reply, "id", json_object_get(jid));
     }
+out:
     json_object_put(req);
     return reply;
+}
+
+json_object *publisher_handle_request(publisher_t *p, const char *data, size_t len, int parts)
+{
+    if (!p || (!data && len))
+        return NULL;
+    return handle_request(p, data ? data : "", len, parts);
 }
 
 /* Reads every part of one request, answers it. Returns 1 when a reply was sent, 0 when

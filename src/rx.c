@@ -31,8 +31,10 @@
 #include "extractor.h"
 #include "frontend.h"
 #include "log.h"
-#include "ulcode.h"
+#include "sic.h"
+#include "tonesub.h"
 #include "uldecode.h"
+#include "uljoint.h"
 
 #define NCLASS 2
 #define GRID_HZ 25.0        /* channelizer bin width: 4 bins per BR100 symbol rate */
@@ -61,21 +63,54 @@
 #define SAME_WINDOW_HZ 20.0
 #define MIRROR_MIN_WINDOW_HZ 10.0
 #define MIRROR_MAX_WINDOW_HZ 60.0
+/* A track the detector accepted on condition (verify_preamble: shaped like a CW tone or an
+ * FSK line, which frames of long runs of equal or alternating bits also are) is kept when
+ * its first demodulation decodes, or finds the FT with at most this many of the 19
+ * preamble bits wrong (a carrier without reversals gets ~half of them wrong; a frame at
+ * 6 dB Eb/N0 has under 1 % bit errors there). */
+#define VERIFY_MAX_PREAMBLE_ERRORS 3
+/* ... unless it is a BR600 track wider than one burst (rms over this; one burst measures
+ * 150-205 Hz): two BR600 bursts 400-900 Hz apart on air together are one track that
+ * fails the width test (and the preamble check at the centroid between them). It then
+ * gets the multi-burst attempts and is kept if they decode a frame (in the mixed capacity
+ * scene, N = 100, such pairs were the most frequent remaining loss that a demodulator
+ * told where to look decodes). */
+#define PAIR_WIDTH_HZ 250.0
+/* Steady lines next to a burst (burstdet_event_t.line_bin, tonesub.h): searched within
+ * +-1.5 bins of the detector's estimate; subtracted when the stretches before and after
+ * the burst agree on the tone's amplitude within 30 %. */
+#define LINE_SEARCH_BINS 1.5
+#define LINE_MAX_MISMATCH 0.3
 
 /* Per class: snippet geometry and the detector's timing accuracy. */
 typedef struct {
     int baud;
     size_t out_bins; /* extractor M: 16 samples/symbol at 25 Hz bins */
     double pass_hz, stop_hz;
-    double max_track_s; /* longest track a slot must hold (detector's LONG limit + box) */
-    double time_err_s;  /* detector start/end error to search (measured <= 52 ms at 6 dB,
-                           test_burstdet), plus room */
+    double max_track_s;    /* longest track a slot must hold (detector's LONG limit + box) */
+    double time_err_s;     /* detector start/end error to search (measured <= 52 ms at 6 dB,
+                              test_burstdet), plus room */
+    double frame_end_s;    /* snippets reach at least this far beyond the detector's start:
+                              the longest frame of Table 3-1 (208 bits) plus 2 tail symbols.
+                              Where a frame's bits alternate, its power sits in two lines
+                              +-baud/2 away (BR600: outside the detector's box), and at low
+                              SNR the measured end can come early; the FT tells the
+                              demodulator how long the frame is. */
+    double reach_below_db; /* ... when the detector's SNR is under this (BR100: waiting
+                              for the longest frame would delay strong short frames by up
+                              to 1 s) */
 } class_geom_t;
 
 static const class_geom_t geom[NCLASS] = {
-    {100, 64, 300, 700, 2.9, 0.08},
-    {600, 384, 1500, 4000, 0.7, 0.04},
+    {100, 64, 300, 700, 5.2, 0.08, 210.0 / 100, 8.0},
+    {600, 384, 1500, 4000, 1.2, 0.04, 210.0 / 600, 1e9},
 };
+
+/* How far beyond the detector's start a snippet must reach (seconds). */
+static double snippet_reach_s(const class_geom_t *g, const burstdet_event_t *e)
+{
+    return e->snr_db < g->reach_below_db ? g->frame_end_s : 0;
+}
 
 enum { SLOT_FREE = 0, SLOT_EXTRACT, SLOT_TAIL };
 
@@ -143,21 +178,6 @@ static void lap(rx_t *q, int stage)
     double now = cpu_now();
     q->cpu[stage] += now - q->t_lap;
     q->t_lap = now;
-}
-
-const char *rx_auth_name(rx_auth_t a)
-{
-    switch (a) {
-    case RX_AUTH_OK:
-        return "ok";
-    case RX_AUTH_BAD:
-        return "bad";
-    case RX_AUTH_UNKNOWN_DEVICE:
-        return "unknown-device";
-    case RX_AUTH_UNCHECKED:
-    default:
-        return "unchecked";
-    }
 }
 
 static void on_message(const rx_message_t *m, void *user)
@@ -384,7 +404,24 @@ typedef struct {
     double centre_hz; /* centre of the attempt's snippet, from the detector's carrier */
     demod_result_t res;
     uldecode_result_t ur;
+    /* CRC_BAD: the frame's matched-filter symbols from its first preamble symbol, for the
+       assembler's joint coherent fallback (uljoint.h); nsym 0 when they do not cover it */
+    size_t nsym;
+    float complex sym[UL_HEADER_BITS + UL_CODE_MAX_BITS];
 } attempt_t;
+
+/* The symbols of the frame the demodulator just synchronised on, from its first preamble
+ * symbol (demod_symbols), when the snippet covers the whole frame: the count or 0. */
+static size_t frame_symbols(const demod_t *dm, size_t container_len, float complex *out)
+{
+    static _Thread_local float complex all[SOFT_CAP + UL_HEADER_BITS];
+    size_t first = 0, need = ul_joint_symbols(container_len);
+    size_t n = demod_symbols(dm, all, sizeof all / sizeof all[0], &first);
+    if (n < first + need)
+        return 0;
+    memcpy(out, all + first, need * sizeof *out);
+    return need;
+}
 
 /* Demodulates x (centred on the detector's carrier) re-centred by centre_hz and decodes
  * it; the soft values stay in q->soft. */
@@ -412,6 +449,9 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         a->status = TRY_FT_BAD;
     else
         a->status = a->ur.status == ULDEC_OK ? TRY_OK : TRY_CRC_BAD;
+    a->nsym = 0;
+    if (a->status == TRY_CRC_BAD && a->ur.body_valid)
+        a->nsym = frame_symbols(q->dm[c], a->ur.frame.container_len, a->sym);
 }
 
 /* The radio fields of an attempt with a readable FT. x0_w: working sample of the
@@ -438,7 +478,8 @@ static void fill_frame(const rx_t *q, int c, const attempt_t *a, double x0_w, do
 
 /* Reports a frame (on_frame, assembler); CRC-failed ones with their soft values. Returns
  * false for a duplicate of a frame already reported. */
-static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur)
+static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
+                   const float complex *sym)
 {
     bool ok = ur->status == ULDEC_OK;
     if (ok && is_duplicate(q, f)) {
@@ -465,34 +506,23 @@ static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur)
     if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))
         q->cfg.on_frame(f, q->cfg.user);
     if (ok || ur->body_valid)
-        assembler_push(q->as, f, ok ? NULL : ur->body_soft);
+        assembler_push_sym(q->as, f, ok ? NULL : ur->body_soft, ok ? NULL : sym);
     lap(q, ST_DECODE);
     return true;
 }
 
-/* Successive interference cancellation: re-modulates the decoded frame of attempt a with
- * its estimated carrier, drift, symbol rate and start (dbpskmod.h, the demodulator's
- * pulse), fits its complex gain as a quadratic over the burst by least squares (absorbing
- * the residual phase drift of a carrier error of a fraction of a hertz and slow amplitude
- * changes), and subtracts it from x. What stays is the other bursts of the snippet, a
- * few per cent of this one, and the noise. */
+/* Successive interference cancellation (sic.h): re-modulates the decoded frame of attempt
+ * a with its estimated carrier, drift, symbol rate and start (dbpskmod.h, the
+ * demodulator's pulse), fits its complex gain over the burst and subtracts it from x.
+ * What stays is the other bursts of the snippet, a few per cent of this one, and the
+ * noise. */
 static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t *a)
 {
     const class_geom_t *g = &geom[c];
-    const ul_frame_t *fr = &a->ur.frame;
-    size_t len = fr->container_len;
-    uint8_t body[UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES];
     uint8_t bits[UL_MAX_FRAME_BYTES];
-    memcpy(body, fr->container, len);
-    body[len] = (uint8_t)(fr->crc >> 8);
-    body[len + 1] = (uint8_t)(fr->crc & 0xFF);
-    uint32_t header = (uint32_t)UL_PREAMBLE << UL_FT_BITS | ul_ft_value(len, fr->control, fr->rank);
-    for (int i = 0; i < UL_HEADER_BYTES; i++)
-        bits[i] = (uint8_t)(header >> (24 - 8 * i));
-    size_t body_bits = ul_body_bits(len);
-    if (ul_code_encode(fr->rank, body, bits + UL_HEADER_BYTES, body_bits) < 0)
+    int nbytes = ul_frame_air_bits(&a->ur.frame, bits, sizeof bits);
+    if (nbytes < 0)
         return;
-    size_t nbits = UL_HEADER_BITS + body_bits;
     /* in the demodulator's units: 16 samples per nominal symbol */
     double eps_ppm = (a->res.symbol_rate / g->baud - 1) * 1e6;
     if (eps_ppm > DBPSK_MAX_BAUD_ERROR_PPM)
@@ -505,64 +535,10 @@ static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t 
                               .freq_hz = a->centre_hz + a->res.freq_hz,
                               .drift_hz_s = a->res.drift_hz_s,
                               .amplitude = 1.0};
-    if (fabs(p.freq_hz) >= p.rate_sps / 2)
-        return;
-    memset(q->rec, 0, nx * sizeof *q->rec);
-    if (dbpsk_burst_render(&p, bits, nbits, a->res.start_sample, 0, q->rec, nx) <= 0)
-        return;
-    /* span of the burst (its pulses reach half a symbol beyond the data) */
     double sym = DEMOD_SPS * g->baud / a->res.symbol_rate;
-    long i0 = (long)floor(a->res.start_sample - sym),
-         i1 = (long)ceil(a->res.start_sample + (nbits + 1) * sym);
-    if (i0 < 0)
-        i0 = 0;
-    if (i1 > (long)nx)
-        i1 = (long)nx;
-    if (i1 - i0 < 16)
-        return;
-    double mid = 0.5 * (i0 + i1), half = 0.5 * (i1 - i0);
-    /* gain c0 + c1 u + c2 (u² - 1/3), u in [-1, 1]: normal equations G c = b */
-    double G[3][3] = {{0}};
-    double complex b[3] = {0};
-    for (long i = i0; i < i1; i++) {
-        double u = (i - mid) / half;
-        double ph[3] = {1, u, u * u - 1.0 / 3};
-        double complex sv = q->rec[i];
-        double w = creal(sv) * creal(sv) + cimag(sv) * cimag(sv);
-        double complex xs = x[i] * conj(sv);
-        for (int j = 0; j < 3; j++) {
-            b[j] += xs * ph[j];
-            for (int k = j; k < 3; k++)
-                G[j][k] += w * ph[j] * ph[k];
-        }
-    }
-    for (int j = 0; j < 3; j++)
-        for (int k = 0; k < j; k++)
-            G[j][k] = G[k][j];
-    /* Gaussian elimination (G is symmetric positive definite for a burst of > 3 samples) */
-    for (int j = 0; j < 3; j++) {
-        if (!(G[j][j] > 1e-20))
-            return;
-        for (int r = j + 1; r < 3; r++) {
-            double f = G[r][j] / G[j][j];
-            for (int k = j; k < 3; k++)
-                G[r][k] -= f * G[j][k];
-            b[r] -= f * b[j];
-        }
-    }
-    double complex cf[3];
-    for (int j = 2; j >= 0; j--) {
-        double complex v = b[j];
-        for (int k = j + 1; k < 3; k++)
-            v -= G[j][k] * cf[k];
-        cf[j] = v / G[j][j];
-    }
-    for (long i = i0; i < i1; i++) {
-        double u = (i - mid) / half;
-        double complex gain = cf[0] + cf[1] * u + cf[2] * (u * u - 1.0 / 3);
-        x[i] -= (float complex)(gain * q->rec[i]);
-    }
-    lap(q, ST_DEMOD);
+    if (sic_cancel_burst(&p, bits, (size_t)nbytes * 8, a->res.start_sample, sym, x, nx,
+                         q->rec) == SIC_OK)
+        lap(q, ST_DEMOD);
 }
 
 /* Demodulates, decodes and reports one accepted burst; frees the slot.
@@ -577,6 +553,26 @@ static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t 
  * on the other side of the detector's centroid from the one that failed (a pair's
  * centroid sits between them), with a window that excludes it. Every frame passes the
  * same CRC and duplicate checks. */
+/* Steady lines the detector saw before and after the burst (a CW tone next to it) are
+ * fitted on the slot's samples outside [burst_lo, burst_hi) and subtracted from the whole
+ * slot (tonesub.h): squared, a strong one outweighs the burst's carrier line. */
+static void remove_lines(rx_t *q, int c, slot_t *s, double burst_lo, double burst_hi)
+{
+    const burstdet_event_t *e = &s->close;
+    double rate = extractor_rate(q->ex[c]);
+    size_t lo = burst_lo > 0 ? (size_t)floor(burst_lo) : 0;
+    size_t hi = burst_hi < (double)s->n ? (size_t)ceil(burst_hi) : s->n;
+    for (int i = 0; i < e->nlines && i < BURSTDET_MAX_LINES; i++) {
+        double f0 = (e->line_bin[i] - (double)s->k0) * q->bin_hz / rate;
+        tonesub_fit_t fit;
+        if (tonesub_fit(s->buf, s->n, lo, hi, f0, LINE_SEARCH_BINS * q->bin_hz / rate,
+                        LINE_MAX_MISMATCH, &fit)) {
+            tonesub_apply(s->buf, s->n, &fit);
+            q->st.lines_removed++;
+        }
+    }
+}
+
 static void finalize(rx_t *q, int c, slot_t *s)
 {
     const class_geom_t *g = &geom[c];
@@ -589,16 +585,25 @@ static void finalize(rx_t *q, int c, slot_t *s)
     double unc = fmax(4 * sym, err_s * extractor_rate(q->ex[c]));
     double margin = unc + 2 * sym;
     double j_start = (start_w - w0) / step, j_end = (end_w - w0) / step;
-    long s0 = (long)floor(j_start - margin), s1 = (long)ceil(j_end + margin);
+    /* BR600, and BR100 under 8 dB: to the end of the longest frame from the detector's
+       start, whatever end it measured (frame_end_s) */
+    double j_last = fmax(j_end, j_start + snippet_reach_s(g, e) * extractor_rate(q->ex[c]));
+    long s0 = (long)floor(j_start - margin), s1 = (long)ceil(j_last + margin);
     if (s0 < 0)
         s0 = 0;
     if (s1 > (long)s->n)
         s1 = (long)s->n;
-    q->st.bursts_detected++;
     if (s1 - s0 < (long)(48 * sym) || j_start - s0 < 0 || j_start > s1) {
-        q->st.bursts_nosync++;
+        if (e->verify_preamble) {
+            q->st.bursts_rejected++;
+            q->st.bursts_unverified++;
+        } else {
+            q->st.bursts_detected++;
+            q->st.bursts_nosync++;
+        }
         goto out;
     }
+    remove_lines(q, c, s, j_start - margin, j_last + margin);
     /* centre on the detector's carrier (the whole rest of the slot: later attempts may
        look beyond the detector's end) */
     double f_det = e->freq_bin * q->bin_hz;
@@ -628,9 +633,21 @@ static void finalize(rx_t *q, int c, slot_t *s)
     int nfound = 0;
     attempt(q, c, x, nx, 0, &hint, &a);
     first = a;
-    /* does the track look like more than one burst? */
     double width_hz = e->width_bins * q->bin_hz;
-    bool multi = e->crowded || (c == 0 && width_hz > MULTI_WIDTH_HZ) ||
+    bool unverified =
+        e->verify_preamble &&
+        !(a.status == TRY_OK ||
+          (a.status == TRY_CRC_BAD && a.res.preamble_errors <= VERIFY_MAX_PREAMBLE_ERRORS));
+    if (unverified && !(c == 1 && width_hz > PAIR_WIDTH_HZ)) {
+        /* shaped like a CW tone or FSK line, and no Sigfox frame starts it */
+        q->st.bursts_rejected++;
+        q->st.bursts_unverified++;
+        goto out;
+    }
+    /* (a BR600 track too wide for one burst is searched for two before it is given up:
+       only CRC-valid frames come out of it) */
+    /* does the track look like more than one burst? */
+    bool multi = unverified || e->crowded || e->sequence || (c == 0 && width_hz > MULTI_WIDTH_HZ) ||
                  (a.status != TRY_OK && e->snr_db >= MULTI_FAIL_SNR_DB) ||
                  (a.status == TRY_OK && e->snr_db - a.res.snr_db > MULTI_EXCESS_DB);
     /* later attempts, in order: after a success, the residual over the whole track; after
@@ -643,7 +660,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
     for (;;) {
         if (a.status == TRY_OK) {
             fill_frame(q, c, &a, x0_w, f_det, &f);
-            if (report(q, &f, &a.ur)) {
+            if (report(q, &f, &a.ur, NULL)) {
                 found[nfound++] = f;
                 if (k > 1)
                     q->st.frames_multi++;
@@ -683,14 +700,26 @@ static void finalize(rx_t *q, int c, slot_t *s)
     }
     /* a first attempt that failed with a readable FT: kept for joint decoding (and
        reported when asked) unless a later attempt decoded that very burst */
-    if (first.status == TRY_CRC_BAD) {
+    if (unverified) {
+        if (nfound > 0) {
+            q->st.bursts_detected++;
+        } else {
+            q->st.bursts_rejected++;
+            q->st.bursts_unverified++;
+        }
+    } else {
+        q->st.bursts_detected++;
+    }
+    if (unverified) {
+        /* nothing but CRC-valid frames from a track no preamble verified */
+    } else if (first.status == TRY_CRC_BAD) {
         fill_frame(q, c, &first, x0_w, f_det, &f);
         bool same = false;
         for (int i = 0; i < nfound && !same; i++)
             same = fabs(found[i].t_start_s - f.t_start_s) < 0.02 &&
                    found[i].frame.rank == f.frame.rank;
         if (!same)
-            report(q, &f, &first.ur);
+            report(q, &f, &first.ur, first.nsym ? first.sym : NULL);
     } else if (first.status == TRY_FT_BAD && nfound == 0) {
         q->st.frames_ft_bad++;
     } else if (first.status == TRY_NOSYNC && nfound == 0) {
@@ -746,7 +775,9 @@ static void handle_events(rx_t *q, int nev, uint64_t hop, bool flushing)
         s->close = *e;
         s->state = SLOT_TAIL;
         const class_geom_t *g = &geom[c];
-        double end_w = (e->end_hop + 1) * q->hop + (2 * g->time_err_s + 6.0 / g->baud) * q->fw;
+        double end_w = fmax((e->end_hop + 1) * q->hop,
+                            (e->start_hop + 1) * q->hop + snippet_reach_s(g, e) * q->fw) +
+                       (2 * g->time_err_s + 6.0 / g->baud) * q->fw;
         double need = (end_w - 0.75 * (double)q->nfft) / (double)q->hop;
         s->need_hop = need > 0 ? (uint64_t)ceil(need) : 0;
         if (flushing || s->need_hop <= hop)

@@ -1,13 +1,20 @@
 /* sigfoxd: the Sigfox base station daemon, and `sigfoxd --replay FILE`. Licence: MIT.
  *
  * Live:   capture thread (capture.h: SoapySDR) -> block ring -> DSP thread (rx.h)
- *         -> anti-replay (devstate.h) -> publisher (ZeroMQ PUB) ; main thread: commands,
- *         signals, stats and state timers.
- * Replay: capture (IQ file) -> the same DSP loop on the main thread -> JSON lines on stdout.
+ *         -> delivery (delivery.h: anti-replay, events built once) -> publisher (ZeroMQ
+ *         PUB) ; main thread: commands, signals, stats and state timers.
+ * Replay: capture (IQ file) -> the same DSP loop on the main thread -> delivery -> JSON
+ *         lines on stdout.
+ * Core (docs/ns.md): with core.endpoint, every CRC-valid frame also goes to the network
+ *         core over corelink (a delivery sink; its own thread, spool on disk); the core's
+ *         downlink answers
+ *         come back on that link into dlsched.
  * Downlink (docs/downlink-scheduler.md): authenticated BF=1 messages -> dlsched (the DSP
  *         thread ticks it on the stream's time base; the command thread answers callbacks)
  *         -> txsink (its own thread: file sink or SoapySDR TX) -> results back to dlsched.
- *         Monarch beacons are planned on the DSP thread and sent through the same txsink.
+ *         Monarch beacons are planned on the DSP thread (beaconplan.h) and sent through
+ *         the same txsink.
+ * This file wires the modules together and answers the daemon's own commands.
  *
  * Exit status: 0 clean stop (signal, end of stream), 64 bad usage or configuration,
  * 1 runtime failure (radio lost, bind failure, damaged state, file read error).
@@ -33,27 +40,37 @@
 #include <zmq.h>
 
 #include "antireplay.h"
+#include "beaconplan.h"
 #include "capture.h"
 #include "config.h"
+#include "corelink.h"
+#include "delivery.h"
 #include "devstate.h"
 #include "dlsched.h"
+#include "evjson.h"
 #include "framejson.h"
 #include "iqfile.h"
 #include "keys.h"
+#include "levelmeter.h"
 #include "log.h"
 #include "monarch.h"
 #include "publisher.h"
 #include "rc.h"
 #include "rx.h"
-#include "rxjson.h"
+#include "svcnotify.h"
+#include "timeutil.h"
 #include "txsink.h"
 
 #ifndef SIGFOXD_VERSION
 #define SIGFOXD_VERSION "unknown"
 #endif
 
-#define POLL_MS 100       /* command poll period: how fast the main loop sees a stop */
-#define BLOCK_WAIT_MS 100 /* DSP wait for a block before checking its flags */
+#define POLL_MS 100              /* command poll period: how fast the main loop sees a stop */
+#define BLOCK_WAIT_MS 100        /* DSP wait for a block before checking its flags */
+#define SAMPLES_LOST_LOG_BURST 5 /* "Samples lost" warnings per minute at most */
+#define STATUS_INTERVAL_S 5.0    /* systemd STATUS= line refresh */
+#define LEVEL_WINDOW_S 5.0       /* input levels per this much signal (levelmeter.h) */
+#define LEVEL_WARN_REPEAT_S 600.0 /* the same gain advice again at most this often */
 
 typedef struct {
     cfg_t cfg;
@@ -66,39 +83,52 @@ typedef struct {
     publisher_t *pub; /* live mode */
     capture_t *cap;
     rx_t *rx;
-    rxjson_ctx_t jctx; /* DSP thread only */
+    levelmeter_t *levels; /* DSP thread */
+    delivery_t *out; /* events: publisher live, stdout in a replay; the core link */
+    double anchor_t_s, anchor_unix_s; /* UTC anchor of the last block (DSP thread only) */
+    double replay_start_unix_s; /* replay: UTC of the first sample (SigMF core:datetime), 0 */
 
     /* Written by the DSP thread, read by the main thread (commands, stats). */
     pthread_mutex_t lock;
     rx_stats_t rx_stats;
+    levelmeter_report_t level_rep; /* last levels window (valid = false before one) */
+    uint64_t clipped_total;
     uint64_t dsp_samples;
     double dsp_busy_s;
-    uint64_t replays, events_suppressed, messages_published, frames_published;
     uint32_t *key_ids; /* devices with a key, sorted */
     size_t nkey_ids;
 
-    atomic_int reload_keys;
+    /* SIGHUP: the main thread reads the keys file and hands the new store over here; the
+     * DSP thread swaps it in between blocks and hands the old one back to be freed. */
+    _Atomic(keystore_t *) keys_pending;
+    _Atomic(keystore_t *) keys_retired;
     atomic_int dsp_done;
-    int dsp_result; /* CAPTURE_* code that ended the DSP loop */
+    log_ratelimit_t lost_log;    /* DSP thread: "Samples lost" warnings */
+    uint64_t lost_quiet_samples; /* DSP thread: lost since the last warning */
+    int dsp_result;              /* CAPTURE_* code that ended the DSP loop */
+    levelmeter_advice_t level_advice; /* DSP thread: advice last logged */
+    double level_warned_s;            /* DSP thread: when */
     bool rx_failed;
-    bool output_failed; /* replay: stdout closed or full */
 
     /* Downlink: NULL when disabled (dl_off says why, for the downlink command). */
     dlsched_t *sched;
     txsink_t *tx;
+    corelink_t *core; /* NULL: no network core configured */
     char dl_off[384];
-    double anchor_t_s, anchor_unix_s; /* copy of jctx's UTC anchor for other threads (lock) */
-    /* Monarch beacons (DSP thread; counters under lock). */
-    bool monarch;
-    bool beacon_planned;
-    double beacon_slot;   /* slot start: UTC seconds live, stream seconds in a replay */
-    double beacon_jitter; /* random offset of the planned beacon in its slot, s */
-    uint32_t beacon_id;
-    uint64_t beacon_rng;
-    uint64_t beacons_sent, beacons_failed, beacons_refused;
+    beaconplan_t *beacons; /* NULL: no Monarch beacons */
 
     double start_mono_s, start_unix_s;
     double last_cpu_s, last_cpu_mono_s, cpu_load;
+
+    /* systemd (Type=notify): READY once the radio streams, WATCHDOG=1 from the DSP thread. */
+    svcnotify_t *notify;
+    /* Test hook (SIGFOXD_TEST_FREEZE_DSP_S): the DSP thread stops for good this many
+     * seconds after start, as a hung receiver would; test/watchdog_e2e.sh. 0: never. */
+    double freeze_dsp_s;
+
+    /* Durable anti-replay (issue 15): the state has a directory, so a block's events wait
+     * until the counters they moved are on disk (delivery_hold/delivery_release). */
+    bool state_on_disk;
 } app_t;
 
 /* ---- signals ------------------------------------------------------------------------ */
@@ -145,21 +175,16 @@ static void block_signals(bool block)
     pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
+/* A stop signal during start-up: the daemon stops before going further (exit 0). */
+static bool stopped_in_startup(void)
+{
+    if (!stop_signals)
+        return false;
+    log_notice("Stopped during start-up");
+    return true;
+}
+
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double unix_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double cpu_s(void)
 {
@@ -201,174 +226,7 @@ static void set_key_ids(app_t *a)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* Logs and, in live mode, publishes a "log" event (warnings and worse that operators
- * watching the API should see). */
-static void app_log(app_t *a, log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void app_log(app_t *a, log_level_t level, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    log_msg(level, "%s", text);
-    if (!a->pub || level > LOG_LEVEL_WARNING)
-        return;
-    json_object *o = json_object_new_object();
-    if (!o)
-        return;
-    static const char *const names[] = {"", "fatal", "critical", "error", "warning"};
-    char utc[40];
-    framejson_add(o, "type", json_object_new_string("log"));
-    framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
-    framejson_add(o, "level", json_object_new_string(names[level]));
-    framejson_add(o, "text", json_object_new_string(text));
-    framejson_add(o, "time_utc",
-                  json_object_new_string(publisher_time_utc(unix_s(), utc, sizeof utc)));
-    publisher_publish_json(a->pub, "log", o);
-    json_object_put(o);
-}
-
-/* Sends an event: PUB socket in live mode, one JSON line on stdout in replay mode. */
-static void emit(app_t *a, const char *topic, json_object *o)
-{
-    if (!o) {
-        log_error("Cannot build a %s event: out of memory", topic);
-        return;
-    }
-    if (a->replay) {
-        /* One line per event under a lock: events may come from more than one thread
-         * (receiver callbacks now, the downlink scheduler's later). */
-        pthread_mutex_lock(&a->lock);
-        if (!a->output_failed) {
-            fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
-            fputc('\n', stdout);
-            /* Consumers of a pipe (jq, tests) see each event at once; a closed pipe
-             * (`| head`) ends the replay instead of decoding the rest for nobody. */
-            if (fflush(stdout) != 0 || ferror(stdout)) {
-                log_error("Cannot write events to stdout, error: %s", strerror(errno));
-                a->output_failed = true;
-            }
-        }
-        pthread_mutex_unlock(&a->lock);
-    } else {
-        publisher_publish_json(a->pub, topic, o);
-    }
-}
-
-/* ---- receiver callbacks (DSP thread) ------------------------------------------------- */
-
-static void on_frame(const rx_frame_t *f, void *user)
-{
-    app_t *a = user;
-    /* Confirmations at once (the assembler holds a single frame for its replica window,
-     * longer than the confirmation verdict may wait); never opens a request: the frame
-     * has not been through the anti-replay check. */
-    if (a->sched)
-        dlsched_rx_frame(a->sched, f);
-    if (f->auth != RX_AUTH_OK && !a->cfg.publish_unauthenticated) {
-        pthread_mutex_lock(&a->lock);
-        a->events_suppressed++;
-        pthread_mutex_unlock(&a->lock);
-        return;
-    }
-    json_object *o = rxjson_frame(f, &a->jctx);
-    if (f->frame.crc_ok)
-        log_debug("Frame decoded, ep_id: %08" PRIX32 ", mc: %u, rank: %d, auth: %s, freq_hz: "
-                  "%.1f, snr_db: %.1f",
-                  f->frame.msg.ep_id, (unsigned)f->frame.msg.mc, f->frame.rank,
-                  json_object_get_string(json_object_object_get(o, "auth")), f->freq_hz, f->snr_db);
-    emit(a, "frame", o);
-    json_object_put(o);
-    pthread_mutex_lock(&a->lock);
-    a->frames_published++;
-    pthread_mutex_unlock(&a->lock);
-}
-
-static void on_message(const rx_message_t *m, void *user)
-{
-    app_t *a = user;
-    const ul_message_t *msg = &m->msg;
-    if (m->auth != RX_AUTH_OK && !a->cfg.publish_unauthenticated) {
-        pthread_mutex_lock(&a->lock);
-        a->events_suppressed++;
-        pthread_mutex_unlock(&a->lock);
-        return;
-    }
-    json_object *o = rxjson_message(m, &a->jctx);
-    const char *topic = "message";
-    bool fresh = false; /* authenticated and not a replay: may ask for a downlink */
-    /* Anti-replay only for authenticated messages: an unauthenticated counter proves
-     * nothing and must not move the window. */
-    if (m->auth == RX_AUTH_OK && o) {
-        /* On-air time of the first replica: UTC live (comparable across restarts), stream
-         * time in a replay. */
-        double t0 = m->nframes > 0 ? m->frames[0].t_start_s : 0;
-        double when = a->jctx.anchor_unix_s > 0 ? a->jctx.anchor_unix_s + (t0 - a->jctx.anchor_t_s)
-                                                : unix_s();
-        double on_air = a->jctx.anchor_unix_s > 0 ? when : t0;
-        devstate_entry_t before;
-        int verdict = devstate_check(a->state, msg->ep_id, msg->mc,
-                                     (unsigned)cfg_daily_messages(&a->cfg, msg->ep_id), on_air,
-                                     (int64_t)when, &before);
-        if (verdict == DEVSTATE_LATE)
-            log_debug("Message delivered after a newer one, ep_id: %08" PRIX32 ", mc: %u, "
-                      "last_mc: %u",
-                      msg->ep_id, (unsigned)msg->mc, (unsigned)before.last_mc);
-        if (verdict == DEVSTATE_REPLAY) {
-            topic = "replay";
-            json_object_object_add(o, "type", json_object_new_string("replay"));
-            framejson_add(o, "last_mc", json_object_new_int(before.last_mc));
-            pthread_mutex_lock(&a->lock);
-            a->replays++;
-            pthread_mutex_unlock(&a->lock);
-            app_log(a, LOG_LEVEL_WARNING,
-                    "Replayed message refused, ep_id: %08" PRIX32 ", mc: %u, last_mc: %u",
-                    msg->ep_id, (unsigned)msg->mc, (unsigned)before.last_mc);
-        } else if (verdict < 0) {
-            log_error("Anti-replay check failed, ep_id: %08" PRIX32 ", error: %s", msg->ep_id,
-                      devstate_strerror(verdict));
-        }
-        fresh = verdict == DEVSTATE_NEW || verdict == DEVSTATE_LATE;
-        if (a->cfg.state_flush_interval_s == 0 && !a->replay) {
-            char err[512];
-            if (devstate_flush(a->state, err, sizeof err) != 0)
-                app_log(a, LOG_LEVEL_ERROR, "State not written, error: %s", err);
-        }
-    }
-    if (strcmp(topic, "message") == 0) {
-        log_info("Message received, ep_id: %08" PRIX32 ", mc: %u, kind: %s, auth: %s, "
-                 "replicas: %d%s, freq_hz: %.1f",
-                 msg->ep_id, (unsigned)msg->mc, ul_kind_name(msg->kind),
-                 o ? json_object_get_string(json_object_object_get(o, "auth")) : "?", m->nframes,
-                 m->combined ? " (combined)" : "", m->nframes ? m->frames[0].freq_hz : 0.0);
-        pthread_mutex_lock(&a->lock);
-        a->messages_published++;
-        pthread_mutex_unlock(&a->lock);
-    }
-    emit(a, topic, o);
-    json_object_put(o);
-    /* After the message event, so that an application sees the message before the
-     * downlink_request it causes. A replay must not burn quota or duty cycle. */
-    if (a->sched && fresh)
-        dlsched_rx_message(a->sched, m);
-}
-
 /* ---- downlink and Monarch beacons ------------------------------------------------------ */
-
-/* UTC anchor for events built outside the DSP thread (NULL ctx in a replay: no UTC). */
-static const rxjson_ctx_t *anchor_copy(app_t *a, rxjson_ctx_t *ctx)
-{
-    if (a->replay)
-        return NULL;
-    memset(ctx, 0, sizeof *ctx);
-    pthread_mutex_lock(&a->lock);
-    ctx->anchor_t_s = a->anchor_t_s;
-    ctx->anchor_unix_s = a->anchor_unix_s;
-    pthread_mutex_unlock(&a->lock);
-    return ctx;
-}
 
 /* dlsched events, from the DSP thread (ticks, uplinks), the command thread (declined
  * answers) and the transmit thread (sent/failed). Runs with the scheduler's lock held:
@@ -376,47 +234,10 @@ static const rxjson_ctx_t *anchor_copy(app_t *a, rxjson_ctx_t *ctx)
 static int on_dl_event(const dlsched_event_t *ev, void *user)
 {
     app_t *a = user;
-    rxjson_ctx_t ctx;
-    json_object *o = dlsched_event_json(ev, anchor_copy(a, &ctx));
-    emit(a, dlsched_event_name(ev->type), o);
-    json_object_put(o);
+    delivery_downlink(a->out, ev);
     if (ev->type == DLSCHED_EV_SCHEDULED)
         return a->tx ? txsink_submit_event(a->tx, ev) : -1;
     return 0;
-}
-
-/* The Monarch beacon event: "monarch_beacon" with status ok / tx_error / duty_cycle. */
-static void emit_beacon(app_t *a, uint32_t id, double t_start_s, const char *status,
-                        const char *reason, const char *file)
-{
-    json_object *o = json_object_new_object();
-    if (!o)
-        return;
-    rxjson_ctx_t ctx;
-    const rxjson_ctx_t *c = anchor_copy(a, &ctx);
-    int rc = framejson_add(o, "type", json_object_new_string("monarch_beacon"));
-    rc |= framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
-    rc |= framejson_add(o, "id", json_object_new_int64(id));
-    rc |= framejson_add(o, "status", json_object_new_string(status));
-    if (reason && reason[0])
-        rc |= framejson_add(o, "reason", json_object_new_string(reason));
-    rc |= framejson_add(o, "freq_hz", rxjson_number(a->cfg.monarch_freq_hz, 1));
-    rc |= framejson_add(o, "tx_freq_hz",
-                        rxjson_number(a->cfg.monarch_freq_hz / (1.0 + a->cfg.tx_ppm * 1e-6), 1));
-    rc |= framejson_add(o, "df1_hz", rxjson_number(a->cfg.monarch_df1_hz, 1));
-    rc |= framejson_add(o, "df2_hz", rxjson_number(a->cfg.monarch_df2_hz, 1));
-    rc |= framejson_add(o, "t_start_s", rxjson_number(t_start_s, 6));
-    rc |= framejson_add(o, "t_end_s", rxjson_number(t_start_s + MONARCH_BEACON_S, 6));
-    if (c && c->anchor_unix_s > 0) {
-        char utc[40];
-        publisher_time_utc(c->anchor_unix_s + (t_start_s - c->anchor_t_s), utc, sizeof utc);
-        rc |= framejson_add(o, "time_utc", json_object_new_string(utc));
-    }
-    if (file && file[0])
-        rc |= framejson_add(o, "file", json_object_new_string(file));
-    if (rc == 0)
-        emit(a, "monarch_beacon", o);
-    json_object_put(o);
 }
 
 /* The transmitter's report (transmit thread). */
@@ -424,104 +245,11 @@ static void on_tx_result(const txsink_result_t *r, void *user)
 {
     app_t *a = user;
     if (r->beacon) {
-        pthread_mutex_lock(&a->lock);
-        if (r->status == 0)
-            a->beacons_sent++;
-        else
-            a->beacons_failed++;
-        pthread_mutex_unlock(&a->lock);
-        emit_beacon(a, r->id, r->t_start_s, r->status == 0 ? "ok" : "tx_error", r->error, r->path);
+        beaconplan_tx_result(a->beacons, r);
         return;
     }
     if (a->sched)
         dlsched_tx_done(a->sched, r->id, r->status == 0, r->error, r->path[0] ? r->path : NULL);
-}
-
-/* splitmix64: the beacons' random offsets (seeded per run live, fixed in a replay so that
- * a replay writes the same files every time). */
-static double beacon_random(app_t *a)
-{
-    uint64_t z = (a->beacon_rng += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-
-/* Logs when the next beacon is due: UTC live (slot + offset), stream time in a replay. */
-static void log_beacon_plan(app_t *a, bool utc)
-{
-    char when[40];
-    if (utc)
-        publisher_time_utc(a->beacon_slot + a->beacon_jitter, when, sizeof when);
-    else
-        snprintf(when, sizeof when, "stream %.3f s", a->beacon_slot + a->beacon_jitter);
-    log_info("Monarch beacon planned, id: %u, at: %s, slot_offset_s: %.3f", a->beacon_id + 1, when,
-             a->beacon_jitter);
-}
-
-/* Plans and submits Monarch beacons (DSP thread, after each block; now_s = stream time).
- * seeds/001: every 5 minutes, a random 0-10 s into the slot; base stations are in sync
- * world-wide, so live slots start at UTC multiples of 300 s; a replay has no UTC and uses
- * stream multiples. A beacon is handed to the transmitter tx_lead_s before it starts, after
- * taking a transmitter slot from the scheduler (never over a downlink). Returns the number
- * of beacons submitted. */
-static int monarch_tick(app_t *a, double now_s)
-{
-    if (!a->monarch || !a->tx)
-        return 0;
-    double lead = a->cfg.dl_tx_lead_s;
-    double anchor_t = a->jctx.anchor_t_s, anchor_unix = a->jctx.anchor_unix_s;
-    bool utc = !a->replay && anchor_unix > 0;
-    if (!a->replay && !utc)
-        return 0;                                                 /* no clock yet */
-    double here = utc ? anchor_unix + (now_s - anchor_t) : now_s; /* in slot units */
-    if (!a->beacon_planned) {
-        /* Live, the first slot leaves the transmitter its lead time; a replay starts with
-         * the slot at 0 so that a short recording shows a beacon too. */
-        a->beacon_slot = utc ? ceil((here + lead) / MONARCH_PERIOD_S) * MONARCH_PERIOD_S
-                             : floor(here / MONARCH_PERIOD_S) * MONARCH_PERIOD_S;
-        a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
-        a->beacon_planned = true;
-        log_beacon_plan(a, utc);
-    }
-    int submitted = 0;
-    for (;;) {
-        double target = a->beacon_slot + a->beacon_jitter;
-        double t = utc ? anchor_t + (target - anchor_unix) : target; /* stream time */
-        if (now_s < t - lead)
-            break;
-        uint32_t id = ++a->beacon_id;
-        char why[256] = "";
-        int rc = 0;
-        if (a->sched) {
-            double half = 6.0 * fmax(a->cfg.monarch_df1_hz, a->cfg.monarch_df2_hz) + 500.0;
-            rc = dlsched_reserve(a->sched, t, MONARCH_BEACON_S, a->cfg.monarch_freq_hz - half,
-                                 a->cfg.monarch_freq_hz + half, &t, why, sizeof why);
-        }
-        if (rc < 0)
-            snprintf(why, sizeof why, "no transmitter slot: %s", dlsched_strerror(rc));
-        if (rc == 0) {
-            txsink_beacon_t b = {.id = id, .freq_hz = a->cfg.monarch_freq_hz, .t_start_s = t};
-            rc = txsink_submit_beacon(a->tx, &b);
-            if (rc == 0)
-                submitted++;
-            else
-                snprintf(why, sizeof why, "transmitter refused the beacon: %s",
-                         txsink_strerror(rc));
-        }
-        if (rc != 0) {
-            pthread_mutex_lock(&a->lock);
-            a->beacons_refused++;
-            pthread_mutex_unlock(&a->lock);
-            log_warn("Monarch beacon not sent, id: %u, reason: %s", id, why);
-            emit_beacon(a, id, t, rc == 1 ? "duty_cycle" : "tx_error", why, NULL);
-        }
-        a->beacon_slot += MONARCH_PERIOD_S;
-        a->beacon_jitter = beacon_random(a) * MONARCH_JITTER_S;
-        log_beacon_plan(a, utc);
-    }
-    return submitted;
 }
 
 /* After each block: the scheduler's clock, the beacons, and in a replay the file sink's
@@ -529,7 +257,7 @@ static int monarch_tick(app_t *a, double now_s)
 static void downlink_tick(app_t *a, double now_s)
 {
     int n = a->sched ? dlsched_tick(a->sched, now_s) : 0;
-    n += monarch_tick(a, now_s);
+    n += beaconplan_tick(a->beacons, now_s, a->anchor_t_s, a->anchor_unix_s);
     if (n > 0 && a->replay && a->tx)
         txsink_drain(a->tx, -1);
 }
@@ -585,7 +313,7 @@ static int start_downlink(app_t *a)
             log_error("Downlink transmitter: %s", err);
             return CFG_EXIT_USAGE;
         }
-        app_log(a, LOG_LEVEL_WARNING, "Downlink disabled: %s", err);
+        delivery_log(a->out, LOG_LEVEL_WARNING, "Downlink disabled: %s", err);
         return 0;
     }
     if (dl) {
@@ -613,6 +341,7 @@ static int start_downlink(app_t *a)
             .devices = devs,
             .ndevices = n,
             .default_mode = (dlsched_mode_t)def,
+            .remote_answers = c->core_endpoint[0] != '\0',
             .window_margin_s = c->dl_window_margin_s,
             .tx_lead_s = c->dl_tx_lead_s,
             .answer_timeout_s = c->dl_answer_timeout_s,
@@ -633,7 +362,8 @@ static int start_downlink(app_t *a)
             log_error("%s", err);
             return CFG_EXIT_USAGE;
         }
-        if (!a->keys)
+        delivery_set_downlink(a->out, a->sched);
+        if (!a->keys && !c->core_endpoint[0])
             log_warn("Downlink enabled without device keys: no uplink can be authenticated, so "
                      "no downlink will be sent (give --keys FILE)");
         log_notice("Downlink enabled, transmitter: %s %s, tx_rate_sps: %.0f, "
@@ -646,12 +376,127 @@ static int start_downlink(app_t *a)
                  "transmitter sends Monarch beacons only");
     }
     if (c->monarch_enabled) {
-        a->monarch = true;
-        a->beacon_rng = a->replay ? 0x5167F0CDULL : (uint64_t)(unix_s() * 1e6) ^ (uint64_t)getpid();
+        /* Seeded per run live, fixed in a replay so that a replay writes the same files
+         * every time. */
+        beaconplan_config_t bc = {
+            .live = !a->replay,
+            .lead_s = c->dl_tx_lead_s,
+            .freq_hz = c->monarch_freq_hz,
+            .tx_ppm = c->tx_ppm,
+            .df1_hz = c->monarch_df1_hz,
+            .df2_hz = c->monarch_df2_hz,
+            .seed = a->replay ? 0x5167F0CDULL
+                              : (uint64_t)(timeutil_unix_s() * 1e6) ^ (uint64_t)getpid(),
+            .sched = a->sched,
+            .tx = a->tx,
+            .out = a->out,
+        };
+        a->beacons = beaconplan_create(&bc);
+        if (!a->beacons) {
+            log_error("Monarch beacons: invalid configuration or out of memory");
+            return CFG_EXIT_USAGE;
+        }
         log_notice("Monarch beacons enabled, freq_hz: %.1f, df1_hz: %.1f, df2_hz: %.1f, every "
                    "%.0f s + 0..%.0f s",
                    c->monarch_freq_hz, c->monarch_df1_hz, c->monarch_df2_hz, MONARCH_PERIOD_S,
                    MONARCH_JITTER_S);
+    }
+    return 0;
+}
+
+/* ---- network core ----------------------------------------------------------------------- */
+
+/* A downlink answer from the core (link thread): the same path as the downlink command. */
+static int on_core_downlink(const corelink_downlink_t *dl, void *user, char *err, size_t err_len)
+{
+    app_t *a = user;
+    if (!a->sched) {
+        snprintf(err, err_len, "%s", a->dl_off[0] ? a->dl_off : "downlink is not available");
+        return -1;
+    }
+    return dlsched_answer_auth(a->sched, dl->ep_id, dl->mc, dl->has_payload ? dl->payload : NULL,
+                               dl->has_dl_auth ? dl->dl_auth : NULL, NULL, err, err_len);
+}
+
+/* Delivery sink: every CRC-valid frame, authenticated here or not (the core checks UL-AUTH
+ * itself: the station may have no keys), and the replicas of a message that only joint
+ * decoding recovered. Never blocks: a full queue drops and counts. */
+static void core_uplink(const delivery_event_t *ev, void *user)
+{
+    app_t *a = user;
+    if (ev->frame && ev->frame->frame.crc_ok)
+        corelink_push_frame(a->core, ev->json, &ev->frame->frame);
+    if (!ev->message)
+        return;
+    /* Replicas recovered only by joint decoding never were frame events: the core gets
+     * them here (PROTOCOL: crc_ok or joint-recovered frames), marked "joint": true. */
+    evjson_ctx_t ctx;
+    delivery_context(a->out, &ctx);
+    for (int i = 0; i < ev->message->nframes; i++) {
+        const rx_frame_t *f = &ev->message->frames[i];
+        if (!f->joint || !f->frame.crc_ok)
+            continue;
+        json_object *fo = evjson_frame(f, &ctx);
+        if (fo)
+            corelink_push_frame(a->core, fo, &f->frame);
+        json_object_put(fo);
+    }
+}
+
+/* Delivery sink: the core tracks the outcome of the downlinks it asked for (not the
+ * requests: it made them; not the beacons). */
+static void core_downlink_event(const delivery_event_t *ev, void *core)
+{
+    if (ev->downlink && ev->downlink->type != DLSCHED_EV_REQUEST)
+        corelink_push_event(core, ev->json);
+}
+
+/* Starts the link to the network core when core.endpoint is set (after the downlink:
+ * hello says whether this station transmits). Returns 0 or an exit code. */
+static int start_core(app_t *a)
+{
+    const cfg_t *c = &a->cfg;
+    if (!c->core_endpoint[0])
+        return 0;
+    char eps[CORELINK_MAX_ENDPOINTS][CFG_STR_MAX];
+    const char *ep_ptrs[CORELINK_MAX_ENDPOINTS];
+    size_t n = cfg_core_endpoints(c, eps, CORELINK_MAX_ENDPOINTS);
+    for (size_t i = 0; i < n; i++)
+        ep_ptrs[i] = eps[i];
+    char secret[CORELINK_KEY_Z85_LEN + 1], err[512] = "";
+    if (corelink_read_secret_key(c->core_secret_key_file, secret, err, sizeof err) != 0) {
+        log_error("core.secret_key_file: %s", err);
+        return CFG_EXIT_USAGE;
+    }
+    corelink_config_t lc = {
+        .endpoints = ep_ptrs,
+        .nendpoints = n,
+        .core_public_key = c->core_public_key,
+        .secret_key = secret,
+        .station_id = c->station_id,
+        .has_position = cfg_station_has_position(c),
+        .latitude = c->station_lat,
+        .longitude = c->station_lng,
+        .altitude_m = c->station_alt_m,
+        .tx = a->sched != NULL,
+        .version = SIGFOXD_VERSION,
+        .spool_dir = c->core_spool_dir,
+        .spool_max_frames = (size_t)c->core_spool_max_frames,
+        .shutdown_wait_s = c->core_shutdown_wait_s,
+        .on_downlink = on_core_downlink,
+        .user = a,
+    };
+    a->core = corelink_create(&lc, err, sizeof err);
+    explicit_bzero(secret, sizeof secret);
+    if (!a->core) {
+        log_error("%s", err);
+        return CFG_EXIT_RUNTIME;
+    }
+    if (delivery_add_sink(a->out, DELIVERY_UPLINK | DELIVERY_UNAUTHENTICATED, core_uplink, a) !=
+            0 ||
+        delivery_add_sink(a->out, DELIVERY_DOWNLINK, core_downlink_event, a->core) != 0) {
+        log_error("Cannot connect the core link to the events: out of memory");
+        return CFG_EXIT_RUNTIME;
     }
     return 0;
 }
@@ -664,35 +509,61 @@ static void swap_key_stores(void *arg)
     keystore_swap(pair[0], pair[1]);
 }
 
-/* SIGHUP, on the DSP thread between blocks (rx reads the store only inside rx_process on
- * this thread; the scheduler reads it under its lock, taken for the swap). rx and the
- * scheduler keep a pointer to the store they were created with, so the reloaded keys
- * replace its contents: added, changed and removed devices all take effect at once. */
+/* SIGHUP, on the main thread: reads the keys file (bounded, regular file only: keys.c) and
+ * hands the new store to the DSP thread, so that decoding never waits for a file and a
+ * second signal still stops the daemon. A reload that fails leaves the old keys. */
 static void reload_keys(app_t *a)
 {
     if (!a->keys) {
-        app_log(a, LOG_LEVEL_WARNING,
-                "Keys not reloaded: no keys file or devices were configured at start");
+        delivery_log(a->out, LOG_LEVEL_WARNING,
+                     "Keys not reloaded: no keys file or devices were configured at start");
         return;
     }
     char err[512] = "";
     keystore_t *fresh = cfg_load_keys(&a->cfg, err, sizeof err);
     if (!fresh) {
-        app_log(a, LOG_LEVEL_ERROR, "Keys not reloaded, the old keys stay, error: %s", err);
+        delivery_log(a->out, LOG_LEVEL_ERROR, "Keys not reloaded, the old keys stay, error: %s",
+                     err);
         return;
     }
+    /* Counted against the last store this thread loaded (a->key_ids, sorted), not a->keys:
+     * the DSP thread swaps a->keys only between blocks, so a second SIGHUP right after the
+     * first could otherwise be counted against keys that are about to be replaced. */
     size_t added = 0, removed = 0, nfresh = keystore_count(fresh);
-    for (size_t i = 0; i < nfresh; i++)
-        if (!keystore_find(a->keys, keystore_ep_id_at(fresh, i)))
+    size_t nids;
+    uint32_t *ids = keystore_ids(fresh, &nids);
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < nfresh; i++) {
+        uint32_t id = keystore_ep_id_at(fresh, i);
+        if (!a->key_ids || !bsearch(&id, a->key_ids, a->nkey_ids, sizeof id, cmp_u32))
             added++;
-    for (size_t i = 0; i < keystore_count(a->keys); i++)
-        if (!keystore_find(fresh, keystore_ep_id_at(a->keys, i)))
+    }
+    for (size_t i = 0; i < a->nkey_ids; i++)
+        if (!keystore_find(fresh, a->key_ids[i]))
             removed++;
+    pthread_mutex_unlock(&a->lock);
+    keystore_destroy(atomic_exchange(&a->keys_pending, fresh)); /* an older one not taken yet */
+    pthread_mutex_lock(&a->lock);
+    free(a->key_ids);
+    a->key_ids = ids;
+    a->nkey_ids = ids ? nids : 0;
+    pthread_mutex_unlock(&a->lock);
+    log_notice("Keys reloaded, keys: %zu, added: %zu, removed: %zu", nfresh, added, removed);
+}
+
+/* DSP thread, between blocks: swaps a pending store in (rx reads the store only inside
+ * rx_process on this thread; the scheduler reads it under its lock, taken for the swap).
+ * rx and the scheduler keep a pointer to the store they were created with, so the new
+ * keys replace its contents: added, changed and removed devices all take effect at once.
+ * The old contents go back to the main thread to be wiped and freed. */
+static void take_pending_keys(app_t *a)
+{
+    keystore_t *fresh = atomic_exchange(&a->keys_pending, NULL);
+    if (!fresh)
+        return;
     keystore_t *pair[2] = {a->keys, fresh};
     dlsched_locked(a->sched, swap_key_stores, pair);
-    keystore_destroy(fresh); /* now the old keys */
-    set_key_ids(a);
-    log_notice("Keys reloaded, keys: %zu, added: %zu, removed: %zu", nfresh, added, removed);
+    keystore_destroy(atomic_exchange(&a->keys_retired, fresh)); /* now the old keys */
 }
 
 /* ---- DSP loop ------------------------------------------------------------------------- */
@@ -708,6 +579,50 @@ static void snapshot_stats(app_t *a, uint64_t samples, double busy_s)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* The level meter's figures to the stats readers. */
+static levelmeter_report_t share_levels(app_t *a)
+{
+    levelmeter_report_t r;
+    levelmeter_get(a->levels, &r);
+    pthread_mutex_lock(&a->lock);
+    a->level_rep = r;
+    a->clipped_total = levelmeter_clipped_total(a->levels);
+    pthread_mutex_unlock(&a->lock);
+    return r;
+}
+
+/* A levels window completed: hand its figures to the stats readers and, live, say which
+ * way to turn the gain when the input clips or sits on the converter's own noise: once
+ * when the advice changes, again every LEVEL_WARN_REPEAT_S while it holds (a recording
+ * has no gain to turn: replays only report the levels). */
+static void levels_window(app_t *a)
+{
+    levelmeter_report_t r = share_levels(a);
+    if (a->replay)
+        return;
+    double now = timeutil_mono_s();
+    if (r.advice == a->level_advice &&
+        (r.advice == LEVELMETER_OK || now - a->level_warned_s < LEVEL_WARN_REPEAT_S))
+        return;
+    if (r.advice == LEVELMETER_CLIPPING)
+        delivery_log(a->out, LOG_LEVEL_WARNING,
+                     "Input clips: lower the gain, clipped_share: %.2g, clipped: %" PRIu64
+                     ", peak_dbfs: %.1f, input_dbfs: %.1f, window_s: %.1f",
+                     r.clipped_share, r.clipped, r.peak_dbfs, r.input_dbfs, r.window_s);
+    else if (r.advice == LEVELMETER_TOO_WEAK)
+        delivery_log(a->out, LOG_LEVEL_WARNING,
+                     "Input too weak: raise the gain, noise_floor_dbfs: %.1f, "
+                     "quant_floor_dbfs: %.1f, margin_db: %.1f (want >= %.0f), adc_bits: %u",
+                     r.noise_floor_dbfs, r.quant_floor_dbfs,
+                     r.noise_floor_dbfs - r.quant_floor_dbfs, LEVELMETER_QUANT_MARGIN_DB,
+                     capture_adc_bits(a->cap));
+    else
+        log_notice("Input level ok now, noise_floor_dbfs: %.1f, peak_dbfs: %.1f",
+                   r.noise_floor_dbfs, r.peak_dbfs);
+    a->level_advice = r.advice;
+    a->level_warned_s = now;
+}
+
 /* Feeds every block to the receiver until the source ends or stops, then flushes the
  * receiver so that bursts still open at the end are decoded. Returns the CAPTURE_* code
  * that ended the stream (CAPTURE_END, CAPTURE_ERR_STOPPED, ...). */
@@ -715,10 +630,18 @@ static int dsp_loop(app_t *a)
 {
     int result;
     for (;;) {
-        if (atomic_exchange(&a->reload_keys, 0))
-            reload_keys(a);
-        if (a->replay && (stop_signals || a->output_failed)) /* this thread consumes */
+        take_pending_keys(a);
+        if (a->replay &&
+            (stop_signals || delivery_output_failed(a->out))) /* this thread consumes */
             capture_stop(a->cap);
+        if (a->freeze_dsp_s > 0 && timeutil_mono_s() - a->start_mono_s >= a->freeze_dsp_s) {
+            log_warn("Test hook SIGFOXD_TEST_FREEZE_DSP_S: the DSP thread stops here");
+            for (;;)
+                pause(); /* handled signals are blocked in this thread */
+        }
+        /* Alive while this loop turns; a hang anywhere below stops the keep-alives and
+         * systemd restarts the service (WatchdogSec=). */
+        svcnotify_watchdog(a->notify);
         const capture_block_t *blk = NULL;
         int rc = capture_next_block(a->cap, &blk, BLOCK_WAIT_MS);
         if (rc == CAPTURE_ERR_TIMEOUT)
@@ -729,27 +652,41 @@ static int dsp_loop(app_t *a)
         }
         if (blk->flags & CAPTURE_FLAG_DISCONTINUITY) {
             rx_discontinuity(a->rx, blk->dropped);
-            app_log(a, LOG_LEVEL_WARNING,
-                    "Samples lost, samples: %" PRIu64 ", cause: %s, at_sample: %" PRIu64,
-                    blk->dropped,
+            /* At most SAMPLES_LOST_LOG_BURST warnings a minute (an overloaded host or a
+             * flaky radio would write hundreds a second); the next one sums up the rest,
+             * and the stats keep the exact counts. */
+            unsigned long long quiet;
+            a->lost_quiet_samples += blk->dropped;
+            if (log_ratelimit(&a->lost_log, timeutil_mono_s(), SAMPLES_LOST_LOG_BURST, 60.0,
+                              &quiet)) {
+                delivery_log(
+                    a->out, LOG_LEVEL_WARNING,
+                    "Samples lost, samples: %" PRIu64 ", cause: %s, at_sample: %" PRIu64 "%s",
+                    a->lost_quiet_samples,
                     (blk->flags & CAPTURE_FLAG_RING_FULL) ? "receiver too slow"
                                                           : "radio overflow or reopen",
-                    blk->first_sample_idx);
+                    blk->first_sample_idx,
+                    quiet ? ", note: includes earlier losses not logged (rate limit)" : "");
+                a->lost_quiet_samples = 0;
+            }
         }
         /* Re-anchor UTC on every block: the radio's clock and the host's drift apart. */
-        a->jctx.anchor_t_s = (double)blk->first_sample_idx / blk->rate_sps;
-        a->jctx.anchor_unix_s = a->replay ? 0.0 : blk->host_time_s;
-        if (a->sched || a->tx) {
-            pthread_mutex_lock(&a->lock);
-            a->anchor_t_s = a->jctx.anchor_t_s;
-            a->anchor_unix_s = a->jctx.anchor_unix_s;
-            pthread_mutex_unlock(&a->lock);
-            if (!a->replay && a->tx)
-                txsink_set_clock(a->tx, a->jctx.anchor_t_s, blk->host_time_s);
-        }
-        double t0 = mono_s();
+        a->anchor_t_s = (double)blk->first_sample_idx / blk->rate_sps;
+        a->anchor_unix_s = !a->replay                     ? blk->host_time_s
+                           : a->replay_start_unix_s > 0 ? a->replay_start_unix_s + a->anchor_t_s
+                                                        : 0.0;
+        delivery_set_anchor(a->out, a->anchor_t_s, a->anchor_unix_s);
+        if (!a->replay && a->tx)
+            txsink_set_clock(a->tx, a->anchor_t_s, blk->host_time_s);
+        if (!a->replay)
+            svcnotify_ready(a->notify, "Radio streaming, no frame yet");
+        double t0 = timeutil_mono_s();
+        if (levelmeter_process(a->levels, blk->samples, blk->n) == 1)
+            levels_window(a);
+        delivery_hold(a->out);
         int n = rx_process(a->rx, blk->samples, blk->n);
-        double busy = mono_s() - t0;
+        delivery_release(a->out);
+        double busy = timeutil_mono_s() - t0;
         size_t samples = blk->n;
         double t_end = (double)(blk->first_sample_idx + blk->n) / blk->rate_sps;
         capture_release_block(a->cap, blk);
@@ -764,9 +701,20 @@ static int dsp_loop(app_t *a)
             break;
         }
     }
-    double t0 = mono_s();
+    double t0 = timeutil_mono_s();
+    delivery_hold(a->out);
     rx_flush(a->rx);
-    snapshot_stats(a, 0, mono_s() - t0);
+    delivery_release(a->out);
+    snapshot_stats(a, 0, timeutil_mono_s() - t0);
+    if (!a->level_rep.complete) /* shorter than one window: what there was */
+        share_levels(a);
+    delivery_stats_t dv;
+    delivery_get_stats(a->out, &dv);
+    if (dv.state_syncs)
+        log_info("State writes before publishing, writes: %" PRIu64 ", mean_ms: %.2f, max_ms: "
+                 "%.2f",
+                 dv.state_syncs, 1e3 * dv.state_sync_s / (double)dv.state_syncs,
+                 1e3 * dv.state_sync_max_s);
     /* End of the stream: downlinks already planned are still committed (at their planned
      * time: a file sink writes them), callback requests end as no_answer and downlinks
      * awaiting a confirmation as lost, both with status end_of_stream. */
@@ -790,11 +738,37 @@ static void *dsp_thread(void *arg)
 
 /* ---- stats and commands ------------------------------------------------------------- */
 
+/* systemd STATUS= line: what `systemctl status sigfoxd` shows. */
+static void notify_status(app_t *a)
+{
+    if (!svcnotify_active(a->notify))
+        return;
+    delivery_stats_t dv;
+    delivery_get_stats(a->out, &dv);
+    uint64_t frames = dv.frames_published, messages = dv.messages_published;
+    pthread_mutex_lock(&a->lock);
+    uint64_t samples = a->dsp_samples;
+    double busy = a->dsp_busy_s;
+    pthread_mutex_unlock(&a->lock);
+    double rate = a->cap ? capture_rate(a->cap) : 0;
+    double chan = a->channel_freq_hz ? a->channel_freq_hz
+                  : a->cap           ? capture_center_freq(a->cap)
+                                     : 0;
+    svcnotify_status(
+        a->notify, "%s at %.3f MHz: %" PRIu64 " frames, %" PRIu64 " messages, DSP %.0f x real time",
+        a->rc->name, chan / 1e6, frames, messages,
+        busy > 0 && rate > 0 ? (double)samples / rate / busy : 0.0);
+}
+
 /* {"requests": .., "refused_by": {..}, ..., "tx": {...}, "beacons": {...}}: the
  * scheduler's counters, the transmitter's and the Monarch beacons'. */
 static json_object *downlink_stats_json(app_t *a)
 {
-    json_object *o = a->sched ? dlsched_stats_json(a->sched) : json_object_new_object();
+    dlsched_stats_t ds;
+    memset(&ds, 0, sizeof ds);
+    if (a->sched)
+        dlsched_get_stats(a->sched, &ds);
+    json_object *o = a->sched ? evjson_downlink_stats(&ds) : json_object_new_object();
     json_object *tx = json_object_new_object(), *mb = json_object_new_object();
     if (!o || !tx || !mb) {
         json_object_put(o);
@@ -806,9 +780,8 @@ static json_object *downlink_stats_json(app_t *a)
     memset(&ts, 0, sizeof ts);
     if (a->tx)
         txsink_get_stats(a->tx, &ts);
-    pthread_mutex_lock(&a->lock);
-    uint64_t sent = a->beacons_sent, failed = a->beacons_failed, refused = a->beacons_refused;
-    pthread_mutex_unlock(&a->lock);
+    beaconplan_stats_t bs;
+    beaconplan_get_stats(a->beacons, &bs);
     int rc = 0;
 #define U64(obj, name, v) rc |= framejson_add(obj, name, json_object_new_int64((int64_t)(v)))
     U64(tx, "submitted", ts.submitted);
@@ -817,12 +790,53 @@ static json_object *downlink_stats_json(app_t *a)
     U64(tx, "failed", ts.failed);
     U64(tx, "late", ts.late);
     U64(tx, "underflows", ts.underflows);
-    U64(mb, "sent", sent);
-    U64(mb, "failed", failed);
-    U64(mb, "refused", refused);
+    U64(mb, "sent", bs.sent);
+    U64(mb, "failed", bs.failed);
+    U64(mb, "refused", bs.refused);
 #undef U64
     rc |= framejson_add(o, "tx", tx);
     rc |= framejson_add(o, "beacons", mb);
+    if (rc != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* stats.levels: the last window of the level meter (docs/api.md). */
+static json_object *levels_json(app_t *a, const levelmeter_report_t *r, uint64_t clipped_total)
+{
+    json_object *o = json_object_new_object(), *parts = json_object_new_array();
+    if (!o || !parts) {
+        json_object_put(o);
+        json_object_put(parts);
+        return NULL;
+    }
+    double center = a->cap ? capture_center_freq(a->cap) : 0;
+    int rc = framejson_add_num(o, "window_s", r->window_s, 2);
+    rc |= framejson_add_num(o, "input_dbfs", r->input_dbfs, 1);
+    rc |= framejson_add_num(o, "peak_dbfs", r->peak_dbfs, 1);
+    rc |= framejson_add(o, "clipped", json_object_new_int64((int64_t)r->clipped));
+    rc |= framejson_add_num(o, "clipped_share", r->clipped_share, 7);
+    rc |= framejson_add(o, "clipped_total", json_object_new_int64((int64_t)clipped_total));
+    rc |= framejson_add_num(o, "noise_floor_dbfs", r->noise_floor_dbfs, 1);
+    rc |= framejson_add_num(o, "quant_floor_dbfs", r->quant_floor_dbfs, 1);
+    rc |= framejson_add(o, "adc_bits", json_object_new_int((int)capture_adc_bits(a->cap)));
+    rc |= framejson_add(o, "advice", json_object_new_string(levelmeter_advice_name(r->advice)));
+    for (unsigned i = 0; i < r->parts; i++) {
+        json_object *p = json_object_new_object();
+        if (!p) {
+            rc = -1;
+            break;
+        }
+        rc |= framejson_add_num(p, "freq_hz", center + levelmeter_part_offset_hz(a->levels, i), 0);
+        rc |= framejson_add_num(p, "noise_floor_dbfs", r->part_floor_dbfs[i], 1);
+        if (json_object_array_add(parts, p) != 0) {
+            json_object_put(p);
+            rc = -1;
+        }
+    }
+    rc |= framejson_add(o, "parts", parts);
     if (rc != 0) {
         json_object_put(o);
         return NULL;
@@ -843,11 +857,13 @@ static json_object *stats_json(app_t *a)
     memset(&ps, 0, sizeof ps);
     if (a->pub)
         publisher_get_stats(a->pub, &ps);
+    delivery_stats_t dv;
+    delivery_get_stats(a->out, &dv);
     pthread_mutex_lock(&a->lock);
     rx_stats_t rs = a->rx_stats;
-    uint64_t dsp_samples = a->dsp_samples, replays = a->replays;
-    uint64_t suppressed = a->events_suppressed, messages = a->messages_published;
-    uint64_t frames = a->frames_published;
+    levelmeter_report_t lv = a->level_rep;
+    uint64_t clipped_total = a->clipped_total;
+    uint64_t dsp_samples = a->dsp_samples;
     double busy = a->dsp_busy_s;
     size_t nkeys = a->nkey_ids;
     pthread_mutex_unlock(&a->lock);
@@ -855,16 +871,17 @@ static json_object *stats_json(app_t *a)
     char utc[40];
     int rc = framejson_add(o, "type", json_object_new_string("stats"));
     rc |= framejson_add(o, "format_version", json_object_new_int(PUBLISHER_FORMAT_VERSION));
-    rc |= framejson_add(o, "time_utc",
-                        json_object_new_string(publisher_time_utc(unix_s(), utc, sizeof utc)));
-    rc |=
-        framejson_add(o, "uptime_s", json_object_new_int64((int64_t)(mono_s() - a->start_mono_s)));
+    rc |= framejson_add(
+        o, "time_utc",
+        json_object_new_string(publisher_time_utc(timeutil_unix_s(), utc, sizeof utc)));
+    rc |= framejson_add(o, "uptime_s",
+                        json_object_new_int64((int64_t)(timeutil_mono_s() - a->start_mono_s)));
     rc |= framejson_add(o, "version", json_object_new_string(SIGFOXD_VERSION));
     rc |= framejson_add(o, "rc", json_object_new_string(a->rc->name));
-    rc |= framejson_add(o, "rate_sps", rxjson_number(rate, 1));
+    rc |= framejson_add(o, "rate_sps", framejson_number(rate, 1));
     rc |= framejson_add(o, "center_freq_hz",
-                        rxjson_number(a->cap ? capture_center_freq(a->cap) : 0, 1));
-    rc |= framejson_add(o, "channel_freq_hz", rxjson_number(a->channel_freq_hz, 1));
+                        framejson_number(a->cap ? capture_center_freq(a->cap) : 0, 1));
+    rc |= framejson_add(o, "channel_freq_hz", framejson_number(a->channel_freq_hz, 1));
 #define U64(name, v) rc |= framejson_add(o, name, json_object_new_int64((int64_t)(v)))
     U64("samples_in", rs.samples_in);
     U64("samples_dropped", cs.samples_dropped);
@@ -876,6 +893,8 @@ static json_object *stats_json(app_t *a)
     U64("reopens", cs.reopens);
     U64("bursts_detected", rs.bursts_detected);
     U64("bursts_rejected", rs.bursts_rejected);
+    U64("bursts_unverified", rs.bursts_unverified);
+    U64("lines_removed", rs.lines_removed);
     U64("bursts_dropped", rs.bursts_dropped);
     U64("bursts_nosync", rs.bursts_nosync);
     U64("frames_ok", rs.frames_ok);
@@ -885,21 +904,25 @@ static json_object *stats_json(app_t *a)
     U64("frames_unknown_device", rs.frames_unknown_device);
     U64("messages", rs.messages);
     U64("messages_combined", rs.messages_combined);
-    U64("replays", replays);
-    U64("frames_published", frames);
-    U64("messages_published", messages);
-    U64("events_suppressed", suppressed);
+    U64("replays", dv.replays);
+    U64("frames_published", dv.frames_published);
+    U64("messages_published", dv.messages_published);
+    U64("events_suppressed", dv.events_suppressed);
     U64("events_published", ps.events);
     U64("commands", ps.commands);
     U64("devices_with_key", nkeys);
     U64("devices_seen", devstate_list(a->state, NULL, 0));
 #undef U64
     double rtf = busy > 0 && rate > 0 ? ((double)dsp_samples / rate) / busy : 0;
-    rc |= framejson_add(o, "latency_max_s", rxjson_number(rs.latency_max_s, 3));
-    rc |= framejson_add(o, "realtime_factor", rxjson_number(rtf, 1));
-    rc |= framejson_add(o, "cpu_load", rxjson_number(a->cpu_load, 3));
+    rc |= framejson_add(o, "latency_max_s", framejson_number(rs.latency_max_s, 3));
+    rc |= framejson_add(o, "realtime_factor", framejson_number(rtf, 1));
+    rc |= framejson_add(o, "cpu_load", framejson_number(a->cpu_load, 3));
+    if (lv.valid)
+        rc |= framejson_add(o, "levels", levels_json(a, &lv, clipped_total));
     if (a->sched || a->tx)
         rc |= framejson_add(o, "downlink", downlink_stats_json(a));
+    if (a->core)
+        rc |= framejson_add(o, "core", corelink_stats_json(a->core));
     if (rc != 0) {
         json_object_put(o);
         return NULL;
@@ -925,7 +948,7 @@ static void log_stats(json_object *s)
 
 static void update_cpu_load(app_t *a)
 {
-    double now = mono_s(), cpu = cpu_s();
+    double now = timeutil_mono_s(), cpu = cpu_s();
     if (now - a->last_cpu_mono_s > 0.5) {
         a->cpu_load = (cpu - a->last_cpu_s) / (now - a->last_cpu_mono_s);
         a->last_cpu_s = cpu;
@@ -1038,7 +1061,7 @@ static int cmd_devices(json_object *req, json_object *reply, void *user, char *e
 }
 
 /* The downlink command while the downlink is disabled: says why. (With the scheduler,
- * dlsched_cmd_downlink answers it.) */
+ * evjson_cmd_downlink answers it.) */
 static int cmd_downlink_off(json_object *req, json_object *reply, void *user, char *err, size_t len)
 {
     (void)req;
@@ -1117,6 +1140,34 @@ static int choose_channel(app_t *a, double capture_center_hz, double rate_sps)
     return 0;
 }
 
+static unsigned daily_messages(uint32_t ep_id, void *user)
+{
+    const app_t *a = user;
+    return (unsigned)cfg_daily_messages(&a->cfg, ep_id);
+}
+
+/* The event path: anti-replay, event JSON, sinks (added by the caller). */
+static int create_delivery(app_t *a)
+{
+    char err[256] = "";
+    delivery_config_t dc = {
+        .state = a->state,
+        .daily_messages = daily_messages,
+        .daily_user = a,
+        .flush_each_message = a->cfg.state_flush_interval_s == 0 && !a->replay,
+        .hold_until_durable = a->state_on_disk,
+        .publish_unauthenticated = a->cfg.publish_unauthenticated,
+        .remote_answers = a->cfg.core_endpoint[0] != '\0',
+        .rssi_calibrated = a->cfg.rssi_offset_db != 0,
+        .rssi_offset_db = a->cfg.rssi_offset_db,
+        .station_id = a->cfg.station_id,
+    };
+    a->out = delivery_create(&dc, err, sizeof err);
+    if (!a->out)
+        log_error("Cannot set up the event output, error: %s", err);
+    return a->out ? 0 : -1;
+}
+
 static int create_rx(app_t *a)
 {
     double rate = capture_rate(a->cap), center = capture_center_freq(a->cap);
@@ -1132,15 +1183,18 @@ static int create_rx(app_t *a)
         .rssi_offset_db = a->cfg.rssi_offset_db,
         .keys = a->keys,
         .rc = a->rc,
-        .on_frame = on_frame,
-        .on_message = on_message,
-        .user = a,
+        .on_frame = delivery_frame,
+        .on_message = delivery_message,
+        .user = a->out,
     };
     a->rx = rx_create(&rc);
     if (!a->rx)
         return -1;
-    a->jctx.rssi_calibrated = a->cfg.rssi_offset_db != 0;
-    a->jctx.rssi_offset_db = a->cfg.rssi_offset_db;
+    levelmeter_config_t lc = {
+        .rate_sps = rate, .window_s = LEVEL_WINDOW_S, .adc_bits = capture_adc_bits(a->cap)};
+    a->levels = levelmeter_create(&lc);
+    if (!a->levels)
+        return -1;
     log_info("Receiver ready, rate_sps: %.0f, center_freq_hz: %.0f, channel_freq_hz: %.0f, rc: "
              "%s",
              rate, center, a->channel_freq_hz, a->rc->name);
@@ -1149,16 +1203,27 @@ static int create_rx(app_t *a)
 
 static void app_free(app_t *a)
 {
+    /* The core link first: it answers into the scheduler (and waits for the last acks). */
+    corelink_destroy(a->core);
+    a->core = NULL;
+    svcnotify_destroy(a->notify);
+    a->notify = NULL;
     /* The transmitter first: its thread reports into the scheduler, which publishes. */
     txsink_destroy(a->tx);
     a->tx = NULL;
+    beaconplan_destroy(a->beacons);
+    a->beacons = NULL;
     dlsched_destroy(a->sched);
     a->sched = NULL;
     rx_destroy(a->rx);
+    levelmeter_destroy(a->levels);
     capture_destroy(a->cap);
+    delivery_destroy(a->out);
     publisher_destroy(a->pub);
     devstate_destroy(a->state);
     keystore_destroy(a->keys);
+    keystore_destroy(atomic_exchange(&a->keys_pending, NULL));
+    keystore_destroy(atomic_exchange(&a->keys_retired, NULL));
     free(a->key_ids);
     pthread_mutex_destroy(&a->lock);
     cfg_free(&a->cfg);
@@ -1168,7 +1233,7 @@ static void flush_state(app_t *a)
 {
     char err[512] = "";
     if (devstate_flush(a->state, err, sizeof err) != 0)
-        app_log(a, LOG_LEVEL_ERROR, "State not written, error: %s", err);
+        delivery_log(a->out, LOG_LEVEL_ERROR, "State not written, error: %s", err);
 }
 
 /* ---- replay --------------------------------------------------------------------------- */
@@ -1191,7 +1256,8 @@ static int replay_main(app_t *a)
     capture_config_t cc = {
         .file_path = a->cfg.replay_file,
         .file_format = fmt,
-        .realtime = a->cfg.realtime,
+        .realtime = a->cfg.realtime || a->cfg.replay_speed > 0,
+        .speed = a->cfg.replay_speed,
         .rate_sps = cfg_source(&a->cfg, rate_opt) == CFG_SRC_FLAG ? a->cfg.rate_sps : 0,
         .center_freq_hz = cfg_source(&a->cfg, freq_opt) == CFG_SRC_FLAG ? a->cfg.center_freq_hz : 0,
     };
@@ -1199,32 +1265,50 @@ static int replay_main(app_t *a)
      * command line: analysing a recording must not move the live daemon's counters. */
     const cfg_option_t *dir_opt = cfg_find_path("state.dir");
     char err[512] = "";
-    a->state = devstate_create(
-        cfg_source(&a->cfg, dir_opt) == CFG_SRC_FLAG ? a->cfg.state_dir : NULL, err, sizeof err);
+    a->state_on_disk = cfg_source(&a->cfg, dir_opt) == CFG_SRC_FLAG && a->cfg.state_dir[0];
+    a->state = devstate_create(a->state_on_disk ? a->cfg.state_dir : NULL, err, sizeof err);
     if (!a->state) {
         log_error("%s", err);
         return CFG_EXIT_RUNTIME;
     }
-    /* A recording without a known rate is a usage error (the user must say it); look
-     * before the capture opens it, which only reports a failure. stdin cannot be opened
-     * twice: the capture's own message covers it. */
-    if (strcmp(a->cfg.replay_file, "-") != 0) {
-        iqfile_params_t ip = {
-            .format = fmt, .rate_sps = cc.rate_sps, .center_freq_hz = cc.center_freq_hz};
-        iqfile_t *f = iqfile_open_read(a->cfg.replay_file, &ip, err, sizeof err);
-        if (!f) {
-            log_error("Cannot open the recording, error: %s", err);
-            return CFG_EXIT_RUNTIME;
-        }
-        double rate = iqfile_rate(f);
-        iqfile_close(f);
-        if (rate <= 0) {
-            log_error("Sample rate of %s unknown: give --rate SPS (and --center-freq HZ), or "
-                      "use SigMF or a name like x_868.13M_1024k.cu8",
-                      a->cfg.replay_file);
-            return CFG_EXIT_USAGE;
-        }
+    if (create_delivery(a) != 0 ||
+        delivery_add_lines(a->out, stdout, DELIVERY_UPLINK | DELIVERY_DOWNLINK) != 0)
+        return CFG_EXIT_RUNTIME;
+    if (stopped_in_startup())
+        return CFG_EXIT_OK;
+    /* Opened once, here, with the stop signals deliverable (a FIFO's open() waits for its
+     * writer; a signal ends the wait), then handed to the capture: a pipe cannot be opened
+     * twice. A recording without a known rate is a usage error (the user must say it). */
+    iqfile_params_t ip = {
+        .format = fmt, .rate_sps = cc.rate_sps, .center_freq_hz = cc.center_freq_hz};
+    iqfile_t *f = iqfile_open_read(a->cfg.replay_file, &ip, err, sizeof err);
+    if (!f) {
+        if (stopped_in_startup())
+            return CFG_EXIT_OK;
+        log_error("Cannot open the recording, error: %s", err);
+        return CFG_EXIT_RUNTIME;
     }
+    if (iqfile_rate(f) <= 0) {
+        iqfile_close(f);
+        log_error("Sample rate of %s unknown: give --rate SPS (and --center-freq HZ), or "
+                  "use SigMF or a name like x_868.13M_1024k.cu8",
+                  a->cfg.replay_file);
+        return CFG_EXIT_USAGE;
+    }
+    if (stopped_in_startup()) {
+        iqfile_close(f);
+        return CFG_EXIT_OK;
+    }
+    /* A recording that says when it was made (SigMF core:datetime) gives its events
+     * time_utc; others have none. */
+    a->replay_start_unix_s = iqfile_start_unix_s(f);
+    if (a->replay_start_unix_s > 0) {
+        char when[40];
+        log_info("Recording start from SigMF core:datetime, time_utc: %s",
+                 iq_format_datetime(a->replay_start_unix_s, when, sizeof when));
+    }
+    cc.file = f;
+    block_signals(true); /* the worker threads inherit the mask */
     a->cap = capture_create(&cc);
     if (!a->cap)
         return CFG_EXIT_RUNTIME; /* capture logged why */
@@ -1233,22 +1317,32 @@ static int replay_main(app_t *a)
     int dl = start_downlink(a);
     if (dl != 0)
         return dl;
+    if ((dl = start_core(a)) != 0)
+        return dl;
     int started = capture_start(a->cap);
     block_signals(false); /* the capture thread keeps them blocked (see live_main) */
     if (started != CAPTURE_OK) {
         log_error("Cannot start reading %s", a->cfg.replay_file);
         return CFG_EXIT_RUNTIME;
     }
-    double t0 = mono_s();
+    double t0 = timeutil_mono_s();
     int end = dsp_loop(a);
-    double wall = mono_s() - t0;
+    double wall = timeutil_mono_s() - t0;
     flush_state(a);
     rx_stats_t rs = a->rx_stats;
+    delivery_stats_t dv;
+    delivery_get_stats(a->out, &dv);
     double secs = (double)a->dsp_samples / capture_rate(a->cap);
     log_info("Replay finished, file: %s, seconds: %.3f, frames_ok: %" PRIu64 ", messages: %" PRIu64
              ", replays: %" PRIu64 ", realtime_factor: %.1f",
-             a->cfg.replay_file, secs, rs.frames_ok, rs.messages, a->replays,
+             a->cfg.replay_file, secs, rs.frames_ok, rs.messages, dv.replays,
              wall > 0 ? secs / wall : 0);
+    const levelmeter_report_t *lv = &a->level_rep;
+    if (lv->valid)
+        log_info("Input levels, input_dbfs: %.1f, noise_floor_dbfs: %.1f, peak_dbfs: %.1f, "
+                 "clipped_total: %" PRIu64 ", quant_floor_dbfs: %.1f, advice: %s, window_s: %.2f",
+                 lv->input_dbfs, lv->noise_floor_dbfs, lv->peak_dbfs, a->clipped_total,
+                 lv->quant_floor_dbfs, levelmeter_advice_name(lv->advice), lv->window_s);
     if (a->sched) {
         dlsched_stats_t ds;
         dlsched_get_stats(a->sched, &ds);
@@ -1263,7 +1357,7 @@ static int replay_main(app_t *a)
                   capture_error_message(a->cap));
         return CFG_EXIT_RUNTIME;
     }
-    return a->rx_failed || a->output_failed ? CFG_EXIT_RUNTIME : CFG_EXIT_OK;
+    return a->rx_failed || delivery_output_failed(a->out) ? CFG_EXIT_RUNTIME : CFG_EXIT_OK;
 }
 
 /* ---- live ----------------------------------------------------------------------------- */
@@ -1271,11 +1365,17 @@ static int replay_main(app_t *a)
 static int live_main(app_t *a)
 {
     char err[512] = "";
+    a->state_on_disk = a->cfg.state_dir[0] != '\0';
     a->state = devstate_create(a->cfg.state_dir, err, sizeof err);
     if (!a->state) {
         log_error("%s", err);
         return CFG_EXIT_RUNTIME;
     }
+    if (stopped_in_startup())
+        return CFG_EXIT_OK;
+    /* From here until the worker threads run, the stop signals wait (the threads inherit
+     * the mask); nothing below reads an unbounded input. */
+    block_signals(true);
     if (!a->cfg.pub_endpoint[0])
         log_warn("No event endpoint (api.pub_endpoint is empty): decoded messages are only "
                  "logged");
@@ -1285,6 +1385,8 @@ static int live_main(app_t *a)
         log_error("%s", err);
         return CFG_EXIT_RUNTIME;
     }
+    if (create_delivery(a) != 0 || delivery_add_publisher(a->out, a->pub, DELIVERY_ALL) != 0)
+        return CFG_EXIT_RUNTIME;
     if (publisher_add_command(a->pub, "stats", cmd_stats, a, "counters (as the stats event)") ||
         publisher_add_command(a->pub, "config", cmd_config, a,
                               "effective configuration, keys redacted") ||
@@ -1314,7 +1416,9 @@ static int live_main(app_t *a)
     int dl = start_downlink(a);
     if (dl != 0)
         return dl;
-    if (a->sched ? publisher_add_command(a->pub, "downlink", dlsched_cmd_downlink, a->sched,
+    if ((dl = start_core(a)) != 0)
+        return dl;
+    if (a->sched ? publisher_add_command(a->pub, "downlink", evjson_cmd_downlink, a->sched,
                                          "answer a downlink_request: ep_id, mc, payload (16 "
                                          "hex digits) or null to decline")
                  : publisher_add_command(a->pub, "downlink", cmd_downlink_off, a,
@@ -1339,29 +1443,35 @@ static int live_main(app_t *a)
                a->cfg.cmd_endpoint[0] ? a->cfg.cmd_endpoint : "(none)",
                a->cfg.state_dir[0] ? a->cfg.state_dir : "(memory)");
 
-    double next_stats = mono_s() + a->cfg.stats_interval_s;
-    double next_flush = mono_s() + a->cfg.state_flush_interval_s;
+    double next_stats = timeutil_mono_s() + a->cfg.stats_interval_s;
+    double next_flush = timeutil_mono_s() + a->cfg.state_flush_interval_s;
+    double next_status = timeutil_mono_s() + STATUS_INTERVAL_S;
     sig_atomic_t hup_seen = hup_signals;
     int exit_code = CFG_EXIT_OK;
     while (!stop_signals && !atomic_load(&a->dsp_done)) {
+        keystore_destroy(atomic_exchange(&a->keys_retired, NULL));
         if (publisher_poll(a->pub, POLL_MS) < 0) {
-            app_log(a, LOG_LEVEL_ERROR, "Command socket failed: stopping");
+            delivery_log(a->out, LOG_LEVEL_ERROR, "Command socket failed: stopping");
             exit_code = CFG_EXIT_RUNTIME;
             break;
         }
         if (hup_signals != hup_seen) {
             hup_seen = hup_signals;
             log_notice("SIGHUP: reloading keys");
-            atomic_store(&a->reload_keys, 1);
+            reload_keys(a);
         }
-        double now = mono_s();
+        double now = timeutil_mono_s();
         update_cpu_load(a);
         if (a->cfg.stats_interval_s > 0 && now >= next_stats) {
             next_stats = now + a->cfg.stats_interval_s;
             json_object *s = stats_json(a);
-            emit(a, "stats", s);
+            delivery_emit(a->out, "stats", DELIVERY_STATUS, s);
             log_stats(s);
             json_object_put(s);
+        }
+        if (now >= next_status) {
+            next_status = now + STATUS_INTERVAL_S;
+            notify_status(a);
         }
         if (a->cfg.state_flush_interval_s > 0 && now >= next_flush) {
             next_flush = now + a->cfg.state_flush_interval_s;
@@ -1373,11 +1483,12 @@ static int live_main(app_t *a)
      * flushes the receiver and publishes what it decoded), join, save the state. */
     if (stop_signals)
         log_notice("Stopping: draining the receiver");
+    svcnotify_stopping(a->notify);
     capture_stop(a->cap);
     pthread_join(dsp, NULL);
     flush_state(a);
     json_object *s = stats_json(a);
-    emit(a, "stats", s);
+    delivery_emit(a->out, "stats", DELIVERY_STATUS, s);
     json_object_put(s);
     switch (a->dsp_result) {
     case CAPTURE_END:
@@ -1402,8 +1513,16 @@ int main(int argc, char **argv)
     app_t app;
     memset(&app, 0, sizeof app);
     pthread_mutex_init(&app.lock, NULL);
-    app.start_mono_s = mono_s();
-    app.start_unix_s = unix_s();
+    app.start_mono_s = timeutil_mono_s();
+    app.notify = svcnotify_create(); /* NULL (out of memory): no notifications */
+    const char *freeze = getenv("SIGFOXD_TEST_FREEZE_DSP_S");
+    if (freeze && *freeze) {
+        char *end;
+        double v = strtod(freeze, &end);
+        if (*end == '\0' && v > 0 && v < 1e6)
+            app.freeze_dsp_s = v;
+    }
+    app.start_unix_s = timeutil_unix_s();
     app.last_cpu_mono_s = app.start_mono_s;
 
     cfg_actions_t act;
@@ -1433,9 +1552,21 @@ int main(int argc, char **argv)
     }
     app.rc = rc_lookup(app.cfg.rc);
     app.replay = app.cfg.replay_file[0] != '\0';
+    /* Stop signals work from here on: every start-up stage that reads a file checks the
+     * flag, and blocking reads return EINTR (no SA_RESTART). */
+    install_signals();
     if (load_keys(&app) != 0) {
         app_free(&app);
         return CFG_EXIT_USAGE;
+    }
+    if (act.check_config && app.cfg.core_endpoint[0]) {
+        char secret[CORELINK_KEY_Z85_LEN + 1];
+        if (corelink_read_secret_key(app.cfg.core_secret_key_file, secret, err, sizeof err) != 0) {
+            fprintf(stderr, "sigfoxd: core.secret_key_file: %s\n", err);
+            app_free(&app);
+            return CFG_EXIT_USAGE;
+        }
+        explicit_bzero(secret, sizeof secret);
     }
     if (act.check_config) {
         fprintf(stderr, "sigfoxd: configuration OK (%s, %zu device key(s))\n",
@@ -1444,9 +1575,9 @@ int main(int argc, char **argv)
         app_free(&app);
         return CFG_EXIT_OK;
     }
-    install_signals();
-    block_signals(true); /* until the worker threads exist: they inherit the mask */
-    int code = app.replay ? replay_main(&app) : live_main(&app);
+    int code = stopped_in_startup() ? CFG_EXIT_OK
+               : app.replay         ? replay_main(&app)
+                                    : live_main(&app);
     app_free(&app);
     return code;
 }

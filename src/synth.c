@@ -11,7 +11,9 @@
 #include "errbuf.h"
 #include "framejson.h"
 #include "hexutil.h"
+#include "prng.h"
 #include "rc.h"
+#include "simpayload.h"
 
 /* §2.2.1: the network's reference accuracy, ±1.62 ppm of the centre. */
 #define SNW_ACCURACY_PPM 1.62
@@ -33,75 +35,11 @@
 #define FSK_DEV_HZ 2400.0
 /* CW on/off ramps, seconds. */
 #define CW_RAMP_S 0.005
+/* Station view limits (synth_config_t.station_*). */
+#define STATION_MAX_FREQ_HZ 100e3
+#define STATION_MAX_DELAY_S 600.0
 
-/* ---- Random numbers: xoshiro256** seeded through splitmix64 ---- */
-
-typedef struct {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-static inline double rng_uniform(rng_t *r) /* [0, 1) */
-{
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-static double rng_range(rng_t *r, double lo, double hi)
-{
-    return lo + (hi - lo) * rng_uniform(r);
-}
-
-static double rng_exp(rng_t *r, double mean)
-{
-    return -mean * log(1.0 - rng_uniform(r));
-}
-
-/* Two independent standard normals (Marsaglia's polar method). */
-static inline void rng_normal2(rng_t *r, double *a, double *b)
-{
-    double u, v, q;
-    do {
-        u = (double)(int64_t)rng_next(r) * 0x1.0p-63;
-        v = (double)(int64_t)rng_next(r) * 0x1.0p-63;
-        q = u * u + v * v;
-    } while (q >= 1.0 || q == 0.0);
-    double m = sqrt(-2.0 * log(q) / q);
-    *a = u * m;
-    *b = v * m;
-}
+/* Random numbers: prng.h (xoshiro256** seeded through splitmix64). */
 
 /* ---- Objects ---- */
 
@@ -122,7 +60,7 @@ typedef struct {
     size_t cur;          /* current packet (index into s->intf) */
     uint64_t pos;        /* samples of the current packet produced */
     float complex *sym;  /* k samples of the current symbol */
-    rng_t bits;
+    prng_t bits;
 } fsk_source_t;
 
 typedef struct {
@@ -138,7 +76,9 @@ struct synth {
     double nominal_lo_hz, nominal_hi_hz; /* a device's f_UL choice range (absolute) */
     double usable_lo_hz, usable_hi_hz;   /* usable macro-channel (absolute) */
     uint64_t total_samples, pos;
-    rng_t plan, noise;
+    uint64_t plan_samples; /* the planned duration (total_samples without the station's
+                              delay): every planned burst ends inside it */
+    prng_t plan, noise;
     device_t *dev;
     size_t ndev, cap_dev;
     synth_burst_t *bursts;
@@ -156,6 +96,8 @@ struct synth {
     synth_bproc_t *bproc;
     size_t nbproc, cap_bproc;
     bool finalized;
+    bool station_done; /* the station view was applied (finalize), with this result */
+    int station_rc;
 };
 
 const char *synth_strerror(int code)
@@ -316,6 +258,21 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
                    c->dl_offset_s, rc->t_rx_s - DL_BURST_S);
         return SYNTH_ERR_ARG;
     }
+    if (!(c->station_ebn0_db >= -60 && c->station_ebn0_db <= 60)) {
+        errbuf_set(err, err_len, "station Eb/N0 offset %g dB outside -60..60",
+                   c->station_ebn0_db);
+        return SYNTH_ERR_ARG;
+    }
+    if (!(fabs(c->station_freq_hz) <= STATION_MAX_FREQ_HZ)) {
+        errbuf_set(err, err_len, "station carrier offset %g Hz outside -%g..%g Hz",
+                   c->station_freq_hz, STATION_MAX_FREQ_HZ, STATION_MAX_FREQ_HZ);
+        return SYNTH_ERR_ARG;
+    }
+    if (!(c->station_delay_s >= 0 && c->station_delay_s <= STATION_MAX_DELAY_S)) {
+        errbuf_set(err, err_len, "station delay %g s outside 0..%g s", c->station_delay_s,
+                   STATION_MAX_DELAY_S);
+        return SYNTH_ERR_ARG;
+    }
     double center = c->center_freq_hz ? c->center_freq_hz : rc->ul_center_hz;
     if (!(center > 0 && center < 10e9)) {
         errbuf_set(err, err_len, "centre frequency %g Hz out of range", center);
@@ -337,6 +294,25 @@ static int check_config(const synth_config_t *c, char *err, size_t err_len)
 }
 
 /* ---- Burst records ---- */
+
+/* True when burst b's carrier, moved by df_hz, stays inside the capture's band from
+ * ramp-up to ramp-down (drift included). Needs mod.freq_hz, drift_hz_s, baud and the
+ * times. */
+static bool burst_in_band(const synth_t *s, const synth_burst_t *b, double df_hz)
+{
+    double f0 = b->mod.freq_hz + df_hz;
+    double f_end = f0 + b->drift_hz_s * (b->t_off_s - b->t_start_s);
+    double f_beg = f0 + b->drift_hz_s * (b->t_on_s - b->t_start_s);
+    double lim = s->cfg.rate_sps / 2 - 2.0 * b->baud;
+    return fabs(f_end) <= lim && fabs(f_beg) <= lim;
+}
+
+/* True when interferer k, moved by df_hz, stays inside the capture's band. */
+static bool interferer_in_band(const synth_t *s, size_t k, double df_hz)
+{
+    double f = s->intf_r[k].f_off_hz + df_hz;
+    return fabs(f) + s->intf[k].bandwidth_hz / 2 <= s->cfg.rate_sps / 2;
+}
 
 typedef struct {
     const ul_message_t *msg;
@@ -364,6 +340,7 @@ static int add_record(synth_t *s, const burst_plan_t *bp)
     bool control = bp->msg->kind != UL_KIND_APP;
     if (ul_container_parse(container, (size_t)clen, control, &b.msg, NULL, NULL) < 0)
         return SYNTH_ERR_CODEC;
+    b.payload_class = sim_payload_class_of(&b.msg);
     b.payload_air_len = b.msg.payload_len;
     memcpy(b.payload_air, b.msg.payload, b.msg.payload_len);
     b.ft = ul_ft_value((size_t)clen, control, bp->rank);
@@ -404,19 +381,16 @@ static int add_record(synth_t *s, const burst_plan_t *bp)
     b.t_end_s = bp->t_start_s + (double)b.nbits / rs;
     b.t_on_s = b.start_sample / fs;
     b.t_off_s = b.t_on_s + dur;
-    if (b.start_sample < 0 || b.t_off_s * fs > (double)s->total_samples)
+    if (b.start_sample < 0 || b.t_off_s * fs > (double)s->plan_samples)
         return SYNTH_ERR_RANGE;
+    b.baud = bp->baud;
+    b.drift_hz_s = b.mod.drift_hz_s;
     /* The carrier over the whole burst must stay inside the capture's band. */
-    double f_end = b.mod.freq_hz + b.mod.drift_hz_s * (b.t_off_s - b.t_start_s);
-    double f_beg = b.mod.freq_hz + b.mod.drift_hz_s * (b.t_on_s - b.t_start_s);
-    double lim = fs / 2 - 2.0 * bp->baud;
-    if (fabs(f_end) > lim || fabs(f_beg) > lim)
+    if (!burst_in_band(s, &b, 0))
         return SYNTH_ERR_RANGE;
     b.freq_hz = bp->freq_hz;
-    b.drift_hz_s = b.mod.drift_hz_s;
     b.ebn0_db = bp->ebn0_db;
     b.rssi_dbfs = 10 * log10(p_target);
-    b.baud = bp->baud;
     b.rank = bp->rank;
     b.n_frames = bp->n_frames;
     b.message = bp->message;
@@ -437,7 +411,7 @@ static int add_device(synth_t *s, device_t **out)
     memset(d, 0, sizeof *d);
     /* Unique random ID. */
     for (;;) {
-        d->ep_id = (uint32_t)(rng_next(&s->plan) >> 32);
+        d->ep_id = (uint32_t)(prng_next(&s->plan) >> 32);
         bool dup = false;
         for (size_t i = 0; i < s->ndev && !dup; i++)
             dup = s->dev[i].ep_id == d->ep_id;
@@ -445,18 +419,18 @@ static int add_device(synth_t *s, device_t **out)
             break;
     }
     for (int i = 0; i < UL_KEY_BYTES; i++)
-        d->key[i] = (uint8_t)(rng_next(&s->plan) >> 56);
-    d->mc = (uint16_t)(rng_next(&s->plan) % (UL_MC_MAX + 1));
-    d->freq_error_ppm = rng_range(&s->plan, -1, 1) * s->cfg.freq_error_ppm_max;
-    d->baud_error_ppm = rng_range(&s->plan, -1, 1) * s->cfg.baud_error_ppm_max;
+        d->key[i] = (uint8_t)(prng_next(&s->plan) >> 56);
+    d->mc = (uint16_t)(prng_next(&s->plan) % (UL_MC_MAX + 1));
+    d->freq_error_ppm = prng_range(&s->plan, -1, 1) * s->cfg.freq_error_ppm_max;
+    d->baud_error_ppm = prng_range(&s->plan, -1, 1) * s->cfg.baud_error_ppm_max;
     /* Hardware shaping: a 0.7..1 symbol reversal dip keeps Table 2-8 (test_dbpskmod
      * measures -24 dBc at 0.7 against the -20 dBc limit); ramps of 0.25..1 symbol and 0..2
      * extra symbols, at most 2 symbols together at each end (§2.4.3). */
-    d->reversal_symbols = rng_range(&s->plan, 0.7, 1.0);
-    d->ramp_symbols = rng_range(&s->plan, 0.25, 1.0);
+    d->reversal_symbols = prng_range(&s->plan, 0.7, 1.0);
+    d->ramp_symbols = prng_range(&s->plan, 0.25, 1.0);
     int max_extra = (int)floor(DBPSK_MAX_EXTRA_SYMBOLS - d->ramp_symbols);
-    d->lead_symbols = (int)(rng_next(&s->plan) % (uint64_t)(max_extra + 1));
-    d->tail_symbols = (int)(rng_next(&s->plan) % (uint64_t)(max_extra + 1));
+    d->lead_symbols = (int)(prng_next(&s->plan) % (uint64_t)(max_extra + 1));
+    d->tail_symbols = (int)(prng_next(&s->plan) % (uint64_t)(max_extra + 1));
     if (keystore_add(s->keys, d->ep_id, d->key) < 0)
         return SYNTH_ERR_NOMEM;
     *out = d;
@@ -467,10 +441,10 @@ static int add_device(synth_t *s, device_t **out)
 /* A control message's report (§5.1, §5.2): supply voltages, temperature, DL RSSI. */
 static void random_control(synth_t *s, ul_message_t *m)
 {
-    m->control.vdd_idle_mv = (uint16_t)rng_range(&s->plan, 2800, 3600);
-    m->control.vdd_tx_mv = (uint16_t)rng_range(&s->plan, 2500, 3400);
-    m->control.temp_tenth_c = (int16_t)rng_range(&s->plan, -200, 600);
-    m->control.rssi_dbm = (int8_t)rng_range(&s->plan, -127, -60); /* int8 field */
+    m->control.vdd_idle_mv = (uint16_t)prng_range(&s->plan, 2800, 3600);
+    m->control.vdd_tx_mv = (uint16_t)prng_range(&s->plan, 2500, 3400);
+    m->control.temp_tenth_c = (int16_t)prng_range(&s->plan, -200, 600);
+    m->control.rssi_dbm = (int8_t)prng_range(&s->plan, -127, -60); /* int8 field */
 }
 
 static void random_message(synth_t *s, const device_t *d, ul_message_t *m)
@@ -478,7 +452,7 @@ static void random_message(synth_t *s, const device_t *d, ul_message_t *m)
     memset(m, 0, sizeof *m);
     m->ep_id = d->ep_id;
     m->mc = d->mc;
-    double u = rng_uniform(&s->plan);
+    double u = prng_uniform(&s->plan);
     const synth_config_t *c = &s->cfg;
     if (u < c->p_keepalive || u < c->p_keepalive + c->p_dl_confirmation) {
         m->kind = u < c->p_keepalive ? UL_KIND_KEEPALIVE : UL_KIND_DL_CONFIRMATION;
@@ -489,13 +463,17 @@ static void random_message(synth_t *s, const device_t *d, ul_message_t *m)
     }
     if (u < c->p_keepalive + c->p_dl_confirmation + c->p_one_bit) {
         m->one_bit = true;
-        m->payload_bit = (uint8_t)(rng_next(&s->plan) >> 63);
+        m->payload_bit = (uint8_t)(prng_next(&s->plan) >> 63);
+    } else if (c->payload_classes) {
+        int cls = (int)(prng_next(&s->plan) % (SIM_PAYLOAD_COUNTER + 1));
+        size_t len = (size_t)(prng_next(&s->plan) % (UL_MAX_PAYLOAD_BYTES + 1));
+        sim_payload_fill(m, cls, len, prng_next(&s->plan));
     } else {
-        m->payload_len = (size_t)(rng_next(&s->plan) % (UL_MAX_PAYLOAD_BYTES + 1));
+        m->payload_len = (size_t)(prng_next(&s->plan) % (UL_MAX_PAYLOAD_BYTES + 1));
         for (size_t i = 0; i < m->payload_len; i++)
-            m->payload[i] = (uint8_t)(rng_next(&s->plan) >> 56);
+            m->payload[i] = (uint8_t)(prng_next(&s->plan) >> 56);
     }
-    m->bf = rng_uniform(&s->plan) < c->p_bf;
+    m->bf = prng_uniform(&s->plan) < c->p_bf;
 }
 
 static int pick_baud(synth_t *s)
@@ -504,7 +482,7 @@ static int pick_baud(synth_t *s)
         return s->cfg.baud;
     if (!s->rc->br100_allowed)
         return 600;
-    return rng_uniform(&s->plan) < 0.5 ? 100 : 600;
+    return prng_uniform(&s->plan) < 0.5 ? 100 : 600;
 }
 
 static double drift_limit(const synth_t *s, int baud)
@@ -518,7 +496,7 @@ static double pick_gap(synth_t *s, bool bf)
     double hi = bf ? s->rc->t_ifb_max_s : s->rc->t_ifu_max_s;
     if (hi < 0)
         hi = GAP_MAX_DEFAULT_S;
-    return rng_range(&s->plan, lo, hi);
+    return prng_range(&s->plan, lo, hi);
 }
 
 /* Nominal carriers of a message's frames (§3.13.3, §4.9.2). For a B-procedure the first
@@ -533,12 +511,12 @@ static void pick_carriers(synth_t *s, bool bf, int n_frames, double f_first, dou
         if (n_frames > 2)
             lo += df;
     }
-    f[0] = f_first > 0 ? f_first : rng_range(&s->plan, lo, hi);
+    f[0] = f_first > 0 ? f_first : prng_range(&s->plan, lo, hi);
     for (int k = 1; k < 3; k++) {
         if (bf)
             f[k] = f[0] + (k == 1 ? df : -df);
         else
-            f[k] = rng_range(&s->plan, s->nominal_lo_hz, s->nominal_hi_hz);
+            f[k] = prng_range(&s->plan, s->nominal_lo_hz, s->nominal_hi_hz);
     }
 }
 
@@ -579,10 +557,10 @@ static int plan_message(synth_t *s, device_t *d, uint32_t device_no, double t_on
         bp.mod.rate_sps = s->cfg.rate_sps;
         bp.mod.baud = baud;
         double lim = drift_limit(s, baud);
-        bp.mod.drift_hz_s = rng_range(&s->plan, -lim, lim);
+        bp.mod.drift_hz_s = prng_range(&s->plan, -lim, lim);
         if (drift_hz_s)
             bp.mod.drift_hz_s = *drift_hz_s;
-        bp.mod.phase_rad = rng_range(&s->plan, -M_PI, M_PI);
+        bp.mod.phase_rad = prng_range(&s->plan, -M_PI, M_PI);
         bp.t_start_s = t + dbpsk_burst_data_offset(&bp.mod) / s->cfg.rate_sps;
         bp.freq_hz = f[r - 1] * scale; /* the device's reference error moves it (§2.2.3) */
         bp.ebn0_db = ebn0_db;
@@ -629,7 +607,7 @@ static int plan_confirmation(synth_t *s, device_t *d, uint32_t device_no, size_t
     bp.dl_freq_hz = f1->freq_hz + s->rc->dl_gap_hz;
     bp.dl_t_start_s = bp.window_start_s + s->cfg.dl_offset_s;
     bp.dl_t_end_s = bp.dl_t_start_s + DL_BURST_S;
-    bp.t_conf_s = rng_range(&s->plan, s->rc->t_conf_min_s, s->rc->t_conf_max_s);
+    bp.t_conf_s = prng_range(&s->plan, s->rc->t_conf_min_s, s->rc->t_conf_max_s);
     ul_message_t m;
     memset(&m, 0, sizeof m);
     m.ep_id = d->ep_id;
@@ -637,7 +615,7 @@ static int plan_confirmation(synth_t *s, device_t *d, uint32_t device_no, size_t
     m.kind = UL_KIND_DL_CONFIRMATION;
     m.payload_len = UL_DL_CONFIRMATION_PAYLOAD_BYTES;
     random_control(s, &m); /* BF = 0 (§5.2) */
-    double ebn0 = rng_range(&s->plan, s->cfg.ebn0_min_db, s->cfg.ebn0_max_db);
+    double ebn0 = prng_range(&s->plan, s->cfg.ebn0_min_db, s->cfg.ebn0_max_db);
     size_t mark = s->nbursts;
     double first_end = 0;
     int rc = plan_message(s, d, device_no, bp.dl_t_end_s + bp.t_conf_s, &m, 1, baud, ebn0, 0, 0,
@@ -663,19 +641,19 @@ static int plan_devices(synth_t *s)
         if (rc < 0)
             return rc;
         size_t di = s->ndev - 1;
-        double t = rng_range(&s->plan, 0, interval);
+        double t = prng_range(&s->plan, 0, interval);
         for (;;) {
             ul_message_t m;
             d = &s->dev[di];
             random_message(s, d, &m);
-            int n_frames = rng_uniform(&s->plan) < c->p_single_frame ? 1 : 3;
+            int n_frames = prng_uniform(&s->plan) < c->p_single_frame ? 1 : 3;
             /* §5.1: keep-alive in three frames; §5.2: confirmation in a single frame. */
             if (m.kind == UL_KIND_KEEPALIVE)
                 n_frames = 3;
             else if (m.kind == UL_KIND_DL_CONFIRMATION)
                 n_frames = 1;
             int baud = pick_baud(s);
-            double ebn0 = rng_range(&s->plan, c->ebn0_min_db, c->ebn0_max_db);
+            double ebn0 = prng_range(&s->plan, c->ebn0_min_db, c->ebn0_max_db);
             double first_end = 0, last_off = 0;
             size_t first = s->nbursts;
             rc = plan_message(s, d, (uint32_t)di, t, &m, n_frames, baud, ebn0, 0, 0, NULL,
@@ -693,10 +671,10 @@ static int plan_devices(synth_t *s)
                     return cr;
                 if (cr == 0)
                     break; /* the confirmation would leave the capture */
-                t = conf_off + T_IFP_MIN_S + rng_exp(&s->plan, interval);
+                t = conf_off + T_IFP_MIN_S + prng_exp(&s->plan, interval);
                 continue;
             }
-            t = last_off + T_IFP_MIN_S + rng_exp(&s->plan, interval);
+            t = last_off + T_IFP_MIN_S + prng_exp(&s->plan, interval);
             if (m.bf) /* listening for the downlink: T_W then T_RX (Table 4-1) */
                 t = fmax(t, first_end + s->rc->t_w_s + s->rc->t_rx_s);
         }
@@ -712,7 +690,7 @@ static int plan_collisions(synth_t *s)
     if (planned == 0 || s->cfg.collisions == 0)
         return 0;
     for (int c = 0; c < s->cfg.collisions; c++) {
-        size_t victim_i = (size_t)(rng_next(&s->plan) % planned);
+        size_t victim_i = (size_t)(prng_next(&s->plan) % planned);
         synth_burst_t victim = s->bursts[victim_i];
         device_t *d;
         int rc = add_device(s, &d);
@@ -722,11 +700,11 @@ static int plan_collisions(synth_t *s)
         random_message(s, d, &m);
         m.bf = false;
         double dur = victim.t_end_s - victim.t_start_s;
-        double ebn0 = rng_range(&s->plan, s->cfg.ebn0_min_db, s->cfg.ebn0_max_db);
-        double df = rng_range(&s->plan, -0.5, 0.5) * victim.baud;
+        double ebn0 = prng_range(&s->plan, s->cfg.ebn0_min_db, s->cfg.ebn0_max_db);
+        double df = prng_range(&s->plan, -0.5, 0.5) * victim.baud;
         double f_nom = (victim.freq_hz + df) / (1.0 + d->freq_error_ppm * 1e-6);
         f_nom = fmin(fmax(f_nom, s->nominal_lo_hz), s->nominal_hi_hz);
-        double frac = rng_range(&s->plan, 0.1, 0.6);
+        double frac = prng_range(&s->plan, 0.1, 0.6);
         /* Start inside the victim; if that runs past the end, end inside it instead. */
         for (int attempt = 0; attempt < 2; attempt++) {
             double t_start =
@@ -761,7 +739,7 @@ static int add_interferer(synth_t *s, const synth_interferer_t *it, int source)
     r.start = (int64_t)llround(it->t_start_s * fs);
     r.end = (int64_t)llround(it->t_end_s * fs);
     r.amp = sqrt(pow(10.0, it->power_db / 10.0) * s->n0 * 100.0);
-    r.phase0 = rng_range(&s->plan, -M_PI, M_PI);
+    r.phase0 = prng_range(&s->plan, -M_PI, M_PI);
     r.f_off_hz = it->freq_hz - s->cfg.center_freq_hz;
     r.source = source;
     s->intf[s->nintf] = *it;
@@ -778,9 +756,9 @@ static int plan_interferers(synth_t *s)
         synth_interferer_t it;
         memset(&it, 0, sizeof it);
         it.kind = SYNTH_INTERFERER_CW;
-        it.freq_hz = rng_range(&s->plan, s->usable_lo_hz, s->usable_hi_hz);
-        it.t_start_s = rng_range(&s->plan, 0, 0.5 * D);
-        it.t_end_s = fmin(D, it.t_start_s + rng_range(&s->plan, 0.5 * D, D));
+        it.freq_hz = prng_range(&s->plan, s->usable_lo_hz, s->usable_hi_hz);
+        it.t_start_s = prng_range(&s->plan, 0, 0.5 * D);
+        it.t_end_s = fmin(D, it.t_start_s + prng_range(&s->plan, 0.5 * D, D));
         it.power_db = c->interferer_db;
         int rc = add_interferer(s, &it, -1);
         if (rc < 0)
@@ -806,14 +784,14 @@ static int plan_interferers(synth_t *s)
         src->sym = calloc(k, sizeof *src->sym);
         if (!src->mod || !src->sym)
             return SYNTH_ERR_NOMEM;
-        rng_seed(&src->bits, c->seed, 100 + i);
+        prng_seed(&src->bits, c->seed, 100 + i);
         double bw = 2 * (src->dev_hz + src->baud);
-        double f = rng_range(&s->plan, s->usable_lo_hz + bw / 2, s->usable_hi_hz - bw / 2);
+        double f = prng_range(&s->plan, s->usable_lo_hz + bw / 2, s->usable_hi_hz - bw / 2);
         src->first = s->nintf;
         /* Packets of 20..100 ms, exponential pauses of mean 300 ms. */
-        double t = rng_exp(&s->plan, 0.3);
+        double t = prng_exp(&s->plan, 0.3);
         for (;;) {
-            double len = round(rng_range(&s->plan, 0.020, 0.100) * src->baud) / src->baud;
+            double len = round(prng_range(&s->plan, 0.020, 0.100) * src->baud) / src->baud;
             if (t + len >= D)
                 break;
             synth_interferer_t it;
@@ -829,9 +807,96 @@ static int plan_interferers(synth_t *s)
             int rc = add_interferer(s, &it, (int)i);
             if (rc < 0)
                 return rc;
-            t += len + rng_exp(&s->plan, 0.3);
+            t += len + prng_exp(&s->plan, 0.3);
         }
         src->count = s->nintf - src->first;
+    }
+    return 0;
+}
+
+/* ---- Station view ---- */
+
+static uint64_t noise_seed(const synth_t *s)
+{
+    return s->cfg.station_noise_seed ? s->cfg.station_noise_seed : s->cfg.seed;
+}
+
+/* Before the station view is applied: every planned burst and interferer must stay in the
+ * band with the station's carrier offset. Returns 0 or SYNTH_ERR_RANGE with a message. */
+static int station_check(const synth_t *s, char *err, size_t err_len)
+{
+    double df = s->cfg.station_freq_hz;
+    for (size_t i = 0; i < s->nbursts; i++) {
+        if (!burst_in_band(s, &s->bursts[i], df)) {
+            errbuf_set(err, err_len,
+                       "station carrier offset %g Hz moves the burst at %.3f s (%.0f Hz) out of "
+                       "the capture's band (%.0f S/s): use a smaller offset or a higher rate",
+                       df, s->bursts[i].t_start_s, s->bursts[i].freq_hz, s->cfg.rate_sps);
+            return SYNTH_ERR_RANGE;
+        }
+    }
+    for (size_t k = 0; k < s->nintf; k++) {
+        if (!interferer_in_band(s, k, df)) {
+            errbuf_set(err, err_len,
+                       "station carrier offset %g Hz moves the interferer at %.0f Hz out of the "
+                       "capture's band (%.0f S/s)",
+                       df, s->intf[k].freq_hz, s->cfg.rate_sps);
+            return SYNTH_ERR_RANGE;
+        }
+    }
+    return 0;
+}
+
+/* Moves the planned scene (random and explicit traffic, interferers, B-procedure records)
+ * to the station's view: gain, carrier offset, delay. Once, at finalize. Returns 0 or
+ * SYNTH_ERR_RANGE (an explicit burst leaves the band). */
+static int apply_station(synth_t *s)
+{
+    const synth_config_t *c = &s->cfg;
+    const double db = c->station_ebn0_db, df = c->station_freq_hz, dt = c->station_delay_s;
+    const double fs = c->rate_sps, gain = pow(10.0, db / 20.0);
+    if (db == 0 && df == 0 && dt == 0)
+        return 0;
+    for (size_t i = 0; i < s->nbursts; i++) {
+        synth_burst_t *b = &s->bursts[i];
+        if (!burst_in_band(s, b, df))
+            return SYNTH_ERR_RANGE;
+        b->mod.amplitude *= gain;
+        b->ebn0_db += db;
+        b->rssi_dbfs += db;
+        b->mod.freq_hz += df;
+        b->freq_hz += df;
+        b->t_start_s += dt;
+        b->t_end_s += dt;
+        b->t_on_s += dt;
+        b->t_off_s += dt;
+        b->start_sample += dt * fs;
+    }
+    for (size_t k = 0; k < s->nintf; k++) {
+        if (!interferer_in_band(s, k, df))
+            return SYNTH_ERR_RANGE;
+        synth_interferer_t *it = &s->intf[k];
+        intf_render_t *r = &s->intf_r[k];
+        it->t_start_s += dt;
+        it->t_end_s += dt;
+        it->freq_hz += df;
+        it->power_db += db;
+        r->start = (int64_t)llround(it->t_start_s * fs);
+        r->end = (int64_t)llround(it->t_end_s * fs);
+        r->amp *= gain;
+        r->f_off_hz += df;
+    }
+    for (size_t i = 0; i < s->nbproc; i++) {
+        synth_bproc_t *b = &s->bproc[i];
+        b->ul_t_end_s += dt;
+        b->window_start_s += dt;
+        b->window_end_s += dt;
+        b->dl_t_start_s += dt;
+        b->dl_t_end_s += dt;
+        if (b->confirmed)
+            b->conf_t_start_s += dt;
+        b->ul_freq_hz += df;
+        b->dl_freq_hz += df;
     }
     return 0;
 }
@@ -868,6 +933,12 @@ static int finalize(synth_t *s)
 {
     if (s->finalized)
         return 0;
+    if (!s->station_done) {
+        s->station_done = true;
+        s->station_rc = apply_station(s);
+    }
+    if (s->station_rc < 0)
+        return s->station_rc;
     if (s->nbursts > 1) /* an empty scenario has no array (qsort(NULL) is undefined) */
         qsort(s->bursts, s->nbursts, sizeof *s->bursts, cmp_t_start);
     /* Collisions: overlapping on-air time and main lobes (±1/TS) that touch. */
@@ -938,7 +1009,8 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
     }
     s->sigma2 = pow(10.0, cfg->noise_dbfs / 10.0);
     s->n0 = s->sigma2 / cfg->rate_sps;
-    s->total_samples = (uint64_t)llround(cfg->duration_s * cfg->rate_sps);
+    s->plan_samples = (uint64_t)llround(cfg->duration_s * cfg->rate_sps);
+    s->total_samples = s->plan_samples;
     /* Annex 8.3: usable = operating ± 96 kHz shrunk by ε_SNW (1.62 ppm); a device chooses
      * f_UL a further ε_EP (20 ppm) inside so that its own error keeps it usable. */
     double fc = s->rc->ul_center_hz;
@@ -947,8 +1019,8 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
     s->usable_hi_hz = fc + RC_MACRO_CHANNEL_HZ / 2 - eps_snw;
     s->nominal_lo_hz = s->usable_lo_hz + eps_ep;
     s->nominal_hi_hz = s->usable_hi_hz - eps_ep;
-    rng_seed(&s->plan, cfg->seed, 1);
-    rng_seed(&s->noise, cfg->seed, 2);
+    prng_seed(&s->plan, cfg->seed, 1);
+    prng_seed(&s->noise, noise_seed(s), 2);
     s->keys = keystore_create();
     if (!s->keys) {
         errbuf_set(err, err_len, "out of memory");
@@ -965,6 +1037,13 @@ synth_t *synth_create(const synth_config_t *cfg, char *err, size_t err_len)
         synth_destroy(s);
         return NULL;
     }
+    if (station_check(s, err, err_len) < 0) {
+        synth_destroy(s);
+        return NULL;
+    }
+    /* The station hears everything station_delay_s later: the capture grows so that the
+     * last burst is whole. */
+    s->total_samples = s->plan_samples + (uint64_t)llround(cfg->station_delay_s * cfg->rate_sps);
     return s;
 }
 
@@ -1108,11 +1187,11 @@ void synth_rewind(synth_t *s)
     s->pos = 0;
     s->nactive = 0;
     s->next_render = 0;
-    rng_seed(&s->noise, s->cfg.seed, 2);
+    prng_seed(&s->noise, noise_seed(s), 2);
     for (size_t i = 0; i < s->nfsk; i++) {
         s->fsk[i].cur = s->fsk[i].first;
         s->fsk[i].pos = 0;
-        rng_seed(&s->fsk[i].bits, s->cfg.seed, 100 + i);
+        prng_seed(&s->fsk[i].bits, s->cfg.seed, 100 + i);
     }
 }
 
@@ -1121,7 +1200,7 @@ static void add_noise(synth_t *s, float complex *out, size_t n)
     double sd = sqrt(s->sigma2 / 2.0); /* per component */
     for (size_t i = 0; i < n; i++) {
         double a, b;
-        rng_normal2(&s->noise, &a, &b);
+        prng_normal2(&s->noise, &a, &b);
         out[i] = (float)(sd * a) + (float)(sd * b) * I;
     }
 }
@@ -1147,7 +1226,7 @@ static void add_interferer_block(synth_t *s, size_t k, float complex *out, uint6
             double env;
             if (src) {
                 if (src->pos % src->k == 0) {
-                    unsigned bit = (unsigned)(rng_next(&src->bits) >> 63);
+                    unsigned bit = (unsigned)(prng_next(&src->bits) >> 63);
                     cpfskmod_modulate(src->mod, bit, src->sym);
                 }
                 env = 1.0;
@@ -1343,6 +1422,8 @@ static json_object *burst_object(const synth_burst_t *b)
     json_object_object_add(o, "mc", json_object_new_int(b->msg.mc));
     bytes_to_hex(b->payload_air, b->payload_air_len, hex);
     json_object_object_add(o, "payload", json_object_new_string(hex));
+    json_object_object_add(o, "payload_class",
+                           json_object_new_string(sim_payload_class_name(b->payload_class)));
     json_object_object_add(o, "payload_bit",
                            b->msg.one_bit ? json_object_new_int(b->msg.payload_bit) : NULL);
     json_object_object_add(o, "bf", json_object_new_boolean(b->msg.bf));

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cliutil.h"
 #include "errbuf.h"
 #include "framejson.h"
 #include "hexutil.h"
@@ -1389,12 +1388,12 @@ static json_object *stats_json(const truth_stats_t *st)
     N(messages_auth_not_ok);
     N(replay_events);
 #undef N
-    rc |= cli_json_num(o, "freq_err_rms_hz", st->freq_err_rms_hz, 2);
-    rc |= cli_json_num(o, "freq_err_max_hz", st->freq_err_max_hz, 2);
-    rc |= cli_json_num(o, "time_err_rms_ms", st->time_err_rms_ms, 3);
-    rc |= cli_json_num(o, "time_err_max_ms", st->time_err_max_ms, 3);
-    rc |= cli_json_num(o, "snr_minus_ebn0_mean_db", st->snr_minus_ebn0_mean_db, 2);
-    rc |= cli_json_num(o, "snr_minus_ebn0_rms_db", st->snr_minus_ebn0_rms_db, 2);
+    rc |= framejson_add_num(o, "freq_err_rms_hz", st->freq_err_rms_hz, 2);
+    rc |= framejson_add_num(o, "freq_err_max_hz", st->freq_err_max_hz, 2);
+    rc |= framejson_add_num(o, "time_err_rms_ms", st->time_err_rms_ms, 3);
+    rc |= framejson_add_num(o, "time_err_max_ms", st->time_err_max_ms, 3);
+    rc |= framejson_add_num(o, "snr_minus_ebn0_mean_db", st->snr_minus_ebn0_mean_db, 2);
+    rc |= framejson_add_num(o, "snr_minus_ebn0_rms_db", st->snr_minus_ebn0_rms_db, 2);
     if (rc) {
         json_object_put(o);
         return NULL;
@@ -1420,14 +1419,14 @@ static int rec_json(json_object *o, const truth_rec_t *r)
         rc |= jadd(o, "rank", json_object_new_int(r->rank));
     if (r->baud)
         rc |= jadd(o, "baud", json_object_new_int(r->baud));
-    rc |= cli_json_num(o, "t_start_s", r->t_start_s, 6);
-    rc |= cli_json_num(o, "freq_hz", r->freq_hz, 1);
+    rc |= framejson_add_num(o, "t_start_s", r->t_start_s, 6);
+    rc |= framejson_add_num(o, "freq_hz", r->freq_hz, 1);
     if (r->type == TRUTH_REC_BURST) {
-        rc |= cli_json_num(o, "ebn0_db", r->ebn0_db, 2);
+        rc |= framejson_add_num(o, "ebn0_db", r->ebn0_db, 2);
         rc |= jadd(o, "collided", json_object_new_boolean(r->collided));
         rc |= jadd(o, "interfered", json_object_new_boolean(r->interfered));
     } else {
-        rc |= cli_json_num(o, "snr_db", r->snr_db, 2);
+        rc |= framejson_add_num(o, "snr_db", r->snr_db, 2);
     }
     return rc;
 }
@@ -1464,10 +1463,10 @@ json_object *truth_score_json(const truth_score_t *s, long max_list)
     json_object *c = json_object_new_object();
     rc |= jadd(o, "config", c);
     if (c) {
-        rc |= cli_json_num(c, "time_tol_symbols", s->cfg.time_tol_symbols, 3);
-        rc |= cli_json_num(c, "time_tol_s", s->cfg.time_tol_s, 6);
-        rc |= cli_json_num(c, "freq_tol_hz", s->cfg.freq_tol_hz, 6);
-        rc |= cli_json_num(c, "min_ebn0_db", s->cfg.min_ebn0_db, 2);
+        rc |= framejson_add_num(c, "time_tol_symbols", s->cfg.time_tol_symbols, 3);
+        rc |= framejson_add_num(c, "time_tol_s", s->cfg.time_tol_s, 6);
+        rc |= framejson_add_num(c, "freq_tol_hz", s->cfg.freq_tol_hz, 6);
+        rc |= framejson_add_num(c, "min_ebn0_db", s->cfg.min_ebn0_db, 2);
         rc |= jadd(c, "expect_collided", json_object_new_boolean(s->cfg.expect_collided));
         rc |= jadd(c, "expect_interfered", json_object_new_boolean(s->cfg.expect_interfered));
     }

@@ -24,7 +24,7 @@
 #include "iqfile.h"
 #include "log.h"
 #include "monarch.h"
-#include "rxjson.h"
+#include "timeutil.h"
 
 #define DEFAULT_AMPLITUDE 0.7f
 #define DEFAULT_QUEUE_LEN 16
@@ -93,13 +93,6 @@ const char *txsink_strerror(int code)
     }
 }
 
-static double unix_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 double txsink_max_offset_hz(const txsink_t *s)
 {
     return s ? s->rate_sps / 2 - SIGNAL_HALF_BW_HZ : 0;
@@ -109,7 +102,7 @@ double txsink_max_offset_hz(const txsink_t *s)
 
 static int put_num(json_object *o, const char *key, double v, int decimals)
 {
-    return framejson_add(o, key, rxjson_number(v, decimals));
+    return framejson_add(o, key, framejson_number(v, decimals));
 }
 
 /* The fields every sidecar starts with: what it describes and how to read its IQ file
@@ -270,7 +263,7 @@ static int write_file(txsink_t *s, const item_t *it, const float complex *x, siz
 static bool wait_until(txsink_t *s, double until)
 {
     while (!s->stop) {
-        double now = unix_now();
+        double now = timeutil_unix_s();
         if (now >= until)
             return true;
         struct timespec ts;
@@ -300,7 +293,7 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
         errbuf_set(res->error, sizeof res->error, "transmitter stopped before the burst was due");
         return TXSINK_ERR_STOPPED;
     }
-    double now = unix_now();
+    double now = timeutil_unix_s();
     res->late_s = now - first_unix;
     if (res->late_s > s->cfg.late_limit_s) {
         errbuf_set(res->error, sizeof res->error,
@@ -311,7 +304,7 @@ static int write_soapy(txsink_t *s, const float complex *x, size_t n, double fir
     long long time_ns = 0;
     if (s->hw_time) {
         long long hw_now = SoapySDRDevice_getHardwareTime(s->dev, "");
-        time_ns = hw_now + llround((first_unix - unix_now()) * 1e9);
+        time_ns = hw_now + llround((first_unix - timeutil_unix_s()) * 1e9);
         res->hw_time = true;
     }
     size_t done = 0;
@@ -788,14 +781,14 @@ int txsink_drain(txsink_t *s, int timeout_ms)
 {
     if (!s)
         return TXSINK_ERR_ARG;
-    double until = unix_now() + timeout_ms / 1e3;
+    double until = timeutil_unix_s() + timeout_ms / 1e3;
     pthread_mutex_lock(&s->lock);
     while ((s->qcount > 0 || s->busy) && s->thread_started) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&s->cond, &s->lock);
             continue;
         }
-        if (unix_now() >= until)
+        if (timeutil_unix_s() >= until)
             break;
         struct timespec ts;
         ts.tv_sec = (time_t)floor(until);

@@ -9,7 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "ulframe.h"
 
 /* Coded bit of rank r (1..3) for input b in state s = u[n-1] << 1 | u[n-2]. */
 static inline int code_bit(int rank, int b, unsigned s)
@@ -34,7 +33,7 @@ static void clear_tail(uint8_t *out, size_t nbits)
 int ul_code_encode(int rank, const uint8_t *in, uint8_t *out, size_t nbits)
 {
     if (!in || !out || rank < 1 || rank > 3 || nbits > UL_CODE_MAX_BITS)
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     unsigned s = 0;
     for (size_t n = 0; n < nbits; n++) {
         int b = ul_bit_get(in, n); /* read before the write: in-place safe */
@@ -48,7 +47,7 @@ int ul_code_encode(int rank, const uint8_t *in, uint8_t *out, size_t nbits)
 int ul_code_decode_hard(int rank, const uint8_t *in, uint8_t *out, size_t nbits)
 {
     if (!in || !out || rank < 1 || rank > 3 || nbits > UL_CODE_MAX_BITS)
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     unsigned s = 0;
     for (size_t n = 0; n < nbits; n++) {
         /* v = b ^ f(s)  =>  b = v ^ f(s), with f(s) the coded bit of input 0. */
@@ -63,7 +62,7 @@ int ul_code_decode_hard(int rank, const uint8_t *in, uint8_t *out, size_t nbits)
 int ul_code_decode_soft(int rank, const float *soft, uint8_t *out, size_t nbits)
 {
     if (!soft || !out || rank < 1 || rank > 3 || nbits > UL_CODE_MAX_BITS)
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     uint8_t hard[UL_CODE_MAX_BITS / 8] = {0};
     for (size_t n = 0; n < nbits; n++)
         ul_bit_set(hard, n, soft[n] > 0.0f);
@@ -138,11 +137,11 @@ int ul_viterbi_decode_list(const float *const soft[3], size_t nbits, uint8_t *ou
                            size_t out_stride, int max_paths)
 {
     if (!soft || !out || nbits == 0 || nbits > UL_CODE_MAX_BITS || max_paths < 1)
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     if (!soft[0] && !soft[1] && !soft[2])
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     if (max_paths > 1 && out_stride < (nbits + 7) / 8)
-        return UL_ERR_ARG;
+        return UL_CODE_ERR_ARG;
     uint8_t decision[UL_CODE_MAX_BITS];
     float metric[4];
     viterbi_forward(soft, nbits, decision, metric);

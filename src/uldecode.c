@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Frame types of Table 3-3 (via ul_ft_value): application containers × ranks, then the
+/* Frame types of Table 3-3 (via ul_header_word): application containers × ranks, then the
  * control container × ranks. */
 static const size_t app_sizes[] = {8, 9, 12, 16, 20};
 #define N_APP_SIZES (sizeof app_sizes / sizeof app_sizes[0])
@@ -38,7 +38,7 @@ size_t uldecode_sync_words(demod_sync_t *out, size_t cap)
         for (int r = 1; r <= 3; r++) {
             bool control = s == N_APP_SIZES;
             size_t len = control ? 16 : app_sizes[s];
-            out[n].word = (uint32_t)UL_PREAMBLE << UL_FT_BITS | ul_ft_value(len, control, r);
+            out[n].word = ul_header_word(len, control, r);
             out[n].body_bits = (uint16_t)ul_body_bits(len);
             n++;
         }

@@ -314,6 +314,21 @@ int ul_container_build(const ul_message_t *m, const uint8_t key[UL_KEY_BYTES],
     return rc < 0 ? rc : size;
 }
 
+bool ul_message_equal(const ul_message_t *a, const ul_message_t *b)
+{
+    if (a->ep_id != b->ep_id || a->mc != b->mc || a->bf != b->bf || a->kind != b->kind ||
+        a->one_bit != b->one_bit)
+        return false;
+    if (a->one_bit)
+        return a->payload_bit == b->payload_bit;
+    if (a->kind != UL_KIND_APP)
+        return a->control.vdd_idle_mv == b->control.vdd_idle_mv &&
+               a->control.vdd_tx_mv == b->control.vdd_tx_mv &&
+               a->control.temp_tenth_c == b->control.temp_tenth_c &&
+               (a->kind != UL_KIND_DL_CONFIRMATION || a->control.rssi_dbm == b->control.rssi_dbm);
+    return a->payload_len == b->payload_len && memcmp(a->payload, b->payload, a->payload_len) == 0;
+}
+
 int ul_container_parse(const uint8_t *container, size_t len, bool control, ul_message_t *m,
                        uint8_t *auth, size_t *auth_len)
 {
@@ -380,6 +395,30 @@ int ul_auth_verify(const uint8_t *container, size_t len, const uint8_t key[UL_KE
 
 /* ---- Whole frames ---- */
 
+uint32_t ul_header_word(size_t container_bytes, bool control, int rank)
+{
+    uint16_t ft = ul_ft_value(container_bytes, control, rank);
+    return ft ? (uint32_t)UL_PREAMBLE << UL_FT_BITS | ft : 0;
+}
+
+/* The air bits of a frame from its un-coded container + CRC (body, clen + 2 bytes):
+ * header word, then the body coded for rank. Returns the length in bytes or UL_ERR_*. */
+static int air_bits(const uint8_t *body, size_t clen, bool control, int rank, uint8_t *frame,
+                    size_t cap)
+{
+    size_t total = UL_HEADER_BYTES + clen + UL_CRC_BYTES;
+    if (cap < total)
+        return UL_ERR_LENGTH;
+    /* Header: 19 preamble bits then 13 FT bits = one 32-bit word, MSbit first. */
+    uint32_t header = ul_header_word(clen, control, rank);
+    if (!header)
+        return UL_ERR_ARG;
+    for (int i = 0; i < UL_HEADER_BYTES; i++)
+        frame[i] = (uint8_t)(header >> (24 - 8 * i));
+    return ul_code_encode(rank, body, frame + UL_HEADER_BYTES, ul_body_bits(clen)) < 0 ? UL_ERR_ARG
+                                                                                       : (int)total;
+}
+
 int ul_frame_encode(const ul_message_t *m, const uint8_t key[UL_KEY_BYTES], int rank,
                     uint8_t *frame, size_t cap)
 {
@@ -389,21 +428,23 @@ int ul_frame_encode(const ul_message_t *m, const uint8_t key[UL_KEY_BYTES], int 
     int clen = ul_container_build(m, key, body, UL_MAX_CONTAINER_BYTES);
     if (clen < 0)
         return clen;
-    size_t total = UL_HEADER_BYTES + (size_t)clen + UL_CRC_BYTES;
-    if (cap < total)
-        return UL_ERR_LENGTH;
     uint16_t crc = ul_crc16(body, (size_t)clen);
     body[clen] = (uint8_t)(crc >> 8);
     body[clen + 1] = (uint8_t)(crc & 0xFF);
+    return air_bits(body, (size_t)clen, m->kind != UL_KIND_APP, rank, frame, cap);
+}
 
-    /* Header: 19 preamble bits then 13 FT bits = one 32-bit word, MSbit first. */
-    uint16_t ft = ul_ft_value((size_t)clen, m->kind != UL_KIND_APP, rank);
-    uint32_t header = (uint32_t)UL_PREAMBLE << UL_FT_BITS | ft;
-    for (int i = 0; i < UL_HEADER_BYTES; i++)
-        frame[i] = (uint8_t)(header >> (24 - 8 * i));
-    return ul_code_encode(rank, body, frame + UL_HEADER_BYTES, ul_body_bits((size_t)clen)) < 0
-               ? UL_ERR_ARG
-               : (int)total;
+int ul_frame_air_bits(const ul_frame_t *f, uint8_t *frame, size_t cap)
+{
+    if (!f || !frame || f->rank < 1 || f->rank > 3)
+        return UL_ERR_ARG;
+    if (!container_size_ok(f->container_len))
+        return UL_ERR_LENGTH;
+    uint8_t body[UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES];
+    memcpy(body, f->container, f->container_len);
+    body[f->container_len] = (uint8_t)(f->crc >> 8);
+    body[f->container_len + 1] = (uint8_t)(f->crc & 0xFF);
+    return air_bits(body, f->container_len, f->control, f->rank, frame, cap);
 }
 
 int ul_frame_parse_body(const uint8_t *body, size_t container_len, bool control,
@@ -511,18 +552,31 @@ int ul_frame_decode_joint(const float *const body_soft[3], size_t container_len,
     int n = ul_viterbi_decode_list(body_soft, ul_body_bits(container_len), cand[0], BODY, 4);
     if (n < 0)
         return n;
-    out->rank = 0;
-    out->ft = ft;
     /* Best path first; the others differ only near the unterminated end, where the CRC
      * decides. At most 4 CRC trials, so the false-accept rate stays ~4 x 2^-16 before
      * UL-AUTH. */
+    return ul_frame_parse_candidates(cand[0], BODY, n, container_len, control, out);
+}
+
+int ul_frame_parse_candidates(const uint8_t *cand, size_t stride, int n, size_t container_len,
+                              bool control, ul_frame_t *out)
+{
+    if (!cand || !out || n < 1)
+        return UL_ERR_ARG;
+    uint16_t ft = ul_ft_value(container_len, control, 1);
+    if (ft == 0)
+        return UL_ERR_LENGTH;
+    memset(out, 0, sizeof *out);
     int rc = UL_ERR_CRC;
     for (int i = 0; i < n; i++) {
-        rc = ul_frame_parse_body(cand[i], container_len, control, out);
+        rc = ul_frame_parse_body(cand + (size_t)i * stride, container_len, control, out);
         if (rc != UL_ERR_CRC)
             break;
     }
     if (rc == UL_ERR_CRC) /* report the most likely body */
-        ul_frame_parse_body(cand[0], container_len, control, out);
+        ul_frame_parse_body(cand, container_len, control, out);
+    out->rank = 0;
+    out->ft = ft;
+    out->ft_distance = 0;
     return rc;
 }

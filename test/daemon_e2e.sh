@@ -36,16 +36,8 @@ A=${ids[0]} B=${ids[1]} C=${ids[2]}
 } >"$tmp/keys"
 chmod 600 "$tmp/keys"
 
-truth_for() { # ep_id -> "ep_id mc kind bf payload" lines
-    jq -r -s --arg id "$1" 'map(select(.type == "burst" and .ep_id == $id)) | group_by(.message)[] | .[0]
-        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)"' \
-        "$cap.truth.jsonl" | sort
-}
-events_for() { # file type ep_id -> same lines
-    jq -r --arg t "$2" --arg id "$3" 'select(.type == $t and .ep_id == $id)
-        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)"' \
-        "$1" | sort
-}
+truth_for() { truth_message_lines "$cap.truth.jsonl" "$1"; }         # ep_id
+events_for() { event_message_lines "$1" "$2" "$3"; }                 # file type ep_id
 auths_for() { # file type ep_id -> distinct auth values
     jq -r --arg t "$2" --arg id "$3" 'select(.type == $t and .ep_id == $id) | .auth' "$1" | sort -u | tr '\n' ' '
 }
@@ -61,6 +53,8 @@ start_run() { # name extra-device-args...
     "$SUB" --json --pub "$EV" >"$tmp/$name.jsonl" 2>"$tmp/$name.sub.err" &
     SUB_PID=$!
     pids+=("$SUB_PID")
+    # Nothing to wait on here: the subscriber connects once sigfoxd has bound; a head
+    # start keeps it from missing sigfoxd's first events (ZeroMQ's slow joiner).
     sleep 0.3
     "$SFX" --no-config --device "driver=iqfile,path=$cap,rate=1024k,freq=868.13M,throttle=1$*" \
         --rate 1024k --pub "$EV" --cmd "$CMD" --state-dir "$tmp/state" --keys "$tmp/keys" \
@@ -82,15 +76,25 @@ wait_exit() { # seconds
     fi
     wait "$SFX_PID"
 }
-stop_sub() {
-    sleep 0.3 # the last events are in flight
+# Stops the subscriber once sigfoxd's last event has arrived: the stats event it publishes
+# after the receiver's final flush, one more than the periodic ones it logs ("Stats, ").
+stop_sub() { # name
+    local want
+    want=$(($(grep -c "Stats, samples_in" "$tmp/$1.err") + 1))
+    wait_for 10 sh -c '[ "$(jq -c "select(.type == \"stats\")" "$1" 2>/dev/null | wc -l)" -ge "$2" ]' \
+        _ "$tmp/$1.jsonl" "$want" || err "$1: the final stats event did not arrive ($want expected)"
     kill -INT "$SUB_PID" 2>/dev/null
     wait "$SUB_PID" 2>/dev/null
+}
+# Waits until sigfoxd answers commands and has taken samples.
+wait_daemon_up() {
+    wait_for 10 sh -c '"$1" --cmd "$2" stats --timeout 1 2>/dev/null | jq -e ".ok and .stats.samples_in > 0" >/dev/null' \
+        _ "$SUB" "$CMD" || err "sigfoxd does not answer the stats command"
 }
 
 # --- run 1 ---------------------------------------------------------------------------------
 start_run run1
-sleep 2
+wait_daemon_up
 "$SUB" --cmd "$CMD" '{"cmd":"config","id":"c1"}' >"$tmp/config.json" || err "config command failed: $(cat "$tmp/config.json")"
 jq -e '.ok and .id == "c1" and .config.api.pub_endpoint != null and .config.radio.rate_sps == 1024000' \
     "$tmp/config.json" >/dev/null || err "config reply: $(cat "$tmp/config.json")"
@@ -103,7 +107,7 @@ jq -e '.ok == false and (.error | test("not available"))' "$tmp/dl.json" >/dev/n
     err "downlink reply: $(cat "$tmp/dl.json")"
 wait_exit $((DUR + 10))
 rc=$?
-stop_sub
+stop_sub run1
 [ $rc = 0 ] || err "run1: sigfoxd exit $rc: $(tail -5 "$tmp/run1.err")"
 for d in A B C; do
     want=$(truth_for "${!d}")
@@ -130,7 +134,7 @@ grep -q "^$B \|^$C " "$tmp/state/devices.state" && err "run1: unauthenticated de
 start_run run2
 wait_exit $((DUR + 10))
 rc=$?
-stop_sub
+stop_sub run2
 [ $rc = 0 ] || err "run2: sigfoxd exit $rc: $(tail -5 "$tmp/run2.err")"
 got=$(events_for "$tmp/run2.jsonl" message "$A")
 [ -z "$got" ] || err "run2: replayed messages of A published as new: $got"
@@ -152,7 +156,7 @@ jq -e -s 'map(select(.type == "log" and .level == "warning" and (.text | test("R
 
 # --- run 3: commands under abuse, SIGHUP, SIGTERM within a second ------------------------------
 start_run run3 ",repeat=1"
-sleep 1.5
+wait_daemon_up
 for req in 'not json' '[1,2]' '{}' '{"cmd":5}' '{"cmd":"reboot"}' '{"cmd":"stats"} x'; do
     "$SUB" --cmd "$CMD" "$req" >"$tmp/bad.json" && err "request '$req' succeeded"
     jq -e '.ok == false and (.error | length > 0)' "$tmp/bad.json" >/dev/null ||
@@ -165,14 +169,13 @@ jq -e --arg a "$A" --arg b "$B" '.ok and (.devices | map(select(.ep_id == $a)) |
 # SIGHUP: add C's key; the daemon says so and keeps running.
 grep "^$C " "$cap.keys" >>"$tmp/keys"
 kill -HUP "$SFX_PID"
-sleep 0.5
+wait_for 5 grep -q "Keys reloaded, keys: 3, added: 1, removed: 0" "$tmp/run3.err" ||
+    err "run3: no reload: $(tail -3 "$tmp/run3.err")"
 kill -0 "$SFX_PID" 2>/dev/null || err "run3: sigfoxd died on SIGHUP"
-grep -q "Keys reloaded, keys: 3, added: 1, removed: 0" "$tmp/run3.err" || err "run3: no reload: $(tail -3 "$tmp/run3.err")"
 # SIGHUP again without B's line: B's key is gone at once.
 grep -v "^$B " "$tmp/keys" >"$tmp/keys.new" && chmod 600 "$tmp/keys.new" && mv "$tmp/keys.new" "$tmp/keys"
 kill -HUP "$SFX_PID"
-sleep 0.5
-grep -q "Keys reloaded, keys: 2, added: 0, removed: 1" "$tmp/run3.err" ||
+wait_for 5 grep -q "Keys reloaded, keys: 2, added: 0, removed: 1" "$tmp/run3.err" ||
     err "run3: removal not reloaded: $(tail -3 "$tmp/run3.err")"
 "$SUB" --cmd "$CMD" devices >"$tmp/devices2.json" || err "devices command failed"
 jq -e --arg b "$B" --arg c "$C" '.ok and (.devices | map(select(.ep_id == $c)) | .[0].has_key)
@@ -184,9 +187,15 @@ wait_exit 5
 rc=$?
 t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
-stop_sub
+stop_sub run3
 [ $rc = 0 ] || err "run3: exit $rc after SIGTERM: $(tail -5 "$tmp/run3.err")"
-[ $ms -lt 1000 ] || err "run3: SIGTERM took $ms ms"
+# Within a second (measured ~340 ms): most of it is draining the blocks already captured,
+# which an instrumented build (make asan sets SANITIZER_PRELOAD) does 3-5x slower; there
+# the bound is 3 s. The stop itself must begin at once either way.
+limit=1000
+[ -n "${SANITIZER_PRELOAD:-}" ] && limit=3000
+[ $ms -lt $limit ] || err "run3: SIGTERM took $ms ms (limit $limit)"
+grep -q "Stopping: draining the receiver" "$tmp/run3.err" || err "run3: SIGTERM did not start the stop"
 echo "SIGTERM to exit: $ms ms"
 grep -q "sigfoxd stopped, exit: 0" "$tmp/run3.err" || err "run3: no clean stop line"
 jq -e -s 'map(select(.type == "stats")) | length > 0' "$tmp/run3.jsonl" >/dev/null ||

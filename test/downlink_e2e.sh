@@ -254,14 +254,16 @@ if [ -f "$tmp/live.keys" ]; then
         --pub "" --cmd "$CMD" --state-dir "" --keys "$tmp/live.keys" >"$tmp/rxonly.out" 2>"$tmp/rxonly.err" &
     SFX_PID=$!
     pids+=("$SFX_PID")
-    sleep 1.5
-    grep -q "Downlink disabled: SoapySDR device 'driver=iqfile,path=.*' has no TX channel (receive-only radio" "$tmp/rxonly.err" ||
+    # start-up takes seconds under ASan on a loaded machine: wait for the line, don't guess
+    wait_for 30 grep -q "Downlink disabled: SoapySDR device 'driver=iqfile,path=.*' has no TX channel (receive-only radio" "$tmp/rxonly.err" ||
         err "rxonly: no clear start-up message: $(grep -i downlink "$tmp/rxonly.err")"
     "$SUB" --cmd "$CMD" '{"cmd":"downlink","ep_id":"'"$A"'","mc":1,"payload":"0011223344556677"}' >"$tmp/off.json" &&
         err "rxonly: downlink command accepted"
     jq -e '.ok == false and (.error | test("no TX channel"))' "$tmp/off.json" >/dev/null || err "rxonly: reply $(cat "$tmp/off.json")"
-    "$SUB" --cmd "$CMD" stats >"$tmp/rxonly.stats" || err "rxonly: stats failed"
-    jq -e '.stats.samples_in > 0' "$tmp/rxonly.stats" >/dev/null || err "rxonly: receiver not running"
+    rxonly_running() {
+        "$SUB" --cmd "$CMD" stats >"$tmp/rxonly.stats" && jq -e '.stats.samples_in > 0' "$tmp/rxonly.stats" >/dev/null
+    }
+    wait_for 30 rxonly_running || err "rxonly: receiver not running: $(cat "$tmp/rxonly.stats")"
     kill -TERM "$SFX_PID"
     wait "$SFX_PID" || err "rxonly: exit $?"
 fi

@@ -12,6 +12,14 @@
 #              $tmp/err; a different exit status is a failure (returns 1)
 #   finish NAME
 #              prints "NAME: all checks passed" when nothing failed; exits with $fail
+#   wait_for SECONDS CMD [ARGS...]
+#              runs CMD every 50 ms until it succeeds (returns 0) or SECONDS have passed
+#              (returns 1): wait for a condition with a deadline instead of sleeping
+#   truth_message_lines TRUTH [EP_ID]
+#   event_message_lines EVENTS TYPE [EP_ID]
+#              one sorted line per message (of one device if EP_ID is given): ep_id mc
+#              kind bf payload-or-bit, plus the decoded fields of control messages; from
+#              the synthesizer's truth or from sigfoxd's events of TYPE (message, replay)
 
 tmp=$(mktemp -d)
 pids=()
@@ -48,7 +56,46 @@ run_cmd() {
     return 0
 }
 
+wait_for() {
+    local deadline
+    deadline=$(awk -v a="$EPOCHREALTIME" -v s="$1" 'BEGIN { printf "%.3f", a + s }')
+    shift
+    until "$@"; do
+        awk -v a="$EPOCHREALTIME" -v d="$deadline" 'BEGIN { exit !(a >= d) }' && return 1
+        sleep 0.05
+    done
+    return 0
+}
+
 finish() {
     [ $fail = 0 ] && echo "$1: all checks passed"
     exit $fail
+}
+
+# The truth side decodes the control fields from the payload bytes itself, as seeds/000
+# §5.1/§5.2 lay them out (CT, VDD idle, VDD TX, temperature in 0.1 degC as little-endian
+# 16-bit, and for a confirmation the device's RSSI byte - 100), so sigfoxd's decoding of
+# them is compared with an independent one: VDD idle, VDD TX (mV), temperature (0.1 degC
+# and degC), RSSI (dBm).
+truth_message_lines() {
+    jq -r -s --arg id "${2:-}" 'def h2n: ascii_downcase | explode
+            | map(if . >= 97 then . - 87 else . - 48 end) | reduce .[] as $d (0; . * 16 + $d);
+        def le16($i): (.[$i * 2 + 2:$i * 2 + 4] | h2n) * 256 + (.[$i * 2:$i * 2 + 2] | h2n);
+        def ctl: if .kind == "app" then ""
+            else (.payload | le16(5) | if . >= 32768 then . - 65536 else . end) as $t
+            | " \(.payload | le16(1)) \(.payload | le16(3)) \($t) \($t / 10)"
+              + (if .kind == "dl_confirmation"
+                 then " \((.payload[14:16] | h2n | if . >= 128 then . - 256 else . end) - 100)"
+                 else "" end) end;
+        map(select(.type == "burst" and ($id == "" or .ep_id == $id))) | group_by(.message)[] | .[0]
+        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)\(ctl)"' \
+        "$1" | sort
+}
+event_message_lines() {
+    jq -r --arg t "$2" --arg id "${3:-}" 'def ctl: if .kind == "app" then ""
+            else " \(.vdd_idle_mv) \(.vdd_tx_mv) \(.temp_tenth_c) \(.temp_c)"
+              + (if .kind == "dl_confirmation" then " \(.rssi_dbm)" else "" end) end;
+        select(.type == $t and ($id == "" or .ep_id == $id))
+        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)\(ctl)"' \
+        "$1" | sort
 }

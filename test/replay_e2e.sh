@@ -12,27 +12,15 @@ SYNTH="$BUILD/bin/sigfox-synth"
 . "$(dirname "$0")/lib.bash"
 need_jq
 
-# One line per message: ep_id mc kind bf payload-or-bit. From truth bursts (grouped by
-# message number) and from sigfoxd's message events.
-truth_messages() {
-    jq -r -s 'map(select(.type == "burst")) | group_by(.message)[] | .[0]
-        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)"' \
-        "$1" | sort
-}
-event_messages() { # file type
-    jq -r --arg t "$2" 'select(.type == $t)
-        | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)"' \
-        "$1" | sort
-}
-
 # Compares decoded messages and frames of OUT (JSON lines) with TRUTH; AUTH is the auth
 # every event must carry.
 check_against_truth() { # name out truth auth
     local name=$1 out=$2 truth=$3 auth=$4
     local want got
-    want=$(truth_messages "$truth")
-    got=$(event_messages "$out" message)
+    want=$(truth_message_lines "$truth")
+    got=$(event_message_lines "$out" message)
     [ -n "$want" ] || err "$name: the truth has no message"
+    controls=$((controls + $(grep -c -e ' keepalive ' -e ' dl_confirmation ' <<<"$want")))
     if [ "$want" != "$got" ]; then
         err "$name: messages differ from the truth (< truth, > sigfoxd):"
         diff <(echo "$want") <(echo "$got") | head -20
@@ -63,21 +51,30 @@ check_against_truth() { # name out truth auth
     [ -z "$env" ] || err "$name: unexpected event types or versions: $env"
 }
 
+controls=0 # control messages compared, over all scenarios
+
 run_replay() { # name out err args...
     local name=$1 out=$2 errf=$3
     shift 3
     "$SFX" --no-config --replay "$@" >"$out" 2>"$errf"
 }
 
-# --- SigMF: rate and centre from the metadata ----------------------------------------------
+# --- SigMF: rate, centre and start time (core:datetime) from the metadata -------------------
 cap="$tmp/rc1"
 "$SYNTH" -o "$cap" --format sigmf --sigmf-datatype cs16 --rate 1024k --duration 8 \
-    --devices 4 --interval 2 --ebn0 22:30 --seed 11 2>"$tmp/synth.log" ||
+    --devices 4 --interval 2 --ebn0 22:30 --seed 11 --start-utc 2026-12-05T10:00:00.25Z 2>"$tmp/synth.log" ||
     { echo "FAIL: synth: $(cat "$tmp/synth.log")"; exit 1; }
 chmod 600 "$cap.keys"
 if run_replay sigmf "$tmp/sigmf.jsonl" "$tmp/sigmf.err" "$cap.sigmf-meta" --keys "$cap.keys"; then
     check_against_truth sigmf "$tmp/sigmf.jsonl" "$cap.truth.jsonl" ok
     grep -q "Replay finished" "$tmp/sigmf.err" || err "sigmf: no summary line: $(cat "$tmp/sigmf.err")"
+    # time_utc = core:datetime + t_start_s, to the microsecond, on every event with a time
+    jq -e -s '[.[] | select(.t_start_s != null)] | length > 0 and all(.time_utc != null and
+        ((.time_utc[0:19] + "Z" | fromdateiso8601) + (.time_utc[20:26] | tonumber) / 1e6
+         - 1796464800.25 - .t_start_s | fabs) < 2e-6)' "$tmp/sigmf.jsonl" >/dev/null ||
+        err "sigmf: time_utc is not core:datetime + t_start_s: $(jq -c 'select(.t_start_s != null) | [.type, .t_start_s, .time_utc]' "$tmp/sigmf.jsonl" | head -3)"
+    grep -q "Recording start from SigMF core:datetime, time_utc: 2026-12-05T10:00:00.250000Z" "$tmp/sigmf.err" ||
+        err "sigmf: no recording start line"
 else
     err "sigmf: exit $?: $(tail -5 "$tmp/sigmf.err")"
 fi
@@ -96,6 +93,8 @@ capb="$tmp/busy_868.13M_1024k.cu8"
 chmod 600 "$capb.keys"
 if run_replay busy "$tmp/busy.jsonl" "$tmp/busy.err" "$capb" --keys "$capb.keys"; then
     check_against_truth busy "$tmp/busy.jsonl" "$capb.truth.jsonl" ok
+    # a raw recording does not say when it was made: no time_utc
+    jq -e -s 'all(.time_utc == null)' "$tmp/busy.jsonl" >/dev/null || err "busy: time_utc in a raw replay"
 else
     err "busy: exit $?: $(tail -5 "$tmp/busy.err")"
 fi
@@ -132,10 +131,8 @@ rc=$?
 grep -q -- "--rate" "$tmp/norate.err" || err "norate: message does not mention --rate: $(cat "$tmp/norate.err")"
 
 # --- noise and interferers only: no frame at all --------------------------------------------
-# (One device 20 dB below the noise, far under any decoder's threshold, rather than
-# --devices 0, which trips UBSan in synth.c's qsort of an empty burst list.)
 cap4="$tmp/noise.cs8"
-"$SYNTH" -o "$cap4" --rate 1024k --duration 4 --devices 1 --ebn0 -20 --cw 2 --fsk 1 --seed 2 \
+"$SYNTH" -o "$cap4" --rate 1024k --duration 4 --devices 0 --cw 2 --fsk 1 --seed 2 \
     2>"$tmp/synth4.log" || { echo "FAIL: synth: $(cat "$tmp/synth4.log")"; exit 1; }
 if run_replay noise "$tmp/noise.jsonl" "$tmp/noise.err" "$cap4" --rate 1024k --center-freq 868.13M; then
     [ ! -s "$tmp/noise.jsonl" ] || err "noise: events from noise: $(head -3 "$tmp/noise.jsonl")"
@@ -179,4 +176,7 @@ rc=$?
 [ $rc = 64 ] || err "--rate 9M: exit $rc, expected 64"
 grep -q "out of range" "$tmp/rate.err" || err "--rate 9M: $(cat "$tmp/rate.err")"
 
+# the scenarios above must exercise the control-message fields
+[ "$controls" -gt 0 ] || err "no keepalive or dl_confirmation message in any scenario"
+echo "control messages compared: $controls"
 finish replay_e2e

@@ -187,6 +187,13 @@ run 64 ul-decode "$(printf 'AA%.0s' $(seq 40))"
 err_has "longer than any frame"
 run 64 ul-decode
 err_has "missing HEX"
+# Issue 15 defect 7: strtol() and the 0x prefix let these through.
+run 64 ul-encode --id 0xFEDCBA98 --key 0123456789ABCDEF0123456789ABCDEF --mc 5 --payload 01
+err_has "--id '0xFEDCBA98': expected 8 hex digits"
+run 64 ul-encode --id FEDCBA98 --key 0123456789ABCDEF0123456789ABCDEF --mc " 5" --payload 01
+err_has "--mc ' 5'"
+run 64 ul-encode --id FEDCBA98 --key 0123456789ABCDEF0123456789ABCDEF --mc +5 --payload 01
+err_has "--mc '+5'"
 run 64 ul-decode --key 0123 "${frames[0]}"
 err_has "--key: expected 32 hex digits"
 run 64 ul-decode 8611067298BADCFE000102030405060796E7CDFB

@@ -9,6 +9,8 @@ BIN="${BUILD:?set BUILD}/bin/sigfox-score"
 SYNTH="$BUILD/bin/sigfox-synth"
 # shellcheck source=test/lib.bash
 . "$(dirname "$0")/lib.bash"
+need_jq
+[ -x "$SYNTH" ] || { echo "FAIL: $SYNTH is missing (make builds it)"; exit 1; }
 
 # run EXPECTED_STATUS ARGS...: runs sigfox-score, keeps stdout/stderr in $tmp/out, $tmp/err
 run() { run_cmd "$1" "$BIN" "${@:2}"; }
@@ -125,17 +127,15 @@ run 1 --truth "$T" --min-decoded 0.7 "$tmp/good.jsonl" && expect_out "min-decode
 # --- JSON ----------------------------------------------------------------------------------
 if run 1 --truth "$T" --min-ebn0 8 --max-false 0 --json "$tmp/false.jsonl"; then
     [ "$(wc -l <"$tmp/out")" = 1 ] || err "--json printed $(wc -l <"$tmp/out") lines"
-    if command -v jq >/dev/null; then
-        [ "$(jq -r '.pass' "$tmp/out")" = false ] || err "json pass: $(cat "$tmp/out")"
-        [ "$(jq -r '.groups.all.false_frames' "$tmp/out")" = 1 ] || err "json false_frames"
-        [ "$(jq -r '.groups.br600.false_frames' "$tmp/out")" = 1 ] || err "json br600 false"
-        [ "$(jq -r '.groups.br100.matched_frames' "$tmp/out")" = 3 ] || err "json br100 matched"
-        [ "$(jq -r '.false[0].ep_id' "$tmp/out")" = 0BADF00D ] || err "json false list"
-        [ "$(jq -r '.failures[0]' "$tmp/out")" = "max-false: 1 false frames and 1 false messages (limit 0)" ] ||
-            err "json failures: $(jq -c .failures "$tmp/out")"
-        [ "$(jq -r '.groups.br100.freq_err_max_hz' "$tmp/out")" = 5 ] ||
-            err "json br100 carrier max: $(jq -c .groups.br100 "$tmp/out")"
-    fi
+    [ "$(jq -r '.pass' "$tmp/out")" = false ] || err "json pass: $(cat "$tmp/out")"
+    [ "$(jq -r '.groups.all.false_frames' "$tmp/out")" = 1 ] || err "json false_frames"
+    [ "$(jq -r '.groups.br600.false_frames' "$tmp/out")" = 1 ] || err "json br600 false"
+    [ "$(jq -r '.groups.br100.matched_frames' "$tmp/out")" = 3 ] || err "json br100 matched"
+    [ "$(jq -r '.false[0].ep_id' "$tmp/out")" = 0BADF00D ] || err "json false list"
+    [ "$(jq -r '.failures[0]' "$tmp/out")" = "max-false: 1 false frames and 1 false messages (limit 0)" ] ||
+        err "json failures: $(jq -c .failures "$tmp/out")"
+    [ "$(jq -r '.groups.br100.freq_err_max_hz' "$tmp/out")" = 5 ] ||
+        err "json br100 carrier max: $(jq -c .groups.br100 "$tmp/out")"
 fi
 
 # --- malformed input: exit 1, file and line named ------------------------------------------
@@ -170,42 +170,38 @@ run 0 --help && expect_out "Usage: sigfox-score"
 # --- a truth file from sigfox-synth --------------------------------------------------------
 # Its truth scored against decoded lines made from it (what a perfect receiver prints):
 # every message must match, with zero carrier and timing error.
-if [ -x "$SYNTH" ] && command -v jq >/dev/null; then
-    if "$SYNTH" -o "$tmp/s.cu8" --rate 250k --duration 6 --devices 8 --interval 1.5 \
-        --one-bit 0.3 --keepalive 0.2 --dl-confirmation 0.2 --collisions 1 --cw 1 --seed 11 \
-        2>"$tmp/synth.err"; then
-        jq -c 'select(.type == "burst") | {type: "frame", ep_id, mc, bf, kind, rank, baud,
-            freq_hz, t_start_s, snr_db: .ebn0_db, auth: "ok", crc_ok: true}
-            + (if .payload_bit == null then {payload} else {payload_bit} end)' \
-            "$tmp/s.cu8.truth.jsonl" >"$tmp/s.dec.jsonl"
-        jq -c 'select(.type == "burst" and .rank == 1) | {type: "message", ep_id, mc, bf, kind,
-            baud, freq_hz, t_start_s, auth: "ok"}
-            + (if .payload_bit == null then {payload} else {payload_bit} end)' \
-            "$tmp/s.cu8.truth.jsonl" >>"$tmp/s.dec.jsonl"
-        if run 0 --truth "$tmp/s.cu8.truth.jsonl" --expect-all --frames --expect-collided \
-            --expect-interfered --max-false 0 --max-duplicates 0 --max-wrong 0 --expect-auth \
-            --json "$tmp/s.dec.jsonl"; then
-            n=$(grep -c '"type":"burst"' "$tmp/s.cu8.truth.jsonl")
-            [ "$(jq -r '.groups.all.matched_frames' "$tmp/out")" = "$n" ] ||
-                err "synth truth: matched $(jq -r '.groups.all.matched_frames' "$tmp/out") of $n"
-            [ "$(jq -r '.groups.all.freq_err_max_hz' "$tmp/out")" = 0 ] || err "synth: carrier error"
-            [ "$(jq -r '.groups.all.missed_messages' "$tmp/out")" = 0 ] || err "synth: missed messages"
-            [ "$(jq -r '.input.interferers' "$tmp/out")" = 1 ] || err "synth: interferer count"
-        fi
-        # A decoded line of each kind with another payload is caught.
-        jq -c 'if .type == "frame" and .kind != "app" then .payload = "00" else . end' \
-            "$tmp/s.dec.jsonl" >"$tmp/s.bad.jsonl"
-        if grep -q '"kind":"keepalive"\|"kind":"dl_confirmation"' "$tmp/s.dec.jsonl"; then
-            run 1 --truth "$tmp/s.cu8.truth.jsonl" --expect-all --frames --expect-collided \
-                --expect-interfered "$tmp/s.bad.jsonl"
-        else
-            err "synth: no control message in the scenario"
-        fi
+if "$SYNTH" -o "$tmp/s.cu8" --rate 250k --duration 6 --devices 8 --interval 1.5 \
+    --one-bit 0.3 --keepalive 0.2 --dl-confirmation 0.2 --collisions 1 --cw 1 --seed 11 \
+    2>"$tmp/synth.err"; then
+    jq -c 'select(.type == "burst") | {type: "frame", ep_id, mc, bf, kind, rank, baud,
+        freq_hz, t_start_s, snr_db: .ebn0_db, auth: "ok", crc_ok: true}
+        + (if .payload_bit == null then {payload} else {payload_bit} end)' \
+        "$tmp/s.cu8.truth.jsonl" >"$tmp/s.dec.jsonl"
+    jq -c 'select(.type == "burst" and .rank == 1) | {type: "message", ep_id, mc, bf, kind,
+        baud, freq_hz, t_start_s, auth: "ok"}
+        + (if .payload_bit == null then {payload} else {payload_bit} end)' \
+        "$tmp/s.cu8.truth.jsonl" >>"$tmp/s.dec.jsonl"
+    if run 0 --truth "$tmp/s.cu8.truth.jsonl" --expect-all --frames --expect-collided \
+        --expect-interfered --max-false 0 --max-duplicates 0 --max-wrong 0 --expect-auth \
+        --json "$tmp/s.dec.jsonl"; then
+        n=$(grep -c '"type":"burst"' "$tmp/s.cu8.truth.jsonl")
+        [ "$(jq -r '.groups.all.matched_frames' "$tmp/out")" = "$n" ] ||
+            err "synth truth: matched $(jq -r '.groups.all.matched_frames' "$tmp/out") of $n"
+        [ "$(jq -r '.groups.all.freq_err_max_hz' "$tmp/out")" = 0 ] || err "synth: carrier error"
+        [ "$(jq -r '.groups.all.missed_messages' "$tmp/out")" = 0 ] || err "synth: missed messages"
+        [ "$(jq -r '.input.interferers' "$tmp/out")" = 1 ] || err "synth: interferer count"
+    fi
+    # A decoded line of each kind with another payload is caught.
+    jq -c 'if .type == "frame" and .kind != "app" then .payload = "00" else . end' \
+        "$tmp/s.dec.jsonl" >"$tmp/s.bad.jsonl"
+    if grep -q '"kind":"keepalive"\|"kind":"dl_confirmation"' "$tmp/s.dec.jsonl"; then
+        run 1 --truth "$tmp/s.cu8.truth.jsonl" --expect-all --frames --expect-collided \
+            --expect-interfered "$tmp/s.bad.jsonl"
     else
-        err "sigfox-synth failed: $(cat "$tmp/synth.err")"
+        err "synth: no control message in the scenario"
     fi
 else
-    echo "skip: sigfox-synth or jq not available"
+    err "sigfox-synth failed: $(cat "$tmp/synth.err")"
 fi
 
 finish sigfox_score

@@ -74,6 +74,46 @@ cmp -s "$tmp/a.cs8" "$tmp/b.cs8" || err "same seed, different samples"
 cmp -s "$tmp/a.cs8.truth.jsonl" "$tmp/b.cs8.truth.jsonl" || err "same seed, different truth"
 cmp -s "$tmp/a.cs8" "$tmp/c.cs8" && err "different seeds, same samples"
 
+# --- station view: one scene as three stations hear it --------------------------------------
+# Same seed and traffic, per station Eb/N0 offset, carrier offset, delay and noise seed: the
+# same frames in every truth, each moved by its station's offsets; the capture longer by the
+# delay; zero offsets and the scene's own noise seed give the plain capture byte for byte.
+scene=(--rate 250k --duration 6 --devices 5 --interval 2 --seed 11 --bproc-confirm --bf 0.5)
+"$BIN" -o "$tmp/st0.cs8" "${scene[@]}" 2>/dev/null || err "station 0 failed"
+"$BIN" -o "$tmp/st1.cs8" "${scene[@]}" --station-ebn0 -4 --station-freq -1200 \
+    --station-delay 0.004 --station-noise-seed 2 2>/dev/null || err "station 1 failed"
+"$BIN" -o "$tmp/st2.cs8" "${scene[@]}" --station-ebn0 3.5 --station-freq 800 \
+    --station-delay 0.25 --station-noise-seed 3 2>"$tmp/st2.log" || err "station 2 failed: $(cat "$tmp/st2.log")"
+"$BIN" -o "$tmp/st3.cs8" "${scene[@]}" --station-noise-seed 11 2>/dev/null
+cmp -s "$tmp/st0.cs8" "$tmp/st3.cs8" || err "zero station offsets, the scene's noise seed: different samples"
+frames() { jq -c 'select(.type == "burst") | [.message, .ep_id, .mc, .rank, .bitstream, .collided]' "$1"; }
+n0=$(frames "$tmp/st0.cs8.truth.jsonl" | wc -l)
+[ "$n0" -ge 6 ] || err "station scene has only $n0 bursts"
+for k in 1 2; do
+    [ "$(frames "$tmp/st$k.cs8.truth.jsonl")" = "$(frames "$tmp/st0.cs8.truth.jsonl")" ] ||
+        err "station $k: the truth's frames differ from station 0's"
+    cmp -s "$tmp/st0.cs8.keys" "$tmp/st$k.cs8.keys" || err "station $k: different keys"
+done
+# per burst: (t_start, freq, Eb/N0, RSSI) differences to station 0, the same for every burst
+offsets() { # truth k -> one line of distinct rounded differences per field
+    jq -s -r --slurpfile z "$tmp/st0.cs8.truth.jsonl" '[., $z] | map(map(select(.type == "burst")))
+        | transpose | map([(.[0].t_start_s - .[1].t_start_s), (.[0].freq_hz - .[1].freq_hz),
+                          (.[0].ebn0_db - .[1].ebn0_db), (.[0].rssi_dbfs - .[1].rssi_dbfs)]
+                         | map(. * 1000 | round / 1000))
+        | unique | map(map(tostring) | join(" ")) | join(",")' "$1"
+}
+[ "$(offsets "$tmp/st1.cs8.truth.jsonl")" = "0.004 -1200 -4 -4" ] ||
+    err "station 1 offsets: $(offsets "$tmp/st1.cs8.truth.jsonl")"
+[ "$(offsets "$tmp/st2.cs8.truth.jsonl")" = "0.25 800 3.5 3.5" ] ||
+    err "station 2 offsets: $(offsets "$tmp/st2.cs8.truth.jsonl")"
+w0=$(jq -s -r 'map(select(.type == "bproc"))[0] | "\(.window_start_s) \(.dl_freq_hz)"' "$tmp/st0.cs8.truth.jsonl")
+w2=$(jq -s -r 'map(select(.type == "bproc"))[0] | "\(.window_start_s - 0.25) \(.dl_freq_hz - 800)"' "$tmp/st2.cs8.truth.jsonl")
+awk -v a="$w0" -v b="$w2" 'BEGIN { split(a, x); split(b, y); exit !(x[1] != "" && (x[1] - y[1])^2 < 1e-12 && (x[2] - y[2])^2 < 1e-6) }' ||
+    err "B-procedure record not moved by the station's delay and offset: $w0 / $w2"
+[ "$(stat -c %s "$tmp/st2.cs8")" = $(((6 * 250000 + 62500) * 2)) ] ||
+    err "station 2 capture: $(stat -c %s "$tmp/st2.cs8") bytes, expected the delay's 62500 samples more"
+cmp -s "$tmp/st0.cs8" "$tmp/st1.cs8" && err "station 1 has the same samples as station 0"
+
 # --- interferers, collisions, stdout ---------------------------------------------------------
 n=$("$BIN" -o - --format cs16 --rate 200k --duration 3 --devices 4 --interval 1 --baud 600 \
     --cw 2 --fsk 1 --collisions 2 --truth "$tmp/s.truth.jsonl" --keys "$tmp/s.keys" 2>/dev/null |
@@ -125,6 +165,11 @@ expect_usage "needs --format" -o -
 expect_usage "BR600" "${o[@]}" --rc 2 --baud 100
 expect_usage "does not cover" "${o[@]}" --rate 150k
 expect_usage "frequency error limit" "${o[@]}" --max-ppm 30
+expect_usage "bad --station-ebn0 '70'" "${o[@]}" --station-ebn0 70
+expect_usage "bad --station-freq '200k'" "${o[@]}" --station-freq 200k
+expect_usage "bad --station-delay '-1'" "${o[@]}" --station-delay -1
+expect_usage "bad --station-noise-seed '0'" "${o[@]}" --station-noise-seed 0
+expect_usage "station carrier offset 99000 Hz" -o "$tmp/x.cu8" --rate 250k --station-freq 99k
 expect_usage "unexpected argument 'extra'" "${o[@]}" extra
 expect_usage "unrecognized option" "${o[@]}" --frobnicate
 "$BIN" --help | grep -q "^Usage: sigfox-synth" || err "--help prints no usage"

@@ -1,11 +1,12 @@
 /* synthtest: helpers shared by the receiver tests that build their signals with the
- * synthesizer: a seeded scenario and a small deterministic uniform generator for test
- * parameters. Include after <cmocka.h>. Licence: MIT. */
+ * synthesizer: a seeded scenario (test parameters are drawn from prng.h). Include after
+ * <cmocka.h>. Licence: MIT. */
 #ifndef SIGFOX_TEST_SYNTHTEST_H
 #define SIGFOX_TEST_SYNTHTEST_H
 
 #include <stdint.h>
 
+#include "prng.h"
 #include "synth.h"
 
 /* A random-traffic scenario of `devices` devices; center_hz 0 = the RC's uplink centre.
@@ -25,15 +26,6 @@ static inline synth_t *test_synth_create(double rate_sps, double duration_s, int
     if (!s)
         fail_msg("synth: %s", err);
     return s;
-}
-
-/* Uniform in [0, 1) from a xorshift64 state (non-zero). */
-static inline double test_uniform(uint64_t *state)
-{
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return (double)(*state >> 11) / 9007199254740992.0;
 }
 
 #endif

@@ -2,6 +2,7 @@
  * fail alone, missing replicas, late replicas, no cross-device mixing, timing windows,
  * AUTH policy, garbage orphans. Frames are built with the frame codec; failed replicas
  * get seeded Gaussian soft values. Licence: MIT. */
+#include <complex.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,24 +16,17 @@
 
 #include "assembler.h"
 #include "keys.h"
+#include "prng.h"
 #include "ulcode.h"
 #include "uldecode.h"
 #include "ulframe.h"
+#include "uljoint.h"
 
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+/* Test noise (prng.h), seeded per test. */
+static prng_t rng_state;
 static double grand(void)
 {
-    double u1 = urand(), u2 = urand();
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return prng_gauss(&rng_state);
 }
 
 static const uint8_t key_a[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
@@ -131,7 +125,7 @@ static void advance(assembler_t *q, double t)
 static void test_three_valid(void **state)
 {
     (void)state;
-    rng_state = 1;
+    prng_seed(&rng_state, 1, 0);
     sink_t s;
     assembler_t *q = make(&s, NULL);
     ul_message_t m = make_msg(0x12345678, 100, 4, false);
@@ -164,7 +158,7 @@ static void test_three_valid(void **state)
 static void test_single_frame_window(void **state)
 {
     (void)state;
-    rng_state = 2;
+    prng_seed(&rng_state, 2, 0);
     sink_t s;
     float soft[UL_CODE_MAX_BITS];
     for (int bf = 0; bf <= 1; bf++) {
@@ -190,7 +184,7 @@ static void test_single_frame_window(void **state)
 static void test_missing_and_late_replica(void **state)
 {
     (void)state;
-    rng_state = 3;
+    prng_seed(&rng_state, 3, 0);
     sink_t s;
     float soft[UL_CODE_MAX_BITS];
     assembler_t *q = make(&s, NULL);
@@ -227,7 +221,7 @@ static void test_missing_and_late_replica(void **state)
 static void test_joint_three(void **state)
 {
     (void)state;
-    rng_state = 4;
+    prng_seed(&rng_state, 4, 0);
     sink_t s;
     float soft[3][UL_CODE_MAX_BITS];
     int recovered = 0;
@@ -265,7 +259,7 @@ static void test_joint_three(void **state)
 static void test_joint_pair_and_match(void **state)
 {
     (void)state;
-    rng_state = 5;
+    prng_seed(&rng_state, 5, 0);
     sink_t s;
     float s2[UL_CODE_MAX_BITS], s3[UL_CODE_MAX_BITS];
     assembler_t *q = make(&s, NULL);
@@ -303,7 +297,7 @@ static void test_joint_pair_and_match(void **state)
 static void test_no_cross_device(void **state)
 {
     (void)state;
-    rng_state = 6;
+    prng_seed(&rng_state, 6, 0);
     sink_t s;
     float sa[3][UL_CODE_MAX_BITS], sb[3][UL_CODE_MAX_BITS];
     assembler_t *q = make(&s, NULL);
@@ -340,7 +334,7 @@ static void test_no_cross_device(void **state)
 static void test_timing_windows(void **state)
 {
     (void)state;
-    rng_state = 7;
+    prng_seed(&rng_state, 7, 0);
     sink_t s;
     float s1[UL_CODE_MAX_BITS], s2[UL_CODE_MAX_BITS];
     assembler_t *q = make(&s, NULL);
@@ -378,7 +372,7 @@ static void test_timing_windows(void **state)
 static void test_auth_policy(void **state)
 {
     (void)state;
-    rng_state = 8;
+    prng_seed(&rng_state, 8, 0);
     keystore_t *ks = keystore_create();
     assert_non_null(ks);
     assert_int_equal(keystore_add(ks, 0x44444444, key_a), 0);
@@ -425,7 +419,7 @@ static void test_auth_policy(void **state)
 static void test_garbage_orphans(void **state)
 {
     (void)state;
-    rng_state = 9;
+    prng_seed(&rng_state, 9, 0);
     sink_t s;
     assembler_t *q = make(&s, NULL);
     float soft[UL_CODE_MAX_BITS];
@@ -452,6 +446,107 @@ static void test_garbage_orphans(void **state)
     assert_int_equal(st.orphans_weak, 6);
     assert_true(st.joint_attempts > 20);
     assembler_destroy(q);
+}
+
+/* The joint coherent fallback (assembler_push_sym): three replicas at 0.5 dB Es/N0 per
+ * replica, each with its own random carrier phase, that fail alone. The bit LLRs pushed
+ * are the best the differential path can have (coherent symbol LLRs with the true phase,
+ * differentially decoded); the symbols go to the fallback with the phase unknown. With a
+ * key store the fallback must recover clearly more messages than the Viterbi path alone,
+ * and every one correct; without a key store it must not run at all. */
+static void test_joint_coherent_fallback(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 77, 0);
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    sink_t s0, s1, s2;
+    assembler_t *q0 = make(&s0, ks), *q1 = make(&s1, ks), *q2 = make(&s2, NULL);
+    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    int trials = 0, ok0 = 0, ok1 = 0;
+    for (int t = 0; t < 40; t++) {
+        ul_message_t m = make_msg(0x51000000u + (uint32_t)t, (uint16_t)t, 4, false);
+        assert_int_equal(keystore_add(ks, m.ep_id, key_a), 0);
+        int n0 = s0.n, n1 = s1.n;
+        bool alone = false;
+        rx_frame_t fr[3];
+        static float soft[3][UL_CODE_MAX_BITS];
+        static float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        for (int rank = 1; rank <= 3; rank++) {
+            uint8_t bytes[UL_MAX_FRAME_BYTES];
+            int len = ul_frame_encode(&m, key_a, rank, bytes, sizeof bytes);
+            assert_true(len > 0);
+            size_t nsym = (size_t)len * 8, nb = nsym - UL_HEADER_BITS;
+            double ph = 2 * M_PI * prng_uniform(&rng_state);
+            float llr[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+            double b = 1.0;
+            for (size_t k = 0; k < nsym; k++) {
+                if (!ul_bit_get(bytes, k))
+                    b = -b;
+                double nr = sigma * grand();
+                double ni = sigma * grand();
+                double complex y = b + nr + I * ni;
+                llr[k] = (float)(2.0 * creal(y) / (sigma * sigma));
+                sym[rank - 1][k] = (float complex)(y * cexp(I * ph));
+            }
+            float all[UL_FT_BITS + UL_CODE_MAX_BITS];
+            for (size_t i = 0; i < UL_FT_BITS + nb; i++)
+                all[i] = ul_llr_boxplus(llr[UL_PREAMBLE_BITS + i], llr[UL_PREAMBLE_BITS + i - 1]);
+            uint16_t ft = (uint16_t)(bytes[2] << 8 | bytes[3]) & 0x1FFF;
+            for (int i = 0; i < UL_FT_BITS; i++) /* the FT is read (the test is not about it) */
+                all[i] = (ft >> (UL_FT_BITS - 1 - i)) & 1 ? 4.0f : -4.0f;
+            memcpy(soft[rank - 1], all + UL_FT_BITS, nb * sizeof(float));
+            uldecode_result_t r;
+            alone |= uldecode_frame(all, UL_FT_BITS + nb, UL_FT_DEFAULT_MAX_DISTANCE, &r) == 0;
+            memset(&fr[rank - 1], 0, sizeof fr[0]);
+            fr[rank - 1].frame = r.frame;
+            fr[rank - 1].baud = 100;
+            fr[rank - 1].snr_db = 1.0;
+            fr[rank - 1].t_start_s = 100.0 * t + 2.0 * (rank - 1);
+            fr[rank - 1].t_end_s = fr[rank - 1].t_start_s + (double)nsym / 100.0;
+        }
+        if (alone)
+            continue; /* a replica decoded by itself: not what this test is about */
+        trials++;
+        for (int i = 0; i < 3; i++) {
+            now_s = fr[i].t_end_s + 0.3;
+            assembler_advance(q0, now_s);
+            assembler_advance(q1, now_s);
+            assembler_advance(q2, now_s);
+            assert_int_equal(assembler_push(q0, &fr[i], soft[i]), 0);
+            assert_int_equal(assembler_push_sym(q1, &fr[i], soft[i], sym[i]), 0);
+            assert_int_equal(assembler_push_sym(q2, &fr[i], soft[i], sym[i]), 0);
+        }
+        advance(q0, 100.0 * t + 60);
+        advance(q1, 100.0 * t + 60);
+        advance(q2, 100.0 * t + 60);
+        if (s0.n > n0) {
+            assert_int_equal(s0.n, n0 + 1);
+            assert_true(ul_message_equal(&s0.m[n0 % MAXMSG].msg, &m));
+            ok0++;
+        }
+        if (s1.n > n1) {
+            assert_int_equal(s1.n, n1 + 1);
+            assert_true(ul_message_equal(&s1.m[n1 % MAXMSG].msg, &m));
+            ok1++;
+        }
+        s0.n = s1.n = s2.n = 0; /* the sink keeps MAXMSG messages */
+    }
+    assembler_stats_t st1, st2;
+    assembler_get_stats(q1, &st1);
+    assembler_get_stats(q2, &st2);
+    printf("# 0.5 dB, %d messages failing alone: Viterbi path %d recovered, with the joint "
+           "coherent fallback %d (%llu coherent attempts)\n",
+           trials, ok0, ok1, (unsigned long long)st1.coherent_attempts);
+    assert_true(trials >= 30);
+    assert_true(ok1 >= ok0 + trials / 5);
+    assert_true(ok1 >= trials * 9 / 10);
+    assert_true(st1.coherent_attempts > 0);
+    assert_int_equal(st2.coherent_attempts, 0);
+    assembler_destroy(q0);
+    assembler_destroy(q1);
+    assembler_destroy(q2);
+    keystore_destroy(ks);
 }
 
 static void test_bad_arguments(void **state)
@@ -499,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_auth_policy),
         cmocka_unit_test(test_garbage_orphans),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_joint_coherent_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "channelizer.h"
 #include "frontend.h"
 #include "log.h"
+#include "prng.h"
 #include "synth.h"
 #include "synthtest.h"
 
@@ -207,10 +208,11 @@ static synth_t *make_synth(double rate, double duration, int devices, uint64_t s
     return test_synth_create(rate, duration, devices, seed, 0);
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
+/* Test parameters (prng.h), seeded in main. */
+static prng_t rng;
 static double urand(void)
 {
-    return test_uniform(&rng);
+    return prng_uniform(&rng);
 }
 
 /* One explicit burst with a random message of the given payload length. */
@@ -239,8 +241,8 @@ static void add_burst(synth_t *s, int baud, double t, double f_abs, double ebn0,
 }
 
 /* Isolated bursts of both rates, all container sizes, drift at the Table 2-2 limits, at
- * 15 dB: every one found, class right, start/end within 60 ms, carrier within 12 Hz (BR100)
- * / 40 Hz (BR600) of the burst's mean carrier, nothing else accepted. */
+ * 15 dB: every one found, class right, nothing else accepted; start/end and carrier (of
+ * the burst's mean carrier) errors within the bounds below. */
 static void test_isolated(void **state)
 {
     (void)state;
@@ -270,15 +272,21 @@ static void test_isolated(void **state)
         assert_int_equal(sc.found, sc.truth);
         assert_int_equal(sc.wrong_class, 0);
         assert_int_equal(sc.false_accepts, 0);
-        assert_true(sc.max_dt_start < 0.060 && sc.max_dt_end < 0.060);
-        assert_true(sc.max_df < 40);
+        /* Measured over 20 scenes of 10 bursts (250 kS/s, prng.h streams 0-19): start/end
+         * error at most 24.6/24.2 ms (one hop is 20 ms); carrier error (against the burst's
+         * mean carrier, BR600 drifting 100 Hz/s) at most 3.9-9.4 Hz, RMS 1.6-4.6 Hz. One
+         * scene of 10 says little about the tail: the bounds are the timing above with
+         * room, half a 25 Hz bin, and 6 Hz RMS. */
+        assert_true(sc.max_dt_start < 0.030 && sc.max_dt_end < 0.035);
+        assert_true(sc.max_df < 12.5);
+        assert_true(sc.rms_df < 6.0);
         free(r);
         synth_destroy(s);
     }
 }
 
 /* 80 bursts (60 BR100, 20 BR600) within 3 s at random carriers at least 1.5 kHz apart,
- * overlapping in time, 10-20 dB: at least 97 % found, class right, no false accepts. */
+ * overlapping in time, 10-20 dB: found, class right, no false accepts, carrier error. */
 static void test_many(void **state)
 {
     (void)state;
@@ -298,8 +306,11 @@ static void test_many(void **state)
         }
         used[k] = f;
         int baud = k < 60 ? 100 : 600;
-        add_burst(s, baud, 0.3 + urand() * (baud == 100 ? 2.0 : 3.5), f, 10 + urand() * 10,
-                  (size_t)(urand() * 13), (urand() - 0.5) * (baud == 100 ? 40 : 100));
+        double t = 0.3 + urand() * (baud == 100 ? 2.0 : 3.5);
+        double ebn0 = 10 + urand() * 10;
+        size_t plen = (size_t)(urand() * 13);
+        double drift = (urand() - 0.5) * (baud == 100 ? 40 : 100);
+        add_burst(s, baud, t, f, ebn0, plen, drift);
     }
     run_t *r = malloc(sizeof *r);
     run_pipeline(s, 0, r);
@@ -309,9 +320,14 @@ static void test_many(void **state)
                   "rms df %.1f Hz; dropped %llu\n",
                   sc.truth, sc.found, sc.wrong_class, sc.false_accepts, sc.max_dt_start * 1e3,
                   sc.max_dt_end * 1e3, sc.rms_df, (unsigned long long)r->stats.dropped);
-    assert_true(sc.found * 100 >= sc.truth * 97);
+    /* Measured: 80 of 80 found, carrier RMS 2.8 Hz, start error at most 27.9 ms (end:
+     * 90.6 ms, one BR100 burst whose track ran on into a neighbour's). One miss allowed;
+     * carrier RMS bound 1.45x the measurement. */
+    assert_true(sc.found + 1 >= sc.truth);
     assert_int_equal(sc.wrong_class, 0);
     assert_int_equal(sc.false_accepts, 0);
+    assert_true(sc.rms_df < 4.0);
+    assert_true(sc.max_dt_start < 0.045);
     free(r);
     synth_destroy(s);
 }
@@ -320,22 +336,27 @@ static void test_many(void **state)
  * (250-1000 Hz away): at 100 bursts in the band 12 % of them are in that situation. Each
  * must be found and accepted as a plain burst (the context test looks at the emptiest
  * part of each band, which a wide signal fills and a neighbour does not). Then pairs
- * 100-140 Hz apart, which share one track: accepted, and flagged crowded when the detector
- * cannot tell them apart. */
+ * 100-140 Hz apart, overlapping in time: each pair gives an accepted track (measured: 7 of
+ * the 8 pairs share one track, none flagged crowded; the demodulator's carrier window
+ * separates the two, test_rx's close pairs). */
 static void test_neighbours(void **state)
 {
     (void)state;
     /* own draws: the tests after this one keep theirs (burstdet.h quotes their figures) */
-    uint64_t saved_rng = rng;
-    rng = 0x4E1647B0055ull;
+    prng_t saved_rng = rng;
+    prng_seed(&rng, 0x4E1647B0055ull, 0);
     synth_t *s = make_synth(250e3, 8, 0, 23);
     double c = synth_config(s)->center_freq_hz;
     for (int g = 0; g < 10; g++) {
         double f = c - 85e3 + g * 17e3 + urand() * 1000;
         double t = 0.3 + urand() * 0.2;
-        add_burst(s, 100, t, f, 15, 4, (urand() - 0.5) * 40);
-        add_burst(s, 100, t + urand() * 0.2, f - 350 - urand() * 100, 15, 4, (urand() - 0.5) * 40);
-        add_burst(s, 100, t + urand() * 0.2, f + 600 + urand() * 100, 15, 4, (urand() - 0.5) * 40);
+        /* the burst, one 350-450 Hz below and one 600-700 Hz above, up to 0.2 s later */
+        for (int side = 0; side < 3; side++) {
+            double dt = side ? urand() * 0.2 : 0;
+            double df = side == 0 ? 0 : side == 1 ? -350 - urand() * 100 : 600 + urand() * 100;
+            double drift = (urand() - 0.5) * 40;
+            add_burst(s, 100, t + dt, f + df, 15, 4, drift);
+        }
     }
     run_t *r = malloc(sizeof *r);
     run_pipeline(s, 0, r);
@@ -354,13 +375,16 @@ static void test_neighbours(void **state)
     for (int g = 0; g < 8; g++) {
         fp[g] = -85e3 + g * 21e3 + urand() * 1000;
         double t = 0.3 + urand() * 0.2;
-        add_burst(s, 100, t, c + fp[g], 15, 4, (urand() - 0.5) * 40);
-        add_burst(s, 100, t + 0.05 + urand() * 0.1, c + fp[g] + 100 + urand() * 40, 15, 4,
-                  (urand() - 0.5) * 40);
+        double drift = (urand() - 0.5) * 40;
+        add_burst(s, 100, t, c + fp[g], 15, 4, drift);
+        double t2 = t + 0.05 + urand() * 0.1;
+        double f2 = c + fp[g] + 100 + urand() * 40;
+        double drift2 = (urand() - 0.5) * 40;
+        add_burst(s, 100, t2, f2, 15, 4, drift2);
     }
     r = malloc(sizeof *r);
     run_pipeline(s, 0, r);
-    int covered = 0, crowded = 0;
+    int covered = 0;
     for (int g = 0; g < 8; g++) {
         bool hit = false;
         for (size_t k = 0; k < r->ndet; k++) {
@@ -368,21 +392,19 @@ static void test_neighbours(void **state)
             if (d->ev.reject == BURSTDET_ACCEPTED && d->ev.baud == 100 && d->freq_hz > fp[g] - 60 &&
                 d->freq_hz < fp[g] + 200) {
                 hit = true;
-                crowded += d->ev.crowded;
             }
         }
         covered += hit;
     }
-    print_message("pairs 100-140 Hz apart: %d of 8 with an accepted track, %d crowded\n", covered,
-                  crowded);
+    print_message("pairs 100-140 Hz apart: %d of 8 with an accepted track\n", covered);
     assert_int_equal(covered, 8);
     free(r);
     synth_destroy(s);
     rng = saved_rng;
 }
 
-/* Weak bursts: at Eb/N0 6 dB (below the single-frame decoding threshold) at least 90 %
- * are still found, so replicas can be combined. */
+/* Weak bursts: at Eb/N0 6 dB (below the single-frame decoding threshold) they are still
+ * found, so replicas can be combined. */
 static void test_weak(void **state)
 {
     (void)state;
@@ -400,13 +422,17 @@ static void test_weak(void **state)
                   "ms, rms df %.1f Hz, widths BR100 %.2f-%.2f BR600 %.2f-%.2f\n",
                   sc.truth, sc.found, sc.wrong_class, sc.false_accepts, sc.max_dt_start * 1e3,
                   sc.max_dt_end * 1e3, sc.rms_df, sc.wmin[0], sc.wmax[0], sc.wmin[1], sc.wmax[1]);
-    assert_true(sc.found * 10 >= sc.truth * 9);
+    /* Measured (N = 40): 40 found, carrier RMS 6.5 Hz, start/end error at most 47.6/36.1
+     * ms. Two misses allowed (95 %); carrier bound 1.45x the measurement. */
+    assert_true(sc.found + 2 >= sc.truth);
     assert_int_equal(sc.false_accepts, 0);
+    assert_true(sc.rms_df < 9.5);
     free(r);
     synth_destroy(s);
 }
 
-/* 30 s of pure noise at the default threshold: at most 2 accepted detections. */
+/* 30 s of pure noise at the default threshold: measured 4 tracks, none accepted (the
+ * 300 s sweep below: accepted ones are rarer than 1 per 100 s); at most 1 allowed. */
 static void test_noise(void **state)
 {
     (void)state;
@@ -418,7 +444,7 @@ static void test_noise(void **state)
         acc += r->det[k].ev.reject == BURSTDET_ACCEPTED;
     print_message("noise 30 s: tracks %llu, accepted %zu\n", (unsigned long long)r->stats.tracks,
                   acc);
-    assert_true(acc <= 2);
+    assert_true(acc <= 1);
     free(r);
     synth_destroy(s);
 }
@@ -428,10 +454,18 @@ static void test_noise(void **state)
  * real look-alikes: where two sources overlap, their packets merge into 0.17-0.23 s of
  * continuous 2-FSK whose spectral shoulder has a BR600 burst's width and duration; the
  * demodulator finds no Sigfox sync in them (test_rx: no frames on the same scenario).
+ * Tracks shaped like a CW tone or an FSK line that last as long as a frame are accepted
+ * only on condition (verify_preamble: frames of long runs of equal or alternating bits
+ * look the same to the detector; the receiver keeps them only when a preamble + FT starts
+ * them, and test_rx gets no frame here): 42 BR100 and 105 BR600 of them in these 20 s.
  * The 2-FSK tone lines of overlapping packet trains do pass as "crowded" BR100 tracks
  * (gappy like two bursts on one carrier, quiet context, no sharp line): the demodulator
  * is asked to look for several bursts there, and finds none (test_rx). They must keep
- * the shape that earned the flag. */
+ * the shape that earned the flag. Measured BR600 look-alikes: 1 for this seed (51); 0-2,
+ * mean 0.8, over seeds 51-62 (N = 12 x 20 s; 0-4, mean 2.1, before the detector's
+ * content-independent acceptance); at most 2 allowed, the worst seed seen (counts this
+ * small leave no finer bound). Crowded tracks: 22 for this seed (1-22 over the same
+ * seeds), at most 30. */
 static void test_interferers(void **state)
 {
     (void)state;
@@ -449,9 +483,12 @@ static void test_interferers(void **state)
         fail_msg("synth: %s", err);
     run_t *r = malloc(sizeof *r);
     run_pipeline(s, 0, r);
-    size_t acc[2] = {0, 0}, crowded = 0;
+    size_t acc[2] = {0, 0}, crowded = 0, verify[2] = {0, 0};
     for (size_t k = 0; k < r->ndet; k++)
-        if (r->det[k].ev.reject == BURSTDET_ACCEPTED && r->det[k].ev.crowded) {
+        if (r->det[k].ev.reject == BURSTDET_ACCEPTED && r->det[k].ev.verify_preamble) {
+            verify[r->det[k].ev.baud == 600]++;
+            assert_false(r->det[k].ev.crowded);
+        } else if (r->det[k].ev.reject == BURSTDET_ACCEPTED && r->det[k].ev.crowded) {
             crowded++;
             assert_int_equal(r->det[k].ev.baud, 100);
             assert_true(r->det[k].ev.width_bins * 25.0 <= 70.0);
@@ -462,16 +499,17 @@ static void test_interferers(void **state)
                           r->det[k].ev.baud, r->det[k].t_start_s, r->det[k].t_end_s,
                           r->det[k].freq_hz, r->det[k].ev.width_bins);
         }
-    print_message("interferers: tracks %llu, crowded %zu, rejected short %llu long %llu narrow "
-                  "%llu wide %llu gappy %llu\n",
-                  (unsigned long long)r->stats.tracks, crowded,
+    print_message("interferers: tracks %llu, crowded %zu, to verify %zu BR100 + %zu BR600, "
+                  "rejected short %llu long %llu narrow %llu wide %llu gappy %llu\n",
+                  (unsigned long long)r->stats.tracks, crowded, verify[0], verify[1],
                   (unsigned long long)r->stats.rejected[BURSTDET_REJ_SHORT],
                   (unsigned long long)r->stats.rejected[BURSTDET_REJ_LONG],
                   (unsigned long long)r->stats.rejected[BURSTDET_REJ_NARROW],
                   (unsigned long long)r->stats.rejected[BURSTDET_REJ_WIDE],
                   (unsigned long long)r->stats.rejected[BURSTDET_REJ_GAPPY]);
     assert_int_equal(acc[0], 0);
-    assert_true(acc[1] <= 3);
+    assert_true(acc[1] <= 2);
+    assert_true(crowded <= 30);
     free(r);
     synth_destroy(s);
 }
@@ -502,10 +540,11 @@ static void test_sweep(void **state)
         for (int j = 0; j < 5; j++) {
             synth_t *s = make_synth(250e3, 60, 0, (uint64_t)(1000 + j + baud));
             double c = synth_config(s)->center_freq_hz;
-            for (int k = 0; k < 40; k++)
-                add_burst(s, baud, 0.3 + (k / 4) * (baud == 100 ? 2.3 : 1.0),
-                          c - 85e3 + k * 4.2e3 + urand() * 500, e[j], 12,
-                          (urand() - 0.5) * (baud == 100 ? 40 : 100));
+            for (int k = 0; k < 40; k++) {
+                double f = c - 85e3 + k * 4.2e3 + urand() * 500;
+                double drift = (urand() - 0.5) * (baud == 100 ? 40 : 100);
+                add_burst(s, baud, 0.3 + (k / 4) * (baud == 100 ? 2.3 : 1.0), f, e[j], 12, drift);
+            }
             run_t *r = malloc(sizeof *r);
             run_pipeline(s, 0, r);
             score_t sc;
@@ -533,6 +572,7 @@ static void test_sweep(void **state)
 int main(void)
 {
     log_set_level(LOG_LEVEL_FATAL);
+    prng_seed(&rng, 0x9E3779B97F4A7C15ull, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isolated),   cmocka_unit_test(test_many),
         cmocka_unit_test(test_neighbours), cmocka_unit_test(test_weak),

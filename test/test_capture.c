@@ -38,6 +38,22 @@ static void sleep_s(double s)
     nanosleep(&ts, NULL);
 }
 
+/* How late this machine wakes a sleeping thread right now: the worst of 40 sleeps of
+ * 2 ms, seconds. Host-clock timing tolerances are relative to it (a loaded CI machine
+ * delays the capture thread as much as it delays this one). */
+static double sched_lateness_s(void)
+{
+    double worst = 0;
+    for (int i = 0; i < 40; i++) {
+        double t0 = now_s();
+        sleep_s(0.002);
+        double late = now_s() - t0 - 0.002;
+        if (late > worst)
+            worst = late;
+    }
+    return worst;
+}
+
 /* A recording whose sample i has the value i (exact in cf32 below 2^24): any lost,
  * repeated or misplaced sample shows. */
 static void write_counter(const char *path, iq_format_t fmt, double rate, size_t n)
@@ -180,8 +196,10 @@ static void test_slow_consumer_drops(void **state)
     assert_true(r.flagged > 0);
     assert_int_equal(st.discontinuities, r.flagged);
     assert_true(r.max_value_error == 0.0); /* dropped samples never shift the index */
-    /* Real-time pacing: the producer never waited for the consumer. */
-    assert_true(took > 0.9 && took < 3.0);
+    /* Real-time pacing: the last block cannot come before the recording's duration minus
+     * what the ring held (n_blocks blocks); no upper bound: the drops above already show
+     * that the producer never waited for the consumer, whatever the machine's load. */
+    assert_true(took >= (double)(n - 3 * 1000) / 100000.0);
     capture_destroy(c);
 }
 
@@ -197,7 +215,15 @@ static void test_stop_while_producer_waits(void **state)
     capture_t *c = capture_create(&cfg);
     assert_non_null(c);
     assert_int_equal(capture_start(c), CAPTURE_OK);
-    sleep_s(0.05); /* the ring fills, the producer blocks */
+    /* wait (deadline 10 s) until the ring is full and the producer blocks */
+    capture_stats_t st;
+    for (double t0 = now_s();;) {
+        capture_get_stats(c, &st);
+        if (st.samples_in >= 4000 || now_s() - t0 > 10)
+            break;
+        sleep_s(0.002);
+    }
+    assert_int_equal(st.samples_in, 4000);
     const capture_block_t *b;
     assert_int_equal(capture_next_block(c, &b, 1000), CAPTURE_OK);
     double t0 = now_s();
@@ -212,7 +238,6 @@ static void test_stop_while_producer_waits(void **state)
         assert_int_equal(capture_release_block(c, b), CAPTURE_OK);
     }
     assert_int_equal(capture_next_block(c, &b, 1000), CAPTURE_ERR_STOPPED);
-    capture_stats_t st;
     capture_get_stats(c, &st);
     assert_int_equal(st.samples_in, 4000); /* 4 blocks, then it waited */
     capture_destroy(c);
@@ -403,11 +428,16 @@ static void run_soapy_overflow(bool timestamps)
         assert_true(r.delivered + st.samples_lost <= n);
         assert_true(r.delivered + st.samples_lost + 0.1 * 200000.0 >= n);
     } else {
-        /* Host clock: within 20 ms of the truth (scheduling jitter). */
-        if (r.max_value_error > 0.02 * 200000.0)
-            fail_msg("host-clock loss estimate off by %.0f samples", r.max_value_error);
+        /* Host clock: within 20 ms of the truth (scheduling jitter), or within twice the
+         * lateness this machine shows now plus 10 ms when it is loaded (measured 21 ms
+         * once at a load average of 17 on 2 cores). */
+        double late = sched_lateness_s(), tol = fmax(0.02, 0.01 + 2 * late);
+        if (r.max_value_error > tol * 200000.0)
+            fail_msg("host-clock loss estimate off by %.0f samples (tolerance %.0f ms, thread "
+                     "wake-up lateness %.1f ms)",
+                     r.max_value_error, tol * 1e3, late * 1e3);
         assert_true(llabs((long long)(r.delivered + st.samples_lost) - (long long)n) <=
-                    (long long)(0.02 * 200000.0 * (double)st.overflows));
+                    (long long)(tol * 200000.0 * (double)st.overflows));
     }
     capture_destroy(c);
 }
@@ -523,6 +553,32 @@ static void test_soapy_watchdog(void **state)
     assert_true(st.timeouts >= 2);
 }
 
+/* Issue 15 defect 8: a radio that opens and fails at once is reopened with a growing wait
+ * (0.5, 1, 2 s...), not every 0.5 s forever: a successful open does not reset the backoff. */
+static void test_soapy_backoff_grows(void **state)
+{
+    (void)state;
+    char path[512], args[1024];
+    tmp_path(path, sizeof path, "failfast.cf32");
+    write_counter(path, IQ_FORMAT_CF32, 200000.0, 20000);
+    soapy_args(args, sizeof args, path, "rate=200k,fail_after=0");
+    capture_config_t cfg = {.device_args = args, .rate_sps = 200000.0,
+                            .center_freq_hz = 868.13e6, .watchdog_s = -1,
+                            .block_samples = 2000, .n_blocks = 4};
+    capture_t *c = capture_create(&cfg);
+    assert_non_null(c);
+    assert_int_equal(capture_start(c), CAPTURE_OK);
+    struct timespec ts = {3, 200000000L}; /* reopens at 0.5 and 1.5 s; the next at 3.5 s */
+    nanosleep(&ts, NULL);
+    capture_stop(c);
+    capture_stats_t st;
+    capture_get_stats(c, &st);
+    if (st.reopens < 1 || st.reopens > 3)
+        fail_msg("reopens in 3.2 s: %llu, expected 2 (a fixed 0.5 s backoff gives 6)",
+                 (unsigned long long)st.reopens);
+    capture_destroy(c);
+}
+
 /* A radio that cannot be reopened ends the capture with CAPTURE_ERR_DEVICE. */
 static void test_soapy_give_up(void **state)
 {
@@ -593,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_soapy_overflow_host_clock),
         cmocka_unit_test(test_soapy_live_drops),
         cmocka_unit_test(test_soapy_reopen_after_error),
+        cmocka_unit_test(test_soapy_backoff_grows),
         cmocka_unit_test(test_soapy_watchdog),
         cmocka_unit_test(test_soapy_give_up),
         cmocka_unit_test(test_soapy_bad_device),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "infile.h"
 #include "log.h"
 
 #include "testutil.h"
@@ -203,6 +204,18 @@ static void test_bad_files(void **state)
         {"downlink: { tx_gain = \"loud\"; };\n", "1: downlink.tx_gain: 'loud' is not a gain"},
         {"monarch: { df1_hz = 1000.0; };\n",
          "1: monarch.df1_hz: 1000 Hz is not a Monarch spacing (1024, 1260.3 or 1489.4)"},
+        /* Issue 15 defects 5 and 7. */
+        {"api: { pub_endpoint = \"tcp://127.0.0.1:99999\"; };\n",
+         "1: api.pub_endpoint: 'tcp://127.0.0.1:99999': the port must be a number 1..65535"},
+        {"api: { cmd_endpoint = \"tcp://127.0.0.1:0\"; };\n", "1: api.cmd_endpoint: "},
+        {"api: { cmd_endpoint = \"tcp://127.0.0.1: 5\"; };\n", "1: api.cmd_endpoint: "},
+        {"api: { cmd_endpoint = \"tcp://127.0.0.1:*\"; };\n", "1: api.cmd_endpoint: "},
+        {"radio: { device = \"driver=x\\n<0>forged\"; };\n",
+         "1: radio.device: control character (0x0A) in the value"},
+        {"devices: { list = ( { ep_id = \"01020304\"; name = \"a\\x1b[2Jb\"; } ); };\n",
+         "1: devices.list.name: control character (0x1B) in the name"},
+        {"devices: { list = ( { ep_id = \"0x010203\"; key = \"00\"; } ); };\n",
+         "1: devices.list.ep_id: '0x010203' is not 8 hex digits"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = write_file("bad.conf", cases[i].text, 0600);
@@ -215,6 +228,65 @@ static void test_bad_files(void **state)
         if (rc != CFG_ERR_USAGE || strncmp(err, expect, strlen(expect)) != 0)
             fail_msg("case %zu: rc %d, message \"%s\", expected \"%s\"", i, rc, err, expect);
     }
+}
+
+/* Issue 15 defects 2, 5 and 8: files that are not files, endless inputs, endpoints and a
+ * state directory that --check-config used to accept. */
+static void test_hostile_inputs(void **state)
+{
+    (void)state;
+    cfg_t cfg;
+    cfg_actions_t act;
+    char err[512] = "";
+    int rc = run_args(&cfg, &act, err, sizeof err, "--no-config", "--pub", "ipc:///tmp/same",
+                      "--cmd", "ipc:///tmp/same", NULL);
+    if (rc != CFG_ERR_USAGE || !strstr(err, "both 'ipc:///tmp/same'"))
+        fail_msg("identical endpoints: rc %d, \"%s\"", rc, err);
+    const char *file = write_file("not-a-dir", "x", 0600);
+    rc = run_args(&cfg, &act, err, sizeof err, "--no-config", "--state-dir", file, NULL);
+    if (rc != CFG_ERR_USAGE || !strstr(err, "is not a directory"))
+        fail_msg("state.dir a file: rc %d, \"%s\"", rc, err);
+    /* The configuration file: a directory, a FIFO (open() must not block), /dev/zero (must
+     * not be read forever), a NUL byte; each refused with its reason. */
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", tmpdir, NULL);
+    if (rc != CFG_ERR_IO || !strstr(err, "is a directory"))
+        fail_msg("directory as config: rc %d, \"%s\"", rc, err);
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", fifo, NULL);
+    if (rc != CFG_ERR_IO || !strstr(err, "FIFO"))
+        fail_msg("FIFO as config: rc %d, \"%s\"", rc, err);
+    unlink(fifo);
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", "/dev/zero", NULL);
+    if (rc != CFG_ERR_IO || !strstr(err, "character device"))
+        fail_msg("/dev/zero as config: rc %d, \"%s\"", rc, err);
+    const char nul[] = "radio: { rc = \"RC1\"; };\0junk";
+    char path[300];
+    snprintf(path, sizeof path, "%s/nul.conf", tmpdir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(nul, 1, sizeof nul - 1, f);
+    fclose(f);
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", path, NULL);
+    if (rc != CFG_ERR_USAGE || !strstr(err, "NUL byte"))
+        fail_msg("NUL in config: rc %d, \"%s\"", rc, err);
+    /* Larger than the limit: refused, not read whole. */
+    snprintf(path, sizeof path, "%s/big.conf", tmpdir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)INFILE_MAX_CONFIG_BYTES + 1), 0);
+    fclose(f);
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", path, NULL);
+    if (rc != CFG_ERR_IO || !strstr(err, "larger than the limit"))
+        fail_msg("big config: rc %d, \"%s\"", rc, err);
+    unlink(path);
+    /* A file of only "": a syntax error (libconfig leaks a token here: see config.c). */
+    path[0] = '\0';
+    const char *empty_str = write_file("emptystr.conf", "\"\"", 0600);
+    rc = run_args(&cfg, &act, err, sizeof err, "--config", empty_str, NULL);
+    if (rc != CFG_ERR_USAGE || !strstr(err, "syntax error"))
+        fail_msg("\"\" config: rc %d, \"%s\"", rc, err);
 }
 
 static void test_precedence(void **state)
@@ -276,6 +348,9 @@ static void test_flag_errors(void **state)
         {"--daily-messages", "0", "--daily-messages: 0 is out of range 1 .. 100000"},
         {"stray", NULL, "unexpected argument 'stray'"},
         {"--rate", NULL, "option --rate needs a value"},
+        /* Issue 15 defect 5: what --check-config let through and the start then failed on. */
+        {"--pub", "tcp://127.0.0.1:99999", "the port must be a number 1..65535"},
+        {"--cmd", "ipc:///tmp/x\x1b[31m", "control character (0x1B)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cfg_t cfg;
@@ -700,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_hostile_inputs),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_channel_must_fit),
         cmocka_unit_test(test_default_file_and_no_config),

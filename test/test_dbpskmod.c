@@ -17,6 +17,7 @@
 
 #include "dbpskmod.h"
 #include "dsptest.h"
+#include "prng.h"
 
 /* Spec Annex 8.2 example bit stream (UL-Pr included), a real frame to modulate. */
 static const uint8_t annex_frame[] = {0xAA, 0xAA, 0xAF, 0x67, 0x06, 0x73, 0x98, 0xBA,
@@ -29,16 +30,13 @@ static int bit_at(const uint8_t *bits, size_t k)
     return (bits[k >> 3] >> (7 - (k & 7))) & 1;
 }
 
-/* Deterministic pseudo-random bytes (xorshift32). */
+/* Deterministic pseudo-random bytes (prng.h). */
 static void random_bytes(uint32_t seed, uint8_t *out, size_t n)
 {
-    uint32_t x = seed ? seed : 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        out[i] = (uint8_t)(x >> 24);
-    }
+    prng_t r;
+    prng_seed(&r, seed, 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(prng_next(&r) >> 56);
 }
 
 static dbpsk_burst_params_t base_params(double rate_sps, double baud)

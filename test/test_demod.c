@@ -16,26 +16,22 @@
 
 #include "dbpskmod.h"
 #include "demod.h"
+#include "prng.h"
 #include "uldecode.h"
+#include "uljoint.h"
 #include "ulframe.h"
 
 #define MAX_SAMPLES (300 * DEMOD_SPS)
 
-/* xorshift64 + Box-Muller: deterministic across platforms. */
-static uint64_t rng_state;
+/* Test signals (prng.h), seeded per test. */
+static prng_t rng_state;
 static double urand(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+    return prng_uniform(&rng_state);
 }
 static double grand(void)
 {
-    double u1 = urand(), u2 = urand();
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return prng_gauss(&rng_state);
 }
 
 typedef struct {
@@ -109,8 +105,11 @@ static void make_burst(const burst_case_t *c, burst_t *b)
     if (c->ebn0_db < 90) {
         /* Eb/N0 = (P / baud) / N0 and N0 = σ² / fs: σ² = P · 16 / (Eb/N0). */
         double sigma = sqrt(b->power * DEMOD_SPS / pow(10.0, c->ebn0_db / 10.0) / 2.0);
-        for (size_t i = 0; i < b->n; i++)
-            b->x[i] += (float)(sigma * grand()) + I * (float)(sigma * grand());
+        for (size_t i = 0; i < b->n; i++) {
+            double re = grand();
+            double im = grand();
+            b->x[i] += (float)(sigma * re) + I * (float)(sigma * im);
+        }
     }
     b->true_start = pre + dbpsk_burst_data_offset(p);
     b->hint.start_sample = b->true_start + c->hint_error_samples;
@@ -146,10 +145,26 @@ static bool run_one(demod_t *q, burst_t *b, demod_result_t *res)
 
 static burst_t burst; /* large: static */
 
+/* A rank-1 case with random carrier within ±baud/2, drift within Table 2-2, rate error,
+ * lead (and tail) symbols and timing error; drawn one after the other (an initializer's
+ * expressions have no defined order). */
+static burst_case_t random_case(double baud, double ebn0_db, size_t container_len, bool tail)
+{
+    double dmax = baud == 100 ? 30 : 100;
+    burst_case_t c = {.baud = baud, .ebn0_db = ebn0_db, .container_len = container_len, .rank = 1};
+    c.freq_baud = urand() - 0.5;
+    c.drift_hz_s = (2 * urand() - 1) * dmax;
+    c.baud_error_ppm = (2 * urand() - 1) * 1000;
+    c.lead = (int)(urand() * 3);
+    c.tail = tail ? (int)(urand() * 3) : 0;
+    c.hint_error_samples = (2 * urand() - 1) * 32;
+    return c;
+}
+
 static void test_high_snr_sweep(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0001;
+    prng_seed(&rng_state, 0x5EED0001, 0);
     const double bauds[] = {100, 600};
     for (int bi = 0; bi < 2; bi++) {
         double baud = bauds[bi];
@@ -194,27 +209,15 @@ static void test_high_snr_sweep(void **state)
 static void test_frequency_rms(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0002;
+    prng_seed(&rng_state, 0x5EED0002, 0);
     const double bauds[] = {100, 600};
     for (int bi = 0; bi < 2; bi++) {
         double baud = bauds[bi];
-        double dmax = baud == 100 ? 30 : 100;
         demod_t *q = make_demod(baud);
         double se = 0, snr_err = 0, rssi_err = 0;
         const int trials = 60;
         for (int t = 0; t < trials; t++) {
-            burst_case_t c = {baud,
-                              urand() - 0.5,
-                              (2 * urand() - 1) * dmax,
-                              (2 * urand() - 1) * 1000,
-                              (int)(urand() * 3),
-                              0,
-                              0,
-                              10.0,
-                              12,
-                              1,
-                              (2 * urand() - 1) * 32,
-                              0};
+            burst_case_t c = random_case(baud, 10.0, 12, false);
             make_burst(&c, &burst);
             demod_result_t res;
             float soft[400];
@@ -229,44 +232,94 @@ static void test_frequency_rms(void **state)
         fprintf(stderr,
                 "baud %.0f: carrier error %.3f Hz RMS, SNR bias %.2f dB, RSSI bias %.2f dB\n", baud,
                 rms, snr_err / trials, rssi_err / trials);
-        assert_true(rms < (baud == 100 ? 1.0 : 3.0));
-        assert_true(fabs(snr_err / trials) < 1.0);
-        assert_true(fabs(rssi_err / trials) < 1.0);
+        /* Measured (N = 60 bursts per rate): carrier RMS 0.031 Hz BR100, 0.178 Hz BR600
+         * (the estimate of an RMS over 60 draws varies by ~10 %); SNR bias +0.18 / +0.09
+         * dB; RSSI bias -0.02 / -0.03 dB. Bounds at 1.45x the carrier RMS (a doubled error
+         * fails) and +-0.4 dB / +-0.2 dB for the biases (an extra 1 dB of noise moves the
+         * SNR estimate by 1 dB). */
+        assert_true(rms < (baud == 100 ? 0.045 : 0.26));
+        assert_true(fabs(snr_err / trials) < 0.4);
+        assert_true(fabs(rssi_err / trials) < 0.2);
         demod_destroy(q);
     }
 }
 
 /* Frame error rate of single BR100 12-byte frames at 8.5 dB with random carrier, drift,
  * phase, rate error and timing: ideal coherent detection gives about 1.5 %, the
- * benchmark target is 10 %; 5 % leaves room for seed luck (300 frames). */
+ * benchmark target is 10 %. Measured 4 of 300 (1.3 %); the bound, 9 of 300 (3 %), is
+ * two Poisson standard deviations above the ideal 4.5; a 1 dB loss (FER ~4.5 % at
+ * 7.5 dB, docs/benchmarks.md's curve) expects 13.5 and fails. */
 static void test_fer_moderate_snr(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0003;
+    prng_seed(&rng_state, 0x5EED0003, 0);
     demod_t *q = make_demod(100);
     const int trials = 300;
     int fails = 0;
     for (int t = 0; t < trials; t++) {
-        burst_case_t c = {100,
-                          urand() - 0.5,
-                          (2 * urand() - 1) * 30,
-                          (2 * urand() - 1) * 1000,
-                          (int)(urand() * 3),
-                          (int)(urand() * 3),
-                          0,
-                          8.5,
-                          12,
-                          1,
-                          (2 * urand() - 1) * 32,
-                          0};
+        burst_case_t c = random_case(100, 8.5, 12, true);
         make_burst(&c, &burst);
         demod_result_t res;
         fails += !run_one(q, &burst, &res);
     }
     fprintf(stderr, "BR100 12-byte at 8.5 dB: FER %.3f (%d/%d)\n", (double)fails / trials, fails,
             trials);
-    assert_true(fails <= trials * 5 / 100);
+    assert_true(fails <= 9);
     demod_destroy(q);
+}
+
+/* Raw bit error rate of the soft output (sign of each LLR against the transmitted frame
+ * bit) at low Eb/N0, where it is a sharp measure of implementation loss: 200 BR100 and
+ * 200 BR600 20-byte frames with random carrier, drift, phase, rate error, timing. */
+static void test_bit_errors(void **state)
+{
+    (void)state;
+    const double bauds[] = {100, 600};
+    for (int bi = 0; bi < 2; bi++) {
+        double baud = bauds[bi];
+        const double ebn0 = 5.0;
+        prng_seed(&rng_state, 0x5EED0007 + (uint64_t)bi, 0);
+        demod_t *q = make_demod(baud);
+        const int trials = 200;
+        long bits = 0, errors = 0;
+        int lost = 0;
+        for (int t = 0; t < trials; t++) {
+            burst_case_t c = random_case(baud, ebn0, 20, true);
+            make_burst(&c, &burst);
+            demod_result_t res;
+            float soft[400];
+            int nout = demod_process(q, burst.x, burst.n, &burst.hint, soft, 400, &res);
+            if (nout < 0 || fabs(res.start_sample - burst.true_start) > DEMOD_SPS / 2) {
+                lost++;
+                continue;
+            }
+            uint8_t frame[UL_MAX_FRAME_BYTES];
+            int len = ul_frame_encode(&burst.msg, test_key, 1, frame, sizeof frame);
+            size_t nb = (size_t)len * 8 - DEMOD_PREAMBLE_BITS;
+            assert_true((size_t)nout >= nb);
+            for (size_t i = 0; i < nb; i++) {
+                size_t k = i + DEMOD_PREAMBLE_BITS;
+                int bit = frame[k >> 3] >> (7 - (k & 7)) & 1;
+                errors += (soft[i] > 0) != bit;
+            }
+            bits += (long)nb;
+        }
+        double ber = (double)errors / (double)bits;
+        /* ideal coherent detection with differential decoding: 2 Q (1 - Q), Q = Q(sqrt(2 Eb/N0)) */
+        double qv = 0.5 * erfc(sqrt(pow(10.0, ebn0 / 10.0)));
+        fprintf(stderr,
+                "baud %.0f at %.1f dB: BER %.5f (%ld/%ld bits, ideal %.5f), %d of %d frames not "
+                "synced\n",
+                baud, ebn0, ber, errors, bits, 2 * qv * (1 - qv), lost, trials);
+        /* Measured (N = 200 frames, ~37800 bits per rate): BER 0.0123 (465 errors) BR100,
+         * 0.0122 (460) BR600, ideal 0.0118: 0.1 dB from ideal; 0 frames lost. The bound
+         * 0.0160 is the ideal BER at 4.6 dB (a 0.4 dB loss), 6 standard deviations (sqrt of
+         * the error count) above the measurement; a 1 dB loss gives 0.025 (measured at 4 dB:
+         * 0.0257/0.0251). */
+        assert_true(ber < 0.0160);
+        assert_true(lost <= 2);
+        demod_destroy(q);
+    }
 }
 
 /* BR600 behind a detector with 20 ms time resolution: the start is known only to ±12
@@ -274,21 +327,20 @@ static void test_fer_moderate_snr(void **state)
 static void test_wide_start_window(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0005;
+    prng_seed(&rng_state, 0x5EED0005, 0);
     demod_t *q = make_demod(600);
     for (int t = 0; t < 30; t++) {
-        burst_case_t c = {600,
-                          urand() - 0.5,
-                          (2 * urand() - 1) * 100,
-                          (2 * urand() - 1) * 1000,
-                          (int)(urand() * 3),
-                          (int)(urand() * 3),
-                          0,
-                          12.0,
-                          12,
-                          1 + t % 3,
-                          (2 * urand() - 1) * 11.5 * DEMOD_SPS,
-                          12};
+        burst_case_t c = {.baud = 600,
+                          .ebn0_db = 12.0,
+                          .container_len = 12,
+                          .rank = 1 + t % 3,
+                          .uncertainty_symbols = 12};
+        c.freq_baud = urand() - 0.5;
+        c.drift_hz_s = (2 * urand() - 1) * 100;
+        c.baud_error_ppm = (2 * urand() - 1) * 1000;
+        c.lead = (int)(urand() * 3);
+        c.tail = (int)(urand() * 3);
+        c.hint_error_samples = (2 * urand() - 1) * 11.5 * DEMOD_SPS;
         make_burst(&c, &burst);
         demod_result_t res;
         assert_true(run_one(q, &burst, &res));
@@ -302,21 +354,14 @@ static void test_wide_start_window(void **state)
 static void test_strong_neighbour(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0006;
+    prng_seed(&rng_state, 0x5EED0006, 0);
     demod_t *q = make_demod(100);
     for (int t = 0; t < 20; t++) {
-        burst_case_t c = {100,
-                          0.4 * (urand() - 0.5),
-                          (2 * urand() - 1) * 30,
-                          0,
-                          1,
-                          1,
-                          0,
-                          15.0,
-                          12,
-                          1,
-                          16 * (urand() - 0.5),
-                          0};
+        burst_case_t c = {
+            .baud = 100, .lead = 1, .tail = 1, .ebn0_db = 15.0, .container_len = 12, .rank = 1};
+        c.freq_baud = 0.4 * (urand() - 0.5);
+        c.drift_hz_s = (2 * urand() - 1) * 30;
+        c.hint_error_samples = 16 * (urand() - 0.5);
         make_burst(&c, &burst);
         dbpsk_burst_params_t p2 = burst.p;
         p2.freq_hz = burst.p.freq_hz + (t & 1 ? 300.0 : -300.0);
@@ -341,7 +386,7 @@ static void test_strong_neighbour(void **state)
 static void test_carrier_window(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0009;
+    prng_seed(&rng_state, 0x5EED0009, 0);
     demod_t *q = make_demod(100);
     int strong = 0, windowed = 0;
     const int trials = 10;
@@ -380,29 +425,69 @@ static void test_carrier_window(void **state)
     demod_destroy(q);
 }
 
-/* Pure noise: the demodulator may return a sync (it always finds a best position) but
- * then the decoder must reject it; mostly it reports no sync. */
+/* Pure noise: the demodulator may return a sync (it always finds a best position; 40 of
+ * the 50 snippets here do) and the decoder must reject every one of them. */
 static void test_noise_only(void **state)
 {
     (void)state;
-    rng_state = 0x5EED0004;
+    prng_seed(&rng_state, 0x5EED0004, 0);
     demod_t *q = make_demod(100);
     static float complex x[MAX_SAMPLES];
-    int decoded = 0;
+    int decoded = 0, synced = 0;
     for (int t = 0; t < 50; t++) {
-        for (size_t i = 0; i < 230 * DEMOD_SPS; i++)
-            x[i] = (float)(0.1 * grand()) + I * (float)(0.1 * grand());
+        for (size_t i = 0; i < 230 * DEMOD_SPS; i++) {
+            double re = grand();
+            double im = grand();
+            x[i] = (float)(0.1 * re) + I * (float)(0.1 * im);
+        }
         demod_hint_t h = {.start_sample = 6 * DEMOD_SPS, .start_uncertainty = 48};
         demod_result_t res;
         float soft[400];
         int nout = demod_process(q, x, 230 * DEMOD_SPS, &h, soft, 400, &res);
         if (nout > 0) {
+            synced++;
             uldecode_result_t dec;
             decoded += uldecode_frame(soft, (size_t)nout, UL_FT_DEFAULT_MAX_DISTANCE, &dec) == 0;
         }
     }
+    print_message("noise only: %d of 50 snippets with a sync, %d decoded\n", synced, decoded);
     assert_int_equal(decoded, 0);
     demod_destroy(q);
+}
+
+/* demod_symbols: the matched-filter symbols from the sync's first preamble symbol carry the
+ * frame with a constant phase and little residual carrier, so the joint coherent decoder
+ * (uljoint.h, phase and carrier estimated) decodes one replica of any rank from them. */
+static void test_symbols_for_joint(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 0x5EED0011, 0);
+    for (int bi = 0; bi < 2; bi++) {
+        double baud = bi ? 600 : 100;
+        demod_t *q = make_demod(baud);
+        for (int t = 0; t < 12; t++) {
+            burst_case_t c = random_case(baud, 12, t % 2 ? 20 : 12, true);
+            c.rank = 1 + t % 3;
+            make_burst(&c, &burst);
+            float soft[400];
+            demod_result_t res;
+            assert_true(demod_process(q, burst.x, burst.n, &burst.hint, soft, 400, &res) > 0);
+            static float complex y[400];
+            size_t first = 0;
+            size_t n = demod_symbols(q, y, 400, &first);
+            assert_true(n >= first + ul_joint_symbols(c.container_len));
+            const float complex *in[3] = {NULL, NULL, NULL};
+            in[c.rank - 1] = y + first;
+            ul_frame_t f;
+            assert_int_equal(ul_joint_decode_iq(in, c.container_len, false, NULL, &f, NULL), 0);
+            assert_memory_equal(f.container, burst.container, c.container_len);
+        }
+        size_t first;
+        float complex y[4];
+        assert_int_equal(demod_symbols(NULL, y, 4, &first), 0);
+        assert_int_equal(demod_symbols(q, NULL, 4, &first), 0);
+        demod_destroy(q);
+    }
 }
 
 static void test_bad_arguments(void **state)
@@ -449,10 +534,11 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_high_snr_sweep),   cmocka_unit_test(test_frequency_rms),
-        cmocka_unit_test(test_fer_moderate_snr), cmocka_unit_test(test_wide_start_window),
-        cmocka_unit_test(test_strong_neighbour), cmocka_unit_test(test_carrier_window),
-        cmocka_unit_test(test_noise_only),       cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_high_snr_sweep),    cmocka_unit_test(test_frequency_rms),
+        cmocka_unit_test(test_fer_moderate_snr),  cmocka_unit_test(test_bit_errors),
+        cmocka_unit_test(test_wide_start_window), cmocka_unit_test(test_strong_neighbour),
+        cmocka_unit_test(test_carrier_window),    cmocka_unit_test(test_noise_only),
+        cmocka_unit_test(test_bad_arguments),     cmocka_unit_test(test_symbols_for_joint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,10 +27,7 @@ static char statefile[192];
 static int setup(void **state)
 {
     (void)state;
-    if (test_tmpdir_create(tmpdir, sizeof tmpdir, "test_devstate") != 0)
-        return -1;
-    log_set_level(getenv("DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
-    return 0;
+    return test_tmpdir_setup(tmpdir, sizeof tmpdir, "test_devstate", LOG_LEVEL_ERROR);
 }
 
 static int teardown(void **state)
@@ -43,8 +40,7 @@ static int teardown(void **state)
 static int fresh_dir(void **state)
 {
     (void)state;
-    static int k;
-    snprintf(statedir, sizeof statedir, "%s/state%d", tmpdir, k++);
+    test_next_subdir(statedir, sizeof statedir, tmpdir, "state");
     snprintf(statefile, sizeof statefile, "%s/" DEVSTATE_FILE, statedir);
     return 0;
 }
@@ -287,6 +283,23 @@ static void test_damaged_file_refused(void **state)
          "2: devices are not in increasing"},
         {"AABBCCDD 5 1 0 0 0.5 0\nend 1\n00000001 1 1 0 0 0.5 0\n", "3: text after the 'end' line"},
         {"AABBCCDD 5 1 0 0 0.5 0", "1: line is cut short"},
+        /* Issue 15 defect 7: what sscanf() let through. */
+        {"AABBCCDD 5 -1 0 0 0.5 0\nend 1\n", "1: expected"},  /* negative counter */
+        {"AABBCCDD 5 1 -2 0 0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 -3 0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0 nan 0\nend 1\n", "1: expected"},   /* nan / inf times */
+        {"AABBCCDD 5 1 0 0 inf 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0 -0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0 1e3 0\nend 1\n", "1: expected"},
+        {"ABC 5 1 0 0 0.5 0\nend 1\n", "1: expected"},        /* 3-digit ep_id */
+        {"0xAABBCCDD 5 1 0 0 0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD +5 1 0 0 0.5 0\nend 1\n", "1: expected"},
+        {"AABBCCDD 5  1 0 0 0.5 0\nend 1\n", "1: expected"},  /* two blanks */
+        {"AABBCCDD 5 1 0 0 0.5 0 \nend 1\n", "1: expected"},  /* trailing blank */
+        {"AABBCCDD 5 99999999999999999999 0 0 0.5 0\nend 1\n", "1: expected"}, /* > 2^64 */
+        {"AABBCCDD 5 1 0 0 0.5 00000000000000001\nend 1\n", "1: expected"},
+        {"AABBCCDD 5 1 0 0 0.5 0\nend +1\n", "2: expected \"end COUNT\""},
+        {"AABBCCDD 5 1 0 0 0.5 0\nend 1 x\n", "2: expected"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fresh_dir(NULL);
@@ -300,6 +313,20 @@ static void test_damaged_file_refused(void **state)
             fail_msg("case %zu: %s, message \"%s\", expected \"%s\"", i,
                      ds ? "accepted" : "refused", err, expect);
     }
+    /* A directory or a FIFO in place of the file: a clear message, no hang. */
+    fresh_dir(NULL);
+    devstate_destroy(open_ok(statedir));
+    assert_int_equal(mkdir(statefile, 0700), 0);
+    char err[512] = "";
+    assert_null(devstate_create(statedir, err, sizeof err));
+    if (!strstr(err, "is a directory"))
+        fail_msg("directory as state file: \"%s\"", err);
+    rmdir(statefile);
+    assert_int_equal(mkfifo(statefile, 0600), 0);
+    assert_null(devstate_create(statedir, err, sizeof err));
+    if (!strstr(err, "FIFO"))
+        fail_msg("FIFO as state file: \"%s\"", err);
+    unlink(statefile);
     /* Comments and an empty state are fine. */
     fresh_dir(NULL);
     devstate_destroy(open_ok(statedir));
@@ -351,6 +378,18 @@ static void test_one_daemon_per_dir(void **state)
     devstate_destroy(b);
 }
 
+/* Issue 15 defect 1: listing with a buffer before any device has state copied from a NULL
+ * array (UBSan: memcpy from NULL), as the "devices" command does at start. */
+static void test_list_empty(void **state)
+{
+    (void)state;
+    devstate_t *ds = open_ok(NULL);
+    devstate_entry_t out[4];
+    assert_int_equal(devstate_list(ds, out, 4), 0);
+    assert_int_equal(devstate_list(ds, out, 0), 0);
+    devstate_destroy(ds);
+}
+
 static void test_bad_dir(void **state)
 {
     (void)state;
@@ -375,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup(test_unwritable_dir_keeps_old_file, fresh_dir),
         cmocka_unit_test_setup(test_one_daemon_per_dir, fresh_dir),
         cmocka_unit_test(test_bad_dir),
+        cmocka_unit_test(test_list_empty),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,25 +16,24 @@
 #include "dldemod.h"
 #include "dlframe.h"
 #include "gfskmod.h"
+#include "prng.h"
 
 static const uint32_t ep_id = 0xFEDCBA98;
 static const uint8_t key[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
                                 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF};
 
 /* xorshift64* and Box-Muller: deterministic Gaussian noise. */
-static uint64_t rng_state;
+/* Test signals (prng.h), seeded per test. */
+static prng_t rng_state;
 static double uniform(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return ((rng_state * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
+    return prng_uniform(&rng_state);
 }
 static float complex gauss(double sigma)
 {
-    double u = uniform(), v = uniform();
-    double r = sqrt(-2.0 * log(u > 1e-300 ? u : 1e-300)) * sigma;
-    return (float complex)(r * cos(2 * M_PI * v) + I * r * sin(2 * M_PI * v));
+    double a, b;
+    prng_normal2(&rng_state, &a, &b);
+    return (float complex)(sigma * a + I * sigma * b);
 }
 
 /* Adds one modulated DL frame (amplitude amp) at sample pos with carrier offset_hz. */
@@ -92,7 +91,7 @@ static void test_round_trip_high_snr(void **state)
         const rt_case_t *t = &cases[c];
         size_t n = (size_t)(0.9 * t->rate_sps), pos = (size_t)(0.217 * t->rate_sps);
         float complex *buf = calloc(n, sizeof *buf);
-        rng_state = 0x1234 + c;
+        prng_seed(&rng_state, 0x1234 + c, 0);
         add_burst(buf, n, t->rate_sps, t->offset_hz, pos, 1650, payload, 1.0f);
         add_noise(buf, n, t->rate_sps, 25.0);
 
@@ -136,7 +135,7 @@ static void test_two_bursts(void **state)
     size_t n = (size_t)(1.5 * rate);
     float complex *buf = calloc(n, sizeof *buf);
     uint8_t p1[8] = {1, 2, 3, 4, 5, 6, 7, 8}, p2[8] = {0xDE, 0xAD, 0xBE, 0xEF, 2, 4, 6, 8};
-    rng_state = 77;
+    prng_seed(&rng_state, 77, 0);
     add_burst(buf, n, rate, -20000.0, (size_t)(0.1 * rate), 100, p1, 1.0f);
     add_burst(buf, n, rate, 15000.0, (size_t)(0.9 * rate), 101, p2, 0.1f);
     add_noise(buf, n, rate, 40.0); /* 40 dB for the strong one, 20 dB for the weak one */
@@ -174,7 +173,7 @@ static void test_noise_only(void **state)
     dldemod_t *q = dldemod_create(&cfg);
     int false_alarms = 0;
     for (int trial = 0; trial < 20; trial++) {
-        rng_state = 1000 + trial;
+        prng_seed(&rng_state, 1000 + trial, 0);
         memset(buf, 0, n * sizeof *buf);
         add_noise(buf, n, rate, 10.0);
         dldemod_burst_t b[4];
@@ -191,7 +190,7 @@ static void test_noise_only(void **state)
 }
 
 /* Frame success rate (CRC and AUTH ok, right payload) vs Eb/N0, random payloads, carrier
- * offsets and positions. Printed for docs/downlink.md; asserted only loosely. */
+ * offsets and positions. Printed for docs/downlink.md; asserted with the bounds below. */
 static void test_sensitivity(void **state)
 {
     (void)state;
@@ -201,13 +200,14 @@ static void test_sensitivity(void **state)
     float complex *buf = malloc(n * sizeof *buf);
     dldemod_config_t cfg = {.rate_sps = rate};
     dldemod_t *q = dldemod_create(&cfg);
-    double fer_at[20];
+    int ok_at[20];
+    double ferr_rms_at[20];
     print_message("Eb/N0 dB | frames ok / %d | mean SNR estimate dB | freq error rms Hz\n", trials);
     for (int e = 0; e <= 8; e++) {
         double ebn0 = 7.0 + e;
         int ok = 0, nsnr = 0;
         double snr_sum = 0, ferr2 = 0;
-        rng_state = 4242 + (uint64_t)e * 1000;
+        prng_seed(&rng_state, 4242 + (uint64_t)e * 1000, 0);
         for (int t = 0; t < trials; t++) {
             uint8_t payload[8];
             for (int i = 0; i < 8; i++)
@@ -232,14 +232,21 @@ static void test_sensitivity(void **state)
                 }
             }
         }
-        fer_at[e] = 1.0 - (double)ok / trials;
+        ok_at[e] = ok;
+        ferr_rms_at[e] = nsnr ? sqrt(ferr2 / nsnr) : INFINITY;
         print_message("%8.1f | %5d        | %6.1f               | %5.2f\n", ebn0, ok,
                       nsnr ? snr_sum / nsnr : NAN, nsnr ? sqrt(ferr2 / nsnr) : NAN);
     }
-    /* Conservative bounds: measured 10 % FER near 10 dB (ideal orthogonal non-coherent FSK
-     * with this code: about 9.3 dB); require it by 13 dB and 98 % success at 15 dB. */
-    assert_true(fer_at[6] <= 0.10); /* 13 dB */
-    assert_true(fer_at[8] <= 0.02); /* 15 dB */
+    /* Measured (N = 60 frames per point): 4, 23, 31, 49, 55 and 60, 60, 60, 60 frames
+     * at 7 .. 15 dB (10 % FER near 10.5 dB; ideal orthogonal non-coherent FSK with this
+     * code: about 9.3 dB). Bounds where the curve is steep: 9-11 dB together 135 of 180
+     * measured, at least 120 required (binomial sd ~5.3 frames); a 1 dB loss shifts the
+     * curve to 23 + 31 + 49 = 103 and fails. 12-15 dB: 240 of 240 measured, at least 238
+     * required; a 1 dB loss gives 55 + 60 + 60 + 60 = 235 and fails. Carrier error at
+     * 12 dB: 0.10 Hz RMS measured, 0.15 allowed. */
+    assert_true(ok_at[2] + ok_at[3] + ok_at[4] >= 120);            /* 9, 10, 11 dB */
+    assert_true(ok_at[5] + ok_at[6] + ok_at[7] + ok_at[8] >= 238); /* 12 .. 15 dB */
+    assert_true(ferr_rms_at[5] < 0.15);
     dldemod_destroy(q);
     free(buf);
 }

@@ -1,5 +1,5 @@
 /* test_dlframe: downlink frame codec against the spec's Annex C example and the renard
- * vector (values copied from shared/vectors/frames.json "downlink"), BCH, whitening seed
+ * vector (values copied from test/vectors/frames.json "downlink"), BCH, whitening seed
  * rule, bad arguments. Licence: MIT. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "dlframe.h"
+#include "prng.h"
 #include "hexutil.h"
 
 typedef struct {
@@ -77,6 +78,13 @@ static void test_vectors_encode(void **state)
             memcpy(container + 8, auth, 2);
             hex(t->dl_crc, &crc_exp, 1);
             assert_int_equal(dl_crc8(container, 10), crc_exp);
+            /* A station without the key builds the same frame from the core's DL-AUTH. */
+            uint8_t frame_auth[DL_FRAME_BYTES];
+            assert_int_equal(
+                dl_frame_encode_auth(t->ep_id, t->mc, payload, auth_exp, NULL, frame_auth), DL_OK);
+            assert_memory_equal(frame_auth, frame, DL_FRAME_BYTES);
+            assert_int_equal(dl_frame_encode_auth(t->ep_id, t->mc, payload, NULL, NULL, NULL),
+                             DL_ERR_ARG);
         }
         if (t->pn9_seed)
             assert_int_equal(dl_whitening_seed(t->ep_id, t->mc), t->pn9_seed);
@@ -137,12 +145,13 @@ static void test_bch_single_errors(void **state)
         assert_int_equal(d.auth_status, 1);
         assert_int_equal(d.corrected_bits, 1);
     }
-    srand(12345);
+    prng_t r;
+    prng_seed(&r, 12345, 0);
     for (int trial = 0; trial < 200; trial++) {
         uint8_t rx[15];
         memcpy(rx, phy, 15);
         for (int b = 0; b < 8; b++)
-            rx[rand() % 15] ^= (uint8_t)(1u << b);
+            rx[prng_below(&r, 15)] ^= (uint8_t)(1u << b);
         assert_int_equal(dl_frame_decode(t->ep_id, t->mc, key, rx, &d), DL_OK);
         assert_memory_equal(d.payload, payload, 8);
         assert_int_equal(d.corrected_bits, 8);
@@ -204,10 +213,11 @@ static void test_whitening_seed(void **state)
     assert_int_equal(dl_whitening_seed(0x100, 2), 511);      /* product multiple of 512 */
     assert_int_equal(dl_whitening_seed(0xFFFFFFFF, 4095), (0x1FF * 0xFFF) % 512);
     /* (ID × MC) mod 512 computed in 64 bits for many values. */
-    srand(7);
+    prng_t r;
+    prng_seed(&r, 7, 0);
     for (int i = 0; i < 1000; i++) {
-        uint32_t id = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
-        uint16_t mc = (uint16_t)(rand() % 4096);
+        uint32_t id = (uint32_t)(prng_next(&r) >> 32);
+        uint16_t mc = (uint16_t)prng_below(&r, 4096);
         uint64_t s = ((uint64_t)id * mc) % 512;
         assert_int_equal(dl_whitening_seed(id, mc), s ? s : 511);
     }
@@ -230,15 +240,16 @@ static void test_whitening_seed(void **state)
 static void test_round_trip_random(void **state)
 {
     (void)state;
-    srand(2024);
+    prng_t r;
+    prng_seed(&r, 2024, 0);
     for (int i = 0; i < 300; i++) {
         uint8_t key[16], payload[8], phy[15], frame[DL_FRAME_BYTES];
         for (int k = 0; k < 16; k++)
-            key[k] = (uint8_t)rand();
+            key[k] = (uint8_t)(prng_next(&r) >> 56);
         for (int k = 0; k < 8; k++)
-            payload[k] = (uint8_t)rand();
-        uint32_t id = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
-        uint16_t mc = (uint16_t)(i < 2 ? i * 4095 : rand() % 4096);
+            payload[k] = (uint8_t)(prng_next(&r) >> 56);
+        uint32_t id = (uint32_t)(prng_next(&r) >> 32);
+        uint16_t mc = (uint16_t)(i < 2 ? i * 4095 : (int)prng_below(&r, 4096));
         assert_int_equal(dl_frame_encode(id, mc, payload, key, phy, frame), DL_OK);
         for (int k = 0; k < 11; k++)
             assert_int_equal(frame[k], 0xAA);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dlsched.h"
+#include "evjson.h"
 #include "hexutil.h"
 #include "keys.h"
 #include "rc.h"
@@ -44,7 +45,7 @@ static int on_event(const dlsched_event_t *ev, void *user)
     rec_t *r = user;
     if (r->n < MAX_EV) {
         r->ev[r->n] = *ev;
-        json_object *o = dlsched_event_json(ev, NULL);
+        json_object *o = evjson_downlink(ev, NULL);
         assert_non_null(o);
         snprintf(r->json[r->n], sizeof r->json[0], "%s",
                  json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -344,13 +345,13 @@ static int cmd(dlsched_t *q, const char *text, json_object **reply, char *err, s
     assert_non_null(req);
     *reply = json_object_new_object();
     err[0] = '\0';
-    int rc = dlsched_cmd_downlink(req, *reply, q, err, len);
+    int rc = evjson_cmd_downlink(req, *reply, q, err, len);
     json_object_put(req);
     return rc;
 }
 
 /* The application's answer to the callback request of EP_A's MC 1650: payload_hex as a
- * downlink command. Returns dlsched_cmd_downlink's result; the reply goes to *reply, or is
+ * downlink command. Returns evjson_cmd_downlink's result; the reply goes to *reply, or is
  * dropped when reply is NULL. */
 static int answer(dlsched_t *q, const char *payload_hex, json_object **reply, char *err, size_t len)
 {
@@ -428,6 +429,73 @@ static void test_callback_answer_in_time(void **state)
 }
 
 /* An answer after the commit point but before the deadline: sent tx_lead_s after it. */
+/* A network core answers (remote_answers): no device key at the station, a direct-mode
+ * device still asks (callback), a BF=1 frame whose AUTH could not be checked opens a
+ * request, a failed AUTH does not, and the core's DL-AUTH builds the Annex C frame. */
+static void test_remote_answers_without_key(void **state)
+{
+    (void)state;
+    dlsched_device_t dev = direct_dev(EP_A, "0102030405060708");
+    dlsched_config_t c;
+    base_config(&c, 1);
+    c.keys = NULL;
+    c.devices = &dev;
+    c.ndevices = 1;
+    c.remote_answers = true;
+    dlsched_t *q = make(&c);
+    dlsched_uplink_t bad = bframe(EP_A, 1000, 1, 1.0, 1.76, 868.15e6);
+    bad.auth_ok = false;
+    bad.auth_bad = true;
+    assert_int_equal(dlsched_uplink(q, &bad), 0);
+    /* The first frame event opens the request (no message needed). */
+    rx_frame_t fr;
+    memset(&fr, 0, sizeof fr);
+    fr.frame.crc_ok = true;
+    fr.frame.rank = 1;
+    fr.frame.msg.ep_id = EP_A;
+    fr.frame.msg.mc = 1650;
+    fr.frame.msg.bf = true;
+    fr.frame.msg.kind = UL_KIND_APP;
+    fr.auth = RX_AUTH_UNCHECKED; /* the station has no key */
+    fr.baud = 100;
+    fr.freq_hz = 868.15e6;
+    fr.t_start_s = 2.0;
+    fr.t_end_s = 3.76;
+    assert_int_equal(dlsched_rx_frame(q, &fr), 1);
+    const dlsched_event_t *req = last(DLSCHED_EV_REQUEST);
+    assert_non_null(req);
+    assert_int_equal(req->mode, DLSCHED_MODE_CALLBACK);
+    assert_int_equal(count(DLSCHED_EV_REFUSED), 0);
+    dlsched_stats_t st;
+    dlsched_get_stats(q, &st);
+    assert_int_equal(st.ignored_unauth, 1);
+    uint8_t pl[8] = {0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37};
+    uint8_t auth[2] = {0x85, 0x2D};
+    char err[256];
+    assert_int_equal(dlsched_answer_auth(q, EP_A, 1650, pl, auth, NULL, err, sizeof err), 0);
+    run(q, 4, 30, 0.5);
+    const dlsched_event_t *ev = last(DLSCHED_EV_SCHEDULED);
+    assert_non_null(ev);
+    char hex[2 * DL_FRAME_BYTES + 1];
+    assert_string_equal(bytes_to_hex(ev->frame, DL_FRAME_BYTES, hex), ANNEX_C_DL_BITSTREAM);
+    assert_string_equal(bytes_to_hex(ev->dl_auth, 2, hex), "852D");
+    dlsched_destroy(q);
+    /* Without remote answers the same station refuses for want of a key, and a frame
+     * event alone opens nothing. */
+    memset(&rec, 0, sizeof rec);
+    c.remote_answers = false;
+    c.devices = NULL;
+    c.ndevices = 0;
+    q = make(&c);
+    fr.auth = RX_AUTH_OK;
+    assert_int_equal(dlsched_rx_frame(q, &fr), 0);
+    assert_int_equal(count(DLSCHED_EV_REQUEST) + count(DLSCHED_EV_REFUSED), 0);
+    dlsched_uplink_t u = bframe(EP_A, 1650, 1, 2.0, 1.76, 868.15e6);
+    assert_int_equal(dlsched_uplink(q, &u), 1);
+    assert_int_equal(last(DLSCHED_EV_REFUSED)->status, DLSCHED_ST_NO_KEY);
+    dlsched_destroy(q);
+}
+
 static void test_callback_answer_after_commit_point(void **state)
 {
     (void)state;
@@ -748,7 +816,9 @@ static void test_refusals(void **state)
     dlsched_get_stats(q, &st);
     assert_int_equal(st.ignored_unauth, 1);
     assert_int_equal(st.refused, 3);
-    json_object *sj = dlsched_stats_json(q);
+    dlsched_stats_t dst;
+    dlsched_get_stats(q, &dst);
+    json_object *sj = evjson_downlink_stats(&dst);
     assert_non_null(sj);
     const char *txt = json_object_to_json_string_ext(sj, JSON_C_TO_STRING_PLAIN);
     assert_non_null(strstr(txt, "\"no_key\":1"));
@@ -1100,8 +1170,8 @@ static void test_event_json(void **state)
     (void)state;
     dlsched_t *q = scheduled_annex_c();
     const dlsched_event_t *sch = last(DLSCHED_EV_SCHEDULED);
-    rxjson_ctx_t ctx = {.anchor_t_s = 0, .anchor_unix_s = 1764158400.0}; /* 2025-11-26 12:00 */
-    json_object *o = dlsched_event_json(sch, &ctx);
+    evjson_ctx_t ctx = {.anchor_t_s = 0, .anchor_unix_s = 1764158400.0}; /* 2025-11-26 12:00 */
+    json_object *o = evjson_downlink(sch, &ctx);
     assert_non_null(o);
     static const struct {
         const char *key, *value;
@@ -1286,6 +1356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refined_by_first_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frequency_ppm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_answer_in_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_answers_without_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_answer_after_commit_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_late_and_no_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_malformed_and_unknown, setup, teardown),

@@ -2,6 +2,7 @@
  * Licence: MIT. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -80,9 +81,9 @@ static void test_confirmation_and_one_bit(void **state)
     assert_int_equal(num(o, "vdd_tx_mv"), 4300);
     assert_int_equal(num(o, "temp_tenth_c"), 250);
     assert_string_equal(str(o, "temp_c"), "25.0");
-    assert_string_equal(json_object_to_json_string_ext(json_object_object_get(o, "temp_c"),
-                                                       JSON_C_TO_STRING_PLAIN),
-                        "25.0");
+    assert_string_equal(
+        json_object_to_json_string_ext(json_object_object_get(o, "temp_c"), JSON_C_TO_STRING_PLAIN),
+        "25.0");
     assert_int_equal(num(o, "rssi_dbm"), -126);
     assert_string_equal(str(o, "payload"), "09E40CCC10FA00E6");
     json_object_put(o);
@@ -167,13 +168,33 @@ static void test_crc_failed_frame(void **state)
     json_object_put(o);
 }
 
+/* The one rounding helper: fixed decimals in the text and the same value in the object,
+ * integers for decimals <= 0, null for non-finite values. */
+static void test_numbers(void **state)
+{
+    (void)state;
+    struct json_object *o = json_object_new_object();
+    assert_int_equal(framejson_add_num(o, "f", 868130250.40000004, 1), 0);
+    assert_int_equal(framejson_add_num(o, "t", 1.2056254, 6), 0);
+    assert_int_equal(framejson_add_num(o, "i", 41.6, 0), 0);
+    assert_int_equal(framejson_add_num(o, "n", NAN, 2), 0);
+    assert_int_equal(framejson_add_num(o, "inf", -INFINITY, 2), 0);
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        "{\"f\":868130250.4,\"t\":1.205625,\"i\":42,\"n\":null,\"inf\":null}");
+    struct json_object *v;
+    assert_true(json_object_object_get_ex(o, "t", &v));
+    assert_true(json_object_get_double(v) == 1.205625);
+    assert_int_equal(framejson_add_num(NULL, "x", 1, 1), -1);
+    assert_null(framejson_number(NAN, 1));
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_frame),
-        cmocka_unit_test(test_confirmation_and_one_bit),
-        cmocka_unit_test(test_auth_status),
-        cmocka_unit_test(test_crc_failed_frame),
+        cmocka_unit_test(test_spec_frame),  cmocka_unit_test(test_confirmation_and_one_bit),
+        cmocka_unit_test(test_auth_status), cmocka_unit_test(test_crc_failed_frame),
+        cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

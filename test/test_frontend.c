@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "frontend.h"
+#include "prng.h"
 #include "log.h"
 
 #define PASS_HZ 97e3
@@ -165,9 +166,13 @@ static void test_blocks(void **state)
     size_t n = 100000;
     float complex *x = malloc(n * sizeof *x);
     assert_non_null(x);
-    srand(7);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)rand() / RAND_MAX - 0.5f + I * ((float)rand() / RAND_MAX - 0.5f);
+    prng_t r;
+    prng_seed(&r, 7, 0);
+    for (size_t i = 0; i < n; i++) {
+        double re = prng_uniform(&r);
+        double im = prng_uniform(&r);
+        x[i] = (float)(re - 0.5) + I * (float)(im - 0.5);
+    }
     frontend_t *a = make(&c), *b = make(&c);
     float complex *ya;
     long ma = run(a, x, n, &ya);
@@ -175,7 +180,7 @@ static void test_blocks(void **state)
     float complex *yb = malloc(cap * sizeof *yb);
     size_t pos = 0, mb = 0;
     while (pos < n) {
-        size_t blk = 1 + (size_t)rand() % 7000;
+        size_t blk = 1 + (size_t)prng_below(&r, 7000);
         if (blk > n - pos)
             blk = n - pos;
         long r = frontend_process(b, x + pos, blk, yb + mb, cap - mb);

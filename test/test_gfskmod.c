@@ -16,6 +16,7 @@
 
 #include "dlframe.h"
 #include "gfskmod.h"
+#include "prng.h"
 
 /* The spec's Annex C downlink frame (frames.json "spec 8.2"). */
 static const uint8_t spec_frame[DL_FRAME_BYTES] = {
@@ -121,10 +122,11 @@ static void check_spectrum(double rate, double offset, int nfft)
     gfskmod_t *q = gfskmod_create(&cfg);
     assert_non_null(q);
     uint8_t *bits = malloc(nbits / 8);
-    srand(99);
+    prng_t r;
+    prng_seed(&r, 99, 0);
     int ones = 0;
     for (size_t i = 0; i < nbits / 8; i++) {
-        bits[i] = (uint8_t)rand();
+        bits[i] = (uint8_t)(prng_next(&r) >> 56);
         ones += __builtin_popcount(bits[i]);
     }
     size_t len = gfskmod_burst_samples(q, nbits);

@@ -1,5 +1,6 @@
 /* test_iqfile: round trips in every IQ format, odd block sizes, metadata precedence and
  * every bad-input case of the iqfile module. Licence: MIT. */
+#define _GNU_SOURCE /* setresuid, setresgid */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "iqfile.h"
+#include "prng.h"
 
 #include "testutil.h"
 
@@ -47,13 +51,13 @@ static long file_size(const char *path)
     return (long)st.st_size;
 }
 
-/* Deterministic test signal covering the whole range [-1, 1) with a tone and an LCG. */
+/* Deterministic test signal covering the whole range [-1, 1) with a tone and prng.h. */
 static void make_signal(float complex *x, size_t n)
 {
-    uint32_t s = 12345;
+    prng_t s;
+    prng_seed(&s, 12345, 0);
     for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        float r = (float)(s >> 8) / 16777216.0f * 1.98f - 0.99f;
+        float r = (float)(prng_next(&s) >> 40) / 16777216.0f * 1.98f - 0.99f;
         x[i] = CMPLXF(0.5f * cosf(0.01f * (float)i) + 0.49f * r,
                       0.5f * sinf(0.01f * (float)i) - 0.49f * r);
     }
@@ -356,6 +360,113 @@ static void test_sigmf_meta_written(void **state)
     json_object_put(root);
 }
 
+/* SigMF core:datetime: parsed and printed to the microsecond, written by the writer,
+ * read back as the first sample's UTC (moved back by captures[0] core:sample_start). */
+static void test_sigmf_datetime(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        double unix_s;
+    } good[] = {
+        {"1970-01-01T00:00:00Z", 0.0},
+        {"2026-12-05T10:00:00Z", 1796464800.0},
+        {"2026-12-05T10:00:00.25Z", 1796464800.25},
+        {"2026-12-05t10:00:00.000001z", 1796464800.000001},
+        {"2026-12-05T11:30:00+01:30", 1796464800.0},
+        {"2026-12-05T08:00:00.5-02:00", 1796464800.5},
+        {"2024-02-29T23:59:59.999999999999Z", 1709251199.999999999999},
+        {"2000-03-01T00:00:00Z", 951868800.0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        double t = -1;
+        if (iq_parse_datetime(good[i].text, &t) != 0 || fabs(t - good[i].unix_s) > 1e-6)
+            fail_msg("%s: %.6f, expected %.6f", good[i].text, t, good[i].unix_s);
+    }
+    static const char *const bad[] = {
+        "",
+        "2026-12-05",
+        "2026-12-05T10:00:00",      /* no zone */
+        "2026-12-05 10:00:00Z",     /* space */
+        "2026-13-05T10:00:00Z",     /* month */
+        "2025-02-29T10:00:00Z",     /* not a leap year */
+        "2026-04-31T10:00:00Z",     /* day */
+        "2026-12-05T24:00:00Z",     /* hour */
+        "2026-12-05T10:60:00Z",     /* minute */
+        "2026-12-05T10:00:61Z",     /* second */
+        "1969-12-31T23:59:59Z",     /* before 1970 */
+        "2026-12-05T10:00:00.Z",    /* empty fraction */
+        "2026-12-05T10:00:00.1234567890123Z", /* 13 fraction digits */
+        "2026-12-05T10:00:00Zjunk", /* trailing text */
+        "2026-12-05T10:00:00+1:00", /* short offset */
+        "+026-12-05T10:00:00Z",
+        "2026-12-05T10:00:00\nZ",
+        "1970-01-01T00:00:00+00:01", /* before 1970 once the offset is applied */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double t = 0;
+        if (iq_parse_datetime(bad[i], &t) == 0)
+            fail_msg("\"%s\" parsed as %.6f", bad[i], t);
+    }
+    assert_int_equal(iq_parse_datetime(NULL, &(double){0}), -1);
+    char out[40];
+    assert_string_equal(iq_format_datetime(1796464800.25, out, sizeof out),
+                        "2026-12-05T10:00:00.250000Z");
+    assert_string_equal(iq_format_datetime(1796464800.9999996, out, sizeof out),
+                        "2026-12-05T10:00:01.000000Z");
+    assert_string_equal(iq_format_datetime(0, out, sizeof out), "1970-01-01T00:00:00.000000Z");
+    assert_null(iq_format_datetime(-1, out, sizeof out));
+    assert_null(iq_format_datetime(NAN, out, sizeof out));
+    assert_null(iq_format_datetime(1e12, out, sizeof out));
+    assert_null(iq_format_datetime(1.0, out, 27));
+    /* printed and parsed back: the same microsecond */
+    for (double t = 1.5e9; t < 1.9e9; t += 12345678.123457) {
+        double back;
+        assert_int_equal(iq_parse_datetime(iq_format_datetime(t, out, sizeof out), &back), 0);
+        assert_true(fabs(back - t) <= 0.5e-6);
+    }
+
+    /* writer -> metadata -> reader */
+    char path[512], err[512];
+    path_in_tmp(path, sizeof path, "dt.sigmf-meta");
+    iqfile_params_t wp = {.sample_format = IQ_FORMAT_CU8, .rate_sps = 250000.0,
+                          .start_unix_s = 1796464800.123456};
+    iqfile_t *w = iqfile_open_write(path, &wp, err, sizeof err);
+    assert_non_null(w);
+    assert_int_equal(iqfile_close(w), 0);
+    json_object *root = json_object_from_file(path), *captures, *o;
+    assert_non_null(root);
+    assert_true(json_object_object_get_ex(root, "captures", &captures));
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(captures, 0), "core:datetime",
+                                          &o));
+    assert_string_equal(json_object_get_string(o), "2026-12-05T10:00:00.123456Z");
+    json_object_put(root);
+    iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
+    assert_non_null(r);
+    assert_true(fabs(iqfile_start_unix_s(r) - 1796464800.123456) < 1e-6);
+    iqfile_close(r);
+    /* no datetime written, none read; raw files have none */
+    path_in_tmp(path, sizeof path, "nodt.sigmf-meta");
+    wp.start_unix_s = 0;
+    assert_int_equal(iqfile_close(iqfile_open_write(path, &wp, err, sizeof err)), 0);
+    r = iqfile_open_read(path, NULL, err, sizeof err);
+    assert_non_null(r);
+    assert_true(iqfile_start_unix_s(r) == 0.0);
+    iqfile_close(r);
+    /* a capture segment starting at sample 500000 of a 250 kS/s file: 2 s earlier */
+    path_in_tmp(path, sizeof path, "dtss.sigmf-data");
+    test_write_bytes(path, (const uint8_t[4]){0}, 4);
+    path_in_tmp(path, sizeof path, "dtss.sigmf-meta");
+    test_write_text(path, "{\"global\": {\"core:datatype\": \"cu8\", \"core:sample_rate\": "
+                          "250000}, \"captures\": [{\"core:sample_start\": 500000, "
+                          "\"core:datetime\": \"2026-12-05T10:00:02Z\"}]}");
+    r = iqfile_open_read(path, NULL, err, sizeof err);
+    assert_non_null(r);
+    assert_true(fabs(iqfile_start_unix_s(r) - 1796464800.0) < 1e-6);
+    iqfile_close(r);
+    assert_true(iqfile_start_unix_s(NULL) == 0.0);
+}
+
 /* The RIFF header written at close carries the real sizes. */
 static void test_wav_header_written(void **state)
 {
@@ -552,6 +663,42 @@ static void expect_open_error(const char *file, const iqfile_params_t *p, const 
         fail_msg("%s: message \"%s\" lacks the file name or \"%s\"", file, err, phrase);
 }
 
+/* Root reads anything (CI runs as root): the unreadable-file case runs in a child that
+ * drops to the unprivileged user nobody (65534), as setpriv/runuser would. The scratch
+ * directory is opened for traversal meanwhile, so only the file's own mode refuses. */
+static void expect_open_error_unprivileged(const char *file, const char *phrase)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, file);
+    struct stat st;
+    assert_int_equal(stat(tmpdir, &st), 0);
+    assert_int_equal(chmod(tmpdir, 0711), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[512] = "";
+        if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+            setresuid(65534, 65534, 65534) != 0 || geteuid() == 0)
+            _exit(3);
+        iqfile_t *r = iqfile_open_read(path, NULL, err, sizeof err);
+        if (r)
+            _exit(4);
+        if (!strstr(err, file) || !strstr(err, phrase)) {
+            fprintf(stderr, "unprivileged open of %s: \"%s\"\n", file, err);
+            _exit(5);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(chmod(tmpdir, st.st_mode & 07777), 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("%s as user nobody: %s (status 0x%x: 3 cannot drop root, 4 opened, 5 wrong "
+                 "message)",
+                 file, WIFEXITED(status) ? "failed" : "killed", (unsigned)status);
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -565,12 +712,13 @@ static void test_bad_files(void **state)
     path_in_tmp(path, sizeof path, "adir.cu8");
     mkdir(path, 0755);
     expect_open_error("adir.cu8", NULL, "directory");
-    if (geteuid() != 0) { /* root reads anything */
-        path_in_tmp(path, sizeof path, "noperm.cu8");
-        test_write_bytes(path, four, 4);
-        chmod(path, 0);
+    path_in_tmp(path, sizeof path, "noperm.cu8");
+    test_write_bytes(path, four, 4);
+    chmod(path, 0);
+    if (geteuid() != 0)
         expect_open_error("noperm.cu8", NULL, "Permission denied");
-    }
+    else
+        expect_open_error_unprivileged("noperm.cu8", "Permission denied");
     iqfile_params_t bad_rate = {.rate_sps = -5.0};
     expect_open_error("unknown.xyz", &bad_rate, "invalid sample rate");
 
@@ -626,6 +774,18 @@ static void test_bad_files(void **state)
          "num_channels"},
         {"nodata.sigmf-meta", "{\"global\": {\"core:datatype\": \"cu8\"}}",
          "nodata.sigmf-data"},
+        {"baddt.sigmf-meta",
+         "{\"global\": {\"core:datatype\": \"cu8\"}, \"captures\": "
+         "[{\"core:sample_start\": 0, \"core:datetime\": \"yesterday\"}]}",
+         "core:datetime \"yesterday\""},
+        {"numdt.sigmf-meta",
+         "{\"global\": {\"core:datatype\": \"cu8\"}, \"captures\": "
+         "[{\"core:datetime\": 1796464800}]}",
+         "core:datetime"},
+        {"badss.sigmf-meta",
+         "{\"global\": {\"core:datatype\": \"cu8\"}, \"captures\": "
+         "[{\"core:sample_start\": -5, \"core:datetime\": \"2026-12-05T10:00:02Z\"}]}",
+         "core:sample_start"},
     };
     for (size_t i = 0; i < sizeof metas / sizeof metas[0]; i++) {
         path_in_tmp(path, sizeof path, metas[i].file);
@@ -726,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_name_tokens),
         cmocka_unit_test(test_metadata_precedence),
         cmocka_unit_test(test_sigmf_meta_written),
+        cmocka_unit_test(test_sigmf_datetime),
         cmocka_unit_test(test_wav_header_written),
         cmocka_unit_test(test_wav_foreign_headers),
         cmocka_unit_test(test_stdio),

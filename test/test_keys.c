@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -102,6 +103,42 @@ static void test_bad_files(void **state)
         unlink(path);
         keystore_destroy(ks);
     }
+    /* Issue 15 defects 2 and 8: a directory, a FIFO (open() must not block), an endless
+     * device and an overlong line are refused with a clear reason. */
+    static const struct {
+        const char *path, *want;
+    } odd[] = {
+        {"/tmp", "/tmp: is a directory"},
+        {"/dev/zero", "/dev/zero: is a character device; it must be a regular file"},
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        keystore_t *ks = keystore_create();
+        char err[256] = "";
+        assert_int_equal(keystore_load(ks, odd[i].path, err, sizeof err), -1);
+        if (!strstr(err, odd[i].want))
+            fail_msg("%s: error '%s' lacks '%s'", odd[i].path, err, odd[i].want);
+        keystore_destroy(ks);
+    }
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/test_keys_fifo_%d", (int)getpid());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    keystore_t *fk = keystore_create();
+    char ferr[256] = "";
+    assert_int_equal(keystore_load(fk, fifo, ferr, sizeof ferr), -1);
+    assert_non_null(strstr(ferr, "FIFO"));
+    keystore_destroy(fk);
+    unlink(fifo);
+    static char longline[600];
+    memset(longline, '#', sizeof longline - 2);
+    longline[sizeof longline - 2] = '\n';
+    const char *lp = write_tmp(longline);
+    fk = keystore_create();
+    assert_int_equal(keystore_load(fk, lp, ferr, sizeof ferr), -1);
+    assert_non_null(strstr(ferr, ":1: line longer than"));
+    keystore_destroy(fk);
+    unlink(lp);
+
     keystore_t *ks = keystore_create();
     char err[256] = "";
     assert_int_equal(keystore_load(ks, "/nonexistent/keys.txt", err, sizeof err), -1);

@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 #include <zmq.h>
 
+#include "jsonstrict.h"
 #include "log.h"
 #include "publisher.h"
 
@@ -184,6 +185,10 @@ static json_object *ask(publisher_t *p, void *req, const char *const *parts, con
     if (n < 0)
         fail_msg("no reply");
     buf[n] = '\0';
+    /* Every reply is strict JSON (valid UTF-8, no NaN, nothing json-c alone would let by). */
+    char why[256];
+    if (jsonstrict_check(buf, (size_t)n, 0, why, sizeof why) != 0)
+        fail_msg("reply is not strict JSON (%s): %s", why, buf);
     json_object *o = json_tokener_parse(buf);
     if (!o)
         fail_msg("reply is not JSON: %s", buf);
@@ -230,6 +235,16 @@ static void test_commands(void **state)
     json_object_put(r);
     assert_int_equal(calls, 1);
 
+    /* Sane ids are echoed as given: a string, and integers up to 2^53. */
+    r = ask1(p, req, "{\"cmd\": \"help\", \"id\": \"r\u00e9q-1\"}");
+    assert_true(json_object_object_get_ex(r, "id", &v));
+    assert_string_equal(json_object_get_string(v), "r\xc3\xa9q-1");
+    json_object_put(r);
+    r = ask1(p, req, "{\"cmd\": \"help\", \"id\": -9007199254740992}");
+    assert_true(json_object_object_get_ex(r, "id", &v));
+    assert_true(json_object_get_int64(v) == -9007199254740992LL);
+    json_object_put(r);
+
     r = ask1(p, req, "{\"cmd\":\"help\"}");
     assert_true(json_object_object_get_ex(r, "commands", &v));
     assert_int_equal(json_object_array_length(v), 3);
@@ -242,7 +257,26 @@ static void test_commands(void **state)
     } bad[] = {
         {"not json", "not valid JSON"},
         {"{\"cmd\": \"stats\"", "unexpected end of input"},
-        {"{\"cmd\": \"stats\"} trailing", "text after the JSON object"},
+        {"{\"cmd\": \"stats\"} trailing", "text after the JSON value"},
+        /* Issue 15 defect 4: what json-c alone accepted or answered wrongly. */
+        {"{\"cmd\": \"help\"} /* comment */", "text after the JSON value"},
+        {"{\"cmd\": \"help\"} // comment", "text after the JSON value"},
+        {"{/* c */ \"cmd\": \"help\"}", "not valid JSON"},
+        {"{'cmd': 'help'}", "not valid JSON"},
+        {"{\"cmd\": \"help\", \"id\": NaN}", "not valid JSON"},
+        {"{\"cmd\": \"help\", \"id\": Infinity}", "not valid JSON"},
+        {"{\"cmd\": \"help\", \"id\": 18446744073709551616999}", "\"id\" must be"},
+        {"{\"cmd\": \"help\", \"id\": -9007199254740993}", "\"id\" must be"},
+        {"{\"cmd\": \"help\", \"id\": 1.5}", "\"id\" must be"},
+        {"{\"cmd\": \"help\", \"id\": [1]}", "\"id\" must be"},
+        {"{\"cmd\": \"help\\u0000junk\"}", "NUL"},
+        {"{\"cmd\": \"\xff\xfehelp\"}", "invalid UTF-8"},
+        {"{\"cmd\": \"\\ud800\"}", "surrogate"},
+        {"{\"cmd\": \"a\nb\"}", "control character"},
+        {"42", "must be a JSON object"},
+        {"null", "must be a JSON object"},
+        {" true ", "must be a JSON object"},
+        {"{\"cmd\": \"x\\n<0>forged \\u001b[31m\"}", "unknown command 'x\\n<0>forged \\x1B[31m'"},
         {"[1, 2]", "must be a JSON object"},
         {"\"stats\"", "must be a JSON object"},
         {"{}", "missing \"cmd\""},
@@ -289,8 +323,8 @@ static void test_commands(void **state)
 
     publisher_stats_t st;
     publisher_get_stats(p, &st);
-    assert_int_equal(st.commands, 17); /* the oversized request got none */
-    assert_int_equal(st.command_errors, 14);
+    assert_int_equal(st.commands, 37); /* the oversized request got none */
+    assert_int_equal(st.command_errors, 32);
     zmq_close(req);
     zmq_ctx_term(ctx);
     publisher_destroy(p);

@@ -47,6 +47,19 @@ static float complex *render_all(synth_t *s, size_t *n_out)
     return x;
 }
 
+/* The truth as written by synth_truth_write (caller frees). */
+static char *truth_text(synth_t *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(synth_truth_write(s, f), 0);
+    fclose(f);
+    assert_true(len > 0);
+    return text;
+}
+
 /* Reference demodulation of a truth record at its carrier, phase and timing. */
 static void reference_demod(const synth_burst_t *b, const float complex *x, uint8_t *bits)
 {
@@ -277,17 +290,7 @@ static void test_determinism_streaming(void **state)
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(d);
-    char *ta = NULL, *tb = NULL, *td = NULL;
-    size_t la, lb, ld;
-    FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb),
-         *fd = open_memstream(&td, &ld);
-    assert_int_equal(synth_truth_write(a, fa), 0);
-    assert_int_equal(synth_truth_write(b, fb), 0);
-    assert_int_equal(synth_truth_write(d, fd), 0);
-    fclose(fa);
-    fclose(fb);
-    fclose(fd);
-    assert_true(la > 0);
+    char *ta = truth_text(a), *tb = truth_text(b), *td = truth_text(d);
     assert_string_equal(ta, tb);
     assert_true(strcmp(ta, td) != 0);
     free(ta);
@@ -504,6 +507,166 @@ static void test_interferers_collisions(void **state)
     synth_destroy(s);
 }
 
+/* Station view: the same seed with station options gives the same frames (IDs, MCs, ranks,
+ * bitstreams, message numbers, flags), every burst, interferer and B-procedure moved by the
+ * station's delay, carrier offset and Eb/N0 offset, the capture longer by the delay; without
+ * noise the station's samples are the reference's delayed (by whole samples here), scaled
+ * and frequency-shifted (equal magnitude); a different noise seed changes only the noise;
+ * zero options give the reference byte for byte; offsets that leave the band are refused. */
+static void test_station_view(void **state)
+{
+    (void)state;
+    synth_config_t c = small_config(61);
+    c.duration_s = 40;
+    c.cw_tones = 1;
+    c.fsk_interferers = 1;
+    c.bproc_confirm = true;
+    c.p_bf = 0.5;
+    c.noise = false;
+    synth_t *ref = synth_create(&c, NULL, 0);
+    synth_config_t sc = c;
+    sc.station_ebn0_db = -7.5;
+    sc.station_freq_hz = 2500;
+    sc.station_delay_s = 0.5; /* 100000 samples at 200 kS/s */
+    sc.station_noise_seed = 99;
+    char err[256];
+    synth_t *st = synth_create(&sc, err, sizeof err);
+    assert_non_null(ref);
+    assert_non_null(st);
+    size_t n0, n1, i0, i1, p0, p1;
+    const synth_burst_t *a = synth_bursts(ref, &n0), *b = synth_bursts(st, &n1);
+    assert_true(n0 >= 20);
+    assert_int_equal(n0, n1);
+    const double fs = c.rate_sps, D = (double)llround(sc.station_delay_s * fs);
+    assert_int_equal(synth_total_samples(st), synth_total_samples(ref) + (uint64_t)D);
+    for (size_t i = 0; i < n0; i++) {
+        assert_int_equal(a[i].msg.ep_id, b[i].msg.ep_id);
+        assert_int_equal(a[i].msg.mc, b[i].msg.mc);
+        assert_int_equal(a[i].rank, b[i].rank);
+        assert_int_equal(a[i].message, b[i].message);
+        assert_int_equal(a[i].nbits, b[i].nbits);
+        assert_memory_equal(a[i].bitstream, b[i].bitstream, (a[i].nbits + 7) / 8);
+        assert_int_equal(a[i].collided, b[i].collided);
+        assert_int_equal(a[i].interfered, b[i].interfered);
+        assert_near(b[i].t_start_s - a[i].t_start_s, 0.5, 1e-9);
+        assert_near(b[i].t_off_s - a[i].t_off_s, 0.5, 1e-9);
+        assert_near(b[i].start_sample - a[i].start_sample, D, 1e-6);
+        assert_near(b[i].freq_hz - a[i].freq_hz, 2500, 1e-6);
+        assert_near(b[i].ebn0_db - a[i].ebn0_db, -7.5, 1e-9);
+        assert_near(b[i].rssi_dbfs - a[i].rssi_dbfs, -7.5, 1e-9);
+    }
+    const synth_interferer_t *ia = synth_interferers(ref, &i0), *ib = synth_interferers(st, &i1);
+    assert_true(i0 >= 2);
+    assert_int_equal(i0, i1);
+    for (size_t k = 0; k < i0; k++) {
+        assert_near(ib[k].t_start_s - ia[k].t_start_s, 0.5, 1e-9);
+        assert_near(ib[k].freq_hz - ia[k].freq_hz, 2500, 1e-6);
+        assert_near(ib[k].power_db - ia[k].power_db, -7.5, 1e-9);
+    }
+    const synth_bproc_t *ba = synth_bprocs(ref, &p0), *bb = synth_bprocs(st, &p1);
+    assert_true(p0 >= 1);
+    assert_int_equal(p0, p1);
+    for (size_t k = 0; k < p0; k++) {
+        assert_int_equal(ba[k].message, bb[k].message);
+        assert_int_equal(ba[k].mc, bb[k].mc);
+        assert_int_equal(ba[k].confirmed, bb[k].confirmed);
+        assert_near(bb[k].window_start_s - ba[k].window_start_s, 0.5, 1e-9);
+        assert_near(bb[k].dl_t_start_s - ba[k].dl_t_start_s, 0.5, 1e-9);
+        if (ba[k].confirmed)
+            assert_near(bb[k].conf_t_start_s - ba[k].conf_t_start_s, 0.5, 1e-9);
+        assert_near(bb[k].dl_freq_hz - ba[k].dl_freq_hz, 2500, 1e-6);
+    }
+    /* The samples where one signal alone is on: station[m + D] = gain x reference[m] x a
+     * rotation by the carrier offset (each signal keeps its own random phase, so where two
+     * overlap only the truth is compared). */
+    size_t na, nb;
+    float complex *xa = render_all(ref, &na), *xb = render_all(st, &nb);
+    assert_int_equal(nb, na + (size_t)D);
+    unsigned char *on = calloc(na, 1);
+    assert_non_null(on);
+    for (size_t i = 0; i < n0 + i0; i++) {
+        double t0 = i < n0 ? a[i].t_on_s : ia[i - n0].t_start_s;
+        double t1 = i < n0 ? a[i].t_off_s : ia[i - n0].t_end_s;
+        for (double m = floor(t0 * fs) - 1; m <= ceil(t1 * fs) + 1; m++)
+            if (m >= 0 && m < (double)na && on[(size_t)m] < 2)
+                on[(size_t)m]++;
+    }
+    double gain = pow(10.0, -7.5 / 20.0), peak = 0, worst = 0;
+    double complex turn = 0;
+    size_t alone = 0;
+    for (size_t m = 0; m + 1 < na; m++) {
+        if (on[m] != 1 || on[m + 1] != 1)
+            continue;
+        alone++;
+        peak = fmax(peak, cabsf(xa[m]));
+        worst = fmax(worst, fabs(cabsf(xb[m + (size_t)D]) - gain * cabsf(xa[m])));
+        double complex q0 = xb[m + (size_t)D] * conjf(xa[m]);
+        double complex q1 = xb[m + 1 + (size_t)D] * conjf(xa[m + 1]);
+        turn += q1 * conj(q0);
+    }
+    for (size_t m = 0; m < (size_t)D; m++)
+        assert_true(cabsf(xb[m]) == 0.0f); /* nothing before the delay */
+    assert_true(alone > na / 10);
+    assert_true(peak > 0.01);
+    assert_true(worst < 1e-4 * peak);
+    assert_near(carg(turn) * fs / (2 * M_PI), 2500, 1.0);
+    free(on);
+    free(xa);
+    free(xb);
+    synth_destroy(ref);
+    synth_destroy(st);
+
+    /* Noise: another seed changes the samples, not the truth; zero options = reference. */
+    c = small_config(62);
+    c.duration_s = 5;
+    synth_t *r2 = synth_create(&c, NULL, 0);
+    sc = c;
+    sc.station_noise_seed = c.seed; /* the scene's own noise: identical */
+    synth_t *same = synth_create(&sc, NULL, 0);
+    sc.station_noise_seed = 1234;
+    synth_t *other = synth_create(&sc, NULL, 0);
+    assert_non_null(r2);
+    assert_non_null(same);
+    assert_non_null(other);
+    float complex *x0 = render_all(r2, &na), *x1 = render_all(same, &nb), *x2;
+    size_t nc;
+    x2 = render_all(other, &nc);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, nc);
+    assert_memory_equal(x0, x1, na * sizeof *x0);
+    size_t differ = 0;
+    for (size_t m = 0; m < na; m++)
+        differ += x0[m] != x2[m];
+    assert_true(differ > na * 9 / 10);
+    char *t0 = truth_text(r2), *t2 = truth_text(other);
+    assert_string_equal(t0, t2);
+    free(t0);
+    free(t2);
+    free(x0);
+    free(x1);
+    free(x2);
+    synth_destroy(r2);
+    synth_destroy(same);
+    synth_destroy(other);
+
+    /* Out of range: refused with a message naming the offset. */
+    c = small_config(63);
+    sc = c;
+    sc.station_freq_hz = 95000; /* 200 kS/s: the band edge is 100 kHz - 2 x baud */
+    err[0] = '\0';
+    synth_t *bad = synth_create(&sc, err, sizeof err);
+    assert_null(bad);
+    assert_non_null(strstr(err, "station carrier offset 95000 Hz"));
+    sc = c;
+    sc.station_delay_s = -1;
+    assert_null(synth_create(&sc, err, sizeof err));
+    assert_non_null(strstr(err, "station delay"));
+    sc = c;
+    sc.station_ebn0_db = 61;
+    assert_null(synth_create(&sc, err, sizeof err));
+    assert_non_null(strstr(err, "station Eb/N0"));
+}
+
 /* JSON lines: one object per burst with the project's field names and values. */
 /* bproc_confirm: every B-procedure is followed by the device's confirmation (dl_confirmation,
  * single frame, MC + 1, BF 0) T_CONF (Table 4-1) after the downlink assumed dl_offset_s into
@@ -679,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_explicit),
         cmocka_unit_test(test_interferers_collisions),
         cmocka_unit_test(test_bproc_confirm),
+        cmocka_unit_test(test_station_view),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,16 +13,15 @@
 #include <cmocka.h>
 
 #include "hexutil.h"
+#include "prng.h"
 #include "ulcode.h"
 #include "ulframe.h"
 
-static uint64_t rng_state;
+/* Test data (prng.h), seeded per test. */
+static prng_t rng_state;
 static uint32_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
+    return (uint32_t)(prng_next(&rng_state) >> 32);
 }
 
 static double uniform(void)
@@ -32,7 +31,9 @@ static double uniform(void)
 
 static double gauss(void)
 {
-    return sqrt(-2.0 * log(uniform())) * cos(2.0 * M_PI * uniform());
+    double u1 = uniform();
+    double u2 = uniform();
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
 /* ---- coding ---- */
@@ -73,7 +74,7 @@ static void test_seed_003_examples(void **state)
 static void test_inverse_all_lengths(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0001;
+    prng_seed(&rng_state, 0xc0de0001, 0);
     for (size_t nbits = 0; nbits <= UL_CODE_MAX_BITS; nbits++)
         for (int rank = 1; rank <= 3; rank++) {
             uint8_t u[UL_CODE_MAX_BITS / 8], v[UL_CODE_MAX_BITS / 8], w[UL_CODE_MAX_BITS / 8];
@@ -107,20 +108,20 @@ static void test_bad_args(void **state)
     float s[300] = {0};
     const float *none[3] = {NULL, NULL, NULL};
     const float *one[3] = {s, NULL, NULL};
-    assert_int_equal(ul_code_encode(0, b, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_encode(4, b, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_encode(1, NULL, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_encode(1, b, NULL, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_encode(1, b, b, UL_CODE_MAX_BITS + 1), UL_ERR_ARG);
-    assert_int_equal(ul_code_decode_hard(2, NULL, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_decode_hard(-1, b, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_decode_soft(3, NULL, b, 8), UL_ERR_ARG);
-    assert_int_equal(ul_code_decode_soft(3, s, b, UL_CODE_MAX_BITS + 1), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode(none, 100, b), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode(NULL, 100, b), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode(one, 100, NULL), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode(one, 0, b), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode(one, UL_CODE_MAX_BITS + 1, b), UL_ERR_ARG);
+    assert_int_equal(ul_code_encode(0, b, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_encode(4, b, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_encode(1, NULL, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_encode(1, b, NULL, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_encode(1, b, b, UL_CODE_MAX_BITS + 1), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_decode_hard(2, NULL, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_decode_hard(-1, b, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_decode_soft(3, NULL, b, 8), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_code_decode_soft(3, s, b, UL_CODE_MAX_BITS + 1), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode(none, 100, b), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode(NULL, 100, b), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode(one, 100, NULL), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode(one, 0, b), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode(one, UL_CODE_MAX_BITS + 1, b), UL_CODE_ERR_ARG);
     /* NaN and infinities are handled (NaN = erasure) */
     for (int i = 0; i < 300; i++)
         s[i] = i % 3 == 0 ? NAN : (i % 3 == 1 ? INFINITY : -INFINITY);
@@ -143,7 +144,9 @@ static void make_trial(trial_t *t)
     uint8_t key[16];
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)rng();
-    ul_message_t m = {.ep_id = rng(), .mc = (uint16_t)(rng() & 0xFFF), .payload_len = 12};
+    uint32_t ep_id = rng();
+    uint16_t mc = (uint16_t)(rng() & 0xFFF);
+    ul_message_t m = {.ep_id = ep_id, .mc = mc, .payload_len = 12};
     for (int i = 0; i < 12; i++)
         m.payload[i] = (uint8_t)rng();
     assert_int_equal(ul_container_build(&m, key, t->u, 20), 20);
@@ -195,7 +198,7 @@ static void spread_positions(int *pos, int k, int min_gap, int limit)
 static void test_viterbi_clean_every_subset(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0002;
+    prng_seed(&rng_state, 0xc0de0002, 0);
     for (int i = 0; i < 20; i++) {
         trial_t t;
         make_trial(&t);
@@ -212,7 +215,7 @@ static void test_viterbi_clean_every_subset(void **state)
 static void test_viterbi_beats_hard_spread_errors(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0003;
+    prng_seed(&rng_state, 0xc0de0003, 0);
     for (int i = 0; i < 200; i++) {
         trial_t t;
         make_trial(&t);
@@ -235,7 +238,7 @@ static void test_viterbi_beats_hard_spread_errors(void **state)
 static void test_viterbi_one_replica_missing(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0004;
+    prng_seed(&rng_state, 0xc0de0004, 0);
     for (int missing = 0; missing < 3; missing++)
         for (int i = 0; i < 100; i++) {
             trial_t t;
@@ -262,7 +265,7 @@ static void test_viterbi_one_replica_missing(void **state)
 static void test_viterbi_erasures(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0005;
+    prng_seed(&rng_state, 0xc0de0005, 0);
     for (int i = 0; i < 50; i++) {
         trial_t t;
         make_trial(&t);
@@ -300,7 +303,7 @@ static void awgn_run(double esn0_db, int trials, const bool present[3], int *sin
 static void test_viterbi_awgn(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0006;
+    prng_seed(&rng_state, 0xc0de0006, 0);
     const bool all[3] = {true, true, true};
     static const struct {
         double esn0_db;
@@ -327,7 +330,7 @@ static void test_viterbi_awgn(void **state)
 static void test_frame_decode_joint(void **state)
 {
     (void)state;
-    rng_state = 0xc0de0007;
+    prng_seed(&rng_state, 0xc0de0007, 0);
     uint8_t key[16];
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)rng();
@@ -385,8 +388,8 @@ static void test_frame_decode_joint(void **state)
     assert_int_equal(ul_frame_decode_joint(two, 16, false, &f), 0);
     assert_int_equal(f.msg.mc, m.mc);
     assert_int_equal(ul_auth_verify(f.container, 16, key), 1);
-    assert_int_equal(ul_viterbi_decode_list(two, body_bits, list[0], 4, 4), UL_ERR_ARG);
-    assert_int_equal(ul_viterbi_decode_list(two, body_bits, list[0], 0, 0), UL_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode_list(two, body_bits, list[0], 4, 4), UL_CODE_ERR_ARG);
+    assert_int_equal(ul_viterbi_decode_list(two, body_bits, list[0], 0, 0), UL_CODE_ERR_ARG);
 
     const float *none[3] = {NULL, NULL, NULL};
     assert_int_equal(ul_frame_decode_joint(none, 16, false, &f), UL_ERR_ARG);

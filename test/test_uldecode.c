@@ -1,5 +1,5 @@
 /* test_uldecode: soft-bit frame decoding on the spec's Annex C and renard frames (copied
- * from shared/vectors/frames.json), FT errors within and beyond the bound, CRC and length
+ * from test/vectors/frames.json), FT errors within and beyond the bound, CRC and length
  * rejects, NaN erasures, soft values kept for combining, UL-AUTH with a key store, sync
  * words for the demodulator. Licence: MIT. */
 #include <math.h>

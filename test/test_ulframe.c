@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "hexutil.h"
+#include "prng.h"
 #include "ulcode.h"
 #include "ulframe.h"
 
@@ -20,14 +21,11 @@
 
 /* ---- helpers ---- */
 
-static uint64_t rng_state;
+/* Test data (prng.h), seeded per test. */
+static prng_t rng_state;
 static uint32_t rng(void)
 {
-    /* xorshift64*: deterministic, seeded per test */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
+    return (uint32_t)(prng_next(&rng_state) >> 32);
 }
 
 static void random_bytes(uint8_t *p, size_t n)
@@ -268,7 +266,7 @@ static void aes_ecb(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]
 static void test_auth_cyclic_fill(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0001;
+    prng_seed(&rng_state, 0x5eed0001, 0);
     for (size_t len = 6; len <= 18; len++) {
         uint8_t key[16], data[18], block[32], x[16], e[16], auth[5];
         random_bytes(key, 16);
@@ -460,7 +458,7 @@ static void test_ft_match_soft(void **state)
 static void test_frame_ft_errors(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0002;
+    prng_seed(&rng_state, 0x5eed0002, 0);
     uint8_t key[16];
     random_bytes(key, 16);
     for (int rank = 1; rank <= 3; rank++) {
@@ -510,9 +508,18 @@ static void roundtrip(const ul_message_t *m, const uint8_t key[16], int rank)
     assert_true(f.crc_ok);
     assert_message_equal(&f.msg, m);
     assert_int_equal(ul_auth_verify(f.container, f.container_len, key), 1);
+    /* the receiver rebuilds the same air bits from what it decoded */
+    uint8_t air[UL_MAX_FRAME_BYTES];
+    assert_int_equal(ul_frame_air_bits(&f, air, sizeof air), len);
+    assert_memory_equal(air, frame, (size_t)len);
+    assert_int_equal(ul_header_word((size_t)clen, m->kind != UL_KIND_APP, rank),
+                     (uint32_t)frame[0] << 24 | (uint32_t)frame[1] << 16 | (uint32_t)frame[2] << 8 |
+                         frame[3]);
     uint8_t other[16];
     memcpy(other, key, 16);
-    other[rng() % 16] ^= (uint8_t)(1u << (rng() % 8));
+    uint32_t byte = rng() % 16;
+    uint32_t bit = rng() % 8;
+    other[byte] ^= (uint8_t)(1u << bit);
     assert_int_equal(ul_auth_verify(f.container, f.container_len, other), 0);
     /* trailing bits after the CRC are ignored */
     uint8_t longer[UL_MAX_FRAME_BYTES + 2] = {0};
@@ -521,10 +528,41 @@ static void roundtrip(const ul_message_t *m, const uint8_t key[16], int rank)
     assert_int_equal(ul_frame_decode(longer, (size_t)len * 8 + 11, true, 2, &f), 0);
 }
 
+/* ul_frame_air_bits refuses what it cannot rebuild; ul_header_word knows only Table 3-3. */
+static void test_air_bits_bad_input(void **state)
+{
+    (void)state;
+    uint8_t key[16] = {0};
+    ul_message_t m = {.ep_id = 0x1234, .mc = 7, .payload_len = 2, .payload = {1, 2}};
+    uint8_t frame[UL_MAX_FRAME_BYTES], air[UL_MAX_FRAME_BYTES];
+    int len = ul_frame_encode(&m, key, 2, frame, sizeof frame);
+    assert_true(len > 0);
+    ul_frame_t f;
+    assert_int_equal(ul_frame_decode(frame, (size_t)len * 8, true, 2, &f), 0);
+    assert_int_equal(ul_frame_air_bits(NULL, air, sizeof air), UL_ERR_ARG);
+    assert_int_equal(ul_frame_air_bits(&f, NULL, sizeof air), UL_ERR_ARG);
+    assert_int_equal(ul_frame_air_bits(&f, air, (size_t)len - 1), UL_ERR_LENGTH);
+    /* a CRC-failed frame is rebuilt as received */
+    ul_frame_t bad = f;
+    bad.crc ^= 1;
+    assert_int_equal(ul_frame_air_bits(&bad, air, sizeof air), len);
+    assert_memory_not_equal(air, frame, (size_t)len);
+    bad = f;
+    bad.rank = 0; /* joint decoding: no single transmission */
+    assert_int_equal(ul_frame_air_bits(&bad, air, sizeof air), UL_ERR_ARG);
+    bad = f;
+    bad.container_len = 10;
+    assert_int_equal(ul_frame_air_bits(&bad, air, sizeof air), UL_ERR_LENGTH);
+    assert_int_equal(ul_header_word(10, false, 1), 0);
+    assert_int_equal(ul_header_word(12, true, 1), 0);
+    assert_int_equal(ul_header_word(12, false, 4), 0);
+    assert_int_equal(ul_header_word(8, false, 1) >> UL_FT_BITS, UL_PREAMBLE);
+}
+
 static void test_roundtrip_all_sizes(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0003;
+    prng_seed(&rng_state, 0x5eed0003, 0);
     for (size_t plen = 0; plen <= UL_MAX_PAYLOAD_BYTES; plen++)
         for (int bf = 0; bf < 2; bf++)
             for (int rank = 1; rank <= 3; rank++)
@@ -542,14 +580,19 @@ static void test_roundtrip_all_sizes(void **state)
 static void test_roundtrip_one_bit(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0004;
+    prng_seed(&rng_state, 0x5eed0004, 0);
     for (int bit = 0; bit < 2; bit++)
         for (int bf = 0; bf < 2; bf++)
             for (int rank = 1; rank <= 3; rank++) {
                 uint8_t key[16];
                 random_bytes(key, 16);
-                ul_message_t m = {.ep_id = rng(), .mc = (uint16_t)(rng() & 0xFFF), .bf = bf,
-                                  .one_bit = true, .payload_bit = (uint8_t)bit};
+                uint32_t ep_id = rng();
+                uint16_t mc = (uint16_t)(rng() & 0xFFF);
+                ul_message_t m = {.ep_id = ep_id,
+                                  .mc = mc,
+                                  .bf = bf,
+                                  .one_bit = true,
+                                  .payload_bit = (uint8_t)bit};
                 roundtrip(&m, key, rank);
             }
 }
@@ -557,7 +600,7 @@ static void test_roundtrip_one_bit(void **state)
 static void test_roundtrip_control(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0005;
+    prng_seed(&rng_state, 0x5eed0005, 0);
     static const ul_control_t cases[] = {
         {3300, 4300, 250, -126}, {0, 0, 0, -100},         {65535, 65535, 32767, 27},
         {1, 2, -32768, -228},    {2900, 2750, -155, -90},
@@ -567,8 +610,10 @@ static void test_roundtrip_control(void **state)
             for (int rank = 1; rank <= 3; rank++) {
                 uint8_t key[16];
                 random_bytes(key, 16);
-                ul_message_t m = {.ep_id = rng(), .mc = (uint16_t)(rng() & 0xFFF),
-                                  .kind = (ul_kind_t)kind, .control = cases[i]};
+                uint32_t ep_id = rng();
+                uint16_t mc = (uint16_t)(rng() & 0xFFF);
+                ul_message_t m = {
+                    .ep_id = ep_id, .mc = mc, .kind = (ul_kind_t)kind, .control = cases[i]};
                 if (kind == UL_KIND_KEEPALIVE)
                     m.control.rssi_dbm = 0;
                 roundtrip(&m, key, rank);
@@ -591,7 +636,7 @@ static void test_roundtrip_control(void **state)
 static void test_crc_error(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0006;
+    prng_seed(&rng_state, 0x5eed0006, 0);
     uint8_t key[16];
     random_bytes(key, 16);
     for (int rank = 1; rank <= 3; rank++) {
@@ -717,14 +762,16 @@ static void test_bad_input(void **state)
 static void test_decode_garbage(void **state)
 {
     (void)state;
-    rng_state = 0x5eed0007;
+    prng_seed(&rng_state, 0x5eed0007, 0);
     int crc_errors = 0;
     for (int i = 0; i < 3000; i++) {
         uint8_t buf[UL_MAX_FRAME_BYTES];
         random_bytes(buf, sizeof buf);
         size_t nbits = rng() % (sizeof buf * 8 + 1);
         ul_frame_t f;
-        int rc = ul_frame_decode(buf, nbits, rng() & 1, (int)(rng() % 14), &f);
+        bool has_preamble = rng() & 1;
+        int max_distance = (int)(rng() % 14);
+        int rc = ul_frame_decode(buf, nbits, has_preamble, max_distance, &f);
         assert_true(rc == 0 || rc == UL_ERR_LENGTH || rc == UL_ERR_FT || rc == UL_ERR_CRC ||
                     rc == UL_ERR_FIELDS);
         crc_errors += rc == UL_ERR_CRC;
@@ -732,10 +779,52 @@ static void test_decode_garbage(void **state)
     assert_true(crc_errors > 100);
 }
 
+/* Same content: ID, MC, BF, kind, then the 1-bit value, the control report or the bytes. */
+static void test_message_equal(void **state)
+{
+    (void)state;
+    ul_message_t a = {.ep_id = 0x01020304, .mc = 7, .payload_len = 3, .payload = {1, 2, 3}};
+    ul_message_t b = a;
+    assert_true(ul_message_equal(&a, &b));
+    b.payload[2] = 4;
+    assert_false(ul_message_equal(&a, &b));
+    b = a;
+    b.payload[5] = 9; /* beyond the length: not part of the message */
+    assert_true(ul_message_equal(&a, &b));
+    b.mc = 8;
+    assert_false(ul_message_equal(&a, &b));
+    b = a;
+    b.bf = true;
+    assert_false(ul_message_equal(&a, &b));
+    ul_message_t c = {.ep_id = 1, .one_bit = true, .payload_bit = 1}, d = c;
+    assert_true(ul_message_equal(&c, &d));
+    d.payload_bit = 0;
+    assert_false(ul_message_equal(&c, &d));
+    ul_message_t k = {.ep_id = 1, .kind = UL_KIND_KEEPALIVE, .payload_len = 7}, l = k;
+    k.control.temp_tenth_c = 215;
+    l.control.temp_tenth_c = 215;
+    assert_true(ul_message_equal(&k, &l));
+    l.control.vdd_tx_mv = 3000;
+    assert_false(ul_message_equal(&k, &l));
+    l = k;
+    l.kind = UL_KIND_DL_CONFIRMATION;
+    assert_false(ul_message_equal(&k, &l));
+    /* a confirmation also carries the RSSI the device measured on the downlink */
+    k.kind = UL_KIND_DL_CONFIRMATION;
+    k.control.rssi_dbm = -90;
+    l = k;
+    assert_true(ul_message_equal(&k, &l));
+    l.control.rssi_dbm = -89;
+    assert_false(ul_message_equal(&k, &l));
+    k.kind = l.kind = UL_KIND_KEEPALIVE; /* a keepalive has none */
+    assert_true(ul_message_equal(&k, &l));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_max_payload_len),
+        cmocka_unit_test(test_message_equal),
         cmocka_unit_test(test_vectors_encode),
         cmocka_unit_test(test_vectors_decode),
         cmocka_unit_test(test_spec_auth_typo),
@@ -747,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_ft_match_soft),
         cmocka_unit_test(test_frame_ft_errors),
         cmocka_unit_test(test_roundtrip_all_sizes),
+        cmocka_unit_test(test_air_bits_bad_input),
         cmocka_unit_test(test_roundtrip_one_bit),
         cmocka_unit_test(test_roundtrip_control),
         cmocka_unit_test(test_crc_error),

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* cmocka 1.1 has no floating-point assertion. */
 #define assert_near(a, b, tol)                                                                     \
     do {                                                                                           \
@@ -25,6 +27,26 @@ static inline int test_tmpdir_create(char *dir, size_t cap, const char *name)
 {
     snprintf(dir, cap, "/tmp/%s.XXXXXX", name);
     return mkdtemp(dir) ? 0 : -1;
+}
+
+/* The group setup of a test that works below one scratch directory: creates it
+ * (test_tmpdir_create) and sets the log level to quiet_level, or to debug when DEBUG is
+ * set in the environment. Returns 0 or -1. */
+static inline int test_tmpdir_setup(char *dir, size_t cap, const char *name,
+                                    log_level_t quiet_level)
+{
+    if (test_tmpdir_create(dir, cap, name) != 0)
+        return -1;
+    log_set_level(getenv("DEBUG") ? LOG_LEVEL_DEBUG : quiet_level);
+    return 0;
+}
+
+/* Names the next fresh sub-directory BASE/PREFIX<k> in out (k counts up over the whole
+ * test program, so every test that asks gets its own). The directory is not created. */
+static inline void test_next_subdir(char *out, size_t cap, const char *base, const char *prefix)
+{
+    static int k;
+    snprintf(out, cap, "%s/%s%d", base, prefix, k++);
 }
 
 /* Removes dir and everything below it. Returns 0 or -1 (a group teardown's answer). */

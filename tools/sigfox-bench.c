@@ -31,22 +31,25 @@
 #include <liquid/liquid.h>
 
 #include "assembler.h"
-#include "config.h"
+#include "cliutil.h"
 #include "dbpskmod.h"
 #include "demod.h"
 #include "keys.h"
+#include "prng.h"
 #include "rc.h"
 #include "rx.h"
+#include "simpayload.h"
 #include "synth.h"
 #include "uldecode.h"
 #include "ulframe.h"
+#include "uljoint.h"
 
 #ifndef SIGFOXD_VERSION
 #define SIGFOXD_VERSION "unknown"
 #endif
 
 #define EXIT_FAIL 1
-#define EXIT_USAGE 64
+#define PROG "sigfox-bench"
 #define MAX_POINTS 64
 #define MAX_SNIPPET (320 * DEMOD_SPS)
 
@@ -80,14 +83,37 @@ static const char usage_text[] =
     "                         (default 1, the synthesizer's; the receiver "
     "assumes 1)\n"
     "  --plot FILE.png        draw the curves with gnuplot\n"
+    "  --reference            message loss of three replicas at symbol level (known\n"
+    "                         positions and timing, no demodulator) for four decoders:\n"
+    "                         differential-detection LLRs + Viterbi, coherent LLRs\n"
+    "                         differentially decoded + Viterbi, the joint coherent\n"
+    "                         trellis (uljoint.h) with perfect phase, and with phase\n"
+    "                         and residual carrier estimated (the issue 11 table)\n"
+    "  --residual-hz HZ       with --reference: residual carrier uniform in +-HZ for\n"
+    "                         the estimated-phase curve (default 0.3)\n"
+    "  --joint-coherent       three-replica messages the assembler loses are decoded\n"
+    "                         jointly from the demodulator's symbols (uljoint.h: one\n"
+    "                         trellis over code and differential states, phase and\n"
+    "                         residual carrier estimated, CRC + UL-AUTH decide)\n"
     "  --pipeline             run the bursts through the whole receiver (rx.h: "
     "front end,\n"
     "                         channelizer, detector, extractor, demodulator, "
     "decoder,\n"
-    "                         assembler) at 250 kS/s, 8 at a time at random "
-    "carriers\n"
-    "                         across the band; --frames bursts (messages) per "
-    "point\n"
+    "                         assembler) at 250 kS/s, 8 on air at a time, every "
+    "replica at a\n"
+    "                         carrier uniformly random over the band; the bauds "
+    "listed in one\n"
+    "                         capture, --frames bursts (messages) of each per point\n"
+    "  --payloads P           with --pipeline: classes (default: random bytes, all "
+    "0x00, all\n"
+    "                         0xFF, 0x55/0xAA, a record with one byte counting, 0-12 "
+    "bytes,\n"
+    "                         1-bit and control messages; loss printed per class) "
+    "or random\n"
+    "                         (random bytes in --container containers)\n"
+    "  --verbose              with --pipeline: every lost burst that no other one "
+    "collided\n"
+    "                         with, and the nearest carriers around it\n"
     "\n"
     "throughput: samples per second through the whole receiver on one core "
     "versus real\n"
@@ -108,7 +134,11 @@ static const char usage_text[] =
     "  --bursts LIST          simultaneous bursts (default 10,50,100,200)\n"
     "  --rounds N             rounds per value (default 4)\n"
     "  --rate R               input rate (default 250k)\n"
-    "  --baud B               100, 600 or mixed (default 100)\n"
+    "  --baud B               100, 600 or mixed (default mixed)\n"
+    "  --payloads P           classes (default: random bytes, all 0x00, all 0xFF,\n"
+    "                         0x55/0xAA, a record with one byte counting, 0-12 bytes,\n"
+    "                         1-bit and control messages, loss printed per class) or\n"
+    "                         random (random bytes in 8-20 byte containers)\n"
     "  --ebn0 DB              per burst (default 15)\n"
     "  --min-spacing HZ       keep the carriers of a round this far apart "
     "(default 0:\n"
@@ -137,12 +167,10 @@ static const char usage_text[] =
 
 /* ---- common ---- */
 
+/* A usage error (cliutil.h's message) ends the program. */
 static void usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "sigfox-bench: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'sigfox-bench --help'.\n");
-    exit(EXIT_USAGE);
+    exit(cli_usage_error(PROG, fmt, arg));
 }
 
 static double cpu_seconds(void)
@@ -193,28 +221,17 @@ static void print_machine(void)
  */
 static long parse_long(const char *text, long lo, long hi, const char *what)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 0);
-    if (end == text || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "sigfox-bench: %s: '%s' is not an integer in %ld..%ld\n", what, text, lo,
-                hi);
-        fprintf(stderr, "Try 'sigfox-bench --help'.\n");
-        exit(EXIT_USAGE);
-    }
+    long v;
+    if (!cli_parse_long(text, 0, lo, hi, &v))
+        exit(cli_usage_error(PROG, "%s: '%s' is not an integer in %ld..%ld", what, text, lo, hi));
     return v;
 }
 
 static double parse_double(const char *text, double lo, double hi, const char *what)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "sigfox-bench: %s: '%s' is not a number in %g..%g\n", what, text, lo, hi);
-        fprintf(stderr, "Try 'sigfox-bench --help'.\n");
-        exit(EXIT_USAGE);
-    }
+    double v;
+    if (!cli_parse_number(text, &v) || !(v >= lo && v <= hi))
+        exit(cli_usage_error(PROG, "%s: '%s' is not a number in %g..%g", what, text, lo, hi));
     return v;
 }
 
@@ -226,36 +243,6 @@ static uint64_t parse_seed(const char *text)
     if (end == text || *end || errno || text[0] == '-')
         usage_error("--seed: '%s' is not a non-negative integer", text);
     return (uint64_t)v;
-}
-
-/* xorshift64* + Box-Muller: the same stream on every platform for a seed. */
-typedef struct {
-    uint64_t s;
-} rng_t;
-
-static void rng_seed(rng_t *r, uint64_t seed)
-{
-    /* splitmix64 so that nearby seeds give unrelated streams */
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    r->s = (z ^ (z >> 31)) | 1;
-}
-
-static double rng_uniform(rng_t *r)
-{
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return (double)((r->s * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rng_gauss(rng_t *r)
-{
-    double u1 = rng_uniform(r), u2 = rng_uniform(r);
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
 /* Parses "a,b,c" into integers; returns the count. */
@@ -314,6 +301,10 @@ typedef struct {
     double reversal_tx;
     double cpu_demod_s;
     long bursts;
+    bool joint_coherent; /* --joint-coherent: messages the assembler loses go through
+                            uljoint.h on the demodulator's symbols */
+    double cpu_joint_s;
+    long joint_runs;
 } bench_rx_t;
 
 typedef struct {
@@ -321,23 +312,43 @@ typedef struct {
     uldecode_result_t dec;
     demod_result_t res;
     double true_freq_hz;
+    float complex sym[MAX_SNIPPET / DEMOD_SPS]; /* demod_symbols() */
+    size_t nsym, first;
 } burst_outcome_t;
 
-static void random_message(rng_t *r, size_t container_len, ul_message_t *m, uint8_t key[16])
+static void random_message(prng_t *r, size_t container_len, ul_message_t *m, uint8_t key[16])
 {
     memset(m, 0, sizeof *m);
-    m->ep_id = (uint32_t)(rng_uniform(r) * 4294967296.0);
-    m->mc = (uint16_t)(rng_uniform(r) * 4096);
+    m->ep_id = (uint32_t)(prng_uniform(r) * 4294967296.0);
+    m->mc = (uint16_t)(prng_uniform(r) * 4096);
     m->payload_len = (size_t)ul_max_payload_len(container_len);
     for (size_t i = 0; i < m->payload_len; i++)
-        m->payload[i] = (uint8_t)(rng_uniform(r) * 256);
+        m->payload[i] = (uint8_t)(prng_uniform(r) * 256);
     for (int i = 0; i < 16; i++)
-        key[i] = (uint8_t)(rng_uniform(r) * 256);
+        key[i] = (uint8_t)(prng_uniform(r) * 256);
+}
+
+/* A message as a real device sends it: payload class uniform over simpayload.h's (random
+ * bytes, all 0x00, all 0xFF, 0x55/0xAA, a record with one byte counting, 1-bit, control),
+ * sized classes 0-12 bytes uniformly, BF = 1 one time in five. Returns the class. */
+static int mix_message(prng_t *r, ul_message_t *m, uint8_t key[16])
+{
+    memset(m, 0, sizeof *m);
+    m->ep_id = (uint32_t)(prng_uniform(r) * 4294967296.0);
+    m->mc = (uint16_t)(prng_uniform(r) * 4096);
+    m->bf = prng_uniform(r) < 0.2;
+    int cls = (int)(prng_uniform(r) * SIM_PAYLOAD_CLASSES) % SIM_PAYLOAD_CLASSES;
+    size_t len = (size_t)(prng_uniform(r) * (UL_MAX_PAYLOAD_BYTES + 1)) % (UL_MAX_PAYLOAD_BYTES + 1);
+    uint64_t draw = prng_next(r);
+    sim_payload_fill(m, cls, len, draw);
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)(prng_uniform(r) * 256);
+    return cls;
 }
 
 /* Renders rank `rank` of m with random impairments at ebn0_db, demodulates,
  * decodes. */
-static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
+static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
                      const uint8_t key[16], int rank, double ebn0_db, burst_outcome_t *out)
 {
     uint8_t frame[UL_MAX_FRAME_BYTES];
@@ -349,18 +360,18 @@ static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
     memset(&p, 0, sizeof p);
     p.rate_sps = DEMOD_SPS * baud;
     p.baud = baud;
-    p.baud_error_ppm = (2 * rng_uniform(r) - 1) * 1000;                 /* Table 2-3 */
-    p.freq_hz = (rng_uniform(r) - 0.5) * baud;                          /* detector: ±baud/2 */
-    p.drift_hz_s = (2 * rng_uniform(r) - 1) * (baud == 100 ? 30 : 100); /* Table 2-2 peak */
-    p.phase_rad = rng_uniform(r) * 2 * M_PI;
+    p.baud_error_ppm = (2 * prng_uniform(r) - 1) * 1000;                 /* Table 2-3 */
+    p.freq_hz = (prng_uniform(r) - 0.5) * baud;                          /* detector: ±baud/2 */
+    p.drift_hz_s = (2 * prng_uniform(r) - 1) * (baud == 100 ? 30 : 100); /* Table 2-2 peak */
+    p.phase_rad = prng_uniform(r) * 2 * M_PI;
     p.amplitude = 0.25;
-    p.lead_symbols = (int)(rng_uniform(r) * 3);
-    p.tail_symbols = (int)(rng_uniform(r) * 3);
+    p.lead_symbols = (int)(prng_uniform(r) * 3);
+    p.tail_symbols = (int)(prng_uniform(r) * 3);
     double ramp_max = 2.0 - (p.lead_symbols > p.tail_symbols ? p.lead_symbols : p.tail_symbols);
-    p.ramp_symbols = rng_uniform(r) * ramp_max;
+    p.ramp_symbols = prng_uniform(r) * ramp_max;
     p.reversal_symbols = b->reversal_tx;
     size_t blen = dbpsk_burst_length(&p, nbits);
-    double pre = (6.0 + 2.0 * rng_uniform(r)) * DEMOD_SPS;
+    double pre = (6.0 + 2.0 * prng_uniform(r)) * DEMOD_SPS;
     size_t n = (size_t)pre + blen + 4 * DEMOD_SPS;
     if (blen == 0 || n > MAX_SNIPPET)
         return -1;
@@ -369,10 +380,13 @@ static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
         return -1;
     double power = dbpsk_burst_data_power(&p, frame, nbits);
     double sigma = sqrt(power * DEMOD_SPS / pow(10.0, ebn0_db / 10.0) / 2.0);
-    for (size_t i = 0; i < n; i++)
-        b->x[i] += (float)(sigma * rng_gauss(r)) + I * (float)(sigma * rng_gauss(r));
+    for (size_t i = 0; i < n; i++) {
+        double re, im;
+        prng_normal2(r, &re, &im);
+        b->x[i] += (float)(sigma * re) + I * (float)(sigma * im);
+    }
     double start = pre + dbpsk_burst_data_offset(&p);
-    demod_hint_t h = {.start_sample = start + (2 * rng_uniform(r) - 1) * 2 * DEMOD_SPS,
+    demod_hint_t h = {.start_sample = start + (2 * prng_uniform(r) - 1) * 2 * DEMOD_SPS,
                       .start_uncertainty = 3 * DEMOD_SPS};
     float soft[MAX_SNIPPET / DEMOD_SPS];
     double t0 = cpu_seconds();
@@ -384,6 +398,10 @@ static int run_burst(bench_rx_t *b, rng_t *r, int baud, const ul_message_t *m,
         uldecode_frame(soft, (size_t)nout, UL_FT_DEFAULT_MAX_DISTANCE, &out->dec);
     else
         out->dec.status = ULDEC_REJECT_FT;
+    out->nsym = b->joint_coherent ? demod_symbols(b->demod[baud == 600], out->sym,
+                                                  sizeof out->sym / sizeof out->sym[0],
+                                                  &out->first)
+                                  : 0;
     b->cpu_demod_s += cpu_seconds() - t0;
     b->bursts++;
     out->true_freq_hz = p.freq_hz;
@@ -406,6 +424,16 @@ typedef struct {
     long fcount;
     long msgs, msg_errors; /* three-replica messages */
     long msg_joint;        /* messages recovered only by combining */
+    long msg_coherent;     /* of which by the bench's joint coherent decoding of all three
+                              (--joint-coherent, after the assembler failed) */
+    long asm_coherent;     /* CRC-valid joint coherent results inside the assembler */
+    /* --pipeline runs: bursts left out of frames/errors because another one overlapped
+       them in time within the sum of the symbol rates in carrier (a collision: a
+       capacity matter, sigfox-bench capacity), and how many of those were lost */
+    long collided, collided_errors;
+    /* per payload class (simpayload.h), --pipeline runs (collided bursts left out) */
+    long cls_frames[SIM_PAYLOAD_CLASSES], cls_errors[SIM_PAYLOAD_CLASSES];
+    long cls_msgs[SIM_PAYLOAD_CLASSES], cls_msg_errors[SIM_PAYLOAD_CLASSES];
 } point_t;
 
 typedef struct {
@@ -431,8 +459,8 @@ static uint64_t point_seed(uint64_t seed, int baud, int clen, int kind, double e
 static void run_single(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
                        long max_frames, long max_errors)
 {
-    rng_t r;
-    rng_seed(&r, point_seed(seed, baud, clen, 1, pt->ebn0_db));
+    prng_t r;
+    prng_seed(&r, point_seed(seed, baud, clen, 1, pt->ebn0_db), 0);
     while (pt->frames < max_frames && pt->errors < max_errors) {
         ul_message_t m;
         uint8_t key[16];
@@ -453,13 +481,43 @@ static void run_single(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t
     }
 }
 
+/* --joint-coherent, when the assembler (with its own joint coherent fallback over the
+ * failed bursts with a readable FT) gave no message: the three replicas (known
+ * positions: the bench knows they belong together, FT readable or not) decoded jointly from the demodulator's matched-filter symbols, each aligned on
+ * its rank's preamble + FT within ±4 symbols of the demodulator's start (its sync, or the
+ * detector hint when it found none), phase and residual carrier estimated (uljoint.h);
+ * accepted as the receiver would, on a valid CRC and UL-AUTH with the device's key. */
+static bool joint_coherent_recovers(bench_rx_t *b, const burst_outcome_t outs[3], size_t clen,
+                                    const uint8_t key[16], const ul_message_t *m)
+{
+    const float complex *y[3] = {NULL, NULL, NULL};
+    int given = 0;
+    for (int i = 0; i < 3; i++) {
+        const burst_outcome_t *o = &outs[i];
+        size_t lo = o->first > 4 ? o->first - 4 : 0;
+        long k = ul_joint_align(o->sym, o->nsym, lo, o->first + 4, i + 1, clen, false);
+        if (k >= 0) {
+            y[i] = o->sym + k;
+            given++;
+        }
+    }
+    if (!given)
+        return false;
+    double t0 = cpu_seconds();
+    ul_frame_t f;
+    int rc = ul_joint_decode_iq(y, clen, false, NULL, &f, NULL);
+    b->cpu_joint_s += cpu_seconds() - t0;
+    b->joint_runs++;
+    return rc == 0 && ul_auth_verify(f.container, clen, key) == 1 && frame_matches(&f, m);
+}
+
 /* Three replicas per message through the assembler (with the device's key, so
  * joint results must pass UL-AUTH): lost when no correct message comes out. */
 static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
                          long max_msgs, long max_errors)
 {
-    rng_t r;
-    rng_seed(&r, point_seed(seed, baud, clen, 3, pt->ebn0_db));
+    prng_t r;
+    prng_seed(&r, point_seed(seed, baud, clen, 3, pt->ebn0_db), 0);
     keystore_t *ks = keystore_create();
     msg_sink_t sink = {0};
     assembler_config_t acfg = {
@@ -477,39 +535,51 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
         keystore_add(ks, m.ep_id, key);
         sink.got = false;
         double dur = (double)(UL_HEADER_BITS + ul_body_bits((size_t)clen)) / baud;
+        static burst_outcome_t outs[3];
         for (int rank = 1; rank <= 3; rank++) {
-            burst_outcome_t o;
-            if (run_burst(b, &r, baud, &m, key, rank, pt->ebn0_db, &o) < 0) {
+            burst_outcome_t *o = &outs[rank - 1];
+            if (run_burst(b, &r, baud, &m, key, rank, pt->ebn0_db, o) < 0) {
                 fprintf(stderr, "sigfox-bench: could not render a burst\n");
                 exit(EXIT_FAIL);
             }
             /* U-procedure gaps drawn from Table 3-4 (RC1: 10 ms .. 2 s). */
             double ts = t;
-            t += dur + 0.01 + 1.99 * rng_uniform(&r);
-            if (!o.demod_ok || (o.dec.status != ULDEC_OK && !o.dec.body_valid))
+            t += dur + 0.01 + 1.99 * prng_uniform(&r);
+            if (!o->demod_ok || (o->dec.status != ULDEC_OK && !o->dec.body_valid))
                 continue; /* no readable FT: the receiver never sees it */
             rx_frame_t f;
             memset(&f, 0, sizeof f);
-            f.frame = o.dec.frame;
+            f.frame = o->dec.frame;
             f.baud = baud;
-            f.freq_hz = o.res.freq_hz;
-            f.drift_hz_s = o.res.drift_hz_s;
-            f.snr_db = o.res.snr_db;
-            f.rssi_dbfs = o.res.rssi_dbfs;
+            f.freq_hz = o->res.freq_hz;
+            f.drift_hz_s = o->res.drift_hz_s;
+            f.snr_db = o->res.snr_db;
+            f.rssi_dbfs = o->res.rssi_dbfs;
             f.t_start_s = ts;
             f.t_end_s = ts + dur;
             assembler_advance(as, f.t_end_s + 0.3);
-            assembler_push(as, &f, o.dec.status == ULDEC_OK ? NULL : o.dec.body_soft);
+            /* --joint-coherent: failed bursts carry their symbols (rx.c does the same) */
+            const float complex *sym = NULL;
+            if (b->joint_coherent && o->dec.status != ULDEC_OK &&
+                o->nsym >= o->first + ul_joint_symbols((size_t)clen))
+                sym = o->sym + o->first;
+            assembler_push_sym(as, &f, o->dec.status == ULDEC_OK ? NULL : o->dec.body_soft, sym);
         }
         t += 30; /* next message well outside every window */
         assembler_advance(as, t);
         pt->msgs++;
         if (sink.got && frame_matches(&(ul_frame_t){.crc_ok = true, .msg = sink.last.msg}, &m)) {
             pt->msg_joint += sink.last.combined;
+        } else if (b->joint_coherent && joint_coherent_recovers(b, outs, (size_t)clen, key, &m)) {
+            pt->msg_joint++;
+            pt->msg_coherent++;
         } else {
             pt->msg_errors++;
         }
     }
+    assembler_stats_t st;
+    assembler_get_stats(as, &st);
+    pt->asm_coherent += (long)st.coherent_decoded;
     assembler_destroy(as);
     keystore_destroy(ks);
 }
@@ -583,8 +653,12 @@ static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, 
             bool comb = k == 1;
             if ((comb && !combined) || (!comb && !single))
                 continue;
-            snprintf(titles[blocks], sizeof titles[blocks], "BR%d %d-byte %s", cv[c].baud,
-                     cv[c].clen, comb ? "3 replicas combined (message loss)" : "single frame");
+            if (cv[c].clen)
+                snprintf(titles[blocks], sizeof titles[blocks], "BR%d %d-byte %s", cv[c].baud,
+                         cv[c].clen, comb ? "3 replicas combined (message loss)" : "single frame");
+            else
+                snprintf(titles[blocks], sizeof titles[blocks], "BR%d mixed payloads %s",
+                         cv[c].baud, comb ? "3 replicas combined (message loss)" : "single frame");
             fprintf(f, "# %s\n", titles[blocks]);
             for (int i = 0; i < cv[c].n; i++) {
                 const point_t *p = &cv[c].pts[i];
@@ -597,7 +671,7 @@ static int write_plot(const char *png, const curve_t *cv, int ncv, bool single, 
             blocks++;
         }
     /* References for the first container size listed. */
-    int nb = UL_FT_BITS + (int)ul_body_bits((size_t)cv[0].clen);
+    int nb = UL_FT_BITS + (int)ul_body_bits((size_t)(cv[0].clen ? cv[0].clen : 12));
     for (int k = 0; k < 2; k++) {
         for (double e = lo; e <= hi + 1e-9; e += 0.1) {
             double v = k == 0 ? fer_coherent(e, nb) : fer_differential(e, nb);
@@ -671,6 +745,8 @@ typedef struct {
     double t_start_s;
     double t_end_s;
     double freq_hz;
+    int cls;   /* payload class (simpayload.h) */
+    double df; /* decoded minus true carrier, when matched */
     bool matched;
 } truth_burst_t;
 
@@ -766,7 +842,7 @@ static synth_t *new_synth(double rate, double seconds, uint64_t seed)
 
 /* Adds one frame of a random message (or of *m when given) and records it.
  * Returns the burst's end time, or a negative value when it does not fit. */
-static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t clen,
+static double add_burst(synth_t *s, run_log_t *l, prng_t *r, int baud, size_t clen,
                         const ul_message_t *m, const uint8_t *key, int rank, int n_frames, double t,
                         double freq_hz, double ebn0_db)
 {
@@ -785,12 +861,12 @@ static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t cle
     sp.freq_hz = freq_hz;
     sp.ebn0_db = ebn0_db;
     double dmax = baud == 100 ? 30 : 100; /* Table 2-2 peak drift */
-    sp.drift_hz_s = (2 * rng_uniform(r) - 1) * dmax;
-    sp.phase_rad = rng_uniform(r) * 2 * M_PI;
-    sp.baud_error_ppm = (2 * rng_uniform(r) - 1) * 1000;
-    sp.lead_symbols = (int)(rng_uniform(r) * 2);
-    sp.tail_symbols = (int)(rng_uniform(r) * 2);
-    sp.ramp_symbols = 0.5 + 0.5 * rng_uniform(r);
+    sp.drift_hz_s = (2 * prng_uniform(r) - 1) * dmax;
+    sp.phase_rad = prng_uniform(r) * 2 * M_PI;
+    sp.baud_error_ppm = (2 * prng_uniform(r) - 1) * 1000;
+    sp.lead_symbols = (int)(prng_uniform(r) * 2);
+    sp.tail_symbols = (int)(prng_uniform(r) * 2);
+    sp.ramp_symbols = 0.5 + 0.5 * prng_uniform(r);
     if (synth_add_burst(s, &sp) != 0)
         return -1;
     l->truth = grow(l->truth, &l->cap_truth, l->ntruth + 1, sizeof *l->truth);
@@ -801,6 +877,8 @@ static double add_burst(synth_t *s, run_log_t *l, rng_t *r, int baud, size_t cle
     tb->baud = baud;
     tb->t_start_s = t;
     tb->freq_hz = freq_hz;
+    tb->cls = sim_payload_class_of(&sp.msg);
+    tb->df = 0;
     tb->matched = false;
     int len = ul_container_len(&sp.msg);
     size_t bits = UL_HEADER_BITS + ul_body_bits(len > 0 ? (size_t)len : clen);
@@ -831,6 +909,9 @@ static long rss_kb(const char *field)
     fclose(f);
     return v;
 }
+
+/* --verbose: print what was around every lost burst (sensitivity --pipeline). */
+static bool g_verbose;
 
 /* Detector threshold for run_rx (0: the receiver's default). */
 static double g_threshold_db;
@@ -907,6 +988,7 @@ static size_t match_frames(run_log_t *l, size_t *matched, double *ferr2)
                 continue;
             d->used = true;
             t->matched = true;
+            t->df = d->freq_hz - t->freq_hz;
             (*matched)++;
             if (ferr2)
                 *ferr2 += (d->freq_hz - t->freq_hz) * (d->freq_hz - t->freq_hz);
@@ -923,17 +1005,17 @@ static size_t match_frames(run_log_t *l, size_t *matched, double *ferr2)
     return false_frames;
 }
 
-static int pick_baud(rng_t *r, int baud_opt)
+static int pick_baud(prng_t *r, int baud_opt)
 {
     if (baud_opt == 100 || baud_opt == 600)
         return baud_opt;
-    return rng_uniform(r) < 0.5 ? 100 : 600;
+    return prng_uniform(r) < 0.5 ? 100 : 600;
 }
 
-static size_t random_container(rng_t *r)
+static size_t random_container(prng_t *r)
 {
     static const size_t sizes[] = {8, 9, 12, 16, 20};
-    return sizes[(int)(rng_uniform(r) * 5) % 5];
+    return sizes[(int)(prng_uniform(r) * 5) % 5];
 }
 
 static int parse_baud_opt(const char *v)
@@ -955,7 +1037,7 @@ static int parse_rate_list(const char *text, double *out, int cap)
     snprintf(buf, sizeof buf, "%s", text);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         double v;
-        if (n >= cap || cfg_parse_number(tok, &v) != 0 || v < 200e3 || v > 3.2e6)
+        if (n >= cap || !cli_parse_number(tok, &v) || v < 200e3 || v > 3.2e6)
             usage_error("--rate: %s (200k .. 3.2M, comma separated)", text);
         out[n++] = v;
     }
@@ -980,7 +1062,7 @@ static int cmd_throughput(int argc, char **argv)
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'r':
             nrates = parse_rate_list(optarg, rates, 4);
@@ -1003,11 +1085,10 @@ static int cmd_throughput(int argc, char **argv)
         case 's':
             seed = parse_seed(optarg);
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        default:
-            usage_error("%s", "bad option");
+        default: {
+            int rc = cli_common_opt(c, PROG, usage_text, argv);
+            return rc < 0 ? 0 : rc;
+        }
         }
     }
     if (optind < argc)
@@ -1042,20 +1123,20 @@ static int cmd_throughput(int argc, char **argv)
                 continue;
             }
             run_log_t l = {0};
-            rng_t r;
-            rng_seed(&r, seed * 7777 + (uint64_t)ri * 131 + (uint64_t)ks[ki]);
+            prng_t r;
+            prng_seed(&r, seed * 7777 + (uint64_t)ri * 131 + (uint64_t)ks[ki], 0);
             synth_t *s = new_synth(rates[ri], seconds, seed + (uint64_t)ks[ki]);
             /* K lanes of back-to-back frames, lanes starting staggered. */
             for (int lane = 0; lane < ks[ki]; lane++) {
-                double t = 0.05 + rng_uniform(&r) * 2.0;
+                double t = 0.05 + prng_uniform(&r) * 2.0;
                 for (;;) {
                     int baud = pick_baud(&r, baud_opt);
-                    double f = rc_get(1)->ul_center_hz + (2 * rng_uniform(&r) - 1) * BAND_HALF_HZ;
+                    double f = rc_get(1)->ul_center_hz + (2 * prng_uniform(&r) - 1) * BAND_HALF_HZ;
                     double end = add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1, 1,
                                            t, f, 15.0);
                     if (end < 0)
                         break; /* past the end of the capture */
-                    t = end + 0.01 + 0.09 * rng_uniform(&r);
+                    t = end + 0.01 + 0.09 * prng_uniform(&r);
                 }
             }
             double rt[50];
@@ -1312,7 +1393,8 @@ static int cmd_capacity(int argc, char **argv)
     int ns[8] = {10, 50, 100, 200}, nn = 4;
     int rounds = 4;
     double rate = 250e3, ebn0 = 15;
-    int baud_opt = 100;
+    int baud_opt = 0; /* mixed */
+    bool classes = true;
     uint64_t seed = 1;
     double min_spacing = 0;
     bool ideal = true;
@@ -1322,13 +1404,14 @@ static int cmd_capacity(int argc, char **argv)
                                          {"rounds", required_argument, 0, 'n'},
                                          {"rate", required_argument, 0, 'r'},
                                          {"baud", required_argument, 0, 'b'},
+                                         {"payloads", required_argument, 0, 'L'},
                                          {"ebn0", required_argument, 0, 'e'},
                                          {"seed", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             nn = parse_int_list(optarg, ns, 8, "--bursts");
@@ -1348,6 +1431,14 @@ static int cmd_capacity(int argc, char **argv)
         case 'b':
             baud_opt = parse_baud_opt(optarg);
             break;
+        case 'L':
+            if (!strcmp(optarg, "classes"))
+                classes = true;
+            else if (!strcmp(optarg, "random"))
+                classes = false;
+            else
+                usage_error("--payloads: %s (classes or random)", optarg);
+            break;
         case 'e':
             ebn0 = parse_double(optarg, -10, 60, "--ebn0");
             break;
@@ -1360,11 +1451,10 @@ static int cmd_capacity(int argc, char **argv)
         case 's':
             seed = parse_seed(optarg);
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        default:
-            usage_error("%s", "bad option");
+        default: {
+            int rc = cli_common_opt(c, PROG, usage_text, argv);
+            return rc < 0 ? 0 : rc;
+        }
         }
     }
     if (optind < argc)
@@ -1376,16 +1466,18 @@ static int cmd_capacity(int argc, char **argv)
                min_spacing);
     printf("# capacity: N bursts starting within 0.2 s at random carriers in "
            "+-%.0f kHz, baud "
-           "%s, random containers, Eb/N0 %.1f dB, %d rounds, %.0f S/s\n",
-           BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed", ebn0, rounds,
-           rate);
+           "%s, %s, Eb/N0 %.1f dB, %d rounds, %.0f S/s\n",
+           BAND_HALF_HZ / 1e3, baud_opt ? (baud_opt == 100 ? "100" : "600") : "mixed",
+           classes ? "payload classes of simpayload.h (0-12 bytes, 1-bit, control)"
+                   : "random containers",
+           ebn0, rounds, rate);
     printf("# %6s %7s %8s %9s %11s %13s %7s %11s\n", "N", "bursts", "decoded", "fraction",
            "clash-free", "decoded of", "false", "x realtime");
     printf("# %6s %7s %8s %9s %11s %13s %7s %11s\n", "", "", "", "", "", "clash-free", "", "");
     run_log_t l = {0};
     for (int i = 0; i < nn; i++) {
-        rng_t r;
-        rng_seed(&r, seed * 31337 + (uint64_t)ns[i]);
+        prng_t r;
+        prng_seed(&r, seed * 31337 + (uint64_t)ns[i], 0);
         double round_s = 3.0;
         synth_t *s = new_synth(rate, rounds * round_s + 1.0, seed + (uint64_t)ns[i]);
         run_log_clear(&l);
@@ -1397,17 +1489,23 @@ static int cmd_capacity(int argc, char **argv)
                 bool ok;
                 int tries = 0;
                 do {
-                    f = rc_get(1)->ul_center_hz + (2 * rng_uniform(&r) - 1) * BAND_HALF_HZ;
+                    f = rc_get(1)->ul_center_hz + (2 * prng_uniform(&r) - 1) * BAND_HALF_HZ;
                     ok = true;
                     for (size_t j = first; j < l.ntruth && ok; j++)
                         ok = fabs(l.truth[j].freq_hz - f) >= min_spacing;
                 } while (!ok && ++tries < 10000);
-                double t = 0.3 + k * round_s + 0.2 * rng_uniform(&r);
-                if (!ok || add_burst(s, &l, &r, baud, random_container(&r), NULL, NULL, 1, 1, t, f,
-                                     ebn0) < 0) {
+                double t = 0.3 + k * round_s + 0.2 * prng_uniform(&r);
+                ul_message_t m;
+                uint8_t key[16];
+                int cls = SIM_PAYLOAD_RANDOM;
+                if (classes)
+                    cls = mix_message(&r, &m, key);
+                if (!ok || add_burst(s, &l, &r, baud, random_container(&r), classes ? &m : NULL,
+                                     classes ? key : NULL, 1, 1, t, f, ebn0) < 0) {
                     fprintf(stderr, "sigfox-bench: %d bursts do not fit the band/capture\n", ns[i]);
                     return EXIT_FAIL;
                 }
+                l.truth[l.ntruth - 1].cls = cls;
             }
         }
         /* Bursts with another one within the sum of their symbol rates in carrier
@@ -1449,6 +1547,25 @@ static int cmd_capacity(int argc, char **argv)
                (unsigned long long)res.st.frames_ft_bad, (unsigned long long)res.st.frames_crc_bad,
                (unsigned long long)res.st.frames_ok, (unsigned long long)res.st.frames_multi,
                (unsigned long long)res.st.demod_attempts);
+        if (classes) {
+            long n[SIM_PAYLOAD_CLASSES] = {0}, ok[SIM_PAYLOAD_CLASSES] = {0};
+            long nb[2] = {0}, okb[2] = {0};
+            for (size_t a = 0; a < l.ntruth; a++) {
+                n[l.truth[a].cls]++;
+                ok[l.truth[a].cls] += l.truth[a].matched;
+                nb[l.truth[a].baud == 600]++;
+                okb[l.truth[a].baud == 600] += l.truth[a].matched;
+            }
+            printf("  %6s decoded per class:", "");
+            for (int k = 0; k < SIM_PAYLOAD_CLASSES; k++)
+                if (n[k])
+                    printf(" %s %ld/%ld", sim_payload_class_name(k), ok[k], n[k]);
+            printf("; per baud:");
+            for (int k = 0; k < 2; k++)
+                if (nb[k])
+                    printf(" BR%d %ld/%ld", k ? 600 : 100, okb[k], nb[k]);
+            printf("\n");
+        }
         if (ideal)
             print_ideal(s, rate, &l);
         free(clash);
@@ -1482,7 +1599,7 @@ static int cmd_false_frames(int argc, char **argv)
         {"threshold-db", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'T':
             g_threshold_db = parse_double(optarg, 0.5, 30, "--threshold-db");
@@ -1505,11 +1622,10 @@ static int cmd_false_frames(int argc, char **argv)
         case 's':
             seed = parse_seed(optarg);
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        default:
-            usage_error("%s", "bad option");
+        default: {
+            int rc = cli_common_opt(c, PROG, usage_text, argv);
+            return rc < 0 ? 0 : rc;
+        }
         }
     }
     if (optind < argc)
@@ -1544,6 +1660,8 @@ static int cmd_false_frames(int argc, char **argv)
            (unsigned long long)res.st.bursts_detected);
     printf("  %-34s %llu\n", "detector tracks rejected",
            (unsigned long long)res.st.bursts_rejected);
+    printf("  %-34s %llu\n", "  of them: no preamble (CW/FSK-like)",
+           (unsigned long long)res.st.bursts_unverified);
     printf("  %-34s %llu\n", "no sync", (unsigned long long)res.st.bursts_nosync);
     printf("  %-34s %llu\n", "FT unreadable", (unsigned long long)res.st.frames_ft_bad);
     printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
@@ -1561,71 +1679,339 @@ static int cmd_false_frames(int argc, char **argv)
     return 0;
 }
 
-/* Sensitivity through the whole receiver: lanes of 8 frequency slots across the
- * band, one burst (or 3-replica message) per slot at a time. */
-static void run_pipeline_point(uint64_t seed, int baud, int clen, bool combined, point_t *pt,
-                               long count)
+/* Sensitivity through the whole receiver. Eight lanes in time, each a sequence of frames
+ * (or 3-replica messages) one after the other, so eight are on air at once; every burst,
+ * every replica included, at a carrier uniformly random over the band (two can follow
+ * each other within a few hundred hertz, as in a real cell). The bauds listed are mixed
+ * in one capture, `count` frames (messages) of each; payloads from the classes of
+ * simpayload.h (`classes`) or random bytes filling a `clen`-byte container. pts[i]
+ * receives the figures of bauds[i], per payload class too. */
+static void run_pipeline_point(uint64_t seed, const int *bauds, int nbaud, int clen, bool classes,
+                               bool combined, point_t **pts, long count)
 {
-    const int lanes = 8;
+    enum { LANES = 8 };
     const double rate = 250e3;
-    const double slot_hz = 2 * BAND_HALF_HZ / lanes;
-    double dur = (double)(UL_HEADER_BITS + ul_body_bits((size_t)clen)) / baud;
-    double per = combined ? 3 * dur + 2 * 0.5 + 1.0 : dur + 0.5;
-    long rows = (count + lanes - 1) / lanes;
-    double seconds = 1.0 + rows * per + 2.0;
-    rng_t r;
-    rng_seed(&r, point_seed(seed, baud, clen, combined ? 13 : 11, pt->ebn0_db));
-    synth_t *s = new_synth(rate, seconds, point_seed(seed, baud, clen, 17, pt->ebn0_db));
-    run_log_t l = {0};
-    ul_message_t *msgs = calloc((size_t)count, sizeof *msgs);
-    if (!msgs) {
+    double ebn0 = pts[0]->ebn0_db;
+    long total = count * nbaud;
+    typedef struct {
+        ul_message_t m;
+        uint8_t key[16];
+        int cls, bi;
+        double t;
+    } plan_t;
+    plan_t *pl = calloc((size_t)total, sizeof *pl);
+    if (!pl) {
         fprintf(stderr, "sigfox-bench: out of memory\n");
         exit(EXIT_FAIL);
     }
-    long n = 0;
-    for (long row = 0; row < rows; row++)
-        for (int lane = 0; lane < lanes && n < count; lane++, n++) {
-            /* Bursts that follow each other in a slot alternate between its two halves,
-             * >= 2 kHz apart: back-to-back bursts on one carrier would be one track to the
-             * detector, which random carriers over the band hardly ever produce. */
-            double t = 1.0 + row * per + 0.3 * rng_uniform(&r);
-            uint8_t key[16];
-            random_message(&r, (size_t)clen, &msgs[n], key);
-            for (int rank = 1; rank <= (combined ? 3 : 1); rank++) {
-                int half = (int)((row + rank) & 1);
-                double f = rc_get(1)->ul_center_hz - BAND_HALF_HZ + lane * slot_hz +
-                           (half ? 0.55 : 0.05) * slot_hz + rng_uniform(&r) * 0.4 * slot_hz;
-                double end = add_burst(s, &l, &r, baud, (size_t)clen, &msgs[n], key, rank,
-                                       combined ? 3 : 1, t, f, pt->ebn0_db);
-                /* replicas of a U-procedure: independent carriers, gaps 0.1-0.5 s */
-                t = end + 0.1 + 0.4 * rng_uniform(&r);
-            }
+    int mix = classes ? 2 : nbaud == 1 ? bauds[0] : 0;
+    prng_t r;
+    prng_seed(&r, point_seed(seed, mix, clen, combined ? 13 : 11, ebn0), 0);
+    double lane_t[LANES], end_max = 0;
+    for (int i = 0; i < LANES; i++)
+        lane_t[i] = 1.0 + 0.3 * prng_uniform(&r);
+    for (long i = 0; i < total; i++) {
+        plan_t *p = &pl[i];
+        int lane = (int)(i % LANES);
+        p->bi = (int)((i + i / LANES) % nbaud);
+        int baud = bauds[p->bi];
+        if (classes) {
+            p->cls = mix_message(&r, &p->m, p->key);
+        } else {
+            random_message(&r, (size_t)clen, &p->m, p->key);
+            p->cls = SIM_PAYLOAD_RANDOM;
         }
+        int len = ul_container_len(&p->m);
+        double dur = (double)(UL_HEADER_BITS + ul_body_bits(len > 0 ? (size_t)len : 8) + 4) / baud;
+        p->t = lane_t[lane];
+        /* replicas 0.1-0.5 s apart, then 0.2-0.5 s to the lane's next message */
+        lane_t[lane] = p->t + (combined ? 3 * dur + 2 * 0.5 : dur) + 0.2 + 0.3 * prng_uniform(&r);
+        end_max = fmax(end_max, lane_t[lane]);
+    }
+    synth_t *s = new_synth(rate, end_max + 1.0, point_seed(seed, mix, clen, 17, ebn0));
+    run_log_t l = {0};
+    for (long i = 0; i < total; i++) {
+        plan_t *p = &pl[i];
+        double t = p->t;
+        for (int rank = 1; rank <= (combined ? 3 : 1); rank++) {
+            double f = rc_get(1)->ul_center_hz + (2 * prng_uniform(&r) - 1) * BAND_HALF_HZ;
+            double end = add_burst(s, &l, &r, bauds[p->bi], (size_t)clen, &p->m, p->key, rank,
+                                   combined ? 3 : 1, t, f, ebn0);
+            if (end < 0) {
+                fprintf(stderr, "sigfox-bench: a burst does not fit the capture\n");
+                exit(EXIT_FAIL);
+            }
+            l.truth[l.ntruth - 1].cls = p->cls;
+            /* replicas of a U-procedure: independent carriers, gaps 0.1-0.5 s */
+            t = end + 0.1 + 0.4 * prng_uniform(&r);
+        }
+    }
     run_result_t res = {0};
     run_rx(s, rate, &l, &res);
     if (!combined) {
         size_t matched = 0;
-        match_frames(&l, &matched, &pt->ferr2);
-        pt->fcount += (long)matched;
-        pt->frames += n;
-        pt->errors += n - (long)matched;
-    } else {
-        long ok = 0;
-        for (long i = 0; i < n; i++)
-            for (size_t k = 0; k < l.nmsgs; k++)
-                if (l.msgs[k].ep_id == msgs[i].ep_id && l.msgs[k].mc == msgs[i].mc &&
-                    l.msgs[k].payload_len == msgs[i].payload_len &&
-                    !memcmp(l.msgs[k].payload, msgs[i].payload, msgs[i].payload_len)) {
-                    ok++;
-                    pt->msg_joint += l.combined[k];
-                    break;
+        match_frames(&l, &matched, NULL);
+        for (size_t i = 0; i < l.ntruth; i++) {
+            const truth_burst_t *tb = &l.truth[i];
+            point_t *pt = pts[tb->baud == bauds[0] ? 0 : 1];
+            bool clash = false;
+            for (size_t j = 0; j < l.ntruth && !clash; j++) {
+                const truth_burst_t *o = &l.truth[j];
+                clash = j != i && o->t_start_s < tb->t_end_s && tb->t_start_s < o->t_end_s &&
+                        fabs(o->freq_hz - tb->freq_hz) < o->baud + tb->baud;
+            }
+            if (clash) {
+                pt->collided++;
+                pt->collided_errors += !tb->matched;
+                continue;
+            }
+            if (!tb->matched && g_verbose) {
+                /* what was around it: the nearest carrier on air at the same time, and the
+                   nearest burst in carrier that ends or starts within 1 s of it */
+                double on_df = INFINITY, near_df = INFINITY, near_dt = 0;
+                int on_baud = 0;
+                for (size_t j = 0; j < l.ntruth; j++) {
+                    const truth_burst_t *o = &l.truth[j];
+                    double df = fabs(o->freq_hz - tb->freq_hz);
+                    if (j == i)
+                        continue;
+                    if (o->t_start_s < tb->t_end_s && tb->t_start_s < o->t_end_s) {
+                        if (df < on_df) {
+                            on_df = df;
+                            on_baud = o->baud;
+                        }
+                    } else if (fabs(o->t_start_s - tb->t_end_s) < 1 ||
+                               fabs(tb->t_start_s - o->t_end_s) < 1) {
+                        if (df < near_df) {
+                            near_df = df;
+                            near_dt = o->t_start_s >= tb->t_end_s ? o->t_start_s - tb->t_end_s
+                                                                  : o->t_end_s - tb->t_start_s;
+                        }
+                    }
                 }
-        pt->msgs += n;
-        pt->msg_errors += n - ok;
+                printf("  %6s lost: BR%d %s rank %d t %.3f-%.3f f %+.0f Hz; nearest on air %.0f Hz "
+                       "(BR%d); nearest within 1 s %.0f Hz (gap %+.2f s)\n",
+                       "", tb->baud, sim_payload_class_name(tb->cls), tb->rank, tb->t_start_s,
+                       tb->t_end_s, tb->freq_hz - rc_get(1)->ul_center_hz, on_df, on_baud, near_df,
+                       near_dt);
+            }
+            pt->frames++;
+            pt->cls_frames[tb->cls]++;
+            if (tb->matched) {
+                pt->fcount++;
+                pt->ferr2 += tb->df * tb->df;
+            } else {
+                pt->errors++;
+                pt->cls_errors[tb->cls]++;
+            }
+        }
+    } else {
+        for (long i = 0; i < total; i++) {
+            point_t *pt = pts[pl[i].bi];
+            bool ok = false;
+            for (size_t k = 0; k < l.nmsgs && !ok; k++)
+                if (ul_message_equal(&l.msgs[k], &pl[i].m)) {
+                    ok = true;
+                    pt->msg_joint += l.combined[k];
+                }
+            pt->msgs++;
+            pt->cls_msgs[pl[i].cls]++;
+            if (!ok) {
+                pt->msg_errors++;
+                pt->cls_msg_errors[pl[i].cls]++;
+            }
+        }
     }
-    free(msgs);
+    free(pl);
     run_log_free(&l);
     synth_destroy(s);
+}
+
+/* One point's row: Eb/N0, [baud,] FER, carrier error, message loss, ideal references for
+ * nb bits. */
+static void print_row(const point_t *p, int baud, bool single, bool combined, int nb)
+{
+    char s1[64] = "-", s2[64] = "-", s3[64] = "-", sb[16] = "";
+    double e = p->ebn0_db;
+    if (single)
+        snprintf(s1, sizeof s1, "%.4f (%ld/%ld)", (double)p->errors / (double)p->frames, p->errors,
+                 p->frames);
+    if (p->fcount)
+        snprintf(s3, sizeof s3, "%.2f Hz", sqrt(p->ferr2 / (double)p->fcount));
+    if (combined)
+        snprintf(s2, sizeof s2, "%.4f (%ld/%ld, %ld)", (double)p->msg_errors / (double)p->msgs,
+                 p->msg_errors, p->msgs, p->msg_joint);
+    if (baud)
+        snprintf(sb, sizeof sb, " %5d", baud);
+    printf("  %6.2f%s %22s %12s %26s %10.2e %10.2e\n", e, sb, s1, s3, s2, fer_coherent(e, nb),
+           fer_differential(e, nb));
+}
+
+/* Loss per payload class of one point: "random 0/57  zeros 1/60 ..." */
+static void print_classes(const point_t *p, bool combined)
+{
+    printf("  %6s %-9s", "", combined ? "messages" : "frames");
+    for (int c = 0; c < SIM_PAYLOAD_CLASSES; c++) {
+        long n = combined ? p->cls_msgs[c] : p->cls_frames[c];
+        long e = combined ? p->cls_msg_errors[c] : p->cls_errors[c];
+        if (n)
+            printf(" %s %ld/%ld", sim_payload_class_name(c), e, n);
+    }
+    if (!combined)
+        printf("; collided (left out) %ld/%ld", p->collided_errors, p->collided);
+    printf("\n");
+}
+
+/* ---- --reference: the decoders of a message's replicas at symbol level ---- */
+
+/* log I0(x) (Abramowitz & Stegun 9.8.1/9.8.2, relative error < 2e-7). */
+static double log_i0(double x)
+{
+    x = fabs(x);
+    if (x < 3.75) {
+        double t = (x / 3.75) * (x / 3.75);
+        return log(1 + t * (3.5156229 + t * (3.0899424 + t * (1.2067492 +
+                   t * (0.2659732 + t * (0.0360768 + t * 0.0045813))))));
+    }
+    double t = 3.75 / x;
+    return x - 0.5 * log(x) +
+           log(0.39894228 + t * (0.01328592 + t * (0.00225319 + t * (-0.00157565 +
+               t * (0.00916281 + t * (-0.02057706 + t * (0.02635537 +
+               t * (-0.01647633 + t * 0.00392377))))))));
+}
+
+enum { REF_DIFF, REF_COHDIFF, REF_JOINT, REF_JOINT_EST, REF_CURVES };
+static const char *const ref_names[REF_CURVES] = {
+    "differential LLR + Viterbi", "coherent LLR, diff.-decoded + Viterbi",
+    "joint coherent ML (perfect phase)", "joint coherent, estimated phase+freq"};
+
+/* One point: n messages of three replicas, each replica y_k = s_k e^{j(φ + 2π f k)} +
+ * complex AWGN (Es/N0 = Eb/N0: one bit per symbol), φ uniform, f uniform in ±fres cycles
+ * per symbol (the carrier left after the demodulator's estimate; the perfect-phase curves
+ * get the true φ and f). Lost: no message, or not the one sent. */
+static void run_reference_point(uint64_t seed, int baud, int clen, double ebn0_db, double fres,
+                                long max_msgs, long max_errors, point_t pt[REF_CURVES])
+{
+    prng_t r;
+    prng_seed(&r, point_seed(seed, baud, clen, 5, ebn0_db), 0);
+    size_t n = ul_joint_symbols((size_t)clen), nb = ul_body_bits((size_t)clen);
+    double n0 = pow(10.0, -ebn0_db / 10.0), sigma = sqrt(n0 / 2);
+    ul_joint_iq_config_t jcfg = {.max_freq_cyc_sym = fres > 0 ? 1.5 * fres : -1};
+    for (int c = 0; c < REF_CURVES; c++) {
+        memset(&pt[c], 0, sizeof pt[c]);
+        pt[c].ebn0_db = ebn0_db;
+    }
+    for (long i = 0; i < max_msgs; i++) {
+        long least = max_errors;
+        for (int c = 0; c < REF_CURVES; c++)
+            least = pt[c].msg_errors < least ? pt[c].msg_errors : least;
+        if (least >= max_errors)
+            break;
+        ul_message_t m;
+        uint8_t key[16], frame[UL_MAX_FRAME_BYTES];
+        random_message(&r, (size_t)clen, &m, key);
+        if (ul_frame_encode(&m, key, 1, frame, sizeof frame) < 0) {
+            fprintf(stderr, "sigfox-bench: could not encode a frame\n");
+            exit(EXIT_FAIL);
+        }
+        static float sym_llr[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        static float bit_diff[3][UL_CODE_MAX_BITS], bit_coh[3][UL_CODE_MAX_BITS];
+        static float complex y[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        for (int rk = 0; rk < 3; rk++) {
+            float s[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+            ul_joint_symbols_of(rk + 1, frame + UL_HEADER_BYTES, (size_t)clen, false, s,
+                                UL_HEADER_BITS + UL_CODE_MAX_BITS);
+            double ph = 2 * M_PI * prng_uniform(&r);
+            double f = fres * (2 * prng_uniform(&r) - 1);
+            for (size_t k = 0; k < n; k++) {
+                double nr = sigma * prng_gauss(&r);
+                double ni = sigma * prng_gauss(&r);
+                double complex v = s[k] + nr + I * ni; /* phase-aligned */
+                sym_llr[rk][k] = (float)(4.0 * creal(v) / n0);
+                y[rk][k] = (float complex)(v * cexp(I * (ph + 2 * M_PI * f * (double)k)));
+            }
+            for (size_t k = 0; k < nb; k++) {
+                size_t j = UL_HEADER_BITS + k;
+                double complex a = y[rk][j], b0 = y[rk][j - 1];
+                bit_diff[rk][k] = (float)(log_i0(2.0 * cabs(a + b0) / n0) -
+                                          log_i0(2.0 * cabs(a - b0) / n0));
+                bit_coh[rk][k] = ul_llr_boxplus(sym_llr[rk][j], sym_llr[rk][j - 1]);
+            }
+        }
+        const float *in_diff[3] = {bit_diff[0], bit_diff[1], bit_diff[2]};
+        const float *in_coh[3] = {bit_coh[0], bit_coh[1], bit_coh[2]};
+        const float *in_sym[3] = {sym_llr[0], sym_llr[1], sym_llr[2]};
+        const float complex *in_y[3] = {y[0], y[1], y[2]};
+        ul_frame_t f;
+        bool ok[REF_CURVES];
+        ok[REF_DIFF] = ul_frame_decode_joint(in_diff, (size_t)clen, false, &f) == 0 &&
+                       frame_matches(&f, &m);
+        ok[REF_COHDIFF] = ul_frame_decode_joint(in_coh, (size_t)clen, false, &f) == 0 &&
+                          frame_matches(&f, &m);
+        ok[REF_JOINT] = ul_joint_decode_frame(in_sym, (size_t)clen, false, &f) == 0 &&
+                        frame_matches(&f, &m);
+        ok[REF_JOINT_EST] = ul_joint_decode_iq(in_y, (size_t)clen, false, &jcfg, &f, NULL) == 0 &&
+                            frame_matches(&f, &m);
+        for (int c = 0; c < REF_CURVES; c++) {
+            pt[c].msgs++;
+            pt[c].msg_errors += !ok[c];
+        }
+    }
+}
+
+/* sigfox-bench sensitivity --reference: message loss of three replicas per decoder. */
+static int run_reference(uint64_t seed, const int *bauds, int nbaud, const int *clens, int nclen,
+                         double lo, double hi, double step, long max_msgs, long max_errors,
+                         double fres_hz)
+{
+    printf("# reference decoders of three-replica messages at symbol level (known burst "
+           "positions and timing, no demodulator): up to %ld messages per point, stop when "
+           "every curve has %ld errors; seed %llu\n",
+           max_msgs, max_errors, (unsigned long long)seed);
+    printf("# each replica: coherent matched-filter symbols, Es/N0 = Eb/N0, random phase; "
+           "estimated-phase curve: residual carrier uniform in +-%.3g Hz, phase and "
+           "frequency estimated (uljoint.h)\n",
+           fres_hz);
+    static point_t pts[2][5][MAX_POINTS][REF_CURVES];
+    int np = 0;
+    for (int bi = 0; bi < nbaud; bi++)
+        for (int ci = 0; ci < nclen; ci++) {
+            double fres = fres_hz / bauds[bi];
+            printf("\n## BR%d, %d-byte container: 3-replica message loss (err/n)\n", bauds[bi],
+                   clens[ci]);
+            printf("# %6s", "Eb/N0");
+            for (int c = 0; c < REF_CURVES; c++)
+                printf(" %22.22s", ref_names[c]);
+            printf("\n");
+            np = 0;
+            for (double e = lo; e <= hi + 1e-9 && np < MAX_POINTS; e += step, np++) {
+                point_t *p = pts[bi][ci][np];
+                run_reference_point(seed, bauds[bi], clens[ci], e, fres, max_msgs, max_errors, p);
+                printf("  %6.2f", e);
+                for (int c = 0; c < REF_CURVES; c++) {
+                    char cell[48];
+                    snprintf(cell, sizeof cell, "%.4f (%ld/%ld)",
+                             (double)p[c].msg_errors / (double)p[c].msgs, p[c].msg_errors,
+                             p[c].msgs);
+                    printf(" %22s", cell);
+                }
+                printf("\n");
+                fflush(stdout);
+            }
+        }
+    printf("\n## Message loss 10 %% per replica (Eb/N0 of each of the three replicas)\n");
+    for (int bi = 0; bi < nbaud; bi++)
+        for (int ci = 0; ci < nclen; ci++)
+            for (int c = 0; c < REF_CURVES; c++) {
+                point_t curve[MAX_POINTS];
+                for (int i = 0; i < np; i++)
+                    curve[i] = pts[bi][ci][i][c];
+                char what[96];
+                snprintf(what, sizeof what, "BR%d %d B %s", bauds[bi], clens[ci], ref_names[c]);
+                print_crossing(what, crossing(curve, np, true, 0.10),
+                               c == REF_JOINT_EST ? 0.0 : NAN, true);
+            }
+    return 0;
 }
 
 static int cmd_sensitivity(int argc, char **argv)
@@ -1639,7 +2025,16 @@ static int cmd_sensitivity(int argc, char **argv)
     double reversal_tx = 1.0;
     const char *plot = NULL;
     bool pipeline = false;
+    int payloads = -1; /* 1: classes, 0: random bytes, -1: classes with --pipeline */
+    bool container_given = false;
+    bool reference = false, joint_coherent = false;
+    double fres_hz = 0.3;
     static const struct option opts[] = {{"pipeline", no_argument, 0, 'P'},
+                                         {"reference", no_argument, 0, 'R'},
+                                         {"joint-coherent", no_argument, 0, 'J'},
+                                         {"residual-hz", required_argument, 0, 'F'},
+                                         {"verbose", no_argument, 0, 'V'},
+                                         {"payloads", required_argument, 0, 'L'},
                                          {"baud", required_argument, 0, 'b'},
                                          {"container", required_argument, 0, 'c'},
                                          {"ebn0", required_argument, 0, 'e'},
@@ -1654,7 +2049,7 @@ static int cmd_sensitivity(int argc, char **argv)
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             nbaud = parse_int_list(optarg, bauds, 2, "--baud");
@@ -1662,7 +2057,19 @@ static int cmd_sensitivity(int argc, char **argv)
                 if (bauds[i] != 100 && bauds[i] != 600)
                     usage_error("--baud: %s (100 or 600)", optarg);
             break;
+        case 'V':
+            g_verbose = true;
+            break;
+        case 'L':
+            if (!strcmp(optarg, "classes"))
+                payloads = 1;
+            else if (!strcmp(optarg, "random"))
+                payloads = 0;
+            else
+                usage_error("--payloads: %s (classes or random)", optarg);
+            break;
         case 'c':
+            container_given = true;
             nclen = parse_int_list(optarg, clens, 5, "--container");
             for (int i = 0; i < nclen; i++)
                 if (ul_ft_value((size_t)clens[i], false, 1) == 0)
@@ -1697,23 +2104,51 @@ static int cmd_sensitivity(int argc, char **argv)
         case 'P':
             pipeline = true;
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        default:
-            usage_error("%s", "bad option");
+        case 'R':
+            reference = true;
+            break;
+        case 'J':
+            joint_coherent = true;
+            break;
+        case 'F':
+            fres_hz = parse_double(optarg, 0, 10, "--residual-hz");
+            break;
+        default: {
+            int rc = cli_common_opt(c, PROG, usage_text, argv);
+            return rc < 0 ? 0 : rc;
+        }
         }
     }
     if (optind < argc)
         usage_error("unexpected argument: %s", argv[optind]);
     if (!single && !combined)
         usage_error("%s", "--single-only and --combined-only exclude each other");
+    if (joint_coherent && (pipeline || reference || !combined))
+        usage_error("%s", "--joint-coherent applies to the direct three-replica runs");
+    if (reference && (pipeline || payloads > 0 || !combined || reversal_tx != 1.0))
+        usage_error("%s", "--reference runs alone (no --pipeline, --payloads, --single-only, "
+                          "--reversal-tx)");
+    if (reference) {
+        print_machine();
+        return run_reference(seed, bauds, nbaud, clens, nclen, lo, hi, step, max_frames,
+                             max_errors, fres_hz);
+    }
+    if (payloads < 0)
+        payloads = pipeline;
+    if (payloads && !pipeline)
+        usage_error("%s", "--payloads classes needs --pipeline (the direct runs send random "
+                          "bytes in --container containers)");
+    if (payloads && container_given)
+        usage_error("%s", "--container applies to --payloads random (the classes choose "
+                          "their own sizes, 0-12 bytes)");
+    if (payloads)
+        nclen = 1, clens[0] = 0; /* one curve per baud: the mix of classes and sizes */
     if (pipeline && reversal_tx != 1.0)
         usage_error("%s", "--reversal-tx applies to the direct runs only (the synthesizer "
                           "chooses the dip width in --pipeline runs)");
     print_machine();
 
-    bench_rx_t b = {.reversal_tx = reversal_tx};
+    bench_rx_t b = {.reversal_tx = reversal_tx, .joint_coherent = joint_coherent};
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
     for (int i = 0; i < 2; i++) {
@@ -1745,7 +2180,9 @@ static int cmd_sensitivity(int argc, char **argv)
                "rate error +-0.1 %%, lead/tail 0-1, ramps 0.5-1 symbol; replicas "
                "0.1-0.5 s "
                "apart on independent carriers; the receiver's own detector finds "
-               "them\n");
+               "them\n# single-frame FER over the bursts no other burst overlaps in time "
+               "within the sum of their symbol rates in carrier (collisions are counted "
+               "apart: a capacity matter)\n");
     else
         printf("# bursts: carrier uniform in +-baud/2, drift uniform in +-30 Hz/s "
                "(BR100) / "
@@ -1756,7 +2193,44 @@ static int cmd_sensitivity(int argc, char **argv)
                reversal_tx);
     int ncv = 0;
     double t_start = cpu_seconds();
-    for (int bi = 0; bi < nbaud; bi++)
+    if (payloads) {
+        /* every baud in one capture per point, payload classes mixed */
+        printf("# payloads: classes of simpayload.h, each equally likely (random, zeros, ones, "
+               "alternating, counter: 0-12 bytes; one-bit; control), BF 20 %%; BR%d%s in one "
+               "capture\n",
+               bauds[0], nbaud > 1 ? " and BR600" : "");
+        for (int bi = 0; bi < nbaud; bi++) {
+            cv[ncv].baud = bauds[bi];
+            cv[ncv].clen = 0;
+            cv[ncv++].n = 0;
+        }
+        printf("\n## mixed payloads (12-byte references)\n");
+        printf("# %6s %5s %22s %12s %26s %10s %10s\n", "Eb/N0", "baud", "single FER (err/n)",
+               "f_err RMS", "3-replica loss (err/n, joint)", "coherent", "DPSK");
+        int nb = UL_FT_BITS + (int)ul_body_bits(12);
+        for (double e = lo; e <= hi + 1e-9 && cv[0].n < MAX_POINTS; e += step) {
+            point_t *pp[2];
+            for (int bi = 0; bi < nbaud; bi++) {
+                pp[bi] = &cv[bi].pts[cv[bi].n++];
+                memset(pp[bi], 0, sizeof *pp[bi]);
+                pp[bi]->ebn0_db = e;
+            }
+            if (single)
+                run_pipeline_point(seed, bauds, nbaud, 0, true, false, pp, max_frames);
+            if (combined)
+                run_pipeline_point(seed, bauds, nbaud, 0, true, true, pp, max_frames);
+            for (int bi = 0; bi < nbaud; bi++) {
+                const point_t *p = pp[bi];
+                print_row(p, bauds[bi], single, combined, nb);
+                if (single)
+                    print_classes(p, false);
+                if (combined)
+                    print_classes(p, true);
+            }
+            fflush(stdout);
+        }
+    }
+    for (int bi = 0; bi < nbaud && !payloads; bi++)
         for (int ci = 0; ci < nclen; ci++) {
             curve_t *k = &cv[ncv++];
             k->baud = bauds[bi];
@@ -1771,25 +2245,21 @@ static int cmd_sensitivity(int argc, char **argv)
                 memset(p, 0, sizeof *p);
                 p->ebn0_db = e;
                 if (single && pipeline)
-                    run_pipeline_point(seed, k->baud, k->clen, false, p, max_frames);
+                    run_pipeline_point(seed, &k->baud, 1, k->clen, false, false, &p, max_frames);
                 else if (single)
                     run_single(&b, seed, k->baud, k->clen, p, max_frames, max_errors);
                 if (combined && pipeline)
-                    run_pipeline_point(seed, k->baud, k->clen, true, p, max_frames);
+                    run_pipeline_point(seed, &k->baud, 1, k->clen, false, true, &p, max_frames);
                 else if (combined)
                     run_combined(&b, seed, k->baud, k->clen, p, max_frames, max_errors);
-                char s1[64] = "-", s2[64] = "-", s3[64] = "-";
-                if (single)
-                    snprintf(s1, sizeof s1, "%.4f (%ld/%ld)", (double)p->errors / (double)p->frames,
-                             p->errors, p->frames);
-                if (p->fcount)
-                    snprintf(s3, sizeof s3, "%.2f Hz", sqrt(p->ferr2 / (double)p->fcount));
-                if (combined)
-                    snprintf(s2, sizeof s2, "%.4f (%ld/%ld, %ld)",
-                             (double)p->msg_errors / (double)p->msgs, p->msg_errors, p->msgs,
-                             p->msg_joint);
-                printf("  %6.2f %22s %12s %26s %10.2e %10.2e\n", e, s1, s3, s2, fer_coherent(e, nb),
-                       fer_differential(e, nb));
+                print_row(p, 0, single, combined, nb);
+                if (combined && b.joint_coherent)
+                    printf("  %6s joint coherent: %ld CRC-valid in the assembler (failed "
+                           "bursts with a readable FT), %ld more from all three replicas\n",
+                           "", p->asm_coherent, p->msg_coherent);
+                if (single && pipeline)
+                    printf("  %6s collided bursts (left out of the FER) lost: %ld/%ld\n", "",
+                           p->collided_errors, p->collided);
                 fflush(stdout);
             }
         }
@@ -1799,6 +2269,9 @@ static int cmd_sensitivity(int argc, char **argv)
                "(%.1f s total "
                "incl. synthesis)\n",
                b.bursts, b.bursts ? b.cpu_demod_s / (double)b.bursts * 1e3 : 0.0, cpu);
+    if (b.joint_runs)
+        printf("# %ld joint coherent decodings, %.3f ms CPU each\n", b.joint_runs,
+               b.cpu_joint_s / (double)b.joint_runs * 1e3);
 
     /* Figures against the targets (issue 4). */
     printf("\n## Targets\n");
@@ -1807,6 +2280,39 @@ static int cmd_sensitivity(int argc, char **argv)
         const curve_t *k = &cv[i];
         char what[96];
         bool is_target = k->baud == 100 && k->clen == 12;
+        if (k->clen == 0) {
+            /* the realistic mix (issue 10) */
+            if (single) {
+                snprintf(what, sizeof what, "BR%d mixed payloads: frame loss 10%% at", k->baud);
+                print_crossing(what, crossing(k->pts, k->n, false, 0.10),
+                               k->baud == 600 ? 7.5 : 7.0, true);
+                snprintf(what, sizeof what, "BR%d mixed payloads: frame loss 1%% at", k->baud);
+                print_crossing(what, crossing(k->pts, k->n, false, 0.01),
+                               k->baud == 600 ? 10.0 : NAN, true);
+                for (int j = 0; j < k->n; j++) {
+                    const point_t *p = &k->pts[j];
+                    if (fabs(p->ebn0_db - 15) > 1e-9)
+                        continue;
+                    double worst = 0;
+                    int wc = 0;
+                    for (int c = 0; c < SIM_PAYLOAD_CLASSES; c++)
+                        if (p->cls_frames[c] &&
+                            (double)p->cls_errors[c] / (double)p->cls_frames[c] >= worst) {
+                            worst = (double)p->cls_errors[c] / (double)p->cls_frames[c];
+                            wc = c;
+                        }
+                    snprintf(what, sizeof what, "BR%d frame loss at 15 dB, worst class (%s)",
+                             k->baud, sim_payload_class_name(wc));
+                    printf("  %-52s %5.3f %%  (target <= 0.5 %%: %s)\n", what, 100 * worst,
+                           worst <= 0.005 ? "met" : "NOT met");
+                }
+            }
+            if (combined) {
+                snprintf(what, sizeof what, "BR%d mixed payloads: message loss 10%% at", k->baud);
+                print_crossing(what, crossing(k->pts, k->n, true, 0.10), 3.5, true);
+            }
+            continue;
+        }
         if (single) {
             double x10 = crossing(k->pts, k->n, false, 0.10);
             double x1 = crossing(k->pts, k->n, false, 0.01);
@@ -1855,6 +2361,18 @@ static int cmd_sensitivity(int argc, char **argv)
             snprintf(what, sizeof what, "BR%d %d B 3 replicas combined: loss 10%% at", k->baud,
                      k->clen);
             print_crossing(what, x, k->baud == 100 && k->clen == 12 ? 4.0 : NAN, true);
+            if (b.joint_coherent) {
+                /* the receiver's path alone: the assembler with its coherent fallback,
+                   without the bench's decoding of all three replicas */
+                point_t asm_pts[MAX_POINTS];
+                for (int j = 0; j < k->n; j++) {
+                    asm_pts[j] = k->pts[j];
+                    asm_pts[j].msg_errors += k->pts[j].msg_coherent;
+                }
+                snprintf(what, sizeof what, "BR%d %d B assembler path only: loss 10%% at",
+                         k->baud, k->clen);
+                print_crossing(what, crossing(asm_pts, k->n, true, 0.10), NAN, true);
+            }
         }
     }
     if (single && !isnan(br100_10) && !isnan(br600_10) && isfinite(br100_10) && isfinite(br600_10))
@@ -1878,7 +2396,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
+        return argc < 2 ? CLI_EXIT_USAGE : 0;
     }
     g_argc = argc;
     g_argv = argv;
@@ -1890,6 +2408,5 @@ int main(int argc, char **argv)
         return cmd_capacity(argc - 1, argv + 1);
     if (!strcmp(argv[1], "false-frames"))
         return cmd_false_frames(argc - 1, argv + 1);
-    usage_error("unknown command: %s", argv[1]);
-    return EXIT_USAGE;
+    return cli_usage_error(PROG, "unknown command: %s", argv[1]);
 }

@@ -239,11 +239,11 @@ static int report(const args_t *a, const uint8_t *key, const dldemod_burst_t *b,
             decoded = 0;
         }
     }
-    cli_json_num(o, "freq_hz", a->center_hz + b->freq_hz, 2);
-    cli_json_num(o, "freq_offset_hz", b->freq_hz, 2);
-    cli_json_num(o, "t_start_s", t_s, 6);
-    cli_json_num(o, "snr_db", b->snr_db, 2);
-    cli_json_num(o, "rssi_dbfs", b->rssi_dbfs, 2);
+    framejson_add_num(o, "freq_hz", a->center_hz + b->freq_hz, 2);
+    framejson_add_num(o, "freq_offset_hz", b->freq_hz, 2);
+    framejson_add_num(o, "t_start_s", t_s, 6);
+    framejson_add_num(o, "snr_db", b->snr_db, 2);
+    framejson_add_num(o, "rssi_dbfs", b->rssi_dbfs, 2);
     framejson_add_hex(o, "dl_phy_content", b->phy, DL_PHY_BYTES);
     add(o, "sync_errors", json_object_new_int(b->sync_bit_errors));
     cli_json_line(o, stdout);

@@ -5,6 +5,7 @@
  *
  * Exit status: 0 written, 1 write error, 64 bad usage.
  */
+#include <complex.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <liquid/liquid.h>
 
 #include "cliutil.h"
 #include "dlframe.h"
@@ -21,6 +21,7 @@
 #include "gfskmod.h"
 #include "hexutil.h"
 #include "iqfile.h"
+#include "prng.h"
 
 #define EXIT_WRITE 1
 #define EXIT_USAGE CLI_EXIT_USAGE
@@ -221,17 +222,23 @@ static int parse_args(int argc, char **argv, args_t *a)
     return 0;
 }
 
+/* One complex Gaussian sample of sigma per component (0 when sigma is 0). */
+static float complex noise(prng_t *r, float sigma)
+{
+    if (sigma <= 0)
+        return 0;
+    double a, b;
+    prng_normal2(r, &a, &b);
+    return (float)(sigma * a) + I * (float)(sigma * b);
+}
+
 /* Writes n samples of silence or noise (sigma per component; 0: zeros) in chunks. */
-static int write_fill(iqfile_t *f, size_t n, float sigma, float complex *tmp, size_t cap)
+static int write_fill(iqfile_t *f, size_t n, prng_t *r, float sigma, float complex *tmp, size_t cap)
 {
     while (n > 0) {
         size_t k = n < cap ? n : cap;
-        for (size_t i = 0; i < k; i++) {
-            float complex z = 0;
-            if (sigma > 0)
-                crandnf(&z); /* unit variance per component */
-            tmp[i] = z * sigma;
-        }
+        for (size_t i = 0; i < k; i++)
+            tmp[i] = noise(r, sigma);
         if (iqfile_write(f, tmp, k))
             return -1;
         n -= k;
@@ -277,8 +284,9 @@ int main(int argc, char **argv)
     if (a.have_ebn0) {
         double n0 = a.amplitude * a.amplitude / 600.0 / pow(10.0, a.ebn0_db / 10.0);
         sigma = (float)sqrt(n0 * a.rate_sps / 2.0);
-        srand((unsigned)a.seed);
     }
+    prng_t rng;
+    prng_seed(&rng, (uint64_t)a.seed, 0);
     size_t lead = (size_t)llround(a.lead_s * a.rate_sps);
     size_t tail = (size_t)llround(a.tail_s * a.rate_sps);
 
@@ -294,24 +302,20 @@ int main(int argc, char **argv)
         status = EXIT_WRITE;
         goto out;
     }
-    if (write_fill(f, lead, sigma, tmp, chunk)) {
+    if (write_fill(f, lead, &rng, sigma, tmp, chunk)) {
         status = EXIT_WRITE;
         goto out;
     }
     for (size_t s = 0; s < len; s += chunk) {
         size_t k = len - s < chunk ? len - s : chunk;
-        for (size_t i = 0; i < k; i++) {
-            float complex z = 0;
-            if (sigma > 0)
-                crandnf(&z);
-            tmp[i] = burst[s + i] + z * sigma;
-        }
+        for (size_t i = 0; i < k; i++)
+            tmp[i] = burst[s + i] + noise(&rng, sigma);
         if (iqfile_write(f, tmp, k)) {
             status = EXIT_WRITE;
             goto out;
         }
     }
-    if (write_fill(f, tail, sigma, tmp, chunk)) {
+    if (write_fill(f, tail, &rng, sigma, tmp, chunk)) {
         status = EXIT_WRITE;
         goto out;
     }
@@ -328,13 +332,13 @@ out:
         framejson_add_hex(o, "payload", a.payload, 8);
         framejson_add_hex(o, "dl_phy_content", phy, DL_PHY_BYTES);
         framejson_add_hex(o, "bitstream", frame, DL_FRAME_BYTES);
-        cli_json_num(o, "freq_hz", a.center_hz + a.offset_hz, 2);
+        framejson_add_num(o, "freq_hz", a.center_hz + a.offset_hz, 2);
         double t0 = (double)lead / a.rate_sps;
-        cli_json_num(o, "t_start_s", t0 + gfskmod_data_offset_s(mod), 6);
-        cli_json_num(o, "t_end_s", t0 + (double)len / a.rate_sps, 6);
-        cli_json_num(o, "rate", a.rate_sps, 1);
+        framejson_add_num(o, "t_start_s", t0 + gfskmod_data_offset_s(mod), 6);
+        framejson_add_num(o, "t_end_s", t0 + (double)len / a.rate_sps, 6);
+        framejson_add_num(o, "rate", a.rate_sps, 1);
         if (a.have_ebn0)
-            cli_json_num(o, "ebn0_db", a.ebn0_db, 2);
+            framejson_add_num(o, "ebn0_db", a.ebn0_db, 2);
         /* stdout may carry the samples ('-'): the description goes to stderr then */
         FILE *jout = strcmp(a.path, "-") == 0 ? stderr : stdout;
         cli_json_line(o, jout);

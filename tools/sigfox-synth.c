@@ -44,6 +44,8 @@ static const char usage_text[] =
     "  --format F             cu8, cs8, cs16, cf32, wav (= wav16), wav16, wavf32, sigmf\n"
     "                         (default: from FILE's extension)\n"
     "  --sigmf-datatype T     sample type inside SigMF: cu8, cs8, cs16, cf32 (default cf32)\n"
+    "  --start-utc TIME       SigMF: UTC of the first sample as captures[0] core:datetime\n"
+    "                         (ISO-8601, e.g. 2026-12-05T10:00:00Z; default: none)\n"
     "  --truth PATH, --keys PATH   other names for the truth and keys files\n"
     "  --progress             report progress on stderr\n"
     "  --verify               read the capture back through the iqfile module and compare\n"
@@ -65,6 +67,9 @@ static const char usage_text[] =
     "  --one-bit P, --keepalive P, --dl-confirmation P\n"
     "                         message kind probabilities (default 0.1, 0.05, 0.05; the\n"
     "                         rest carry 0-12 byte payloads)\n"
+    "  --payload-classes      payloads as real devices send them: random, all 0x00, all\n"
+    "                         0xFF, 0x55/0xAA or a record with one byte counting (default:\n"
+    "                         random bytes)\n"
     "Impairments:\n"
     "  --max-ppm PPM          device frequency error limit (default 20, spec max)\n"
     "  --max-drift A,B        drift limits in Hz/s for BR100,BR600 (default 20,50)\n"
@@ -84,10 +89,22 @@ static const char usage_text[] =
     "                         are not drawn)\n"
     "  --dl-offset S          assumed DL start after the receive window opens (first\n"
     "                         frame end + T_W), seconds (default 1.0 = sigfoxd's margin)\n"
+    "Station view (one scene as each of several stations hears it: run once per station\n"
+    "with the same --seed and traffic options; every truth holds the same frames):\n"
+    "  --station-ebn0 DB      add DB to every burst's Eb/N0 and to the interferers at this\n"
+    "                         station (-60..60, default 0)\n"
+    "  --station-freq HZ      this station's frequency error: every burst, interferer and\n"
+    "                         B-procedure carrier moves by HZ (-100k..100k, default 0)\n"
+    "  --station-delay S      this station hears everything S seconds later (0..600); the\n"
+    "                         capture grows by S so that no burst is cut (default 0)\n"
+    "  --station-noise-seed N seed of this station's noise (default: --seed)\n"
     "  -h, --help, --version\n"
     "\n"
     "Example: a 30 s RC1 capture at 1.024 MS/s, RTL-SDR format, 20 devices:\n"
-    "  sigfox-synth -o rc1.cu8 --rc 1 --rate 1024k --duration 30 --devices 20\n";
+    "  sigfox-synth -o rc1.cu8 --rc 1 --rate 1024k --duration 30 --devices 20\n"
+    "The same scene at a second station, 6 dB weaker, 300 Hz off, 20 ms later:\n"
+    "  sigfox-synth -o rc1-b.cu8 --rc 1 --rate 1024k --duration 30 --devices 20 \\\n"
+    "      --station-ebn0 -6 --station-freq 300 --station-delay 0.02 --station-noise-seed 2\n";
 
 enum {
     OPT_FORMAT = 1000,
@@ -108,6 +125,7 @@ enum {
     OPT_SINGLE,
     OPT_BF,
     OPT_ONE_BIT,
+    OPT_PAYLOAD_CLASSES,
     OPT_KEEPALIVE,
     OPT_DLCONF,
     OPT_MAX_PPM,
@@ -121,13 +139,19 @@ enum {
     OPT_COLLISIONS,
     OPT_BPROC,
     OPT_DL_OFFSET,
+    OPT_ST_EBN0,
+    OPT_ST_FREQ,
+    OPT_ST_DELAY,
+    OPT_ST_NOISE_SEED,
     OPT_VERSION,
+    OPT_START_UTC,
 };
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"sigmf-datatype", required_argument, NULL, OPT_SIGMF_TYPE},
+    {"start-utc", required_argument, NULL, OPT_START_UTC},
     {"truth", required_argument, NULL, OPT_TRUTH},
     {"keys", required_argument, NULL, OPT_KEYS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
@@ -144,6 +168,7 @@ static const struct option long_opts[] = {
     {"single-frame", required_argument, NULL, OPT_SINGLE},
     {"bf", required_argument, NULL, OPT_BF},
     {"one-bit", required_argument, NULL, OPT_ONE_BIT},
+    {"payload-classes", no_argument, NULL, OPT_PAYLOAD_CLASSES},
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"dl-confirmation", required_argument, NULL, OPT_DLCONF},
     {"max-ppm", required_argument, NULL, OPT_MAX_PPM},
@@ -157,6 +182,10 @@ static const struct option long_opts[] = {
     {"collisions", required_argument, NULL, OPT_COLLISIONS},
     {"bproc-confirm", no_argument, NULL, OPT_BPROC},
     {"dl-offset", required_argument, NULL, OPT_DL_OFFSET},
+    {"station-ebn0", required_argument, NULL, OPT_ST_EBN0},
+    {"station-freq", required_argument, NULL, OPT_ST_FREQ},
+    {"station-delay", required_argument, NULL, OPT_ST_DELAY},
+    {"station-noise-seed", required_argument, NULL, OPT_ST_NOISE_SEED},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -167,6 +196,17 @@ static const struct option long_opts[] = {
 static bool parse_prob(const char *text, double *p)
 {
     return cli_parse_number(text, p) && *p >= 0 && *p <= 1;
+}
+
+static bool parse_seed(const char *text, uint64_t *seed)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 0);
+    if (errno || end == text || *end || text[0] == '-')
+        return false;
+    *seed = v;
+    return true;
 }
 
 /* "DB" or "LO:HI" */
@@ -377,6 +417,7 @@ int main(int argc, char **argv)
     const char *out_path = NULL, *truth_path = NULL, *keys_path = NULL;
     iq_format_t format = IQ_FORMAT_UNKNOWN, sigmf_type = IQ_FORMAT_CF32;
     bool progress = false, verify = false;
+    double start_unix_s = 0;
     int c;
     long iv;
     while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
@@ -396,6 +437,12 @@ int main(int argc, char **argv)
             if (sigmf_type != IQ_FORMAT_CU8 && sigmf_type != IQ_FORMAT_CS8 &&
                 sigmf_type != IQ_FORMAT_CS16 && sigmf_type != IQ_FORMAT_CF32)
                 return usage_error("bad --sigmf-datatype '%s' (cu8, cs8, cs16, cf32)", optarg);
+            break;
+        case OPT_START_UTC:
+            if (iq_parse_datetime(optarg, &start_unix_s) != 0)
+                return usage_error("bad --start-utc '%s': ISO-8601 UTC such as "
+                                   "2026-12-05T10:00:00Z",
+                                   optarg);
             break;
         case OPT_TRUTH:
             truth_path = optarg;
@@ -428,15 +475,29 @@ int main(int argc, char **argv)
             if (!cli_parse_number(optarg, &cfg.duration_s) || cfg.duration_s <= 0)
                 return usage_error("bad --duration '%s': seconds > 0", optarg);
             break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 0);
-            if (errno || end == optarg || *end || optarg[0] == '-')
+        case OPT_SEED:
+            if (!parse_seed(optarg, &cfg.seed))
                 return usage_error("bad --seed '%s': a non-negative integer", optarg);
-            cfg.seed = v;
             break;
-        }
+        case OPT_ST_NOISE_SEED:
+            if (!parse_seed(optarg, &cfg.station_noise_seed) || cfg.station_noise_seed == 0)
+                return usage_error("bad --station-noise-seed '%s': a positive integer", optarg);
+            break;
+        case OPT_ST_EBN0:
+            if (!cli_parse_number(optarg, &cfg.station_ebn0_db) ||
+                !(fabs(cfg.station_ebn0_db) <= 60))
+                return usage_error("bad --station-ebn0 '%s': dB in -60..60", optarg);
+            break;
+        case OPT_ST_FREQ:
+            if (!cli_parse_number(optarg, &cfg.station_freq_hz) ||
+                !(fabs(cfg.station_freq_hz) <= 100e3))
+                return usage_error("bad --station-freq '%s': Hz in -100k..100k", optarg);
+            break;
+        case OPT_ST_DELAY:
+            if (!cli_parse_number(optarg, &cfg.station_delay_s) ||
+                !(cfg.station_delay_s >= 0 && cfg.station_delay_s <= 600))
+                return usage_error("bad --station-delay '%s': seconds in 0..600", optarg);
+            break;
         case OPT_DEVICES:
             if (!cli_parse_long(optarg, 10, 0, 100000, &iv))
                 return usage_error("bad --devices '%s': 0..100000", optarg);
@@ -485,6 +546,9 @@ int main(int argc, char **argv)
                 cfg.p_dl_confirmation = p;
             break;
         }
+        case OPT_PAYLOAD_CLASSES:
+            cfg.payload_classes = true;
+            break;
         case OPT_MAX_PPM:
             if (!cli_parse_number(optarg, &cfg.freq_error_ppm_max))
                 return usage_error("bad --max-ppm '%s'", optarg);
@@ -558,6 +622,8 @@ int main(int argc, char **argv)
         return usage_error("writing to stdout needs --format");
     if (verify && strcmp(out_path, "-") == 0)
         return usage_error("--verify needs a file, not stdout");
+    if (start_unix_s > 0 && format != IQ_FORMAT_SIGMF)
+        return usage_error("--start-utc needs SigMF output (only SigMF metadata carries it)");
 
     char err[512];
     synth_t *s = synth_create(&cfg, err, sizeof err);
@@ -582,14 +648,23 @@ int main(int argc, char **argv)
             goto done;
     }
 
-    char desc[256];
-    snprintf(desc, sizeof desc, "sigfox-synth %s: RC%d, %d devices, seed %llu", SIGFOXD_VERSION,
-             eff->rc, eff->devices, (unsigned long long)eff->seed);
+    char desc[384];
+    int dn = snprintf(desc, sizeof desc, "sigfox-synth %s: RC%d, %d devices, seed %llu",
+                      SIGFOXD_VERSION, eff->rc, eff->devices, (unsigned long long)eff->seed);
+    if (dn > 0 && (size_t)dn < sizeof desc &&
+        (eff->station_ebn0_db != 0 || eff->station_freq_hz != 0 || eff->station_delay_s != 0 ||
+         eff->station_noise_seed != 0))
+        snprintf(desc + dn, sizeof desc - (size_t)dn,
+                 ", station view: Eb/N0 %+g dB, carrier %+g Hz, delay %g s, noise seed %llu",
+                 eff->station_ebn0_db, eff->station_freq_hz, eff->station_delay_s,
+                 (unsigned long long)(eff->station_noise_seed ? eff->station_noise_seed
+                                                              : eff->seed));
     iqfile_params_t ip = {.format = format,
                           .sample_format = sigmf_type,
                           .rate_sps = eff->rate_sps,
                           .center_freq_hz = eff->center_freq_hz,
-                          .description = desc};
+                          .description = desc,
+                          .start_unix_s = start_unix_s};
     out = iqfile_open_write(out_path, &ip, err, sizeof err);
     if (!out) {
         fprintf(stderr, "sigfox-synth: %s\n", err);
@@ -626,7 +701,8 @@ int main(int argc, char **argv)
             double done_s = (double)synth_position(s) / eff->rate_sps;
             fprintf(stderr,
                     "Progress, done: %.0f%%, capture_s: %.1f of %.1f, speed: %.1fx real time\n",
-                    100.0 * (double)synth_position(s) / (double)total, done_s, eff->duration_s,
+                    100.0 * (double)synth_position(s) / (double)total, done_s,
+                    (double)total / eff->rate_sps,
                     done_s / (t - t0));
             last_report = t;
         }
@@ -653,7 +729,7 @@ int main(int argc, char **argv)
             "samples: %llu, bursts: %zu, messages: %zu, seconds: %.2f, real_time_factor: %.1f\n",
             out_path, iq_format_name(format), eff->rate_sps, eff->center_freq_hz,
             (unsigned long long)total, nbursts, synth_message_count(s), el,
-            el > 0 ? eff->duration_s / el : 0.0);
+            el > 0 ? (double)total / eff->rate_sps / el : 0.0);
     if (truth_path)
         fprintf(stderr, "Truth written, file: %s\n", truth_path);
     if (keys_path)

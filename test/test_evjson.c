@@ -1,4 +1,4 @@
-/* test_rxjson: frame and message events from receiver results built with the real frame
+/* test_evjson: frame and message events from receiver results built with the real frame
  * codec (spec §3 frames, encoded then decoded): shared field names, rounding, UTC from the
  * stream anchor, calibration, replicas, CRC-failed bursts. Licence: MIT. */
 #include <math.h>
@@ -13,7 +13,8 @@
 #include <cmocka.h>
 
 #include "hexutil.h"
-#include "rxjson.h"
+#include "evjson.h"
+#include "publisher.h"
 
 static const uint8_t key[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
                                 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF};
@@ -51,6 +52,17 @@ static ul_message_t sample_message(void)
     return m;
 }
 
+/* A message of m with nframes replicas to be filled by the caller. */
+static rx_message_t make_message(const ul_message_t *m, rx_auth_t auth, int nframes)
+{
+    rx_message_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg = *m;
+    msg.auth = auth;
+    msg.nframes = nframes;
+    return msg;
+}
+
 static json_object *get(json_object *o, const char *key_name)
 {
     json_object *v = NULL;
@@ -75,10 +87,10 @@ static void test_frame_event(void **state)
     (void)state;
     ul_message_t m = sample_message();
     rx_frame_t f = make_frame(&m, 1, 1.2056254, 18.4);
-    json_object *o = rxjson_frame(&f, NULL);
+    json_object *o = evjson_frame(&f, NULL);
     assert_non_null(o);
     expect_str(o, "type", "frame");
-    assert_int_equal(json_object_get_int(get(o, "format_version")), RXJSON_FORMAT_VERSION);
+    assert_int_equal(json_object_get_int(get(o, "format_version")), PUBLISHER_FORMAT_VERSION);
     expect_str(o, "ep_id", "FEDCBA98");
     assert_int_equal(json_object_get_int(get(o, "mc")), 1650);
     expect_str(o, "payload", "0102ABCD");
@@ -106,8 +118,11 @@ static void test_time_and_calibration(void **state)
     ul_message_t m = sample_message();
     rx_frame_t f = make_frame(&m, 2, 12.5, 10);
     /* Stream second 10 was 2024-11-26T12:00:00Z: the burst at 12.5 s is 2.5 s later. */
-    rxjson_ctx_t ctx = {10.0, 1732622400.0, true, -30.0};
-    json_object *o = rxjson_frame(&f, &ctx);
+    evjson_ctx_t ctx = {.anchor_t_s = 10.0,
+                        .anchor_unix_s = 1732622400.0,
+                        .rssi_calibrated = true,
+                        .rssi_offset_db = -30.0};
+    json_object *o = evjson_frame(&f, &ctx);
     expect_str(o, "time_utc", "2024-11-26T12:00:02.500000Z");
     assert_true(fabs(json_object_get_double(get(o, "bs_rssi_dbm")) - (-92.31)) < 1e-9);
     assert_int_equal(json_object_get_int(get(o, "rank")), 2);
@@ -122,7 +137,7 @@ static void test_bad_crc_frame(void **state)
     f.frame.crc_ok = false;
     f.auth = RX_AUTH_UNCHECKED;
     f.snr_db = NAN;
-    json_object *o = rxjson_frame(&f, NULL);
+    json_object *o = evjson_frame(&f, NULL);
     assert_non_null(o);
     assert_false(json_object_get_boolean(get(o, "crc_ok")));
     expect_str(o, "auth", "unchecked");
@@ -139,18 +154,14 @@ static void test_message_event(void **state)
 {
     (void)state;
     ul_message_t m = sample_message();
-    rx_message_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg = m;
-    msg.auth = RX_AUTH_OK;
-    msg.nframes = 3;
+    rx_message_t msg = make_message(&m, RX_AUTH_OK, 3);
     msg.frames[0] = make_frame(&m, 2, 5.0, 12.0); /* rank 1 was lost: first is rank 2 */
     msg.frames[1] = make_frame(&m, 3, 7.1, 21.5); /* strongest */
     msg.frames[2] = make_frame(&m, 1, 9.2, 15.0);
     msg.frames[2].rssi_dbfs = -50;
     msg.frames[1].rssi_dbfs = -40.004;
-    rxjson_ctx_t ctx = {0, 1732622400.0, false, 0};
-    json_object *o = rxjson_message(&msg, &ctx);
+    evjson_ctx_t ctx = {.anchor_t_s = 0, .anchor_unix_s = 1732622400.0};
+    json_object *o = evjson_message(&msg, -1, &ctx);
     assert_non_null(o);
     expect_str(o, "type", "message");
     expect_str(o, "ep_id", "FEDCBA98");
@@ -196,15 +207,11 @@ static void test_control_and_combined(void **state)
     m.control.vdd_tx_mv = 3100;
     m.control.temp_tenth_c = 215;
     m.control.rssi_dbm = -120;
-    rx_message_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg = m;
-    msg.auth = RX_AUTH_UNKNOWN_DEVICE;
-    msg.nframes = 1;
+    rx_message_t msg = make_message(&m, RX_AUTH_UNKNOWN_DEVICE, 1);
     msg.combined = true;
     msg.frames[0] = make_frame(&m, 1, 1, 3);
     msg.frames[0].joint = true;
-    json_object *o = rxjson_message(&msg, NULL);
+    json_object *o = evjson_message(&msg, -1, NULL);
     assert_non_null(o);
     expect_str(o, "kind", "dl_confirmation");
     expect_str(o, "auth", "unknown-device");
@@ -216,9 +223,100 @@ static void test_control_and_combined(void **state)
     json_object_put(o);
 
     msg.nframes = 4; /* corrupt input is refused, not overrun */
-    assert_null(rxjson_message(&msg, NULL));
-    assert_null(rxjson_message(NULL, NULL));
-    assert_null(rxjson_frame(NULL, NULL));
+    assert_null(evjson_message(&msg, -1, NULL));
+    assert_null(evjson_message(NULL, -1, NULL));
+    assert_null(evjson_frame(NULL, NULL));
+}
+
+/* A replay event is the message event with another type and the window's last counter,
+ * built in one go (never a message rewritten afterwards). */
+static void test_replay_event(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_message_t msg = make_message(&m, RX_AUTH_OK, 1);
+    msg.frames[0] = make_frame(&m, 1, 2.0, 12.0);
+    json_object *o = evjson_message(&msg, 1700, NULL);
+    assert_non_null(o);
+    expect_str(o, "type", "replay");
+    assert_int_equal(json_object_get_int(get(o, "last_mc")), 1700);
+    expect_str(o, "ep_id", "FEDCBA98");
+    assert_int_equal(json_object_get_int(get(o, "mc")), 1650);
+    json_object_put(o);
+    o = evjson_message(&msg, -1, NULL);
+    expect_absent(o, "last_mc");
+    json_object_put(o);
+}
+
+/* station_id follows format_version in every kind of event when the context names one;
+ * an over-long one builds nothing. */
+static void test_station_id(void **state)
+{
+    (void)state;
+    ul_message_t m = sample_message();
+    rx_frame_t f = make_frame(&m, 1, 1.0, 10);
+    evjson_ctx_t ctx = {.station_id = "paris-3"};
+    json_object *o = evjson_frame(&f, &ctx);
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(
+        strstr(text, "{\"type\":\"frame\",\"format_version\":1,\"station_id\":\"paris-3\","));
+    json_object_put(o);
+    evjson_beacon_t b = {.id = 3,
+                         .t_start_s = 4.5,
+                         .status = "ok",
+                         .freq_hz = 869505000.0,
+                         .tx_freq_hz = 869505000.0,
+                         .df1_hz = 1260.3,
+                         .df2_hz = 1489.4};
+    o = evjson_beacon(&b, &ctx);
+    expect_str(o, "station_id", "paris-3");
+    json_object_put(o);
+    ctx.station_id = "";
+    o = evjson_frame(&f, &ctx);
+    expect_absent(o, "station_id");
+    json_object_put(o);
+    char longid[EVJSON_STATION_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    ctx.station_id = longid;
+    assert_null(evjson_frame(&f, &ctx));
+    assert_null(evjson_new("log", &ctx));
+}
+
+/* The beacon event: fields, rounding, UTC of its start, the file when there is one. */
+static void test_beacon_event(void **state)
+{
+    (void)state;
+    evjson_beacon_t b = {.id = 7,
+                         .t_start_s = 12.25,
+                         .status = "duty_cycle",
+                         .reason = "no room",
+                         .freq_hz = 869505000.04,
+                         .tx_freq_hz = 869504986.96,
+                         .df1_hz = 1260.3,
+                         .df2_hz = 1489.4};
+    evjson_ctx_t ctx = {.anchor_t_s = 10.0, .anchor_unix_s = 1732622400.0};
+    json_object *o = evjson_beacon(&b, &ctx);
+    assert_non_null(o);
+    expect_str(o, "type", "monarch_beacon");
+    assert_int_equal(json_object_get_int(get(o, "id")), 7);
+    expect_str(o, "status", "duty_cycle");
+    expect_str(o, "reason", "no room");
+    expect_str(o, "time_utc", "2024-11-26T12:00:02.250000Z");
+    expect_absent(o, "file");
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(strstr(text, "\"freq_hz\":869505000.0,"));
+    assert_non_null(strstr(text, "\"t_end_s\":12.650000"));
+    json_object_put(o);
+    b.file = "beacon-7.cf32";
+    b.reason = NULL;
+    o = evjson_beacon(&b, NULL);
+    expect_str(o, "file", "beacon-7.cf32");
+    expect_absent(o, "reason");
+    expect_absent(o, "time_utc");
+    json_object_put(o);
+    b.status = NULL;
+    assert_null(evjson_beacon(&b, NULL));
 }
 
 int main(void)
@@ -226,7 +324,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_event),          cmocka_unit_test(test_time_and_calibration),
         cmocka_unit_test(test_bad_crc_frame),        cmocka_unit_test(test_message_event),
-        cmocka_unit_test(test_control_and_combined),
+        cmocka_unit_test(test_control_and_combined), cmocka_unit_test(test_replay_event),
+        cmocka_unit_test(test_station_id),           cmocka_unit_test(test_beacon_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
