@@ -1,4 +1,4 @@
-/* dlframe: Sigfox downlink frame codec (spec rev 1.4 §4, DESIGN.md). Licence: MIT.
+/* dlframe: Sigfox downlink frame codec (spec rev 1.4 §4, docs/protocol.md). Licence: MIT.
  *
  * Over-the-air downlink frame, MSbit first, 224 bits = 28 bytes (spec §4.1, §4.7, §4.8):
  *
@@ -14,7 +14,8 @@
  *     coefficient of x^k; bytes 0..3 are parity = data mod (x^4 + x + 1), so each column
  *     corrects one bit error;
  *   - whitening (§4.6): XOR with the PN9 (x^9 + x^4 + 1) sequence seeded with
- *     (ID × MC) mod 512 (0 -> 511), in the word-wise form DESIGN.md describes.
+ *     (ID × MC) mod 512 (0 -> 511), in the word-wise form of docs/protocol.md
+ *     ("Downlink whitening: seed and word-wise PN9").
  *
  * Pure functions, no I/O; thread-safe.
  */

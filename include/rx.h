@@ -1,4 +1,4 @@
-/* rx: the wideband uplink receiver pipeline (DESIGN.md data flow), from complex samples of
+/* rx: the wideband uplink receiver pipeline (docs/receiver.md), from complex samples of
  * a capture to decoded frames and merged messages. Licence: MIT.
  *
  *   samples -> front end (mix + decimate) -> channelizer -> burst detector -> extractor

@@ -91,7 +91,7 @@ typedef struct {
     ul_control_t control;     /* decoded when kind != APP */
 } ul_message_t;
 
-/* FT table (Table 3-3, Annex B, DESIGN.md). container_bytes in {8,9,12,16,20}, control
+/* FT table (Table 3-3, Annex B, docs/protocol.md). container_bytes in {8,9,12,16,20}, control
  * only with 16, rank 1..3. Returns the 13-bit FT, or 0 (no such frame type). */
 uint16_t ul_ft_value(size_t container_bytes, bool control, int rank);
 /* Closest known FT to a received 13-bit value (bits above 13 are ignored). Fills what it

@@ -1,6 +1,6 @@
 /* dlframe: Sigfox downlink frame codec (spec rev 1.4 §4). Licence: MIT.
- * Layout and conventions: include/dlframe.h and DESIGN.md ("Details the seed's text
- * leaves out"), all checked against the spec's Annex C §8.2 example. */
+ * Layout and conventions: include/dlframe.h and docs/protocol.md (the downlink sections),
+ * all checked against the spec's Annex C §8.2 example. */
 #include "dlframe.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* test_rc: rc.c's RC1..RC7 table against the spec's values typed here independently of it
- * (seeds/002 radio spec rev 1.4 Tables 2-1, 2-4, 3-4, 4-1, 4-2, 4-3; RC7 from DESIGN.md:
+ * (seeds/002 radio spec rev 1.4 Tables 2-1, 2-4, 3-4, 4-1, 4-2, 4-3; RC7 from docs/protocol.md:
  * Sigfox's published 868.800/869.100 MHz, timing as RC1). Every number below was copied
  * from the spec's tables, not from rc.c, so a typo in either shows up. Licence: MIT. */
 #include <setjmp.h>
@@ -38,7 +38,7 @@ static const spec_rc_t spec[] = {
      33.5, 1.4, 4, 10, -1, 6},
     {"RC6", 865.104, 865.200, 865.296, 866.204, 866.300, 866.396, +1.100, true, true, 10, 2000, 20,
      25, 1.4, 4, 500, 525, 6},
-    /* RC7: centres from DESIGN.md, the 192 kHz macro-channel of §2.2.1 around them */
+    /* RC7: centres from docs/protocol.md, the 192 kHz macro-channel of §2.2.1 around them */
     {"RC7", 868.704, 868.800, 868.896, 869.004, 869.100, 869.196, +0.300, true, true, 10, 2000, 20,
      25, 1.4, 4, 500, 525, 6},
 };

@@ -2,9 +2,9 @@
  * misreading of the spec shared by a modulator and its receiver (bit convention, GFSK
  * polarity, reversal shape) cannot hide. Licence: MIT.
  *
- * The definitions, typed here from the spec (seeds/002) and DESIGN.md, not taken from the
+ * The definitions, typed here from the spec (seeds/002) and docs/protocol.md, not taken from the
  * project's headers:
- *   - UL D-BPSK (§2.4.3, DESIGN.md): bit 1 = no phase change, bit 0 = 180° change, bits
+ *   - UL D-BPSK (§2.4.3, docs/protocol.md): bit 1 = no phase change, bit 0 = 180° change, bits
  *     MSbit first; before the first bit the carrier holds the reference phase (ramp and
  *     extra symbols "with no phase modulation", ≤ 2 TS each).
  *   - UL symbol rates 100 / 600 baud ±0.1 % (Table 2-3), drift ≤ 30 / 100 Hz/s

@@ -213,7 +213,7 @@ static void test_sync_words(void **state)
         assert_int_equal(ul_ft_match(s[i].word & 0x1FFF, 0, &len, &control, &rank), 0);
         assert_int_equal(s[i].body_bits, ul_body_bits(len));
     }
-    /* The rank-3 control FT has its 13th bit set (DESIGN.md). */
+    /* The rank-3 control FT has its 13th bit set (docs/protocol.md). */
     assert_int_equal(s[17].word, 0x55555u << 13 | 0x11BE);
 }
 
