@@ -438,6 +438,9 @@ static void test_downlink(void **state)
         {200, "{\"ED4E06E3\": {\"downlinkData\": \"01020304050607\"}}", 5000, CALLBACK_DL_MALFORMED},
         {200, "{\"00000001\": {\"downlinkData\": \"0102030405060708\"}}", 5000, CALLBACK_DL_MALFORMED},
         {200, "not json", 5000, CALLBACK_DL_MALFORMED},
+        /* strict JSON (RFC 8259): nothing but white space after the object, no comments */
+        {200, "{\"ED4E06E3\": {\"downlinkData\": \"0102030405060708\"}} x", 5000, CALLBACK_DL_MALFORMED},
+        {200, "{/**/\"ED4E06E3\": {\"downlinkData\": \"0102030405060708\"}}", 5000, CALLBACK_DL_MALFORMED},
         {500, "{\"ED4E06E3\": {\"downlinkData\": \"0102030405060708\"}}", 5000, CALLBACK_DL_FAILED},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

@@ -350,6 +350,9 @@ static void test_parse_downlink(void **state)
     assert_int_equal(mqttout_parse_downlink("01020304050607zz", 16, p), -1);
     assert_int_equal(mqttout_parse_downlink("{\"downlinkData\":1}", 18, p), -1);
     assert_int_equal(mqttout_parse_downlink("{", 1, p), -1);
+    /* strict JSON: nothing after the object, no comments */
+    assert_int_equal(mqttout_parse_downlink("{\"downlinkData\":\"a1b2c3d4e5f60718\"}x", 36, p), -1);
+    assert_int_equal(mqttout_parse_downlink("{/**/\"downlinkData\":\"a1b2c3d4e5f60718\"}", 39, p), -1);
     char big[300];
     memset(big, '0', sizeof big);
     assert_int_equal(mqttout_parse_downlink(big, sizeof big, p), -1);

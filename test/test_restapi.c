@@ -185,6 +185,12 @@ static void test_api_and_page(void **state)
     free(out);
     assert_int_equal(http("PUT", port, "/api/devices/01020304", "[1]", NULL, &out), 400);
     free(out);
+    /* strict JSON: trailing text and comments are refused with the reason */
+    assert_int_equal(http("PUT", port, "/api/devices/01020304", "{\"name\":\"x\"} junk", NULL, &out), 400);
+    assert_non_null(strstr(out, "body must be a JSON object: at byte"));
+    free(out);
+    assert_int_equal(http("PUT", port, "/api/devices/01020304", "{/*c*/\"name\":\"x\"}", NULL, &out), 400);
+    free(out);
     assert_int_equal(http("PUT", port, "/api/devices/05060708", "{\"name\":\"nokey\"}", NULL, &out), 400);
     free(out);
     assert_int_equal(http("GET", port, "/api/devices/xyz", NULL, NULL, &out), 400);

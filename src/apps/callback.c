@@ -15,6 +15,7 @@
 
 #include "errbuf.h"
 #include "hexutil.h"
+#include "jsonstrict.h"
 #include "log.h"
 #include "nsdb.h"
 
@@ -647,19 +648,11 @@ void callback_parse_answer(long http_status, const char *body, size_t len, uint3
         a->status = CALLBACK_DL_NONE;
         return;
     }
-    json_tokener *tok = json_tokener_new_ex(8);
-    json_object *o = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-    bool complete = tok && json_tokener_get_error(tok) == json_tokener_success &&
-                    json_tokener_get_parse_end(tok) <= len;
-    if (complete) {
-        /* only whitespace may follow the object */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!isspace((unsigned char)body[i]))
-                complete = false;
-    }
-    json_tokener_free(tok);
-    if (!o || !complete || !json_object_is_type(o, json_type_object)) {
-        errbuf_set(a->reason, sizeof a->reason, "answer is not a JSON object");
+    char jerr[120];
+    json_object *o = jsonstrict_parse(body, len, 8, jerr, sizeof jerr);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        errbuf_set(a->reason, sizeof a->reason, "answer is not a JSON object: %s",
+                   o ? "other value" : jerr);
         goto out;
     }
     json_object *dev = NULL;

@@ -11,6 +11,7 @@
 
 #include "errbuf.h"
 #include "hexutil.h"
+#include "jsonstrict.h"
 #include "log.h"
 
 #define MAX_DL_PAYLOAD 256
@@ -130,7 +131,7 @@ int mqttout_parse_downlink(const char *text, size_t len, uint8_t payload[8])
     const char *hex = s;
     json_object *o = NULL;
     if (s[0] == '{') {
-        o = json_tokener_parse(s);
+        o = jsonstrict_parse(s, n, 4, NULL, 0);
         json_object *v;
         if (!o || !json_object_is_type(o, json_type_object) ||
             !json_object_object_get_ex(o, "downlinkData", &v) ||

@@ -17,6 +17,7 @@
 
 #include "errbuf.h"
 #include "hexutil.h"
+#include "jsonstrict.h"
 #include "log.h"
 #include "nsdb.h"
 #include "nsreg.h"
@@ -407,12 +408,11 @@ static enum MHD_Result device_api(restapi_t *a, struct MHD_Connection *c, const 
     }
     if (strcmp(method, "PUT") != 0)
         return send_error(c, 405, "method not allowed");
-    json_tokener *tok = json_tokener_new_ex(16);
-    json_object *in = tok ? json_tokener_parse_ex(tok, body, (int)blen) : NULL;
-    json_tokener_free(tok);
+    char jerr[160];
+    json_object *in = jsonstrict_parse(body, blen, 16, jerr, sizeof jerr);
     if (!in || !json_object_is_type(in, json_type_object)) {
         json_object_put(in);
-        return send_error(c, 400, "body must be a JSON object");
+        return send_error(c, 400, "body must be a JSON object: %s", in ? "other value" : jerr);
     }
     if (!have && !json_object_object_get_ex(in, "key", NULL)) {
         json_object_put(in);
@@ -449,11 +449,11 @@ static enum MHD_Result type_put(restapi_t *a, struct MHD_Connection *c, const ch
     if (!ok)
         return send_error(c, 400, "device type name must be 1..%d printable characters",
                           NSREG_NAME_MAX - 1);
-    json_object *in = json_tokener_parse(body);
-    (void)blen;
+    char jerr[160];
+    json_object *in = jsonstrict_parse(body, blen, 16, jerr, sizeof jerr);
     if (!in || !json_object_is_type(in, json_type_object)) {
         json_object_put(in);
-        return send_error(c, 400, "body must be a JSON object");
+        return send_error(c, 400, "body must be a JSON object: %s", in ? "other value" : jerr);
     }
     const char *g = jstr(in, "grammar");
     double period = jnum(in, "period_s");
