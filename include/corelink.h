@@ -1,5 +1,5 @@
 /* corelink: the station's link to the network core sigfox-ns (docs/ns.md "Station side",
- * wire protocol in docs/ns.md / notes PROTOCOL.md). Licence: MIT.
+ * wire protocol in docs/ns.md "Wire protocol"). Licence: MIT.
  *
  *   DSP thread --corelink_push_frame()--> bounded queue --> link thread
  *       link thread: batch (<= 100 frames or 100 ms after the oldest, seeds/000 §7.1.1.3)
@@ -40,7 +40,7 @@
 #define CORELINK_BATCH_MAX_FRAMES 100 /* seeds/000 §7.1.1.3 */
 #define CORELINK_BATCH_INTERVAL_MS 100
 #define CORELINK_MAX_FRAME_JSON 16384 /* a frame event is < 2 KiB; larger is a bug */
-#define CORELINK_MAX_MESSAGE (1u << 20) /* PROTOCOL.md: max body 1 MiB */
+#define CORELINK_MAX_MESSAGE (1u << 20) /* docs/ns.md "Wire protocol": max body 1 MiB */
 
 enum corelink_error {
     CORELINK_OK = 0,
@@ -50,7 +50,7 @@ enum corelink_error {
 };
 const char *corelink_strerror(int code);
 
-/* A downlink answer from the core (PROTOCOL.md "downlink"). */
+/* A downlink answer from the core (docs/ns.md "Wire protocol", `downlink`). */
 typedef struct {
     uint32_t ep_id;
     uint16_t mc;
@@ -117,10 +117,10 @@ typedef struct corelink corelink_t;
  * connects in the background). Returns NULL with the reason in err. */
 corelink_t *corelink_create(const corelink_config_t *cfg, char *err, size_t err_len);
 
-/* Queues one frame event for the core (PROTOCOL.md batch frame): the event object as
- * published (not modified), plus "container" (hex of f->container, LI..UL-AUTH), "tx"
- * when BF=1 and "station_id" when the event lacks it. Frames whose CRC failed are not
- * sent (returns CORELINK_ERR_ARG). Thread-safe, never blocks. */
+/* Queues one frame event for the core (docs/ns.md "Wire protocol", a `batch` frame): the
+ * event object as published (not modified), plus "container" (hex of f->container,
+ * LI..UL-AUTH), "tx" when BF=1 and "station_id" when the event lacks it. Frames whose CRC
+ * failed are not sent (returns CORELINK_ERR_ARG). Thread-safe, never blocks. */
 int corelink_push_frame(corelink_t *l, json_object *event, const ul_frame_t *f);
 /* Queues a station event ({"type":"event","event":{...}}); sent when connected, not
  * spooled; dropped and counted when the queue is full. */

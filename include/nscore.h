@@ -28,10 +28,8 @@
  * transaction that accepts the message (write a retry-queue row there: it commits or rolls
  * back with the message); NSCORE_HOOK_COMMITTED hooks run after the commit.
  *
- * Soft combining across stations (issue 11, not implemented): frames that failed alone at
- * every station could be decoded jointly from their soft bits. The hook for it is
- * nscore_set_soft_combiner(): frames a station marks "soft" (with "soft_body" LLRs) are
- * handed to it and whatever it returns as a container is ingested like a frame.
+ * Soft combining across stations is not implemented (docs/ns.md): only frames a station
+ * decoded itself reach the core.
  *
  * Threads: one thread calls nscore_ingest / nscore_tick / nscore_station_event;
  * nscore_downlink_answer and nscore_registry_changed may be called from any thread.
@@ -50,6 +48,7 @@
 
 #define NSCORE_DEFAULT_DEDUP_WINDOW_S 30.0
 #define NSCORE_MAX_BATCH_FRAMES 100 /* seeds/000 §7.1.1.3 */
+#define NSCORE_MAX_INGEST_FRAMES 4096 /* frames per nscore_ingest() call (one transaction) */
 #define NSCORE_LATE_MC 64           /* late acceptance: at most this far behind */
 
 typedef struct {
@@ -95,10 +94,6 @@ typedef int (*nscore_hook_fn)(const nscore_event_t *ev, nsdb_t *db, void *user);
  * or -1 when the station is not connected here. */
 typedef int (*nscore_send_fn)(const char *station_id, const char *json, void *user);
 
-/* Soft-combining hook (see the file comment). */
-typedef int (*nscore_soft_fn)(json_object *const *soft_frames, size_t n, uint8_t *container,
-                              size_t cap, void *user);
-
 typedef struct {
     uint64_t frames_in;             /* frames received */
     uint64_t frames_bad;            /* malformed (no container, bad hex, CRC mismatch, ...) */
@@ -121,7 +116,6 @@ void nscore_destroy(nscore_t *c);
 
 int nscore_add_hook(nscore_t *c, nscore_hook_phase_t phase, nscore_hook_fn fn, void *user);
 void nscore_set_sender(nscore_t *c, nscore_send_fn fn, void *user);
-void nscore_set_soft_combiner(nscore_t *c, nscore_soft_fn fn, void *user);
 
 /* One frame as a station reported it: the station_id the core authenticated (ZAP), never
  * the one in the JSON; frame: the `frame` object of the batch (borrowed); rx_s: when the
@@ -132,9 +126,10 @@ typedef struct {
     double rx_s;
 } nscore_frame_t;
 
-/* Processes n frames in one transaction (retrying conflicts). Returns 0 when committed
- * (the caller may then acknowledge the batches the frames came from), or NSDB_ERR_*
- * (nothing committed, nothing delivered: keep the batches and call again later). */
+/* Processes n (<= NSCORE_MAX_INGEST_FRAMES) frames in one transaction (retrying
+ * conflicts). Returns 0 when committed (the caller may then acknowledge the batches the
+ * frames came from), or NSDB_ERR_* (nothing committed, nothing delivered: keep the batches
+ * and call again later). */
 int nscore_ingest(nscore_t *c, const nscore_frame_t *frames, size_t n);
 
 /* Downlink bookkeeping and timers: decisions due, answers, timeouts. Call every <= 100 ms.

@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define SPOOL_DEFAULT_MAX_FRAMES 100000
-#define SPOOL_MAX_BODY (1u << 20) /* the core refuses larger messages (PROTOCOL.md) */
+#define SPOOL_MAX_BODY (1u << 20) /* core refuses larger messages: docs/ns.md "Wire protocol" */
 #define SPOOL_SEQ_LEASE 1024
 #define SPOOL_MAGIC "SFSPOOL"
 

@@ -63,7 +63,7 @@ struct corelink {
     size_t npending;
     size_t pending_bytes;
     double pending_since_s;
-    double auth_logged_s, bad_logged_s, lost_logged_s;
+    double auth_logged_s, bad_logged_s, lost_logged_s, dl_logged_s;
     uint64_t lost_unlogged; /* frames lost to spool failures since the last log line */
     /* A refused handshake ends ZeroMQ's own reconnecting (libzmq treats it as a protocol
      * error): the link reopens the socket itself, with a growing delay. */
@@ -529,16 +529,20 @@ static void handle_message(corelink_t *l, const char *data, size_t len)
         int ok = parse_downlink(o, &dl, &why) == 0;
         if (!ok)
             bad_message(l, why);
+        else if (!l->cfg.on_downlink && !dl.has_payload)
+            ok = 0; /* a decline asks nothing of a station that cannot transmit */
         else if (!l->cfg.on_downlink)
             snprintf(err, sizeof err, "this station has no downlink scheduler");
         else if (l->cfg.on_downlink(&dl, l->cfg.user, err, sizeof err) == 0)
             err[0] = '\0';
         else if (!err[0])
             snprintf(err, sizeof err, "refused");
-        if (ok && err[0])
+        if (ok && err[0] && timeutil_mono_s() - l->dl_logged_s >= 1.0) {
+            l->dl_logged_s = timeutil_mono_s(); /* at most one line a second */
             log_warn("Downlink from the core not scheduled, ep_id: %08" PRIX32 ", mc: %u, "
                      "reason: %s",
                      dl.ep_id, (unsigned)dl.mc, err);
+        }
         pthread_mutex_lock(&l->lock);
         if (ok && !err[0])
             l->st.downlinks++;
@@ -554,10 +558,18 @@ static void handle_message(corelink_t *l, const char *data, size_t len)
         pthread_mutex_lock(&l->lock);
         l->st.core_errors++;
         pthread_mutex_unlock(&l->lock);
-        if (get_seq(o, &seq) == 0)
-            log_error("Core refused a batch, seq: %" PRIu64 ", error: %s (it stays spooled)", seq,
-                      text);
-        else
+        if (get_seq(o, &seq) == 0) {
+            /* The core refuses a batch only for its form (docs/ns.md "Wire protocol"):
+             * resending it would fail again and hold a window slot forever. */
+            int rc = spool_ack(l->spool, seq);
+            spool_stats_t ss;
+            spool_get_stats(l->spool, &ss);
+            pthread_mutex_lock(&l->lock);
+            put_spool_stats_locked(l, &ss);
+            pthread_mutex_unlock(&l->lock);
+            log_error("Core refused a batch, seq: %" PRIu64 ", error: %s%s", seq, text,
+                      rc == SPOOL_OK ? " (dropped from the spool)" : "");
+        } else
             log_error("Core reported an error, error: %s", text);
     } else if (strcmp(type, "pong") != 0) {
         bad_message(l, "unknown message type");

@@ -429,7 +429,8 @@ static void core_uplink(const delivery_event_t *ev, void *user)
     if (!ev->message)
         return;
     /* Replicas recovered only by joint decoding never were frame events: the core gets
-     * them here (PROTOCOL: crc_ok or joint-recovered frames), marked "joint": true. */
+     * them here (docs/ns.md "Wire protocol": crc_ok or joint-recovered frames), marked
+     * "joint": true. */
     evjson_ctx_t ctx;
     delivery_context(a->out, &ctx);
     for (int i = 0; i < ev->message->nframes; i++) {

@@ -2,9 +2,10 @@
 """corepeer: a small network-core peer for the station-link end-to-end test (core_link_e2e.sh).
 
 A real ZeroMQ ROUTER socket, CURVE server, with a ZAP handler that accepts exactly one
-station public key (User-Id "station-A") and refuses every other one; it speaks the station
-side of docs/ns.md's protocol: acks batches, answers pings, logs every message it gets as a
-JSON line {"user_id":..., "msg": {...}}. Not a core: no dedup, no storage.
+station public key (User-Id "station-A") and refuses every other one; it speaks the core
+side of the protocol in docs/ns.md "Wire protocol": acks batches, answers pings, logs every
+message it gets as a JSON line {"user_id":..., "msg": {...}}. Not a core: no dedup, no
+storage.
 
   corepeer.py keygen                      prints "PUBLIC SECRET"
   corepeer.py serve --secret S --allow PUB --port-file F --log F [--port N]

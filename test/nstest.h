@@ -1,5 +1,6 @@
 /* nstest.h: a station's `frame` object for the network core's tests (the fields a
- * station sends, PROTOCOL: container, ul_crc, ft, rank, radio fields). Licence: MIT. */
+ * station sends, docs/ns.md "Wire protocol": container, ul_crc, ft, rank, radio fields).
+ * Licence: MIT. */
 #ifndef SIGFOX_TEST_NSTEST_H
 #define SIGFOX_TEST_NSTEST_H
 

@@ -179,6 +179,8 @@ static int on_downlink(const corelink_downlink_t *dl, void *user, char *err, siz
     return 0;
 }
 
+static bool receive_only; /* the next link has no downlink scheduler (tx = false) */
+
 static corelink_t *link_open_ex(double timeout_s, double shutdown_wait_s, size_t queue,
                                 size_t spool_max)
 {
@@ -193,13 +195,13 @@ static corelink_t *link_open_ex(double timeout_s, double shutdown_wait_s, size_t
         .latitude = 48.1,
         .longitude = 11.5,
         .altitude_m = 520,
-        .tx = true,
+        .tx = !receive_only,
         .version = "test",
         .spool_dir = spooldir,
         .timeout_s = timeout_s,
         .ping_s = 0.3,
         .shutdown_wait_s = shutdown_wait_s,
-        .on_downlink = on_downlink,
+        .on_downlink = receive_only ? NULL : on_downlink,
         .queue_frames = queue,
         .spool_max_frames = spool_max,
     };
@@ -528,6 +530,35 @@ static void station_restart_resends(void **state)
     core_stop(&c);
 }
 
+/* A station that cannot transmit: the core's declines (sent to every station that heard a
+ * BF=1 frame) are no failure; a payload is refused and counted. */
+static void receive_only_station(void **state)
+{
+    (void)state;
+    core_t c;
+    core_start(&c, st_pub);
+    receive_only = true;
+    corelink_t *l = link_open(5, 0);
+    receive_only = false;
+    zmq_msg_t rid;
+    json_object *o = core_recv(&c, 5000, &rid);
+    assert_non_null(o);
+    json_object_put(o);
+    for (int i = 0; i < 3; i++)
+        core_send(&c, &rid, "{\"type\":\"downlink\",\"ep_id\":\"CD1E0B56\",\"mc\":7,\"payload\":null}");
+    core_send(&c, &rid, "{\"type\":\"downlink\",\"ep_id\":\"CD1E0B56\",\"mc\":8,"
+                        "\"payload\":\"0A0B0C0D0E0F1011\"}");
+    assert_int_equal(WAIT(l, downlinks_failed, 1, 10000), 0);
+    corelink_stats_t s;
+    corelink_get_stats(l, &s);
+    assert_int_equal(s.downlinks, 0);
+    assert_int_equal(s.downlinks_failed, 1);
+    assert_int_equal(s.bad_messages, 0);
+    zmq_msg_close(&rid);
+    corelink_destroy(l);
+    core_stop(&c);
+}
+
 static void downlinks_and_bad_input(void **state)
 {
     (void)state;
@@ -700,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup(unknown_key_refused, fresh),
         cmocka_unit_test_setup(station_restart_resends, fresh),
         cmocka_unit_test_setup(downlinks_and_bad_input, fresh),
+        cmocka_unit_test_setup(receive_only_station, fresh),
         cmocka_unit_test_setup(queue_and_spool_bounds, fresh),
         cmocka_unit_test_setup(bad_config_and_keys, fresh),
     };

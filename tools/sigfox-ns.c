@@ -2,8 +2,8 @@
  * ZeroMQ + CURVE and send batches of frames; the core deduplicates them into messages,
  * checks UL-AUTH and the anti-replay window centrally, stores everything in SQLite or
  * PostgreSQL, publishes events and answers BF=1 with a downlink through the best station.
- * Licence: MIT. docs/ns.md is the manual; /work/notes/PROTOCOL.md (docs/ns.md "Wire
- * protocol") the station link.
+ * Licence: MIT. docs/ns.md is the manual; its section "Wire protocol" describes the station
+ * link.
  *
  * Threads: main (ROUTER socket, ingest, downlink timers: the only user of the ingest
  * database connection and the ROUTER), ZAP (station key check), commands (REP socket, its
@@ -43,10 +43,12 @@
 #endif
 
 #define PROG "sigfox-ns"
-#define MAX_BODY_BYTES (1 << 20)          /* PROTOCOL.md: larger is refused */
+#define MAX_BODY_BYTES (1 << 20)          /* docs/ns.md "Wire protocol": larger is refused */
 #define MAX_WIRE_BYTES (2 * MAX_BODY_BYTES) /* ZeroMQ drops a peer sending more */
 #define MAX_TX_FRAMES 1000                /* frames per database transaction */
-#define MAX_PENDING_BATCHES 64
+/* Batches held while the database is away: all of them go into one nscore_ingest(), so
+ * they must fit its limit however long the outage lasts; more stay queued in ZeroMQ. */
+#define MAX_PENDING_BATCHES (NSCORE_MAX_INGEST_FRAMES / NSCORE_MAX_BATCH_FRAMES)
 #define ROUTING_ID_MAX 256
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "sigfox-ns"

@@ -21,7 +21,6 @@
 #include "publisher.h"
 
 #define MAX_RETRIES 5
-#define MAX_TX_FRAMES 4096
 #define STATION_ID_MAX 64
 
 /* ---- small growable arrays ------------------------------------------------------------ */
@@ -118,8 +117,6 @@ struct nscore {
     size_t nhooks, cap_hooks;
     nscore_send_fn send;
     void *send_user;
-    nscore_soft_fn soft;
-    void *soft_user;
     /* device cache, open addressing */
     cache_entry_t *cache;
     size_t cache_cap, cache_used;
@@ -220,12 +217,6 @@ void nscore_set_sender(nscore_t *c, nscore_send_fn fn, void *user)
 {
     c->send = fn;
     c->send_user = user;
-}
-
-void nscore_set_soft_combiner(nscore_t *c, nscore_soft_fn fn, void *user)
-{
-    c->soft = fn;
-    c->soft_user = user;
 }
 
 void nscore_registry_changed(nscore_t *c)
@@ -917,8 +908,10 @@ int nscore_ingest(nscore_t *c, const nscore_frame_t *frames, size_t n)
 {
     if (!c || (n && !frames))
         return NSDB_ERR_ARG;
-    if (n > MAX_TX_FRAMES)
+    if (n > NSCORE_MAX_INGEST_FRAMES) {
+        log_error("Ingest refused, frames: %zu, limit: %d", n, NSCORE_MAX_INGEST_FRAMES);
         return NSDB_ERR_ARG;
+    }
     if (grow((void **)&c->work, &c->cap_work, n ? n : 1, sizeof *c->work))
         return NSDB_ERR_NOMEM;
     size_t nw = 0;
