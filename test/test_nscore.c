@@ -171,6 +171,42 @@ static void test_dedup_and_resend(void **state)
     nsdb_close(db);
 }
 
+/* A station resends a batch after the same counter was heard again outside the dedup
+ * window (a replayed frame 2 min later): the resent reception is recognised as stored,
+ * not taken for a new (late) message. Found by fuzz_nsbatch: it was delivered twice. */
+static void test_resend_after_counter_heard_again(void **state)
+{
+    (void)state;
+    nsdb_t *db = open_db("again.db", 1);
+    add_device(db, EP, NSREG_DL_OFF);
+    seen_t seen = {0};
+    nscore_t *c = make_core(db, &seen, "a");
+    batch_t first = {0}, later = {0};
+    batch_add(&first, "A", make_frame(EP, 50, false, 1, T0, 10, true), T0 + 1);
+    batch_add(&first, "A", make_frame(EP, 57, false, 1, T0 + 8, 10, true), T0 + 9);
+    batch_add(&later, "B", make_frame(EP, 50, false, 2, T0 + 120, 10, true), T0 + 121);
+    assert_int_equal(nscore_ingest(c, first.f, first.n), 0);
+    assert_int_equal(nscore_ingest(c, later.f, later.n), 0);
+    assert_int_equal(seen.messages, 2);
+    assert_int_equal(seen.replays, 1);
+    /* both batches again, in either order: nothing new */
+    assert_int_equal(nscore_ingest(c, first.f, first.n), 0);
+    assert_int_equal(nscore_ingest(c, later.f, later.n), 0);
+    assert_int_equal(nscore_ingest(c, first.f, first.n), 0);
+    assert_int_equal(seen.messages, 2);
+    assert_int_equal(seen.replays, 1);
+    nscore_stats_t s;
+    nscore_get_stats(c, &s);
+    assert_int_equal(s.frames_resent, 5);
+    int64_t n = 0;
+    assert_int_equal(nsdb_query_int(db, "SELECT COUNT(*) FROM ns_messages", NULL, 0, &n), 1);
+    assert_int_equal(n, 3);
+    batch_free(&first);
+    batch_free(&later);
+    nscore_destroy(c);
+    nsdb_close(db);
+}
+
 /* §9.1.1 with daily_messages 1 (W = 20): last 100 -> 101..121 accepted, then 122..142. */
 static void test_antireplay(void **state)
 {
@@ -388,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_parse_utc),      cmocka_unit_test(test_dedup_and_resend),
         cmocka_unit_test(test_antireplay),     cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_two_instances),  cmocka_unit_test(test_downlink),
+        cmocka_unit_test(test_resend_after_counter_heard_again),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -628,6 +628,38 @@ static int claim(nscore_t *c, const work_t *w, int64_t *msg_id)
     return won;
 }
 
+/* A reception identical to w (same station, rank and time) already stored for a message of
+ * (ep_id, mc): a station's resend arriving after the claim of (ep_id, mc) moved on to a
+ * later message (the counter heard again outside the dedup window). 1 and *msg_id (the
+ * claim is pointed back at that message), 0 when none, < 0 on error. */
+static int stored_reception(nscore_t *c, const work_t *w, int64_t *msg_id)
+{
+    nsdb_rows_t *r = NULL;
+    nsdb_val_t p[] = {NSDB_INT(w->msg.ep_id), NSDB_INT(w->msg.mc), NSDB_TEXT(w->station_id),
+                      NSDB_INT(w->rank), NSDB_REAL(w->t_s)};
+    int rc = nsdb_query(c->db,
+                        "SELECT m.id, m.t_first FROM ns_messages m JOIN ns_receptions r ON "
+                        "r.msg_id = m.id WHERE m.ep_id = $1 AND m.mc = $2 AND r.station_id = $3 "
+                        "AND r.rank = $4 AND r.t_s = $5 LIMIT 1",
+                        p, 5, &r);
+    if (rc < 0)
+        return rc;
+    int found = nsdb_rows_count(r) > 0;
+    double t_first = 0;
+    if (found) {
+        *msg_id = nsdb_rows_int(r, 0, 0);
+        t_first = nsdb_rows_real(r, 0, 1);
+    }
+    nsdb_rows_free(r);
+    if (!found)
+        return 0;
+    nsdb_val_t q[] = {NSDB_INT(w->msg.ep_id), NSDB_INT(w->msg.mc), NSDB_INT(*msg_id),
+                      NSDB_REAL(t_first)};
+    rc = nsdb_exec(c->db, "UPDATE ns_dedup SET msg_id = $3, first_t = $4 WHERE ep_id = $1 AND mc = $2",
+                   q, 4);
+    return rc < 0 ? rc : 1;
+}
+
 /* Anti-replay (seeds/000 §9.1.1), atomic in the database. 1 accepted, 0 refused (last_mc
  * set to the counter it was compared with, -1 when none), < 0 error. */
 static int accept_mc(nscore_t *c, const work_t *w, const nsreg_device_t *d, int *last_mc)
@@ -855,10 +887,16 @@ static int process_all(nscore_t *c, size_t n, tx_counts_t *k, double now)
             continue;
         }
         int64_t id = 0;
-        rc = claim(c, w, &id);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
+        int won = claim(c, w, &id);
+        if (won < 0)
+            return won;
+        int seen = won ? stored_reception(c, w, &id) : 0;
+        if (seen < 0)
+            return seen;
+        if (seen) {
+            k->duplicate++;
+            k->resent++;
+        } else if (won) {
             if ((rc = new_message(c, w, &d)) < 0)
                 return rc;
             id = c->newmsgs[c->nnew - 1].msg_id;

@@ -145,6 +145,12 @@ const nsdb_migration_t nsdb_migrations[] = {
         APP_CALLBACKS_V3("INTEGER PRIMARY KEY AUTOINCREMENT"),
         APP_CALLBACKS_V3("BIGSERIAL PRIMARY KEY"),
     },
+    {
+        4,
+        "core: messages by counter (a resent reception recognised after the dedup window)",
+        "CREATE INDEX ns_messages_counter ON ns_messages (ep_id, mc);",
+        NULL,
+    },
 };
 
 const size_t nsdb_nmigrations = sizeof nsdb_migrations / sizeof nsdb_migrations[0];
