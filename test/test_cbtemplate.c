@@ -140,8 +140,10 @@ static void test_event_kinds(void **state)
         {"{\"kind\":\"app\"}", -1, "event: no type"},
         {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"XYZ\"}", -1, "event: missing or bad ep_id"},
         {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\",\"time_utc\":\"yesterday\"}", -1, "event: bad time_utc"},
-        {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\",\"payload\":\"0102030405060708090A0B0C0D\"}", -1, "event: bad payload hex"},
-        {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\",\"stations\":[1]}", -1, "event: bad stations array"},
+        {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\",\"mc\":1,\"payload\":\"0102030405060708090A0B0C0D\"}", -1, "event: bad payload hex"},
+        {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\",\"mc\":1,\"stations\":[1]}", -1, "event: bad stations array"},
+        {"{\"type\":\"message\",\"kind\":\"app\",\"ep_id\":\"00000001\"}", -1, "event: missing or bad mc (0 .. 4095)"},
+        {"{\"type\":\"message\",\"kind\":\"keepalive\",\"ep_id\":\"00000001\",\"mc\":4096}", -1, "event: missing or bad mc (0 .. 4095)"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         json_object *o = json_tokener_parse(t[i].json);

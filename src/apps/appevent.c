@@ -235,6 +235,11 @@ int appevent_from_json(const json_object *obj, appevent_t *ev, char *err, size_t
     }
     if (get_num(obj, "mc", &v) == 0 && v >= 0 && v <= 4095)
         e.seq = (int)v;
+    else if (strcmp(type, "message") == 0) {
+        /* every uplink message has its 12-bit counter (spec Table 3-1, MC): {seqNumber} */
+        errbuf_set(err, err_len, "event: missing or bad mc (0 .. 4095)");
+        return -1;
+    }
     const char *payload = get_str(obj, "payload");
     if (e.type == APPEVENT_DATA && payload) {
         int n = hex_to_bytes(payload, e.data, sizeof e.data);
@@ -252,12 +257,14 @@ int appevent_from_json(const json_object *obj, appevent_t *ev, char *err, size_t
         const char *mode = get_str(obj, "downlink_mode");
         e.ack = get_bool(obj, "bf", false) && (!mode || strcmp(mode, "callback") == 0);
     }
-    if (get_num(obj, "vdd_idle_mv", &v) == 0) {
+    /* ranges of the keep-alive's fields (16-bit mV, 0.1 °C steps): a value outside is not
+     * converted (a double beyond int is undefined behaviour) */
+    if (get_num(obj, "vdd_idle_mv", &v) == 0 && v >= 0 && v <= 65535) {
         e.has_status = true;
         e.vdd_idle_mv = (int)v;
-        if (get_num(obj, "vdd_tx_mv", &v) == 0)
+        if (get_num(obj, "vdd_tx_mv", &v) == 0 && v >= 0 && v <= 65535)
             e.vdd_tx_mv = (int)v;
-        if (get_num(obj, "temp_c", &v) == 0)
+        if (get_num(obj, "temp_c", &v) == 0 && fabs(v) <= 3276.8)
             e.temp_c = v;
     }
     if (fill_stations(obj, &e) != 0) {
