@@ -128,13 +128,15 @@ valgrind: deps
 # libFuzzer harnesses test/fuzz/fuzz_*.c (one per parser of outside input), built with
 # clang, ASan and UBSan in build-fuzz/ and run FUZZ_SECONDS each from the seed corpus
 # test/fuzz/corpus/NAME/ (scripts/run-fuzz.sh: a crash fails and names its input). The gcc
-# builds enforce -Werror; clang here only warns (it flags unused static inline functions).
+# builds enforce -Werror; clang here only warns (it flags unused static inline functions),
+# except for an undeclared function, which would truncate a returned pointer to int.
 FUZZ_SECONDS ?= 30
+FUZZ_WARN = -Wall -Wextra -Werror=implicit-function-declaration -Werror=int-conversion
 FUZZ_SRCS = $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZERS   = $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang WARN="-Wall -Wextra" \
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang WARN="$(FUZZ_WARN)" \
 	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -include test/fuzz/clang-compat.h" \
 	  EXTRA_LDFLAGS="$(FUZZ_SAN)" fuzzers
 	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
