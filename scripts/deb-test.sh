@@ -89,8 +89,11 @@ sigfox-ns keygen --out /etc/sigfox-ns/core >/dev/null && chgrp sigfox-ns /etc/si
 runuser -u "$ns_user" -- $ns_exec --check-config >"$tmp/ns.log" 2>&1 ||
     err "sigfox-ns --check-config as $ns_user: $(cat "$tmp/ns.log")"
 install -d -o "$ns_user" -g "$ns_user" -m 750 /run/sigfox-ns # RuntimeDirectory=
+# setpriv execs the core itself, so the SIGTERM reaches it as systemd's stop would; runuser
+# would stay in between, answer the signal itself and exit 143 whatever the core does.
 # shellcheck disable=SC2086
-timeout --preserve-status -s TERM 5 runuser -u "$ns_user" -- $ns_exec --listen tcp://127.0.0.1:5590 >"$tmp/ns.log" 2>&1
+timeout --preserve-status -s TERM 5 setpriv --reuid="$ns_user" --regid="$ns_user" --init-groups -- \
+    $ns_exec --listen tcp://127.0.0.1:5590 >"$tmp/ns.log" 2>&1
 rc=$?
 rm -rf /run/sigfox-ns
 [ $rc -eq 0 ] && grep -q "Core started" "$tmp/ns.log" && grep -q "Core stopped" "$tmp/ns.log" ||
