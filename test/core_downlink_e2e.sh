@@ -34,7 +34,7 @@ read -r st_pub st_sec < <($PY "$PEER" keygen)
 echo "$st_sec" >"$tmp/station.key"
 chmod 600 "$tmp/station.key"
 
-$PY "$PEER" serve --secret "$core_sec" --allow "$st_pub" --port-file "$tmp/port" \
+$PY "$PEER" serve --secret="$core_sec" --allow="$st_pub" --port-file "$tmp/port" \
     --log "$tmp/core.log" --keys "$tmp/scene.keys" --answer "$A=0A0B0C0D0E0F1011" \
     2>"$tmp/peer.err" &
 peer=$!

@@ -33,7 +33,7 @@ start_peer() { # log allowed-key [args...]
     local log=$1 allow=$2
     shift 2
     rm -f "$tmp/port"
-    $PY "$PEER" serve --secret "$core_sec" --allow "$allow" --port-file "$tmp/port" \
+    $PY "$PEER" serve --secret="$core_sec" --allow="$allow" --port-file "$tmp/port" \
         --log "$log" ${port:+--port "$port"} "$@" 2>>"$tmp/peer.err" &
     peer_pid=$!
     pids+=("$peer_pid")
