@@ -97,9 +97,6 @@ json_object *appevent_json_fixed(double v, int decimals);
 double appevent_avg_snr(const appevent_t *ev);
 /* "data", "service", "error". */
 const char *appevent_type_name(appevent_type_t t);
-const char *appevent_subtype_name(appevent_subtype_t s);
 
-/* Parses ISO-8601 UTC "YYYY-MM-DDTHH:MM:SS[.frac]Z" into epoch seconds. 0 or -1. */
-int appevent_parse_time(const char *text, int64_t *epoch_s);
 
 #endif

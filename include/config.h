@@ -194,17 +194,12 @@ int cfg_parse_number(const char *text, double *value);
 int cfg_defaults(cfg_t *cfg);
 /* Frees what cfg owns (devices) and zeroes it. NULL-safe. */
 void cfg_free(cfg_t *cfg);
-/* Deep copy (devices included). Returns 0 or CFG_ERR_NOMEM. dst must not own anything. */
-int cfg_copy(cfg_t *dst, const cfg_t *src);
 
 /* Reads a libconfig file over cfg: present keys replace the current values. Unknown keys
  * and groups are warned about (logged) and ignored. Returns 0, CFG_ERR_IO (missing or
  * unreadable) or CFG_ERR_USAGE (syntax, type, range), with the message in err. */
 int cfg_load_file(cfg_t *cfg, const char *path, char *err, size_t err_len);
 
-/* Sets one option from text, as a flag would (value NULL for a bare boolean flag).
- * Returns 0 or CFG_ERR_USAGE with a message naming the flag in err. */
-int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err, size_t err_len);
 /* Where the current value of opt came from. */
 cfg_source_t cfg_source(const cfg_t *cfg, const cfg_option_t *opt);
 
@@ -250,8 +245,6 @@ bool cfg_station_has_position(const cfg_t *cfg);
  * bufs[i] (each CFG_STR_MAX bytes). Returns the count (0 when no core is configured). */
 size_t cfg_core_endpoints(const cfg_t *cfg, char (*bufs)[CFG_STR_MAX], size_t max);
 
-/* "callback", "direct", "off" ("default" for CFG_DL_MODE_DEFAULT). */
-const char *cfg_dl_mode_name(cfg_dl_mode_t mode);
 
 /* Sample rate of the downlink transmitter: downlink.tx_rate_sps, else 240 kS/s for the file
  * sink (downlink.tx_file) and radio.rate_sps for a SoapySDR transmitter. */

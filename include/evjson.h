@@ -55,15 +55,9 @@ typedef struct {
     const char *station_id;
 } evjson_ctx_t;
 
-/* The framejson spelling of the receiver's verdict ("ok", "bad", ...). Never NULL. */
-const char *evjson_auth_name(rx_auth_t auth);
-
 /* A new event object {"type": type, "format_version": 1[, "station_id": ...]}; ctx may be
  * NULL. NULL when out of memory or the station_id is too long. */
 json_object *evjson_new(const char *type, const evjson_ctx_t *ctx);
-/* Adds key: the UTC time of stream time t_s, when ctx has a UTC anchor (else nothing).
- * Returns 0 or -1. */
-int evjson_add_utc(json_object *obj, const char *key, double t_s, const evjson_ctx_t *ctx);
 
 /* Frame event. ctx may be NULL (no UTC, no calibration, no station). Returns a new object
  * (caller puts it), or NULL when out of memory or given an invalid frame. */

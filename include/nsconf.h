@@ -111,8 +111,6 @@ void nsconf_free(nsconf_t *c);
  * default the core's own (storage.url). */
 void nsconf_queue_file(const nsconf_t *c, char *out, size_t cap);
 
-/* True when text is a 40-character Z85 key that decodes. */
-bool nsconf_key_valid(const char *text);
 /* Reads a CURVE key file: the first line that is a valid Z85 key, alone or after
  * "secret" / "secret_key" / "public" / "public_key" and ':' or '='. Returns 0 or -1. */
 int nsconf_read_key_file(const char *path, char out[NSCONF_KEY_Z85_LEN + 1], char *err,

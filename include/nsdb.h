@@ -99,7 +99,6 @@ typedef struct nsdb_rows nsdb_rows_t;
 nsdb_t *nsdb_open(const char *url, int busy_timeout_ms, char *err, size_t err_len);
 /* Rolls back an open transaction and closes. NULL-safe. */
 void nsdb_close(nsdb_t *db);
-nsdb_kind_t nsdb_kind(const nsdb_t *db);
 /* The last error's text ("" when none). Valid until the next call on db. */
 const char *nsdb_errmsg(const nsdb_t *db);
 /* Highest applied migration version, or a negative code. */
@@ -113,7 +112,6 @@ int nsdb_begin(nsdb_t *db);
 int nsdb_commit(nsdb_t *db);
 /* Never fails from the caller's point of view (errors are logged at debug level). */
 void nsdb_rollback(nsdb_t *db);
-bool nsdb_in_transaction(const nsdb_t *db);
 
 /* Runs one statement with n bound parameters. Returns the number of rows changed (>= 0)
  * or NSDB_ERR_*. Rows a statement returns (RETURNING) are discarded: use nsdb_query. */

@@ -39,8 +39,6 @@ typedef enum {
 
 /* "callback", "direct", "off". */
 const char *nsreg_dl_mode_name(nsreg_dl_mode_t m);
-/* -1 for an unknown name. */
-int nsreg_dl_mode_from_name(const char *name);
 
 typedef struct {
     uint32_t ep_id;

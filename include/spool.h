@@ -53,7 +53,6 @@ enum spool_error {
     SPOOL_ERR_NOTFOUND = -4, /* no batch with that seq */
     SPOOL_ERR_CORRUPT = -5,  /* the file changed under us: skipped and renamed */
 };
-const char *spool_strerror(int code);
 
 typedef struct {
     const char *dir;   /* required; created when missing */

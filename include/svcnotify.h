@@ -22,8 +22,6 @@ svcnotify_t *svcnotify_create(void);
 /* True when a service manager listens (NOTIFY_SOCKET is set). */
 bool svcnotify_active(const svcnotify_t *n);
 
-/* The watchdog interval the manager expects keep-alives within; 0: no watchdog. */
-uint64_t svcnotify_watchdog_usec(const svcnotify_t *n);
 
 /* READY=1 with a STATUS= line; only the first call sends. */
 void svcnotify_ready(svcnotify_t *n, const char *status);

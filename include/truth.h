@@ -150,7 +150,6 @@ typedef enum {
     TRUTH_DEC_MISPLACED,
     TRUTH_DEC_FALSE,
 } truth_dec_class_t;
-const char *truth_dec_class_name(truth_dec_class_t c); /* "matched", "false", ... */
 
 /* Why a truth burst or message was not matched. */
 typedef enum {
@@ -222,7 +221,6 @@ typedef struct {
 /* Stats groups: all bursts, BR100, BR600. Decoded records of unknown baud that match no
  * truth count only in the "all" group. */
 enum { TRUTH_GROUP_ALL = 0, TRUTH_GROUP_BR100, TRUTH_GROUP_BR600, TRUTH_GROUPS };
-const char *truth_group_name(int group); /* "all", "br100", "br600" */
 
 typedef struct {
     truth_config_t cfg;

@@ -584,7 +584,7 @@ static int set_value(cfg_t *cfg, const cfg_option_t *opt, const char *text, cons
     return CFG_ERR_ARG;
 }
 
-int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err, size_t err_len)
+static int cfg_set(cfg_t *cfg, const cfg_option_t *opt, const char *value, char *err, size_t err_len)
 {
     if (!cfg || !opt || opt < options || opt >= options + NOPTIONS)
         return CFG_ERR_ARG;
@@ -631,7 +631,7 @@ void cfg_free(cfg_t *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-int cfg_copy(cfg_t *dst, const cfg_t *src)
+static int cfg_copy(cfg_t *dst, const cfg_t *src)
 {
     if (!dst || !src)
         return CFG_ERR_ARG;
@@ -1379,6 +1379,21 @@ void cfg_print_help(FILE *out, const char *prog)
                  "downlink_quota = 4; } ).\n");
 }
 
+/* "callback", "direct", "off" ("default" for CFG_DL_MODE_DEFAULT). */
+static const char *cfg_dl_mode_name(cfg_dl_mode_t mode)
+{
+    switch (mode) {
+    case CFG_DL_MODE_CALLBACK:
+        return "callback";
+    case CFG_DL_MODE_DIRECT:
+        return "direct";
+    case CFG_DL_MODE_OFF:
+        return "off";
+    default:
+        return "default";
+    }
+}
+
 void cfg_print(const cfg_t *cfg, FILE *out)
 {
     if (!cfg || !out)
@@ -1562,20 +1577,6 @@ keystore_t *cfg_load_keys(const cfg_t *cfg, char *err, size_t err_len)
         log_info("Keys loaded, file: %s, keys: %d", cfg->keys_file, n);
     }
     return ks;
-}
-
-const char *cfg_dl_mode_name(cfg_dl_mode_t mode)
-{
-    switch (mode) {
-    case CFG_DL_MODE_CALLBACK:
-        return "callback";
-    case CFG_DL_MODE_DIRECT:
-        return "direct";
-    case CFG_DL_MODE_OFF:
-        return "off";
-    default:
-        return "default";
-    }
 }
 
 int cfg_daily_messages(const cfg_t *cfg, uint32_t ep_id)

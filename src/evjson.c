@@ -31,7 +31,7 @@ json_object *evjson_new(const char *type, const evjson_ctx_t *ctx)
     return obj;
 }
 
-int evjson_add_utc(json_object *obj, const char *key, double t_s, const evjson_ctx_t *ctx)
+static int evjson_add_utc(json_object *obj, const char *key, double t_s, const evjson_ctx_t *ctx)
 {
     if (!ctx || !(ctx->anchor_unix_s > 0) || !isfinite(t_s))
         return 0;

@@ -38,26 +38,6 @@ struct spool {
     uint64_t drops_unlogged; /* frames dropped since the last log line */
 };
 
-const char *spool_strerror(int code)
-{
-    switch (code) {
-    case SPOOL_OK:
-        return "ok";
-    case SPOOL_ERR_ARG:
-        return "invalid argument";
-    case SPOOL_ERR_IO:
-        return "input/output error";
-    case SPOOL_ERR_NOMEM:
-        return "out of memory";
-    case SPOOL_ERR_NOTFOUND:
-        return "no such batch";
-    case SPOOL_ERR_CORRUPT:
-        return "damaged spool file";
-    default:
-        return "unknown error";
-    }
-}
-
 /* FNV-1a 64: detects truncation and damage of a spool file (not an adversary's edits:
  * whoever can write the spool directory owns the station anyway). */
 static uint64_t fnv1a64(const void *data, size_t len)

@@ -43,11 +43,6 @@ bool svcnotify_active(const svcnotify_t *n)
     return n && n->active;
 }
 
-uint64_t svcnotify_watchdog_usec(const svcnotify_t *n)
-{
-    return n ? n->watchdog_usec : 0;
-}
-
 /* Sends "<prefix>STATUS=<text>", newlines in text turned into spaces (one line each). */
 static void send_status(const char *prefix, const char *text)
 {

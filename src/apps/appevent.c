@@ -45,7 +45,7 @@ const char *appevent_type_name(appevent_type_t t)
     return "?";
 }
 
-const char *appevent_subtype_name(appevent_subtype_t s)
+static const char *appevent_subtype_name(appevent_subtype_t s)
 {
     switch (s) {
     case APPEVENT_SUB_UPLINK:
@@ -60,7 +60,7 @@ const char *appevent_subtype_name(appevent_subtype_t s)
     return "?";
 }
 
-int appevent_parse_time(const char *text, int64_t *epoch_s)
+static int appevent_parse_time(const char *text, int64_t *epoch_s)
 {
     if (!text)
         return -1;

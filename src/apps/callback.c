@@ -853,12 +853,7 @@ void callback_get_stats(callback_t *cb, callback_stats_t *st)
     *st = cb->st;
 }
 
-json_object *callback_failures_json(callback_t *cb, size_t max)
-{
-    return cb ? callback_failures_json_db(cb->db, max) : json_object_new_array();
-}
-
-json_object *callback_failures_json_db(nsdb_t *db, size_t max)
+static json_object *failures_json_db(nsdb_t *db, size_t max)
 {
     json_object *arr = json_object_new_array();
     nsdb_rows_t *r = NULL;
@@ -885,4 +880,9 @@ json_object *callback_failures_json_db(nsdb_t *db, size_t max)
     }
     nsdb_rows_free(r);
     return arr;
+}
+
+json_object *callback_failures_json(callback_t *cb, size_t max)
+{
+    return cb ? failures_json_db(cb->db, max) : json_object_new_array();
 }

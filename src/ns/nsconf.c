@@ -83,7 +83,7 @@ void nsconf_queue_file(const nsconf_t *c, char *out, size_t cap)
     snprintf(out, cap, "%s", *c->cb_queue_file ? c->cb_queue_file : c->storage_url);
 }
 
-bool nsconf_key_valid(const char *text)
+static bool nsconf_key_valid(const char *text)
 {
     if (!text || strlen(text) != NSCONF_KEY_Z85_LEN)
         return false;

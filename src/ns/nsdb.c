@@ -81,19 +81,9 @@ static void set_err(nsdb_t *db, const char *fmt, const char *detail)
     }
 }
 
-nsdb_kind_t nsdb_kind(const nsdb_t *db)
-{
-    return db->kind;
-}
-
 const char *nsdb_errmsg(const nsdb_t *db)
 {
     return db ? db->errmsg : "";
-}
-
-bool nsdb_in_transaction(const nsdb_t *db)
-{
-    return db && db->in_tx;
 }
 
 char *nsdb_url_redacted(const char *url, char *out, size_t out_len)

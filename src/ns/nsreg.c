@@ -17,7 +17,7 @@ const char *nsreg_dl_mode_name(nsreg_dl_mode_t m)
     return (unsigned)m < 3 ? mode_names[m] : "?";
 }
 
-int nsreg_dl_mode_from_name(const char *name)
+static int nsreg_dl_mode_from_name(const char *name)
 {
     for (int i = 0; name && i < 3; i++) {
         if (!strcmp(name, mode_names[i]))

@@ -451,7 +451,7 @@ double truth_time_tol_s(const truth_config_t *cfg, int baud)
     return cfg->time_tol_symbols / (baud > 0 ? baud : 100) + cfg->time_tol_s;
 }
 
-const char *truth_dec_class_name(truth_dec_class_t c)
+static const char *truth_dec_class_name(truth_dec_class_t c)
 {
     switch (c) {
     case TRUTH_DEC_SKIPPED:
@@ -493,7 +493,7 @@ const char *truth_miss_name(truth_miss_t m)
     return "?";
 }
 
-const char *truth_group_name(int group)
+static const char *truth_group_name(int group)
 {
     static const char *names[TRUTH_GROUPS] = {"all", "br100", "br600"};
     return group >= 0 && group < TRUTH_GROUPS ? names[group] : "?";
