@@ -52,7 +52,7 @@ sfx=$!
 pids+=("$sfx")
 
 core_event() { # jq filter on the event -> 0 when the core has received it
-    jq -e -s "map(select(.msg.type == \"event\") | .msg.event | select($1)) | length > 0" \
+    jq_e -s "map(select(.msg.type == \"event\") | .msg.event | select($1)) | length > 0" \
         "$tmp/core.log" >/dev/null 2>&1
 }
 for _ in $(seq 300); do
@@ -83,7 +83,7 @@ if [ -f "$file" ]; then
     mc=$(echo "$ev" | jq -r .mc)
     t0=$(jq -r '.t_first_sample_s' "$file.json")
     out=$("$DLRX" --id "$A" --mc "$mc" --keys "$tmp/scene.keys" --time-offset "$t0" "$file" 2>"$tmp/dlrx.err")
-    echo "$out" | jq -e '.payload == "0A0B0C0D0E0F1011" and .auth == "ok" and .crc_ok' >/dev/null ||
+    echo "$out" | jq_e '.payload == "0A0B0C0D0E0F1011" and .auth == "ok" and .crc_ok' >/dev/null ||
         err "DL decode: $out $(cat "$tmp/dlrx.err")"
     win=$(echo "$ev" | jq -r '"\(.t_start_s) \(.window_start_s) \(.window_end_s)"')
     awk -v w="$win" 'BEGIN { split(w, a, " "); exit !(a[1] >= a[2] && a[1] + 224 / 600 <= a[3]) }' ||
@@ -91,7 +91,7 @@ if [ -f "$file" ]; then
 else
     err "no DL file for A: $ev"
 fi
-jq -e -s '[.[] | select(.msg.type == "batch") | .msg.frames[] | select(.bf) | .tx] | length > 0 and all' \
+jq_e -s '[.[] | select(.msg.type == "batch") | .msg.frames[] | select(.bf) | .tx] | length > 0 and all' \
     "$tmp/core.log" >/dev/null ||
     err "BF=1 frames without tx: true"
 

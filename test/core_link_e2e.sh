@@ -70,7 +70,7 @@ n=$(echo "$want" | grep -c .)
 [ "$n" -ge 100 ] || err "only $n frames decoded; the scene should give more than 100"
 nj=$(jq -r 'select(.type == "message") | .replicas[] | select(.joint) | .rank' "$tmp/out1" | grep -c .)
 [ "$nj" -ge 1 ] || err "no joint-recovered replica in the scene (the test needs some)"
-jq -e -s '[.[] | select(.msg.type == "batch") | .msg.frames[] | select(.joint)] | length > 0' \
+jq_e -s '[.[] | select(.msg.type == "batch") | .msg.frames[] | select(.joint)] | length > 0' \
     "$tmp/p1.log" >/dev/null || err "no joint-recovered replica reached the core"
 got=$(frames_at_core "$tmp/p1.log")
 if [ "$want" != "$got" ]; then

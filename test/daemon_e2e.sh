@@ -96,14 +96,14 @@ wait_daemon_up() {
 start_run run1
 wait_daemon_up
 "$SUB" --cmd "$CMD" '{"cmd":"config","id":"c1"}' >"$tmp/config.json" || err "config command failed: $(cat "$tmp/config.json")"
-jq -e '.ok and .id == "c1" and .config.api.pub_endpoint != null and .config.radio.rate_sps == 1024000' \
+jq_e '.ok and .id == "c1" and .config.api.pub_endpoint != null and .config.radio.rate_sps == 1024000' \
     "$tmp/config.json" >/dev/null || err "config reply: $(cat "$tmp/config.json")"
 "$SUB" --cmd "$CMD" stats >"$tmp/stats1.json" || err "stats command failed"
-jq -e '.ok and .stats.samples_in > 0 and .stats.format_version == 1' "$tmp/stats1.json" >/dev/null ||
+jq_e '.ok and .stats.samples_in > 0 and .stats.format_version == 1' "$tmp/stats1.json" >/dev/null ||
     err "stats reply: $(cat "$tmp/stats1.json")"
 "$SUB" --cmd "$CMD" '{"cmd":"downlink","ep_id":"'"$A"'","mc":1,"payload":"0011223344556677"}' \
     >"$tmp/dl.json" && err "downlink command succeeded: $(cat "$tmp/dl.json")"
-jq -e '.ok == false and (.error | test("not available"))' "$tmp/dl.json" >/dev/null ||
+jq_e '.ok == false and (.error | test("not available"))' "$tmp/dl.json" >/dev/null ||
     err "downlink reply: $(cat "$tmp/dl.json")"
 wait_exit $((DUR + 10))
 rc=$?
@@ -123,9 +123,9 @@ done
 [ "$(auths_for "$tmp/run1.jsonl" frame "$A")" = "ok " ] || err "run1: A frame auth"
 n=$(jq -r 'select(.type == "replay")' "$tmp/run1.jsonl" | wc -l)
 [ "$n" = 0 ] || err "run1: $n replay events on a first run"
-jq -e -s 'map(select(.type == "message")) | all(.time_utc | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z$"))' \
+jq_e -s 'map(select(.type == "message")) | all(.time_utc | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z$"))' \
     "$tmp/run1.jsonl" >/dev/null || err "run1: messages without a valid time_utc"
-jq -e -s 'map(select(.type == "stats")) | length >= 2' "$tmp/run1.jsonl" >/dev/null ||
+jq_e -s 'map(select(.type == "stats")) | length >= 2' "$tmp/run1.jsonl" >/dev/null ||
     err "run1: fewer than 2 stats events"
 grep -q "^$A " "$tmp/state/devices.state" || err "run1: no state for A: $(cat "$tmp/state/devices.state")"
 grep -q "^$B \|^$C " "$tmp/state/devices.state" && err "run1: unauthenticated devices in the state"
@@ -144,14 +144,14 @@ got=$(events_for "$tmp/run2.jsonl" replay "$A")
     err "run2: A's replays (< truth, > replay events):"
     diff <(echo "$want") <(echo "$got")
 }
-jq -e -s 'map(select(.type == "replay")) | length > 0 and all(.last_mc != null and .auth == "ok")' \
+jq_e -s 'map(select(.type == "replay")) | length > 0 and all(.last_mc != null and .auth == "ok")' \
     "$tmp/run2.jsonl" >/dev/null || err "run2: replay events lack last_mc"
 for d in B C; do
     [ "$(truth_for "${!d}")" = "$(events_for "$tmp/run2.jsonl" message "${!d}")" ] ||
         err "run2: device $d (unauthenticated, no anti-replay) differs"
 done
 grep -q "Replayed message refused" "$tmp/run2.err" || err "run2: replays not logged"
-jq -e -s 'map(select(.type == "log" and .level == "warning" and (.text | test("Replayed")))) | length > 0' \
+jq_e -s 'map(select(.type == "log" and .level == "warning" and (.text | test("Replayed")))) | length > 0' \
     "$tmp/run2.jsonl" >/dev/null || err "run2: no log event for the replays"
 
 # --- run 3: commands under abuse, SIGHUP, SIGTERM within a second ------------------------------
@@ -159,11 +159,11 @@ start_run run3 ",repeat=1"
 wait_daemon_up
 for req in 'not json' '[1,2]' '{}' '{"cmd":5}' '{"cmd":"reboot"}' '{"cmd":"stats"} x'; do
     "$SUB" --cmd "$CMD" "$req" >"$tmp/bad.json" && err "request '$req' succeeded"
-    jq -e '.ok == false and (.error | length > 0)' "$tmp/bad.json" >/dev/null ||
+    jq_e '.ok == false and (.error | length > 0)' "$tmp/bad.json" >/dev/null ||
         err "request '$req': reply $(cat "$tmp/bad.json")"
 done
 "$SUB" --cmd "$CMD" devices >"$tmp/devices.json" || err "devices command failed"
-jq -e --arg a "$A" --arg b "$B" '.ok and (.devices | map(select(.ep_id == $a)) | .[0].has_key and .[0].last_mc != null)
+jq_e --arg a "$A" --arg b "$B" '.ok and (.devices | map(select(.ep_id == $a)) | .[0].has_key and .[0].last_mc != null)
     and (.devices | map(select(.ep_id == $b)) | .[0].has_key)' "$tmp/devices.json" >/dev/null ||
     err "devices reply: $(cat "$tmp/devices.json")"
 # SIGHUP: add C's key; the daemon says so and keeps running.
@@ -178,7 +178,7 @@ kill -HUP "$SFX_PID"
 wait_for 5 grep -q "Keys reloaded, keys: 2, added: 0, removed: 1" "$tmp/run3.err" ||
     err "run3: removal not reloaded: $(tail -3 "$tmp/run3.err")"
 "$SUB" --cmd "$CMD" devices >"$tmp/devices2.json" || err "devices command failed"
-jq -e --arg b "$B" --arg c "$C" '.ok and (.devices | map(select(.ep_id == $c)) | .[0].has_key)
+jq_e --arg b "$B" --arg c "$C" '.ok and (.devices | map(select(.ep_id == $c)) | .[0].has_key)
     and ((.devices | map(select(.ep_id == $b)) | .[0].has_key // false) | not)' "$tmp/devices2.json" >/dev/null ||
     err "devices after removing B's key: $(cat "$tmp/devices2.json")"
 t0=$(date +%s%N)
@@ -198,7 +198,7 @@ limit=1000
 grep -q "Stopping: draining the receiver" "$tmp/run3.err" || err "run3: SIGTERM did not start the stop"
 echo "SIGTERM to exit: $ms ms"
 grep -q "sigfoxd stopped, exit: 0" "$tmp/run3.err" || err "run3: no clean stop line"
-jq -e -s 'map(select(.type == "stats")) | length > 0' "$tmp/run3.jsonl" >/dev/null ||
+jq_e -s 'map(select(.type == "stats")) | length > 0' "$tmp/run3.jsonl" >/dev/null ||
     err "run3: no stats event"
 
 finish daemon_e2e

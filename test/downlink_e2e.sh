@@ -56,7 +56,7 @@ check_dl() {
     t0=$(jq -r '.t_first_sample_s' "$file.json")
     out=$("$DLRX" --id "$ep" --mc "$mc" --keys "$keys" --time-offset "$t0" "$file" 2>"$tmp/$name.dlrx.err")
     [ "$(echo "$out" | grep -c .)" = 1 ] || { err "$name: sigfox-dlrx found $(echo "$out" | grep -c .) bursts: $(cat "$tmp/$name.dlrx.err")"; return; }
-    echo "$out" | jq -e --arg p "$payload" '.payload == $p and .auth == "ok" and .crc_ok' >/dev/null ||
+    echo "$out" | jq_e --arg p "$payload" '.payload == $p and .auth == "ok" and .crc_ok' >/dev/null ||
         err "$name: DL decode: $out (want payload $payload, auth ok)"
     local res
     res=$(jq -n -r --argjson d "$out" --argjson b "$bp" --argjson tw "${TW[$rc]}" --argjson trx "${TRX[$rc]}" \
@@ -105,7 +105,7 @@ EOF
     file=$(echo "$sent" | jq -r .file)
     check_dl "$name" "$rc" "$ep" "$mc" "$payload" "$file" "$bp" "$tmp/$name.keys"
     # The scheduled event carries the frame; the sidecar repeats it.
-    jq -e -s --arg ep "$ep" --argjson mc "$mc" --slurpfile side "$file.json" '
+    jq_e -s --arg ep "$ep" --argjson mc "$mc" --slurpfile side "$file.json" '
         map(select(.type == "downlink_scheduled" and .ep_id == $ep and .mc == $mc)) | length == 1
         and .[0].bitstream == $side[0].bitstream and .[0].dl_auth == $side[0].dl_auth
         and .[0].mode == "direct" and .[0].quota_used == 1 and .[0].conf_mc == ($mc + 1) % 4096' \
@@ -128,11 +128,11 @@ EOF
     [ "$n" = 0 ] || err "$name: unexpected lost/refused/failed events"
     if [ "$name" = rc1 ]; then
         mb=$(jq -c 'select(.type == "monarch_beacon")' "$out")
-        echo "$mb" | jq -e -s 'length == 1 and .[0].status == "ok" and .[0].t_start_s >= 0 and .[0].t_start_s < 10
+        echo "$mb" | jq_e -s 'length == 1 and .[0].status == "ok" and .[0].t_start_s >= 0 and .[0].t_start_s < 10
             and .[0].df1_hz == 1260.3 and .[0].df2_hz == 1489.4 and .[0].freq_hz == 869505000' >/dev/null ||
             err "rc1: monarch_beacon events: $mb"
         mfile=$(echo "$mb" | jq -r .file)
-        jq -e '.type == "monarch_iq" and .beacon_freq_hz == 869505000 and .n_samples > 96000' "$mfile.json" >/dev/null ||
+        jq_e '.type == "monarch_iq" and .beacon_freq_hz == 869505000 and .n_samples > 96000' "$mfile.json" >/dev/null ||
             err "rc1: Monarch sidecar: $(cat "$mfile.json" 2>&1)"
         # 0.4 s of beacon + 2 x 8 symbols of silence at 240 kS/s, cf32
         [ "$(stat -c %s "$mfile")" = $(((96000 + 2 * 3200) * 8)) ] || err "rc1: Monarch file size $(stat -c %s "$mfile")"
@@ -149,11 +149,11 @@ if [ -f "$tmp/lost.keys" ]; then
     mkdir -p "$tmp/lost.dl"
     "$SFX" -c "$tmp/lost.conf" --replay "$tmp/lost.sigmf-meta" --keys "$tmp/lost.keys" \
         --tx-file "$tmp/lost.dl" >"$tmp/lost.out" 2>"$tmp/lost.err" || err "lost: sigfoxd exit $?"
-    jq -e -s --arg d "$D" 'map(select(.ep_id == $d)) | (map(select(.type == "downlink_sent")) | length == 1)
+    jq_e -s --arg d "$D" 'map(select(.ep_id == $d)) | (map(select(.type == "downlink_sent")) | length == 1)
         and (map(select(.type == "downlink_lost")) | length == 1 and .[0].status == "timeout"
              and (.[0].reason | test("no confirmation")))' "$tmp/lost.out" >/dev/null ||
         err "lost: device $D: $(jq -c --arg d "$D" 'select(.ep_id == $d and (.type | startswith("downlink")))' "$tmp/lost.out")"
-    jq -e -s --arg c "$C" 'map(select(.ep_id == $c)) | (map(select(.type == "downlink_request")) | length == 1
+    jq_e -s --arg c "$C" 'map(select(.ep_id == $c)) | (map(select(.type == "downlink_request")) | length == 1
         and .[0].mode == "callback" and .[0].deadline_s > .[0].ul_t_end_s)
         and (map(select(.type == "downlink_no_answer")) | length == 1 and .[0].status == "no_answer")
         and (map(select(.type == "downlink_sent")) | length == 0)' "$tmp/lost.out" >/dev/null ||
@@ -185,7 +185,7 @@ if [ -f "$tmp/live.keys" ]; then
     wait_event() {
         local i
         for ((i = 0; i < $2 * 10; i++)); do
-            jq -e -s "map(select($1)) | length > 0" "$tmp/live.jsonl" >/dev/null 2>&1 && return 0
+            jq_e -s "map(select($1)) | length > 0" "$tmp/live.jsonl" >/dev/null 2>&1 && return 0
             sleep 0.1
         done
         return 1
@@ -194,7 +194,7 @@ if [ -f "$tmp/live.keys" ]; then
         amc=$(jq -r -s --arg a "$A" 'map(select(.type == "downlink_request" and .ep_id == $a))[0].mc' "$tmp/live.jsonl")
         "$SUB" --cmd "$CMD" "{\"cmd\":\"downlink\",\"ep_id\":\"$A\",\"mc\":$amc,\"payload\":\"0A0B0C0D0E0F1011\"}" \
             >"$tmp/answer.json" || err "live: in-time answer refused: $(cat "$tmp/answer.json")"
-        jq -e --arg a "$A" '.ok and .ep_id == $a and .payload == "0A0B0C0D0E0F1011" and .deadline_s > 0 and .t_start_s > 0' \
+        jq_e --arg a "$A" '.ok and .ep_id == $a and .payload == "0A0B0C0D0E0F1011" and .deadline_s > 0 and .t_start_s > 0' \
             "$tmp/answer.json" >/dev/null || err "live: answer reply $(cat "$tmp/answer.json")"
     else
         err "live: no downlink_request for $A: $(tail -5 "$tmp/live.err")"
@@ -207,14 +207,14 @@ if [ -f "$tmp/live.keys" ]; then
         '{"cmd":"downlink","ep_id":"'"$A"'","mc":"1","payload":"0011223344556677"}' \
         '{"cmd":"downlink","ep_id":"'"$D"'","mc":5,"payload":"0011223344556677"}'; do
         "$SUB" --cmd "$CMD" "$req" >"$tmp/bad.json" && err "live: malformed answer accepted: $req"
-        jq -e '.ok == false and .cmd == "downlink" and (.error | length > 5)' "$tmp/bad.json" >/dev/null ||
+        jq_e '.ok == false and .cmd == "downlink" and (.error | length > 5)' "$tmp/bad.json" >/dev/null ||
             err "live: reply to $req: $(cat "$tmp/bad.json")"
     done
     if wait_event ".type == \"downlink_no_answer\" and .ep_id == \"$L\"" 15; then
         lmc=$(jq -r -s --arg l "$L" 'map(select(.type == "downlink_no_answer" and .ep_id == $l))[0].mc' "$tmp/live.jsonl")
         "$SUB" --cmd "$CMD" "{\"cmd\":\"downlink\",\"ep_id\":\"$L\",\"mc\":$lmc,\"payload\":\"0011223344556677\"}" \
             >"$tmp/late.json" && err "live: late answer accepted"
-        jq -e '.ok == false and (.error | test("^late: the deadline was stream time"))' "$tmp/late.json" >/dev/null ||
+        jq_e '.ok == false and (.error | test("^late: the deadline was stream time"))' "$tmp/late.json" >/dev/null ||
             err "live: late answer reply $(cat "$tmp/late.json")"
     else
         err "live: no downlink_no_answer for $L"
@@ -235,16 +235,16 @@ if [ -f "$tmp/live.keys" ]; then
         sent=$(jq -c -s --arg ep "$ep" 'map(select(.type == "downlink_sent" and .ep_id == $ep))[0]' "$tmp/live.jsonl")
         bp=$(jq -c --arg ep "$ep" 'select(.type == "bproc" and .ep_id == $ep)' "$truth" | head -1)
         [ "$sent" != null ] && [ -n "$bp" ] || { err "live: $ep: no downlink_sent or no truth"; continue; }
-        echo "$sent" | jq -e '.time_utc | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' >/dev/null || err "live: $ep: no time_utc"
+        echo "$sent" | jq_e '.time_utc | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' >/dev/null || err "live: $ep: no time_utc"
         check_dl "live-$ep" 1 "$ep" "$(echo "$sent" | jq -r .mc)" "$payload" "$(echo "$sent" | jq -r .file)" "$bp" "$tmp/live.keys"
     done
-    jq -e -s --arg l "$L" 'map(select(.type == "downlink_sent" and .ep_id == $l)) | length == 0' "$tmp/live.jsonl" >/dev/null ||
+    jq_e -s --arg l "$L" 'map(select(.type == "downlink_sent" and .ep_id == $l)) | length == 0' "$tmp/live.jsonl" >/dev/null ||
         err "live: the late device got a downlink"
-    jq -e -s 'map(select(.type == "stats" and .downlink != null)) | last | .downlink.answers_ok >= 1
+    jq_e -s 'map(select(.type == "stats" and .downlink != null)) | last | .downlink.answers_ok >= 1
         and .downlink.answers_rejected >= 7 and .downlink.tx.sent >= 2' "$tmp/live.jsonl" >/dev/null ||
         err "live: stats.downlink: $(jq -c -s 'map(select(.type == "stats"))|last|.downlink' "$tmp/live.jsonl")"
     # Stopped before the confirmations were due: reported, never silent.
-    jq -e -s 'map(select(.type == "downlink_lost" and .status == "end_of_stream")) | length == 2' "$tmp/live.jsonl" >/dev/null ||
+    jq_e -s 'map(select(.type == "downlink_lost" and .status == "end_of_stream")) | length == 2' "$tmp/live.jsonl" >/dev/null ||
         err "live: lost events at shutdown: $(jq -c 'select(.type == "downlink_lost")|{ep_id,status}' "$tmp/live.jsonl")"
 fi
 
@@ -259,9 +259,9 @@ if [ -f "$tmp/live.keys" ]; then
         err "rxonly: no clear start-up message: $(grep -i downlink "$tmp/rxonly.err")"
     "$SUB" --cmd "$CMD" '{"cmd":"downlink","ep_id":"'"$A"'","mc":1,"payload":"0011223344556677"}' >"$tmp/off.json" &&
         err "rxonly: downlink command accepted"
-    jq -e '.ok == false and (.error | test("no TX channel"))' "$tmp/off.json" >/dev/null || err "rxonly: reply $(cat "$tmp/off.json")"
+    jq_e '.ok == false and (.error | test("no TX channel"))' "$tmp/off.json" >/dev/null || err "rxonly: reply $(cat "$tmp/off.json")"
     rxonly_running() {
-        "$SUB" --cmd "$CMD" stats >"$tmp/rxonly.stats" && jq -e '.stats.samples_in > 0' "$tmp/rxonly.stats" >/dev/null
+        "$SUB" --cmd "$CMD" stats >"$tmp/rxonly.stats" && jq_e '.stats.samples_in > 0' "$tmp/rxonly.stats" >/dev/null
     }
     wait_for 30 rxonly_running || err "rxonly: receiver not running: $(cat "$tmp/rxonly.stats")"
     kill -TERM "$SFX_PID"

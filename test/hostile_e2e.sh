@@ -175,10 +175,10 @@ sleep 0.5
 timeout $T "$SUB" --cmd "ipc://$tmp/cmd2" devices >"$tmp/dev.json" 2>&1 || err "devices command: $(cat "$tmp/dev.json")"
 # Defects 3 and 4: a forged log line and invalid JSON replies.
 timeout $T "$SUB" --cmd "ipc://$tmp/cmd2" '{"cmd": "x\n<0>forged \u001b[2J"}' >"$tmp/forge.json" 2>&1
-jq -e '.ok == false and (.error | contains("unknown command"))' "$tmp/forge.json" >/dev/null ||
+jq_e '.ok == false and (.error | contains("unknown command"))' "$tmp/forge.json" >/dev/null ||
     err "forged verb: reply $(cat "$tmp/forge.json")"
 timeout $T "$SUB" --cmd "ipc://$tmp/cmd2" '{"cmd": "help", "id": NaN}' >"$tmp/nan.json" 2>&1
-jq -e '.ok == false and (.error | contains("not valid JSON"))' "$tmp/nan.json" >/dev/null ||
+jq_e '.ok == false and (.error | contains("not valid JSON"))' "$tmp/nan.json" >/dev/null ||
     err "NaN id: reply $(cat "$tmp/nan.json")"
 sleep 3
 timeout $T "$SUB" --cmd "ipc://$tmp/cmd2" stats >"$tmp/stats.json" 2>&1 || err "stats: $(cat "$tmp/stats.json")"

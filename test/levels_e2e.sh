@@ -37,7 +37,7 @@ for s in normal hot weak; do
 done
 # The first window ends after 5 s of signal: until then stats has no levels.
 levels() { "$SUB" --cmd "ipc://$tmp/$1.cmd" stats --timeout 1 2>/dev/null >"$tmp/$1.stats" &&
-    jq -e '.stats.levels' "$tmp/$1.stats" >/dev/null; }
+    jq_e '.stats.levels' "$tmp/$1.stats" >/dev/null; }
 for s in normal hot weak; do
     wait_for 120 levels "$s" || err "$s: no levels in stats: $(cat "$tmp/$s.stats"; tail -3 "$tmp/$s.err")"
 done
@@ -47,7 +47,7 @@ for p in "${pids[@]}"; do
     wait_for 60 sh -c '! kill -0 "$1" 2>/dev/null' _ "$p" || err "sigfoxd $p did not stop on SIGTERM"
 done
 check() { # station jq-condition what
-    jq -e ".stats.levels | $2" "$tmp/$1.stats" >/dev/null ||
+    jq_e ".stats.levels | $2" "$tmp/$1.stats" >/dev/null ||
         err "$1: $3: $(jq -c .stats.levels "$tmp/$1.stats")"
 }
 for s in normal hot weak; do

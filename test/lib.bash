@@ -12,6 +12,9 @@
 #              $tmp/err; a different exit status is a failure (returns 1)
 #   finish NAME
 #              prints "NAME: all checks passed" when nothing failed; exits with $fail
+#   jq_e ARGS...  `jq -e ARGS...` that also fails when jq prints nothing: jq 1.6 exits 0 on
+#              empty input (an empty file, a command that printed nothing), so a bare
+#              `jq -e CHECK` passes when there is nothing to check. Prints nothing.
 #   wait_for SECONDS CMD [ARGS...]
 #              runs CMD every 50 ms until it succeeds (returns 0) or SECONDS have passed
 #              (returns 1): wait for a condition with a deadline instead of sleeping
@@ -30,6 +33,11 @@ lib_cleanup() {
 }
 trap lib_cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT && echo "temp dir: $tmp"
+
+jq_e() {
+    local out
+    out=$(jq -e "$@") && [ -n "$out" ]
+}
 
 fail=0
 err() {

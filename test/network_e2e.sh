@@ -213,7 +213,7 @@ while read -r id mc; do
         [ -n "$f" ] || { err "$id/$mc: no downlink file at $chosen: $(ls "$tmp/dl-$st")"; continue; }
         t0=$(jq -r .t_first_sample_s "$f")
         dl=$("$bin/sigfox-dlrx" --id "$id" --mc "$mc" --keys "$keys" --time-offset "$t0" "${f%.json}" 2>"$tmp/dlrx.err")
-        echo "$dl" | jq -e --arg p "${want_dl[$id]}" '.payload == $p and .auth == "ok" and .crc_ok' >/dev/null ||
+        echo "$dl" | jq_e --arg p "${want_dl[$id]}" '.payload == $p and .auth == "ok" and .crc_ok' >/dev/null ||
             err "$id/$mc: DL decode: $dl $(cat "$tmp/dlrx.err")"
         # inside the device's receive window as the chosen station hears the scene
         win=$(jq -r --arg id "$id" --argjson mc "$mc" 'select(.type == "bproc" and .ep_id == $id and .mc == $mc)

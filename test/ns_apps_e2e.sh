@@ -201,7 +201,7 @@ if [ $mqtt = true ]; then
     wait_for 5 bash -c "[ \$(grep -c '^sigfox/ns/[0-9A-F]*/up ' '$tmp/mqtt.txt') -ge $N ]" ||
         err "MQTT up events: $(grep -c ' ' "$tmp/mqtt.txt"), expected $N"
     grep '^sigfox/ns/10000001/up ' "$tmp/mqtt.txt" | head -n 1 | cut -d' ' -f2- |
-        jq -e '.type=="data" and .device=="10000001" and .decoded.t != null and (.stations|length) >= 1' >/dev/null ||
+        jq_e '.type=="data" and .device=="10000001" and .decoded.t != null and (.stations|length) >= 1' >/dev/null ||
         err "MQTT payload: $(head -n 2 "$tmp/mqtt.txt")"
 fi
 
@@ -209,7 +209,7 @@ fi
 #    /retry's 500s are recorded, the callback to a dead port waits there
 [ "$(dbq "SELECT COUNT(*) FROM app_callback_failure WHERE callback = 'retry'")" = $N ] ||
     err "app_callback_failure rows of /retry: $(dbq "SELECT callback, COUNT(*) FROM app_callback_failure GROUP BY 1")"
-curl -sf "http://127.0.0.1:$R/api/callbacks/failures" | jq -e 'map(select(.callback=="dead")) | length >= 1' >/dev/null ||
+curl -sf "http://127.0.0.1:$R/api/callbacks/failures" | jq_e 'map(select(.callback=="dead")) | length >= 1' >/dev/null ||
     err "REST /api/callbacks/failures without the dead endpoint"
 
 # clean stop: everything closed, the status page had been up

@@ -63,19 +63,19 @@ run_cmd 0 "$bin/sigfox-nsbench" run "$tmp/net" --endpoint $ep --sub $pub --messa
 
 # 3. bad input: each refused with a reason, counted, logged; the core keeps running
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body 'not json'
-jq -e '.type=="error" and (.error|test("JSON"))' <<<"$out" >/dev/null || err "malformed: $out"
+jq_e '.type=="error" and (.error|test("JSON"))' <<<"$out" >/dev/null || err "malformed: $out"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body '{"type":"batch","seq":1,"frames":[]}'
-jq -e '.type=="error" and .seq==1' <<<"$out" >/dev/null || err "empty batch: $out"
+jq_e '.type=="error" and .seq==1' <<<"$out" >/dev/null || err "empty batch: $out"
 python3 -c 'import json; print(json.dumps({"type":"batch","seq":2,"frames":[{"rank":1}]*101}))' >"$tmp/big.json"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body "@$tmp/big.json"
-jq -e '.type=="error" and (.error|test("100"))' <<<"$out" >/dev/null || err "101 frames: $out"
+jq_e '.type=="error" and (.error|test("100"))' <<<"$out" >/dev/null || err "101 frames: $out"
 python3 -c 'print("{\"type\":\"ping\",\"pad\":\"" + "x" * (1100 * 1024) + "\"}")' >"$tmp/huge.json"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body "@$tmp/huge.json"
-jq -e '.type=="error" and (.error|test("1 MiB"))' <<<"$out" >/dev/null || err "1.1 MiB: $out"
+jq_e '.type=="error" and (.error|test("1 MiB"))' <<<"$out" >/dev/null || err "1.1 MiB: $out"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body '{"type":"batch","seq":3,"frames":[{"container":"00"}]}'
-jq -e '.type=="ack" and .seq==3' <<<"$out" >/dev/null || err "batch with a bad frame not acked: $out"
+jq_e '.type=="ack" and .seq==3' <<<"$out" >/dev/null || err "batch with a bad frame not acked: $out"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --bad-auth
-jq -e '.type=="ack"' <<<"$out" >/dev/null || err "bad-auth batch: $out"
+jq_e '.type=="ack"' <<<"$out" >/dev/null || err "bad-auth batch: $out"
 [ "$(stat frames_auth_bad)" = 1 ] || err "frames_auth_bad $(stat frames_auth_bad)"
 [ "$(stat frames_bad)" = 1 ] || err "frames_bad $(stat frames_bad)"
 grep -q "Frame failed UL-AUTH at the core, ep_id: 10000000" "$tmp/ns.log" || err "no AUTH log line"

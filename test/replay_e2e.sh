@@ -69,7 +69,7 @@ if run_replay sigmf "$tmp/sigmf.jsonl" "$tmp/sigmf.err" "$cap.sigmf-meta" --keys
     check_against_truth sigmf "$tmp/sigmf.jsonl" "$cap.truth.jsonl" ok
     grep -q "Replay finished" "$tmp/sigmf.err" || err "sigmf: no summary line: $(cat "$tmp/sigmf.err")"
     # time_utc = core:datetime + t_start_s, to the microsecond, on every event with a time
-    jq -e -s '[.[] | select(.t_start_s != null)] | length > 0 and all(.time_utc != null and
+    jq_e -s '[.[] | select(.t_start_s != null)] | length > 0 and all(.time_utc != null and
         ((.time_utc[0:19] + "Z" | fromdateiso8601) + (.time_utc[20:26] | tonumber) / 1e6
          - 1796464800.25 - .t_start_s | fabs) < 2e-6)' "$tmp/sigmf.jsonl" >/dev/null ||
         err "sigmf: time_utc is not core:datetime + t_start_s: $(jq -c 'select(.t_start_s != null) | [.type, .t_start_s, .time_utc]' "$tmp/sigmf.jsonl" | head -3)"
@@ -94,7 +94,7 @@ chmod 600 "$capb.keys"
 if run_replay busy "$tmp/busy.jsonl" "$tmp/busy.err" "$capb" --keys "$capb.keys"; then
     check_against_truth busy "$tmp/busy.jsonl" "$capb.truth.jsonl" ok
     # a raw recording does not say when it was made: no time_utc
-    jq -e -s 'all(.time_utc == null)' "$tmp/busy.jsonl" >/dev/null || err "busy: time_utc in a raw replay"
+    jq_e -s 'all(.time_utc == null)' "$tmp/busy.jsonl" >/dev/null || err "busy: time_utc in a raw replay"
 else
     err "busy: exit $?: $(tail -5 "$tmp/busy.err")"
 fi
