@@ -885,6 +885,152 @@ static inline int sync_bit(uint32_t word, int i)
     return (int)(word >> (DEMOD_SYNC_BITS - 1 - i)) & 1;
 }
 
+/* The samples [lo, hi) used for estimation: from two symbols before the earliest possible
+ * start to two symbols after the expected end, at least MIN_SYMBOLS long, a multiple of
+ * ZDEC. n >= MIN_SYMBOLS * SPS. */
+static void estimation_span(const demod_hint_t *hint, size_t n, size_t *lo_out, size_t *hi_out)
+{
+    double lo_d = hint->start_sample - hint->start_uncertainty - 2.0 * SPS;
+    double hi_d = hint->end_sample > 0 ? hint->end_sample + 2.0 * SPS : (double)n;
+    size_t lo = lo_d > 0 ? (size_t)lo_d : 0;
+    size_t hi = hi_d < (double)n ? (size_t)hi_d : n;
+    if (hi < lo + MIN_SYMBOLS * SPS) {
+        /* The detector's end is too early for a frame: use what the snippet has. */
+        hi = n;
+        if (hi < lo + MIN_SYMBOLS * SPS)
+            lo = n - MIN_SYMBOLS * SPS;
+    }
+    *lo_out = lo;
+    *hi_out = lo + (hi - lo) / ZDEC * ZDEC;
+}
+
+/* How well the final soft bits at ks.. agree with the preamble of word: Σ llr·sign / Σ|llr|
+ * (1: all agree with full confidence), and the number of disagreeing bits. */
+static double preamble_quality(const demod_t *q, size_t ks, uint32_t word, int *errors)
+{
+    double num = 0, den = 0;
+    int perr = 0;
+    for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++) {
+        double l = q->llr[ks + i];
+        double sgn = sync_bit(word, i) ? 1.0 : -1.0;
+        num += l * sgn;
+        den += fabs(l);
+        perr += l * sgn <= 0;
+    }
+    *errors = perr;
+    return den > 0 ? num / den : 0;
+}
+
+/* Step 5: phase tracking of the ns matched-filter values y, θ_k = arg(Σ_{|j-k|<=W} y_j²)
+ * / 2, unwrapped; u (in phase) and qd (quadrature) are y rotated by -θ_k. */
+static void track_phase(demod_t *q, size_t ns)
+{
+    q->y2c[0] = 0;
+    for (size_t k = 0; k < ns; k++)
+        q->y2c[k + 1] = q->y2c[k] + (double complex)(q->y[k] * q->y[k]);
+    double prev = 0;
+    for (size_t k = 0; k < ns; k++) {
+        size_t a = k > PHASE_HALF_WINDOW ? k - PHASE_HALF_WINDOW : 0;
+        size_t b = k + PHASE_HALF_WINDOW + 1 < ns ? k + PHASE_HALF_WINDOW + 1 : ns;
+        double psi = carg(q->y2c[b] - q->y2c[a]);
+        if (k > 0)
+            psi = prev + remainder(psi - prev, 2 * M_PI);
+        prev = psi;
+        float complex rot = (float complex)cexp(-I * psi / 2.0);
+        float complex v = q->y[k] * rot;
+        q->u[k] = crealf(v);
+        q->qd[k] = cimagf(v);
+    }
+}
+
+/* Step 7: the candidate start ks in ks_lo..ks_hi whose preamble and sync word (of any
+ * configured word; the preamble alone without) have the highest log-probability from the
+ * first BCJR pass; its word index (-1: preamble only), score and the runner-up's score. */
+static void search_sync(const demod_t *q, long ks_lo, long ks_hi, uint32_t preamble_word,
+                        long *best_ks, int *best_w, double *best, double *second)
+{
+    *best = -INFINITY;
+    *second = -INFINITY;
+    *best_ks = -1;
+    *best_w = -1;
+    for (long ks = ks_lo; ks <= ks_hi; ks++) {
+        double pre = 0;
+        for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++)
+            pre += sync_bit(preamble_word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+        double here = -INFINITY;
+        int here_w = -1;
+        if (q->nsync == 0) {
+            here = pre;
+        } else {
+            for (size_t w = 0; w < q->nsync; w++) {
+                double s = pre;
+                for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
+                    s += sync_bit(q->sync[w].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+                if (s > here) {
+                    here = s;
+                    here_w = (int)w;
+                }
+            }
+        }
+        if (here > *best) {
+            *second = *best;
+            *best = here;
+            *best_ks = ks;
+            *best_w = here_w;
+        } else if (here > *second) {
+            *second = here;
+        }
+    }
+}
+
+/* The neighbours' share ρ in a matched-filter value depends on the transmitter's dip
+ * width, which devices do not announce: regress u_k on b_k and b_(k-1) + b_(k+1) over the
+ * frame's decided signs bh[ks-1 .. k_end), shrunk towards the assumed pulse's value. */
+static double estimate_rho(const demod_t *q, size_t ks, size_t k_end, double var)
+{
+    double s11 = 0, s12 = 0, s22 = 0, s1y = 0, s2y = 0;
+    for (size_t k = ks; k + 1 < k_end; k++) {
+        double x1 = q->bh[k], x2 = q->bh[k - 1] + q->bh[k + 1], yk = q->u[k];
+        s11 += x1 * x1;
+        s12 += x1 * x2;
+        s22 += x2 * x2;
+        s1y += x1 * yk;
+        s2y += x2 * yk;
+    }
+    double rho = q->rho;
+    double det = s11 * s22 - s12 * s12;
+    if (det > 1e-9 * s11 * s22) {
+        double ar = (s22 * s1y - s12 * s2y) / det, cr = (s11 * s2y - s12 * s1y) / det;
+        if (ar != 0) {
+            /* the sign of the decided sequence cancels in cr / ar; shrink towards the
+             * assumed pulse's value by the estimate's variance (noise on u_k over the
+             * regression's leverage), so that weak bursts keep the prior */
+            double est = cr / ar;
+            double v = var * s11 / det / (ar * ar);
+            rho = (q->rho * v + est * RHO_PRIOR_VAR) / (v + RHO_PRIOR_VAR);
+        }
+        if (!(rho >= RHO_MIN))
+            rho = RHO_MIN;
+        if (rho > RHO_MAX)
+            rho = RHO_MAX;
+    }
+    return rho;
+}
+
+/* Mean square of the noiseless matched-filter value b_k + ρ (b_(k-1) + b_(k+1)) over the
+ * frame's decided signs bh[ks-1 .. k_end) (edges repeat their own sign). */
+static double noiseless_mean_square(const demod_t *q, size_t ks, size_t k_end, double rho)
+{
+    double s2 = 0;
+    for (size_t k = ks - 1; k < k_end; k++) {
+        double prev_b = k > ks - 1 ? q->bh[k - 1] : q->bh[k];
+        double next_b = k + 1 < k_end ? q->bh[k + 1] : q->bh[k];
+        double sv = q->bh[k] + rho * (prev_b + next_b);
+        s2 += sv * sv;
+    }
+    return s2 / (double)(k_end - ks + 1);
+}
+
 int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint_t *hint,
                   float *soft, size_t soft_cap, demod_result_t *res)
 {
@@ -904,19 +1050,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         hint->end_sample < 0 || hint->end_sample > (double)n)
         return DEMOD_ERR_ARG;
 
-    /* Span used for estimation: from two symbols before the earliest possible start to two
-     * symbols after the expected end. */
-    double lo_d = hint->start_sample - hint->start_uncertainty - 2.0 * SPS;
-    double hi_d = hint->end_sample > 0 ? hint->end_sample + 2.0 * SPS : (double)n;
-    size_t lo = lo_d > 0 ? (size_t)lo_d : 0;
-    size_t hi = hi_d < (double)n ? (size_t)hi_d : n;
-    if (hi < lo + MIN_SYMBOLS * SPS) {
-        /* The detector's end is too early for a frame: use what the snippet has. */
-        hi = n;
-        if (hi < lo + MIN_SYMBOLS * SPS)
-            lo = n - MIN_SYMBOLS * SPS;
-    }
-    hi = lo + (hi - lo) / ZDEC * ZDEC;
+    size_t lo, hi;
+    estimation_span(hint, n, &lo, &hi);
 
     double t_ref, f, d, phi;
     estimate_carrier(q, x, n, lo, hi, hint->freq_window_hz / q->baud, &t_ref, &f, &d, &phi);
@@ -942,23 +1077,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     for (size_t k = 0; k < ns; k++)
         q->y[k] = mf_at(q, n, c0 + (double)k * tsym);
 
-    /* Step 5: phase tracking, θ_k = arg(Σ_{|j-k|<=W} y_j²) / 2, unwrapped. */
-    q->y2c[0] = 0;
-    for (size_t k = 0; k < ns; k++)
-        q->y2c[k + 1] = q->y2c[k] + (double complex)(q->y[k] * q->y[k]);
-    double prev = 0;
-    for (size_t k = 0; k < ns; k++) {
-        size_t a = k > PHASE_HALF_WINDOW ? k - PHASE_HALF_WINDOW : 0;
-        size_t b = k + PHASE_HALF_WINDOW + 1 < ns ? k + PHASE_HALF_WINDOW + 1 : ns;
-        double psi = carg(q->y2c[b] - q->y2c[a]);
-        if (k > 0)
-            psi = prev + remainder(psi - prev, 2 * M_PI);
-        prev = psi;
-        float complex rot = (float complex)cexp(-I * psi / 2.0);
-        float complex v = q->y[k] * rot;
-        q->u[k] = crealf(v);
-        q->qd[k] = cimagf(v);
-    }
+    track_phase(q, ns);
 
     /* First pass: amplitude/noise over the hint's span, random-data statistics. */
     size_t k_lo = (double)lo > c0 ? (size_t)(((double)lo - c0) / tsym) : 0;
@@ -988,38 +1107,11 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     bcjr(q, w0, w1, a, q->rho, var);
     bit_logprobs(q, w0, w1);
 
-    double best = -INFINITY, second = -INFINITY;
-    long best_ks = -1;
-    int best_w = -1;
+    double best, second;
+    long best_ks;
+    int best_w;
     const uint32_t preamble_word = 0x55555u << (DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS);
-    for (long ks = ks_lo; ks <= ks_hi; ks++) {
-        double pre = 0;
-        for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++)
-            pre += sync_bit(preamble_word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
-        double here = -INFINITY;
-        int here_w = -1;
-        if (q->nsync == 0) {
-            here = pre;
-        } else {
-            for (size_t w = 0; w < q->nsync; w++) {
-                double s = pre;
-                for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
-                    s += sync_bit(q->sync[w].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
-                if (s > here) {
-                    here = s;
-                    here_w = (int)w;
-                }
-            }
-        }
-        if (here > best) {
-            second = best;
-            best = here;
-            best_ks = ks;
-            best_w = here_w;
-        } else if (here > second) {
-            second = here;
-        }
-    }
+    search_sync(q, ks_lo, ks_hi, preamble_word, &best_ks, &best_w, &best, &second);
     const uint32_t word = best_w >= 0 ? q->sync[best_w].word : preamble_word;
     const int nsyncbits = best_w >= 0 ? DEMOD_SYNC_BITS : DEMOD_PREAMBLE_BITS;
     int errors = 0;
@@ -1047,43 +1139,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         q->bh[k] = (int8_t)(bit ? q->bh[k - 1] : -q->bh[k - 1]);
         reversals += !bit;
     }
-    /* The neighbours' share ρ in a matched-filter value depends on the transmitter's dip
-     * width, which devices do not announce: regress u_k on b_k and b_(k-1) + b_(k+1)
-     * over the frame. */
-    double s11 = 0, s12 = 0, s22 = 0, s1y = 0, s2y = 0;
-    for (size_t k = ks; k + 1 < k_end; k++) {
-        double x1 = q->bh[k], x2 = q->bh[k - 1] + q->bh[k + 1], yk = q->u[k];
-        s11 += x1 * x1;
-        s12 += x1 * x2;
-        s22 += x2 * x2;
-        s1y += x1 * yk;
-        s2y += x2 * yk;
-    }
-    double rho = q->rho;
-    double det = s11 * s22 - s12 * s12;
-    if (det > 1e-9 * s11 * s22) {
-        double ar = (s22 * s1y - s12 * s2y) / det, cr = (s11 * s2y - s12 * s1y) / det;
-        if (ar != 0) {
-            /* the sign of the decided sequence cancels in cr / ar; shrink towards the
-             * assumed pulse's value by the estimate's variance (noise on u_k over the
-             * regression's leverage), so that weak bursts keep the prior */
-            double est = cr / ar;
-            double v = var * s11 / det / (ar * ar);
-            rho = (q->rho * v + est * RHO_PRIOR_VAR) / (v + RHO_PRIOR_VAR);
-        }
-        if (!(rho >= RHO_MIN))
-            rho = RHO_MIN;
-        if (rho > RHO_MAX)
-            rho = RHO_MAX;
-    }
-    double s2 = 0;
-    for (size_t k = ks - 1; k < k_end; k++) {
-        double prev_b = k > ks - 1 ? q->bh[k - 1] : q->bh[k];
-        double next_b = k + 1 < k_end ? q->bh[k + 1] : q->bh[k];
-        double sv = q->bh[k] + rho * (prev_b + next_b);
-        s2 += sv * sv;
-    }
-    s2 /= (double)(k_end - ks + 1);
+    double rho = estimate_rho(q, ks, k_end, var);
+    double s2 = noiseless_mean_square(q, ks, k_end, rho);
     estimate_amplitude(q, ks - 1, k_end, s2, &a, &var);
     bcjr(q, b0, ns, a, rho, var);
 
@@ -1107,17 +1164,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     double noise_per_sample = 2.0 * var / q->g0; /* complex, if white over the snippet */
     res->rssi_dbfs = 10.0 * log10(power > 1e-30 ? power : 1e-30);
     res->snr_db = 10.0 * log10(power * SPS / noise_per_sample);
-    double num = 0, den = 0;
-    int perr = 0;
-    for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++) {
-        double l = q->llr[ks + i];
-        double sgn = sync_bit(word, i) ? 1.0 : -1.0;
-        num += l * sgn;
-        den += fabs(l);
-        perr += l * sgn <= 0;
-    }
-    res->preamble_quality = den > 0 ? num / den : 0;
-    res->preamble_errors = perr;
+    res->preamble_quality = preamble_quality(q, ks, word, &res->preamble_errors);
     res->sync_index = best_w;
     res->sync_errors = errors;
     res->sync_score = isfinite(second) ? best - second : best;

@@ -410,115 +410,128 @@ static int verify_capture(const char *path, iq_format_t format, synth_t *s)
     return rc;
 }
 
-int main(int argc, char **argv)
-{
+/* What the command line asks for. */
+typedef struct {
     synth_config_t cfg;
-    synth_config_default(&cfg);
-    const char *out_path = NULL, *truth_path = NULL, *keys_path = NULL;
-    iq_format_t format = IQ_FORMAT_UNKNOWN, sigmf_type = IQ_FORMAT_CF32;
-    bool progress = false, verify = false;
-    double start_unix_s = 0;
+    const char *out_path, *truth_path, *keys_path;
+    iq_format_t format, sigmf_type;
+    bool progress, verify;
+    double start_unix_s;
+} synth_args_t;
+
+#define ARGS_OK (-1) /* parse_args: go on (any other value is the exit status) */
+
+/* Reads the options into a and checks them together. ARGS_OK, or the exit status (0
+ * after --help/--version, EXIT_USAGE with the message printed). */
+static int parse_args(int argc, char **argv, synth_args_t *a)
+{
+    synth_config_default(&a->cfg);
+    a->out_path = a->truth_path = a->keys_path = NULL;
+    a->format = IQ_FORMAT_UNKNOWN;
+    a->sigmf_type = IQ_FORMAT_CF32;
+    a->progress = a->verify = false;
+    a->start_unix_s = 0;
     int c;
     long iv;
     while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'o':
-            out_path = optarg;
+            a->out_path = optarg;
             break;
         case OPT_FORMAT:
-            format = iq_format_from_name(optarg);
-            if (format == IQ_FORMAT_UNKNOWN)
+            a->format = iq_format_from_name(optarg);
+            if (a->format == IQ_FORMAT_UNKNOWN)
                 return usage_error("unknown --format '%s' (cu8, cs8, cs16, cf32, wav, wav16, "
                                    "wavf32, sigmf)",
                                    optarg);
             break;
         case OPT_SIGMF_TYPE:
-            sigmf_type = iq_format_from_name(optarg);
-            if (sigmf_type != IQ_FORMAT_CU8 && sigmf_type != IQ_FORMAT_CS8 &&
-                sigmf_type != IQ_FORMAT_CS16 && sigmf_type != IQ_FORMAT_CF32)
+            a->sigmf_type = iq_format_from_name(optarg);
+            if (a->sigmf_type != IQ_FORMAT_CU8 && a->sigmf_type != IQ_FORMAT_CS8 &&
+                a->sigmf_type != IQ_FORMAT_CS16 && a->sigmf_type != IQ_FORMAT_CF32)
                 return usage_error("bad --sigmf-datatype '%s' (cu8, cs8, cs16, cf32)", optarg);
             break;
         case OPT_START_UTC:
-            if (iq_parse_datetime(optarg, &start_unix_s) != 0)
+            if (iq_parse_datetime(optarg, &a->start_unix_s) != 0)
                 return usage_error("bad --start-utc '%s': ISO-8601 UTC such as "
                                    "2026-12-05T10:00:00Z",
                                    optarg);
             break;
         case OPT_TRUTH:
-            truth_path = optarg;
+            a->truth_path = optarg;
             break;
         case OPT_KEYS:
-            keys_path = optarg;
+            a->keys_path = optarg;
             break;
         case OPT_PROGRESS:
-            progress = true;
+            a->progress = true;
             break;
         case OPT_VERIFY:
-            verify = true;
+            a->verify = true;
             break;
         case OPT_RATE:
-            if (!cli_parse_number(optarg, &cfg.rate_sps) || cfg.rate_sps <= 0)
+            if (!cli_parse_number(optarg, &a->cfg.rate_sps) || a->cfg.rate_sps <= 0)
                 return usage_error("bad --rate '%s': a positive sample rate such as 1024k", optarg);
             break;
         case OPT_CENTER:
-            if (!cli_parse_number(optarg, &cfg.center_freq_hz) || cfg.center_freq_hz <= 0)
+            if (!cli_parse_number(optarg, &a->cfg.center_freq_hz) || a->cfg.center_freq_hz <= 0)
                 return usage_error("bad --center-freq '%s': a frequency such as 868.13M", optarg);
             break;
         case OPT_RC: {
             const rc_params_t *rc = rc_lookup(optarg);
             if (!rc)
                 return usage_error("bad --rc '%s': RC1..RC7", optarg);
-            cfg.rc = rc->number;
+            a->cfg.rc = rc->number;
             break;
         }
         case OPT_DURATION:
-            if (!cli_parse_number(optarg, &cfg.duration_s) || cfg.duration_s <= 0)
+            if (!cli_parse_number(optarg, &a->cfg.duration_s) || a->cfg.duration_s <= 0)
                 return usage_error("bad --duration '%s': seconds > 0", optarg);
             break;
         case OPT_SEED:
-            if (!parse_seed(optarg, &cfg.seed))
+            if (!parse_seed(optarg, &a->cfg.seed))
                 return usage_error("bad --seed '%s': a non-negative integer", optarg);
             break;
         case OPT_ST_NOISE_SEED:
-            if (!parse_seed(optarg, &cfg.station_noise_seed) || cfg.station_noise_seed == 0)
+            if (!parse_seed(optarg, &a->cfg.station_noise_seed) || a->cfg.station_noise_seed == 0)
                 return usage_error("bad --station-noise-seed '%s': a positive integer", optarg);
             break;
         case OPT_ST_EBN0:
-            if (!cli_parse_number(optarg, &cfg.station_ebn0_db) ||
-                !(fabs(cfg.station_ebn0_db) <= 60))
+            if (!cli_parse_number(optarg, &a->cfg.station_ebn0_db) ||
+                !(fabs(a->cfg.station_ebn0_db) <= 60))
                 return usage_error("bad --station-ebn0 '%s': dB in -60..60", optarg);
             break;
         case OPT_ST_FREQ:
-            if (!cli_parse_number(optarg, &cfg.station_freq_hz) ||
-                !(fabs(cfg.station_freq_hz) <= 100e3))
+            if (!cli_parse_number(optarg, &a->cfg.station_freq_hz) ||
+                !(fabs(a->cfg.station_freq_hz) <= 100e3))
                 return usage_error("bad --station-freq '%s': Hz in -100k..100k", optarg);
             break;
         case OPT_ST_DELAY:
-            if (!cli_parse_number(optarg, &cfg.station_delay_s) ||
-                !(cfg.station_delay_s >= 0 && cfg.station_delay_s <= 600))
+            if (!cli_parse_number(optarg, &a->cfg.station_delay_s) ||
+                !(a->cfg.station_delay_s >= 0 && a->cfg.station_delay_s <= 600))
                 return usage_error("bad --station-delay '%s': seconds in 0..600", optarg);
             break;
         case OPT_DEVICES:
             if (!cli_parse_long(optarg, 10, 0, 100000, &iv))
                 return usage_error("bad --devices '%s': 0..100000", optarg);
-            cfg.devices = (int)iv;
+            a->cfg.devices = (int)iv;
             break;
         case OPT_INTERVAL:
-            if (!cli_parse_number(optarg, &cfg.msg_interval_s) || cfg.msg_interval_s <= 0)
+            if (!cli_parse_number(optarg, &a->cfg.msg_interval_s) || a->cfg.msg_interval_s <= 0)
                 return usage_error("bad --interval '%s': seconds > 0", optarg);
             break;
         case OPT_BAUD:
             if (strcmp(optarg, "100") == 0)
-                cfg.baud = 100;
+                a->cfg.baud = 100;
             else if (strcmp(optarg, "600") == 0)
-                cfg.baud = 600;
+                a->cfg.baud = 600;
             else if (strcasecmp(optarg, "mixed") == 0)
-                cfg.baud = SYNTH_BAUD_MIXED;
+                a->cfg.baud = SYNTH_BAUD_MIXED;
             else
                 return usage_error("bad --baud '%s': 100, 600 or mixed", optarg);
             break;
         case OPT_EBN0:
-            if (!parse_range(optarg, &cfg.ebn0_min_db, &cfg.ebn0_max_db))
+            if (!parse_range(optarg, &a->cfg.ebn0_min_db, &a->cfg.ebn0_max_db))
                 return usage_error("bad --ebn0 '%s': DB or LO:HI with LO <= HI", optarg);
             break;
         case OPT_SINGLE:
@@ -535,63 +548,63 @@ int main(int argc, char **argv)
                                    : c == OPT_KEEPALIVE ? "keepalive"
                                                         : "dl-confirmation");
             if (c == OPT_SINGLE)
-                cfg.p_single_frame = p;
+                a->cfg.p_single_frame = p;
             else if (c == OPT_BF)
-                cfg.p_bf = p;
+                a->cfg.p_bf = p;
             else if (c == OPT_ONE_BIT)
-                cfg.p_one_bit = p;
+                a->cfg.p_one_bit = p;
             else if (c == OPT_KEEPALIVE)
-                cfg.p_keepalive = p;
+                a->cfg.p_keepalive = p;
             else
-                cfg.p_dl_confirmation = p;
+                a->cfg.p_dl_confirmation = p;
             break;
         }
         case OPT_PAYLOAD_CLASSES:
-            cfg.payload_classes = true;
+            a->cfg.payload_classes = true;
             break;
         case OPT_MAX_PPM:
-            if (!cli_parse_number(optarg, &cfg.freq_error_ppm_max))
+            if (!cli_parse_number(optarg, &a->cfg.freq_error_ppm_max))
                 return usage_error("bad --max-ppm '%s'", optarg);
             break;
         case OPT_MAX_DRIFT:
-            if (!parse_pair(optarg, &cfg.drift_max_hz_s_br100, &cfg.drift_max_hz_s_br600))
+            if (!parse_pair(optarg, &a->cfg.drift_max_hz_s_br100, &a->cfg.drift_max_hz_s_br600))
                 return usage_error("bad --max-drift '%s': BR100,BR600 in Hz/s, e.g. 20,50", optarg);
             break;
         case OPT_MAX_BAUD_ERR:
-            if (!cli_parse_number(optarg, &cfg.baud_error_ppm_max))
+            if (!cli_parse_number(optarg, &a->cfg.baud_error_ppm_max))
                 return usage_error("bad --max-baud-error '%s'", optarg);
             break;
         case OPT_NOISE_DBFS:
-            if (!cli_parse_number(optarg, &cfg.noise_dbfs))
+            if (!cli_parse_number(optarg, &a->cfg.noise_dbfs))
                 return usage_error("bad --noise-dbfs '%s'", optarg);
             break;
         case OPT_NO_NOISE:
-            cfg.noise = false;
+            a->cfg.noise = false;
             break;
         case OPT_CW:
             if (!cli_parse_long(optarg, 10, 0, 1000, &iv))
                 return usage_error("bad --cw '%s': 0..1000", optarg);
-            cfg.cw_tones = (int)iv;
+            a->cfg.cw_tones = (int)iv;
             break;
         case OPT_FSK:
             if (!cli_parse_long(optarg, 10, 0, 100, &iv))
                 return usage_error("bad --fsk '%s': 0..100", optarg);
-            cfg.fsk_interferers = (int)iv;
+            a->cfg.fsk_interferers = (int)iv;
             break;
         case OPT_INTF_DB:
-            if (!cli_parse_number(optarg, &cfg.interferer_db))
+            if (!cli_parse_number(optarg, &a->cfg.interferer_db))
                 return usage_error("bad --interferer-db '%s'", optarg);
             break;
         case OPT_COLLISIONS:
             if (!cli_parse_long(optarg, 10, 0, 100000, &iv))
                 return usage_error("bad --collisions '%s': 0..100000", optarg);
-            cfg.collisions = (int)iv;
+            a->cfg.collisions = (int)iv;
             break;
         case OPT_BPROC:
-            cfg.bproc_confirm = true;
+            a->cfg.bproc_confirm = true;
             break;
         case OPT_DL_OFFSET:
-            if (!cli_parse_number(optarg, &cfg.dl_offset_s) || !(cfg.dl_offset_s > 0))
+            if (!cli_parse_number(optarg, &a->cfg.dl_offset_s) || !(a->cfg.dl_offset_s > 0))
                 return usage_error("bad --dl-offset '%s': seconds > 0 (within T_RX)", optarg);
             break;
         case 'h':
@@ -607,23 +620,37 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (cfg.dl_offset_s > 0 && !cfg.bproc_confirm)
+    if (a->cfg.dl_offset_s > 0 && !a->cfg.bproc_confirm)
         return usage_error("--dl-offset applies to --bproc-confirm only");
-    if (!out_path)
+    if (!a->out_path)
         return usage_error("no output file: give -o FILE");
-    if (format == IQ_FORMAT_UNKNOWN && strcmp(out_path, "-") != 0) {
-        format = iq_format_from_path(out_path);
-        if (format == IQ_FORMAT_UNKNOWN)
+    if (a->format == IQ_FORMAT_UNKNOWN && strcmp(a->out_path, "-") != 0) {
+        a->format = iq_format_from_path(a->out_path);
+        if (a->format == IQ_FORMAT_UNKNOWN)
             return usage_error("cannot tell the format of '%s' from its extension: use "
                                "--format",
-                               out_path);
+                               a->out_path);
     }
-    if (format == IQ_FORMAT_UNKNOWN)
+    if (a->format == IQ_FORMAT_UNKNOWN)
         return usage_error("writing to stdout needs --format");
-    if (verify && strcmp(out_path, "-") == 0)
+    if (a->verify && strcmp(a->out_path, "-") == 0)
         return usage_error("--verify needs a file, not stdout");
-    if (start_unix_s > 0 && format != IQ_FORMAT_SIGMF)
+    if (a->start_unix_s > 0 && a->format != IQ_FORMAT_SIGMF)
         return usage_error("--start-utc needs SigMF output (only SigMF metadata carries it)");
+    return ARGS_OK;
+}
+
+int main(int argc, char **argv)
+{
+    synth_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != ARGS_OK)
+        return rc;
+    const synth_config_t cfg = a.cfg;
+    const char *out_path = a.out_path, *truth_path = a.truth_path, *keys_path = a.keys_path;
+    const iq_format_t format = a.format, sigmf_type = a.sigmf_type;
+    const bool progress = a.progress, verify = a.verify;
+    const double start_unix_s = a.start_unix_s;
 
     char err[512];
     synth_t *s = synth_create(&cfg, err, sizeof err);

@@ -749,6 +749,181 @@ static void classify(truth_score_t *s, const burst_key_t *keys, size_t n_keys, s
     }
 }
 
+/* Why each unmatched burst and message was missed: what was decoded at its time and
+ * carrier (tkeys: scratch for decoded->n entries). */
+static void explain_misses(truth_score_t *s, time_key_t *tkeys)
+{
+    const truth_set_t *truth = s->truth, *decoded = s->decoded;
+    const size_t n_msgs = s->n_msgs;
+    size_t n_t = 0;
+    for (size_t i = 0; i < decoded->n; i++) {
+        const truth_rec_t *d = &decoded->recs[i];
+        if (d->type == TRUTH_REC_FRAME && isfinite(d->t_start_s) && isfinite(d->freq_hz))
+            tkeys[n_t++] = (time_key_t){d->t_start_s, i};
+    }
+    qsort(tkeys, n_t, sizeof *tkeys, cmp_time);
+    for (size_t i = 0; i < truth->n; i++) {
+        truth_burst_res_t *b = &s->burst[i];
+        if (b->dec >= 0) {
+            b->miss = TRUTH_MISS_NONE;
+            b->related = -1;
+            s->msgs[b->msg].frames_matched++;
+            continue;
+        }
+        const truth_rec_t *t = &truth->recs[i];
+        double t0 = t->t_start_s - truth_time_tol_s(&s->cfg, t->baud);
+        size_t lo = 0, hi = n_t;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (tkeys[mid].t_s < t0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t k = lo; k < n_t; k++) {
+            const truth_rec_t *d = &decoded->recs[tkeys[k].idx];
+            if (d->t_start_s > t->t_start_s + truth_time_tol_s(&s->cfg, t->baud))
+                break;
+            if (!in_tolerance(&s->cfg, t, d, NULL))
+                continue;
+            set_miss(&b->miss, &b->related,
+                     d->has_fields ? TRUTH_MISS_OTHER_FRAME : TRUTH_MISS_CRC_BAD,
+                     (long)tkeys[k].idx);
+        }
+        if (b->miss == TRUTH_MISS_NONE)
+            b->miss = TRUTH_MISS_NOTHING;
+    }
+    for (size_t i = 0; i < n_msgs; i++) {
+        truth_msg_t *m = &s->msgs[i];
+        if (m->dec >= 0) {
+            m->miss = TRUTH_MISS_NONE;
+            m->related = -1;
+            continue;
+        }
+        if (m->miss != TRUTH_MISS_NONE)
+            continue; /* wrong fields or misplaced message event */
+        if (m->frames_matched > 0) {
+            m->miss = TRUTH_MISS_FRAMES_ONLY;
+            for (int j = 0; j < m->n_bursts; j++)
+                if (s->burst[m->burst[j]].dec >= 0) {
+                    m->related = s->burst[m->burst[j]].dec;
+                    break;
+                }
+            continue;
+        }
+        for (int j = 0; j < m->n_bursts; j++) {
+            const truth_burst_res_t *b = &s->burst[m->burst[j]];
+            set_miss(&m->miss, &m->related, b->miss, b->related);
+        }
+    }
+}
+
+/* The counts and error statistics of a classified score, per baud group. */
+static void count_statistics(truth_score_t *s)
+{
+    const truth_set_t *truth = s->truth, *decoded = s->decoded;
+    const size_t n_msgs = s->n_msgs;
+    for (size_t i = 0; i < truth->n; i++) {
+        const truth_rec_t *t = &truth->recs[i];
+        const truth_burst_res_t *b = &s->burst[i];
+        COUNT(s, t->baud, truth_frames);
+        if (b->expected)
+            COUNT(s, t->baud, expected_frames);
+        if (b->dec >= 0) {
+            const truth_rec_t *d = &decoded->recs[b->dec];
+            COUNT(s, t->baud, matched_frames);
+            if (b->expected)
+                COUNT(s, t->baud, matched_expected_frames);
+            if (!auth_ok(d))
+                COUNT(s, t->baud, frames_auth_not_ok);
+            double df = d->freq_hz - t->freq_hz;
+            double dt = d->t_start_s - t->t_start_s;
+            double dsnr = d->snr_db - t->ebn0_db; /* NAN when either is unknown */
+            add_err(&s->stats[TRUTH_GROUP_ALL], df, dt, dsnr);
+            if (group_of(t->baud) >= 0)
+                add_err(&s->stats[group_of(t->baud)], df, dt, dsnr);
+        } else {
+            COUNT(s, t->baud, missed_frames);
+            if (b->expected)
+                COUNT(s, t->baud, missed_expected_frames);
+        }
+    }
+    for (size_t i = 0; i < n_msgs; i++) {
+        const truth_msg_t *m = &s->msgs[i];
+        int baud = truth->recs[m->burst[0]].baud;
+        COUNT(s, baud, truth_messages);
+        if (m->expected)
+            COUNT(s, baud, expected_messages);
+        if (m->dec >= 0) {
+            const truth_rec_t *d = &decoded->recs[m->dec];
+            COUNT(s, baud, matched_messages);
+            if (m->expected)
+                COUNT(s, baud, matched_expected_messages);
+            if (d->combined)
+                COUNT(s, baud, combined_messages);
+            if (!auth_ok(d))
+                COUNT(s, baud, messages_auth_not_ok);
+        } else {
+            COUNT(s, baud, missed_messages);
+            if (m->expected)
+                COUNT(s, baud, missed_expected_messages);
+        }
+    }
+    for (size_t i = 0; i < decoded->n; i++) {
+        const truth_rec_t *d = &decoded->recs[i];
+        const truth_dec_res_t *r = &s->dec[i];
+        /* Baud of what it was compared with, else its own. */
+        int baud = d->baud;
+        if (r->truth >= 0 && d->type == TRUTH_REC_FRAME)
+            baud = truth->recs[r->truth].baud;
+        else if (r->truth >= 0)
+            baud = truth->recs[s->msgs[r->truth].burst[0]].baud;
+        if (d->type == TRUTH_REC_REPLAY) {
+            COUNT(s, baud, replay_events);
+            continue;
+        }
+        if (d->type == TRUTH_REC_FRAME && !d->has_fields) {
+            COUNT(s, baud, crc_bad_frames);
+            continue;
+        }
+        bool fr = d->type == TRUTH_REC_FRAME;
+        if (fr)
+            COUNT(s, baud, decoded_frames);
+        else
+            COUNT(s, baud, decoded_messages);
+        switch (r->cls) {
+        case TRUTH_DEC_FALSE:
+            if (fr)
+                COUNT(s, baud, false_frames);
+            else
+                COUNT(s, baud, false_messages);
+            break;
+        case TRUTH_DEC_WRONG:
+            if (fr)
+                COUNT(s, baud, wrong_frames);
+            else
+                COUNT(s, baud, wrong_messages);
+            break;
+        case TRUTH_DEC_MISPLACED:
+            if (fr)
+                COUNT(s, baud, misplaced_frames);
+            else
+                COUNT(s, baud, misplaced_messages);
+            break;
+        case TRUTH_DEC_DUPLICATE:
+            if (fr)
+                COUNT(s, baud, duplicate_frames);
+            else
+                COUNT(s, baud, duplicate_messages);
+            break;
+        default:
+            break;
+        }
+    }
+    for (int g = 0; g < TRUTH_GROUPS; g++)
+        finish_err(&s->stats[g]);
+}
+
 int truth_score(truth_score_t *s, const truth_set_t *truth, const truth_set_t *decoded,
                 const truth_config_t *cfg, char *err, size_t err_len)
 {
@@ -850,169 +1025,8 @@ int truth_score(truth_score_t *s, const truth_set_t *truth, const truth_set_t *d
         if (decoded->recs[i].type == TRUTH_REC_MESSAGE || decoded->recs[i].type == TRUTH_REC_REPLAY)
             classify(s, keys, truth->n, i);
 
-    /* Why each unmatched burst was missed: what was decoded at its time and carrier. */
-    size_t n_t = 0;
-    for (size_t i = 0; i < decoded->n; i++) {
-        const truth_rec_t *d = &decoded->recs[i];
-        if (d->type == TRUTH_REC_FRAME && isfinite(d->t_start_s) && isfinite(d->freq_hz))
-            tkeys[n_t++] = (time_key_t){d->t_start_s, i};
-    }
-    qsort(tkeys, n_t, sizeof *tkeys, cmp_time);
-    for (size_t i = 0; i < truth->n; i++) {
-        truth_burst_res_t *b = &s->burst[i];
-        if (b->dec >= 0) {
-            b->miss = TRUTH_MISS_NONE;
-            b->related = -1;
-            s->msgs[b->msg].frames_matched++;
-            continue;
-        }
-        const truth_rec_t *t = &truth->recs[i];
-        double t0 = t->t_start_s - truth_time_tol_s(&s->cfg, t->baud);
-        size_t lo = 0, hi = n_t;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (tkeys[mid].t_s < t0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (size_t k = lo; k < n_t; k++) {
-            const truth_rec_t *d = &decoded->recs[tkeys[k].idx];
-            if (d->t_start_s > t->t_start_s + truth_time_tol_s(&s->cfg, t->baud))
-                break;
-            if (!in_tolerance(&s->cfg, t, d, NULL))
-                continue;
-            set_miss(&b->miss, &b->related,
-                     d->has_fields ? TRUTH_MISS_OTHER_FRAME : TRUTH_MISS_CRC_BAD,
-                     (long)tkeys[k].idx);
-        }
-        if (b->miss == TRUTH_MISS_NONE)
-            b->miss = TRUTH_MISS_NOTHING;
-    }
-    for (size_t i = 0; i < n_msgs; i++) {
-        truth_msg_t *m = &s->msgs[i];
-        if (m->dec >= 0) {
-            m->miss = TRUTH_MISS_NONE;
-            m->related = -1;
-            continue;
-        }
-        if (m->miss != TRUTH_MISS_NONE)
-            continue; /* wrong fields or misplaced message event */
-        if (m->frames_matched > 0) {
-            m->miss = TRUTH_MISS_FRAMES_ONLY;
-            for (int j = 0; j < m->n_bursts; j++)
-                if (s->burst[m->burst[j]].dec >= 0) {
-                    m->related = s->burst[m->burst[j]].dec;
-                    break;
-                }
-            continue;
-        }
-        for (int j = 0; j < m->n_bursts; j++) {
-            const truth_burst_res_t *b = &s->burst[m->burst[j]];
-            set_miss(&m->miss, &m->related, b->miss, b->related);
-        }
-    }
-
-    /* Statistics. */
-    for (size_t i = 0; i < truth->n; i++) {
-        const truth_rec_t *t = &truth->recs[i];
-        const truth_burst_res_t *b = &s->burst[i];
-        COUNT(s, t->baud, truth_frames);
-        if (b->expected)
-            COUNT(s, t->baud, expected_frames);
-        if (b->dec >= 0) {
-            const truth_rec_t *d = &decoded->recs[b->dec];
-            COUNT(s, t->baud, matched_frames);
-            if (b->expected)
-                COUNT(s, t->baud, matched_expected_frames);
-            if (!auth_ok(d))
-                COUNT(s, t->baud, frames_auth_not_ok);
-            double df = d->freq_hz - t->freq_hz;
-            double dt = d->t_start_s - t->t_start_s;
-            double dsnr = d->snr_db - t->ebn0_db; /* NAN when either is unknown */
-            add_err(&s->stats[TRUTH_GROUP_ALL], df, dt, dsnr);
-            if (group_of(t->baud) >= 0)
-                add_err(&s->stats[group_of(t->baud)], df, dt, dsnr);
-        } else {
-            COUNT(s, t->baud, missed_frames);
-            if (b->expected)
-                COUNT(s, t->baud, missed_expected_frames);
-        }
-    }
-    for (size_t i = 0; i < n_msgs; i++) {
-        const truth_msg_t *m = &s->msgs[i];
-        int baud = truth->recs[m->burst[0]].baud;
-        COUNT(s, baud, truth_messages);
-        if (m->expected)
-            COUNT(s, baud, expected_messages);
-        if (m->dec >= 0) {
-            const truth_rec_t *d = &decoded->recs[m->dec];
-            COUNT(s, baud, matched_messages);
-            if (m->expected)
-                COUNT(s, baud, matched_expected_messages);
-            if (d->combined)
-                COUNT(s, baud, combined_messages);
-            if (!auth_ok(d))
-                COUNT(s, baud, messages_auth_not_ok);
-        } else {
-            COUNT(s, baud, missed_messages);
-            if (m->expected)
-                COUNT(s, baud, missed_expected_messages);
-        }
-    }
-    for (size_t i = 0; i < decoded->n; i++) {
-        const truth_rec_t *d = &decoded->recs[i];
-        const truth_dec_res_t *r = &s->dec[i];
-        /* Baud of what it was compared with, else its own. */
-        int baud = d->baud;
-        if (r->truth >= 0 && d->type == TRUTH_REC_FRAME)
-            baud = truth->recs[r->truth].baud;
-        else if (r->truth >= 0)
-            baud = truth->recs[s->msgs[r->truth].burst[0]].baud;
-        if (d->type == TRUTH_REC_REPLAY) {
-            COUNT(s, baud, replay_events);
-            continue;
-        }
-        if (d->type == TRUTH_REC_FRAME && !d->has_fields) {
-            COUNT(s, baud, crc_bad_frames);
-            continue;
-        }
-        bool fr = d->type == TRUTH_REC_FRAME;
-        if (fr)
-            COUNT(s, baud, decoded_frames);
-        else
-            COUNT(s, baud, decoded_messages);
-        switch (r->cls) {
-        case TRUTH_DEC_FALSE:
-            if (fr)
-                COUNT(s, baud, false_frames);
-            else
-                COUNT(s, baud, false_messages);
-            break;
-        case TRUTH_DEC_WRONG:
-            if (fr)
-                COUNT(s, baud, wrong_frames);
-            else
-                COUNT(s, baud, wrong_messages);
-            break;
-        case TRUTH_DEC_MISPLACED:
-            if (fr)
-                COUNT(s, baud, misplaced_frames);
-            else
-                COUNT(s, baud, misplaced_messages);
-            break;
-        case TRUTH_DEC_DUPLICATE:
-            if (fr)
-                COUNT(s, baud, duplicate_frames);
-            else
-                COUNT(s, baud, duplicate_messages);
-            break;
-        default:
-            break;
-        }
-    }
-    for (int g = 0; g < TRUTH_GROUPS; g++)
-        finish_err(&s->stats[g]);
+    explain_misses(s, tkeys);
+    count_statistics(s);
     rc = 0;
 out:
     if (rc == TRUTH_ERR_NOMEM)
