@@ -63,16 +63,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "template refused: %s\n", err);
         abort();
     }
+    /* NULL: the expansion would pass CBTEMPLATE_MAX_OUT (a large `decoded`, tripled by
+     * URL escaping); the callback is then refused with a log line, not sent cut short */
     char *body = cbtemplate_expand(t, &ev, CBTEMPLATE_ESC_JSON);
-    FUZZ_CHECK(body != NULL);
-    check_strict("JSON callback body", body);
+    if (body) {
+        FUZZ_CHECK(strlen(body) <= CBTEMPLATE_MAX_OUT);
+        check_strict("JSON callback body", body);
+    }
     free(body);
     /* a header value can never gain a line break */
     char *hdr = cbtemplate_expand(t, &ev, CBTEMPLATE_ESC_HEADER);
-    FUZZ_CHECK(hdr != NULL && !strpbrk(hdr, "\r\n"));
+    FUZZ_CHECK(!hdr || !strpbrk(hdr, "\r\n"));
     free(hdr);
     char *url = cbtemplate_expand(t, &ev, CBTEMPLATE_ESC_URL);
-    FUZZ_CHECK(url != NULL);
+    FUZZ_CHECK(!url || strlen(url) <= CBTEMPLATE_MAX_OUT);
     free(url);
     cbtemplate_destroy(t);
     appevent_clear(&ev);
