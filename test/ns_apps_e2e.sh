@@ -10,6 +10,7 @@
 #  - REST /api/devices/<ID>/messages lists the messages; MQTT .../up receives them
 #  - the retry queue and the failures are tables of the core's database: the queue
 #    survives a restart
+#  - the status page, rendered by headless chromium, lists the stations, devices and messages
 #  - a template error in the configuration names the file, line and key (exit 64)
 # NS_APPS_PG=1 runs the same on a real PostgreSQL (test/pg.bash; test/ns_apps_pg_e2e.sh).
 # Licence: MIT.
@@ -212,8 +213,18 @@ fi
 curl -sf "http://127.0.0.1:$R/api/callbacks/failures" | jq_e 'map(select(.callback=="dead")) | length >= 1' >/dev/null ||
     err "REST /api/callbacks/failures without the dead endpoint"
 
-# clean stop: everything closed, the status page had been up
-curl -sf "http://127.0.0.1:$R/" | grep -q "<html" || err "status page"
+# 7. the status page as a browser renders it (headless chromium, the DOM checked): the
+#    3 stations, the 4 devices and the N messages of this run
+chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chromium" \
+    --dump-dom "http://127.0.0.1:$R/" >"$tmp/status.html" 2>"$tmp/chromium.err" ||
+    err "chromium --dump-dom: $(tail -n 3 "$tmp/chromium.err")"
+n_st=$(grep -o '<tr class="station">' "$tmp/status.html" | wc -l)
+n_dev=$(grep -o '<tr class="device"' "$tmp/status.html" | wc -l)
+n_msg=$(grep -o '<tr class="message">' "$tmp/status.html" | wc -l)
+[ "$n_st" = 3 ] && [ "$n_dev" = 4 ] && [ "$n_msg" = $N ] ||
+    err "status page: $n_st stations, $n_dev devices, $n_msg messages; expected 3, 4, $N"
+
+# clean stop: everything closed
 kill $ns_pid
 wait $ns_pid
 rc=$?
