@@ -361,6 +361,12 @@ static double get_double(json_object *o, const char *key, double def)
     return isfinite(d) ? d : def;
 }
 
+/* v when lo <= v <= hi, else NAN (absent). */
+static double in_range(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi ? v : NAN;
+}
+
 static const char *get_str(json_object *o, const char *key)
 {
     json_object *v;
@@ -427,9 +433,11 @@ static int parse_frame(const nscore_frame_t *in, work_t *w, char *why, size_t wh
     /* the station's time of the burst, unless it is absurd (clock off by over an hour) */
     if (utc && nscore_parse_utc(utc, &t) == 0 && fabs(t - in->rx_s) < 3600.0 * 24 * 2)
         w->t_s = t;
-    w->snr_db = get_double(f, "snr_db", NAN);
-    w->rssi_dbfs = get_double(f, "rssi_dbfs", NAN);
-    w->freq_hz = get_double(f, "freq_hz", NAN);
+    /* radio fields outside what a receiver can report count as absent: they are stored,
+     * averaged and compared, and must stay plain numbers */
+    w->snr_db = in_range(get_double(f, "snr_db", NAN), -100.0, 200.0);
+    w->rssi_dbfs = in_range(get_double(f, "rssi_dbfs", NAN), -400.0, 100.0);
+    w->freq_hz = in_range(get_double(f, "freq_hz", NAN), -1e10, 1e10);
     w->tx = json_object_object_get_ex(f, "tx", &v) && json_object_get_boolean(v);
     w->prio = w->msg.bf ? 0 : (w->rank <= 1 ? 1 : 2);
     return 0;

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,19 @@ char *nsdb_url_redacted(const char *url, char *out, size_t out_len)
         snprintf(colon, out_len - (size_t)(colon - out), ":***%s", rest);
     }
     return out;
+}
+
+/* A REAL column read as an integer: truncated toward zero, saturated at the int64 range
+ * (a double outside it has no defined conversion; NaN gives 0). */
+static int64_t real_to_int(double d)
+{
+    if (isnan(d))
+        return 0;
+    if (d >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (d <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)d;
 }
 
 static uint64_t hash_sql(const char *s)
@@ -314,7 +328,7 @@ static int lite_run(nsdb_t *db, const char *sql, const nsdb_val_t *params, size_
             } else if (t == SQLITE_FLOAT) {
                 cell->type = NSDB_T_REAL;
                 cell->d = sqlite3_column_double(st, (int)c);
-                cell->i = (int64_t)cell->d;
+                cell->i = real_to_int(cell->d);
             } else {
                 cell->type = NSDB_T_TEXT;
             }
