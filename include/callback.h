@@ -135,6 +135,8 @@ void callback_get_stats(callback_t *cb, callback_stats_t *st);
 /* The last failures (newest first, at most max) as a JSON array of
  * {"time_ms","callback","device","tries","error"}; the caller owns it. */
 json_object *callback_failures_json(callback_t *cb, size_t max);
+/* The same read from any connection to the queue's database (the REST API's). */
+json_object *callback_failures_json_db(nsdb_t *db, size_t max);
 
 /* Parses a downlink answer (HTTP status, body of len bytes) for ep_id; fills a (status,
  * payload, reason). Exposed for tests and for the MQTT downlink topic. */

@@ -853,7 +853,7 @@ void callback_get_stats(callback_t *cb, callback_stats_t *st)
     *st = cb->st;
 }
 
-static json_object *failures_json_db(nsdb_t *db, size_t max)
+json_object *callback_failures_json_db(nsdb_t *db, size_t max)
 {
     json_object *arr = json_object_new_array();
     nsdb_rows_t *r = NULL;
@@ -884,5 +884,5 @@ static json_object *failures_json_db(nsdb_t *db, size_t max)
 
 json_object *callback_failures_json(callback_t *cb, size_t max)
 {
-    return cb ? failures_json_db(cb->db, max) : json_object_new_array();
+    return cb ? callback_failures_json_db(cb->db, max) : json_object_new_array();
 }

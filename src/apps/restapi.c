@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "callback.h"
 #include "errbuf.h"
 #include "hexutil.h"
 #include "jsonstrict.h"
@@ -149,32 +150,6 @@ static json_object *rows_json(nsdb_t *db, const char *sql, const nsdb_val_t *p, 
             }
             json_object_object_add(o, name, v);
         }
-        json_object_array_add(arr, o);
-    }
-    nsdb_rows_free(r);
-    return arr;
-}
-
-static json_object *failures(restapi_t *a, int max)
-{
-    json_object *arr = json_object_new_array();
-    nsdb_rows_t *r = NULL;
-    nsdb_val_t p[] = {NSDB_INT(max)};
-    if (!arr || nsdb_query(a->db,
-                           "SELECT time_ms, callback, ep_id, tries, error, instance"
-                           " FROM app_callback_failure ORDER BY id DESC LIMIT $1",
-                           p, 1, &r) < 0)
-        return arr;
-    for (size_t i = 0; i < nsdb_rows_count(r); i++) {
-        json_object *o = json_object_new_object();
-        char id[9];
-        snprintf(id, sizeof id, "%08X", (uint32_t)nsdb_rows_int(r, i, 2));
-        json_object_object_add(o, "time_s", json_object_new_double(nsdb_rows_int(r, i, 0) / 1000.0));
-        json_object_object_add(o, "callback", json_object_new_string(nsdb_rows_text(r, i, 1)));
-        json_object_object_add(o, "device", json_object_new_string(id));
-        json_object_object_add(o, "tries", json_object_new_int((int)nsdb_rows_int(r, i, 3)));
-        json_object_object_add(o, "error", json_object_new_string(nsdb_rows_text(r, i, 4)));
-        json_object_object_add(o, "instance", json_object_new_string(nsdb_rows_text(r, i, 5)));
         json_object_array_add(arr, o);
     }
     nsdb_rows_free(r);
@@ -317,12 +292,12 @@ static enum MHD_Result status_page(restapi_t *a, struct MHD_Connection *c)
     strbuf_add(&b, "</table>", 8);
     json_object_put(ms);
 
-    json_object *fl = failures(a, 50);
+    json_object *fl = callback_failures_json_db(a->db, 50);
     sb_printf(&b, "<h2>Callback failures</h2><table id=\"failures\"><tr><th>time</th><th>"
                   "callback</th><th>device</th><th>try</th><th>error</th></tr>");
     for (size_t i = 0; fl && i < json_object_array_length(fl); i++) {
         json_object *o = json_object_array_get_idx(fl, i);
-        utc(jnum(o, "time_s"), t, sizeof t);
+        utc(jnum(o, "time_ms") / 1000.0, t, sizeof t);
         sb_printf(&b, "<tr class=\"failure\"><td>%s</td><td>", t);
         sb_html(&b, jstr(o, "callback"));
         sb_printf(&b, "</td><td>%s</td><td>%d</td><td>", jstr(o, "device"),
@@ -567,7 +542,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_json(c, 200, arr);
     }
     if (get && strcmp(url, "/api/callbacks/failures") == 0)
-        return send_json(c, 200, failures(a, 100));
+        return send_json(c, 200, callback_failures_json_db(a->db, 100));
     if (get && strcmp(url, "/api/stats") == 0) {
         json_object *o = json_object_new_object();
         static const struct {
@@ -577,15 +552,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                   {"messages", "SELECT count(*) FROM ns_messages WHERE status = 'ok'"},
                   {"replays", "SELECT count(*) FROM ns_messages WHERE status = 'replay'"},
                   {"receptions", "SELECT count(*) FROM ns_receptions"},
-                  {"downlinks", "SELECT count(*) FROM ns_downlinks"}};
+                  {"downlinks", "SELECT count(*) FROM ns_downlinks"},
+                  {"callback_failures", "SELECT count(*) FROM app_callback_failure"}};
         for (size_t i = 0; i < sizeof q2 / sizeof q2[0]; i++) {
             int64_t v = 0;
             if (nsdb_query_int(a->db, q2[i].sql, NULL, 0, &v) >= 0)
                 json_object_object_add(o, q2[i].key, json_object_new_int64(v));
         }
-        json_object *fl = failures(a, 1000);
-        json_object_object_add(o, "callback_failures", json_object_new_int((int)json_object_array_length(fl)));
-        json_object_put(fl);
         return send_json(c, 200, o);
     }
     return send_error(c, 404, "no such resource");
