@@ -250,7 +250,11 @@ rx_t *rx_create(const rx_config_t *cfg)
     if (fabs(shift) + pass > q->rate / 2)
         pass = q->rate / 2 - fabs(shift);
     frontend_config_t fc = {
-        .rate_sps = q->rate, .shift_hz = shift, .passband_hz = pass, .grid_hz = GRID_HZ};
+        .rate_sps = q->rate,
+        .shift_hz = shift,
+        .passband_hz = pass,
+        .grid_hz = GRID_HZ,
+        .fft_measure = cfg->fft_measure};
     q->fe = frontend_create(&fc);
     if (!q->fe)
         goto fail;
