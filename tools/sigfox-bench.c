@@ -99,11 +99,13 @@ static const char usage_text[] =
     "front end,\n"
     "                         channelizer, detector, extractor, demodulator, "
     "decoder,\n"
-    "                         assembler) at 250 kS/s, 8 on air at a time, every "
+    "                         assembler) at --rate, 8 on air at a time, every "
     "replica at a\n"
     "                         carrier uniformly random over the band; the bauds "
     "listed in one\n"
     "                         capture, --frames bursts (messages) of each per point\n"
+    "  --rate R               with --pipeline: input rate (default 250k; 2.4M runs the\n"
+    "                         front end's decimation too)\n"
     "  --payloads P           with --pipeline: classes (default: random bytes, all "
     "0x00, all\n"
     "                         0xFF, 0x55/0xAA, a record with one byte counting, 0-12 "
@@ -912,6 +914,7 @@ static long rss_kb(const char *field)
 
 /* --verbose: print what was around every lost burst (sensitivity --pipeline). */
 static bool g_verbose;
+static double g_pipeline_rate = 250e3; /* sensitivity --pipeline --rate */
 
 /* Detector threshold for run_rx (0: the receiver's default). */
 static double g_threshold_db;
@@ -1690,7 +1693,7 @@ static void run_pipeline_point(uint64_t seed, const int *bauds, int nbaud, int c
                                bool combined, point_t **pts, long count)
 {
     enum { LANES = 8 };
-    const double rate = 250e3;
+    const double rate = g_pipeline_rate;
     double ebn0 = pts[0]->ebn0_db;
     long total = count * nbaud;
     typedef struct {
@@ -2030,6 +2033,7 @@ static int cmd_sensitivity(int argc, char **argv)
     bool reference = false, joint_coherent = false;
     double fres_hz = 0.3;
     static const struct option opts[] = {{"pipeline", no_argument, 0, 'P'},
+                                         {"rate", required_argument, 0, 'r'},
                                          {"reference", no_argument, 0, 'R'},
                                          {"joint-coherent", no_argument, 0, 'J'},
                                          {"residual-hz", required_argument, 0, 'F'},
@@ -2060,6 +2064,12 @@ static int cmd_sensitivity(int argc, char **argv)
         case 'V':
             g_verbose = true;
             break;
+        case 'r': {
+            double v[1];
+            parse_rate_list(optarg, v, 1);
+            g_pipeline_rate = v[0];
+            break;
+        }
         case 'L':
             if (!strcmp(optarg, "classes"))
                 payloads = 1;
@@ -2164,11 +2174,10 @@ static int cmd_sensitivity(int argc, char **argv)
     }
 
     if (pipeline)
-        printf("# sensitivity through the whole receiver (rx.h) at 250 kS/s: %ld "
-               "frames "
-               "(messages) per point, 8 at a time at random carriers across the "
-               "band; seed %llu\n",
-               max_frames, (unsigned long long)seed);
+        printf("# sensitivity through the whole receiver (rx.h) at %g kS/s: %ld frames "
+               "(messages) per point, 8 at a time at random carriers across the band; "
+               "seed %llu\n",
+               g_pipeline_rate / 1e3, max_frames, (unsigned long long)seed);
     else
         printf("# sensitivity: up to %ld frames (messages) per point, stop at %ld "
                "errors; seed "
