@@ -265,19 +265,35 @@ static void put_lef32(uint8_t *b, float v)
 
 /* ---- sample conversion ---------------------------------------------------------------- */
 
+/* 8-bit codes to floats through a table of the 256 values, computed by the compiler with
+ * the same expression as the scalar conversion (so the same floats): two loads and a
+ * store per component, where the conversion and division took ~6 instructions, and
+ * every sample of an RTL-SDR or HackRF passes here. */
+#define IQ_CU8(x) (((float)(x) - 127.5f) / 127.5f)
+#define IQ_CS8(x) ((float)(int8_t)(uint8_t)(x) / 128.0f)
+#define IQ_T4(F, b) F(b), F((b) + 1), F((b) + 2), F((b) + 3)
+#define IQ_T16(F, b) IQ_T4(F, b), IQ_T4(F, (b) + 4), IQ_T4(F, (b) + 8), IQ_T4(F, (b) + 12)
+#define IQ_T64(F, b) IQ_T16(F, b), IQ_T16(F, (b) + 16), IQ_T16(F, (b) + 32), IQ_T16(F, (b) + 48)
+#define IQ_T256(F) IQ_T64(F, 0), IQ_T64(F, 64), IQ_T64(F, 128), IQ_T64(F, 192)
+static const float cu8_value[256] = {IQ_T256(IQ_CU8)};
+static const float cs8_value[256] = {IQ_T256(IQ_CS8)};
+
+static void decode8(const float *value, const uint8_t *in, float complex *out, size_t n)
+{
+    float *o = (float *)out;
+    for (size_t k = 0; k < 2 * n; k += 2) {
+        o[k] = value[in[k]];
+        o[k + 1] = value[in[k + 1]];
+    }
+}
+
 void iq_decode(iq_format_t fmt, const void *in_bytes, float complex *out, size_t n)
 {
     const uint8_t *in = in_bytes;
     switch (fmt) {
     case IQ_FORMAT_CU8:
-        for (size_t i = 0; i < n; i++)
-            out[i] = CMPLXF(((float)in[2 * i] - 127.5f) / 127.5f,
-                            ((float)in[2 * i + 1] - 127.5f) / 127.5f);
-        break;
     case IQ_FORMAT_CS8:
-        for (size_t i = 0; i < n; i++)
-            out[i] = CMPLXF((float)(int8_t)in[2 * i] / 128.0f,
-                            (float)(int8_t)in[2 * i + 1] / 128.0f);
+        decode8(fmt == IQ_FORMAT_CS8 ? cs8_value : cu8_value, in, out, n);
         break;
     case IQ_FORMAT_CS16:
     case IQ_FORMAT_WAV16:

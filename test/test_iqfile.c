@@ -876,11 +876,44 @@ static void test_bad_writes(void **state)
     assert_int_equal(iqfile_close(NULL), 0);
 }
 
+/* Every 8-bit code of I and Q, at every offset and length 0..9 around the two-sample
+ * vector steps: exactly the scalar conversion (x - 127.5) / 127.5 and x / 128. */
+static void test_decode8_every_code(void **state)
+{
+    (void)state;
+    uint8_t raw[2 * 256 + 32];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)(i * 7 + i / 256);
+    float complex out[256 + 16];
+    for (int fmt = 0; fmt < 2; fmt++) {
+        iq_format_t f = fmt ? IQ_FORMAT_CS8 : IQ_FORMAT_CU8;
+        for (size_t off = 0; off < 3; off++) {
+            for (size_t n = 0; n < 10; n++) {
+                iq_decode(f, raw + 2 * off, out, n);
+                for (size_t k = 0; k < n; k++) {
+                    uint8_t a = raw[2 * (off + k)], b = raw[2 * (off + k) + 1];
+                    float re = fmt ? (float)(int8_t)a / 128.0f : ((float)a - 127.5f) / 127.5f;
+                    float im = fmt ? (float)(int8_t)b / 128.0f : ((float)b - 127.5f) / 127.5f;
+                    assert_true(crealf(out[k]) == re && cimagf(out[k]) == im);
+                }
+            }
+            iq_decode(f, raw + 2 * off, out, 256);
+            for (size_t k = 0; k < 256; k++) {
+                uint8_t a = raw[2 * (off + k)], b = raw[2 * (off + k) + 1];
+                float re = fmt ? (float)(int8_t)a / 128.0f : ((float)a - 127.5f) / 127.5f;
+                float im = fmt ? (float)(int8_t)b / 128.0f : ((float)b - 127.5f) / 127.5f;
+                assert_true(crealf(out[k]) == re && cimagf(out[k]) == im);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_all_formats),
         cmocka_unit_test(test_clipping),
+        cmocka_unit_test(test_decode8_every_code),
         cmocka_unit_test(test_raw_scaling),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_name_tokens),
