@@ -43,7 +43,7 @@
 #define WRITE_PIECE ((size_t)1 << 20) /* bytes the writer takes per turn */
 #define ANN_QUEUE 1024           /* frames waiting for the writer */
 #define ANN_PENDING 4096         /* frames whose samples the writer has not reached yet */
-#define OPEN_FILES 8             /* recent recordings that still take annotations */
+#define OPEN_FILES 32            /* recent recordings that still take annotations */
 #define HOLD_S 30.0              /* ... for this long (stream time) after their end */
 #define META_EVERY_S 2.0         /* a changed meta is rewritten at most this often */
 #define RETRY_S 5.0              /* after a write error, the next file this much later */
@@ -211,6 +211,9 @@ static void compact_utc(double utc, char *out, size_t len)
  * what names the option in messages. */
 static int check_dir(const char *dir, const char *what, char *err, size_t err_len)
 {
+    /* messages quote at most 200 characters of the path (a log line has its limit) */
+    int ql = strlen(dir) > 200 ? 200 : (int)strlen(dir);
+    const char *more = strlen(dir) > 200 ? "..." : "";
     if (strlen(dir) > PATH_MAX - NAME_MAX_LEN - 16) {
         snprintf(err, err_len, "%s: path too long (%zu characters)", what, strlen(dir));
         return -1;
@@ -218,25 +221,25 @@ static int check_dir(const char *dir, const char *what, char *err, size_t err_le
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT || mkdir(dir, 0755) != 0) {
-            snprintf(err, err_len, "%s: cannot use or create directory '%s': %s", what, dir,
-                     strerror(errno));
+            snprintf(err, err_len, "%s: cannot use or create directory '%.*s%s': %s", what, ql, dir,
+                     more, strerror(errno));
             return -1;
         }
         if (stat(dir, &st) != 0) {
-            snprintf(err, err_len, "%s: '%s': %s", what, dir, strerror(errno));
+            snprintf(err, err_len, "%s: '%.*s%s': %s", what, ql, dir, more, strerror(errno));
             return -1;
         }
     }
     if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, err_len, "%s: '%s' exists and is not a directory", what, dir);
+        snprintf(err, err_len, "%s: '%.*s%s' exists and is not a directory", what, ql, dir, more);
         return -1;
     }
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/.sigfoxd-probe-%ld", dir, (long)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, err_len, "%s: directory '%s' is not writable: %s", what, dir,
-                 strerror(errno));
+        snprintf(err, err_len, "%s: directory '%.*s%s' is not writable: %s", what, ql, dir,
+                 more, strerror(errno));
         return -1;
     }
     close(fd);

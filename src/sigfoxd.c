@@ -1247,7 +1247,7 @@ static int start_recorder(app_t *a)
         .snippet_min_interval_s = c->snippet_min_interval_s,
         .snippet_margin_s = c->snippet_margin_s,
     };
-    char err[512] = "";
+    char err[1536] = ""; /* room for a message quoting a path of CFG_PATH_MAX */
     a->rec = recorder_create(&rc, err, sizeof err);
     if (!a->rec) {
         log_error("%s", err);

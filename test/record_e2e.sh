@@ -245,7 +245,8 @@ run_cmd 64 "$SFX" "${live_args[@]}" --record-max-files -3 &&
 run_cmd 64 "$SFX" --no-config --replay "$cap.sigmf-meta" --record "$tmp/r3" &&
     { grep -q "does not go with --replay" "$tmp/err" || err "--replay --record: $errout"; }
 long=$(printf 'x%.0s' {1..1000})
-run_cmd 64 "$SFX" "${live_args[@]}" --snippets "$tmp/$long" || true
+run_cmd 64 "$SFX" "${live_args[@]}" --snippets "$tmp/$long" &&
+    { grep -q "snippets.dir (--snippets): cannot use or create directory '$tmp/xxx*\.\.\.': File name too long" "$tmp/err" || err "--snippets LONG: $errout"; }
 [ ! -e "$tmp/r2" ] || err "a refused configuration created $tmp/r2"
 
 finish record_e2e
