@@ -37,7 +37,7 @@
 #define RECORDER_QUEUE_S 4.0   /* write queue: how long a stalled disk is bridged */
 #define RECORDER_HISTORY_S 8.0 /* snippet ring: longest burst track + margins + DSP lag */
 #define RECORDER_ANNOTATIONS_PER_FILE 10000 /* keeps a meta well under the 16 MiB readers take */
-#define RECORDER_EXTENSION "sigfoxd" /* the SigMF extension namespace of our fields */
+#define RECORDER_EXTENSION "sigfoxd"        /* the SigMF extension namespace of our fields */
 #define RECORDER_EXTENSION_VERSION "1.0.0"
 
 typedef struct recorder recorder_t;
@@ -51,9 +51,9 @@ typedef struct {
     const char *gain;      /* the gain setting, sigfoxd:gain in captures[0]; NULL/"": none */
     const char *hw;        /* core:hw (the SoapySDR device args); NULL/"": none */
 
-    const char *record_dir;     /* NULL/"": no recording */
-    uint64_t record_max_bytes;  /* sample bytes per file, >= 1 MiB */
-    unsigned record_max_files;  /* recordings kept in record_dir, >= 1 */
+    const char *record_dir;    /* NULL/"": no recording */
+    uint64_t record_max_bytes; /* sample bytes per file, >= 1 MiB */
+    unsigned record_max_files; /* recordings kept in record_dir, >= 1 */
 
     const char *snippet_dir;       /* NULL/"": no snippets */
     unsigned snippet_max_files;    /* snippets in snippet_dir at most (earlier runs' count) */
@@ -74,8 +74,8 @@ typedef struct {
     uint64_t snippets_dropped;       /* undecoded bursts without a snippet: rate limit,
                                         max count, queue, history too short, write error */
     uint64_t snippet_write_errors;
-    size_t queue_bytes;              /* memory of the write queue */
-    size_t history_bytes;            /* memory of the snippet ring */
+    size_t queue_bytes;   /* memory of the write queue */
+    size_t history_bytes; /* memory of the snippet ring */
 } recorder_stats_t;
 
 /* Checks the directories (created when missing, must be writable: a probe file is made
@@ -83,8 +83,7 @@ typedef struct {
  * Returns NULL with a message naming the option and the problem in err. */
 recorder_t *recorder_create(const recorder_config_t *cfg, char *err, size_t err_len);
 /* capture_tap_fn: n samples of cfg.format, the first at stream index first_idx. */
-void recorder_tap(const void *raw, size_t n, uint64_t first_idx, double host_time_s,
-                  void *user);
+void recorder_tap(const void *raw, size_t n, uint64_t first_idx, double host_time_s, void *user);
 /* A decoded frame (CRC-valid ones are annotated; others are ignored). DSP thread. */
 void recorder_frame(recorder_t *r, const rx_frame_t *f);
 /* A burst the receiver detected and did not decode: a snippet when allowed. DSP thread. */

@@ -39,16 +39,16 @@
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)
 #define QUEUE_MIN_BYTES ((size_t)1 << 20)
 #define HISTORY_MAX_BYTES ((size_t)128 << 20)
-#define MAX_CHUNKS 4096          /* queued stretches (a gap starts a new one) */
+#define MAX_CHUNKS 4096               /* queued stretches (a gap starts a new one) */
 #define WRITE_PIECE ((size_t)1 << 20) /* bytes the writer takes per turn */
-#define ANN_QUEUE 1024           /* frames waiting for the writer */
-#define ANN_PENDING 4096         /* frames whose samples the writer has not reached yet */
-#define OPEN_FILES 32            /* recent recordings that still take annotations */
-#define HOLD_S 30.0              /* ... for this long (stream time) after their end */
-#define META_EVERY_S 2.0         /* a changed meta is rewritten at most this often */
-#define RETRY_S 5.0              /* after a write error, the next file this much later */
-#define SNIPPET_JOBS 4           /* snippets cut and waiting to be written */
-#define SNIPPET_FRAME_BITS 210.0 /* the longest uplink frame and its tail, in symbols */
+#define ANN_QUEUE 1024                /* frames waiting for the writer */
+#define ANN_PENDING 4096              /* frames whose samples the writer has not reached yet */
+#define OPEN_FILES 32                 /* recent recordings that still take annotations */
+#define HOLD_S 30.0                   /* ... for this long (stream time) after their end */
+#define META_EVERY_S 2.0              /* a changed meta is rewritten at most this often */
+#define RETRY_S 5.0                   /* after a write error, the next file this much later */
+#define SNIPPET_JOBS 4                /* snippets cut and waiting to be written */
+#define SNIPPET_FRAME_BITS 210.0      /* the longest uplink frame and its tail, in symbols */
 #define NAME_MAX_LEN 96
 #define REC_PREFIX "sigfoxd-rec-"
 #define SNIP_PREFIX "sigfoxd-snip-"
@@ -80,13 +80,13 @@ typedef struct {
 
 /* A recording of this run that may still take annotations. */
 typedef struct {
-    char base[PATH_MAX];  /* without .sigmf-meta / .sigmf-data */
+    char base[PATH_MAX]; /* without .sigmf-meta / .sigmf-data */
     uint64_t first_idx, n;
     double utc;
-    int fd;               /* data file while it is the current one, else -1 */
-    json_object *ann;     /* annotations (array) */
-    bool dirty;           /* annotations not in the meta on disk yet */
-    double meta_mono;     /* when the meta was last written */
+    int fd;           /* data file while it is the current one, else -1 */
+    json_object *ann; /* annotations (array) */
+    bool dirty;       /* annotations not in the meta on disk yet */
+    double meta_mono; /* when the meta was last written */
 } recfile_t;
 
 struct recorder {
@@ -101,7 +101,7 @@ struct recorder {
     size_t qcap, qhead, qlen; /* bytes: ring of qcap, oldest at qhead */
     chunk_t chunks[MAX_CHUNKS];
     size_t chead, clen;
-    bool qgap;        /* the tap dropped samples: the next read starts a new chunk */
+    bool qgap; /* the tap dropped samples: the next read starts a new chunk */
     ann_t annq[ANN_QUEUE];
     size_t nannq;
     snip_t jobs[SNIPPET_JOBS];
@@ -111,9 +111,9 @@ struct recorder {
     /* snippet ring: hmu */
     pthread_mutex_t hmu;
     uint8_t *hist;
-    size_t hcap;                   /* samples */
-    uint64_t hstart, hend;         /* stream indexes held: [hstart, hend) */
-    uint64_t anchor_idx;           /* the last read: its index and UTC */
+    size_t hcap;           /* samples */
+    uint64_t hstart, hend; /* stream indexes held: [hstart, hend) */
+    uint64_t anchor_idx;   /* the last read: its index and UTC */
     double anchor_utc;
 
     /* DSP thread only */
@@ -128,10 +128,10 @@ struct recorder {
     uint8_t *wbuf;
     recfile_t *files[OPEN_FILES]; /* oldest first; the last may be the current one */
     size_t nfiles;
-    bool have_cur;             /* files[nfiles-1] is open for writing */
-    uint64_t stream_end;       /* index after the last sample the writer has seen */
-    double retry_mono;         /* after an error: no new file before this */
-    char **kept;               /* recordings in record_dir, oldest first (names) */
+    bool have_cur;       /* files[nfiles-1] is open for writing */
+    uint64_t stream_end; /* index after the last sample the writer has seen */
+    double retry_mono;   /* after an error: no new file before this */
+    char **kept;         /* recordings in record_dir, oldest first (names) */
     size_t nkept, capkept;
     unsigned seq, snip_seq;
     ann_t pending[ANN_PENDING];
@@ -238,8 +238,8 @@ static int check_dir(const char *dir, const char *what, char *err, size_t err_le
     snprintf(probe, sizeof probe, "%s/.sigfoxd-probe-%ld", dir, (long)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, err_len, "%s: directory '%.*s%s' is not writable: %s", what, ql, dir,
-                 more, strerror(errno));
+        snprintf(err, err_len, "%s: directory '%.*s%s' is not writable: %s", what, ql, dir, more,
+                 strerror(errno));
         return -1;
     }
     close(fd);
@@ -324,7 +324,6 @@ static json_object *num(double v)
     return json_object_new_double(v);
 }
 
-
 static int cmp_ann(const void *a, const void *b)
 {
     const json_object *x = *(const json_object *const *)a, *y = *(const json_object *const *)b;
@@ -389,8 +388,8 @@ static char *meta_text(const recorder_t *r, uint64_t first_idx, double utc, json
     } else {
         json_object_object_add(root, "annotations", json_object_new_array());
     }
-    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                             JSON_C_TO_STRING_SPACED);
+    const char *s =
+        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
     if (s)
         text = strdup(s);
     json_object_put(root);
@@ -626,8 +625,8 @@ static bool place_annotation(recorder_t *r, const ann_t *a, bool final)
         add(&r->anns_dropped, 1);
         return true;
     }
-    json_object *o = annotation(a->idx - f->first_idx, a->count, a->freq_hz, a->baud,
-                                "sigfox uplink frame");
+    json_object *o =
+        annotation(a->idx - f->first_idx, a->count, a->freq_hz, a->baud, "sigfox uplink frame");
     char id[9];
     snprintf(id, sizeof id, "%08" PRIX32, a->ep_id);
     if (o) {
@@ -635,7 +634,8 @@ static bool place_annotation(recorder_t *r, const ann_t *a, bool final)
         json_object_object_add(o, RECORDER_EXTENSION ":mc", json_object_new_int(a->mc));
         json_object_object_add(o, RECORDER_EXTENSION ":rank", json_object_new_int(a->rank));
         json_object_object_add(o, RECORDER_EXTENSION ":snr_db", framejson_number(a->snr_db, 1));
-        json_object_object_add(o, RECORDER_EXTENSION ":rssi_dbfs", framejson_number(a->rssi_dbfs, 1));
+        json_object_object_add(o, RECORDER_EXTENSION ":rssi_dbfs",
+                               framejson_number(a->rssi_dbfs, 1));
         json_object_object_add(o, RECORDER_EXTENSION ":stream_sample",
                                json_object_new_int64((int64_t)a->idx));
     }
@@ -879,6 +879,21 @@ void recorder_tap(const void *raw, size_t n, uint64_t first_idx, double host_tim
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Appends item (size bytes) to the writer's array q (*n of cap items) and wakes the
+ * writer; false when the array is full or the recorder is stopping. */
+static bool enqueue(recorder_t *r, void *q, size_t *n, size_t cap, const void *item, size_t size)
+{
+    pthread_mutex_lock(&r->mu);
+    bool ok = *n < cap && !r->stop;
+    if (ok) {
+        memcpy((uint8_t *)q + *n * size, item, size);
+        (*n)++;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
 void recorder_frame(recorder_t *r, const rx_frame_t *f)
 {
     if (!r || !f || !r->q || !f->frame.crc_ok)
@@ -893,14 +908,7 @@ void recorder_frame(recorder_t *r, const rx_frame_t *f)
                .rank = f->frame.rank,
                .ep_id = f->frame.msg.ep_id,
                .mc = f->frame.msg.mc};
-    pthread_mutex_lock(&r->mu);
-    bool ok = r->nannq < ANN_QUEUE && !r->stop;
-    if (ok) {
-        r->annq[r->nannq++] = a;
-        pthread_cond_signal(&r->cv);
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (!ok)
+    if (!enqueue(r, r->annq, &r->nannq, ANN_QUEUE, &a, sizeof a))
         add(&r->anns_dropped, 1);
 }
 
@@ -926,9 +934,10 @@ void recorder_undecoded(recorder_t *r, const rx_burst_t *b)
     uint64_t lo = b->sample_start > margin ? b->sample_start - margin : 0;
     /* the detector's end can come early (a weak or damaged burst): at least the longest
        frame (208 bits + tail) from its start, as the receiver's snippets */
-    uint64_t reach = (uint64_t)llround(SNIPPET_FRAME_BITS / (b->baud > 0 ? b->baud : 100) *
-                                       r->cfg.rate_sps);
-    uint64_t end = b->sample_end > b->sample_start + reach ? b->sample_end : b->sample_start + reach;
+    uint64_t reach =
+        (uint64_t)llround(SNIPPET_FRAME_BITS / (b->baud > 0 ? b->baud : 100) * r->cfg.rate_sps);
+    uint64_t end =
+        b->sample_end > b->sample_start + reach ? b->sample_end : b->sample_start + reach;
     uint64_t hi = end + margin;
     snip_t s = {.burst = *b};
     pthread_mutex_lock(&r->hmu);
@@ -957,14 +966,7 @@ void recorder_undecoded(recorder_t *r, const rx_burst_t *b)
     }
     if (s.burst.sample_end > s.first_idx + s.n)
         s.burst.sample_end = s.first_idx + s.n; /* cut at what the ring holds */
-    pthread_mutex_lock(&r->mu);
-    bool ok = r->njobs < SNIPPET_JOBS && !r->stop;
-    if (ok) {
-        r->jobs[r->njobs++] = s;
-        pthread_cond_signal(&r->cv);
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (!ok) {
+    if (!enqueue(r, r->jobs, &r->njobs, SNIPPET_JOBS, &s, sizeof s)) {
         free(s.data);
         add(&r->snips_dropped, 1);
         return;
@@ -1125,7 +1127,8 @@ recorder_t *recorder_create(const recorder_config_t *cfg, char *err, size_t err_
             free(names[i]);
         free(names);
         nomem = !r->hist || n < 0;
-        r->snip_budget = n >= (long)cfg->snippet_max_files ? 0 : cfg->snippet_max_files - (unsigned)n;
+        r->snip_budget =
+            n >= (long)cfg->snippet_max_files ? 0 : cfg->snippet_max_files - (unsigned)n;
         if (!nomem && r->snip_budget == 0)
             log_warn("Snippets: %s already holds %ld snippets (snippets.max_files %u): none "
                      "will be written",

@@ -855,21 +855,26 @@ static json_object *recorder_stats_json(const app_t *a)
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
+    const struct {
+        const char *name;
+        uint64_t value;
+    } f[] = {
+        {"record_files", st.record_files},
+        {"record_files_deleted", st.record_files_deleted},
+        {"record_bytes", st.record_bytes},
+        {"record_samples_dropped", st.record_samples_dropped},
+        {"record_write_errors", st.record_write_errors},
+        {"annotations", st.annotations},
+        {"annotations_dropped", st.annotations_dropped},
+        {"snippets", st.snippets},
+        {"snippets_dropped", st.snippets_dropped},
+        {"snippet_write_errors", st.snippet_write_errors},
+        {"queue_bytes", st.queue_bytes},
+        {"history_bytes", st.history_bytes},
+    };
     int rc = 0;
-#define U64(name, v) rc |= framejson_add(o, name, json_object_new_int64((int64_t)(v)))
-    U64("record_files", st.record_files);
-    U64("record_files_deleted", st.record_files_deleted);
-    U64("record_bytes", st.record_bytes);
-    U64("record_samples_dropped", st.record_samples_dropped);
-    U64("record_write_errors", st.record_write_errors);
-    U64("annotations", st.annotations);
-    U64("annotations_dropped", st.annotations_dropped);
-    U64("snippets", st.snippets);
-    U64("snippets_dropped", st.snippets_dropped);
-    U64("snippet_write_errors", st.snippet_write_errors);
-    U64("queue_bytes", st.queue_bytes);
-    U64("history_bytes", st.history_bytes);
-#undef U64
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        rc |= framejson_add(o, f[i].name, json_object_new_int64((int64_t)f[i].value));
     if (rc != 0) {
         json_object_put(o);
         return NULL;

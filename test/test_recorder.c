@@ -50,6 +50,15 @@ static void rm_dir(const char *dir)
     rmdir(dir);
 }
 
+/* An empty file. */
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fail_msg("cannot create %s", path);
+    fclose(f);
+}
+
 /* Sorted names in dir ending in suffix; returns the count, names in out (caller frees). */
 static int list(const char *dir, const char *suffix, char out[][256], int max)
 {
@@ -185,6 +194,26 @@ static recorder_config_t base_config(const char *rec_dir, const char *snip_dir)
                                .snippet_margin_s = 0.5};
 }
 
+/* A recorder on a fresh directory (the recording's or the snippets', by tag) with the
+ * base configuration, changed by the caller in c first when c is not NULL. */
+static recorder_t *start(char *dir, size_t len, const char *tag, bool snippets,
+                         recorder_config_t *c)
+{
+    make_dir(dir, len, tag);
+    recorder_config_t base = base_config(snippets ? NULL : dir, snippets ? dir : NULL);
+    if (c) {
+        c->record_dir = base.record_dir;
+        c->snippet_dir = base.snippet_dir;
+        base = *c;
+    }
+    char err[512] = "";
+    recorder_t *r = recorder_create(&base, err, sizeof err);
+    if (!r)
+        fail_msg("recorder_create: %s", err);
+    fed = 0;
+    return r;
+}
+
 /* 1 MiB files of cs8 (524288 samples): 4.3 files of stream, then a gap; max_files 2 with
  * one file of an earlier run in the directory. */
 static void test_rotation(void **state)
@@ -194,9 +223,7 @@ static void test_rotation(void **state)
     make_dir(dir, sizeof dir, "rot");
     /* an earlier run's recording sorts first and is the first deleted */
     snprintf(old, sizeof old, "%s/sigfoxd-rec-20000101T000000Z-000001.sigmf-data", dir);
-    FILE *f = fopen(old, "w");
-    assert_non_null(f);
-    fclose(f);
+    touch(old);
     recorder_config_t c = base_config(dir, NULL);
     char err[512] = "";
     recorder_t *r = recorder_create(&c, err, sizeof err);
@@ -222,7 +249,7 @@ static void test_rotation(void **state)
 
     char names[16][256];
     int n = list(dir, ".sigmf-data", names, 16);
-    assert_int_equal(n, 2); /* max_files */
+    assert_int_equal(n, 2);                     /* max_files */
     assert_null(strstr(names[0], "20000101T")); /* the old one went first */
     /* the last two: the tail of the first stretch, then the stretch after the gap */
     check_data(names[0], 4 * per, 1000);
@@ -245,7 +272,8 @@ static void test_rotation(void **state)
     assert_true(json_object_object_get_ex(g, "core:datatype", &dt));
     assert_string_equal(json_object_get_string(dt), "ci8");
     assert_true(json_object_object_get_ex(m, "captures", &caps));
-    assert_true(json_object_object_get_ex(json_object_array_get_idx(caps, 0), "sigfoxd:gain", &gain));
+    assert_true(
+        json_object_object_get_ex(json_object_array_get_idx(caps, 0), "sigfoxd:gain", &gain));
     assert_string_equal(json_object_get_string(gain), "40");
     json_object_put(m);
     rm_dir(dir);
@@ -256,13 +284,9 @@ static void test_stats(void **state)
 {
     (void)state;
     char dir[256];
-    make_dir(dir, sizeof dir, "st");
-    recorder_config_t c = base_config(dir, NULL);
+    recorder_config_t c = base_config(NULL, NULL);
     c.record_max_files = 3;
-    char err[512];
-    recorder_t *r = recorder_create(&c, err, sizeof err);
-    assert_non_null(r);
-    fed = 0;
+    recorder_t *r = start(dir, sizeof dir, "st", false, &c);
     const uint64_t per = MIB / 2;
     feed(r, 0, 4 * per + 1000);
     rx_frame_t fr = frame_at(2 * per + 7, 0x44444444);
@@ -292,13 +316,10 @@ static void test_stats(void **state)
     /* a flood of 40 MiB at once into a 2 MB queue: what the writer cannot take is dropped
        and counted, never waited for; every sample is written or counted, and a drop
        starts a new file (a file is one contiguous stretch) */
-    make_dir(dir, sizeof dir, "flood");
-    c = base_config(dir, NULL);
+    c = base_config(NULL, NULL);
     c.record_max_bytes = 64 * MIB;
     c.record_max_files = 16;
-    r = recorder_create(&c, err, sizeof err);
-    assert_non_null(r);
-    fed = 0;
+    r = start(dir, sizeof dir, "flood", false, &c);
     feed_ex(r, 0, 20 * MIB, true);
     settle(r);
     recorder_get_stats(r, &st);
@@ -312,8 +333,8 @@ static void test_stats(void **state)
         assert_int_equal(stat(names[i], &sb), 0);
         on_disk += (uint64_t)sb.st_size / 2;
     }
-    print_message("flood: %llu of %llu samples written in %d files\n",
-                  (unsigned long long)on_disk, (unsigned long long)fed, nf);
+    print_message("flood: %llu of %llu samples written in %d files\n", (unsigned long long)on_disk,
+                  (unsigned long long)fed, nf);
     assert_int_equal(on_disk, st.record_bytes / 2);
     assert_true(on_disk > 0);
     if (on_disk < fed)
@@ -325,28 +346,32 @@ static void test_stats(void **state)
 static void test_snippets(void **state)
 {
     (void)state;
-    char dir[256];
-    make_dir(dir, sizeof dir, "snip");
+    char dir[256], err[512];
+    recorder_t *r = start(dir, sizeof dir, "snip", true, NULL);
     recorder_config_t c = base_config(NULL, dir);
-    char err[512];
-    recorder_t *r = recorder_create(&c, err, sizeof err);
-    assert_non_null(r);
-    fed = 0;
     recorder_stats_t st;
     recorder_get_stats(r, &st);
     assert_int_equal(st.history_bytes, (size_t)(RECORDER_HISTORY_S * RATE) * 2);
     feed(r, 0, (uint64_t)(5 * RATE));
     /* BR600 burst at 1.0 .. 1.2 s: reach 0.35 s, margins 0.5 s -> 0.5 .. 1.85 s */
-    rx_burst_t b = {.sample_start = 250000, .sample_end = 300000, .freq_hz = 868.1e6,
-                    .snr_db = 12, .baud = 600, .reason = RX_UNDECODED_CRC_BAD};
+    rx_burst_t b = {.sample_start = 250000,
+                    .sample_end = 300000,
+                    .freq_hz = 868.1e6,
+                    .snr_db = 12,
+                    .baud = 600,
+                    .reason = RX_UNDECODED_CRC_BAD};
     recorder_undecoded(r, &b);
     b.sample_start = 375000; /* 0.5 s later: rate limit (1 s) */
     b.sample_end = 400000;
     recorder_undecoded(r, &b);
     /* a BR100 burst at 3.0 s whose detector end came early: reach 2.1 s -> end 5.1 s,
        cut at what the ring holds (5 s) */
-    b = (rx_burst_t){.sample_start = 750000, .sample_end = 800000, .freq_hz = 868.2e6,
-                     .snr_db = 9, .baud = 100, .reason = RX_UNDECODED_NOSYNC};
+    b = (rx_burst_t){.sample_start = 750000,
+                     .sample_end = 800000,
+                     .freq_hz = 868.2e6,
+                     .snr_db = 9,
+                     .baud = 100,
+                     .reason = RX_UNDECODED_NOSYNC};
     recorder_undecoded(r, &b);
     b.sample_start = 1000000; /* the cap of 2 is reached */
     b.sample_end = 1100000;
@@ -368,7 +393,8 @@ static void test_snippets(void **state)
     assert_int_equal(get_i64(m, "captures", 0, "core:global_index"), 125000);
     json_object *caps, *dt;
     assert_true(json_object_object_get_ex(m, "captures", &caps));
-    assert_true(json_object_object_get_ex(json_object_array_get_idx(caps, 0), "core:datetime", &dt));
+    assert_true(
+        json_object_object_get_ex(json_object_array_get_idx(caps, 0), "core:datetime", &dt));
     double t;
     assert_int_equal(iq_parse_datetime(json_object_get_string(dt), &t), 0);
     assert_true(t > 1.8e9 + 0.5 - 1e-4 && t < 1.8e9 + 0.5 + 1e-4);
@@ -399,9 +425,7 @@ static void test_refused(void **state)
     char dir[256], file[300], err[512];
     make_dir(dir, sizeof dir, "bad");
     snprintf(file, sizeof file, "%s/plain", dir);
-    FILE *f = fopen(file, "w");
-    assert_non_null(f);
-    fclose(f);
+    touch(file);
     recorder_config_t c = base_config(file, NULL);
     assert_null(recorder_create(&c, err, sizeof err));
     assert_non_null(strstr(err, "record.dir (--record)"));
