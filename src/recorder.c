@@ -39,16 +39,17 @@
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)
 #define QUEUE_MIN_BYTES ((size_t)1 << 20)
 #define HISTORY_MAX_BYTES ((size_t)128 << 20)
-#define MAX_CHUNKS 4096               /* queued stretches (a gap starts a new one) */
-#define WRITE_PIECE ((size_t)1 << 20) /* bytes the writer takes per turn */
-#define ANN_QUEUE 1024                /* frames waiting for the writer */
-#define ANN_PENDING 4096              /* frames whose samples the writer has not reached yet */
-#define OPEN_FILES 32                 /* recent recordings that still take annotations */
-#define HOLD_S 30.0                   /* ... for this long (stream time) after their end */
-#define META_EVERY_S 2.0              /* a changed meta is rewritten at most this often */
-#define RETRY_S 5.0                   /* after a write error, the next file this much later */
-#define SNIPPET_JOBS 4                /* snippets cut and waiting to be written */
-#define SNIPPET_FRAME_BITS 210.0      /* the longest uplink frame and its tail, in symbols */
+#define MAX_CHUNKS 4096                 /* queued stretches (a gap starts a new one) */
+#define WRITE_PIECE ((size_t)1 << 20)   /* bytes the writer takes per turn */
+#define ANN_QUEUE 1024                  /* frames waiting for the writer */
+#define ANN_PENDING 4096                /* frames whose samples the writer has not reached yet */
+#define OPEN_FILES 32                   /* recent recordings that still take annotations */
+#define HOLD_S 30.0                     /* ... for this long (stream time) after their end */
+#define META_EVERY_S 2.0                /* a changed meta is rewritten at most this often */
+#define RETRY_S 5.0                     /* after a write error, the next file this much later */
+#define SNIPPET_JOBS 4                  /* snippets cut and waiting to be written */
+#define SNIPPET_FRAME_BITS 210.0        /* the longest uplink frame and its tail, in symbols */
+#define SNIPPET_SLICE ((size_t)1 << 20) /* bytes copied out of the ring per lock */
 #define NAME_MAX_LEN 96
 #define REC_PREFIX "sigfoxd-rec-"
 #define SNIP_PREFIX "sigfoxd-snip-"
@@ -514,8 +515,10 @@ static bool open_file(recorder_t *r, uint64_t idx, double utc)
     recfile_t *f = calloc(1, sizeof *f);
     char stamp[32];
     compact_utc(utc, stamp, sizeof stamp);
-    if (f)
+    if (f) {
+        f->fd = -1; /* free_file() must not close descriptor 0 */
         f->ann = json_object_new_array();
+    }
     if (!f || !f->ann) {
         free_file(f);
         errno = ENOMEM;
@@ -537,7 +540,6 @@ static bool open_file(recorder_t *r, uint64_t idx, double utc)
         r->capkept = nc;
     }
     char path[PATH_MAX + 16];
-    f->fd = -1;
     for (int tries = 0; tries < 100 && f->fd < 0; tries++) {
         snprintf(f->base, sizeof f->base, "%s/" REC_PREFIX "%s-%06u", r->record_dir, stamp,
                  ++r->seq % 1000000);
@@ -945,21 +947,39 @@ void recorder_undecoded(recorder_t *r, const rx_burst_t *b)
         lo = r->hstart;
     if (hi > r->hend)
         hi = r->hend;
+    double utc = r->anchor_utc - ((double)r->anchor_idx - (double)lo) / r->cfg.rate_sps;
+    pthread_mutex_unlock(&r->hmu);
     /* the burst's start must still be in the ring */
     if (b->sample_start >= lo && b->sample_start < hi) {
         s.first_idx = lo;
         s.n = hi - lo;
-        s.utc = r->anchor_utc - ((double)r->anchor_idx - (double)lo) / r->cfg.rate_sps;
+        s.utc = utc;
         s.data = malloc((size_t)s.n * r->sbytes);
-        if (s.data) {
-            size_t sb = r->sbytes, pos = (size_t)(lo % r->hcap), part = r->hcap - pos;
-            if (part > s.n)
-                part = (size_t)s.n;
-            memcpy(s.data, r->hist + pos * sb, part * sb);
-            memcpy(s.data + part * sb, r->hist, ((size_t)s.n - part) * sb);
-        }
     }
-    pthread_mutex_unlock(&r->hmu);
+    /* Copied in slices, the lock taken for each (the capture thread's tap waits for one
+       slice at most); a slice the tap has overwritten meanwhile (or a restart of the ring
+       after lost samples) moves hstart past it: the snippet is given up. */
+    for (uint64_t done = 0; s.data && done < s.n;) {
+        size_t sb = r->sbytes, k = (size_t)(s.n - done);
+        if (k > SNIPPET_SLICE / sb)
+            k = SNIPPET_SLICE / sb;
+        uint64_t at = lo + done;
+        size_t pos = (size_t)(at % r->hcap), part = r->hcap - pos;
+        if (part > k)
+            part = k;
+        pthread_mutex_lock(&r->hmu);
+        bool valid = at >= r->hstart && at + k <= r->hend;
+        if (valid) {
+            memcpy(s.data + done * sb, r->hist + pos * sb, part * sb);
+            memcpy(s.data + (done + part) * sb, r->hist, (k - part) * sb);
+        }
+        pthread_mutex_unlock(&r->hmu);
+        if (!valid) {
+            free(s.data);
+            s.data = NULL;
+        }
+        done += k;
+    }
     if (!s.data) {
         add(&r->snips_dropped, 1);
         return;

@@ -342,6 +342,34 @@ static void test_stats(void **state)
     rm_dir(dir);
 }
 
+/* The directory disappears under a running recorder (a disk unmounted, an operator's
+ * rm -r): the file being written goes on (its descriptor stays valid), the next one cannot
+ * be created: errors are counted, the samples dropped and counted, nothing waits or
+ * crashes; the directory back, the recording resumes (after RETRY_S: here not waited for,
+ * so only the counters are checked). */
+static void test_dir_gone(void **state)
+{
+    (void)state;
+    char dir[256];
+    recorder_t *r = start(dir, sizeof dir, "gone", false, NULL);
+    const uint64_t per = MIB / 2;
+    feed(r, 0, per / 2);
+    rm_dir(dir);
+    feed(r, per / 2, 2 * per); /* the rest of file 1, then file 2 cannot be created */
+    recorder_stats_t st;
+    recorder_get_stats(r, &st);
+    print_message("directory gone: files %llu, write errors %llu, samples dropped %llu\n",
+                  (unsigned long long)st.record_files, (unsigned long long)st.record_write_errors,
+                  (unsigned long long)st.record_samples_dropped);
+    assert_int_equal(st.record_files, 1);
+    assert_true(st.record_write_errors >= 1);
+    assert_int_equal(st.record_bytes / 2 + st.record_samples_dropped, fed);
+    assert_true(st.record_samples_dropped >= per / 2);
+    rx_frame_t fr = frame_at(10, 0x66666666);
+    recorder_frame(r, &fr);
+    recorder_destroy(r); /* the meta of file 1 cannot be written either: counted, no crash */
+}
+
 /* Snippets: cut with margins and the longest frame's reach, rate-limited, capped. */
 static void test_snippets(void **state)
 {
@@ -466,9 +494,8 @@ int main(void)
 {
     log_set_level(LOG_LEVEL_WARNING);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_stats),
-        cmocka_unit_test(test_snippets),
+        cmocka_unit_test(test_rotation), cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_dir_gone), cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
