@@ -82,9 +82,14 @@ live_frames=$(jq -r 'select(.type == "frame") | "\(.ep_id) \(.mc) \(.rank) \(.pa
 nlive=$(grep -c . <<<"$live_frames")
 [ "$nlive" -ge 8 ] || err "only $nlive frames decoded live: $(tail -3 "$tmp/live.err")"
 grep -q "^$dmg_id " <<<"$live_frames" && err "the damaged burst ($dmg_id) was decoded live"
+# the stats event carries the recorder's counters (the last one comes before the writer's
+# final flush: its closing figures are in the log)
 jq_e -s 'map(select(.type == "stats"))[-1].recorder | .record_samples_dropped == 0 and
-    .annotations_dropped == 0 and .record_write_errors == 0 and .snippets >= 1' "$tmp/live.jsonl" \
-    >/dev/null || err "recorder stats: $(jq -c 'select(.type == "stats") | .recorder' "$tmp/live.jsonl")"
+    .record_write_errors == 0 and .record_files >= 2 and .queue_bytes > 0 and .history_bytes > 0' \
+    "$tmp/live.jsonl" >/dev/null ||
+    err "recorder stats: $(jq -c 'select(.type == "stats") | .recorder' "$tmp/live.jsonl")"
+grep -q "Recording finished, files: [0-9]*, deleted: 0, bytes: [0-9]*, samples_dropped: 0, write_errors: 0, annotations: $nlive, annotations_dropped: 0" \
+    "$tmp/live.err" || err "recorder summary: $(grep 'Recording finished' "$tmp/live.err")"
 
 # --- the recording --------------------------------------------------------------------------------
 mapfile -t metas < <(ls "$tmp/rec"/sigfoxd-rec-*.sigmf-meta 2>/dev/null)
@@ -182,6 +187,8 @@ extra=$(comm -13 <(echo "$live_frames") <(grep . <<<"$union" | sort -u))
 # --- snippets ---------------------------------------------------------------------------------------
 mapfile -t snips < <(ls "$tmp/snip"/sigfoxd-snip-*.sigmf-meta 2>/dev/null)
 [ ${#snips[@]} -ge 1 ] || err "no snippet written: $(grep -i snippet "$tmp/live.err")"
+grep -q "Snippets finished, written: ${#snips[@]}, dropped: 0, write_errors: 0" "$tmp/live.err" ||
+    err "snippet summary for ${#snips[@]} files: $(grep 'Snippets finished' "$tmp/live.err")"
 found=""
 for m in "${snips[@]}"; do
     d="${m%.sigmf-meta}.sigmf-data"
