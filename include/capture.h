@@ -152,6 +152,23 @@ int capture_stop(capture_t *c);
 /* Stops if needed, closes the device or file and frees everything. NULL-safe. */
 void capture_destroy(capture_t *c);
 
+/* A copy of the radio's samples as the driver delivered them, before conversion: n
+ * samples of capture_native_format() at raw, the first with index first_sample_idx (the
+ * index blocks use, so gaps show as jumps), received at about host_time_s (UTC). Called
+ * on the capture thread after every successful radio read, also for samples the ring
+ * had no room for; it must return quickly (copy and go: the radio is waiting). */
+typedef void (*capture_tap_fn)(const void *raw, size_t n, uint64_t first_sample_idx,
+                               double host_time_s, void *user);
+/* Installs the tap; radio sources only, before capture_start(). Returns CAPTURE_OK or
+ * CAPTURE_ERR_ARG (a file source, already started). */
+int capture_set_tap(capture_t *c, capture_tap_fn fn, void *user);
+/* The radio's stream format (CU8, CS8, CS16 or CF32: what the tap gets); a file source:
+ * its sample format. UNKNOWN for NULL. */
+iq_format_t capture_native_format(const capture_t *c);
+/* The driver's full scale of that format (RTL-SDR CU8 128, a 12-bit CS16 radio 2048;
+ * 1.0 for CF32); 0 when unknown (file sources). */
+double capture_full_scale(const capture_t *c);
+
 /* Counters (a consistent-enough snapshot; any thread). */
 void capture_get_stats(const capture_t *c, capture_stats_t *out);
 double capture_rate(const capture_t *c);        /* actual S/s */

@@ -134,6 +134,14 @@ typedef struct {
     char tx_settings[CFG_STR_MAX];
     double tx_ppm;
     double tx_amplitude;
+    /* recordings of the live input (recorder.h, docs/iq-formats.md) */
+    char record_dir[CFG_PATH_MAX]; /* "": no recording */
+    int record_max_mb;             /* sample data per file, MiB */
+    int record_max_files;          /* recordings kept, the oldest deleted */
+    char snippet_dir[CFG_PATH_MAX]; /* "": no snippets of undecoded bursts */
+    int snippet_max_files;
+    double snippet_min_interval_s;
+    double snippet_margin_s;
     /* monarch (seeds/001; no defaults: the seed has no RC table) */
     bool monarch_enabled;
     double monarch_freq_hz, monarch_df1_hz, monarch_df2_hz;

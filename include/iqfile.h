@@ -69,6 +69,10 @@ iq_format_t iq_format_from_path(const char *path);
  * wavf32 8); 0 for SIGMF and UNKNOWN. */
 size_t iq_format_sample_bytes(iq_format_t fmt);
 
+/* SigMF core:datatype of a sample format: "cu8", "ci8", "ci16_le", "cf32_le" (CU8, CS8,
+ * CS16, CF32); NULL for anything else. */
+const char *iq_sigmf_datatype(iq_format_t fmt);
+
 /* Converts n interleaved samples of a sample format (CU8, CS8, CS16/WAV16, CF32/WAVF32;
  * little-endian, scaling as above) to complex float, and back (rounding, clipping, NaN ->
  * 0). Other formats leave the output untouched. Buffers must not overlap. */

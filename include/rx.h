@@ -65,6 +65,28 @@ typedef struct {
     rx_cpu_t cpu;            /* where the time went */
 } rx_stats_t;
 
+/* Why a burst the detector accepted gave no CRC-valid frame (rx_burst_t.reason). */
+typedef enum {
+    RX_UNDECODED_NOSYNC = 1, /* no preamble + FT found (or the snippet was too short) */
+    RX_UNDECODED_FT_BAD,     /* sync found, FT unreadable or the frame cut short */
+    RX_UNDECODED_CRC_BAD,    /* FT readable, CRC (or fields) bad */
+} rx_undecoded_t;
+/* "nosync", "ft_bad", "crc_bad" ("unknown" otherwise). Never NULL. */
+const char *rx_undecoded_name(rx_undecoded_t r);
+
+/* A burst the detector accepted (counted in bursts_detected) from which no CRC-valid frame
+ * was decoded: what the user may want to record and send in (sigfoxd --snippets). Times
+ * are the detector's, so the burst lies within about +-0.1 s of them. */
+typedef struct {
+    uint64_t sample_start; /* detector's start, in input-stream samples (as sample_idx) */
+    uint64_t sample_end;   /* detector's end (> sample_start) */
+    double freq_hz;        /* carrier (absolute, or relative when the centre is unknown) */
+    double snr_db;         /* detector's estimate over the burst's core */
+    int baud;              /* 100 or 600 (the detector's class) */
+    rx_undecoded_t reason;
+} rx_burst_t;
+typedef void (*rx_burst_cb)(const rx_burst_t *burst, void *user);
+
 typedef struct {
     double rate_sps;          /* input sample rate, 200e3 .. 3.2e6 */
     double capture_center_hz; /* centre frequency of the input (0 if unknown: then all
@@ -82,6 +104,10 @@ typedef struct {
                                  CPU for 0.2-0.6 s more in rx_create (daemon, bench) */
     rx_frame_cb on_frame;
     rx_message_cb on_message;
+    /* Optional: called (like on_frame, from inside rx_process/rx_flush, on the caller's
+     * thread) once for every accepted burst that gave no CRC-valid frame, after its
+     * demodulation attempts. Keep it short: it runs on the DSP thread. */
+    rx_burst_cb on_undecoded;
     void *user;
 } rx_config_t;
 

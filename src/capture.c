@@ -79,6 +79,9 @@ struct capture {
     SoapySDRStream *stream;
     iq_format_t native_fmt; /* stream format requested from the driver */
     float scale;            /* multiplies decoded samples when full scale is unusual */
+    double full_scale;      /* the driver's full scale of native_fmt (0: unknown) */
+    capture_tap_fn tap;     /* raw copy of every radio read (capture_set_tap), or NULL */
+    void *tap_user;
     unsigned adc_bits;      /* source resolution (capture_adc_bits) */
     size_t mtu;
     void *raw;
@@ -659,6 +662,7 @@ static int soapy_open(capture_t *c, bool verbose)
     double full_scale = 0.0;
     char *native = SoapySDRDevice_getNativeStreamFormat(d, SOAPY_SDR_RX, 0, &full_scale);
     c->native_fmt = soapy_format(native);
+    c->full_scale = c->native_fmt == IQ_FORMAT_UNKNOWN ? 1.0 : full_scale;
     if (c->native_fmt == IQ_FORMAT_UNKNOWN)
         c->native_fmt = IQ_FORMAT_CF32;
     /* iq_decode() scales to the format's nominal full scale (128, 32768, 1.0); a radio
@@ -863,9 +867,13 @@ static void *soapy_thread(void *arg)
                 overflow_pending = false;
             }
             update_baseline(c, &tb, now, host_lag(c, &tb, now, c->next_idx + (uint64_t)ret));
+            /* UTC of this read's first sample */
+            double read_utc = timeutil_unix_s() - (double)ret / c->rate_sps;
+            if (c->tap)
+                c->tap(c->raw, (size_t)ret, c->next_idx, read_utc, c->tap_user);
             if (cur) {
                 if (fill == 0)
-                    start_block(c, cur, timeutil_unix_s() - (double)ret / c->rate_sps);
+                    start_block(c, cur, read_utc);
                 iq_decode(c->native_fmt, c->raw, cur->samples + fill, (size_t)ret);
                 if (c->scale != 1.0f)
                     for (size_t i = 0; i < (size_t)ret; i++)
@@ -1099,6 +1107,27 @@ void capture_destroy(capture_t *c)
     free(c->antenna);
     free(c->settings);
     free(c);
+}
+
+int capture_set_tap(capture_t *c, capture_tap_fn fn, void *user)
+{
+    if (!c || c->file || c->started)
+        return CAPTURE_ERR_ARG;
+    c->tap = fn;
+    c->tap_user = user;
+    return CAPTURE_OK;
+}
+
+iq_format_t capture_native_format(const capture_t *c)
+{
+    if (!c)
+        return IQ_FORMAT_UNKNOWN;
+    return c->file ? iqfile_format(c->file) : c->native_fmt;
+}
+
+double capture_full_scale(const capture_t *c)
+{
+    return c && !c->file ? c->full_scale : 0.0;
 }
 
 void capture_get_stats(const capture_t *c, capture_stats_t *out)

@@ -390,6 +390,25 @@ static const cfg_option_t options[] = {
     {"downlink.tx_amplitude", NULL, 0, CFG_TYPE_DOUBLE, FIELD(tx_amplitude), "0.7", 0.01, 1,
      "FRACTION", "peak amplitude of a burst, of the DAC's full scale", NULL},
 
+    {"record.dir", "record", 0, CFG_TYPE_STRING, FIELD(record_dir), "", 0, 0, "DIR",
+     "live: record the raw input as SigMF in DIR (rotating files, every decoded frame "
+     "annotated); \"\": no recording",
+     NULL},
+    {"record.max_mb", "record-max-mb", 0, CFG_TYPE_INT, FIELD(record_max_mb), "1024", 1, 1048576,
+     "MB", "sample data per recording file (MiB); then a new file starts", NULL},
+    {"record.max_files", "record-max-files", 0, CFG_TYPE_INT, FIELD(record_max_files), "10", 1,
+     100000, "N", "recordings kept in record.dir; the oldest are deleted", NULL},
+    {"snippets.dir", "snippets", 0, CFG_TYPE_STRING, FIELD(snippet_dir), "", 0, 0, "DIR",
+     "live: a short SigMF file in DIR for every burst detected but not decoded; \"\": none",
+     NULL},
+    {"snippets.max_files", "snippets-max", 0, CFG_TYPE_INT, FIELD(snippet_max_files), "1000", 1,
+     1000000, "N", "snippets in snippets.dir at most; then none are written (counted)", NULL},
+    {"snippets.min_interval_s", "snippets-interval", 0, CFG_TYPE_DOUBLE,
+     FIELD(snippet_min_interval_s), "1", 0, 86400, "S",
+     "at least this much stream time between two snippets (the rest are counted)", NULL},
+    {"snippets.margin_s", "snippets-margin", 0, CFG_TYPE_DOUBLE, FIELD(snippet_margin_s), "0.5", 0,
+     2, "S", "input kept before and after the detected burst", NULL},
+
     {"monarch.enabled", "monarch", 0, CFG_TYPE_BOOL, FIELD(monarch_enabled), "false", 0, 0, NULL,
      "transmit Monarch beacons every 5 min (+ up to 10 s); needs freq_hz, df1_hz, df2_hz", NULL},
     {"monarch.freq_hz", "monarch-freq", 0, CFG_TYPE_DOUBLE, FIELD(monarch_freq_hz), "0", 0, 6e9,
@@ -404,8 +423,9 @@ static const cfg_option_t options[] = {
 _Static_assert(NOPTIONS <= CFG_MAX_OPTIONS, "raise CFG_MAX_OPTIONS");
 
 /* Groups a file may hold. */
-static const char *const groups[] = {"radio", "receiver", "api",  "devices",  "log",
-                                     "state", "station",  "core", "downlink", "monarch"};
+static const char *const groups[] = {"radio",   "receiver", "api",    "devices",
+                                     "log",     "state",    "station", "core",
+                                     "downlink", "record",  "snippets", "monarch"};
 
 const cfg_option_t *cfg_options(size_t *count)
 {
@@ -1252,6 +1272,24 @@ int cfg_validate(const cfg_t *cfg, char *err, size_t err_len)
                  "endpoint",
                  cfg->pub_endpoint);
         return CFG_ERR_USAGE;
+    }
+    /* The recordings are the live input: a replay has none. Given on the command line
+     * with --replay they are a mistake; from the station's configuration file they are
+     * left out of the replay (sigfoxd.c says so). */
+    static const char *const live_dirs[] = {"record.dir", "snippets.dir"};
+    for (size_t i = 0; i < 2; i++) {
+        const cfg_option_t *o = cfg_find_path(live_dirs[i]);
+        const char *v = (const char *)cfg + o->offset;
+        if (cfg->replay_file[0] && v[0] && cfg_source(cfg, o) == CFG_SRC_FLAG) {
+            snprintf(err, err_len, "--%s records the live radio input: it does not go with --replay",
+                     o->flag);
+            return CFG_ERR_USAGE;
+        }
+        struct stat rs;
+        if (v[0] && stat(v, &rs) == 0 && !S_ISDIR(rs.st_mode)) {
+            snprintf(err, err_len, "%s '%s' exists and is not a directory", o->path, v);
+            return CFG_ERR_USAGE;
+        }
     }
     /* state.dir must be a directory (created at start when missing). */
     struct stat sd;

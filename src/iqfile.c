@@ -728,6 +728,14 @@ static const struct {
 };
 #define SIGMF_TYPE_COUNT (sizeof sigmf_types / sizeof sigmf_types[0])
 
+const char *iq_sigmf_datatype(iq_format_t fmt)
+{
+    for (size_t i = 0; i < SIGMF_TYPE_COUNT; i++)
+        if (sigmf_types[i].fmt == fmt)
+            return sigmf_types[i].datatype;
+    return NULL;
+}
+
 #define SIGMF_PATH_MAX 4096
 
 /* From either file of a SigMF pair or their common base name, the two file names (buffers
@@ -1036,10 +1044,7 @@ static json_object *json_number(double v)
 
 static int sigmf_write_meta(iqfile_t *f, const char *meta_path, const iqfile_params_t *p)
 {
-    const char *dt = NULL;
-    for (size_t i = 0; i < SIGMF_TYPE_COUNT; i++)
-        if (sigmf_types[i].fmt == f->fmt)
-            dt = sigmf_types[i].datatype;
+    const char *dt = iq_sigmf_datatype(f->fmt);
     json_object *root = json_object_new_object();
     json_object *global = json_object_new_object();
     json_object *captures = json_object_new_array();

@@ -577,6 +577,41 @@ static void remove_lines(rx_t *q, int c, slot_t *s, double burst_lo, double burs
     }
 }
 
+const char *rx_undecoded_name(rx_undecoded_t r)
+{
+    switch (r) {
+    case RX_UNDECODED_NOSYNC:
+        return "nosync";
+    case RX_UNDECODED_FT_BAD:
+        return "ft_bad";
+    case RX_UNDECODED_CRC_BAD:
+        return "crc_bad";
+    default:
+        return "unknown";
+    }
+}
+
+/* An accepted burst (close event e of class c) gave no CRC-valid frame: tells
+ * on_undecoded where the detector saw it. */
+static void undecoded(rx_t *q, int c, const burstdet_event_t *e, rx_undecoded_t why)
+{
+    if (!q->cfg.on_undecoded)
+        return;
+    double a = in_index(q, (e->start_hop + 1) * q->hop), b = in_index(q, (e->end_hop + 1) * q->hop);
+    if (a < 0)
+        a = 0;
+    if (b < a + 1)
+        b = a + 1;
+    rx_burst_t r = {.sample_start = (uint64_t)llround(a),
+                    .sample_end = (uint64_t)llround(b),
+                    .freq_hz = q->center_hz + e->freq_bin * q->bin_hz,
+                    .snr_db = e->snr_db,
+                    .baud = geom[c].baud,
+                    .reason = why};
+    q->cfg.on_undecoded(&r, q->cfg.user);
+    lap(q, ST_DECODE);
+}
+
 static void finalize(rx_t *q, int c, slot_t *s)
 {
     const class_geom_t *g = &geom[c];
@@ -604,6 +639,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
         } else {
             q->st.bursts_detected++;
             q->st.bursts_nosync++;
+            undecoded(q, c, e, RX_UNDECODED_NOSYNC);
         }
         goto out;
     }
@@ -635,6 +671,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
         double centre_hz, window_hz; /* window 0: the whole ±baud */
     } hyp_t;
     int nfound = 0;
+    bool any_ok = false; /* an attempt decoded a frame (perhaps one reported already) */
     attempt(q, c, x, nx, 0, &hint, &a);
     first = a;
     double width_hz = e->width_bins * q->bin_hz;
@@ -663,6 +700,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
     bool mirrored = false, was_wide = false;
     for (;;) {
         if (a.status == TRY_OK) {
+            any_ok = true;
             fill_frame(q, c, &a, x0_w, f_det, &f);
             if (report(q, &f, &a.ur, NULL)) {
                 found[nfound++] = f;
@@ -729,6 +767,12 @@ static void finalize(rx_t *q, int c, slot_t *s)
     } else if (first.status == TRY_NOSYNC && nfound == 0) {
         q->st.bursts_nosync++;
     }
+    /* a verified burst that gave no CRC-valid frame (an unverified one is no burst) */
+    if (!unverified && !any_ok)
+        undecoded(q, c, e,
+                  first.status == TRY_CRC_BAD ? RX_UNDECODED_CRC_BAD
+                  : first.status == TRY_FT_BAD ? RX_UNDECODED_FT_BAD
+                                               : RX_UNDECODED_NOSYNC);
 out:
     s->state = SLOT_FREE;
 }

@@ -56,6 +56,7 @@
 #include "monarch.h"
 #include "publisher.h"
 #include "rc.h"
+#include "recorder.h"
 #include "rx.h"
 #include "svcnotify.h"
 #include "timeutil.h"
@@ -82,6 +83,7 @@ typedef struct {
     devstate_t *state;
     publisher_t *pub; /* live mode */
     capture_t *cap;
+    recorder_t *rec; /* live: --record / --snippets (NULL: neither) */
     rx_t *rx;
     levelmeter_t *levels; /* DSP thread */
     delivery_t *out; /* events: publisher live, stdout in a replay; the core link */
@@ -845,6 +847,41 @@ static json_object *levels_json(app_t *a, const levelmeter_report_t *r, uint64_t
     return o;
 }
 
+/* The recorder's counters (stats event, final log line). */
+static json_object *recorder_stats_json(const app_t *a)
+{
+    recorder_stats_t st;
+    recorder_get_stats(a->rec, &st);
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    const struct {
+        const char *name;
+        uint64_t value;
+    } f[] = {
+        {"record_files", st.record_files},
+        {"record_files_deleted", st.record_files_deleted},
+        {"record_bytes", st.record_bytes},
+        {"record_samples_dropped", st.record_samples_dropped},
+        {"record_write_errors", st.record_write_errors},
+        {"annotations", st.annotations},
+        {"annotations_dropped", st.annotations_dropped},
+        {"snippets", st.snippets},
+        {"snippets_dropped", st.snippets_dropped},
+        {"snippet_write_errors", st.snippet_write_errors},
+        {"queue_bytes", st.queue_bytes},
+        {"history_bytes", st.history_bytes},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        rc |= framejson_add(o, f[i].name, json_object_new_int64((int64_t)f[i].value));
+    if (rc != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_object *stats_json(app_t *a)
 {
     json_object *o = json_object_new_object();
@@ -924,6 +961,8 @@ static json_object *stats_json(app_t *a)
         rc |= framejson_add(o, "downlink", downlink_stats_json(a));
     if (a->core)
         rc |= framejson_add(o, "core", corelink_stats_json(a->core));
+    if (a->rec)
+        rc |= framejson_add(o, "recorder", recorder_stats_json(a));
     if (rc != 0) {
         json_object_put(o);
         return NULL;
@@ -1169,6 +1208,63 @@ static int create_delivery(app_t *a)
     return a->out ? 0 : -1;
 }
 
+/* The receiver's results: to the event path, and to the recorder when there is one
+ * (a frame becomes an annotation, an undecoded burst a snippet). DSP thread. */
+static void rx_frame_out(const rx_frame_t *f, void *user)
+{
+    app_t *a = user;
+    delivery_frame(f, a->out);
+    recorder_frame(a->rec, f);
+}
+
+static void rx_message_out(const rx_message_t *m, void *user)
+{
+    app_t *a = user;
+    delivery_message(m, a->out);
+}
+
+static void rx_undecoded_out(const rx_burst_t *b, void *user)
+{
+    app_t *a = user;
+    recorder_undecoded(a->rec, b);
+}
+
+/* Live: the recorder from record.* and snippets.*, fed by the capture thread's tap with
+ * the radio's own samples. Returns 0, or CFG_EXIT_USAGE after logging what is wrong with
+ * the directories. */
+static int start_recorder(app_t *a)
+{
+    const cfg_t *c = &a->cfg;
+    if (!c->record_dir[0] && !c->snippet_dir[0])
+        return 0;
+    recorder_config_t rc = {
+        .format = capture_native_format(a->cap),
+        .rate_sps = capture_rate(a->cap),
+        .center_freq_hz = capture_center_freq(a->cap),
+        .full_scale = capture_full_scale(a->cap),
+        .gain = c->gain,
+        .hw = c->device,
+        .record_dir = c->record_dir,
+        .record_max_bytes = (uint64_t)c->record_max_mb << 20,
+        .record_max_files = (unsigned)c->record_max_files,
+        .snippet_dir = c->snippet_dir,
+        .snippet_max_files = (unsigned)c->snippet_max_files,
+        .snippet_min_interval_s = c->snippet_min_interval_s,
+        .snippet_margin_s = c->snippet_margin_s,
+    };
+    char err[1536] = ""; /* room for a message quoting a path of CFG_PATH_MAX */
+    a->rec = recorder_create(&rc, err, sizeof err);
+    if (!a->rec) {
+        log_error("%s", err);
+        return CFG_EXIT_USAGE;
+    }
+    if (capture_set_tap(a->cap, recorder_tap, a->rec) != CAPTURE_OK) {
+        log_error("Cannot attach the recorder to the capture");
+        return CFG_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 static int create_rx(app_t *a)
 {
     double rate = capture_rate(a->cap), center = capture_center_freq(a->cap);
@@ -1184,9 +1280,10 @@ static int create_rx(app_t *a)
         .rssi_offset_db = a->cfg.rssi_offset_db,
         .keys = a->keys,
         .rc = a->rc,
-        .on_frame = delivery_frame,
-        .on_message = delivery_message,
-        .user = a->out,
+        .on_frame = rx_frame_out,
+        .on_message = rx_message_out,
+        .on_undecoded = a->rec ? rx_undecoded_out : NULL,
+        .user = a,
     };
     a->rx = rx_create(&rc);
     if (!a->rx)
@@ -1219,6 +1316,9 @@ static void app_free(app_t *a)
     rx_destroy(a->rx);
     levelmeter_destroy(a->levels);
     capture_destroy(a->cap);
+    /* after the capture thread (its tap) and the DSP thread: writes the last metas */
+    recorder_destroy(a->rec);
+    a->rec = NULL;
     delivery_destroy(a->out);
     publisher_destroy(a->pub);
     devstate_destroy(a->state);
@@ -1300,6 +1400,9 @@ static int replay_main(app_t *a)
         iqfile_close(f);
         return CFG_EXIT_OK;
     }
+    if (a->cfg.record_dir[0] || a->cfg.snippet_dir[0])
+        log_notice("record.dir / snippets.dir of the configuration are for the live radio: "
+                   "this replay records nothing");
     /* A recording that says when it was made (SigMF core:datetime) gives its events
      * time_utc; others have none. */
     a->replay_start_unix_s = iqfile_start_unix_s(f);
@@ -1412,6 +1515,9 @@ static int live_main(app_t *a)
     a->cap = capture_create(&cc);
     if (!a->cap)
         return CFG_EXIT_RUNTIME; /* capture logged why (missing radio, bad args) */
+    int rs = start_recorder(a);
+    if (rs != 0)
+        return rs;
     if (create_rx(a) != 0)
         return CFG_EXIT_USAGE;
     int dl = start_downlink(a);
