@@ -24,7 +24,8 @@ RADIOS="soapysdr0.8-module-rtlsdr soapysdr0.8-module-hackrf soapysdr0.8-module-a
 # systemd-analyze checks the installed units (test/install_e2e.sh); help2man makes the
 # man pages from each program's --help; bash-completion runs test/bash_completion.sh.
 INSTALL_TOOLS="systemd help2man bash-completion"
-CROSS_TOOLS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static mmdebstrap"
+# qemu-user (dynamic) loads TCG plugins: scripts/pi-bench.sh counts aarch64 instructions
+CROSS_TOOLS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static qemu-user mmdebstrap"
 PACKAGE_TOOLS="dpkg-dev debhelper fakeroot"
 
 check=0 want="$PACKAGES $RADIOS $INSTALL_TOOLS"
