@@ -45,6 +45,21 @@ static float complex *make_tone(size_t n, double rate, double f, double amp)
     return x;
 }
 
+/* n samples uniform in +-0.5 on I and Q from a generator seeded with seed (left in *r
+ * for the caller's further draws). */
+static float complex *make_random(size_t n, uint64_t seed, prng_t *r)
+{
+    float complex *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    prng_seed(r, seed, 0);
+    for (size_t i = 0; i < n; i++) {
+        double re = prng_uniform(r);
+        double im = prng_uniform(r);
+        x[i] = (float)(re - 0.5) + I * (float)(im - 0.5);
+    }
+    return x;
+}
+
 /* Complex amplitude of a tone at f (rate fs) in y[skip..n), by projection. */
 static double tone_amp(const float complex *y, size_t n, size_t skip, double fs, double f)
 {
@@ -168,15 +183,8 @@ static void test_blocks(void **state)
     (void)state;
     const fe_case_t c = {2.4e6, 123456.0, 0};
     size_t n = 100000;
-    float complex *x = malloc(n * sizeof *x);
-    assert_non_null(x);
     prng_t r;
-    prng_seed(&r, 7, 0);
-    for (size_t i = 0; i < n; i++) {
-        double re = prng_uniform(&r);
-        double im = prng_uniform(&r);
-        x[i] = (float)(re - 0.5) + I * (float)(im - 0.5);
-    }
+    float complex *x = make_random(n, 7, &r);
     frontend_t *a = make(&c), *b = make(&c);
     float complex *ya;
     long ma = run(a, x, n, &ya);
@@ -213,15 +221,8 @@ static void test_matches_time_domain(void **state)
     const fe_case_t tc[] = {{2.4e6, 123456.7, 0}, {1.024e6, 0, 0},        {2.4e6, 700e3, 0},
                             {1.92e6, -100.3e3, 0}, {2.048e6, 250e3, 0}, {500e3, 7e3, 0}};
     size_t n = 60000;
-    float complex *x = malloc(n * sizeof *x);
-    assert_non_null(x);
     prng_t r;
-    prng_seed(&r, 11, 0);
-    for (size_t i = 0; i < n; i++) {
-        double re = prng_uniform(&r);
-        double im = prng_uniform(&r);
-        x[i] = (float)(re - 0.5) + I * (float)(im - 0.5);
-    }
+    float complex *x = make_random(n, 11, &r);
     for (size_t t = 0; t < sizeof tc / sizeof tc[0]; t++) {
         frontend_t *q = make(&tc[t]);
         unsigned d = frontend_decimation(q);
