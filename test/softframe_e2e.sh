@@ -95,6 +95,7 @@ grep -q "^$dmg_id\$" <<<"$frames_plain" && err "the damaged burst ($dmg_id) was 
 n=$(jq -c 'select(.type == "softframe")' "$tmp/soft.jsonl" | grep -c .)
 [ "$n" = 1 ] || err "expected 1 softframe event, got $n: $(jq -c 'select(.type == "softframe") | {t_start_s, freq_hz, reason}' "$tmp/soft.jsonl")"
 jq -c 'select(.type == "softframe")' "$tmp/soft.jsonl" | head -1 >"$tmp/sf.json"
+# shellcheck disable=SC2016 # jq variables
 jq_e --argjson t "$dmg_t" --argjson f "$dmg_f" --arg ft "$dmg_ft" --argjson rank "$(jq .rank <<<"$dmg")" '
     .format_version == 1 and .reason == "crc_bad" and .baud == 100
     and ((.t_start_s - $t) | fabs) < 0.005 and ((.freq_hz - $f) | fabs) < 5
