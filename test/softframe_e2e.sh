@@ -28,31 +28,9 @@ cap="$tmp/scene"
 "$SYNTH" -o "$cap" --format sigmf --sigmf-datatype cu8 --rate 250k --duration 10 --devices 5 \
     --interval 4 --single-frame 1 --one-bit 0 --ebn0 22:28 --seed 7 2>"$tmp/synth.log" ||
     { echo "FAIL: synth: $(cat "$tmp/synth.log")"; exit 1; }
-# The first BR100 burst that no other burst overlaps in time (+-0.6 s: the damage hits the
-# whole band).
-dmg=$(jq -c -s 'map(select(.type == "burst")) as $b | [$b[] | select(.baud == 100 and
-        .t_start_s > 1.0 and .t_off_s < 9.5) | . as $x
-        | select([$b[] | select(. != $x and .t_off_s > $x.t_on_s - 0.6 and .t_on_s < $x.t_off_s + 0.6)]
-                 | length == 0)][0]' "$cap.truth.jsonl")
+dmg=$(isolated_burst "$cap.truth.jsonl" 100 1.0 9.5)
 [ "$dmg" != null ] || { echo "FAIL: the scene has no isolated BR100 burst to damage"; exit 1; }
-python3 - "$cap.sigmf-data" "$(jq -r .t_start_s <<<"$dmg")" "$(jq -r .t_end_s <<<"$dmg")" "$RATE" <<'PY' ||
-import random, sys
-path, t0, t1, rate = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-sym = rate / 100.0
-with open(path, "r+b") as f:
-    data = bytearray(f.read())
-    rnd = random.Random(5)
-    k = 32
-    while t0 * rate + (k + 1) * sym < t1 * rate:
-        if rnd.random() < 0.25:
-            a, b = int(t0 * rate + k * sym), int(t0 * rate + (k + 1) * sym)
-            for i in range(2 * a, 2 * b):
-                data[i] = 255 - data[i]  # cu8: x -> -x
-        k += 1
-    f.seek(0)
-    f.write(data)
-PY
-    { echo "FAIL: could not damage the burst"; exit 1; }
+damage_burst "$cap.sigmf-data" "$RATE" "$dmg" random:5 || { echo "FAIL: could not damage the burst"; exit 1; }
 dmg_t=$(jq -r .t_start_s <<<"$dmg")
 dmg_f=$(jq -r .freq_hz <<<"$dmg")
 dmg_ft=$(jq -r '.ft | ascii_upcase | ("0000" + .)[-4:]' <<<"$dmg")
@@ -108,7 +86,7 @@ jq_e --argjson t "$dmg_t" --argjson f "$dmg_f" --arg ft "$dmg_ft" --argjson rank
     "$tmp/sf.json" >/dev/null || err "softframe event: $(cat "$tmp/sf.json")"
 # Signs against the bits sent: the truth bitstream is the frame as modulated; bit k is the
 # phase change from symbol k-1 to symbol k, so the receiver sees bit k flipped when exactly
-# one of those two symbols was negated (the same random draw as the damage).
+# one of those two symbols was negated (the same random draw as damage_burst's).
 python3 - "$tmp/sf.json" "$(jq -r .bitstream <<<"$dmg")" <<'PY' || err "soft values do not match the damaged burst"
 import base64, json, random, sys
 ev = json.load(open(sys.argv[1]))

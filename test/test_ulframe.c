@@ -404,6 +404,19 @@ static void ft_soft(uint16_t ft, float amp, float *soft)
         soft[b] = ((ft >> (UL_FT_BITS - 1 - b)) & 1) ? amp : -amp;
 }
 
+/* Soft values of FT a with the first 3 bits where b differs flipped weakly (to b). */
+static void ft_soft_towards(uint16_t a, uint16_t b, float *soft)
+{
+    uint16_t diff = a ^ b;
+    ft_soft(a, 1.0f, soft);
+    int flipped = 0;
+    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
+        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
+            soft[bit] = -0.1f * soft[bit];
+            flipped++;
+        }
+}
+
 /* Soft FT matching: ML by correlation, so weak wrong bits do not pull it to another FT. */
 static void test_ft_match_soft(void **state)
 {
@@ -424,15 +437,9 @@ static void test_ft_match_soft(void **state)
         }
     /* A = 0x611 (16 B rank 1) and B = 0x034 (8 B rank 3) are 5 bits apart. Flip 3 of
      * those bits weakly: hard decisions are 2 from B and 3 from A, soft picks A. */
-    uint16_t a = 0x611, b = 0x034, diff = a ^ b;
-    assert_int_equal(__builtin_popcount(diff), 5);
-    ft_soft(a, 1.0f, soft);
-    int flipped = 0;
-    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
-        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
-            soft[bit] = -0.1f * soft[bit];
-            flipped++;
-        }
+    uint16_t a = 0x611, b = 0x034;
+    assert_int_equal(__builtin_popcount(a ^ b), 5);
+    ft_soft_towards(a, b, soft);
     uint16_t hard = 0;
     for (int bit = 0; bit < UL_FT_BITS; bit++)
         hard = (uint16_t)(hard << 1 | (soft[bit] > 0));
@@ -461,14 +468,8 @@ static void test_ft_rank_soft(void **state)
     float soft[UL_FT_BITS];
     ul_ft_hyp_t h[20];
     /* the 0x611 / 0x034 case above: A first (distance 3), B second (distance 2) */
-    uint16_t a = 0x611, b = 0x034, diff = a ^ b;
-    ft_soft(a, 1.0f, soft);
-    int flipped = 0;
-    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
-        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
-            soft[bit] = -0.1f * soft[bit];
-            flipped++;
-        }
+    uint16_t a = 0x611, b = 0x034;
+    ft_soft_towards(a, b, soft);
     assert_int_equal(ul_ft_rank_soft(soft, h, 20), 18);
     assert_int_equal(h[0].ft, a);
     assert_int_equal(h[0].distance, 3);
