@@ -117,7 +117,7 @@ int evjson_cmd_downlink(json_object *request, json_object *reply, void *user, ch
  * padding); value i times soft_scale is the LLR log(P(1)/P(0)) of frame bit i counted from
  * the first FT bit. */
 
-/* Longest softframe text evjson_softframe_parse_text() takes (a real one is ~1.2 kB). */
+/* Longest softframe text evjson_softframe_parse_text() takes (a real one is under 1 kB). */
 #define EVJSON_SOFTFRAME_MAX_TEXT 8192
 
 /* Quantizes n (1..RX_SOFT_MAX) LLRs into q[i] = round(llr[i] / scale) within -127..127

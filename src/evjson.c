@@ -576,8 +576,9 @@ int evjson_softframe_parse(json_object *obj, rx_softframe_t *out, char *err, siz
         return -1;
     }
     out->ft_readable = strcmp(r, "crc_bad") == 0;
-    if (get_num(obj, "symbol_rate", 0.9 * out->baud, 1.1 * out->baud, &out->symbol_rate, err,
-                err_len) != 0 ||
+    /* bounds in whole Hz: a value within them stays within them when rounded for an event */
+    if (get_num(obj, "symbol_rate", out->baud * 9 / 10, out->baud * 11 / 10, &out->symbol_rate,
+                err, err_len) != 0 ||
         get_num(obj, "freq_hz", -1e10, 1e10, &out->freq_hz, err, err_len) != 0 ||
         get_num(obj, "drift_hz_s", -1e6, 1e6, &out->drift_hz_s, err, err_len) != 0 ||
         get_num(obj, "rssi_dbfs", -1000, 1000, &out->rssi_dbfs, err, err_len) != 0 ||
