@@ -584,6 +584,20 @@ static void test_softframe_hostile(void **state)
     assert_int_equal(
         evjson_softframe_parse_text(text, EVJSON_SOFTFRAME_MAX_TEXT + 1, &back, err, sizeof err),
         -1);
+    /* symbol_rate bounds are whole Hz (0.9 .. 1.1 x baud): the lowest accepted value builds
+     * an event that parses again */
+    for (int k = 0; k < 2; k++) {
+        json_object *o = NULL;
+        assert_int_equal(json_object_deep_copy(good, &o, NULL), 0);
+        json_object_object_add(o, "symbol_rate", json_object_new_double(k ? 90.0004 : 89.9996));
+        assert_int_equal(evjson_softframe_parse(o, &back, err, sizeof err), k ? 0 : -1);
+        json_object_put(o);
+    }
+    json_object *again = evjson_softframe(&back, NULL);
+    const char *t2 = json_object_to_json_string_ext(again, JSON_C_TO_STRING_PLAIN);
+    assert_int_equal(evjson_softframe_parse_text(t2, strlen(t2), &back, err, sizeof err), 0);
+    assert_true(back.symbol_rate == 90.0);
+    json_object_put(again);
     assert_int_equal(evjson_softframe_parse(NULL, &back, err, sizeof err), -1);
     assert_int_equal(evjson_softframe_parse(good, NULL, err, sizeof err), -1);
     json_object_put(good);
