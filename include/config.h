@@ -92,6 +92,8 @@ typedef struct {
     bool report_bad_frames;
     double rssi_offset_db;
     bool publish_unauthenticated;
+    bool publish_soft;            /* softframe events of undecoded bursts */
+    double publish_soft_max_per_s; /* at most this many per second; 0: no limit */
     int daily_messages; /* anti-replay window W = max(20, 3 x this) */
     /* api */
     char pub_endpoint[CFG_STR_MAX];

@@ -6,6 +6,7 @@
  *                                                   or "replay" ----+-> once (evjson.h) ->
  *   dlsched_event_t -----------------------------> "downlink_*" ----+   every sink whose
  *   Monarch beacon report -----------------------> "monarch_beacon" +   classes match
+ *   rx_softframe_t (delivery_softframe) ---------> "softframe" -----+
  *   delivery_log() (warnings and worse) ---------> "log" -----------+
  *   delivery_emit() (the daemon's counters) -----> "stats" ---------+
  *
@@ -64,7 +65,8 @@ enum {
     DELIVERY_UPLINK = 1u << 0,   /* frame, message, replay */
     DELIVERY_DOWNLINK = 1u << 1, /* downlink_*, monarch_beacon */
     DELIVERY_STATUS = 1u << 2,   /* stats, log */
-    DELIVERY_ALL = DELIVERY_UPLINK | DELIVERY_DOWNLINK | DELIVERY_STATUS,
+    DELIVERY_SOFT = 1u << 4,     /* softframe (only when the daemon is asked for them) */
+    DELIVERY_ALL = DELIVERY_UPLINK | DELIVERY_DOWNLINK | DELIVERY_STATUS | DELIVERY_SOFT,
     /* With DELIVERY_UPLINK: also the frames and messages suppressed for the other sinks
      * (auth not "ok"), e.g. for a network core that checks UL-AUTH itself. Such events
      * carry suppressed = true. */
@@ -112,6 +114,10 @@ typedef struct {
     /* NULL or "": events carry no "station_id"; else copied, at most EVJSON_STATION_ID_MAX
      * characters. */
     const char *station_id;
+    /* softframe events per second of stream time at most (a token bucket holding one
+     * second's worth, at least one); the rest are counted in softframes_dropped. 0: no
+     * limit. */
+    double soft_max_per_s;
 } delivery_config_t;
 
 typedef struct {
@@ -120,6 +126,8 @@ typedef struct {
     uint64_t replays;                      /* replay events */
     uint64_t events_suppressed;            /* unauthenticated frames and messages not delivered */
     uint64_t build_failures;               /* events that could not be built (out of memory) */
+    uint64_t softframes_published;         /* softframe events delivered */
+    uint64_t softframes_dropped;           /* softframe events over soft_max_per_s */
     uint64_t state_syncs;                  /* state writes by delivery_release() */
     double state_sync_s, state_sync_max_s; /* their total and longest time */
 } delivery_stats_t;
@@ -156,6 +164,9 @@ void delivery_release(delivery_t *d);
 /* The receiver's callbacks (rx_frame_cb / rx_message_cb with user = the delivery_t). */
 void delivery_frame(const rx_frame_t *f, void *d);
 void delivery_message(const rx_message_t *m, void *d);
+/* The soft values of a burst the receiver synchronised on but could not decode
+ * (rx_burst_t.soft): a "softframe" event (class DELIVERY_SOFT), within soft_max_per_s. */
+void delivery_softframe(delivery_t *d, const rx_softframe_t *sf);
 /* A downlink scheduler event (dlsched_event_cb shape without its return value). */
 void delivery_downlink(delivery_t *d, const dlsched_event_t *ev);
 /* A Monarch beacon report (the context's fields are filled in here). */

@@ -101,4 +101,42 @@ json_object *evjson_downlink_stats(const dlsched_stats_t *s);
 int evjson_cmd_downlink(json_object *request, json_object *reply, void *user, char *err,
                         size_t err_len);
 
+/* ---- soft frames ("softframe", docs/api.md) ------------------------------------------------
+ *
+ * A burst the receiver synchronised on (preamble and FT matched) whose frame it could not
+ * decode, with the demodulator's soft values so that a network core can decode it jointly
+ * with the same burst from other stations:
+ *
+ *   {"type": "softframe", "format_version": 1, "reason": "crc_bad", <radio fields of a frame
+ *    event: baud, freq_hz, drift_hz_s, rssi_dbfs, snr_db, sample_idx, t_start_s, t_end_s,
+ *    time_utc>, "symbol_rate": 100.002, "ft_rx": "094C", "ft": [{"ft": "094C", "rank": 1,
+ *    "container_bytes": 20, "control": false, "distance": 0}, ...], "soft_scale": 0.5,
+ *    "n_symbols": 189, "soft": "<base64>"}
+ *
+ * soft: n_symbols signed bytes (two's complement, -127..127), base64 (RFC 4648 with
+ * padding); value i times soft_scale is the LLR log(P(1)/P(0)) of frame bit i counted from
+ * the first FT bit. */
+
+/* Longest softframe text evjson_softframe_parse_text() takes (a real one is under 1 kB). */
+#define EVJSON_SOFTFRAME_MAX_TEXT 8192
+
+/* Quantizes n (1..RX_SOFT_MAX) LLRs into q[i] = round(llr[i] / scale) within -127..127
+ * (NaN: 0). scale is the power of two at or above the smaller of max|llr|/127 (nothing
+ * clipped) and median|llr|/16 (the median 8 units or more: only values above ~16 medians
+ * are clipped), within 2^-20..2^20. Returns scale, 0 for bad arguments. */
+double evjson_soft_quantize(const float *llr, size_t n, int8_t *q);
+/* The softframe event of sf. New reference, or NULL (out of memory, invalid sf). */
+json_object *evjson_softframe(const rx_softframe_t *sf, const evjson_ctx_t *ctx);
+/* The other way, for a network core: checks a softframe event from the network strictly
+ * (every field present with its type and range, n_symbols 13..RX_SOFT_MAX, soft exactly
+ * the base64 of n_symbols bytes none -128, soft_scale 2^-20..2^20, 1..3 FT hypotheses each
+ * a known FT with its own rank and size) and fills out with the dequantized LLRs; each
+ * hypothesis' score is recomputed from them. station_id and time_utc are not read.
+ * Returns 0, or -1 with the reason in err (out is then zeroed or partly filled). */
+int evjson_softframe_parse(json_object *obj, rx_softframe_t *out, char *err, size_t err_len);
+/* The same from text[0..len) (at most EVJSON_SOFTFRAME_MAX_TEXT bytes, strict JSON:
+ * jsonstrict.h). */
+int evjson_softframe_parse_text(const char *text, size_t len, rx_softframe_t *out, char *err,
+                                size_t err_len);
+
 #endif

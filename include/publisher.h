@@ -1,8 +1,8 @@
 /* publisher: sigfoxd's ZeroMQ API, an event PUB socket and a command REP socket.
  * Licence: MIT. docs/api.md is the reference of every event and command.
  *
- * Events: multipart [topic, JSON], topic "frame", "message", "replay", "stats", "log" and
- * the downlink scheduler's "downlink_*" events; the JSON repeats the topic as "type" and carries
+ * Events: multipart [topic, JSON], topic "frame", "message", "replay", "stats", "log",
+ * "softframe" (with publish_soft) and the downlink scheduler's "downlink_*" events; the JSON repeats the topic as "type" and carries
  * "format_version" (PUBLISHER_FORMAT_VERSION). Subscribers filter by topic prefix.
  *
  * Commands: one JSON object per request, {"cmd": "stats", ...}; exactly one JSON reply per

@@ -83,7 +83,10 @@ typedef struct {
     double freq_hz;        /* carrier (absolute, or relative when the centre is unknown) */
     double snr_db;         /* detector's estimate over the burst's core */
     int baud;              /* 100 or 600 (the detector's class) */
-    rx_undecoded_t reason;
+    rx_undecoded_t reason; /* of the best demodulation attempt (CRC_BAD before FT_BAD) */
+    /* FT_BAD and CRC_BAD: that attempt's soft values, carrier, drift, time, SNR and FT
+     * hypotheses (valid during the call only); NULL for NOSYNC. */
+    const rx_softframe_t *soft;
 } rx_burst_t;
 typedef void (*rx_burst_cb)(const rx_burst_t *burst, void *user);
 

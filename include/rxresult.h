@@ -47,6 +47,34 @@ typedef struct {
     bool combined;                      /* recovered by soft combining (no replica alone) */
 } rx_message_t;
 
+/* Soft values of a frame: the FT bits and everything after them up to the longest frame
+ * (13 FT bits + 22 bytes of container and CRC). */
+#define RX_SOFT_MAX (UL_FT_BITS + (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES) * 8)
+/* FT hypotheses carried with them. */
+#define RX_SOFT_FT_HYPS 3
+
+/* A burst whose preamble and FT the demodulator matched but that gave no CRC-valid frame,
+ * as the demodulator saw it: what a decoder elsewhere needs to decode it jointly with the
+ * same burst heard by other stations (the "softframe" event, evjson.h). */
+typedef struct {
+    bool ft_readable; /* the FT was within 2 bits of a known one (CRC or fields bad); false:
+                         unreadable, or the burst ended before the frame did */
+    int baud;         /* 100 or 600 */
+    double symbol_rate; /* estimated symbol rate, Hz */
+    double freq_hz;     /* absolute carrier at the first preamble symbol */
+    double drift_hz_s;
+    double rssi_dbfs;
+    double snr_db;       /* Eb/N0 as for a frame (rx_frame_t.snr_db) */
+    uint64_t sample_idx; /* first preamble symbol, in input-stream samples */
+    double t_start_s;    /* the same in seconds from the first input sample; soft[0] (the
+                            first FT bit) was on air 19 symbols later */
+    uint16_t ft_rx;      /* sign decisions of the 13 FT bits, first on air in bit 12 */
+    size_t nhyp;         /* 1..RX_SOFT_FT_HYPS */
+    ul_ft_hyp_t hyp[RX_SOFT_FT_HYPS]; /* the likeliest known FTs, best first */
+    size_t nsoft;                     /* 13..RX_SOFT_MAX */
+    float soft[RX_SOFT_MAX]; /* LLR log(P(1)/P(0)) of each frame bit from the first FT bit */
+} rx_softframe_t;
+
 /* Where results go: called with pointers valid only during the call. */
 typedef void (*rx_frame_cb)(const rx_frame_t *frame, void *user);
 typedef void (*rx_message_cb)(const rx_message_t *msg, void *user);

@@ -108,6 +108,20 @@ int ul_ft_match(uint16_t ft_rx, int max_distance, size_t *container_bytes, bool 
 int ul_ft_match_soft(const float *soft, int max_distance, uint16_t *ft_rx,
                      size_t *container_bytes, bool *control, int *rank);
 
+/* One frame type hypothesis for 13 received FT soft values (ul_ft_rank_soft). */
+typedef struct {
+    uint16_t ft;            /* a known FT (ul_ft_value) */
+    int rank;               /* 1..3 */
+    size_t container_bytes; /* 8, 9, 12, 16 or 20 */
+    bool control;
+    int distance; /* Hamming distance between the received sign decisions and ft */
+    double score; /* correlation sum(+-llr) with ft: the larger, the likelier */
+} ul_ft_hyp_t;
+/* The known FTs most likely for 13 soft values (as ul_ft_match_soft, whose choice is
+ * out[0]), best first (equal scores in the table's order): writes min(cap, 18) of them.
+ * Returns the count, 0 for NULL arguments. */
+size_t ul_ft_rank_soft(const float *soft, ul_ft_hyp_t *out, size_t cap);
+
 /* CRC-16 poly 0x1021, init 0, xorout 0xFFFF (§3.9), over len bytes (data may be NULL
  * when len is 0). */
 uint16_t ul_crc16(const uint8_t *data, size_t len);

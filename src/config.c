@@ -286,6 +286,14 @@ static const cfg_option_t options[] = {
     {"receiver.publish_unauthenticated", "publish-unauthenticated", 0, CFG_TYPE_BOOL,
      FIELD(publish_unauthenticated), "true", 0, 0, NULL,
      "publish frames and messages whose auth is not ok (bad, unknown-device, unchecked)", NULL},
+    {"receiver.publish_soft", "publish-soft", 0, CFG_TYPE_BOOL, FIELD(publish_soft), "false", 0, 0,
+     NULL,
+     "publish the soft values of bursts whose preamble and FT matched but whose frame did not "
+     "decode (topic softframe), for a network core's joint decoding",
+     NULL},
+    {"receiver.publish_soft_max_per_s", "publish-soft-max", 0, CFG_TYPE_DOUBLE,
+     FIELD(publish_soft_max_per_s), "10", 0, 1000, "N",
+     "softframe events per second of signal at most (the rest are counted); 0: no limit", NULL},
     {"receiver.daily_messages", "daily-messages", 0, CFG_TYPE_INT, FIELD(daily_messages), "140", 1,
      100000, "N", "messages per day a device may send: anti-replay window max(20, 3 x N)", NULL},
 

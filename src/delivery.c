@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ struct delivery {
     double anchor_t_s, anchor_unix_s;
     dlsched_t *sched;
     delivery_stats_t st;
+    double soft_tokens, soft_last_t; /* softframe bucket; soft_last_t < 0: empty history */
 
     pthread_mutex_t fan; /* one event at a time through the sinks */
     sink_t *sinks;
@@ -82,6 +84,7 @@ delivery_t *delivery_create(const delivery_config_t *cfg, char *err, size_t err_
     d->cfg = *cfg;
     snprintf(d->station_id, sizeof d->station_id, "%s", cfg->station_id ? cfg->station_id : "");
     d->cfg.station_id = d->station_id;
+    d->soft_last_t = -1;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->fan, NULL);
     return d;
@@ -505,6 +508,44 @@ void delivery_message(const rx_message_t *m, void *user)
     dlsched_t *q = scheduler(d);
     if (q && (fresh || core_request))
         dlsched_rx_message(q, m);
+}
+
+/* Whether a softframe at stream time t_s fits in the bucket (takes its token). */
+static bool soft_token(delivery_t *d, double t_s)
+{
+    double rate = d->cfg.soft_max_per_s;
+    if (!(rate > 0))
+        return true;
+    double cap = rate > 1 ? rate : 1;
+    pthread_mutex_lock(&d->lock);
+    if (d->soft_last_t < 0 || t_s < d->soft_last_t) /* first, or a new stream */
+        d->soft_tokens = cap;
+    else
+        d->soft_tokens = fmin(cap, d->soft_tokens + (t_s - d->soft_last_t) * rate);
+    d->soft_last_t = t_s;
+    bool ok = d->soft_tokens >= 1;
+    if (ok)
+        d->soft_tokens -= 1;
+    else
+        d->st.softframes_dropped++;
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+void delivery_softframe(delivery_t *d, const rx_softframe_t *sf)
+{
+    if (!d || !sf || !isfinite(sf->t_start_s) || !soft_token(d, sf->t_start_s))
+        return;
+    evjson_ctx_t ctx;
+    delivery_context(d, &ctx);
+    delivery_event_t ev = {.topic = "softframe",
+                           .cls = DELIVERY_SOFT,
+                           .json = evjson_softframe(sf, &ctx),
+                           .verdict = DELIVERY_UNCHECKED};
+    fan_out(d, &ev);
+    if (ev.json)
+        COUNT(d, softframes_published);
+    json_object_put(ev.json);
 }
 
 void delivery_downlink(delivery_t *d, const dlsched_event_t *ev)

@@ -2,13 +2,17 @@
 #include "evjson.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errbuf.h"
 #include "framejson.h"
 #include "hexutil.h"
+#include "jsonstrict.h"
 #include "monarch.h"
 #include "publisher.h"
 
@@ -38,6 +42,14 @@ static int evjson_add_utc(json_object *obj, const char *key, double t_s, const e
     char utc[40];
     publisher_time_utc(ctx->anchor_unix_s + (t_s - ctx->anchor_t_s), utc, sizeof utc);
     return framejson_add(obj, key, json_object_new_string(utc));
+}
+
+static bool all_hex(const char *s)
+{
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s))
+            return false;
+    return true;
 }
 
 /* ---- uplink ----------------------------------------------------------------------------- */
@@ -241,14 +253,6 @@ json_object *evjson_downlink(const dlsched_event_t *ev, const evjson_ctx_t *ctx)
     return o;
 }
 
-static bool all_hex(const char *s)
-{
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s))
-            return false;
-    return true;
-}
-
 int evjson_cmd_downlink(json_object *request, json_object *reply, void *user, char *err,
                         size_t err_len)
 {
@@ -331,4 +335,308 @@ json_object *evjson_beacon(const evjson_beacon_t *b, const evjson_ctx_t *ctx)
         return NULL;
     }
     return o;
+}
+
+/* ---- soft frames ------------------------------------------------------------------------ */
+
+/* Quantization: step (LLR per unit) the power of two at or above the smaller of max|LLR|/127
+ * (nothing clipped) and median|LLR|/16 (the median at 8 units or more, only outliers above
+ * ~16 medians clipped). */
+#define SOFT_MEDIAN_UNITS 16.0
+#define SOFT_SCALE_MIN 0x1p-20
+#define SOFT_SCALE_MAX 0x1p20
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+double evjson_soft_quantize(const float *llr, size_t n, int8_t *q)
+{
+    if (!llr || !q || n == 0 || n > RX_SOFT_MAX)
+        return 0;
+    float mag[RX_SOFT_MAX];
+    float max = 0;
+    for (size_t i = 0; i < n; i++) {
+        mag[i] = isfinite(llr[i]) ? fabsf(llr[i]) : (isnan(llr[i]) ? 0.0f : FLT_MAX);
+        if (mag[i] > max)
+            max = mag[i];
+    }
+    qsort(mag, n, sizeof *mag, cmp_float);
+    double median = mag[n / 2];
+    double want = fmin(max / 127.0, median / SOFT_MEDIAN_UNITS);
+    double scale = want > 0 ? exp2(ceil(log2(want))) : 1.0;
+    if (scale < SOFT_SCALE_MIN)
+        scale = SOFT_SCALE_MIN;
+    if (scale > SOFT_SCALE_MAX)
+        scale = SOFT_SCALE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        double v = isnan(llr[i]) ? 0.0 : llr[i] / scale;
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        q[i] = (int8_t)lrint(v);
+    }
+    return scale;
+}
+
+json_object *evjson_softframe(const rx_softframe_t *sf, const evjson_ctx_t *ctx)
+{
+    if (!sf || sf->nsoft < UL_FT_BITS || sf->nsoft > RX_SOFT_MAX || sf->nhyp > RX_SOFT_FT_HYPS ||
+        !(sf->symbol_rate > 0))
+        return NULL;
+    json_object *obj = evjson_new("softframe", ctx);
+    if (!obj)
+        return NULL;
+    /* the radio fields of a frame event; t_end_s: the end of the last soft value */
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.baud = sf->baud;
+    f.freq_hz = sf->freq_hz;
+    f.drift_hz_s = sf->drift_hz_s;
+    f.rssi_dbfs = sf->rssi_dbfs;
+    f.snr_db = sf->snr_db;
+    f.sample_idx = sf->sample_idx;
+    f.t_start_s = sf->t_start_s;
+    f.t_end_s = sf->t_start_s + (double)(UL_PREAMBLE_BITS + sf->nsoft) / sf->symbol_rate;
+    int rc = framejson_add(obj, "reason",
+                           json_object_new_string(sf->ft_readable ? "crc_bad" : "ft_bad"));
+    rc |= add_radio(obj, &f, &f, ctx);
+    rc |= framejson_add_num(obj, "symbol_rate", sf->symbol_rate, 3);
+    char hex[8];
+    snprintf(hex, sizeof hex, "%04X", (unsigned)sf->ft_rx);
+    rc |= framejson_add(obj, "ft_rx", json_object_new_string(hex));
+    json_object *hyps = json_object_new_array();
+    if (!hyps || framejson_add(obj, "ft", hyps) != 0) {
+        json_object_put(obj);
+        return NULL;
+    }
+    for (size_t i = 0; i < sf->nhyp; i++) {
+        const ul_ft_hyp_t *h = &sf->hyp[i];
+        json_object *o = json_object_new_object();
+        if (!o || json_object_array_add(hyps, o) != 0) {
+            json_object_put(o);
+            rc = -1;
+            break;
+        }
+        snprintf(hex, sizeof hex, "%04X", (unsigned)h->ft);
+        rc |= framejson_add(o, "ft", json_object_new_string(hex));
+        rc |= framejson_add(o, "rank", json_object_new_int(h->rank));
+        rc |= framejson_add(o, "container_bytes", json_object_new_int((int)h->container_bytes));
+        rc |= framejson_add(o, "control", json_object_new_boolean(h->control));
+        rc |= framejson_add(o, "distance", json_object_new_int(h->distance));
+    }
+    int8_t q[RX_SOFT_MAX];
+    char b64[B64_LEN(RX_SOFT_MAX) + 1];
+    double scale = evjson_soft_quantize(sf->soft, sf->nsoft, q);
+    b64_encode((const uint8_t *)q, sf->nsoft, b64);
+    rc |= framejson_add(obj, "soft_scale", json_object_new_double(scale));
+    rc |= framejson_add(obj, "n_symbols", json_object_new_int((int)sf->nsoft));
+    rc |= framejson_add(obj, "soft", json_object_new_string(b64));
+    if (rc != 0) {
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Member key of obj: present, of one of the types (bits of 1 << json_type), else NULL with
+ * the reason in err. */
+static json_object *member(json_object *obj, const char *key, unsigned types, char *err,
+                           size_t err_len)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || !v) {
+        errbuf_set(err, err_len, "%s: missing or null", key);
+        return NULL;
+    }
+    if (!(types & 1u << json_object_get_type(v))) {
+        errbuf_set(err, err_len, "%s: wrong type", key);
+        return NULL;
+    }
+    return v;
+}
+
+#define T_NUM (1u << json_type_int | 1u << json_type_double)
+#define T_INT (1u << json_type_int)
+
+/* A finite number within [lo, hi]. */
+static int get_num(json_object *obj, const char *key, double lo, double hi, double *out, char *err,
+                   size_t err_len)
+{
+    json_object *v = member(obj, key, T_NUM, err, err_len);
+    if (!v)
+        return -1;
+    double x = json_object_get_double(v);
+    if (!isfinite(x) || x < lo || x > hi) {
+        errbuf_set(err, err_len, "%s: out of range", key);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* An integer within [lo, hi]. */
+static int get_int(json_object *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                   char *err, size_t err_len)
+{
+    json_object *v = member(obj, key, T_INT, err, err_len);
+    if (!v)
+        return -1;
+    errno = 0;
+    int64_t x = json_object_get_int64(v);
+    if (errno != 0 || x < lo || x > hi) {
+        errbuf_set(err, err_len, "%s: out of range", key);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* A 13-bit FT as 4 hex digits. */
+static int get_ft(json_object *obj, const char *key, uint16_t *out, char *err, size_t err_len)
+{
+    json_object *v = member(obj, key, 1u << json_type_string, err, err_len);
+    if (!v)
+        return -1;
+    uint8_t b[2];
+    const char *s = json_object_get_string(v);
+    if (json_object_get_string_len(v) != 4 || !all_hex(s) || hex_to_bytes(s, b, 2) != 2 ||
+        ((unsigned)b[0] << 8 | b[1]) >> UL_FT_BITS) {
+        errbuf_set(err, err_len, "%s: expected 4 hex digits of a 13-bit value", key);
+        return -1;
+    }
+    *out = (uint16_t)((unsigned)b[0] << 8 | b[1]);
+    return 0;
+}
+
+static int parse_hyp(json_object *o, const float *soft, ul_ft_hyp_t *h, char *err, size_t err_len)
+{
+    int64_t rank, cbytes, dist;
+    json_object *ctl;
+    if (!json_object_is_type(o, json_type_object)) {
+        errbuf_set(err, err_len, "ft: entries must be objects");
+        return -1;
+    }
+    if (get_ft(o, "ft", &h->ft, err, err_len) != 0 ||
+        get_int(o, "rank", 1, 3, &rank, err, err_len) != 0 ||
+        get_int(o, "container_bytes", 8, 20, &cbytes, err, err_len) != 0 ||
+        get_int(o, "distance", 0, UL_FT_BITS, &dist, err, err_len) != 0 ||
+        !(ctl = member(o, "control", 1u << json_type_boolean, err, err_len)))
+        return -1;
+    h->rank = (int)rank;
+    h->container_bytes = (size_t)cbytes;
+    h->control = json_object_get_boolean(ctl);
+    h->distance = (int)dist;
+    if (ul_ft_value(h->container_bytes, h->control, h->rank) != h->ft) {
+        errbuf_set(err, err_len, "ft: %04X is not the FT of rank %d, %zu bytes%s", h->ft, h->rank,
+                   h->container_bytes, h->control ? ", control" : "");
+        return -1;
+    }
+    h->score = 0;
+    for (int b = 0; b < UL_FT_BITS; b++)
+        h->score += ((h->ft >> (UL_FT_BITS - 1 - b)) & 1) ? soft[b] : -soft[b];
+    return 0;
+}
+
+int evjson_softframe_parse(json_object *obj, rx_softframe_t *out, char *err, size_t err_len)
+{
+    if (!obj || !out) {
+        errbuf_set(err, err_len, "no event");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    if (!json_object_is_type(obj, json_type_object)) {
+        errbuf_set(err, err_len, "not a JSON object");
+        return -1;
+    }
+    json_object *type = member(obj, "type", 1u << json_type_string, err, err_len);
+    if (!type)
+        return -1;
+    if (strcmp(json_object_get_string(type), "softframe") != 0) {
+        errbuf_set(err, err_len, "type: not a softframe event");
+        return -1;
+    }
+    int64_t ver, baud, sidx, nsym;
+    double scale;
+    if (get_int(obj, "format_version", PUBLISHER_FORMAT_VERSION, PUBLISHER_FORMAT_VERSION, &ver,
+                err, err_len) != 0 ||
+        get_int(obj, "baud", 100, 600, &baud, err, err_len) != 0)
+        return -1;
+    if (baud != 100 && baud != 600) {
+        errbuf_set(err, err_len, "baud: 100 or 600");
+        return -1;
+    }
+    out->baud = (int)baud;
+    json_object *reason = member(obj, "reason", 1u << json_type_string, err, err_len);
+    if (!reason)
+        return -1;
+    const char *r = json_object_get_string(reason);
+    if (strcmp(r, "crc_bad") != 0 && strcmp(r, "ft_bad") != 0) {
+        errbuf_set(err, err_len, "reason: crc_bad or ft_bad");
+        return -1;
+    }
+    out->ft_readable = strcmp(r, "crc_bad") == 0;
+    /* bounds in whole Hz: a value within them stays within them when rounded for an event */
+    if (get_num(obj, "symbol_rate", out->baud * 9 / 10, out->baud * 11 / 10, &out->symbol_rate,
+                err, err_len) != 0 ||
+        get_num(obj, "freq_hz", -1e10, 1e10, &out->freq_hz, err, err_len) != 0 ||
+        get_num(obj, "drift_hz_s", -1e6, 1e6, &out->drift_hz_s, err, err_len) != 0 ||
+        get_num(obj, "rssi_dbfs", -1000, 1000, &out->rssi_dbfs, err, err_len) != 0 ||
+        get_num(obj, "snr_db", -1000, 1000, &out->snr_db, err, err_len) != 0 ||
+        get_num(obj, "t_start_s", 0, 1e12, &out->t_start_s, err, err_len) != 0 ||
+        get_int(obj, "sample_idx", 0, INT64_MAX, &sidx, err, err_len) != 0 ||
+        get_ft(obj, "ft_rx", &out->ft_rx, err, err_len) != 0 ||
+        get_num(obj, "soft_scale", SOFT_SCALE_MIN, SOFT_SCALE_MAX, &scale, err, err_len) != 0 ||
+        get_int(obj, "n_symbols", UL_FT_BITS, RX_SOFT_MAX, &nsym, err, err_len) != 0)
+        return -1;
+    out->sample_idx = (uint64_t)sidx;
+    json_object *soft = member(obj, "soft", 1u << json_type_string, err, err_len);
+    if (!soft)
+        return -1;
+    int8_t q[RX_SOFT_MAX];
+    size_t len = (size_t)json_object_get_string_len(soft);
+    if (len != B64_LEN((size_t)nsym) ||
+        b64_decode(json_object_get_string(soft), len, (uint8_t *)q, (size_t)nsym) != nsym) {
+        errbuf_set(err, err_len, "soft: expected the base64 of n_symbols (%d) bytes", (int)nsym);
+        return -1;
+    }
+    for (int64_t i = 0; i < nsym; i++) {
+        if (q[i] == -128) {
+            errbuf_set(err, err_len, "soft: -128 is not a quantized value");
+            return -1;
+        }
+        out->soft[i] = (float)(q[i] * scale);
+    }
+    out->nsoft = (size_t)nsym;
+    json_object *hyps = member(obj, "ft", 1u << json_type_array, err, err_len);
+    if (!hyps)
+        return -1;
+    size_t nh = json_object_array_length(hyps);
+    if (nh < 1 || nh > RX_SOFT_FT_HYPS) {
+        errbuf_set(err, err_len, "ft: 1 to %d hypotheses", RX_SOFT_FT_HYPS);
+        return -1;
+    }
+    for (size_t i = 0; i < nh; i++)
+        if (parse_hyp(json_object_array_get_idx(hyps, i), out->soft, &out->hyp[i], err,
+                      err_len) != 0)
+            return -1;
+    out->nhyp = nh;
+    return 0;
+}
+
+int evjson_softframe_parse_text(const char *text, size_t len, rx_softframe_t *out, char *err,
+                                size_t err_len)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!text || len > EVJSON_SOFTFRAME_MAX_TEXT) {
+        errbuf_set(err, err_len, "no event, or longer than %d bytes", EVJSON_SOFTFRAME_MAX_TEXT);
+        return -1;
+    }
+    json_object *obj = jsonstrict_parse(text, len, 4, err, err_len);
+    if (!obj)
+        return -1;
+    int rc = evjson_softframe_parse(obj, out, err, err_len);
+    json_object_put(obj);
+    return rc;
 }

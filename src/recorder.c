@@ -942,6 +942,7 @@ void recorder_undecoded(recorder_t *r, const rx_burst_t *b)
         b->sample_end > b->sample_start + reach ? b->sample_end : b->sample_start + reach;
     uint64_t hi = end + margin;
     snip_t s = {.burst = *b};
+    s.burst.soft = NULL; /* valid during the receiver's call only; the writer needs none */
     pthread_mutex_lock(&r->hmu);
     if (lo < r->hstart)
         lo = r->hstart;

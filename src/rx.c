@@ -153,6 +153,8 @@ struct rx {
     burstdet_event_t *ev;
     size_t evcap;
     float soft[SOFT_CAP];
+    rx_softframe_t sf; /* the best attempt of the burst in finalize() with a sync */
+    int sf_status;     /* its TRY_* status, TRY_NOSYNC: none */
     rx_frame_t recent[RECENT_FRAMES];
     size_t recent_next;
     uint64_t in_pos;   /* input samples consumed, lost ones included */
@@ -480,6 +482,40 @@ static void fill_frame(const rx_t *q, int c, const attempt_t *a, double x0_w, do
     f->t_end_s = f->t_start_s + (double)(UL_PREAMBLE_BITS + a->res.frame_bits) / rs;
 }
 
+/* Keeps attempt a's soft values and radio fields in q->sf when it found the sync and did
+ * better than the burst's attempts before it (CRC bad over FT bad), for on_undecoded. */
+static void keep_soft(rx_t *q, int c, const attempt_t *a, double x0_w, double f_det)
+{
+    if (!q->cfg.on_undecoded || a->status == TRY_NOSYNC || a->status == TRY_OK ||
+        a->status <= q->sf_status)
+        return;
+    rx_frame_t f;
+    fill_frame(q, c, a, x0_w, f_det, &f);
+    rx_softframe_t *sf = &q->sf;
+    sf->ft_readable = a->status == TRY_CRC_BAD;
+    sf->baud = f.baud;
+    sf->symbol_rate = a->res.symbol_rate > 0 ? a->res.symbol_rate : f.baud;
+    sf->freq_hz = f.freq_hz;
+    sf->drift_hz_s = f.drift_hz_s;
+    sf->rssi_dbfs = f.rssi_dbfs;
+    sf->snr_db = f.snr_db;
+    sf->sample_idx = f.sample_idx;
+    sf->t_start_s = f.t_start_s;
+    /* the frame the matched sync word announces, or what the snippet holds */
+    size_t n = (size_t)a->nsoft;
+    if (a->res.frame_bits >= UL_FT_BITS && n > a->res.frame_bits)
+        n = a->res.frame_bits;
+    if (n > RX_SOFT_MAX)
+        n = RX_SOFT_MAX;
+    memcpy(sf->soft, q->soft, n * sizeof *sf->soft);
+    sf->nsoft = n;
+    sf->ft_rx = 0;
+    for (int b = 0; b < UL_FT_BITS; b++)
+        sf->ft_rx = (uint16_t)(sf->ft_rx << 1 | (q->soft[b] > 0.0f));
+    sf->nhyp = ul_ft_rank_soft(q->soft, sf->hyp, RX_SOFT_FT_HYPS);
+    q->sf_status = a->status;
+}
+
 /* Reports a frame (on_frame, assembler); CRC-failed ones with their soft values. Returns
  * false for a duplicate of a frame already reported. */
 static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
@@ -592,7 +628,8 @@ const char *rx_undecoded_name(rx_undecoded_t r)
 }
 
 /* An accepted burst (close event e of class c) gave no CRC-valid frame: tells
- * on_undecoded where the detector saw it. */
+ * on_undecoded where the detector saw it, and what the best attempt with a sync found
+ * (q->sf, when q->sf_status says there was one). */
 static void undecoded(rx_t *q, int c, const burstdet_event_t *e, rx_undecoded_t why)
 {
     if (!q->cfg.on_undecoded)
@@ -607,7 +644,9 @@ static void undecoded(rx_t *q, int c, const burstdet_event_t *e, rx_undecoded_t 
                     .freq_hz = q->center_hz + e->freq_bin * q->bin_hz,
                     .snr_db = e->snr_db,
                     .baud = geom[c].baud,
-                    .reason = why};
+                    .reason = why,
+                    .soft = why != RX_UNDECODED_NOSYNC && q->sf_status != TRY_NOSYNC ? &q->sf
+                                                                                    : NULL};
     q->cfg.on_undecoded(&r, q->cfg.user);
     lap(q, ST_DECODE);
 }
@@ -616,6 +655,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
 {
     const class_geom_t *g = &geom[c];
     const burstdet_event_t *e = &s->close;
+    q->sf_status = TRY_NOSYNC;
     double step = extractor_step(q->ex[c]);
     double w0 = (double)s->first_hop * q->hop + extractor_offset(q->ex[c]);
     double start_w = (e->start_hop + 1) * q->hop, end_w = (e->end_hop + 1) * q->hop;
@@ -673,6 +713,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
     int nfound = 0;
     bool any_ok = false; /* an attempt decoded a frame (perhaps one reported already) */
     attempt(q, c, x, nx, 0, &hint, &a);
+    keep_soft(q, c, &a, x0_w, f_det);
     first = a;
     double width_hz = e->width_bins * q->bin_hz;
     bool unverified =
@@ -736,6 +777,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
         demod_hint_t h = wide;
         h.freq_window_hz = queue[qh].window_hz;
         attempt(q, c, x, nall, queue[qh].centre_hz, &h, &a);
+        keep_soft(q, c, &a, x0_w, f_det);
         qh++;
         k++;
         was_wide = true;
@@ -768,11 +810,13 @@ static void finalize(rx_t *q, int c, slot_t *s)
         q->st.bursts_nosync++;
     }
     /* a verified burst that gave no CRC-valid frame (an unverified one is no burst) */
-    if (!unverified && !any_ok)
+    if (!unverified && !any_ok) {
+        int best = first.status > q->sf_status ? first.status : q->sf_status;
         undecoded(q, c, e,
-                  first.status == TRY_CRC_BAD ? RX_UNDECODED_CRC_BAD
-                  : first.status == TRY_FT_BAD ? RX_UNDECODED_FT_BAD
-                                               : RX_UNDECODED_NOSYNC);
+                  best == TRY_CRC_BAD  ? RX_UNDECODED_CRC_BAD
+                  : best == TRY_FT_BAD ? RX_UNDECODED_FT_BAD
+                                       : RX_UNDECODED_NOSYNC);
+    }
 out:
     s->state = SLOT_FREE;
 }

@@ -946,6 +946,8 @@ static json_object *stats_json(app_t *a)
     U64("frames_published", dv.frames_published);
     U64("messages_published", dv.messages_published);
     U64("events_suppressed", dv.events_suppressed);
+    U64("softframes_published", dv.softframes_published);
+    U64("softframes_dropped", dv.softframes_dropped);
     U64("events_published", ps.events);
     U64("commands", ps.commands);
     U64("devices_with_key", nkeys);
@@ -1201,6 +1203,7 @@ static int create_delivery(app_t *a)
         .rssi_calibrated = a->cfg.rssi_offset_db != 0,
         .rssi_offset_db = a->cfg.rssi_offset_db,
         .station_id = a->cfg.station_id,
+        .soft_max_per_s = a->cfg.publish_soft_max_per_s,
     };
     a->out = delivery_create(&dc, err, sizeof err);
     if (!a->out)
@@ -1209,7 +1212,8 @@ static int create_delivery(app_t *a)
 }
 
 /* The receiver's results: to the event path, and to the recorder when there is one
- * (a frame becomes an annotation, an undecoded burst a snippet). DSP thread. */
+ * (a frame becomes an annotation, an undecoded burst a snippet and, with publish_soft and
+ * a sync, a softframe event). DSP thread. */
 static void rx_frame_out(const rx_frame_t *f, void *user)
 {
     app_t *a = user;
@@ -1227,6 +1231,8 @@ static void rx_undecoded_out(const rx_burst_t *b, void *user)
 {
     app_t *a = user;
     recorder_undecoded(a->rec, b);
+    if (a->cfg.publish_soft && b->soft)
+        delivery_softframe(a->out, b->soft);
 }
 
 /* Live: the recorder from record.* and snippets.*, fed by the capture thread's tap with
@@ -1282,7 +1288,7 @@ static int create_rx(app_t *a)
         .rc = a->rc,
         .on_frame = rx_frame_out,
         .on_message = rx_message_out,
-        .on_undecoded = a->rec ? rx_undecoded_out : NULL,
+        .on_undecoded = a->rec || a->cfg.publish_soft ? rx_undecoded_out : NULL,
         .user = a,
     };
     a->rx = rx_create(&rc);
@@ -1373,7 +1379,8 @@ static int replay_main(app_t *a)
         return CFG_EXIT_RUNTIME;
     }
     if (create_delivery(a) != 0 ||
-        delivery_add_lines(a->out, stdout, DELIVERY_UPLINK | DELIVERY_DOWNLINK) != 0)
+        delivery_add_lines(a->out, stdout, DELIVERY_UPLINK | DELIVERY_DOWNLINK | DELIVERY_SOFT) !=
+            0)
         return CFG_EXIT_RUNTIME;
     if (stopped_in_startup())
         return CFG_EXIT_OK;

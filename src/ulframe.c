@@ -96,6 +96,41 @@ int ul_ft_match(uint16_t ft_rx, int max_distance, size_t *container_bytes, bool 
     return best;
 }
 
+size_t ul_ft_rank_soft(const float *soft, ul_ft_hyp_t *out, size_t cap)
+{
+    if (!soft || !out)
+        return 0;
+    uint16_t hard = 0;
+    for (int b = 0; b < UL_FT_BITS; b++)
+        hard = (uint16_t)(hard << 1 | (soft[b] > 0.0f));
+    size_t n = 0;
+    for (size_t i = 0; i < FT_TABLE_LEN; i++)
+        for (int r = 0; r < 3; r++) {
+            double c = 0.0;
+            for (int b = 0; b < UL_FT_BITS; b++) {
+                float x = isnan(soft[b]) ? 0.0f : soft[b];
+                c += ((ft_table[i].ft[r] >> (UL_FT_BITS - 1 - b)) & 1) ? x : -x;
+            }
+            /* insertion after every equal score: ties keep the table's order */
+            size_t k = n < cap ? n : cap;
+            while (k > 0 && out[k - 1].score < c)
+                k--;
+            if (k >= cap)
+                continue;
+            size_t last = n < cap ? n : cap - 1;
+            memmove(out + k + 1, out + k, (last - k) * sizeof *out);
+            out[k] = (ul_ft_hyp_t){.ft = ft_table[i].ft[r],
+                                   .rank = r + 1,
+                                   .container_bytes = ft_table[i].container_bytes,
+                                   .control = ft_table[i].control,
+                                   .distance = __builtin_popcount((unsigned)(hard ^ ft_table[i].ft[r])),
+                                   .score = c};
+            if (n < cap)
+                n++;
+        }
+    return n;
+}
+
 int ul_ft_match_soft(const float *soft, int max_distance, uint16_t *ft_rx,
                      size_t *container_bytes, bool *control, int *rank)
 {
@@ -106,32 +141,17 @@ int ul_ft_match_soft(const float *soft, int max_distance, uint16_t *ft_rx,
         hard = (uint16_t)(hard << 1 | (soft[b] > 0.0f));
     if (ft_rx)
         *ft_rx = hard;
-    double best = -INFINITY;
-    size_t best_i = 0;
-    int best_r = 0;
-    for (size_t i = 0; i < FT_TABLE_LEN; i++)
-        for (int r = 0; r < 3; r++) {
-            double c = 0.0;
-            for (int b = 0; b < UL_FT_BITS; b++) {
-                float x = isnan(soft[b]) ? 0.0f : soft[b];
-                c += ((ft_table[i].ft[r] >> (UL_FT_BITS - 1 - b)) & 1) ? x : -x;
-            }
-            if (c > best) {
-                best = c;
-                best_i = i;
-                best_r = r;
-            }
-        }
-    int d = __builtin_popcount((unsigned)(hard ^ ft_table[best_i].ft[best_r]));
-    if (d > max_distance)
+    ul_ft_hyp_t best;
+    ul_ft_rank_soft(soft, &best, 1);
+    if (best.distance > max_distance)
         return UL_ERR_FT;
     if (container_bytes)
-        *container_bytes = ft_table[best_i].container_bytes;
+        *container_bytes = best.container_bytes;
     if (control)
-        *control = ft_table[best_i].control;
+        *control = best.control;
     if (rank)
-        *rank = best_r + 1;
-    return d;
+        *rank = best.rank;
+    return best.distance;
 }
 
 /* ---- CRC and authentication ---- */

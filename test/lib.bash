@@ -18,6 +18,15 @@
 #   wait_for SECONDS CMD [ARGS...]
 #              runs CMD every 50 ms until it succeeds (returns 0) or SECONDS have passed
 #              (returns 1): wait for a condition with a deadline instead of sleeping
+#   isolated_burst TRUTH BAUD T_MIN T_MAX
+#              the first burst of BAUD from the synthesizer's truth starting after T_MIN and
+#              off air before T_MAX that no other burst overlaps within 0.6 s (damage done
+#              to it then hits no other burst), as one JSON line; "null" when there is none
+#   damage_burst CU8_DATA RATE BURST PATTERN
+#              negates symbols 32.. (after preamble and FT) of BURST (an isolated_burst
+#              line) in a cu8 recording of RATE S/s, so that the sync holds and the CRC
+#              fails: PATTERN "third" every third symbol, "random:SEED" each one with
+#              probability 1/4, drawn in symbol order by Python's random.Random(SEED)
 #   truth_message_lines TRUTH [EP_ID]
 #   event_message_lines EVENTS TYPE [EP_ID]
 #              one sorted line per message (of one device if EP_ID is given): ep_id mc
@@ -106,4 +115,33 @@ event_message_lines() {
         select(.type == $t and ($id == "" or .ep_id == $id))
         | "\(.ep_id) \(.mc) \(.kind) \(.bf) \(if .payload_bit == null then .payload else "bit\(.payload_bit)" end)\(ctl)"' \
         "$1" | sort
+}
+
+isolated_burst() {
+    jq -c -s --argjson baud "$2" --argjson lo "$3" --argjson hi "$4" '
+        map(select(.type == "burst")) as $b | [$b[] | select(.baud == $baud and
+            .t_start_s > $lo and .t_off_s < $hi) | . as $x
+        | select([$b[] | select(. != $x and .t_off_s > $x.t_on_s - 0.6 and .t_on_s < $x.t_off_s + 0.6)]
+                 | length == 0)][0]' "$1"
+}
+damage_burst() {
+    python3 - "$1" "$2" "$(jq -r .t_start_s <<<"$3")" "$(jq -r .t_end_s <<<"$3")" \
+        "$(jq -r .baud <<<"$3")" "$4" <<'EOF'
+import random, sys
+path, rate, t0, t1, baud, pattern = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), \
+    float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+sym = rate / baud
+rnd = random.Random(int(pattern.split(":")[1])) if pattern.startswith("random:") else None
+with open(path, "r+b") as f:
+    data = bytearray(f.read())
+    k = 32
+    while t0 * rate + (k + 1) * sym < t1 * rate:
+        if (rnd.random() < 0.25) if rnd else k % 3 == 0:
+            a, b = int(t0 * rate + k * sym), int(t0 * rate + (k + 1) * sym)
+            for i in range(2 * a, 2 * b):
+                data[i] = 255 - data[i]  # cu8: x -> -x
+        k += 1
+    f.seek(0)
+    f.write(data)
+EOF
 }

@@ -30,31 +30,12 @@ cap="$tmp/scene"
 "$SYNTH" -o "$cap" --format sigmf --sigmf-datatype cu8 --rate 250k --duration 16 --devices 5 \
     --interval 5 --single-frame 1 --one-bit 0 --ebn0 22:28 --seed 7 2>"$tmp/synth.log" ||
     { echo "FAIL: synth: $(cat "$tmp/synth.log")"; exit 1; }
-# The damaged burst: the first BR100 one that no other burst overlaps in time (+-0.6 s:
-# the damage hits the whole band). Every third symbol after the preamble and FT (32 bits)
-# is negated: the detector and the demodulator's sync still see it, its CRC fails.
-dmg=$(jq -c -s 'map(select(.type == "burst")) as $b | [$b[] | select(.baud == 100 and
-        .t_start_s > 1.5 and .t_off_s < 14.5) | . as $x
-        | select([$b[] | select(. != $x and .t_off_s > $x.t_on_s - 0.6 and .t_on_s < $x.t_off_s + 0.6)]
-                 | length == 0)][0]' "$cap.truth.jsonl")
+# The damaged burst: the first BR100 one that no other burst overlaps in time. Every third
+# symbol after the preamble and FT (32 bits) is negated: the detector and the
+# demodulator's sync still see it, its CRC fails.
+dmg=$(isolated_burst "$cap.truth.jsonl" 100 1.5 14.5)
 [ "$dmg" != null ] || { echo "FAIL: the scene has no isolated BR100 burst to damage"; exit 1; }
-python3 - "$cap.sigmf-data" "$(jq -r .t_start_s <<<"$dmg")" "$(jq -r .t_end_s <<<"$dmg")" "$RATE" <<'EOF' ||
-import sys
-path, t0, t1, rate = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-sym = rate / 100.0
-with open(path, "r+b") as f:
-    data = bytearray(f.read())
-    k = 32
-    while t0 * rate + (k + 1) * sym < t1 * rate:
-        if k % 3 == 0:
-            a, b = int(t0 * rate + k * sym), int(t0 * rate + (k + 1) * sym)
-            for i in range(2 * a, 2 * b):
-                data[i] = 255 - data[i]  # cu8: x -> -x
-        k += 1
-    f.seek(0)
-    f.write(data)
-EOF
-    { echo "FAIL: could not damage the burst"; exit 1; }
+damage_burst "$cap.sigmf-data" "$RATE" "$dmg" third || { echo "FAIL: could not damage the burst"; exit 1; }
 dmg_t=$(jq -r .t_start_s <<<"$dmg")
 dmg_id="$(jq -r '"\(.ep_id) \(.mc)"' <<<"$dmg")"
 

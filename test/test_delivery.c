@@ -232,6 +232,67 @@ static void test_classes(void **state)
     assert_non_null(strstr(err, "station id"));
 }
 
+/* Soft frames: to DELIVERY_SOFT sinks only, as "softframe" events with the station id;
+ * at most soft_max_per_s per second of stream time (one second's worth at once), the rest
+ * counted; a stream restarting at 0 refills the bucket. */
+static void test_softframes(void **state)
+{
+    (void)state;
+    delivery_config_t dc = {.station_id = "st-9", .soft_max_per_s = 2};
+    delivery_t *d = delivery_create(&dc, NULL, 0);
+    seen_t up = {0}, soft = {0};
+    assert_int_equal(delivery_add_sink(d, DELIVERY_UPLINK | DELIVERY_STATUS, record, &up), 0);
+    assert_int_equal(delivery_add_sink(d, DELIVERY_SOFT, record, &soft), 0);
+    rx_softframe_t sf;
+    memset(&sf, 0, sizeof sf);
+    sf.ft_readable = true;
+    sf.baud = 100;
+    sf.symbol_rate = 100;
+    sf.nsoft = 40;
+    for (size_t i = 0; i < sf.nsoft; i++)
+        sf.soft[i] = i % 3 ? 2.5f : -4.0f;
+    sf.nhyp = ul_ft_rank_soft(sf.soft, sf.hyp, RX_SOFT_FT_HYPS);
+    /* 2 per second: at t = 1.0, 1.1, 1.2 the third is dropped; by 1.7 one token is back */
+    const double ts[] = {1.0, 1.1, 1.2, 1.7, 1.75, 0.5};
+    const bool pass[] = {true, true, false, true, false, true};
+    int want = 0;
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        sf.t_start_s = ts[i];
+        delivery_softframe(d, &sf);
+        want += pass[i];
+        assert_int_equal(soft.n, want);
+    }
+    assert_int_equal(up.n, 0);
+    assert_string_equal(soft.topic[0], "softframe");
+    assert_non_null(strstr(soft.json[0], "\"type\":\"softframe\""));
+    assert_non_null(strstr(soft.json[0], "\"station_id\":\"st-9\""));
+    assert_non_null(strstr(soft.json[0], "\"n_symbols\":40"));
+    rx_softframe_t back;
+    char err[128];
+    assert_int_equal(
+        evjson_softframe_parse_text(soft.json[0], strlen(soft.json[0]), &back, err, sizeof err), 0);
+    assert_int_equal(back.nsoft, 40);
+    delivery_stats_t st;
+    delivery_get_stats(d, &st);
+    assert_int_equal(st.softframes_published, 4);
+    assert_int_equal(st.softframes_dropped, 2);
+    delivery_softframe(d, NULL);
+    delivery_softframe(NULL, &sf);
+    delivery_destroy(d);
+
+    /* no limit */
+    dc.soft_max_per_s = 0;
+    d = delivery_create(&dc, NULL, 0);
+    seen_t all = {0};
+    assert_int_equal(delivery_add_sink(d, DELIVERY_ALL, record, &all), 0);
+    for (int i = 0; i < 10; i++) {
+        sf.t_start_s = 3.0;
+        delivery_softframe(d, &sf);
+    }
+    assert_int_equal(all.n, 10);
+    delivery_destroy(d);
+}
+
 /* JSON lines: one per event of the chosen classes; a stream that cannot be written is
  * reported once and nothing more is attempted. */
 static void test_lines(void **state)
@@ -317,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_anti_replay),
         cmocka_unit_test(test_classes),
+        cmocka_unit_test(test_softframes),
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_hold_until_durable),
     };

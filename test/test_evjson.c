@@ -319,6 +319,290 @@ static void test_beacon_event(void **state)
     assert_null(evjson_beacon(&b, NULL));
 }
 
+
+/* ---- soft frames ---------------------------------------------------------------------- */
+
+/* A soft frame as the receiver gives it: 20-byte rank-1 frame bits with LLRs of varied
+ * size around amp, a few of them wrong and weak, one NaN (erasure). */
+static void make_soft(rx_softframe_t *sf, double amp)
+{
+    memset(sf, 0, sizeof *sf);
+    sf->ft_readable = true;
+    sf->baud = 100;
+    sf->symbol_rate = 100.0123;
+    sf->freq_hz = 868130250.44;
+    sf->drift_hz_s = -1.254;
+    sf->rssi_dbfs = -80.123;
+    sf->snr_db = 7.456;
+    sf->sample_idx = 1234567;
+    sf->t_start_s = 1.205625;
+    uint16_t ft = ul_ft_value(20, false, 1);
+    sf->nsoft = RX_SOFT_MAX;
+    for (size_t i = 0; i < sf->nsoft; i++) {
+        int bit = i < UL_FT_BITS ? (ft >> (UL_FT_BITS - 1 - i)) & 1 : (int)((i * 7 + 3) % 5 < 2);
+        double mag = amp * (0.2 + (double)((i * 37) % 19) / 9.0);
+        sf->soft[i] = (float)(bit ? mag : -mag);
+    }
+    sf->soft[40] = (float)(-0.1 * amp * (sf->soft[40] > 0 ? 1 : -1));
+    sf->soft[100] = NAN;
+    for (int b = 0; b < UL_FT_BITS; b++)
+        sf->ft_rx = (uint16_t)(sf->ft_rx << 1 | (sf->soft[b] > 0));
+    sf->nhyp = ul_ft_rank_soft(sf->soft, sf->hyp, RX_SOFT_FT_HYPS);
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    const char *vec[][2] = {{"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},
+                            {"foo", "Zm9v"},   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                            {"foobar", "Zm9vYmFy"}};
+    char out[32];
+    uint8_t back[16];
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        size_t n = strlen(vec[i][0]);
+        assert_int_equal(b64_encode((const uint8_t *)vec[i][0], n, out), B64_LEN(n));
+        assert_string_equal(out, vec[i][1]);
+        assert_int_equal(b64_decode(out, strlen(out), back, n), (long)n);
+        assert_memory_equal(back, vec[i][0], n);
+    }
+    uint8_t all[256];
+    char text[B64_LEN(256) + 1];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)(255 - i);
+    b64_encode(all, 256, text);
+    uint8_t got[256];
+    assert_int_equal(b64_decode(text, strlen(text), got, 256), 256);
+    assert_memory_equal(got, all, 256);
+    /* strict: length, alphabet, padding place, non-zero unused bits, capacity */
+    const char *bad[] = {"Zg=",  "Zg",   "Zm9v\n", "Zm 9", "Zm-v",  "Zg==Zg==", "=Zm9",
+                         "Z===", "====", "Zh==",   "Zm9=", "Zm=v", "Zm9vYg=\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(b64_decode(bad[i], strlen(bad[i]), back, sizeof back), -1);
+    assert_int_equal(b64_decode("Zm9vYmFy", 8, back, 5), -1);
+    assert_int_equal(b64_decode(NULL, 0, back, 1), -1);
+}
+
+/* Quantization: nothing clipped while the largest value is within 16 medians, the median
+ * at 8 units or more, the error half a step; outliers clipped, NaN an erasure. */
+static void test_soft_quantize(void **state)
+{
+    (void)state;
+    float llr[100];
+    int8_t q[100];
+    for (int i = 0; i < 100; i++)
+        llr[i] = (float)((i % 2 ? 1 : -1) * (1.0 + i * 0.1)); /* 1 .. 10.9, median ~6 */
+    double scale = evjson_soft_quantize(llr, 100, q);
+    assert_true(scale > 0);
+    assert_true(exp2(round(log2(scale))) == scale); /* a power of two */
+    assert_true(10.9 / scale <= 127.5);
+    for (int i = 0; i < 100; i++)
+        assert_true(fabs(q[i] * scale - llr[i]) <= scale / 2 + 1e-6);
+    /* an outlier 1000x the rest is clipped rather than coarsen everything */
+    llr[7] = 5000.0f;
+    scale = evjson_soft_quantize(llr, 100, q);
+    assert_true(6.0 / scale >= 8);
+    assert_int_equal(q[7], 127);
+    llr[8] = NAN;
+    llr[9] = -INFINITY;
+    evjson_soft_quantize(llr, 100, q);
+    assert_int_equal(q[8], 0);
+    assert_int_equal(q[9], -127);
+    /* all zero: a valid scale, all zero */
+    memset(llr, 0, sizeof llr);
+    assert_true(evjson_soft_quantize(llr, 100, q) == 1.0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(q[i], 0);
+    assert_true(evjson_soft_quantize(llr, 0, q) == 0);
+    assert_true(evjson_soft_quantize(NULL, 10, q) == 0);
+    assert_true(evjson_soft_quantize(llr, RX_SOFT_MAX + 1, q) == 0);
+}
+
+/* Event -> text -> parse gives the soft frame back: fields, hypotheses, and every LLR
+ * within half a quantization step (the NaN as 0). */
+static void test_softframe_round_trip(void **state)
+{
+    (void)state;
+    rx_softframe_t sf, back;
+    make_soft(&sf, 3.0);
+    evjson_ctx_t ctx = {.anchor_t_s = 1.0, .anchor_unix_s = 1764000000.0, .station_id = "st-1"};
+    json_object *o = evjson_softframe(&sf, &ctx);
+    assert_non_null(o);
+    expect_str(o, "type", "softframe");
+    expect_str(o, "station_id", "st-1");
+    expect_str(o, "reason", "crc_bad");
+    expect_str(o, "ft_rx", "094C");
+    expect_str(o, "time_utc", "2025-11-24T16:00:00.205625Z");
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    print_message("softframe event: %zu bytes\n", strlen(text));
+    assert_true(strlen(text) < 1600);
+    char err[256] = "";
+    int rc = evjson_softframe_parse_text(text, strlen(text), &back, err, sizeof err);
+    if (rc != 0)
+        print_message("parse: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_true(back.ft_readable);
+    assert_int_equal(back.baud, 100);
+    assert_true(fabs(back.symbol_rate - 100.012) < 1e-9);
+    assert_true(fabs(back.freq_hz - 868130250.4) < 1e-3);
+    assert_true(fabs(back.drift_hz_s + 1.25) < 1e-9);
+    assert_true(fabs(back.snr_db - 7.46) < 1e-9);
+    assert_true(fabs(back.rssi_dbfs + 80.12) < 1e-9);
+    assert_int_equal(back.sample_idx, 1234567);
+    assert_true(fabs(back.t_start_s - 1.205625) < 1e-9);
+    assert_int_equal(back.ft_rx, sf.ft_rx);
+    assert_int_equal(back.nsoft, sf.nsoft);
+    double scale = json_object_get_double(json_object_object_get(o, "soft_scale"));
+    for (size_t i = 0; i < sf.nsoft; i++) {
+        double want = isnan(sf.soft[i]) ? 0 : sf.soft[i];
+        assert_true(fabs(back.soft[i] - want) <= scale / 2 + 1e-6);
+    }
+    assert_int_equal(back.nhyp, sf.nhyp);
+    for (size_t i = 0; i < sf.nhyp; i++) {
+        assert_int_equal(back.hyp[i].ft, sf.hyp[i].ft);
+        assert_int_equal(back.hyp[i].rank, sf.hyp[i].rank);
+        assert_int_equal(back.hyp[i].container_bytes, sf.hyp[i].container_bytes);
+        assert_int_equal(back.hyp[i].distance, sf.hyp[i].distance);
+        assert_true(fabs(back.hyp[i].score - sf.hyp[i].score) < 0.1 * fabs(sf.hyp[i].score) + 1);
+    }
+    /* an unreadable FT is "ft_bad" */
+    sf.ft_readable = false;
+    json_object *o2 = evjson_softframe(&sf, NULL);
+    expect_str(o2, "reason", "ft_bad");
+    expect_absent(o2, "time_utc");
+    expect_absent(o2, "station_id");
+    assert_int_equal(evjson_softframe_parse(o2, &back, err, sizeof err), 0);
+    assert_false(back.ft_readable);
+    json_object_put(o2);
+    /* invalid soft frames are not built */
+    sf.nsoft = 12;
+    assert_null(evjson_softframe(&sf, NULL));
+    sf.nsoft = RX_SOFT_MAX + 1;
+    assert_null(evjson_softframe(&sf, NULL));
+    assert_null(evjson_softframe(NULL, NULL));
+    json_object_put(o);
+}
+
+/* Hostile events: each one altered field is refused with a reason, never read beyond. */
+static void test_softframe_hostile(void **state)
+{
+    (void)state;
+    rx_softframe_t sf, back;
+    make_soft(&sf, 2.0);
+    json_object *good = evjson_softframe(&sf, NULL);
+    assert_non_null(good);
+    const char *soft = json_object_get_string(json_object_object_get(good, "soft"));
+    char shorter[B64_LEN(RX_SOFT_MAX) + 1], badchar[B64_LEN(RX_SOFT_MAX) + 1];
+    snprintf(shorter, sizeof shorter, "%.*s", (int)strlen(soft) - 4, soft);
+    snprintf(badchar, sizeof badchar, "%s", soft);
+    badchar[10] = '*';
+    /* -128 in the first byte ("gA" = 0x80) */
+    char m128[B64_LEN(RX_SOFT_MAX) + 1];
+    snprintf(m128, sizeof m128, "%s", soft);
+    m128[0] = 'g';
+    m128[1] = 'A';
+    const struct {
+        const char *key;
+        json_object *value; /* NULL: removed */
+    } cases[] = {
+        {"type", json_object_new_string("frame")},
+        {"format_version", json_object_new_int(2)},
+        {"format_version", json_object_new_string("1")},
+        {"reason", json_object_new_string("nosync")},
+        {"baud", json_object_new_int(300)},
+        {"symbol_rate", json_object_new_double(500.0)},
+        {"freq_hz", json_object_new_double(NAN)},
+        {"drift_hz_s", json_object_new_string("1")},
+        {"snr_db", NULL},
+        {"rssi_dbfs", json_object_new_double(INFINITY)},
+        {"t_start_s", json_object_new_double(-1)},
+        {"sample_idx", json_object_new_int64(-5)},
+        {"sample_idx", json_object_new_double(1.5)},
+        {"ft_rx", json_object_new_string("2000")},
+        {"ft_rx", json_object_new_string("94C")},
+        {"ft_rx", json_object_new_string("0x9C")},
+        {"soft_scale", json_object_new_double(NAN)},
+        {"soft_scale", json_object_new_double(0)},
+        {"soft_scale", json_object_new_double(-0.5)},
+        {"soft_scale", json_object_new_double(1e300)},
+        {"n_symbols", json_object_new_int(RX_SOFT_MAX + 1)},
+        {"n_symbols", json_object_new_int64(INT64_MAX)},
+        {"n_symbols", json_object_new_int(-1)},
+        {"n_symbols", json_object_new_int(12)},
+        {"n_symbols", json_object_new_int(RX_SOFT_MAX - 3)},
+        {"soft", json_object_new_string(shorter)},
+        {"soft", json_object_new_string(badchar)},
+        {"soft", json_object_new_string(m128)},
+        {"soft", json_object_new_string("")},
+        {"soft", json_object_new_int(3)},
+        {"ft", json_object_new_array()},
+        {"ft", json_object_new_object()},
+        {"ft", NULL},
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *o = NULL;
+        assert_int_equal(json_object_deep_copy(good, &o, NULL), 0);
+        if (cases[i].value)
+            json_object_object_add(o, cases[i].key, cases[i].value);
+        else
+            json_object_object_del(o, cases[i].key);
+        err[0] = '\0';
+        assert_int_equal(evjson_softframe_parse(o, &back, err, sizeof err), -1);
+        print_message("  %s: %s\n", cases[i].key, err);
+        assert_true(strlen(err) > 0);
+        json_object_put(o);
+    }
+    /* FT hypotheses: too many, a wrong rank for the FT, bad types */
+    const char *bad_hyp[] = {
+        "[{\"ft\":\"094C\",\"rank\":2,\"container_bytes\":20,\"control\":false,\"distance\":0}]",
+        "[{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":true,\"distance\":0}]",
+        "[{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false,\"distance\":14}]",
+        "[{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":0,\"distance\":0}]",
+        "[{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false}]",
+        "[1]",
+        "[{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false,\"distance\":0},"
+        "{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false,\"distance\":0},"
+        "{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false,\"distance\":0},"
+        "{\"ft\":\"094C\",\"rank\":1,\"container_bytes\":20,\"control\":false,\"distance\":0}]",
+    };
+    for (size_t i = 0; i < sizeof bad_hyp / sizeof bad_hyp[0]; i++) {
+        json_object *o = NULL;
+        assert_int_equal(json_object_deep_copy(good, &o, NULL), 0);
+        json_object_object_add(o, "ft", json_tokener_parse(bad_hyp[i]));
+        assert_int_equal(evjson_softframe_parse(o, &back, err, sizeof err), -1);
+        print_message("  ft %zu: %s\n", i, err);
+        json_object_put(o);
+    }
+    /* texts: not JSON, not strict JSON, too long, not an object */
+    const char *texts[] = {"", "{", "[]", "null", "{\"type\":\"softframe\"} x",
+                           "{'type':'softframe'}", "{\"type\":NaN}"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        assert_int_equal(
+            evjson_softframe_parse_text(texts[i], strlen(texts[i]), &back, err, sizeof err), -1);
+    const char *text = json_object_to_json_string_ext(good, JSON_C_TO_STRING_PLAIN);
+    assert_int_equal(evjson_softframe_parse_text(text, strlen(text), &back, err, sizeof err), 0);
+    assert_int_equal(
+        evjson_softframe_parse_text(text, EVJSON_SOFTFRAME_MAX_TEXT + 1, &back, err, sizeof err),
+        -1);
+    /* symbol_rate bounds are whole Hz (0.9 .. 1.1 x baud): the lowest accepted value builds
+     * an event that parses again */
+    for (int k = 0; k < 2; k++) {
+        json_object *o = NULL;
+        assert_int_equal(json_object_deep_copy(good, &o, NULL), 0);
+        json_object_object_add(o, "symbol_rate", json_object_new_double(k ? 90.0004 : 89.9996));
+        assert_int_equal(evjson_softframe_parse(o, &back, err, sizeof err), k ? 0 : -1);
+        json_object_put(o);
+    }
+    json_object *again = evjson_softframe(&back, NULL);
+    const char *t2 = json_object_to_json_string_ext(again, JSON_C_TO_STRING_PLAIN);
+    assert_int_equal(evjson_softframe_parse_text(t2, strlen(t2), &back, err, sizeof err), 0);
+    assert_true(back.symbol_rate == 90.0);
+    json_object_put(again);
+    assert_int_equal(evjson_softframe_parse(NULL, &back, err, sizeof err), -1);
+    assert_int_equal(evjson_softframe_parse(good, NULL, err, sizeof err), -1);
+    json_object_put(good);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +610,8 @@ int main(void)
         cmocka_unit_test(test_bad_crc_frame),        cmocka_unit_test(test_message_event),
         cmocka_unit_test(test_control_and_combined), cmocka_unit_test(test_replay_event),
         cmocka_unit_test(test_station_id),           cmocka_unit_test(test_beacon_event),
+        cmocka_unit_test(test_base64),               cmocka_unit_test(test_soft_quantize),
+        cmocka_unit_test(test_softframe_round_trip), cmocka_unit_test(test_softframe_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,6 +405,7 @@ static void test_latency(void **state)
 /* on_undecoded: bursts the receiver detected but could not decode. */
 typedef struct {
     rx_burst_t b[16];
+    rx_softframe_t sf[16]; /* copies of b[i].soft (valid during the call only) */
     size_t n;
 } undecoded_out_t;
 
@@ -415,14 +416,20 @@ static void on_undecoded_ctx(const rx_burst_t *b, void *user)
 {
     (void)user;
     undecoded_out_t *u = hook_ctx;
-    if (u && u->n < 16)
+    if (u && u->n < 16) {
+        if (b->soft)
+            u->sf[u->n] = *b->soft;
         u->b[u->n++] = *b;
+    }
 }
 
 /* Two good frames and two whose bits were damaged after the FT (CRC fails; one BR100, one
  * BR600): on_undecoded is called exactly for the two damaged ones, with the detector's
  * start and end around the burst, its carrier, a sane SNR, its baud class and reason
- * crc_bad; never for a decoded frame, and not at all without the callback's frames. */
+ * crc_bad; never for a decoded frame, and not at all without the callback's frames. Each
+ * carries the demodulator's soft values of the whole frame from its FT: their signs are
+ * the damaged bits as sent, the FT hypotheses start with the frame's own FT, carrier and
+ * start time are the demodulator's (a few Hz, a fraction of a symbol). */
 static void test_undecoded_hook(void **state)
 {
     (void)state;
@@ -432,6 +439,9 @@ static void test_undecoded_hook(void **state)
     const double ts[] = {0.5, 2.5, 4.5, 6.5};
     const int bauds[] = {100, 100, 600, 600};
     const bool damage[] = {false, true, false, true};
+    uint8_t sent[4][UL_MAX_FRAME_BYTES];
+    size_t sent_bits[4] = {0};
+    uint16_t sent_ft[4] = {0};
     const double fs[] = {c - 40e3, c + 20e3, c - 10e3, c + 50e3};
     for (int k = 0; k < 4; k++) {
         ul_message_t m;
@@ -457,6 +467,9 @@ static void test_undecoded_hook(void **state)
                 bits[i / 8] ^= (uint8_t)(0x80 >> (i % 8));
             sp.bits = bits;
             sp.nbits = (size_t)nbytes * 8;
+            memcpy(sent[k], bits, (size_t)nbytes);
+            sent_bits[k] = (size_t)nbytes * 8;
+            sent_ft[k] = (uint16_t)(((unsigned)bits[2] << 8 | bits[3]) & 0x1FFF);
         }
         assert_int_equal(synth_add_burst(s, &sp), 0);
     }
@@ -491,6 +504,36 @@ static void test_undecoded_hook(void **state)
         assert_true(b->snr_db > 5 && b->snr_db < 60);
         assert_int_equal(b->baud, bauds[k]);
         assert_int_equal(b->reason, RX_UNDECODED_CRC_BAD);
+        /* the soft frame */
+        assert_non_null(b->soft);
+        const rx_softframe_t *sf = &u.sf[i];
+        assert_true(sf->ft_readable);
+        assert_int_equal(sf->baud, bauds[k]);
+        assert_true(fabs(sf->symbol_rate - bauds[k]) < 0.01 * bauds[k]);
+        assert_true(fabs(sf->freq_hz - fs[k]) < 0.05 * bauds[k]);
+        assert_true(fabs(sf->t_start_s - ts[k]) < 0.5 / bauds[k]);
+        assert_true(fabs((double)sf->sample_idx / 250e3 - sf->t_start_s) < 1e-5);
+        assert_true(sf->snr_db > 10 && sf->snr_db < 40);
+        assert_int_equal(sf->ft_rx, sent_ft[k]);
+        assert_true(sf->nhyp == RX_SOFT_FT_HYPS);
+        assert_int_equal(sf->hyp[0].ft, sent_ft[k]);
+        assert_int_equal(sf->hyp[0].distance, 0);
+        assert_int_equal(sf->hyp[0].rank, 1);
+        assert_true(sf->hyp[1].distance >= 5 && sf->hyp[1].score <= sf->hyp[0].score);
+        /* the whole frame after the preamble, as sent (rank 1: the air bits) */
+        size_t want = sent_bits[k] - UL_PREAMBLE_BITS;
+        assert_int_equal(sf->nsoft, UL_FT_BITS + ul_body_bits(sf->hyp[0].container_bytes));
+        assert_int_equal(sf->nsoft, want);
+        size_t agree = 0;
+        for (size_t j = 0; j < sf->nsoft; j++) {
+            size_t a = UL_PREAMBLE_BITS + j;
+            int bit = (sent[k][a / 8] >> (7 - a % 8)) & 1;
+            agree += (sf->soft[j] > 0) == (bit == 1);
+        }
+        print_message("  soft: %zu values, %zu agree with the bits sent, carrier %.2f Hz, "
+                      "start %.5f s, snr %.1f dB, ft %03X\n",
+                      sf->nsoft, agree, sf->freq_hz, sf->t_start_s, sf->snr_db, sf->ft_rx);
+        assert_true(agree >= sf->nsoft - 2);
     }
     assert_string_equal(rx_undecoded_name(RX_UNDECODED_FT_BAD), "ft_bad");
     hook_ctx = NULL;

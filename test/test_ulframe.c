@@ -404,6 +404,19 @@ static void ft_soft(uint16_t ft, float amp, float *soft)
         soft[b] = ((ft >> (UL_FT_BITS - 1 - b)) & 1) ? amp : -amp;
 }
 
+/* Soft values of FT a with the first 3 bits where b differs flipped weakly (to b). */
+static void ft_soft_towards(uint16_t a, uint16_t b, float *soft)
+{
+    uint16_t diff = a ^ b;
+    ft_soft(a, 1.0f, soft);
+    int flipped = 0;
+    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
+        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
+            soft[bit] = -0.1f * soft[bit];
+            flipped++;
+        }
+}
+
 /* Soft FT matching: ML by correlation, so weak wrong bits do not pull it to another FT. */
 static void test_ft_match_soft(void **state)
 {
@@ -424,15 +437,9 @@ static void test_ft_match_soft(void **state)
         }
     /* A = 0x611 (16 B rank 1) and B = 0x034 (8 B rank 3) are 5 bits apart. Flip 3 of
      * those bits weakly: hard decisions are 2 from B and 3 from A, soft picks A. */
-    uint16_t a = 0x611, b = 0x034, diff = a ^ b;
-    assert_int_equal(__builtin_popcount(diff), 5);
-    ft_soft(a, 1.0f, soft);
-    int flipped = 0;
-    for (int bit = 0; bit < UL_FT_BITS && flipped < 3; bit++)
-        if ((diff >> (UL_FT_BITS - 1 - bit)) & 1) {
-            soft[bit] = -0.1f * soft[bit];
-            flipped++;
-        }
+    uint16_t a = 0x611, b = 0x034;
+    assert_int_equal(__builtin_popcount(a ^ b), 5);
+    ft_soft_towards(a, b, soft);
     uint16_t hard = 0;
     for (int bit = 0; bit < UL_FT_BITS; bit++)
         hard = (uint16_t)(hard << 1 | (soft[bit] > 0));
@@ -452,6 +459,43 @@ static void test_ft_match_soft(void **state)
     assert_true(ctl);
     assert_int_equal(r, 3);
     assert_int_equal(ul_ft_match_soft(NULL, 2, NULL, NULL, NULL, NULL), UL_ERR_ARG);
+}
+
+/* FT hypotheses: every known FT ranked by correlation, the best one ul_ft_match_soft's. */
+static void test_ft_rank_soft(void **state)
+{
+    (void)state;
+    float soft[UL_FT_BITS];
+    ul_ft_hyp_t h[20];
+    /* the 0x611 / 0x034 case above: A first (distance 3), B second (distance 2) */
+    uint16_t a = 0x611, b = 0x034;
+    ft_soft_towards(a, b, soft);
+    assert_int_equal(ul_ft_rank_soft(soft, h, 20), 18);
+    assert_int_equal(h[0].ft, a);
+    assert_int_equal(h[0].distance, 3);
+    assert_int_equal(h[0].container_bytes, 16);
+    assert_int_equal(h[0].rank, 1);
+    assert_false(h[0].control);
+    assert_int_equal(h[1].ft, b);
+    assert_int_equal(h[1].distance, 2);
+    assert_int_equal(h[1].rank, 3);
+    for (int i = 1; i < 18; i++)
+        assert_true(h[i].score <= h[i - 1].score);
+    for (int i = 0; i < 18; i++)
+        assert_int_equal(ul_ft_value(h[i].container_bytes, h[i].control, h[i].rank), h[i].ft);
+    /* a shorter list is the head of the long one */
+    ul_ft_hyp_t h3[3];
+    assert_int_equal(ul_ft_rank_soft(soft, h3, 3), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h3[i].ft, h[i].ft);
+    /* all zero: every score ties, the table order stays (ul_ft_match_soft's choice) */
+    memset(soft, 0, sizeof soft);
+    assert_int_equal(ul_ft_rank_soft(soft, h, 2), 2);
+    assert_int_equal(h[0].ft, ul_ft_value(8, false, 1));
+    assert_int_equal(h[1].ft, ul_ft_value(8, false, 2));
+    assert_int_equal(ul_ft_rank_soft(soft, h, 0), 0);
+    assert_int_equal(ul_ft_rank_soft(NULL, h, 3), 0);
+    assert_int_equal(ul_ft_rank_soft(soft, NULL, 3), 0);
 }
 
 /* FT bit errors inside a whole frame are corrected and reported. */
@@ -839,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_air_bits_bad_input),
         cmocka_unit_test(test_roundtrip_one_bit),
         cmocka_unit_test(test_roundtrip_control),
+        cmocka_unit_test(test_ft_rank_soft),
         cmocka_unit_test(test_crc_error),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_decode_garbage),

@@ -35,7 +35,8 @@ static const char usage_text[] =
     "\n"
     "  --pub ENDPOINT   event socket (default " DEFAULT_PUB ")\n"
     "  --json           print each event's JSON on one line instead of a summary\n"
-    "  --topic T        only events of topic T: frame, message, replay, stats, log\n"
+    "  --topic T        only events of topic T: frame, message, replay, stats, log,\n"
+    "                   softframe, ...\n"
     "                   (repeatable; default all)\n"
     "  --count N        exit after N events\n"
     "  --timeout S      exit after S seconds (status 1 when --count was not reached);\n"
@@ -130,6 +131,11 @@ static void print_human(const char *topic, json_object *o)
                num(o, "realtime_factor"), num(o, "cpu_load") * 100.0);
     } else if (strcmp(topic, "log") == 0) {
         printf("log     %-7s %s\n", str(o, "level", "?"), str(o, "text", ""));
+    } else if (strcmp(topic, "softframe") == 0) {
+        when(o, t, sizeof t);
+        printf("soft    %s %-7s %10.6f MHz %4s bd  SNR %5.1f dB  FT %s  %s symbols\n", t,
+               str(o, "reason", "?"), num(o, "freq_hz") / 1e6, str(o, "baud", "?"),
+               num(o, "snr_db"), str(o, "ft_rx", "?"), str(o, "n_symbols", "?"));
     } else {
         printf("%-7s %s\n", topic, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     }
