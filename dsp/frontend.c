@@ -423,6 +423,8 @@ long frontend_process(frontend_t *q, const float complex *in, size_t n, float co
 {
     if (cap < frontend_max_out(q, n))
         return -1;
+    if (n == 0)
+        return 0; /* in may be NULL */
     size_t nout = 0;
     if (q->decimation == 1) {
         while (n > 0) {
