@@ -151,7 +151,6 @@ SUB="$BUILD/bin/sigfox-sub"
 if [ -x "$NS" ]; then
     "$NS" keygen --out "$tmp/core" >/dev/null || err "sigfox-ns keygen failed"
     "$NS" keygen --out "$tmp/st" >/dev/null || err "sigfox-ns keygen failed"
-    free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
     port=$(free_port) cmd="tcp://127.0.0.1:$(free_port)"
     "$NS" --no-config --listen "tcp://127.0.0.1:$port" --secret-key-file "$tmp/core.key" \
         --station "station-A=$(cat "$tmp/st.pub")" --storage "sqlite://$tmp/ns.db" \

@@ -15,6 +15,10 @@
 #   jq_e ARGS...  `jq -e ARGS...` that also fails when jq prints nothing: jq 1.6 exits 0 on
 #              empty input (an empty file, a command that printed nothing), so a bare
 #              `jq -e CHECK` passes when there is nothing to check. Prints nothing.
+#   free_port  prints a TCP port on 127.0.0.1 nobody listens on, below the kernel's
+#              ephemeral range: a port from bind(0) can be taken, while its server is
+#              down (a restart), as the local port of any outgoing connection of any
+#              process, and the restarted server then finds it "already in use"
 #   wait_for SECONDS CMD [ARGS...]
 #              runs CMD every 50 ms until it succeeds (returns 0) or SECONDS have passed
 #              (returns 1): wait for a condition with a deadline instead of sleeping
@@ -144,4 +148,27 @@ with open(path, "r+b") as f:
     f.seek(0)
     f.write(data)
 EOF
+}
+
+free_port() {
+    python3 -c '
+import random, socket
+lo, hi = 20000, 32000
+try:  # stay below the ephemeral range whatever the machine says it is
+    hi = min(hi, int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]) - 1)
+except (OSError, ValueError, IndexError):
+    pass
+for _ in range(500):
+    p = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("free_port: no free port in %d..%d" % (lo, hi))'
 }

@@ -35,7 +35,7 @@ fi
 N=8          # messages: 4 devices x 2 rounds; every 4th is BF=1 (device 10000000)
 DL=0A0B0C0D0E0F1011
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port() { free_port; }
 L=$(port); P=$(port); C=$(port); R=$(port); M=$(port); DEAD=$(port) # nobody listens on DEAD
 ep=tcp://127.0.0.1:$L pub=tcp://127.0.0.1:$P cmd=tcp://127.0.0.1:$C
 

@@ -13,7 +13,7 @@ need_jq
 N=300 RATE=3000 NF=1500 RF=2000
 case "$BUILD" in *asan*) N=60 RATE=300 NF=300 RF=300 ;; esac
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port() { free_port; }
 L=$(port); P=$(port); C=$(port)
 ep=tcp://127.0.0.1:$L pub=tcp://127.0.0.1:$P cmd=tcp://127.0.0.1:$C
 

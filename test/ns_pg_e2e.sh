@@ -23,7 +23,7 @@ psql() { "$pg_bin/psql" -X -q -t -A "$@"; }
 psql "$pg_url" -c "CREATE DATABASE ns" || err "CREATE DATABASE"
 url="postgresql://ns@127.0.0.1:$pg_port/ns?connect_timeout=5"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port() { free_port; }
 "$bin/sigfox-nsbench" setup "$tmp/net" --stations 8 --devices 100 >/dev/null || err "setup"
 declare -A ep pub cmd
 for i in 1 2; do

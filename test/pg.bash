@@ -20,7 +20,7 @@ pg_as() {
 }
 
 pg_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    free_port # lib.bash: below the ephemeral range, so pg_restart finds the port free
 }
 
 pg_start() {
