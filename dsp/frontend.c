@@ -86,9 +86,9 @@ static unsigned filter_len(double rate, unsigned d, double pass, double as_db)
 }
 
 /* Picks D by estimated CPU per second of input. The overlap-save front end costs about
- * the same per input sample whatever D (the forward FFT of ~8k-16k points dominates:
- * ~2.5 ns per input sample on this machine, plus ~1 ns per output sample for the inverse
- * FFT and the phase); the channelizer's FFT of N = rate/D/grid points, 2*grid times a
+ * the same per input sample whatever D (the forward FFT of 4k-10k points dominates: ~20
+ * instructions per input sample by callgrind, taken as ~2.5 ns, plus ~1 ns per output
+ * sample for the inverse FFT and the phase); the channelizer's FFT of N = rate/D/grid points, 2*grid times a
  * second, costs ~0.18 ns * N log2 N up to N = 16384 and ~0.35 ns beyond (cache), 3x that
  * for N not 2^a 3^b 5^c 7^d. Working rates on the grid come first (off-grid ones only
  * when no D lands on it); within 10 % the larger D wins (smaller spectra to keep). */

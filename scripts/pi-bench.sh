@@ -45,19 +45,19 @@ to_sps() { python3 -c "
 import sys; s=sys.argv[1]; m={'k':1e3,'K':1e3,'M':1e6}
 print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(float(s)))" "$1"; }
 
-native_count() { # FILE BYTES SPS -> instructions
+native_count() { # FILE BYTES SPS JSONL -> instructions
     local out="$work/cg.$RANDOM"
     head -c "$2" "$1" | valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$NATIVE/sigfoxd" --replay - --format cu8 --rate "$3" --center-freq 868.13M \
-        --state-dir "" --stats-interval 0 >/dev/null 2>&1
+        --state-dir "" --stats-interval 0 >"$4" 2>/dev/null
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n {gsub(",", "", $1); print $1; n = 1}'
 }
 
-cross_count() { # FILE BYTES SPS -> instructions
+cross_count() { # FILE BYTES SPS JSONL -> instructions
     local out="$work/qc.$RANDOM"
     head -c "$2" "$1" | qemu-aarch64 -L "$SYSROOT" -plugin "$work/insn.so,out=$out" \
         "$CROSSBIN/sigfoxd" --replay - --format cu8 --rate "$3" --center-freq 868.13M \
-        --state-dir "" --stats-interval 0 >/dev/null 2>&1
+        --state-dir "" --stats-interval 0 >"$4" 2>/dev/null
     awk '/guest_insns/ {print $2; exit}' "$out"
 }
 
@@ -71,12 +71,13 @@ for r in "${rates[@]}"; do
         --devices "$DEVICES" --interval 5 --seed 3 >/dev/null 2>&1
     short=$(bytes_for 0.5 "$sps")
     long=$(bytes_for "$(python3 -c "print(0.5 + $SECONDS_LONG)")" "$sps")
-    n_s=$(native_count "$cap" "$short" "$sps"); n_l=$(native_count "$cap" "$long" "$sps")
-    a_s=$(cross_count "$cap" "$short" "$sps"); a_l=$(cross_count "$cap" "$long" "$sps")
-    fx=$(head -c "$long" "$cap" | "$NATIVE/sigfoxd" --replay - --format cu8 --rate "$sps" \
-        --center-freq 868.13M --state-dir "" --stats-interval 0 2>/dev/null | grep -c '"type":"frame"' || true)
-    fa=$(head -c "$long" "$cap" | qemu-aarch64 -L "$SYSROOT" "$CROSSBIN/sigfoxd" --replay - --format cu8 \
-        --rate "$sps" --center-freq 868.13M --state-dir "" --stats-interval 0 2>/dev/null | grep -c '"type":"frame"' || true)
+    n_s=$(native_count "$cap" "$short" "$sps" /dev/null)
+    n_l=$(native_count "$cap" "$long" "$sps" "$work/x86.jsonl")
+    a_s=$(cross_count "$cap" "$short" "$sps" /dev/null)
+    a_l=$(cross_count "$cap" "$long" "$sps" "$work/arm.jsonl")
+    # frames decoded by the long runs themselves
+    fx=$(grep -c '"type":"frame"' "$work/x86.jsonl" || true)
+    fa=$(grep -c '"type":"frame"' "$work/arm.jsonl" || true)
     printf '%10s %14.1f %14.1f %14s %14s\n' "$r" \
         "$(python3 -c "print(($n_l - $n_s) / $SECONDS_LONG / 1e6)")" \
         "$(python3 -c "print(($a_l - $a_s) / $SECONDS_LONG / 1e6)")" "$fx" "$fa"
