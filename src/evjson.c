@@ -90,6 +90,18 @@ json_object *evjson_frame(const rx_frame_t *f, const evjson_ctx_t *ctx)
     return obj;
 }
 
+
+/* A new object appended to array arr (which then owns it), or NULL. */
+static json_object *append_object(json_object *arr)
+{
+    json_object *o = json_object_new_object();
+    if (!o || json_object_array_add(arr, o) != 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_object *evjson_message(const rx_message_t *m, int replay_last_mc, const evjson_ctx_t *ctx)
 {
     if (!m || m->nframes < 0 || m->nframes > RX_MAX_REPLICAS)
@@ -119,9 +131,8 @@ json_object *evjson_message(const rx_message_t *m, int replay_last_mc, const evj
     }
     for (int i = 0; i < m->nframes; i++) {
         const rx_frame_t *f = &m->frames[i];
-        json_object *r = json_object_new_object();
-        if (!r || json_object_array_add(replicas, r) != 0) {
-            json_object_put(r);
+        json_object *r = append_object(replicas);
+        if (!r) {
             rc = -1;
             break;
         }
@@ -412,9 +423,8 @@ json_object *evjson_softframe(const rx_softframe_t *sf, const evjson_ctx_t *ctx)
     }
     for (size_t i = 0; i < sf->nhyp; i++) {
         const ul_ft_hyp_t *h = &sf->hyp[i];
-        json_object *o = json_object_new_object();
-        if (!o || json_object_array_add(hyps, o) != 0) {
-            json_object_put(o);
+        json_object *o = append_object(hyps);
+        if (!o) {
             rc = -1;
             break;
         }
