@@ -20,7 +20,7 @@
  * again (next endpoint when several are configured: a fail-over list, tried in order).
  * `ping` every ping_s when idle.
  *
- * Threads: corelink_push_frame/corelink_push_event/corelink_get_stats may be called from
+ * Threads: corelink_push_frame/_event/_softframe and corelink_get_stats may be called from
  * any thread and never block on the network (a full queue drops and counts). on_downlink
  * runs on the link thread.
  */
@@ -125,6 +125,10 @@ int corelink_push_frame(corelink_t *l, json_object *event, const ul_frame_t *f);
 /* Queues a station event ({"type":"event","event":{...}}); sent when connected, not
  * spooled; dropped and counted when the queue is full. */
 int corelink_push_event(corelink_t *l, json_object *event);
+/* Queues a softframe event (evjson_softframe, {"type":"softframe","softframe":{...}}) for
+ * the core's soft combining across stations (nssoft.h): like events, sent when connected,
+ * not spooled (a soft frame is worth something only within seconds of its burst). */
+int corelink_push_softframe(corelink_t *l, json_object *softframe);
 
 void corelink_get_stats(corelink_t *l, corelink_stats_t *out);
 /* The stats as a JSON object for the daemon's stats event. New reference or NULL. */

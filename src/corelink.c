@@ -1002,20 +1002,31 @@ int corelink_push_frame(corelink_t *l, json_object *event, const ul_frame_t *f)
     return push_text(l, &l->frames, s, true);
 }
 
-int corelink_push_event(corelink_t *l, json_object *event)
+/* {"type":TYPE,KEY:obj} into the (unspooled) event queue. */
+static int push_wrapped(corelink_t *l, const char *type, const char *key, json_object *obj)
 {
-    if (!l || !event || !json_object_is_type(event, json_type_object))
+    if (!l || !obj || !json_object_is_type(obj, json_type_object))
         return CORELINK_ERR_ARG;
-    const char *text = json_object_to_json_string_ext(event, JSON_C_TO_STRING_PLAIN);
+    const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     size_t n = text ? strlen(text) : 0;
     if (n < 2 || n > CORELINK_MAX_FRAME_JSON)
         return CORELINK_ERR_ARG;
-    size_t cap = n + 32;
+    size_t cap = n + strlen(type) + strlen(key) + 32;
     char *s = malloc(cap);
     if (!s)
         return CORELINK_ERR_NOMEM;
-    snprintf(s, cap, "{\"type\":\"event\",\"event\":%s}", text);
+    snprintf(s, cap, "{\"type\":\"%s\",\"%s\":%s}", type, key, text);
     return push_text(l, &l->events, s, false);
+}
+
+int corelink_push_event(corelink_t *l, json_object *event)
+{
+    return push_wrapped(l, "event", "event", event);
+}
+
+int corelink_push_softframe(corelink_t *l, json_object *softframe)
+{
+    return push_wrapped(l, "softframe", "softframe", softframe);
 }
 
 void corelink_get_stats(corelink_t *l, corelink_stats_t *out)

@@ -454,6 +454,13 @@ static void core_downlink_event(const delivery_event_t *ev, void *core)
         corelink_push_event(core, ev->json);
 }
 
+/* Delivery sink: soft frames of undecoded bursts (publish_soft), for the core's combining
+ * across stations (docs/ns.md "Soft combining across stations"). */
+static void core_softframe(const delivery_event_t *ev, void *core)
+{
+    corelink_push_softframe(core, ev->json);
+}
+
 /* Starts the link to the network core when core.endpoint is set (after the downlink:
  * hello says whether this station transmits). Returns 0 or an exit code. */
 static int start_core(app_t *a)
@@ -497,7 +504,9 @@ static int start_core(app_t *a)
     }
     if (delivery_add_sink(a->out, DELIVERY_UPLINK | DELIVERY_UNAUTHENTICATED, core_uplink, a) !=
             0 ||
-        delivery_add_sink(a->out, DELIVERY_DOWNLINK, core_downlink_event, a->core) != 0) {
+        delivery_add_sink(a->out, DELIVERY_DOWNLINK, core_downlink_event, a->core) != 0 ||
+        (a->cfg.publish_soft &&
+         delivery_add_sink(a->out, DELIVERY_SOFT, core_softframe, a->core) != 0)) {
         log_error("Cannot connect the core link to the events: out of memory");
         return CFG_EXIT_RUNTIME;
     }
