@@ -60,6 +60,10 @@ typedef struct {
     double stats_interval_s;              /* api.stats_interval_s, 0: none */
     double dedup_window_s;                /* dedup.window_s */
     bool update_events;                   /* dedup.update_events */
+    bool soft_enabled;                    /* soft.enabled: combining across stations */
+    double soft_window_s;                 /* soft.window_s */
+    double soft_time_tol_s;               /* soft.time_tolerance_s */
+    double soft_freq_tol_hz;              /* soft.freq_tolerance_hz */
     double registry_cache_s;              /* registry.cache_s */
     char keys_file[NSCONF_PATH_MAX];      /* registry.keys_file: imported at start */
     double dl_collect_s;                  /* downlink.collect_s */

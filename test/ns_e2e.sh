@@ -79,6 +79,13 @@ jq_e '.type=="ack"' <<<"$out" >/dev/null || err "bad-auth batch: $out"
 [ "$(stat frames_auth_bad)" = 1 ] || err "frames_auth_bad $(stat frames_auth_bad)"
 [ "$(stat frames_bad)" = 1 ] || err "frames_bad $(stat frames_bad)"
 grep -q "Frame failed UL-AUTH at the core, ep_id: 10000000" "$tmp/ns.log" || err "no AUTH log line"
+run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body '{"type":"softframe"}'
+jq_e '.type=="error" and (.error|test("softframe object"))' <<<"$out" >/dev/null || err "softframe: $out"
+run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep \
+    --body '{"type":"softframe","softframe":{"type":"softframe","format_version":1,"soft":"////"}}'
+jq_e '.type=="error" and (.error|test("softframe refused: "))' <<<"$out" >/dev/null || err "bad softframe: $out"
+[ "$(stat softframes_refused)" = 2 ] || err "softframes_refused $(stat softframes_refused)"
+[ "$(stat soft.softframes_in)" = 0 ] || err "soft.softframes_in $(stat soft.softframes_in)"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body '{"type":"ping"}'
 [ "$out" = '{"type":"pong"}' ] || err "ping: $out"
 # a station whose key the core does not list gets nothing through

@@ -35,6 +35,8 @@
 #include "nsdb.h"
 #include "nsint.h"
 #include "nsreg.h"
+#include "nssoft.h"
+#include "evjson.h"
 #include "publisher.h"
 #include "svcnotify.h"
 
@@ -49,6 +51,9 @@
 /* Batches held while the database is away: all of them go into one nscore_ingest(), so
  * they must fit its limit however long the outage lasts; more stay queued in ZeroMQ. */
 #define MAX_PENDING_BATCHES (NSCORE_MAX_INGEST_FRAMES / NSCORE_MAX_BATCH_FRAMES)
+/* Frames recovered by soft combining waiting for their transaction (one per member
+ * station); more are dropped and counted while the database is down. */
+#define MAX_COMBINED_FRAMES 1024
 #define ROUTING_ID_MAX 256
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "sigfox-ns"
@@ -173,6 +178,11 @@ typedef struct {
 } batch_t;
 
 typedef struct {
+    char station_id[64];
+    json_object *frame;
+} combined_t;
+
+typedef struct {
     nsconf_t conf;
     void *zctx;
     void *router;
@@ -187,9 +197,14 @@ typedef struct {
     size_t nroutes, cap_routes;
     batch_t pending[MAX_PENDING_BATCHES];
     size_t npending;
+    nssoft_t *soft;        /* soft combining across stations (NULL: soft.enabled false) */
+    pthread_mutex_t soft_lock; /* soft's counters, read by the command thread */
+    combined_t combined[MAX_COMBINED_FRAMES];
+    size_t ncombined;
     double started;
     /* link counters (main thread writes, command thread reads) */
     atomic_ullong batches, batches_refused, messages_refused, hellos, zap_refused, acks;
+    atomic_ullong softframes_refused, combined_dropped;
 } ns_t;
 
 
@@ -203,10 +218,29 @@ static void link_stats_json(ns_t *ns, json_object *o)
         atomic_ullong *v;
     } counters[] = {{"batches", &ns->batches},   {"batches_refused", &ns->batches_refused},
                     {"messages_refused", &ns->messages_refused}, {"hellos", &ns->hellos},
-                    {"stations_refused", &ns->zap_refused},     {"acks", &ns->acks}};
+                    {"stations_refused", &ns->zap_refused},     {"acks", &ns->acks},
+                    {"softframes_refused", &ns->softframes_refused},
+                    {"soft_frames_dropped", &ns->combined_dropped}};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         json_object_object_add(o, counters[i].name,
                                json_object_new_int64((int64_t)atomic_load(counters[i].v)));
+    if (ns->soft) {
+        nssoft_stats_t ss;
+        pthread_mutex_lock(&ns->soft_lock);
+        nssoft_get_stats(ns->soft, &ss);
+        pthread_mutex_unlock(&ns->soft_lock);
+        json_object *so = json_object_new_object();
+        const struct {
+            const char *name;
+            uint64_t v;
+        } sc[] = {{"softframes_in", ss.softframes_in},   {"softframes_bad", ss.softframes_bad},
+                  {"groups_tried", ss.groups_tried},     {"frames_decoded", ss.frames_decoded},
+                  {"late_members", ss.late_members},     {"expired", ss.expired},
+                  {"dropped", ss.dropped}};
+        for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
+            json_object_object_add(so, sc[i].name, json_object_new_int64((int64_t)sc[i].v));
+        json_object_object_add(o, "soft", so);
+    }
     json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)(mono_s() - ns->started)));
     json_object_object_add(o, "instance", json_object_new_string(ns->conf.instance));
     json_object_object_add(o, "version", json_object_new_string(SIGFOXD_VERSION));
@@ -365,6 +399,110 @@ static void send_error(ns_t *ns, const void *rid, size_t rid_len, const char *st
     }
 }
 
+/* ---- soft combining across stations (nssoft.h) ---------------------------------------- */
+
+/* A frame nssoft decoded from several stations' soft values: one frame object per member
+ * station, as that station would have sent it had it decoded the frame itself, plus
+ * "combined" (how many stations' soft values were summed); ingested with the next
+ * transaction, where CRC, registry and UL-AUTH are checked like any frame's. */
+static void on_soft_decoded(const nssoft_result_t *r, void *user)
+{
+    ns_t *ns = user;
+    const ul_frame_t *f = &r->frame;
+    char hex[2 * UL_MAX_CONTAINER_BYTES + 1], ft[8], crc[8], utc[40];
+    bytes_to_hex(f->container, f->container_len, hex);
+    uint16_t ftv = ul_ft_value(f->container_len, f->control, f->rank);
+    snprintf(ft, sizeof ft, "%04X", (unsigned)ftv);
+    snprintf(crc, sizeof crc, "%04X", (unsigned)f->crc);
+    for (size_t i = 0; i < r->nmembers; i++) {
+        const nssoft_member_t *m = &r->members[i];
+        if (ns->ncombined == MAX_COMBINED_FRAMES) {
+            atomic_fetch_add(&ns->combined_dropped, 1);
+            continue;
+        }
+        json_object *o = json_object_new_object();
+        if (!o) {
+            atomic_fetch_add(&ns->combined_dropped, 1);
+            continue;
+        }
+        json_object_object_add(o, "container", json_object_new_string(hex));
+        json_object_object_add(o, "ft", json_object_new_string(ft));
+        json_object_object_add(o, "ul_crc", json_object_new_string(crc));
+        json_object_object_add(o, "rank", json_object_new_int(f->rank));
+        json_object_object_add(o, "baud", json_object_new_int(m->baud));
+        json_object_object_add(o, "time_utc",
+                               json_object_new_string(publisher_time_utc(m->t_s, utc, sizeof utc)));
+        if (isfinite(m->snr_db))
+            json_object_object_add(o, "snr_db", json_object_new_double(m->snr_db));
+        if (isfinite(m->rssi_dbfs))
+            json_object_object_add(o, "rssi_dbfs", json_object_new_double(m->rssi_dbfs));
+        json_object_object_add(o, "freq_hz", json_object_new_double(m->freq_hz));
+        json_object_object_add(o, "combined", json_object_new_int((int)r->ncombined));
+        combined_t *c = &ns->combined[ns->ncombined++];
+        snprintf(c->station_id, sizeof c->station_id, "%s", m->station_id);
+        c->frame = o;
+    }
+    char id[9];
+    snprintf(id, sizeof id, "%08X", (unsigned)f->msg.ep_id);
+    log_info("Frame recovered by soft combining, device: %s, mc: %u, rank: %d, stations: %zu",
+             id, (unsigned)f->msg.mc, f->rank, r->ncombined);
+}
+
+/* {"type":"softframe","softframe":{...}} from a station (evjson.h). The burst's time is
+ * the station's time_utc, or the arrival when the station has no sensible clock. */
+static void on_softframe(ns_t *ns, const void *rid, size_t rid_len, const char *station,
+                         json_object *root)
+{
+    if (!ns->soft)
+        return; /* soft.enabled = false: ignored, not an error */
+    json_object *sfo = NULL;
+    static rx_softframe_t sf; /* main thread only; too large for the stack of a callback */
+    char err[160];
+    if (!json_object_object_get_ex(root, "softframe", &sfo) ||
+        !json_object_is_type(sfo, json_type_object)) {
+        atomic_fetch_add(&ns->softframes_refused, 1);
+        send_error(ns, rid, rid_len, station, "softframe without a softframe object", NULL);
+        return;
+    }
+    if (evjson_softframe_parse(sfo, &sf, err, sizeof err) < 0) {
+        atomic_fetch_add(&ns->softframes_refused, 1);
+        char why[200];
+        snprintf(why, sizeof why, "softframe refused: %s", err);
+        send_error(ns, rid, rid_len, station, why, NULL);
+        return;
+    }
+    double now = now_s(), t = now;
+    json_object *v;
+    double tu;
+    if (json_object_object_get_ex(sfo, "time_utc", &v) && json_object_is_type(v, json_type_string) &&
+        nscore_parse_utc(json_object_get_string(v), &tu) == 0 && fabs(tu - now) < 3600.0 * 24 * 2)
+        t = tu;
+    pthread_mutex_lock(&ns->soft_lock);
+    nssoft_push(ns->soft, station, &sf, t, now);
+    pthread_mutex_unlock(&ns->soft_lock);
+}
+
+/* Ingests the frames soft combining recovered (their own transaction). Returns 0, or < 0
+ * when the database failed (they stay). */
+static int flush_combined(ns_t *ns)
+{
+    if (ns->ncombined == 0)
+        return 0;
+    nscore_frame_t frames[MAX_COMBINED_FRAMES];
+    double rx = now_s();
+    for (size_t i = 0; i < ns->ncombined; i++)
+        frames[i] = (nscore_frame_t){.station_id = ns->combined[i].station_id,
+                                     .frame = ns->combined[i].frame,
+                                     .rx_s = rx};
+    int rc = nscore_ingest(ns->core, frames, ns->ncombined);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < ns->ncombined; i++)
+        json_object_put(ns->combined[i].frame);
+    ns->ncombined = 0;
+    return 0;
+}
+
 /* ---- one message from a station ---------------------------------------------------- */
 
 static void on_station_message(ns_t *ns, zmq_msg_t *rid, zmq_msg_t *body)
@@ -454,6 +592,8 @@ static void on_station_message(ns_t *ns, zmq_msg_t *rid, zmq_msg_t *body)
             send_error(ns, r, rl, station, "event without an event object", NULL);
         else
             nscore_station_event(ns->core, station, ev);
+    } else if (!strcmp(type, "softframe")) {
+        on_softframe(ns, r, rl, station, root);
     } else if (!strcmp(type, "ping")) {
         send_to(ns, r, rl, "{\"type\":\"pong\"}");
     } else {
@@ -796,6 +936,16 @@ static int run(ns_t *ns)
         log_error("Core not created, error: %s", err);
         return 1;
     }
+    if (cf->soft_enabled) {
+        nssoft_config_t sc = {.window_s = cf->soft_window_s,
+                              .time_tol_s = cf->soft_time_tol_s,
+                              .freq_tol_hz = cf->soft_freq_tol_hz};
+        ns->soft = nssoft_create(&sc, on_soft_decoded, ns);
+        if (!ns->soft) {
+            log_error("Soft combining not set up: out of memory");
+            return 1;
+        }
+    }
     /* events per subscriber queued before ZeroMQ drops: a burst of 1000 frames makes
      * about 110 messages and as many updates */
     publisher_config_t pc = {.pub_endpoint = cf->pub_endpoint,
@@ -875,7 +1025,7 @@ static int run(ns_t *ns)
     double next_stats = mono_s() + cf->stats_interval_s, retry_at = 0;
     int exit_code = 0;
     while (!stop_flag) {
-        bool db_wait = ns->npending > 0 && mono_s() < retry_at;
+        bool db_wait = (ns->npending > 0 || ns->ncombined > 0) && mono_s() < retry_at;
         zmq_pollitem_t it = {ns->router, 0, ZMQ_POLLIN, 0};
         int n = zmq_poll(&it, db_wait ? 0 : 1, db_wait ? 200 : 50);
         if (n < 0 && zmq_errno() != EINTR) {
@@ -916,9 +1066,14 @@ static int run(ns_t *ns)
             zmq_msg_close(&rid);
             zmq_msg_close(&body);
         }
-        if (ns->npending && mono_s() >= retry_at) {
-            if (flush_pending(ns) < 0)
+        if ((ns->npending || ns->ncombined) && mono_s() >= retry_at) {
+            if (flush_pending(ns) < 0 || flush_combined(ns) < 0)
                 retry_at = mono_s() + 1.0; /* database down: keep the batches, try again */
+        }
+        if (ns->soft) {
+            pthread_mutex_lock(&ns->soft_lock);
+            nssoft_expire(ns->soft, now_s());
+            pthread_mutex_unlock(&ns->soft_lock);
         }
         nscore_tick(ns->core, now_s());
         nsint_poll(ns->ints, now_s());
@@ -930,6 +1085,9 @@ static int run(ns_t *ns)
     }
     svcnotify_stopping(ns->notify);
     /* stop: commit what was received, then close in reverse order */
+    if (flush_combined(ns) < 0)
+        log_warn("Frames recovered by soft combining not committed at stop, frames: %zu",
+                 ns->ncombined);
     if (ns->npending && flush_pending(ns) < 0)
         log_warn("Batches not committed at stop (the stations resend them), batches: %zu",
                  ns->npending);
@@ -980,7 +1138,7 @@ int main(int argc, char **argv)
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, CLI_OPT_VERSION},
                                        {0, 0, 0, 0}};
-    static ns_t ns;
+    static ns_t ns = {.soft_lock = PTHREAD_MUTEX_INITIALIZER};
     nsconf_defaults(&ns.conf);
     /* pass 1: which file */
     const char *file = NSCONF_DEFAULT_FILE;
@@ -1087,6 +1245,9 @@ int main(int argc, char **argv)
     nsdb_close(ns.db);
     for (size_t i = 0; i < ns.npending; i++)
         json_object_put(ns.pending[i].root);
+    for (size_t i = 0; i < ns.ncombined; i++)
+        json_object_put(ns.combined[i].frame);
+    nssoft_destroy(ns.soft);
     free(ns.routes);
     nsconf_free(&ns.conf);
     return rc;

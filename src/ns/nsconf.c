@@ -1,6 +1,7 @@
 /* nsconf: sigfox-ns configuration (include/nsconf.h). Licence: MIT. */
 #include "nsconf.h"
 
+
 #include <ctype.h>
 #include <math.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <zmq.h>
 
 #include "errbuf.h"
+#include "nssoft.h"
 
 void nsconf_defaults(nsconf_t *c)
 {
@@ -30,6 +32,10 @@ void nsconf_defaults(nsconf_t *c)
     c->stats_interval_s = 60;
     c->dedup_window_s = 30;
     c->update_events = true;
+    c->soft_enabled = true;
+    c->soft_window_s = NSSOFT_DEFAULT_WINDOW_S;
+    c->soft_time_tol_s = NSSOFT_DEFAULT_TIME_TOL_S;
+    c->soft_freq_tol_hz = NSSOFT_DEFAULT_FREQ_TOL_HZ;
     c->registry_cache_s = 5;
     c->dl_collect_s = 0.5;
     c->dl_answer_timeout_s = 5;
@@ -156,6 +162,10 @@ static const opt_t opts[] = {
     D("api.stats_interval_s", stats_interval_s, 0, 86400),
     D("dedup.window_s", dedup_window_s, 1, 3600),
     B("dedup.update_events", update_events),
+    B("soft.enabled", soft_enabled),
+    D("soft.window_s", soft_window_s, 1, 60),
+    D("soft.time_tolerance_s", soft_time_tol_s, 0.001, 5),
+    D("soft.freq_tolerance_hz", soft_freq_tol_hz, 1, 100000),
     D("registry.cache_s", registry_cache_s, 0.001, 3600),
     S("registry.keys_file", keys_file),
     D("downlink.collect_s", dl_collect_s, 0.01, 10),
@@ -188,7 +198,8 @@ static const opt_t opts[] = {
 
 static const char *const groups[] = {"ns",       "storage",   "api",          "dedup",
                                      "registry", "downlink",  "log",          "stations",
-                                     "callbacks", "device_types", "mqtt",     "rest"};
+                                     "callbacks", "device_types", "mqtt",     "rest",
+                                     "soft"};
 
 static int load_opt(const opt_t *o, config_setting_t *s, nsconf_t *c, const char *path,
                     char *err, size_t err_len)
