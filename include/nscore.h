@@ -28,8 +28,8 @@
  * transaction that accepts the message (write a retry-queue row there: it commits or rolls
  * back with the message); NSCORE_HOOK_COMMITTED hooks run after the commit.
  *
- * Soft combining across stations is not implemented (docs/ns.md): only frames a station
- * decoded itself reach the core.
+ * Frames that soft combining across stations recovered (nssoft.h) come in here too, as
+ * one frame per member station, and are checked like any other.
  *
  * Threads: one thread calls nscore_ingest / nscore_tick / nscore_station_event;
  * nscore_downlink_answer and nscore_registry_changed may be called from any thread.

@@ -19,9 +19,10 @@
  * that fails stays pending: a later station's soft frame may complete it.
  *
  * False messages. Per decoding, a group of unrelated or noise bursts passes the CRC-16 of
- * the list-free rank decoder with probability 2^-16; the core then needs a registered
- * device and its UL-AUTH (2^-16 for the shortest, 2-byte AUTH): < 2^-32 ≈ 2.3e-10 per
- * attempt, and attempts are one per arriving soft frame (docs/receiver.md, "False accepts").
+ * the single-candidate decoder with probability 2^-16; the core then needs a registered
+ * device (K 2^-32 for K devices) and its UL-AUTH (2^-16 for the shortest, 2-byte AUTH):
+ * K 2^-64 per decoding, one decoding per arriving soft frame (docs/receiver.md, "False
+ * accepts").
  *
  * Bounded: at most max_pending soft frames (the oldest is dropped and counted), no
  * allocation after create. Not thread-safe: the core's ingest thread pushes and expires.
