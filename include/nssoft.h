@@ -14,14 +14,22 @@
  *       sum of the group's LLRs --uldecode_frame--> FT, un-coding, CRC, fields
  *       valid: on_decoded(frame, members) — the core ingests it as a frame from each member
  *              station, where UL-AUTH is checked with the device's key (nscore.h)
+ *       invalid, or one station only: the burst's replicas (other ranks of the same container
+ *              size, control flag and baud, on air in rank order within T_LF = 8 s, each
+ *              summed over its own stations in the same way) are decoded jointly with it by
+ *              the rate-1/3 Viterbi decoder (ul_frame_decode_joint), as a station's
+ *              assembler does with its own replicas: at most NSSOFT_JOINT_ATTEMPTS groups per
+ *              arriving soft frame, each member consistent with the result (its sign
+ *              decisions agree with the frame re-encoded for its rank on >= 70 %)
  * A soft frame that comes later for a burst already decoded (a third station) is reported
  * alone with the decoded frame, so the core counts that station's reception too. A group
  * that fails stays pending: a later station's soft frame may complete it.
  *
- * False messages. Per decoding, a group of unrelated or noise bursts passes the CRC-16 of
- * the single-candidate decoder with probability 2^-16; the core then needs a registered
- * device (K 2^-32 for K devices) and its UL-AUTH (2^-16 for the shortest, 2-byte AUTH):
- * K 2^-64 per decoding, one decoding per arriving soft frame (docs/receiver.md, "False
+ * False messages. Per decoding of one burst, unrelated or noise soft values pass the
+ * CRC-16 with probability 2^-16; a joint decoding checks up to 4 Viterbi candidates
+ * (4 x 2^-16). The core then needs a registered device (K 2^-32 for K devices) and its
+ * UL-AUTH (2^-16 for the shortest, 2-byte AUTH): <= K 2^-62 per decoding, at most
+ * 1 + NSSOFT_JOINT_ATTEMPTS decodings per arriving soft frame (docs/receiver.md, "False
  * accepts").
  *
  * Bounded: at most max_pending soft frames (the oldest is dropped and counted), no
@@ -44,6 +52,7 @@
 #define NSSOFT_MAX_MEMBERS 8              /* stations combined into one decoding */
 #define NSSOFT_MIN_AGREEMENT 0.70
 #define NSSOFT_STATION_MAX 64             /* station_id bytes with the NUL */
+#define NSSOFT_JOINT_ATTEMPTS 8           /* replica groups per arriving soft frame */
 
 typedef struct {
     double window_s;        /* 0: NSSOFT_DEFAULT_WINDOW_S */
@@ -58,10 +67,12 @@ typedef struct {
     double t_s;       /* the burst's time at that station (seconds since 1970) */
     double snr_db, rssi_dbfs, freq_hz;
     int baud;
+    int rank;         /* the replica this station's burst was (1..3) */
 } nssoft_member_t;
 
 typedef struct {
-    ul_frame_t frame;       /* CRC-valid, fields parsed (frame.rank 1..3) */
+    ul_frame_t frame;       /* CRC-valid, fields parsed; rank 1..3, or 0 when decoded from
+                               several replicas (each member has its own rank) */
     size_t nmembers;        /* 1 (a late station of a decoded burst) .. NSSOFT_MAX_MEMBERS */
     nssoft_member_t members[NSSOFT_MAX_MEMBERS];
     size_t ncombined;       /* stations whose soft values were summed for this frame */
@@ -73,7 +84,8 @@ typedef struct {
     uint64_t softframes_in;    /* pushed and valid */
     uint64_t softframes_bad;   /* refused by nssoft_push (invalid arguments) */
     uint64_t groups_tried;     /* decodings of summed soft values */
-    uint64_t frames_decoded;   /* of which CRC-valid */
+    uint64_t frames_decoded;   /* frames reported from summed soft values (CRC-valid) */
+    uint64_t frames_joint;     /* of which only by decoding several replicas jointly */
     uint64_t late_members;     /* soft frames matched to a burst decoded before */
     uint64_t expired;          /* left the window without being decoded */
     uint64_t dropped;          /* pushed out by max_pending */

@@ -20,11 +20,14 @@ static const uint8_t key[UL_KEY_BYTES] = {0x47, 0x9a, 0x1c, 0x03, 0x5e, 0x60, 0x
 typedef struct {
     int calls;
     nssoft_result_t last;
+    nssoft_result_t all[8]; /* the first 8 since the last reset of calls */
 } sink_t;
 
 static void on_decoded(const nssoft_result_t *r, void *user)
 {
     sink_t *k = user;
+    if (k->calls >= 0 && k->calls < 8)
+        k->all[k->calls] = *r;
     k->calls++;
     k->last = *r;
 }
@@ -176,6 +179,81 @@ static void test_third_station_completes(void **state)
     nssoft_destroy(s);
 }
 
+/* Replicas heard by different stations, each failing alone: rank 1 at one station, rank 3
+ * at another (and in half of the trials rank 2 at a third) are decoded jointly; a burst
+ * of another message in between, or a rank 3 on air before its rank 1, never becomes a
+ * member. */
+static void test_replicas_across_stations(void **state)
+{
+    (void)state;
+    sink_t sink = {0};
+    nssoft_t *s = nssoft_create(NULL, on_decoded, &sink);
+    prng_t rng;
+    prng_seed(&rng, 15, 0);
+    uint8_t b1[RX_SOFT_MAX], b2[RX_SOFT_MAX], b3[RX_SOFT_MAX], bo[RX_SOFT_MAX];
+    int trials = 20, joint = 0, alone = 0, full = 0;
+    for (int t = 0; t < trials; t++) {
+        ul_message_t m = message(0x20000000u + (uint32_t)t, (uint16_t)(3 * t), (uint8_t)(t * 5));
+        ul_message_t other = message(0x30000000u + (uint32_t)t, 1, 0x5A);
+        size_t n = air_bits(&m, 1, b1, sizeof b1);
+        air_bits(&m, 2, b2, sizeof b2);
+        air_bits(&m, 3, b3, sizeof b3);
+        air_bits(&other, 2, bo, sizeof bo);
+        double t0 = 1.8e9 + 40.0 * t, sigma = 0.53; /* raw BER 3 % */
+        rx_softframe_t r1, r2, r3, ro;
+        soft_of(&r1, b1, n, sigma, &rng, 868.11e6, 100);
+        soft_of(&r2, b2, n, sigma, &rng, 868.15e6, 100);
+        soft_of(&r3, b3, n, sigma, &rng, 868.19e6, 100);
+        soft_of(&ro, bo, n, 0.3, &rng, 868.17e6, 100);
+        alone += decodes_alone(&r1) + decodes_alone(&r3);
+        /* the other message's rank 2 (clean, but CRC-damaged) comes first: it is
+         * consistent with nothing */
+        ro.soft[60] = -ro.soft[60];
+        ro.soft[61] = -ro.soft[61];
+        assert_int_equal(nssoft_push(s, "x", &ro, t0 + 0.9, t0 + 1), 0);
+        /* a rank 3 of this message that would be on air before its rank 1: out of order */
+        rx_softframe_t early = r3;
+        assert_int_equal(nssoft_push(s, "y", &early, t0 - 2.0, t0 + 1), 0);
+        sink.calls = 0;
+        assert_int_equal(nssoft_push(s, "a", &r1, t0, t0 + 2), 0);
+        bool with2 = t % 2 == 0;
+        if (with2)
+            nssoft_push(s, "c", &r2, t0 + 1.0, t0 + 3); /* 1: decoded with a's rank 1 */
+        nssoft_push(s, "b", &r3, t0 + 2.0, t0 + 4);
+        if (sink.calls == 0)
+            continue;
+        joint++;
+        /* one joint decoding, then at most the rank 3 as a late member; every station that
+         * sent a replica whose FT reads right is credited once, with its rank */
+        assert_true(sink.calls <= 2);
+        assert_int_equal(sink.all[0].frame.rank, 0);
+        bool credited[3] = {false, false, false};
+        for (int c = 0; c < sink.calls; c++) {
+            const nssoft_result_t *r = &sink.all[c];
+            assert_int_equal(r->frame.msg.ep_id, m.ep_id);
+            assert_int_equal(r->frame.msg.mc, m.mc);
+            for (size_t k = 0; k < r->nmembers; k++) {
+                const nssoft_member_t *mb = &r->members[k];
+                assert_true(strcmp(mb->station_id, "x") != 0 && strcmp(mb->station_id, "y") != 0);
+                int want = !strcmp(mb->station_id, "a") ? 1 : !strcmp(mb->station_id, "c") ? 2 : 3;
+                assert_int_equal(mb->rank, want);
+                assert_false(credited[want - 1]);
+                credited[want - 1] = true;
+            }
+        }
+        full += credited[0] && credited[2] && (!with2 || credited[1]);
+    }
+    print_message("alone %d/%d, jointly across stations %d/%d, every station credited %d\n",
+                  alone, 2 * trials, joint, trials, full);
+    assert_true(alone <= 3);
+    assert_true(joint >= 15);
+    assert_true(full >= joint - 4);
+    nssoft_stats_t st;
+    nssoft_get_stats(s, &st);
+    assert_int_equal(st.frames_joint, (uint64_t)joint);
+    nssoft_destroy(s);
+}
+
 /* What is not the same burst is never summed: another message at the same time and
  * carrier (signs agree on ~50 %), the same burst from one station twice, a burst too far
  * in time or carrier, the other baud. */
@@ -284,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_stations_combine),
         cmocka_unit_test(test_third_station_completes),
+        cmocka_unit_test(test_replicas_across_stations),
         cmocka_unit_test(test_not_the_same_burst),
         cmocka_unit_test(test_bounds_and_hostile_input),
     };

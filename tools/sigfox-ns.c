@@ -235,7 +235,8 @@ static void link_stats_json(ns_t *ns, json_object *o)
             uint64_t v;
         } sc[] = {{"softframes_in", ss.softframes_in},   {"softframes_bad", ss.softframes_bad},
                   {"groups_tried", ss.groups_tried},     {"frames_decoded", ss.frames_decoded},
-                  {"late_members", ss.late_members},     {"expired", ss.expired},
+                  {"frames_joint", ss.frames_joint},     {"late_members", ss.late_members},
+                  {"expired", ss.expired},
                   {"dropped", ss.dropped}};
         for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
             json_object_object_add(so, sc[i].name, json_object_new_int64((int64_t)sc[i].v));
@@ -411,11 +412,10 @@ static void on_soft_decoded(const nssoft_result_t *r, void *user)
     const ul_frame_t *f = &r->frame;
     char hex[2 * UL_MAX_CONTAINER_BYTES + 1], ft[8], crc[8], utc[40];
     bytes_to_hex(f->container, f->container_len, hex);
-    uint16_t ftv = ul_ft_value(f->container_len, f->control, f->rank);
-    snprintf(ft, sizeof ft, "%04X", (unsigned)ftv);
     snprintf(crc, sizeof crc, "%04X", (unsigned)f->crc);
     for (size_t i = 0; i < r->nmembers; i++) {
         const nssoft_member_t *m = &r->members[i];
+        snprintf(ft, sizeof ft, "%04X", (unsigned)ul_ft_value(f->container_len, f->control, m->rank));
         if (ns->ncombined == MAX_COMBINED_FRAMES) {
             atomic_fetch_add(&ns->combined_dropped, 1);
             continue;
@@ -428,7 +428,7 @@ static void on_soft_decoded(const nssoft_result_t *r, void *user)
         json_object_object_add(o, "container", json_object_new_string(hex));
         json_object_object_add(o, "ft", json_object_new_string(ft));
         json_object_object_add(o, "ul_crc", json_object_new_string(crc));
-        json_object_object_add(o, "rank", json_object_new_int(f->rank));
+        json_object_object_add(o, "rank", json_object_new_int(m->rank));
         json_object_object_add(o, "baud", json_object_new_int(m->baud));
         json_object_object_add(o, "time_utc",
                                json_object_new_string(publisher_time_utc(m->t_s, utc, sizeof utc)));
@@ -445,7 +445,7 @@ static void on_soft_decoded(const nssoft_result_t *r, void *user)
     char id[9];
     snprintf(id, sizeof id, "%08X", (unsigned)f->msg.ep_id);
     log_info("Frame recovered by soft combining, device: %s, mc: %u, rank: %d, stations: %zu",
-             id, (unsigned)f->msg.mc, f->rank, r->ncombined);
+             id, (unsigned)f->msg.mc, r->members[0].rank, r->ncombined);
 }
 
 /* {"type":"softframe","softframe":{...}} from a station (evjson.h). The burst's time is

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ulcode.h"
 #include "uldecode.h"
 
 typedef struct {
@@ -17,12 +18,28 @@ typedef struct {
     ul_frame_t frame;
 } entry_t;
 
+/* One burst as several stations saw it: a seed soft frame and the best-agreeing pending,
+ * undecoded soft frame of each other station; their summed LLRs and the FT read from them. */
+typedef struct {
+    entry_t *m[NSSOFT_MAX_MEMBERS];
+    size_t n;
+    float sum[RX_SOFT_MAX];
+    size_t nsum;
+    bool ft_ok; /* the summed FT is within UL_FT_DEFAULT_MAX_DISTANCE of a known one */
+    int rank;
+    size_t container_len;
+    bool control;
+} burst_t;
+
+#define NSSOFT_SIBLINGS 3 /* sibling bursts per rank tried */
+
 struct nssoft {
     nssoft_config_t cfg;
     nssoft_decoded_fn fn;
     void *user;
     entry_t *e;
     nssoft_stats_t st;
+    burst_t cur, sib[3 * NSSOFT_SIBLINGS]; /* scratch of nssoft_push */
 };
 
 nssoft_t *nssoft_create(const nssoft_config_t *cfg, nssoft_decoded_fn fn, void *user)
@@ -129,6 +146,224 @@ static bool valid_input(const char *station_id, const rx_softframe_t *sf, double
     return true;
 }
 
+/* Fills b from seed; *decoded: the best-agreeing soft frame of a burst decoded before
+ * (NULL when none). */
+static void gather(nssoft_t *s, entry_t *seed, burst_t *b, entry_t **decoded)
+{
+    double agree[NSSOFT_MAX_MEMBERS], decoded_agree = 0.0;
+    b->m[0] = seed;
+    b->n = 1;
+    if (decoded)
+        *decoded = NULL;
+    for (size_t i = 0; i < s->cfg.max_pending; i++) {
+        entry_t *o = &s->e[i];
+        if (!same_burst(s, seed, o))
+            continue;
+        double a = agreement(seed, o);
+        if (a < NSSOFT_MIN_AGREEMENT)
+            continue;
+        if (o->decoded) {
+            if (decoded && a > decoded_agree) {
+                *decoded = o;
+                decoded_agree = a;
+            }
+            continue;
+        }
+        size_t k = 1;
+        while (k < b->n && strcmp(b->m[k]->member.station_id, o->member.station_id) != 0)
+            k++;
+        if (k < b->n) {
+            if (a > agree[k]) {
+                b->m[k] = o;
+                agree[k] = a;
+            }
+        } else if (b->n < NSSOFT_MAX_MEMBERS) {
+            b->m[b->n] = o;
+            agree[b->n++] = a;
+        }
+    }
+    b->nsum = 0;
+    for (size_t k = 0; k < b->n; k++) {
+        const entry_t *o = b->m[k];
+        for (size_t i = 0; i < o->nsoft; i++)
+            b->sum[i] = (i < b->nsum ? b->sum[i] : 0.0f) + o->soft[i];
+        if (o->nsoft > b->nsum)
+            b->nsum = o->nsoft;
+    }
+    b->ft_ok = ul_ft_match_soft(b->sum, UL_FT_DEFAULT_MAX_DISTANCE, NULL, &b->container_len,
+                                &b->control, &b->rank) >= 0 &&
+               b->nsum >= UL_FT_BITS + ul_body_bits(b->container_len);
+}
+
+static bool in_burst(const burst_t *b, const entry_t *e)
+{
+    for (size_t k = 0; k < b->n; k++) {
+        if (b->m[k] == e)
+            return true;
+    }
+    return false;
+}
+
+/* Marks the bursts' soft frames decoded (each with the frame as its own rank sent it) and
+ * reports them. */
+static void report(nssoft_t *s, const ul_frame_t *frame, burst_t *const *bursts, size_t nb,
+                   bool late)
+{
+    nssoft_result_t r;
+    memset(&r, 0, sizeof r);
+    r.frame = *frame;
+    for (size_t j = 0; j < nb; j++) {
+        for (size_t k = 0; k < bursts[j]->n; k++) {
+            entry_t *e = bursts[j]->m[k];
+            e->decoded = true;
+            e->frame = *frame;
+            e->frame.rank = bursts[j]->rank;
+            e->member.rank = bursts[j]->rank;
+            if (r.nmembers < NSSOFT_MAX_MEMBERS)
+                r.members[r.nmembers++] = e->member;
+        }
+    }
+    r.ncombined = r.nmembers;
+    if (late)
+        s->st.late_members += r.nmembers;
+    else
+        s->st.frames_decoded++;
+    s->fn(&r, s->user);
+}
+
+/* b's sign decisions agree with frame re-encoded for b's rank on >= NSSOFT_MIN_AGREEMENT of
+ * the bits (an unrelated burst agrees on ~50 %). */
+static bool consistent(const burst_t *b, const ul_frame_t *frame)
+{
+    ul_frame_t f = *frame;
+    f.rank = b->rank;
+    uint8_t air[4 + UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES];
+    int len = ul_frame_air_bits(&f, air, sizeof air);
+    if (len < 0)
+        return false;
+    size_t nbits = (size_t)len * 8 - UL_PREAMBLE_BITS, same = 0;
+    if (nbits > b->nsum)
+        nbits = b->nsum;
+    for (size_t i = 0; i < nbits; i++)
+        same += (b->sum[i] > 0.0f) == (ul_bit_get(air, i + UL_PREAMBLE_BITS) != 0);
+    return nbits > 0 && (double)same >= NSSOFT_MIN_AGREEMENT * (double)nbits;
+}
+
+/* A burst of rank r at t could be a replica of one of rank rb at tb: within T_LF, later
+ * ranks later (within the clock tolerance). */
+#define NSSOFT_T_LF_S 8.0
+static bool replica_timing(const nssoft_t *s, int r, double t, int rb, double tb)
+{
+    double dt = t - tb;
+    return r != rb && fabs(dt) <= NSSOFT_T_LF_S + s->cfg.time_tol_s &&
+           (r > rb ? dt : -dt) >= -s->cfg.time_tol_s;
+}
+
+/* Is b a replica of a message decoded before (its soft values consistent with that frame
+ * re-encoded for b's rank)? Then b's stations are reported with it. */
+static bool late_replica(nssoft_t *s, burst_t *b)
+{
+    for (size_t i = 0; i < s->cfg.max_pending; i++) {
+        const entry_t *e = &s->e[i];
+        if (!e->used || !e->decoded || e->member.baud != b->m[0]->member.baud ||
+            e->frame.container_len != b->container_len || e->frame.control != b->control ||
+            !replica_timing(s, b->rank, b->m[0]->member.t_s, e->frame.rank, e->member.t_s) ||
+            !consistent(b, &e->frame))
+            continue;
+        ul_frame_t f = e->frame;
+        report(s, &f, &b, 1, true);
+        return true;
+    }
+    return false;
+}
+
+/* Replicas of b's message among the pending soft frames: other bursts of the same baud,
+ * container size and control flag, of another rank, on air in rank order within T_LF
+ * (8 s, Tables 3-4 and 4-2: every frame of a message) of b. At most NSSOFT_SIBLINGS per
+ * rank. */
+static size_t siblings(nssoft_t *s, const burst_t *b, burst_t *out, size_t cap)
+{
+    size_t n = 0, per_rank[4] = {0};
+    for (size_t i = 0; i < s->cfg.max_pending && n < cap; i++) {
+        entry_t *o = &s->e[i];
+        if (!o->used || o->decoded || in_burst(b, o) || o->member.baud != b->m[0]->member.baud)
+            continue;
+        if (fabs(o->member.t_s - b->m[0]->member.t_s) > NSSOFT_T_LF_S + s->cfg.time_tol_s)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = in_burst(&out[j], o);
+        if (seen)
+            continue;
+        burst_t *c = &out[n];
+        gather(s, o, c, NULL);
+        if (!c->ft_ok || c->container_len != b->container_len || c->control != b->control ||
+            !replica_timing(s, c->rank, o->member.t_s, b->rank, b->m[0]->member.t_s) ||
+            per_rank[c->rank] == NSSOFT_SIBLINGS)
+            continue;
+        per_rank[c->rank]++;
+        n++;
+    }
+    return n;
+}
+
+/* Joint decoding of b with its sibling replicas (one per other rank, or none), at most
+ * NSSOFT_JOINT_ATTEMPTS groups. Returns true when a frame was reported. */
+static bool decode_replicas(nssoft_t *s, burst_t *b)
+{
+    burst_t *sib = s->sib;
+    size_t ns = siblings(s, b, sib, 3 * NSSOFT_SIBLINGS);
+    if (ns == 0)
+        return false;
+    /* the other two ranks, each with its candidates and "none" */
+    int ra = b->rank == 1 ? 2 : 1, rb = b->rank == 3 ? 2 : 3;
+    burst_t *ca[NSSOFT_SIBLINGS + 1] = {NULL}, *cb[NSSOFT_SIBLINGS + 1] = {NULL};
+    size_t na = 1, nb = 1;
+    for (size_t j = 0; j < ns; j++) {
+        if (sib[j].rank == ra)
+            ca[na++] = &sib[j];
+        else if (sib[j].rank == rb)
+            cb[nb++] = &sib[j];
+    }
+    size_t body = ul_body_bits(b->container_len);
+    int attempts = 0;
+    /* groups of three replicas first (the most soft values), then pairs */
+    for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < na; i++) {
+        for (size_t k = 0; k < nb; k++) {
+            bool three = ca[i] && cb[k];
+            if ((!ca[i] && !cb[k]) || three != (pass == 0) || attempts == NSSOFT_JOINT_ATTEMPTS)
+                continue;
+            attempts++;
+            burst_t *g[3] = {b, ca[i], cb[k]};
+            const float *soft[3] = {NULL, NULL, NULL};
+            for (int j = 0; j < 3; j++) {
+                if (g[j] && g[j]->nsum >= UL_FT_BITS + body)
+                    soft[g[j]->rank - 1] = g[j]->sum + UL_FT_BITS;
+            }
+            s->st.groups_tried++;
+            ul_frame_t f;
+            if (ul_frame_decode_joint(soft, b->container_len, b->control, &f) != 0)
+                continue;
+            burst_t *members[3];
+            size_t nm = 0;
+            bool ok = true;
+            for (int j = 0; j < 3; j++) {
+                if (g[j]) {
+                    ok = ok && consistent(g[j], &f);
+                    members[nm++] = g[j];
+                }
+            }
+            if (!ok)
+                continue;
+            s->st.frames_joint++;
+            report(s, &f, members, nm, false);
+            return true;
+        }
+    }
+    return false;
+}
+
 int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, double t_s,
                 double now)
 {
@@ -153,44 +388,15 @@ int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, d
     n->nsoft = sf->nsoft;
     memcpy(n->soft, sf->soft, sf->nsoft * sizeof *n->soft);
 
-    /* the best-agreeing soft frame of each other station; a decoded burst wins outright */
-    entry_t *pick[NSSOFT_MAX_MEMBERS];
-    double pick_agree[NSSOFT_MAX_MEMBERS];
-    size_t npick = 0;
-    entry_t *decoded = NULL;
-    double decoded_agree = 0.0;
-    for (size_t i = 0; i < s->cfg.max_pending; i++) {
-        entry_t *o = &s->e[i];
-        if (!same_burst(s, n, o))
-            continue;
-        double a = agreement(n, o);
-        if (a < NSSOFT_MIN_AGREEMENT)
-            continue;
-        if (o->decoded) {
-            if (a > decoded_agree) {
-                decoded = o;
-                decoded_agree = a;
-            }
-            continue;
-        }
-        size_t k = 0;
-        while (k < npick && strcmp(pick[k]->member.station_id, o->member.station_id) != 0)
-            k++;
-        if (k < npick) {
-            if (a > pick_agree[k]) {
-                pick[k] = o;
-                pick_agree[k] = a;
-            }
-        } else if (npick < NSSOFT_MAX_MEMBERS - 1) {
-            pick[npick] = o;
-            pick_agree[npick++] = a;
-        }
-    }
-    nssoft_result_t r;
-    memset(&r, 0, sizeof r);
-    if (decoded) {
+    burst_t *b = &s->cur;
+    entry_t *decoded;
+    gather(s, n, b, &decoded);
+    if (decoded) { /* another station's copy of a burst decoded before */
+        nssoft_result_t r;
+        memset(&r, 0, sizeof r);
         n->decoded = true;
         n->frame = decoded->frame;
+        n->member.rank = decoded->frame.rank;
         s->st.late_members++;
         r.frame = decoded->frame;
         r.members[0] = n->member;
@@ -199,37 +405,22 @@ int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, d
         s->fn(&r, s->user);
         return 1;
     }
-    if (npick == 0)
-        return 0;
-
-    float sum[RX_SOFT_MAX];
-    size_t nsum = n->nsoft;
-    memcpy(sum, n->soft, n->nsoft * sizeof *sum);
-    for (size_t k = 0; k < npick; k++) {
-        const entry_t *o = pick[k];
-        for (size_t i = 0; i < o->nsoft; i++)
-            sum[i] = (i < nsum ? sum[i] : 0.0f) + o->soft[i];
-        if (o->nsoft > nsum)
-            nsum = o->nsoft;
+    if (b->ft_ok && late_replica(s, b))
+        return 1;
+    if (b->n >= 2) { /* the burst alone, from the sum of its stations */
+        s->st.groups_tried++;
+        uldecode_result_t res;
+        if (uldecode_frame(b->sum, b->nsum, UL_FT_DEFAULT_MAX_DISTANCE, &res) == 0 &&
+            res.status == ULDEC_OK) {
+            b->rank = res.frame.rank;
+            report(s, &res.frame, &b, 1, false);
+            return 1;
+        }
     }
-    s->st.groups_tried++;
-    uldecode_result_t res;
-    if (uldecode_frame(sum, nsum, UL_FT_DEFAULT_MAX_DISTANCE, &res) != 0 ||
-        res.status != ULDEC_OK)
-        return 0;
-    s->st.frames_decoded++;
-    r.frame = res.frame;
-    r.members[r.nmembers++] = n->member;
-    n->decoded = true;
-    n->frame = res.frame;
-    for (size_t k = 0; k < npick; k++) {
-        pick[k]->decoded = true;
-        pick[k]->frame = res.frame;
-        r.members[r.nmembers++] = pick[k]->member;
-    }
-    r.ncombined = r.nmembers;
-    s->fn(&r, s->user);
-    return 1;
+    /* with its replicas, from whichever stations heard them */
+    if (b->ft_ok && decode_replicas(s, b))
+        return 1;
+    return 0;
 }
 
 void nssoft_get_stats(const nssoft_t *s, nssoft_stats_t *st)
