@@ -15,6 +15,8 @@ typedef struct {
     nssoft_member_t member; /* station, burst time, radio fields */
     size_t nsoft;
     float soft[RX_SOFT_MAX];
+    size_t nhyp; /* the likeliest FTs of this station's soft values alone */
+    ul_ft_hyp_t hyp[RX_SOFT_FT_HYPS];
     ul_frame_t frame;
 } entry_t;
 
@@ -32,6 +34,9 @@ typedef struct {
 } burst_t;
 
 #define NSSOFT_SIBLINGS 3 /* sibling bursts per rank tried */
+/* Candidate sibling bursts gathered (summed over their stations) per arriving soft frame:
+ * bounds the work of one push to O(NSSOFT_MAX_GATHERS x max_pending) in a crowded cell. */
+#define NSSOFT_MAX_GATHERS 32
 
 struct nssoft {
     nssoft_config_t cfg;
@@ -283,22 +288,58 @@ static bool late_replica(nssoft_t *s, burst_t *b)
  * rank. */
 static size_t siblings(nssoft_t *s, const burst_t *b, burst_t *out, size_t cap)
 {
-    size_t n = 0, per_rank[4] = {0};
-    for (size_t i = 0; i < s->cfg.max_pending && n < cap; i++) {
+    /* candidates: soft frames whose own FT reads as another rank of b's frame type (the
+     * likeliest FT, or another of the three within 2 bits); the NSSOFT_MAX_GATHERS with
+     * the closest FTs are summed over their stations (noise matches a given frame type's
+     * likeliest FT 1 time in 9, within 2 bits 1 time in 90) */
+    entry_t *cand[NSSOFT_MAX_GATHERS];
+    double cand_key[NSSOFT_MAX_GATHERS];
+    size_t nc = 0;
+    const entry_t *b0 = b->m[0];
+    for (size_t i = 0; i < s->cfg.max_pending; i++) {
         entry_t *o = &s->e[i];
-        if (!o->used || o->decoded || in_burst(b, o) || o->member.baud != b->m[0]->member.baud)
+        if (!o->used || o->decoded || o->member.baud != b0->member.baud ||
+            fabs(o->member.t_s - b0->member.t_s) > NSSOFT_T_LF_S + s->cfg.time_tol_s ||
+            in_burst(b, o))
             continue;
-        if (fabs(o->member.t_s - b->m[0]->member.t_s) > NSSOFT_T_LF_S + s->cfg.time_tol_s)
+        int dist = -1;
+        for (size_t h = 0; h < o->nhyp && dist < 0; h++) {
+            const ul_ft_hyp_t *y = &o->hyp[h];
+            if (y->container_bytes == b->container_len && y->control == b->control &&
+                (h == 0 || y->distance <= UL_FT_DEFAULT_MAX_DISTANCE) &&
+                replica_timing(s, y->rank, o->member.t_s, b->rank, b0->member.t_s))
+                dist = y->distance;
+        }
+        if (dist < 0)
             continue;
+        /* closest FT first, then closest in time (replicas follow each other within
+         * 2 s in RC1, Table 3-4) */
+        double key = dist * 100.0 + fabs(o->member.t_s - b0->member.t_s);
+        size_t k = nc < NSSOFT_MAX_GATHERS ? nc++ : NSSOFT_MAX_GATHERS;
+        while (k > 0 && cand_key[k - 1] > key) {
+            if (k < NSSOFT_MAX_GATHERS) {
+                cand[k] = cand[k - 1];
+                cand_key[k] = cand_key[k - 1];
+            }
+            k--;
+        }
+        if (k < NSSOFT_MAX_GATHERS) {
+            cand[k] = o;
+            cand_key[k] = key;
+        }
+    }
+    size_t n = 0, per_rank[4] = {0};
+    for (size_t j = 0; j < nc && n < cap; j++) {
+        entry_t *o = cand[j];
         bool seen = false;
-        for (size_t j = 0; j < n && !seen; j++)
-            seen = in_burst(&out[j], o);
+        for (size_t q = 0; q < n && !seen; q++)
+            seen = in_burst(&out[q], o);
         if (seen)
             continue;
         burst_t *c = &out[n];
         gather(s, o, c, NULL);
         if (!c->ft_ok || c->container_len != b->container_len || c->control != b->control ||
-            !replica_timing(s, c->rank, o->member.t_s, b->rank, b->m[0]->member.t_s) ||
+            !replica_timing(s, c->rank, o->member.t_s, b->rank, b0->member.t_s) ||
             per_rank[c->rank] == NSSOFT_SIBLINGS)
             continue;
         per_rank[c->rank]++;
@@ -387,6 +428,7 @@ int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, d
     n->member.baud = sf->baud;
     n->nsoft = sf->nsoft;
     memcpy(n->soft, sf->soft, sf->nsoft * sizeof *n->soft);
+    n->nhyp = ul_ft_rank_soft(n->soft, n->hyp, RX_SOFT_FT_HYPS);
 
     burst_t *b = &s->cur;
     entry_t *decoded;
