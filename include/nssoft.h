@@ -21,9 +21,14 @@
  *              assembler does with its own replicas: at most NSSOFT_JOINT_ATTEMPTS groups per
  *              arriving soft frame, each member consistent with the result (its sign
  *              decisions agree with the frame re-encoded for its rank on >= 70 %)
- * A soft frame that comes later for a burst already decoded (a third station) is reported
- * alone with the decoded frame, so the core counts that station's reception too. A group
- * that fails stays pending: a later station's soft frame may complete it.
+ * Only stations whose own soft frame confirms the frame are reported (its confident bits,
+ * |LLR| >= 4.6, agree with the frame re-encoded for its rank but for 1 in 50): a burst of
+ * a device with a neighbouring ID and the same payload agrees on 70-85 % of its bits and
+ * may be summed, but is not credited (it stays pending for its own message); when no
+ * member confirms, all are reported. A soft frame that comes later for a burst or a
+ * replica of a message already decoded, and confirms it, is reported alone with the
+ * decoded frame, so the core counts that station's reception too. A group that fails
+ * stays pending: a later station's soft frame may complete it.
  *
  * False messages. Per decoding of one burst, unrelated or noise soft values pass the
  * CRC-16 with probability 2^-16; a joint decoding checks up to 4 Viterbi candidates

@@ -663,7 +663,25 @@ static int run(const run_opts_t *o)
 
 /* ---- soft: the cost and yield of soft combining across stations ---------------------- */
 
+/* One soft frame pushed (truth) or one station credited with a frame (credit): the
+ * station, the burst time as pushed and the device (0: a noise soft frame). */
 typedef struct {
+    int station;
+    double t;
+    uint32_t ep_id;
+} soft_rec_t;
+
+static int soft_rec_cmp(const void *a, const void *b)
+{
+    const soft_rec_t *x = a, *y = b;
+    if (x->station != y->station)
+        return x->station < y->station ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+typedef struct {
+    soft_rec_t *credits;
+    size_t ncredits, cap_credits;
     uint64_t false_frames; /* accepted by registry and UL-AUTH, but not what was sent */
     uint64_t refused;      /* CRC-valid but not a device of the scene or UL-AUTH bad */
     uint32_t base_id;
@@ -689,6 +707,18 @@ static void soft_on_decoded(const nssoft_result_t *r, void *user)
         return;
     }
     k->recovered[i] = 1;
+    for (size_t m = 0; m < r->nmembers; m++) {
+        if (k->ncredits == k->cap_credits) {
+            size_t cap = k->cap_credits ? 2 * k->cap_credits : 4096;
+            soft_rec_t *n = realloc(k->credits, cap * sizeof *n);
+            if (!n)
+                return;
+            k->credits = n;
+            k->cap_credits = cap;
+        }
+        k->credits[k->ncredits++] = (soft_rec_t){atoi(r->members[m].station_id + 2),
+                                                 r->members[m].t_s, r->frame.msg.ep_id};
+    }
 }
 
 static int soft_bench(int argc, char **argv)
@@ -752,7 +782,14 @@ static int soft_bench(int argc, char **argv)
         free(us);
         return cli_usage_error(PROG, "out of memory");
     }
-    uint64_t pushes = 0, heard = 0;
+    uint64_t pushes = 0, heard = 0, wrong_credits = 0;
+    size_t cap_truth = (size_t)nmsg * 3 * 3 * 2;
+    soft_rec_t *truth = malloc(cap_truth * sizeof *truth);
+    if (!truth) {
+        free(k.recovered);
+        free(us);
+        return cli_usage_error(PROG, "out of memory");
+    }
     nssoft_stats_t st = {0};
     for (int rep = 0; rep < repeat; rep++) {
         nssoft_config_t scfg = {.max_pending = max_pending};
@@ -761,6 +798,8 @@ static int soft_bench(int argc, char **argv)
         prng_seed(&pr, 7, 0); /* the same scene every run: the runs differ only in time */
         memset(k.recovered, 0, (size_t)nmsg);
         k.false_frames = k.refused = 0;
+        k.ncredits = 0;
+        size_t ntruth = 0;
         pushes = heard = 0;
         double cpu = 0;
         const double t0 = 1.8e9;
@@ -813,6 +852,7 @@ static int soft_bench(int argc, char **argv)
                     double ts = t + 0.02 * (prng_uniform(&pr) - 0.5);
                     double c0 = mono_s();
                     nssoft_push(s, id, &sf, ts, ts + 0.5);
+                    truth[ntruth++] = (soft_rec_t){(first + j) % stations, ts, msg.ep_id};
                     /* and a noise soft frame (a burst of something else the stations
                      * synchronised on) */
                     sf.nsoft = 13 + 8 * 14;
@@ -820,6 +860,7 @@ static int soft_bench(int argc, char **argv)
                         sf.soft[i] = (float)(4 * prng_gauss(&pr));
                     sf.freq_hz = 868.034e6 + 192e3 * prng_uniform(&pr);
                     nssoft_push(s, id, &sf, ts + 0.01, ts + 0.5);
+                    truth[ntruth++] = (soft_rec_t){(first + j) % stations, ts + 0.01, 0};
                     cpu += mono_s() - c0;
                     pushes += 2;
                     heard++;
@@ -828,6 +869,13 @@ static int soft_bench(int argc, char **argv)
         }
         nssoft_get_stats(s, &st);
         nssoft_destroy(s);
+        /* every station credited with a frame sent a soft frame of that very device */
+        qsort(truth, ntruth, sizeof *truth, soft_rec_cmp);
+        wrong_credits = 0;
+        for (size_t c = 0; c < k.ncredits; c++) {
+            const soft_rec_t *t = bsearch(&k.credits[c], truth, ntruth, sizeof *truth, soft_rec_cmp);
+            wrong_credits += !t || t->ep_id != k.credits[c].ep_id;
+        }
         us[rep] = cpu / (double)pushes * 1e6;
     }
     qsort(us, (size_t)repeat, sizeof *us, cmp_double);
@@ -837,18 +885,21 @@ static int soft_bench(int argc, char **argv)
     printf("{\"stations\":%d,\"messages\":%d,\"replica_receptions\":%llu,\"soft_frames\":%llu,"
            "\"decodings\":%llu,\"frames_decoded\":%llu,\"frames_joint\":%llu,"
            "\"late_members\":%llu,\"messages_recovered\":%llu,\"refused_at_core\":%llu,"
-           "\"false_messages\":%llu,"
+           "\"false_messages\":%llu,\"receptions_credited\":%zu,\"wrong_credits\":%llu,"
            "\"us_per_soft_frame_median\":%.1f,\"us_per_soft_frame_min\":%.1f,"
            "\"us_per_soft_frame_max\":%.1f}\n",
            stations, nmsg, (unsigned long long)heard, (unsigned long long)pushes,
            (unsigned long long)st.groups_tried, (unsigned long long)st.frames_decoded,
            (unsigned long long)st.frames_joint, (unsigned long long)st.late_members,
            (unsigned long long)msgs, (unsigned long long)k.refused,
-           (unsigned long long)k.false_frames, us[repeat / 2], us[0],
+           (unsigned long long)k.false_frames, k.ncredits, (unsigned long long)wrong_credits,
+           us[repeat / 2], us[0],
            us[repeat - 1]);
     free(k.recovered);
     free(us);
-    return k.false_frames ? 1 : 0;
+    free(truth);
+    free(k.credits);
+    return k.false_frames || wrong_credits ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -113,7 +113,9 @@ static entry_t *take_entry(nssoft_t *s)
     return oldest;
 }
 
-/* Fraction of the bits both hold (with a sign) on which the sign decisions agree. */
+/* Fraction of the bits both hold (with a sign) on which the sign decisions agree; 0 when
+ * they share fewer than NSSOFT_MIN_COMMON_BITS (a burst cut short after its FT). */
+#define NSSOFT_MIN_COMMON_BITS 32
 static double agreement(const entry_t *a, const entry_t *b)
 {
     size_t n = a->nsoft < b->nsoft ? a->nsoft : b->nsoft;
@@ -124,7 +126,7 @@ static double agreement(const entry_t *a, const entry_t *b)
         both++;
         same += (a->soft[i] > 0.0f) == (b->soft[i] > 0.0f);
     }
-    return both ? (double)same / (double)both : 0.0;
+    return both >= NSSOFT_MIN_COMMON_BITS ? (double)same / (double)both : 0.0;
 }
 
 /* b could be the burst a is: another station, same baud, times and carriers close. */
@@ -209,17 +211,60 @@ static bool in_burst(const burst_t *b, const entry_t *e)
     return false;
 }
 
-/* Marks the bursts' soft frames decoded (each with the frame as its own rank sent it) and
- * reports them. */
+/* The confident bits (|LLR| >= NSSOFT_CONFIDENT_LLR: under 1 % wrong each) of soft
+ * confirm frame re-encoded for rank: at least NSSOFT_MIN_CONFIDENT of them, at most 1 in 50 (or 1)
+ * disagreeing. A plain agreement fraction cannot tell two rank-1 frames of devices with
+ * neighbouring IDs and the same payload apart: they differ only in a few ID and MC bits,
+ * UL-AUTH and CRC, and agree on 70-85 % of their bits, as the same frame does at 0-3 dB. */
+#define NSSOFT_CONFIDENT_LLR 4.6f
+#define NSSOFT_MIN_CONFIDENT 24
+static bool confirms(const float *soft, size_t nsoft, int rank, const ul_frame_t *frame)
+{
+    ul_frame_t f = *frame;
+    f.rank = rank;
+    uint8_t air[4 + UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES];
+    int len = ul_frame_air_bits(&f, air, sizeof air);
+    if (len < 0)
+        return false;
+    size_t nbits = (size_t)len * 8 - UL_PREAMBLE_BITS, confident = 0, wrong = 0;
+    if (nbits > nsoft)
+        nbits = nsoft;
+    for (size_t i = 0; i < nbits; i++) {
+        if (fabsf(soft[i]) < NSSOFT_CONFIDENT_LLR)
+            continue;
+        confident++;
+        wrong += (soft[i] > 0.0f) != (ul_bit_get(air, i + UL_PREAMBLE_BITS) != 0);
+    }
+    size_t allowed = confident / 50 > 1 ? confident / 50 : 1;
+    return confident >= NSSOFT_MIN_CONFIDENT && wrong <= allowed;
+}
+
+/* Reports frame with the stations of the bursts' soft frames that confirm it on their own
+ * (each then marked decoded, with the frame as its rank sent it); when none does (all
+ * weak), with all of them. A soft frame that was summed but does not confirm the frame
+ * may be another device's burst that happened to agree (neighbouring IDs, same payload):
+ * it is not credited and stays pending. */
 static void report(nssoft_t *s, const ul_frame_t *frame, burst_t *const *bursts, size_t nb,
                    bool late)
 {
     nssoft_result_t r;
     memset(&r, 0, sizeof r);
     r.frame = *frame;
+    size_t summed = 0, confirmed = 0;
+    bool ok[3][NSSOFT_MAX_MEMBERS];
+    for (size_t j = 0; j < nb; j++) {
+        for (size_t k = 0; k < bursts[j]->n; k++) {
+            const entry_t *e = bursts[j]->m[k];
+            ok[j][k] = confirms(e->soft, e->nsoft, bursts[j]->rank, frame);
+            confirmed += ok[j][k];
+            summed++;
+        }
+    }
     for (size_t j = 0; j < nb; j++) {
         for (size_t k = 0; k < bursts[j]->n; k++) {
             entry_t *e = bursts[j]->m[k];
+            if (confirmed && !ok[j][k])
+                continue;
             e->decoded = true;
             e->frame = *frame;
             e->frame.rank = bursts[j]->rank;
@@ -228,7 +273,7 @@ static void report(nssoft_t *s, const ul_frame_t *frame, burst_t *const *bursts,
                 r.members[r.nmembers++] = e->member;
         }
     }
-    r.ncombined = r.nmembers;
+    r.ncombined = summed;
     if (late)
         s->st.late_members += r.nmembers;
     else
@@ -236,9 +281,9 @@ static void report(nssoft_t *s, const ul_frame_t *frame, burst_t *const *bursts,
     s->fn(&r, s->user);
 }
 
-/* b's sign decisions agree with frame re-encoded for b's rank on >= NSSOFT_MIN_AGREEMENT of
- * the bits (an unrelated burst agrees on ~50 %). */
-static bool consistent(const burst_t *b, const ul_frame_t *frame)
+/* b's sign decisions agree with frame re-encoded for b's rank on >= min_agreement of the
+ * bits (an unrelated burst agrees on ~50 %). */
+static bool consistent(const burst_t *b, const ul_frame_t *frame, double min_agreement)
 {
     ul_frame_t f = *frame;
     f.rank = b->rank;
@@ -251,7 +296,7 @@ static bool consistent(const burst_t *b, const ul_frame_t *frame)
         nbits = b->nsum;
     for (size_t i = 0; i < nbits; i++)
         same += (b->sum[i] > 0.0f) == (ul_bit_get(air, i + UL_PREAMBLE_BITS) != 0);
-    return nbits > 0 && (double)same >= NSSOFT_MIN_AGREEMENT * (double)nbits;
+    return nbits > 0 && (double)same >= min_agreement * (double)nbits;
 }
 
 /* A burst of rank r at t could be a replica of one of rank rb at tb: within T_LF, later
@@ -264,8 +309,8 @@ static bool replica_timing(const nssoft_t *s, int r, double t, int rb, double tb
            (r > rb ? dt : -dt) >= -s->cfg.time_tol_s;
 }
 
-/* Is b a replica of a message decoded before (its soft values consistent with that frame
- * re-encoded for b's rank)? Then b's stations are reported with it. */
+/* Is b a replica of a message decoded before (confirms)? Then b's stations are reported
+ * with it; nothing is decoded here, so no CRC vouches for it. */
 static bool late_replica(nssoft_t *s, burst_t *b)
 {
     for (size_t i = 0; i < s->cfg.max_pending; i++) {
@@ -273,7 +318,7 @@ static bool late_replica(nssoft_t *s, burst_t *b)
         if (!e->used || !e->decoded || e->member.baud != b->m[0]->member.baud ||
             e->frame.container_len != b->container_len || e->frame.control != b->control ||
             !replica_timing(s, b->rank, b->m[0]->member.t_s, e->frame.rank, e->member.t_s) ||
-            !consistent(b, &e->frame))
+            !confirms(b->sum, b->nsum, b->rank, &e->frame))
             continue;
         ul_frame_t f = e->frame;
         report(s, &f, &b, 1, true);
@@ -391,7 +436,7 @@ static bool decode_replicas(nssoft_t *s, burst_t *b)
             bool ok = true;
             for (int j = 0; j < 3; j++) {
                 if (g[j]) {
-                    ok = ok && consistent(g[j], &f);
+                    ok = ok && consistent(g[j], &f, NSSOFT_MIN_AGREEMENT);
                     members[nm++] = g[j];
                 }
             }
@@ -433,7 +478,9 @@ int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, d
     burst_t *b = &s->cur;
     entry_t *decoded;
     gather(s, n, b, &decoded);
-    if (decoded) { /* another station's copy of a burst decoded before */
+    /* another station's copy of a burst decoded before, when its own confident bits say so
+     * (a burst of a device with a neighbouring ID can agree on 70 % with it) */
+    if (decoded && confirms(n->soft, n->nsoft, decoded->frame.rank, &decoded->frame)) {
         nssoft_result_t r;
         memset(&r, 0, sizeof r);
         n->decoded = true;
