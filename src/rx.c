@@ -142,6 +142,10 @@ struct rx {
     float complex *tmp; /* a snippet re-centred for one attempt (longest slot) */
     float complex *rec; /* a decoded burst re-modulated for cancellation */
     size_t maxslot;     /* samples of the longest slot */
+    /* where a BR600 pair track's bursts are (spectral_peak_hz): one FFT of a bin's width */
+    fftplan peak_fft;
+    float complex *peak_in, *peak_out;
+    float *peak_psd;
     double fw, hop_s, bin_hz, fe_delay;
     unsigned dec;
     size_t nfft, hop;
@@ -336,8 +340,13 @@ rx_t *rx_create(const rx_config_t *cfg)
     }
     q->tmp = malloc(q->maxslot * sizeof *q->tmp);
     q->rec = malloc(q->maxslot * sizeof *q->rec);
-    if (!q->tmp || !q->rec)
+    q->peak_in = malloc(geom[1].out_bins * sizeof *q->peak_in);
+    q->peak_out = malloc(geom[1].out_bins * sizeof *q->peak_out);
+    q->peak_psd = malloc(geom[1].out_bins * sizeof *q->peak_psd);
+    if (!q->tmp || !q->rec || !q->peak_in || !q->peak_out || !q->peak_psd)
         goto nomem;
+    q->peak_fft = fft_create_plan((unsigned)geom[1].out_bins, q->peak_in, q->peak_out,
+                                  LIQUID_FFT_FORWARD, 0);
     assembler_config_t ac = {
         .rc = cfg->rc, .keys = cfg->keys, .latency_s = 1.0, .on_message = on_message, .user = q};
     q->as = assembler_create(&ac);
@@ -556,6 +565,43 @@ static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
  * demodulator's pulse), fits its complex gain over the burst and subtracts it from x.
  * What stays is the other bursts of the snippet, a few per cent of this one, and the
  * noise. */
+/* Where a BR600 burst's main lobe (+-300 Hz) holds the most power in the snippet x
+ * (nx samples, centred on the track's centroid), in Hz from that centre, within the
+ * snippet's passband: a Welch periodogram of one detector bin's resolution (25 Hz).
+ * Two BR600 bursts 400-900 Hz apart, or one after the other on carriers further apart
+ * than a track's tolerance, are one track whose centroid lies between them, beyond the
+ * demodulator's carrier search (+-baud/2) from one of them; after the other is decoded and
+ * cancelled, this finds it. */
+#define PEAK_LOBE_HZ 300.0
+static double spectral_peak_hz(rx_t *q, const float complex *x, size_t nx)
+{
+    const class_geom_t *g = &geom[1];
+    size_t m = g->out_bins;
+    double bin = extractor_rate(q->ex[1]) / (double)m;
+    for (size_t j = 0; j < m; j++)
+        q->peak_psd[j] = 0;
+    for (size_t i = 0; i + m <= nx; i += m) {
+        memcpy(q->peak_in, x + i, m * sizeof *x);
+        fft_execute(q->peak_fft);
+        for (size_t j = 0; j < m; j++)
+            q->peak_psd[j] += crealf(q->peak_out[j] * conjf(q->peak_out[j]));
+    }
+    long half = lround(PEAK_LOBE_HZ / bin), lim = lround((g->pass_hz - PEAK_LOBE_HZ) / bin);
+    double best = -1;
+    long best_k = 0;
+    for (long k = -lim; k <= lim; k++) {
+        double sum = 0;
+        for (long d = -half; d <= half; d++)
+            sum += q->peak_psd[(size_t)((k + d + (long)m) % (long)m)];
+        if (sum > best) {
+            best = sum;
+            best_k = k;
+        }
+    }
+    lap(q, ST_DEMOD);
+    return (double)best_k * bin;
+}
+
 static void cancel(rx_t *q, int c, float complex *x, size_t nx, const attempt_t *a)
 {
     const class_geom_t *g = &geom[c];
@@ -720,14 +766,17 @@ static void finalize(rx_t *q, int c, slot_t *s)
         e->verify_preamble &&
         !(a.status == TRY_OK ||
           (a.status == TRY_CRC_BAD && a.res.preamble_errors <= VERIFY_MAX_PREAMBLE_ERRORS));
-    if (unverified && !(c == 1 && width_hz > PAIR_WIDTH_HZ)) {
+    if (unverified && !e->sequence && !(c == 1 && width_hz > PAIR_WIDTH_HZ)) {
         /* shaped like a CW tone or FSK line, and no Sigfox frame starts it */
         q->st.bursts_rejected++;
         q->st.bursts_unverified++;
         goto out;
     }
-    /* (a BR600 track too wide for one burst is searched for two before it is given up:
-       only CRC-valid frames come out of it) */
+    /* (a BR600 track too wide for one burst, and a track longer than a frame, are
+       searched for two before they are given up: only CRC-valid frames come out of them.
+       Two bursts back to back on nearly one carrier are one track whose first attempt
+       sits at the first burst's start but, at the centroid, nearer the stronger one's
+       carrier: its preamble is missed, although each burst has one) */
     /* does the track look like more than one burst? */
     bool multi = unverified || e->crowded || e->sequence || (c == 0 && width_hz > MULTI_WIDTH_HZ) ||
                  (a.status != TRY_OK && e->snr_db >= MULTI_FAIL_SNR_DB) ||
@@ -739,6 +788,14 @@ static void finalize(rx_t *q, int c, slot_t *s)
     hyp_t queue[4];
     int qh = 0, qt = 0, k = 1;
     bool mirrored = false, was_wide = false;
+    /* a BR600 track of two bursts: where the power is, when that is beyond the first
+       attempt's search */
+    bool pair = c == 1 && (e->sequence || width_hz > PAIR_WIDTH_HZ);
+    if (pair && multi && a.status != TRY_OK) {
+        double pk = spectral_peak_hz(q, x, nall);
+        if (fabs(pk) > g->baud / 4.0)
+            queue[qt++] = (hyp_t){pk, 0};
+    }
     for (;;) {
         if (a.status == TRY_OK) {
             any_ok = true;
@@ -763,6 +820,11 @@ static void finalize(rx_t *q, int c, slot_t *s)
             qh = qt = 0; /* the residual changed: earlier failures may decode now */
             mirrored = false;
             queue[qt++] = (hyp_t){0, 0};
+            if (pair) {
+                double pk = spectral_peak_hz(q, x, nall);
+                if (fabs(pk) > g->baud / 4.0)
+                    queue[qt++] = (hyp_t){pk, 0};
+            }
         } else if (multi && (a.status != TRY_NOSYNC || a.res.freq_hz != 0)) {
             double fa = a.centre_hz + a.res.freq_hz;
             if (!was_wide && qt < 4)
@@ -1024,6 +1086,11 @@ void rx_destroy(rx_t *q)
     free(q->ev);
     free(q->tmp);
     free(q->rec);
+    if (q->peak_fft)
+        fft_destroy_plan(q->peak_fft);
+    free(q->peak_in);
+    free(q->peak_out);
+    free(q->peak_psd);
     free(q->wbuf);
     free(q->zeros);
     free(q);
