@@ -86,6 +86,14 @@ run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep \
 jq_e '.type=="error" and (.error|test("softframe refused: "))' <<<"$out" >/dev/null || err "bad softframe: $out"
 [ "$(stat softframes_refused)" = 2 ] || err "softframes_refused $(stat softframes_refused)"
 [ "$(stat soft.softframes_in)" = 0 ] || err "soft.softframes_in $(stat soft.softframes_in)"
+# a station flooding valid soft frames: at most soft.max_per_station_s (50) a second are
+# taken, the rest counted; the core keeps answering
+python3 -c 'import json,sys; print(json.dumps({"type":"softframe","softframe":json.load(open(sys.argv[1]))}))' \
+    test/vectors/softframe_crc_bad.json >"$tmp/soft.json"
+run_cmd 1 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body "@$tmp/soft.json" --times 2000
+[ "$(stat softframes_limited)" -ge 1000 ] || err "softframes_limited $(stat softframes_limited)"
+in=$(stat soft.softframes_in)
+[ "$in" -ge 50 ] && [ "$in" -le 1000 ] || err "soft.softframes_in $in of 2000 sent at once"
 run_cmd 0 "$bin/sigfox-nsbench" send "$tmp/net" --endpoint $ep --body '{"type":"ping"}'
 [ "$out" = '{"type":"pong"}' ] || err "ping: $out"
 # a station whose key the core does not list gets nothing through

@@ -166,6 +166,7 @@ typedef struct {
     uint8_t rid[ROUTING_ID_MAX];
     size_t rid_len;
     double last_seen;
+    double soft_tokens, soft_refill; /* soft frames this station may still send (bucket) */
 } route_t;
 
 typedef struct {
@@ -204,7 +205,7 @@ typedef struct {
     double started;
     /* link counters (main thread writes, command thread reads) */
     atomic_ullong batches, batches_refused, messages_refused, hellos, zap_refused, acks;
-    atomic_ullong softframes_refused, combined_dropped;
+    atomic_ullong softframes_refused, softframes_limited, combined_dropped;
 } ns_t;
 
 
@@ -220,6 +221,7 @@ static void link_stats_json(ns_t *ns, json_object *o)
                     {"messages_refused", &ns->messages_refused}, {"hellos", &ns->hellos},
                     {"stations_refused", &ns->zap_refused},     {"acks", &ns->acks},
                     {"softframes_refused", &ns->softframes_refused},
+                    {"softframes_limited", &ns->softframes_limited},
                     {"soft_frames_dropped", &ns->combined_dropped}};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         json_object_object_add(o, counters[i].name,
@@ -455,6 +457,19 @@ static void on_softframe(ns_t *ns, const void *rid, size_t rid_len, const char *
 {
     if (!ns->soft)
         return; /* soft.enabled = false: ignored, not an error */
+    /* one station cannot take the ingest thread: at most soft.max_per_station_s soft
+       frames a second each (a bucket of one second's worth), the rest counted */
+    route_t *rt = route_find(ns, station);
+    if (rt) {
+        double now_m = mono_s(), rate = ns->conf.soft_max_per_station_s;
+        rt->soft_tokens = fmin(rate, rt->soft_tokens + (now_m - rt->soft_refill) * rate);
+        rt->soft_refill = now_m;
+        if (rt->soft_tokens < 1) {
+            atomic_fetch_add(&ns->softframes_limited, 1);
+            return;
+        }
+        rt->soft_tokens -= 1;
+    }
     json_object *sfo = NULL;
     static rx_softframe_t sf; /* main thread only; too large for the stack of a callback */
     char err[160];

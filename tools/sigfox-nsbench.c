@@ -13,7 +13,7 @@
  *       `message` events: delivered, duplicates, missing, and the latency from the first
  *       frame's batch leaving a station to the event. One JSON line of results on stdout;
  *       with --check, exit 1 unless every message was delivered exactly once.
- *   sigfox-nsbench send DIR --endpoint EP (--body TEXT|@FILE | --bad-auth)
+ *   sigfox-nsbench send DIR --endpoint EP (--body TEXT|@FILE | --bad-auth) [--times N]
  *       one raw message as station 0 (or a batch whose frame fails UL-AUTH); prints the
  *       core's reply (exit 1 when none comes in 3 s): for the bad-input tests.
  *
@@ -63,7 +63,8 @@ static const char usage_text[] =
     "              [--messages M] [--rate F] [--per-message K] [--mc-start N] [--window W]\n"
     "              [--resend-s S] [--timeout S] [--settle-s S] [--bf-every N] [--seed N] [--check]\n"
     "              [--hold-s S] [--downlinks FILE]\n"
-    "       sigfox-nsbench send DIR --endpoint EP (--body TEXT|@FILE | --bad-auth)\n"
+    "       sigfox-nsbench send DIR --endpoint EP (--body TEXT|@FILE | --bad-auth) [--times N]\n"
+    "              (N times on one connection; prints the first answer within 3 s)\n"
     "       sigfox-nsbench soft [--stations S] [--rate R] [--seconds T] [--repeat N]\n"
     "              [--max-pending N]\n"
     "              soft combining across stations (nssoft.h), in memory: R messages per\n"
@@ -294,7 +295,7 @@ typedef struct {
 
 /* One raw message from station 0 (or a batch with a frame signed by a wrong key), then
  * the core's reply on stdout. Exit 1 without a reply in 3 s. */
-static int send_one(const char *dir, const char *ep, const char *body, bool bad_auth)
+static int send_one(const char *dir, const char *ep, const char *body, bool bad_auth, long times)
 {
     char path[1024], corepub[41], id[16], pub[41], sec[41];
     snprintf(path, sizeof path, "%s/core.pub", dir);
@@ -349,7 +350,8 @@ static int send_one(const char *dir, const char *ep, const char *body, bool bad_
     } else {
         msg = strdup(body);
     }
-    zmq_send(s, msg, strlen(msg), 0);
+    for (long i = 0; i < times; i++) /* one connection: a flood from one station */
+        zmq_send(s, msg, strlen(msg), 0);
     free(msg);
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
     int rc = 1;
@@ -916,11 +918,13 @@ int main(int argc, char **argv)
     bool is_setup = !strcmp(argv[1], "setup"), is_send = !strcmp(argv[1], "send");
     const char *body = NULL;
     bool bad_auth = false;
+    long times = 1;
     run_opts_t o = {.dir = argv[2], .messages = 1000, .per_message = 3, .window = 8,
                     .resend_s = 3, .timeout_s = 60, .settle_s = 60, .hold_s = 1};
     long nst = 50, ndev = 10000, seed = 1;
     enum { O_ST = 0x100, O_DEV, O_EP, O_SUB, O_MSG, O_RATE, O_PER, O_MC, O_WIN, O_RESEND,
-           O_TIMEOUT, O_BF, O_SEED, O_CHECK, O_BODY, O_BADAUTH, O_SETTLE, O_HOLD, O_DLFILE };
+           O_TIMEOUT, O_BF, O_SEED, O_CHECK, O_BODY, O_BADAUTH, O_SETTLE, O_HOLD, O_DLFILE,
+           O_TIMES };
     static const struct option lo[] = {
         {"stations", required_argument, 0, O_ST},  {"devices", required_argument, 0, O_DEV},
         {"endpoint", required_argument, 0, O_EP},  {"sub", required_argument, 0, O_SUB},
@@ -930,6 +934,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, O_TIMEOUT}, {"bf-every", required_argument, 0, O_BF},
         {"seed", required_argument, 0, O_SEED},   {"check", no_argument, 0, O_CHECK},
         {"settle-s", required_argument, 0, O_SETTLE}, {"body", required_argument, 0, O_BODY},   {"bad-auth", no_argument, 0, O_BADAUTH},
+        {"times", required_argument, 0, O_TIMES},
         {"hold-s", required_argument, 0, O_HOLD}, {"downlinks", required_argument, 0, O_DLFILE},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     optind = 3;
@@ -1016,6 +1021,13 @@ int main(int argc, char **argv)
         case O_BADAUTH:
             bad_auth = true;
             break;
+        case O_TIMES: {
+            char *end = NULL;
+            times = strtol(optarg, &end, 10);
+            if (*end || times < 1 || times > 1000000)
+                return cli_usage_error(PROG, "--times: 1 .. 1000000");
+            break;
+        }
         default: {
             int rc = cli_common_opt(c, PROG, usage_text, argv);
             return rc < 0 ? 0 : rc;
@@ -1030,7 +1042,7 @@ int main(int argc, char **argv)
     if (is_send) {
         if (o.neps != 1 || (!body && !bad_auth))
             return cli_usage_error(PROG, "send needs one --endpoint and --body TEXT|@FILE or --bad-auth");
-        return send_one(o.dir, o.eps[0], body, bad_auth);
+        return send_one(o.dir, o.eps[0], body, bad_auth, times);
     }
     if (o.neps == 0 || o.nsubs == 0)
         return cli_usage_error(PROG, "run needs --endpoint and --sub");
