@@ -54,6 +54,11 @@
 #define MAX_FINE_PLANS 24    /* whole-span FFT sizes 512 .. 65536 (3 per octave) */
 #define POLISH_ITERS 4       /* Newton steps on the coherent power at most */
 #define POLISH_TOL 0.01      /* ... ending when a step is below this share of its limit */
+/* Coarse candidates refined coherently when the winner is weak: the runners-up of the
+ * incoherent search, at least CAND_SEP_BINS coarse bins apart. */
+#define CARRIER_CANDIDATES 6
+#define CAND_SEP_BINS 2
+#define CAND_CONFIDENT_SHARE 0.05
 
 const char *demod_strerror(int code)
 {
@@ -413,16 +418,54 @@ static inline void add_run(float *restrict acc, const float *restrict src, int n
         acc[i] += src[i];
 }
 
+/* A coarse carrier candidate: incoherent score, bin of z's spectrum (signed), drift. */
+typedef struct {
+    float score;
+    int bin;
+    double D;
+} carrier_cand_t;
+
+/* Inserts (score, bin, D) into the list c[0..*nc) (best first, at most cap) unless an
+ * entry within CAND_SEP_BINS holds a higher score: the same tone seen along neighbouring
+ * drift lines is one candidate. */
+static void cand_insert(carrier_cand_t *c, int *nc, int cap, float score, int bin, double D)
+{
+    for (int i = 0; i < *nc; i++)
+        if (abs(c[i].bin - bin) <= CAND_SEP_BINS) {
+            if (c[i].score >= score)
+                return;
+            for (int j = i; j + 1 < *nc; j++) /* drop it, re-insert below */
+                c[j] = c[j + 1];
+            (*nc)--;
+            break;
+        }
+    int at = *nc;
+    while (at > 0 && c[at - 1].score < score)
+        at--;
+    if (at >= cap)
+        return;
+    int last = *nc < cap ? *nc : cap - 1;
+    for (int j = last; j > at; j--)
+        c[j] = c[j - 1];
+    c[at] = (carrier_cand_t){score, bin, D};
+    if (*nc < cap)
+        (*nc)++;
+}
+
 /* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
  * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
- * between grid points. F in cycles/symbol of z at t_ref, searched over bins -lim .. lim
- * (all of them when lim >= NFFT / 2): only those are summed. */
-static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim,
-                           double *F_out, double *D_out)
+ * between grid points. F in cycles/symbol of z at t_ref, searched over bins centre - lim
+ * .. centre + lim (all of them when lim >= NFFT / 2): only those are summed. With cand
+ * (capacity ncap), every line's strongest bin also goes to the candidate list, its drift
+ * offset by d_base (a tone weaker than a noise peak along most lines still wins the
+ * lines near its own drift). */
+static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int centre,
+                           int lim, double *F_out, double *D_out, carrier_cand_t *cand, int *ncand,
+                           int ncap, double d_base)
 {
     const int nf = NFFT;
-    const int nb = lim >= nf / 2 ? nf : 2 * lim + 1; /* bins summed */
-    const int b0 = lim >= nf / 2 ? 0 : -lim;         /* signed bin of acc[0] */
+    const int nb = lim >= nf / 2 ? nf : 2 * lim + 1;   /* bins summed */
+    const int b0 = lim >= nf / 2 ? 0 : centre - lim; /* signed bin of acc[0] */
     double best = -1;
     int best_b = 0, best_id = 0;
     for (int id = -nd; id <= nd; id++) {
@@ -449,7 +492,12 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
             best_id = id;
         }
         q->dscore[id + nd] = acc[bb];
+        if (cand) {
+            int b = ((b0 + bb) % nf + nf) % nf;
+            cand_insert(cand, ncand, ncap, acc[bb], b >= nf / 2 ? b - nf : b, d_base + d);
+        }
     }
+    best_b = ((best_b % nf) + nf) % nf;
     if (best_b >= nf / 2)
         best_b -= nf;
     *F_out = best_b / (double)BINS_PER_CYCLE;
@@ -464,8 +512,8 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
 /* One point of the fine search: z dechirped by Dg over the whole span, FFT of size
  * fsize[pk] (zero-padded), the strongest bin within ±1.5 coarse bins of F, interpolated.
  * *power: its power; *freq: its frequency (cycles/symbol of z). */
-static void fine_point(demod_t *q, size_t m, double tz0, double Dg, double F, int pk, double *power,
-                       double *freq)
+static void fine_point(demod_t *q, const float complex *z, size_t m, double tz0, double Dg, double F,
+                       int pk, double *power, double *freq)
 {
     const long nf = (long)q->fsize[pk];
     const double h = 1.0 / ZRATE;
@@ -473,7 +521,7 @@ static void fine_point(demod_t *q, size_t m, double tz0, double Dg, double F, in
     double complex dw = cexp(-I * 2 * M_PI * Dg * (2 * tz0 * h + h * h));
     const double complex ddw = cexp(-I * 2 * M_PI * Dg * 2 * h * h);
     for (size_t j = 0; j < m; j++) {
-        q->ffin[j] = q->z[j] * (float complex)w;
+        q->ffin[j] = z[j] * (float complex)w;
         w *= dw;
         dw *= ddw;
     }
@@ -517,6 +565,115 @@ static void dechirp(const float complex *z, float complex *out, size_t m, double
     }
 }
 
+/* Steps 3 and the polish for one coarse candidate (F, D in cycles/symbol of z at t_ref):
+ * z dechirped by D into q->zt, the coherent whole-span search around it, Newton steps on
+ * the coherent power. Writes the refined F and D (D including the dechirp) and the phase
+ * of the coherent sum; returns the coherent power |Σ z e(..)|², comparable between
+ * candidates of one snippet. */
+static double refine_carrier(demod_t *q, size_t m, double tz0, double dstep, bool drift, double F,
+                             double D, double *F_out, double *D_out, double *phi_out)
+{
+    const float complex *zd = q->z;
+    if (drift) {
+        dechirp(q->z, q->zt, m, tz0, D);
+        zd = q->zt;
+    }
+    /* From here zd is dechirped by D; the searches below find the residual. */
+    const double D_base = D;
+    D = 0;
+
+    /* Fine, coherent: for drifts on a grid of half a main lobe around D, dechirp the whole
+     * span and take the FFT peak near F (interpolated), then keep the best drift
+     * (interpolated between grid points). The grid is visited coarse to fine: every other
+     * point, then the two neighbours of the best. */
+    double span = (double)m / ZRATE;
+    double hDg = 0.5 / (span * span);
+    int G = drift ? (int)ceil(dstep / hDg) : 0;
+    if (G > FINE_MAX_HALF_GRID)
+        G = FINE_MAX_HALF_GRID;
+    /* The smallest planned FFT that holds twice the span (2x zero padding). */
+    int pk = 0;
+    while (q->fsize[pk] < 2 * m && pk + 1 < q->nfplans)
+        pk++;
+    double gp[2 * FINE_MAX_HALF_GRID + 1], gf[2 * FINE_MAX_HALF_GRID + 1];
+    bool done[2 * FINE_MAX_HALF_GRID + 1] = {false};
+    int gbest = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int g = -G; g <= G; g++) {
+            bool want =
+                pass == 0 ? ((g + G) % 2 == 0 || g == G) : (gbest >= 0 && abs(g + G - gbest) == 1);
+            if (!want || done[g + G])
+                continue;
+            fine_point(q, zd, m, tz0, D + g * hDg, F, pk, &gp[g + G], &gf[g + G]);
+            done[g + G] = true;
+            if (gbest < 0 || gp[g + G] > gp[gbest])
+                gbest = g + G;
+        }
+    }
+    F = gf[gbest];
+    D = D + (gbest - G) * hDg;
+    if (gbest > 0 && gbest < 2 * G && done[gbest - 1] && done[gbest + 1])
+        D += parabola_vertex(gp[gbest - 1], gp[gbest], gp[gbest + 1], hDg);
+
+    /* Polish: Newton steps on the exact coherent power P(F, D) = |S0|², gradient and
+       Hessian from the moments S_k = Σ τ^k z e(τ) of one pass each; a step is limited to
+       the grid's half-spacing and halved while it does not raise P. */
+    const double hF = 0.1 / span, hD = 0.25 / (span * span);
+    const double tp = 2 * M_PI, tp2 = tp * tp;
+    double complex S[5];
+    chirp_moments(zd, m, tz0, F, D, drift ? 5 : 3, S);
+    double p0 = creal(S[0] * conj(S[0]));
+    for (int it = 0; it < POLISH_ITERS; it++) {
+        /* derivatives of S: dF = -j2π S1, dD = -j2π S2, dFF = -(2π)² S2, dFD = -(2π)² S3,
+           dDD = -(2π)² S4; of P: 2 Re(conj(S) dS), 2 Re(conj(dS_x) dS_y + conj(S) dS_xy) */
+        double complex s0c = conj(S[0]);
+        double complex dF = -I * tp * S[1], dD = -I * tp * S[2];
+        double gF = 2 * creal(s0c * dF);
+        double hFF = 2 * creal(conj(dF) * dF - s0c * tp2 * S[2]);
+        double stepF, stepD = 0;
+        if (drift) {
+            double gD = 2 * creal(s0c * dD);
+            double hFD = 2 * creal(conj(dF) * dD - s0c * tp2 * S[3]);
+            double hDD = 2 * creal(conj(dD) * dD - s0c * tp2 * S[4]);
+            double det = hFF * hDD - hFD * hFD;
+            if (hFF < 0 && det > 0) {
+                stepF = -(hDD * gF - hFD * gD) / det;
+                stepD = -(hFF * gD - hFD * gF) / det;
+            } else {
+                /* not concave here: a limited step uphill */
+                stepF = gF > 0 ? hF : -hF;
+                stepD = gD > 0 ? hD : -hD;
+            }
+        } else {
+            stepF = hFF < 0 ? -gF / hFF : (gF > 0 ? hF : -hF);
+        }
+        stepF = stepF > hF ? hF : (stepF < -hF ? -hF : stepF);
+        stepD = stepD > hD ? hD : (stepD < -hD ? -hD : stepD);
+        double complex Sn[5];
+        bool moved = false;
+        for (int half = 0; half < 3 && !moved; half++) {
+            chirp_moments(zd, m, tz0, F + stepF, D + stepD, drift ? 5 : 3, Sn);
+            double pn = creal(Sn[0] * conj(Sn[0]));
+            if (pn >= p0) {
+                F += stepF;
+                D += stepD;
+                p0 = pn;
+                memcpy(S, Sn, sizeof S);
+                moved = true;
+            } else {
+                stepF *= 0.5;
+                stepD *= 0.5;
+            }
+        }
+        if (!moved || (fabs(stepF) < POLISH_TOL * hF && fabs(stepD) < POLISH_TOL * hD))
+            break;
+    }
+    *F_out = F;
+    *D_out = drift ? D_base + D : 0.0;
+    *phi_out = carg(S[0]) / 2.0;
+    return p0;
+}
+
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
 static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
@@ -527,6 +684,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
      * two or more baud away (near-far) must not become the squared tone. */
     size_t m = (hi - lo) / ZDEC;
     const int h2 = LPF_TAPS / 2;
+    double zpow = 0;
     for (size_t j = 0; j < m; j++) {
         long c = (long)(lo + j * ZDEC);
         float complex v;
@@ -539,6 +697,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
                     v += x[c + i] * q->lpf_taps[i + h2];
         }
         q->z[j] = v * v;
+        zpow += crealf(q->z[j]) * crealf(q->z[j]) + cimagf(q->z[j]) * cimagf(q->z[j]);
     }
     const double t0 = (double)lo / SPS; /* time of z[0] (centre of its filter) */
 
@@ -575,11 +734,14 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     if (window > 0 && 2 * window * BINS_PER_CYCLE < NFFT / 2)
         lim = (int)ceil(2 * window * BINS_PER_CYCLE);
     double F = 0, D = 0, best = -1;
+    carrier_cand_t cand[CARRIER_CANDIDATES];
+    int ncand = 0;
     for (int hyp = -nhyp; hyp <= nhyp; hyp++) {
         double Dh = hyp * hyp_step;
         segment_spectra(q, q->z, m, nseg, t0, tz0, Dh);
         double Fh, Dr;
-        double score = drift_search(q, nseg, t_ref, dstep, nd, lim, &Fh, &Dr);
+        double score = drift_search(q, nseg, t_ref, dstep, nd, 0, lim, &Fh, &Dr, cand, &ncand,
+                                    CARRIER_CANDIDATES, Dh);
         if (score > best) {
             best = score;
             F = Fh;
@@ -589,105 +751,43 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     if (drift) {
         segment_spectra(q, q->z, m, nseg, t0, tz0, D);
         double D2 = 0;
-        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, lim, &F, &D2);
+        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, 0, lim, &F, &D2, NULL, NULL, 0, 0);
         D += D2;
-        dechirp(q->z, q->z, m, tz0, D);
     }
-    /* From here z is dechirped by D; the searches below find the residual. */
-    const double D_base = D;
-    D = 0;
+    double Fb, Db, phib;
+    double pbest = refine_carrier(q, m, tz0, dstep, drift, F, D, &Fb, &Db, &phib);
 
-    /* Fine, coherent: for drifts on a grid of half a main lobe around D, dechirp the whole
-     * span and take the FFT peak near F (interpolated), then keep the best drift
-     * (interpolated between grid points). The grid is visited coarse to fine: every other
-     * point, then the two neighbours of the best. */
-    double span = (double)m / ZRATE;
-    double hDg = 0.5 / (span * span);
-    int G = drift ? (int)ceil(dstep / hDg) : 0;
-    if (G > FINE_MAX_HALF_GRID)
-        G = FINE_MAX_HALF_GRID;
-    /* The smallest planned FFT that holds twice the span (2x zero padding). */
-    int pk = 0;
-    while (q->fsize[pk] < 2 * m && pk + 1 < q->nfplans)
-        pk++;
-    double gp[2 * FINE_MAX_HALF_GRID + 1], gf[2 * FINE_MAX_HALF_GRID + 1];
-    bool done[2 * FINE_MAX_HALF_GRID + 1] = {false};
-    int gbest = -1;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int g = -G; g <= G; g++) {
-            bool want =
-                pass == 0 ? ((g + G) % 2 == 0 || g == G) : (gbest >= 0 && abs(g + G - gbest) == 1);
-            if (!want || done[g + G])
-                continue;
-            fine_point(q, m, tz0, D + g * hDg, F, pk, &gp[g + G], &gf[g + G]);
-            done[g + G] = true;
-            if (gbest < 0 || gp[g + G] > gp[gbest])
-                gbest = g + G;
-        }
-    }
-    F = gf[gbest];
-    D = D + (gbest - G) * hDg;
-    if (gbest > 0 && gbest < 2 * G && done[gbest - 1] && done[gbest + 1])
-        D += parabola_vertex(gp[gbest - 1], gp[gbest], gp[gbest + 1], hDg);
-
-    /* Polish: Newton steps on the exact coherent power P(F, D) = |S0|², gradient and
-       Hessian from the moments S_k = Σ τ^k z e(τ) of one pass each; a step is limited to
-       the grid's half-spacing and halved while it does not raise P. */
-    const double hF = 0.1 / span, hD = 0.25 / (span * span);
-    const double tp = 2 * M_PI, tp2 = tp * tp;
-    double complex S[5];
-    chirp_moments(q->z, m, tz0, F, D, drift ? 5 : 3, S);
-    double p0 = creal(S[0] * conj(S[0]));
-    for (int it = 0; it < POLISH_ITERS; it++) {
-        /* derivatives of S: dF = -j2π S1, dD = -j2π S2, dFF = -(2π)² S2, dFD = -(2π)² S3,
-           dDD = -(2π)² S4; of P: 2 Re(conj(S) dS), 2 Re(conj(dS_x) dS_y + conj(S) dS_xy) */
-        double complex s0c = conj(S[0]);
-        double complex dF = -I * tp * S[1], dD = -I * tp * S[2];
-        double gF = 2 * creal(s0c * dF);
-        double hFF = 2 * creal(conj(dF) * dF - s0c * tp2 * S[2]);
-        double stepF, stepD = 0;
-        if (drift) {
-            double gD = 2 * creal(s0c * dD);
-            double hFD = 2 * creal(conj(dF) * dD - s0c * tp2 * S[3]);
-            double hDD = 2 * creal(conj(dD) * dD - s0c * tp2 * S[4]);
-            double det = hFF * hDD - hFD * hFD;
-            if (hFF < 0 && det > 0) {
-                stepF = -(hDD * gF - hFD * gD) / det;
-                stepD = -(hFF * gD - hFD * gF) / det;
-            } else {
-                /* not concave here: a limited step uphill */
-                stepF = gF > 0 ? hF : -hF;
-                stepD = gD > 0 ? hD : -hD;
+    /* A weak burst's incoherent winner can be a noise peak while the true tone is among
+     * the runners-up; the whole-span coherent power (the maximum-likelihood statistic of
+     * the squared signal) decides between them. Only when the winner's coherent peak is
+     * not already far above what noise reaches (the share of z's energy it holds). */
+    double share = zpow > 0 ? pbest / ((double)m * zpow) : 1.0;
+    if (share < CAND_CONFIDENT_SHARE)
+        for (int c = 0; c < ncand; c++) {
+            double Fc = cand[c].bin / (double)BINS_PER_CYCLE;
+            if (fabs(Fc - F) * BINS_PER_CYCLE <= CAND_SEP_BINS)
+                continue; /* the winner's tone */
+            double Dc = cand[c].D;
+            if (drift) {
+                segment_spectra(q, q->z, m, nseg, t0, tz0, Dc);
+                double D2 = 0;
+                drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, cand[c].bin, CAND_SEP_BINS,
+                             &Fc, &D2, NULL, NULL, 0, 0);
+                Dc += D2;
             }
-        } else {
-            stepF = hFF < 0 ? -gF / hFF : (gF > 0 ? hF : -hF);
-        }
-        stepF = stepF > hF ? hF : (stepF < -hF ? -hF : stepF);
-        stepD = stepD > hD ? hD : (stepD < -hD ? -hD : stepD);
-        double complex Sn[5];
-        bool moved = false;
-        for (int half = 0; half < 3 && !moved; half++) {
-            chirp_moments(q->z, m, tz0, F + stepF, D + stepD, drift ? 5 : 3, Sn);
-            double pn = creal(Sn[0] * conj(Sn[0]));
-            if (pn >= p0) {
-                F += stepF;
-                D += stepD;
-                p0 = pn;
-                memcpy(S, Sn, sizeof S);
-                moved = true;
-            } else {
-                stepF *= 0.5;
-                stepD *= 0.5;
+            double Fr, Dr, phir;
+            double pc = refine_carrier(q, m, tz0, dstep, drift, Fc, Dc, &Fr, &Dr, &phir);
+            if (pc > pbest) {
+                pbest = pc;
+                Fb = Fr;
+                Db = Dr;
+                phib = phir;
             }
         }
-        if (!moved || (fabs(stepF) < POLISH_TOL * hF && fabs(stepD) < POLISH_TOL * hD))
-            break;
-    }
-    double complex s = S[0];
     *t_ref_out = t_ref;
-    *f_out = F / 2.0;
-    *d_out = drift ? D_base + D : 0.0;
-    *phi_out = carg(s) / 2.0;
+    *f_out = Fb / 2.0;
+    *d_out = Db;
+    *phi_out = phib;
 }
 
 /* r = x exp(-j(2π(f τ + d τ²/2) + φ)), τ = i / SPS - t_ref. */

@@ -15,7 +15,10 @@
  *      hypotheses (so a strong drift does not smear a segment's tone), summed
  *      incoherently along the drift lines around each (Table 2-2 peak drift plus margin);
  *   3. carrier + drift, fine: coherent dechirped sum over the whole burst maximised by
- *      alternating parabolic steps (frequency error ~ 1/(2π T sqrt(SNR)));
+ *      alternating parabolic steps (frequency error ~ 1/(2π T sqrt(SNR))); for a weak
+ *      burst (the winner's coherent peak under 5 % of z's energy: below ~2.5 dB Eb/N0)
+ *      the best bins of the other drift lines are refined too and the highest coherent
+ *      power wins (a noise peak often wins the incoherent search there);
  *   4. derotation, matched filter to the assumed pulse (dbpskmod.h: flat symbol with a
  *      cos² taper of `reversal_symbols` at each boundary), symbol timing and rate from the
  *      baud-rate line of |MF|² (Oerder & Meyr), maximised over ±0.12 % rate error;
