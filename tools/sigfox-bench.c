@@ -115,7 +115,11 @@ static const char usage_text[] =
     "                         (random bytes in --container containers)\n"
     "  --verbose              with --pipeline: every lost burst that no other one "
     "collided\n"
-    "                         with, and the nearest carriers around it\n"
+    "                         with, and the nearest carriers around it; direct "
+    "three-replica\n"
+    "                         runs: each replica of a lost message (carrier, drift "
+    "and start\n"
+    "                         errors of the demodulator)\n"
     "\n"
     "throughput: samples per second through the whole receiver on one core "
     "versus real\n"
@@ -313,7 +317,7 @@ typedef struct {
     bool demod_ok;
     uldecode_result_t dec;
     demod_result_t res;
-    double true_freq_hz;
+    double true_freq_hz, true_drift_hz_s, true_start_sample; /* what was sent */
     float complex sym[MAX_SNIPPET / DEMOD_SPS]; /* demod_symbols() */
     size_t nsym, first;
 } burst_outcome_t;
@@ -407,6 +411,8 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
     b->cpu_demod_s += cpu_seconds() - t0;
     b->bursts++;
     out->true_freq_hz = p.freq_hz;
+    out->true_drift_hz_s = p.drift_hz_s;
+    out->true_start_sample = start;
     return 0;
 }
 
@@ -513,6 +519,28 @@ static bool joint_coherent_recovers(bench_rx_t *b, const burst_outcome_t outs[3]
     return rc == 0 && ul_auth_verify(f.container, clen, key) == 1 && frame_matches(&f, m);
 }
 
+/* --verbose: print what was around every lost burst (sensitivity --pipeline), and what
+ * the demodulator made of each replica of a lost message (direct three-replica runs). */
+static bool g_verbose;
+
+/* One line per replica: the demodulator's outcome and its errors against the truth
+ * (carrier at the frame start, drift, start of the first preamble symbol). A carrier off
+ * by more than a few Hz is a wrong acquisition, not noise on a right one. */
+static void print_lost_message(double ebn0_db, const burst_outcome_t outs[3])
+{
+    for (int i = 0; i < 3; i++) {
+        const burst_outcome_t *o = &outs[i];
+        printf("# lost at %.2f dB: rank %d: %s (%s), carrier error %+.2f Hz, drift error %+.1f Hz/s, "
+               "start error %+.2f symbols, SNR estimate %.1f dB\n",
+               ebn0_db, i + 1,
+               !o->demod_ok                ? "no sync"
+               : o->dec.status == ULDEC_OK ? "decoded"
+                                           : "not decoded",
+               uldecode_status_name(o->dec.status), o->res.freq_hz - o->true_freq_hz, o->res.drift_hz_s - o->true_drift_hz_s,
+               (o->res.start_sample - o->true_start_sample) / DEMOD_SPS, o->res.snr_db);
+    }
+}
+
 /* Three replicas per message through the assembler (with the device's key, so
  * joint results must pass UL-AUTH): lost when no correct message comes out. */
 static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point_t *pt,
@@ -577,6 +605,8 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
             pt->msg_coherent++;
         } else {
             pt->msg_errors++;
+            if (g_verbose)
+                print_lost_message(pt->ebn0_db, outs);
         }
     }
     assembler_stats_t st;
@@ -912,8 +942,6 @@ static long rss_kb(const char *field)
     return v;
 }
 
-/* --verbose: print what was around every lost burst (sensitivity --pipeline). */
-static bool g_verbose;
 static double g_pipeline_rate = 250e3; /* sensitivity --pipeline --rate */
 
 /* Detector threshold for run_rx (0: the receiver's default). */
