@@ -54,11 +54,14 @@
 #define MAX_FINE_PLANS 24    /* whole-span FFT sizes 512 .. 65536 (3 per octave) */
 #define POLISH_ITERS 4       /* Newton steps on the coherent power at most */
 #define POLISH_TOL 0.01      /* ... ending when a step is below this share of its limit */
-/* Coarse candidates refined coherently when the winner is weak: the runners-up of the
- * incoherent search, at least CAND_SEP_BINS coarse bins apart. */
-#define CARRIER_CANDIDATES 6
-#define CAND_SEP_BINS 2
+/* Weak bursts (the low-pass winner's coherent peak under CAND_CONFIDENT_SHARE of the
+ * squared signal's energy) are searched again by a bank of boxcar squarers WEAK_FC_STEP
+ * (cycles/symbol) apart; the best WEAK_CANDIDATES drift lines (at least CAND_SEP_BINS
+ * coarse bins apart within a hypothesis) are refined. */
 #define CAND_CONFIDENT_SHARE 0.05
+#define WEAK_FC_STEP 0.25
+#define WEAK_CANDIDATES 4
+#define CAND_SEP_BINS 2
 
 const char *demod_strerror(int code)
 {
@@ -78,6 +81,13 @@ const char *demod_strerror(int code)
     }
 }
 
+/* A refined carrier: f (cycles/symbol at t_ref), d (cycles/symbol²), φ (rad, mod π), the
+ * whole-span coherent power of its squared signal and that power's share of the squared
+ * signal's energy. */
+typedef struct {
+    double f, d, phi, power, share;
+} carrier_alt_t;
+
 struct demod {
     double baud;
     size_t max_samples;
@@ -87,6 +97,11 @@ struct demod {
     size_t nsync;
     size_t last_ks, last_ns; /* first preamble symbol (the sync's, else the hint's) and
                                 symbol count of the last demod_process (0: no symbols) */
+    /* The carriers the last demod_process refined, best coherent power first (the first
+     * is the one it used), at t_ref (symbols of the snippet): demod_carriers(). */
+    carrier_alt_t alt[WEAK_CANDIDATES + 1];
+    int nalt;
+    double alt_t_ref;
 
     float l1pe[L1PE_LEN]; /* log(1 + e^-d), d = i / L1PE_STEP */
     /* Pulse p(t), t in samples from the symbol centre, tabulated for |t| <= half_len. */
@@ -102,6 +117,7 @@ struct demod {
     double dhyp;         /* drift between coarse hypotheses, cycles/symbol² */
     int nhyp;            /* hypotheses -nhyp .. nhyp */
     float complex *zt;   /* z dechirped by one hypothesis */
+    float complex *zb;   /* weak bursts: one carrier hypothesis, one-symbol boxcar, squared */
     float complex *z;    /* squared low-passed samples, 4 per symbol */
     float complex *r;    /* derotated snippet */
     float *e;            /* |MF|² at 4 samples/symbol */
@@ -184,6 +200,7 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->itaps = malloc((size_t)(2 * q->ihalf + 1) * sizeof *q->itaps);
     q->z = malloc(q->max_z * sizeof *q->z);
     q->zt = malloc(q->max_z * sizeof *q->zt);
+    q->zb = malloc(q->max_z * sizeof *q->zb);
     q->r = malloc(cfg->max_samples * sizeof *q->r);
     q->e = malloc(q->max_z * sizeof *q->e);
     q->y = malloc(q->max_sym * sizeof *q->y);
@@ -210,9 +227,9 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->ffout = fftwf_malloc(q->nfine * sizeof *q->ffout);
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
-    if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->r || !q->e || !q->y || !q->u || !q->qd ||
-        !q->llr || !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec || !q->acc ||
-        !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
+    if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->zb || !q->r || !q->e || !q->y || !q->u ||
+        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec ||
+        !q->acc || !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
     /* 2^k × {4, 5, 6} / 4 from 512: at most 25 % more than the 2x padding needs */
@@ -282,6 +299,7 @@ void demod_destroy(demod_t *q)
     free(q->itaps);
     free(q->z);
     free(q->zt);
+    free(q->zb);
     free(q->r);
     free(q->e);
     free(q->y);
@@ -464,7 +482,7 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
                            int ncap, double d_base)
 {
     const int nf = NFFT;
-    const int nb = lim >= nf / 2 ? nf : 2 * lim + 1;   /* bins summed */
+    const int nb = lim >= nf / 2 ? nf : 2 * lim + 1; /* bins summed */
     const int b0 = lim >= nf / 2 ? 0 : centre - lim; /* signed bin of acc[0] */
     double best = -1;
     int best_b = 0, best_id = 0;
@@ -512,8 +530,8 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
 /* One point of the fine search: z dechirped by Dg over the whole span, FFT of size
  * fsize[pk] (zero-padded), the strongest bin within ±1.5 coarse bins of F, interpolated.
  * *power: its power; *freq: its frequency (cycles/symbol of z). */
-static void fine_point(demod_t *q, const float complex *z, size_t m, double tz0, double Dg, double F,
-                       int pk, double *power, double *freq)
+static void fine_point(demod_t *q, const float complex *z, size_t m, double tz0, double Dg,
+                       double F, int pk, double *power, double *freq)
 {
     const long nf = (long)q->fsize[pk];
     const double h = 1.0 / ZRATE;
@@ -570,12 +588,13 @@ static void dechirp(const float complex *z, float complex *out, size_t m, double
  * the coherent power. Writes the refined F and D (D including the dechirp) and the phase
  * of the coherent sum; returns the coherent power |Σ z e(..)|², comparable between
  * candidates of one snippet. */
-static double refine_carrier(demod_t *q, size_t m, double tz0, double dstep, bool drift, double F,
-                             double D, double *F_out, double *D_out, double *phi_out)
+static double refine_carrier(demod_t *q, const float complex *zsrc, size_t m, double tz0,
+                             double dstep, bool drift, double F, double D, double *F_out,
+                             double *D_out, double *phi_out)
 {
-    const float complex *zd = q->z;
+    const float complex *zd = zsrc;
     if (drift) {
-        dechirp(q->z, q->zt, m, tz0, D);
+        dechirp(zsrc, q->zt, m, tz0, D);
         zd = q->zt;
     }
     /* From here zd is dechirped by D; the searches below find the residual. */
@@ -674,6 +693,138 @@ static double refine_carrier(demod_t *q, size_t m, double tz0, double dstep, boo
     return p0;
 }
 
+/* z for one carrier hypothesis fc (cycles/symbol): x shifted by -fc (phase referred to
+ * t_ref, so the model's φ is kept), summed over one symbol around each z sample (a
+ * boxcar matched filter: noise bandwidth one baud instead of the low-pass's 3.5), squared.
+ * At low SNR the squared signal's noise × noise term dominates, and it shrinks with the
+ * bandwidth squared; the tone sits at 2 (f - fc). */
+static void boxcar_square(const float complex *x, size_t n, size_t lo, size_t m, double t_ref,
+                          double fc, float complex *out)
+{
+    const int half = SPS / 2;
+    long first = (long)lo - half, last = (long)(lo + (m - 1) * ZDEC) + half; /* [first, last) */
+    double complex acc = 0;
+    /* running sum over [c - half, c + half) */
+    long c0 = (long)lo;
+    double complex w = cexp(-I * 2 * M_PI * fc * ((double)first / SPS - t_ref));
+    const double complex dw = cexp(-I * 2 * M_PI * fc / SPS);
+    /* rotated samples are needed twice (entering and leaving): keep a ring of SPS */
+    double complex ring[SPS];
+    long i = first;
+    size_t j = 0;
+    for (; i < last && j < m; i++) {
+        double complex v = (i >= 0 && i < (long)n) ? (double complex)x[i] * w : 0;
+        w *= dw;
+        if (((i - first) & 255) == 255)
+            w /= cabs(w);
+        long k = i - first;
+        if (k >= SPS)
+            acc -= ring[k % SPS];
+        ring[k % SPS] = v;
+        acc += v;
+        /* the window [i - SPS + 1, i] is centred on c when i = c + half - 1 */
+        long c = c0 + (long)j * ZDEC;
+        if (i == c + half - 1) {
+            out[j] = (float complex)(acc * acc);
+            j++;
+        }
+    }
+    for (; j < m; j++)
+        out[j] = 0;
+}
+
+/* A weak-burst candidate: incoherent score, carrier hypothesis (cycles/symbol of x), the
+ * tone's frequency and drift in its boxcar z. */
+typedef struct {
+    float score;
+    double fc, F, D;
+} weak_cand_t;
+
+/* Keeps w[0..*nw) sorted by score, best first, at most cap. */
+static void weak_insert(weak_cand_t *w, int *nw, int cap, weak_cand_t c)
+{
+    int at = *nw;
+    while (at > 0 && w[at - 1].score < c.score)
+        at--;
+    if (at >= cap)
+        return;
+    int last = *nw < cap ? *nw : cap - 1;
+    for (int j = last; j > at; j--)
+        w[j] = w[j - 1];
+    w[at] = c;
+    if (*nw < cap)
+        (*nw)++;
+}
+
+/* The coarse search's grid, for a second search over the same snippet. */
+typedef struct {
+    size_t m, nseg;         /* z samples, coarse segments */
+    double t0, tz0, t_ref;  /* time of z[0], of z[0] from t_ref, reference time */
+    double dstep, hyp_step; /* coarse drift step, drift between hypotheses */
+    int nd, nhyp;           /* drift steps per hypothesis, hypotheses -nhyp .. nhyp */
+    bool drift;
+} coarse_grid_t;
+
+/* A weak burst: the winner's coherent peak holds little of z's energy (noise ~0.01,
+ * 0.03 at 0.5 dB, 0.16 at 6 dB, 0.35 at 10 dB), and at 0 dB it is a noise peak for a
+ * quarter of the bursts: the low-pass lets 3.5 baud of noise into the squarer, whose
+ * noise × noise term then dominates. Search again with a bank of one-symbol boxcar
+ * squarers, one per carrier hypothesis WEAK_FC_STEP apart over the window (noise
+ * bandwidth one baud; a carrier between two hypotheses loses at most sinc(1/8)), each
+ * through the same coarse drift search restricted to its own step; the best
+ * WEAK_CANDIDATES lines, and the low-pass winner, are refined on their boxcar z, and
+ * the highest whole-span coherent power wins (the noise of every hypothesis is the
+ * same, so the powers compare). Replaces q->alt[] (the low-pass winner in alt[0]) by
+ * the refined carriers, best first. */
+static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, size_t lo,
+                                double window, const coarse_grid_t *g)
+{
+    double W = window > 0 ? window : 1.0;
+    int nfc = (int)floor(W / WEAK_FC_STEP + 1e-9);
+    int limb = (int)ceil((WEAK_FC_STEP + 0.1) * BINS_PER_CYCLE);
+    weak_cand_t wc[WEAK_CANDIDATES + 1];
+    int nwc = 0;
+    for (int ifc = -nfc; ifc <= nfc; ifc++) {
+        double fc = ifc * WEAK_FC_STEP;
+        boxcar_square(x, n, lo, g->m, g->t_ref, fc, q->zb);
+        carrier_cand_t c2[2];
+        int nc2 = 0;
+        for (int hyp = -g->nhyp; hyp <= g->nhyp; hyp++) {
+            double Dh = hyp * g->hyp_step;
+            segment_spectra(q, q->zb, g->m, g->nseg, g->t0, g->tz0, Dh);
+            double Fh, Dr;
+            drift_search(q, g->nseg, g->t_ref, g->dstep, g->nd, 0, limb, &Fh, &Dr, c2, &nc2, 2, Dh);
+        }
+        for (int k = 0; k < nc2; k++)
+            weak_insert(
+                wc, &nwc, WEAK_CANDIDATES,
+                (weak_cand_t){c2[k].score, fc, c2[k].bin / (double)BINS_PER_CYCLE, c2[k].D});
+    }
+    /* the low-pass winner as a bank member centred on itself */
+    wc[nwc++] = (weak_cand_t){0, q->alt[0].f, 0, q->alt[0].d};
+    q->nalt = 0;
+    for (int k = 0; k < nwc; k++) {
+        boxcar_square(x, n, lo, g->m, g->t_ref, wc[k].fc, q->zb);
+        double bpow = 0;
+        for (size_t j = 0; j < g->m; j++)
+            bpow += crealf(q->zb[j]) * crealf(q->zb[j]) + cimagf(q->zb[j]) * cimagf(q->zb[j]);
+        carrier_alt_t e;
+        double Fr;
+        e.power = refine_carrier(q, q->zb, g->m, g->tz0, g->dstep, g->drift, wc[k].F, wc[k].D, &Fr,
+                                 &e.d, &e.phi);
+        e.f = wc[k].fc + Fr / 2.0;
+        e.share = bpow > 0 ? e.power / ((double)g->m * bpow) : 1.0;
+        /* sorted by power, best first */
+        int at = q->nalt;
+        while (at > 0 && q->alt[at - 1].power < e.power)
+            at--;
+        for (int j = q->nalt; j > at; j--)
+            q->alt[j] = q->alt[j - 1];
+        q->alt[at] = e;
+        q->nalt++;
+    }
+}
+
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
 static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
@@ -734,14 +885,11 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     if (window > 0 && 2 * window * BINS_PER_CYCLE < NFFT / 2)
         lim = (int)ceil(2 * window * BINS_PER_CYCLE);
     double F = 0, D = 0, best = -1;
-    carrier_cand_t cand[CARRIER_CANDIDATES];
-    int ncand = 0;
     for (int hyp = -nhyp; hyp <= nhyp; hyp++) {
         double Dh = hyp * hyp_step;
         segment_spectra(q, q->z, m, nseg, t0, tz0, Dh);
         double Fh, Dr;
-        double score = drift_search(q, nseg, t_ref, dstep, nd, 0, lim, &Fh, &Dr, cand, &ncand,
-                                    CARRIER_CANDIDATES, Dh);
+        double score = drift_search(q, nseg, t_ref, dstep, nd, 0, lim, &Fh, &Dr, NULL, NULL, 0, 0);
         if (score > best) {
             best = score;
             F = Fh;
@@ -755,39 +903,33 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         D += D2;
     }
     double Fb, Db, phib;
-    double pbest = refine_carrier(q, m, tz0, dstep, drift, F, D, &Fb, &Db, &phib);
-
-    /* A weak burst's incoherent winner can be a noise peak while the true tone is among
-     * the runners-up; the whole-span coherent power (the maximum-likelihood statistic of
-     * the squared signal) decides between them. Only when the winner's coherent peak is
-     * not already far above what noise reaches (the share of z's energy it holds). */
+    double pbest = refine_carrier(q, q->z, m, tz0, dstep, drift, F, D, &Fb, &Db, &phib);
     double share = zpow > 0 ? pbest / ((double)m * zpow) : 1.0;
-    if (share < CAND_CONFIDENT_SHARE)
-        for (int c = 0; c < ncand; c++) {
-            double Fc = cand[c].bin / (double)BINS_PER_CYCLE;
-            if (fabs(Fc - F) * BINS_PER_CYCLE <= CAND_SEP_BINS)
-                continue; /* the winner's tone */
-            double Dc = cand[c].D;
-            if (drift) {
-                segment_spectra(q, q->z, m, nseg, t0, tz0, Dc);
-                double D2 = 0;
-                drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, cand[c].bin, CAND_SEP_BINS,
-                             &Fc, &D2, NULL, NULL, 0, 0);
-                Dc += D2;
-            }
-            double Fr, Dr, phir;
-            double pc = refine_carrier(q, m, tz0, dstep, drift, Fc, Dc, &Fr, &Dr, &phir);
-            if (pc > pbest) {
-                pbest = pc;
-                Fb = Fr;
-                Db = Dr;
-                phib = phir;
-            }
-        }
+    q->nalt = 1;
+    q->alt[0].f = Fb / 2.0;
+    q->alt[0].d = Db;
+    q->alt[0].phi = phib;
+    q->alt[0].share = share;
+    q->alt[0].power = pbest;
+    q->alt_t_ref = t_ref;
+
+    if (share < CAND_CONFIDENT_SHARE) {
+        const coarse_grid_t g = {.m = m,
+                                 .nseg = nseg,
+                                 .t0 = t0,
+                                 .tz0 = tz0,
+                                 .t_ref = t_ref,
+                                 .dstep = dstep,
+                                 .hyp_step = hyp_step,
+                                 .nd = nd,
+                                 .nhyp = nhyp,
+                                 .drift = drift};
+        weak_carrier_search(q, x, n, lo, window, &g);
+    }
     *t_ref_out = t_ref;
-    *f_out = Fb / 2.0;
-    *d_out = Db;
-    *phi_out = phib;
+    *f_out = q->alt[0].f;
+    *d_out = q->alt[0].d;
+    *phi_out = q->alt[0].phi;
 }
 
 /* r = x exp(-j(2π(f τ + d τ²/2) + φ)), τ = i / SPS - t_ref. */
@@ -1139,6 +1281,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     memset(res, 0, sizeof *res);
     res->sync_index = -1;
     q->last_ns = 0;
+    q->nalt = 0;
     if (n > q->max_samples)
         return DEMOD_ERR_LONG;
     if (n < MIN_SYMBOLS * SPS)
@@ -1272,6 +1415,19 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     q->last_ks = ks;
     q->last_ns = ns;
     return (int)nout;
+}
+
+size_t demod_carriers(const demod_t *q, double at_sample, demod_carrier_t *out, size_t cap)
+{
+    if (!q || !out)
+        return 0;
+    size_t k = 0;
+    for (int i = 0; i < q->nalt && k < cap; i++, k++) {
+        out[k].freq_hz = (q->alt[i].f + q->alt[i].d * (at_sample / SPS - q->alt_t_ref)) * q->baud;
+        out[k].drift_hz_s = q->alt[i].d * q->baud * q->baud;
+        out[k].share = q->alt[i].share;
+    }
+    return k;
 }
 
 size_t demod_symbols(const demod_t *q, float complex *out, size_t cap, size_t *first)

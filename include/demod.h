@@ -16,9 +16,10 @@
  *      incoherently along the drift lines around each (Table 2-2 peak drift plus margin);
  *   3. carrier + drift, fine: coherent dechirped sum over the whole burst maximised by
  *      alternating parabolic steps (frequency error ~ 1/(2π T sqrt(SNR))); for a weak
- *      burst (the winner's coherent peak under 5 % of z's energy: below ~2.5 dB Eb/N0)
- *      the best bins of the other drift lines are refined too and the highest coherent
- *      power wins (a noise peak often wins the incoherent search there);
+ *      burst (the winner's coherent peak under 5 % of z's energy: below ~2.5 dB Eb/N0,
+ *      where a noise peak often wins) steps 1-3 run again on a bank of squarers, one per
+ *      carrier hypothesis 0.25 baud apart, each fed by a one-symbol boxcar (noise
+ *      bandwidth one baud instead of 3.5), and the highest coherent power wins;
  *   4. derotation, matched filter to the assumed pulse (dbpskmod.h: flat symbol with a
  *      cos² taper of `reversal_symbols` at each boundary), symbol timing and rate from the
  *      baud-rate line of |MF|² (Oerder & Meyr), maximised over ±0.12 % rate error;
@@ -137,6 +138,19 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
  * to cap values; returns the count, 0 when the call failed before the symbols existed (or
  * NULL arguments). Valid until the next demod_process on q. */
 size_t demod_symbols(const demod_t *q, float complex *out, size_t cap, size_t *first);
+
+/* A carrier the last demod_process refined. */
+typedef struct {
+    double freq_hz;    /* at the sample asked for */
+    double drift_hz_s;
+    double share;      /* the squared signal's coherent peak / its energy (noise ~0.01) */
+} demod_carrier_t;
+
+/* The carriers the last demod_process refined, best first: the first is the one it used
+ * (res->freq_hz when asked at res->start_sample); a weak burst (share < 0.05) lists the
+ * squarer bank's refined carriers (up to 5). Returns the count (0 before any
+ * demod_process, after one that failed its arguments, or with NULL arguments). */
+size_t demod_carriers(const demod_t *q, double at_sample, demod_carrier_t *out, size_t cap);
 
 /* NULL-safe. */
 void demod_destroy(demod_t *q);
