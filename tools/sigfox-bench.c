@@ -318,6 +318,7 @@ typedef struct {
     uldecode_result_t dec;
     demod_result_t res;
     double true_freq_hz, true_drift_hz_s, true_start_sample; /* what was sent */
+    int true_rank, ncarriers;
     float complex sym[MAX_SNIPPET / DEMOD_SPS]; /* demod_symbols() */
     size_t nsym, first;
 } burst_outcome_t;
@@ -413,6 +414,15 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
     out->true_freq_hz = p.freq_hz;
     out->true_drift_hz_s = p.drift_hz_s;
     out->true_start_sample = start;
+    demod_carrier_t cs[16];
+    size_t nc = demod_carriers(b->demod[baud == 600], start, cs, 16);
+    out->true_rank = -1;
+    out->ncarriers = (int)nc;
+    for (size_t i = 0; i < nc; i++)
+        if (fabs(cs[i].freq_hz - p.freq_hz) < 0.02 * baud) {
+            out->true_rank = (int)i;
+            break;
+        }
     return 0;
 }
 
@@ -538,6 +548,7 @@ static void print_lost_message(double ebn0_db, const burst_outcome_t outs[3])
                                            : "not decoded",
                uldecode_status_name(o->dec.status), o->res.freq_hz - o->true_freq_hz, o->res.drift_hz_s - o->true_drift_hz_s,
                (o->res.start_sample - o->true_start_sample) / DEMOD_SPS, o->res.snr_db);
+        printf("#   true carrier rank %d of %d\n", o->true_rank, o->ncarriers);
     }
 }
 
