@@ -120,8 +120,13 @@ static void traceback(const uint32_t *decision, size_t nbits, unsigned s, unsign
         }
 }
 
-static int decode_list(const float *const sym[3], size_t container_len, bool control,
-                       uint8_t *out, size_t out_stride, int max_paths, path_t *best_path)
+/* isi (may be NULL): per replica, the Ungerboeck term of matched-filter symbols whose
+ * neighbours leak in (y_k = g (s_k + ρ (s_{k-1} + s_{k+1})) + noise correlated alike): the
+ * metric of a step then also carries -isi[r] s_k s_{k-1}, isi[r] = 4 ρ |g|² / N0, which
+ * only the previous sign, already in the state, decides. */
+static int decode_list(const float *const sym[3], const float isi[3], size_t container_len,
+                       bool control, uint8_t *out, size_t out_stride, int max_paths,
+                       path_t *best_path)
 {
     if (!sym || !out || max_paths < 1 || max_paths > UL_JOINT_MAX_PATHS)
         return UL_ERR_ARG;
@@ -178,8 +183,13 @@ static int decode_list(const float *const sym[3], size_t container_len, bool con
                 unsigned cs = u1 << 1 | u2;
                 unsigned flips = ~coded_bits(b, cs) & present & 7;
                 unsigned s = cs | ((signs ^ flips) << 2);
-                if (metric[s] > best) {
-                    best = metric[s];
+                float m = metric[s];
+                if (isi)
+                    for (int r = 0; r < 3; r++)
+                        if (present >> r & 1)
+                            m += ((flips >> r) & 1) ? isi[r] : -isi[r];
+                if (m > best) {
+                    best = m;
                     best_u2 = u2;
                 }
             }
@@ -210,8 +220,8 @@ static int decode_list(const float *const sym[3], size_t container_len, bool con
     int count = 0;
     for (int i = 0; i < nord && count < max_paths; i++) {
         uint8_t *dst = out + (size_t)count * out_stride;
-        traceback(decision, nb, order[i], present, dst, i == 0 ? best_path : NULL,
-                  container_len, control);
+        traceback(decision, nb, order[i], present, dst, i == 0 ? best_path : NULL, container_len,
+                  control);
         bool dup = false;
         for (int j = 0; j < count && !dup; j++)
             dup = !memcmp(out + (size_t)j * out_stride, dst, bytes);
@@ -224,7 +234,7 @@ static int decode_list(const float *const sym[3], size_t container_len, bool con
 int ul_joint_decode_list(const float *const sym[3], size_t container_len, bool control,
                          uint8_t *out, size_t out_stride, int max_paths)
 {
-    return decode_list(sym, container_len, control, out, out_stride, max_paths, NULL);
+    return decode_list(sym, NULL, container_len, control, out, out_stride, max_paths, NULL);
 }
 
 int ul_joint_decode_frame(const float *const sym[3], size_t container_len, bool control,
@@ -233,8 +243,8 @@ int ul_joint_decode_frame(const float *const sym[3], size_t container_len, bool 
     if (!out)
         return UL_ERR_ARG;
     uint8_t cand[UL_JOINT_CRC_PATHS][BODY_BYTES];
-    int n = ul_joint_decode_list(sym, container_len, control, cand[0], BODY_BYTES,
-                                 UL_JOINT_CRC_PATHS);
+    int n =
+        ul_joint_decode_list(sym, container_len, control, cand[0], BODY_BYTES, UL_JOINT_CRC_PATHS);
     if (n < 0)
         return n;
     return ul_frame_parse_candidates(cand[0], BODY_BYTES, n, container_len, control, out);
@@ -335,9 +345,12 @@ static void find_fd(const double complex *z, size_t n, double fc, double fspan, 
 
 /* Fits g e^{j2π(f k + d k²/2)} to z_k = y_k s_k over k < n (modulation removed by the
  * symbol signs s): f and d searched around e's (fspan 0: kept), then g; the noise as the
- * residual power. */
+ * residual power. With isi, the amplitude is fitted jointly with the neighbours' share ρ
+ * (y_k ≈ g rot_k (s_k + ρ (s_{k-1} + s_{k+1})), least squares over both, ρ clipped to
+ * [0, UL_JOINT_MAX_ISI]): the matched filter of a pulse with amplitude dips at the phase
+ * reversals lets its neighbours in, and the trellis can use that (decode_list). */
 static void fit_replica(const float complex *y, const float *s, size_t n, double fspan,
-                        double dspan, ul_joint_est_t *e)
+                        double dspan, bool isi, ul_joint_est_t *e)
 {
     double complex z[UL_HEADER_BITS + UL_CODE_MAX_BITS] = {0};
     for (size_t k = 0; k < n; k++)
@@ -345,20 +358,59 @@ static void fit_replica(const float complex *y, const float *s, size_t n, double
     double f = e->freq_cyc_sym, d = e->drift_cyc_sym2;
     if (fspan > 0)
         find_fd(z, n, f, fspan, d, dspan, false, &f, &d);
-    double complex acc = 0;
-    for (size_t k = 0; k < n; k++)
-        acc += z[k] * conj(model_rot(f, d, k));
-    double complex g = acc / (double)n;
+    double complex g = 0, h = 0; /* y conj(rot) ≈ g s + h t, t = s_{k-1} + s_{k+1} */
+    double rho = 0;
+    if (isi && n > 2) {
+        double ss = 0, st = 0, tt = 0;
+        double complex vs = 0, vt = 0;
+        for (size_t k = 0; k < n; k++) {
+            double t = (k > 0 ? s[k - 1] : 0) + (k + 1 < n ? s[k + 1] : 0);
+            double complex v = (double complex)y[k] * conj(model_rot(f, d, k));
+            ss += (double)s[k] * s[k];
+            st += (double)s[k] * t;
+            tt += t * t;
+            vs += v * s[k];
+            vt += v * t;
+        }
+        double det = ss * tt - st * st;
+        if (det > 1e-9 * ss * tt) {
+            g = (vs * tt - vt * st) / det;
+            h = (vt * ss - vs * st) / det;
+            double g2 = creal(g * conj(g));
+            rho = g2 > 0 ? creal(h * conj(g)) / g2 : 0;
+        }
+        if (!(rho > 0))
+            rho = 0;
+        if (rho > UL_JOINT_MAX_ISI)
+            rho = UL_JOINT_MAX_ISI;
+        /* g again with ρ fixed at the clipped value */
+        double complex num = 0;
+        double den = 0;
+        for (size_t k = 0; k < n; k++) {
+            double t = (k > 0 ? s[k - 1] : 0) + (k + 1 < n ? s[k + 1] : 0);
+            double u = s[k] + rho * t;
+            num += (double complex)y[k] * conj(model_rot(f, d, k)) * u;
+            den += u * u;
+        }
+        g = den > 0 ? num / den : 0;
+    } else {
+        double complex acc = 0;
+        for (size_t k = 0; k < n; k++)
+            acc += z[k] * conj(model_rot(f, d, k));
+        g = acc / (double)n;
+    }
     double res = 0;
     for (size_t k = 0; k < n; k++) {
-        double complex r = z[k] - g * model_rot(f, d, k);
+        double t = (k > 0 ? s[k - 1] : 0) + (k + 1 < n ? s[k + 1] : 0);
+        double complex r = (double complex)y[k] - g * model_rot(f, d, k) * (s[k] + rho * t);
         res += creal(r) * creal(r) + cimag(r) * cimag(r);
     }
     e->amplitude = cabs(g);
     e->phase_rad = carg(g);
     e->freq_cyc_sym = f;
     e->drift_cyc_sym2 = d;
-    e->noise_var = res / (double)(n > 1 ? n - 1 : 1);
+    e->noise_var = res / (double)(n > 2 ? n - 2 : 1);
+    e->isi_rho = rho;
 }
 
 /* Symbol LLRs 4 Re(y conj(g_k)) / N0, g_k = |g| e^{j(arg g + 2π(f k + d k²/2))}. */
@@ -370,6 +422,13 @@ static void llrs_from(const float complex *y, size_t n, const ul_joint_est_t *e,
         double complex g = g0 * model_rot(e->freq_cyc_sym, e->drift_cyc_sym2, k);
         z[k] = (float)(4.0 * creal((double complex)y[k] * conj(g)) / n0);
     }
+}
+
+/* The trellis's Ungerboeck weight for a replica, 4 ρ |g|² / N0 (decode_list). */
+static float isi_term(const ul_joint_est_t *e)
+{
+    double n0 = e->noise_var > 1e-30 ? e->noise_var : 1e-30;
+    return (float)(4.0 * e->isi_rho * e->amplitude * e->amplitude / n0);
 }
 
 int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bool control,
@@ -387,13 +446,14 @@ int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bo
     double fmax = cfg && cfg->max_freq_cyc_sym ? cfg->max_freq_cyc_sym : UL_JOINT_DEFAULT_MAX_FREQ;
     if (!(fmax < 0.05)) /* NaN, or wider than the symbol-spaced model can hold */
         fmax = 0.05;
-    double dmax = cfg && cfg->max_drift_cyc_sym2 ? cfg->max_drift_cyc_sym2
-                                                 : UL_JOINT_DEFAULT_MAX_DRIFT;
+    double dmax =
+        cfg && cfg->max_drift_cyc_sym2 ? cfg->max_drift_cyc_sym2 : UL_JOINT_DEFAULT_MAX_DRIFT;
     if (!(dmax < 1e-3))
         dmax = 1e-3;
     size_t n = ul_joint_symbols(container_len);
     enum { NMAX = UL_HEADER_BITS + UL_CODE_MAX_BITS };
     float zbuf[3][NMAX], sref[3][NMAX];
+    float isi[3] = {0, 0, 0}; /* the first decoding knows no ρ yet */
     const float *z[3] = {NULL, NULL, NULL};
     ul_joint_est_t e[3];
     memset(e, 0, sizeof e);
@@ -416,7 +476,7 @@ int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bo
             find_fd(y2, n, 0, fmax, 0, dmax > 0 ? dmax : 0, true, &e[r].freq_cyc_sym,
                     &e[r].drift_cyc_sym2);
         }
-        fit_replica(y[r], sref[r], UL_HEADER_BITS, 0, 0, &e[r]);
+        fit_replica(y[r], sref[r], UL_HEADER_BITS, 0, 0, false, &e[r]);
         /* noise from the whole frame's power: E|y|² = |g|² + N0 */
         double p = 0;
         for (size_t k = 0; k < n; k++)
@@ -432,7 +492,7 @@ int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bo
     uint8_t cand[UL_JOINT_CRC_PATHS][BODY_BYTES];
     path_t path;
     for (int it = 0; it <= iterations; it++) {
-        int nc = decode_list(z, container_len, control, cand[0], BODY_BYTES,
+        int nc = decode_list(z, isi, container_len, control, cand[0], BODY_BYTES,
                              UL_JOINT_CRC_PATHS, &path);
         if (nc < 0)
             return nc;
@@ -450,7 +510,8 @@ int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bo
              * (a quarter of it after the first pass) */
             double fspan = fmax > 0 ? 0.5 / (double)n : 0;
             double dspan = dmax > 0 ? (it == 0 ? dmax : dmax / 4) : 0;
-            fit_replica(y[r], path[r], n, fspan, dspan, &e[r]);
+            fit_replica(y[r], path[r], n, fspan, dspan, true, &e[r]);
+            isi[r] = isi_term(&e[r]);
             llrs_from(y[r], n, &e[r], zbuf[r]);
         }
         if (rc == 0) /* decoded: the estimates above are over the whole frame; done */

@@ -213,6 +213,74 @@ static void test_iq_unknown_phase(void **state)
     }
 }
 
+/* Matched-filter symbols of a pulse whose amplitude dips at the reversals carry a share ρ
+ * of each neighbour: y_k = A (s_k + ρ (s_{k-1} + s_{k+1})) e^{jφ} + noise. Fills y for the
+ * three ranks of body with ρ, amplitude 1, complex noise of variance n0 per symbol, a
+ * random phase each. */
+static void isi_replicas(const uint8_t *body, size_t clen, double rho, double n0,
+                         float complex y[3][NMAX])
+{
+    size_t n = ul_joint_symbols(clen);
+    double sd = sqrt(n0 / 2);
+    for (int r = 0; r < 3; r++) {
+        float s[NMAX];
+        ul_joint_symbols_of(r + 1, body, clen, false, s, NMAX);
+        double ph = 2 * M_PI * prng_uniform(&R);
+        for (size_t k = 0; k < n; k++) {
+            double t = (k > 0 ? s[k - 1] : 0) + (k + 1 < n ? s[k + 1] : 0);
+            double nr = prng_gauss(&R);
+            double ni = prng_gauss(&R);
+            y[r][k] = (float complex)((s[k] + rho * t) * cexp(I * ph) + sd * (nr + I * ni));
+        }
+    }
+}
+
+/* The neighbours' share is estimated from the decoded path (about 1/6 for the
+ * synthesizer's one-symbol dip, 0 without dips), and the trellis uses it: at Es/N0 -0.5 dB
+ * with ρ = 1/6, 200 messages of 12 bytes. Measured (this seed): 183 of 200 decoded; 165
+ * on the same draws when the decoder ignored ρ (before). Bound 175: about two binomial
+ * standard deviations from either. */
+static void test_neighbour_share(void **state)
+{
+    (void)state;
+    prng_seed(&R, 0x15150001, 0);
+    const double rhos[] = {1.0 / 6, 0.0};
+    for (int i = 0; i < 2; i++) {
+        ul_message_t m;
+        uint8_t body[BODY];
+        make_body(12, &m, body);
+        float complex y[3][NMAX];
+        isi_replicas(body, 12, rhos[i], 0.1, y);
+        const float complex *in[3] = {y[0], y[1], y[2]};
+        ul_frame_t fr;
+        ul_joint_est_t est[3];
+        ul_joint_iq_config_t cfg = {.iterations = 2};
+        assert_int_equal(ul_joint_decode_iq(in, 12, false, &cfg, &fr, est), 0);
+        assert_true(ul_message_equal(&fr.msg, &m));
+        for (int r = 0; r < 3; r++) {
+            fprintf(stderr, "rho %.3f: replica %d estimated %.3f\n", rhos[i], r + 1,
+                    est[r].isi_rho);
+            assert_true(fabs(est[r].isi_rho - rhos[i]) < 0.04);
+        }
+    }
+    prng_seed(&R, 0x15150002, 0);
+    int decoded = 0;
+    const int trials = 200;
+    for (int t = 0; t < trials; t++) {
+        ul_message_t m;
+        uint8_t body[BODY];
+        make_body(12, &m, body);
+        float complex y[3][NMAX];
+        isi_replicas(body, 12, 1.0 / 6, 1.122, y); /* Es/N0 -0.5 dB */
+        const float complex *in[3] = {y[0], y[1], y[2]};
+        ul_frame_t fr;
+        if (ul_joint_decode_iq(in, 12, false, NULL, &fr, NULL) == 0 && ul_message_equal(&fr.msg, &m))
+            decoded++;
+    }
+    fprintf(stderr, "-0.5 dB, rho 1/6: %d of %d decoded\n", decoded, trials);
+    assert_true(decoded >= 175);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -313,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_independent_signs),
         cmocka_unit_test(test_iq_unknown_phase),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_neighbour_share),
         cmocka_unit_test(test_beats_differential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
