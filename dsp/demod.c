@@ -436,21 +436,24 @@ static inline void add_run(float *restrict acc, const float *restrict src, int n
         acc[i] += src[i];
 }
 
-/* A coarse carrier candidate: incoherent score, bin of z's spectrum (signed), drift. */
+/* A coarse carrier candidate: incoherent score, the squarer's carrier hypothesis fc
+ * (cycles/symbol of x; 0 for the low-pass squarer), the tone's bin in z's spectrum
+ * (signed) and its drift. */
 typedef struct {
     float score;
+    double fc;
     int bin;
     double D;
 } carrier_cand_t;
 
-/* Inserts (score, bin, D) into the list c[0..*nc) (best first, at most cap) unless an
- * entry within CAND_SEP_BINS holds a higher score: the same tone seen along neighbouring
- * drift lines is one candidate. */
-static void cand_insert(carrier_cand_t *c, int *nc, int cap, float score, int bin, double D)
+/* Inserts cand into the list c[0..*nc) (best first, at most cap) unless an entry of the
+ * same fc within CAND_SEP_BINS holds a higher score: the same tone seen along
+ * neighbouring drift lines is one candidate. */
+static void cand_insert(carrier_cand_t *c, int *nc, int cap, carrier_cand_t cand)
 {
     for (int i = 0; i < *nc; i++)
-        if (abs(c[i].bin - bin) <= CAND_SEP_BINS) {
-            if (c[i].score >= score)
+        if (c[i].fc == cand.fc && abs(c[i].bin - cand.bin) <= CAND_SEP_BINS) {
+            if (c[i].score >= cand.score)
                 return;
             for (int j = i; j + 1 < *nc; j++) /* drop it, re-insert below */
                 c[j] = c[j + 1];
@@ -458,14 +461,14 @@ static void cand_insert(carrier_cand_t *c, int *nc, int cap, float score, int bi
             break;
         }
     int at = *nc;
-    while (at > 0 && c[at - 1].score < score)
+    while (at > 0 && c[at - 1].score < cand.score)
         at--;
     if (at >= cap)
         return;
     int last = *nc < cap ? *nc : cap - 1;
     for (int j = last; j > at; j--)
         c[j] = c[j - 1];
-    c[at] = (carrier_cand_t){score, bin, D};
+    c[at] = cand;
     if (*nc < cap)
         (*nc)++;
 }
@@ -512,7 +515,8 @@ static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, 
         q->dscore[id + nd] = acc[bb];
         if (cand) {
             int b = ((b0 + bb) % nf + nf) % nf;
-            cand_insert(cand, ncand, ncap, acc[bb], b >= nf / 2 ? b - nf : b, d_base + d);
+            cand_insert(cand, ncand, ncap,
+                        (carrier_cand_t){acc[bb], 0, b >= nf / 2 ? b - nf : b, d_base + d});
         }
     }
     best_b = ((best_b % nf) + nf) % nf;
@@ -733,29 +737,6 @@ static void boxcar_square(const float complex *x, size_t n, size_t lo, size_t m,
         out[j] = 0;
 }
 
-/* A weak-burst candidate: incoherent score, carrier hypothesis (cycles/symbol of x), the
- * tone's frequency and drift in its boxcar z. */
-typedef struct {
-    float score;
-    double fc, F, D;
-} weak_cand_t;
-
-/* Keeps w[0..*nw) sorted by score, best first, at most cap. */
-static void weak_insert(weak_cand_t *w, int *nw, int cap, weak_cand_t c)
-{
-    int at = *nw;
-    while (at > 0 && w[at - 1].score < c.score)
-        at--;
-    if (at >= cap)
-        return;
-    int last = *nw < cap ? *nw : cap - 1;
-    for (int j = last; j > at; j--)
-        w[j] = w[j - 1];
-    w[at] = c;
-    if (*nw < cap)
-        (*nw)++;
-}
-
 /* The coarse search's grid, for a second search over the same snippet. */
 typedef struct {
     size_t m, nseg;         /* z samples, coarse segments */
@@ -782,7 +763,7 @@ static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, si
     double W = window > 0 ? window : 1.0;
     int nfc = (int)floor(W / WEAK_FC_STEP + 1e-9);
     int limb = (int)ceil((WEAK_FC_STEP + 0.1) * BINS_PER_CYCLE);
-    weak_cand_t wc[WEAK_CANDIDATES + 1];
+    carrier_cand_t wc[WEAK_CANDIDATES + 1];
     int nwc = 0;
     for (int ifc = -nfc; ifc <= nfc; ifc++) {
         double fc = ifc * WEAK_FC_STEP;
@@ -795,13 +776,13 @@ static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, si
             double Fh, Dr;
             drift_search(q, g->nseg, g->t_ref, g->dstep, g->nd, 0, limb, &Fh, &Dr, c2, &nc2, 2, Dh);
         }
-        for (int k = 0; k < nc2; k++)
-            weak_insert(
-                wc, &nwc, WEAK_CANDIDATES,
-                (weak_cand_t){c2[k].score, fc, c2[k].bin / (double)BINS_PER_CYCLE, c2[k].D});
+        for (int k = 0; k < nc2; k++) {
+            c2[k].fc = fc;
+            cand_insert(wc, &nwc, WEAK_CANDIDATES, c2[k]);
+        }
     }
     /* the low-pass winner as a bank member centred on itself */
-    wc[nwc++] = (weak_cand_t){0, q->alt[0].f, 0, q->alt[0].d};
+    wc[nwc++] = (carrier_cand_t){0, q->alt[0].f, 0, q->alt[0].d};
     q->nalt = 0;
     for (int k = 0; k < nwc; k++) {
         boxcar_square(x, n, lo, g->m, g->t_ref, wc[k].fc, q->zb);
@@ -810,8 +791,8 @@ static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, si
             bpow += crealf(q->zb[j]) * crealf(q->zb[j]) + cimagf(q->zb[j]) * cimagf(q->zb[j]);
         carrier_alt_t e;
         double Fr;
-        e.power = refine_carrier(q, q->zb, g->m, g->tz0, g->dstep, g->drift, wc[k].F, wc[k].D, &Fr,
-                                 &e.d, &e.phi);
+        e.power = refine_carrier(q, q->zb, g->m, g->tz0, g->dstep, g->drift,
+                                 wc[k].bin / (double)BINS_PER_CYCLE, wc[k].D, &Fr, &e.d, &e.phi);
         e.f = wc[k].fc + Fr / 2.0;
         e.share = bpow > 0 ? e.power / ((double)g->m * bpow) : 1.0;
         /* sorted by power, best first */
