@@ -809,8 +809,8 @@ static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, si
 /* Steps 1-3: carrier frequency f (cycles/symbol at t_ref), drift d and phase φ (mod π)
  * from the squared signal over samples [lo, hi). */
 static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_t lo, size_t hi,
-                             double window, double *t_ref_out, double *f_out, double *d_out,
-                             double *phi_out)
+                             double window, bool weak_search, double *t_ref_out, double *f_out,
+                             double *d_out, double *phi_out)
 {
     /* Low-pass to ±LPF_CUTOFF baud and decimate by 4 before squaring: a strong neighbour
      * two or more baud away (near-far) must not become the squared tone. */
@@ -894,7 +894,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     q->alt[0].power = pbest;
     q->alt_t_ref = t_ref;
 
-    if (share < CAND_CONFIDENT_SHARE) {
+    if (weak_search && share < CAND_CONFIDENT_SHARE) {
         const coarse_grid_t g = {.m = m,
                                  .nseg = nseg,
                                  .t0 = t0,
@@ -1278,7 +1278,8 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     estimation_span(hint, n, &lo, &hi);
 
     double t_ref, f, d, phi;
-    estimate_carrier(q, x, n, lo, hi, hint->freq_window_hz / q->baud, &t_ref, &f, &d, &phi);
+    estimate_carrier(q, x, n, lo, hi, hint->freq_window_hz / q->baud, !hint->strong, &t_ref, &f, &d,
+                     &phi);
     derotate(q, x, n, t_ref, f, d, phi);
 
     /* the carrier estimate, also for the caller of a burst that finds no sync */

@@ -43,6 +43,7 @@
 #define SIGFOX_DEMOD_H
 
 #include <complex.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +93,10 @@ typedef struct {
                                  0: the whole ±baud (a second burst close to the first
                                  can be demodulated by centring on it with a narrow
                                  window) */
+    bool strong;              /* the caller saw this burst well above the noise: no
+                                 weak-burst search (step 3), whatever the squared
+                                 signal looks like (a second burst in the snippet
+                                 also lowers its coherent share) */
 } demod_hint_t;
 
 typedef struct {
@@ -141,9 +146,9 @@ size_t demod_symbols(const demod_t *q, float complex *out, size_t cap, size_t *f
 
 /* A carrier the last demod_process refined. */
 typedef struct {
-    double freq_hz;    /* at the sample asked for */
+    double freq_hz; /* at the sample asked for */
     double drift_hz_s;
-    double share;      /* the squared signal's coherent peak / its energy (noise ~0.01) */
+    double share; /* the squared signal's coherent peak / its energy (noise ~0.01) */
 } demod_carrier_t;
 
 /* The carriers the last demod_process refined, best first: the first is the one it used

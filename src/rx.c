@@ -52,6 +52,9 @@
 #define MULTI_WIDTH_HZ 40.0
 #define MULTI_EXCESS_DB 1.5
 #define MULTI_FAIL_SNR_DB 8.0
+/* Tracks the detector sees at least this far above the noise (dB in baud Hz) skip the
+ * demodulator's weak-burst carrier search (demod_hint_t.strong). */
+#define WEAK_SEARCH_MAX_SNR_DB 8.0
 /* ... or when the track extends this far beyond the decoded frame (the detector's start and
  * end are within ~8 symbols of the truth at 6 dB and more, test_burstdet) */
 #define EXTENT_SLACK_SYMBOLS 16.0
@@ -740,9 +743,13 @@ static void finalize(rx_t *q, int c, slot_t *s)
     size_t nx = (size_t)(s1 - s0), nall = s->n - (size_t)s0;
     nco_crcf_mix_block_down(q->nco, x, x, (unsigned)nall);
     double x0_w = w0 + (double)s0 * step;
+    /* the demodulator's weak-burst carrier search is for bursts near the noise; a track
+       the detector saw well above it is weak to the squarer only through a neighbour */
+    bool strong = e->snr_db >= WEAK_SEARCH_MAX_SNR_DB;
     demod_hint_t hint = {.start_sample = j_start - s0,
                          .start_uncertainty = unc,
-                         .end_sample = fmin(j_end - s0, (double)nx)};
+                         .end_sample = fmin(j_end - s0, (double)nx),
+                         .strong = strong};
     /* later attempts: a start anywhere a frame fits in the track, the end of the slot */
     double min_frame = (UL_HEADER_BITS + ul_body_bits(8)) * sym;
     double ws_lo = j_start - s0 - unc, ws_hi = fmax(j_end - s0 - min_frame, j_start - s0) + unc;
@@ -750,7 +757,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
         ws_lo = 0;
     demod_hint_t wide = {.start_sample = 0.5 * (ws_lo + ws_hi),
                          .start_uncertainty = 0.5 * (ws_hi - ws_lo),
-                         .end_sample = 0};
+                         .end_sample = 0,
+                         .strong = strong};
     attempt_t a, first;
     rx_frame_t f, found[MAX_ATTEMPTS];
     typedef struct {
