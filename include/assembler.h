@@ -73,6 +73,13 @@
 #define ASSEMBLER_TIME_TOLERANCE_S 0.05
 /* T_LF of Tables 3-4 and 4-2 (RC3, RC5): every frame of a message within 8 s. */
 #define ASSEMBLER_T_LF_S 8.0
+/* Symbols of an unread burst the assembler keeps (assembler_push_unread): from this many
+ * before the demodulator's first preamble symbol to as many after the longest frame. */
+#define ASSEMBLER_UNREAD_SLACK 4
+#define ASSEMBLER_UNREAD_SYMBOLS (2 * ASSEMBLER_UNREAD_SLACK + UL_HEADER_BITS + UL_CODE_MAX_BITS)
+/* Unread bursts with a higher SNR estimate are not kept: there an unreadable FT is a
+ * collision, not noise, and the coherent decoder would only spend time on it. */
+#define ASSEMBLER_UNREAD_MAX_SNR_DB 6.0
 /* Largest fraction of a replica's sign decisions that may disagree with the message it
  * is matched to or decoded with. */
 #define ASSEMBLER_MAX_REPLICA_BER 0.30
@@ -110,6 +117,8 @@ typedef struct {
     uint64_t orphans_weak;      /* failed bursts below min_orphan_snr_db, not kept */
     uint64_t dropped;           /* orphans/messages pushed out by max_pending */
     uint64_t duplicates;        /* frames whose rank the message already had */
+    uint64_t unread_in;         /* bursts pushed with an unreadable FT */
+    uint64_t unread_used;       /* of which taken into a message by the coherent decoder */
 } assembler_stats_t;
 
 typedef struct assembler assembler_t;
@@ -133,6 +142,20 @@ int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft);
  * NULL (assembler_push). */
 int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_soft,
                        const float complex *sym);
+
+/* A burst whose preamble matched but whose FT did not read (rank and size unknown), with
+ * its matched-filter symbols (demod_symbols: sym[0..nsym), sym[first] the demodulator's
+ * first preamble symbol) and radio fields (f->frame is ignored). Kept only with a key
+ * store and an SNR estimate from min_orphan_snr_db to ASSEMBLER_UNREAD_MAX_SNR_DB, for as
+ * long as it could belong to a message. When the joint coherent decoding of a group of
+ * failed replicas runs (see assembler_push_sym), such bursts are tried in the ranks the
+ * group lacks (same baud, timing of that rank; a lone failed replica is tried with them
+ * too), each aligned on that rank's preamble + FT within ASSEMBLER_UNREAD_SLACK symbols
+ * of its start; the result passes the same checks, UL-AUTH included. Its arrival also
+ * re-examines the two failed replicas nearest in time (at most 3 coherent decodings then,
+ * each with it; 16 per pushed failed replica). Returns 0 or ASSEMBLER_ERR_ARG. */
+int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
+                          size_t nsym, size_t first);
 
 /* Tells the assembler that the stream has reached now_s (stream time): emits messages
  * whose window has closed and forgets orphans that can no longer be combined. Returns the

@@ -15,6 +15,18 @@
 #define DEFAULT_JOINT_ATTEMPTS 16
 #define DEFAULT_MIN_ORPHAN_SNR_DB -1.0
 #define MAX_CANDIDATES 8 /* orphans considered per other rank when forming groups */
+/* Unread bursts (assembler_push_unread): symbols kept around the demodulator's start,
+ * candidates tried per missing rank, orphans re-examined when one arrives. */
+#define UNREAD_SLACK ASSEMBLER_UNREAD_SLACK
+#define UNREAD_SYMS ASSEMBLER_UNREAD_SYMBOLS
+#define UNREAD_PER_RANK 2
+#define UNREAD_T_LF_TYPICAL_GAP_S 2.0 /* RC3/RC5: gaps are only bounded by T_LF */
+#define UNREAD_ORPHANS 2
+/* Joint coherent decodings per pushed failed replica, and per pushed unread burst (each
+ * ~4 ms of CPU: an unread burst is far more common in a crowded cell than a replica with
+ * a readable FT that fails, and it only completes groups). */
+#define COHERENT_BUDGET 16
+#define UNREAD_COHERENT_BUDGET 3
 #define BODY_BYTES (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES)
 
 typedef struct {
@@ -27,6 +39,17 @@ typedef struct {
     double expire_s;
     uint64_t seq;
 } orphan_t;
+
+/* A burst whose preamble matched but whose FT did not read: its rank and size are
+ * unknown until a group of readable replicas gives them. */
+typedef struct {
+    bool used;
+    rx_frame_t f; /* radio fields; frame unset */
+    float complex sym[UNREAD_SYMS];
+    size_t nsym, first; /* symbols held; the demodulator's first preamble symbol in sym */
+    double expire_s;
+    uint64_t seq;
+} unread_t;
 
 typedef struct {
     bool used;
@@ -54,6 +77,9 @@ struct assembler {
     bool t_lf; /* no maximum gap: all frames within ASSEMBLER_T_LF_S */
     orphan_t *orphans;
     group_t *groups;
+    unread_t *unread;
+    int coherent_budget; /* joint coherent decodings left for the burst being pushed */
+    const unread_t *fresh; /* the unread burst being pushed: only combinations with it */
     uint64_t seq;
     assembler_stats_t st;
 };
@@ -86,7 +112,8 @@ assembler_t *assembler_create(const assembler_config_t *cfg)
     q->gap_b_max_s = q->t_lf ? ASSEMBLER_T_LF_S : rc->t_ifb_max_s;
     q->orphans = calloc(q->cap, sizeof *q->orphans);
     q->groups = calloc(q->cap, sizeof *q->groups);
-    if (!q->orphans || !q->groups) {
+    q->unread = calloc(q->cap, sizeof *q->unread);
+    if (!q->orphans || !q->groups || !q->unread) {
         assembler_destroy(q);
         return NULL;
     }
@@ -99,6 +126,7 @@ void assembler_destroy(assembler_t *q)
         return;
     free(q->orphans);
     free(q->groups);
+    free(q->unread);
     free(q);
 }
 
@@ -356,12 +384,75 @@ static void push_valid(assembler_t *q, const rx_frame_t *f)
     maybe_emit(q, g);
 }
 
+/* Unread bursts that could be rank r of the group of members (same baud, the timing of
+ * Tables 3-4/4-2 with every member once given rank r and the members' size), nearest
+ * first to where rank r would start after (or before) members[0] with a gap in the middle
+ * of the allowed range, at most cap. */
+static int unread_for_rank(assembler_t *q, orphan_t *const *members, int n, int r, unread_t **out,
+                           int cap)
+{
+    const rx_frame_t *f0 = &members[0]->f;
+    double dur = (double)(UL_HEADER_BITS + ul_body_bits(f0->frame.container_len)) / f0->baud;
+    double mid_gap = 0.5 * (q->gap_min_s + (q->t_lf ? UNREAD_T_LF_TYPICAL_GAP_S : q->gap_max_s));
+    double expect = f0->t_start_s + (r - f0->frame.rank) * (dur + mid_gap);
+    double dk[UNREAD_PER_RANK];
+    int k = 0;
+    for (size_t i = 0; i < q->cap; i++) {
+        unread_t *u = &q->unread[i];
+        if (!u->used || u->f.baud != f0->baud)
+            continue;
+        rx_frame_t as = u->f;
+        as.frame.rank = r;
+        as.frame.container_len = f0->frame.container_len;
+        as.frame.control = f0->frame.control;
+        as.t_end_s = as.t_start_s + dur;
+        bool fits = true;
+        for (int j = 0; j < n && fits; j++)
+            fits = timing_ok(q, &as, &members[j]->f);
+        if (!fits)
+            continue;
+        double d = fabs(u->f.t_start_s - expect);
+        int at = k < cap ? k : cap;
+        while (at > 0 && dk[at - 1] > d)
+            at--;
+        if (at >= cap)
+            continue;
+        for (int j = (k < cap ? k : cap - 1); j > at; j--) {
+            out[j] = out[j - 1];
+            dk[j] = dk[j - 1];
+        }
+        out[at] = u;
+        dk[at] = d;
+        if (k < cap)
+            k++;
+    }
+    return k;
+}
+
+static bool coherent_decode(assembler_t *q, const float complex *const y[3], const rx_frame_t *f0,
+                            ul_frame_t *out)
+{
+    if (q->coherent_budget <= 0)
+        return false;
+    q->coherent_budget--;
+    q->st.coherent_attempts++;
+    if (ul_joint_decode_iq(y, f0->frame.container_len, f0->frame.control, NULL, out, NULL) != 0)
+        return false;
+    q->st.coherent_decoded++;
+    return true;
+}
+
 /* The joint coherent fallback (uljoint.h) when the Viterbi decoding of a group failed:
  * every member must carry its symbols, and only with a key store (the result must then
  * pass UL-AUTH in try_joint; each attempt checks up to 16 candidates with the CRC, so
- * without AUTH it would let garbage through 4 times as often as the Viterbi path). */
-static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_frame_t *out)
+ * without AUTH it would let garbage through 4 times as often as the Viterbi path). The
+ * group alone first (when it has two members or more), then with unread bursts in the
+ * ranks it lacks, each aligned on that rank's preamble + FT within UNREAD_SLACK symbols of
+ * its demodulator's start. used[r]: the unread burst the result took as rank r + 1. */
+static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_frame_t *out,
+                         unread_t *used[3])
 {
+    used[0] = used[1] = used[2] = NULL;
     if (!q->keys)
         return false;
     const float complex *y[3] = {NULL, NULL, NULL};
@@ -371,11 +462,81 @@ static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_fra
         y[members[i]->f.frame.rank - 1] = members[i]->sym;
     }
     const rx_frame_t *f0 = &members[0]->f;
-    q->st.coherent_attempts++;
-    if (ul_joint_decode_iq(y, f0->frame.container_len, f0->frame.control, NULL, out, NULL) != 0)
+    /* (groups without the unread burst being pushed were tried when their last member
+       came) */
+    if (n >= 2 && !q->fresh && coherent_decode(q, y, f0, out))
+        return true;
+    /* the missing ranks from the unread bursts: every combination of up to
+       UNREAD_PER_RANK candidates each (a rank may also stay missing) */
+    unread_t *cand[3][UNREAD_PER_RANK];
+    int nc[3] = {0, 0, 0};
+    bool any = false;
+    for (int r = 1; r <= 3; r++)
+        if (!y[r - 1]) {
+            nc[r - 1] = unread_for_rank(q, members, n, r, cand[r - 1], UNREAD_PER_RANK);
+            any = any || nc[r - 1] > 0;
+        }
+    if (!any)
         return false;
-    q->st.coherent_decoded++;
-    return true;
+    const size_t clen = f0->frame.container_len;
+    const bool control = f0->frame.control;
+    const size_t need = ul_joint_symbols(clen);
+    /* each candidate aligned once on the rank it would fill */
+    const float complex *at[3][UNREAD_PER_RANK];
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < nc[r]; i++) {
+            const unread_t *u = cand[r][i];
+            size_t lo = u->first > UNREAD_SLACK ? u->first - UNREAD_SLACK : 0;
+            long k =
+                ul_joint_align(u->sym, u->nsym, lo, u->first + UNREAD_SLACK, r + 1, clen, control);
+            at[r][i] = k >= 0 && (size_t)k + need <= u->nsym ? u->sym + k : NULL;
+        }
+    /* combinations (-1: the rank stays missing), no burst in two ranks; the fullest first,
+       then the nearest in time */
+    int combo[(UNREAD_PER_RANK + 1) * (UNREAD_PER_RANK + 1) * (UNREAD_PER_RANK + 1)][3];
+    int rank_of[(UNREAD_PER_RANK + 1) * (UNREAD_PER_RANK + 1) * (UNREAD_PER_RANK + 1)];
+    int ncombo = 0;
+    for (int a = -1; a < nc[0]; a++)
+        for (int b = -1; b < nc[1]; b++)
+            for (int c = -1; c < nc[2]; c++) {
+                const int pick[3] = {a, b, c};
+                int added = 0, dist = 0;
+                bool ok = true, has_fresh = !q->fresh;
+                for (int r = 0; r < 3 && ok; r++) {
+                    if (pick[r] < 0)
+                        continue;
+                    ok = at[r][pick[r]] != NULL;
+                    for (int r2 = 0; r2 < r && ok; r2++)
+                        ok = pick[r2] < 0 || cand[r2][pick[r2]] != cand[r][pick[r]];
+                    added++;
+                    dist += pick[r];
+                    has_fresh = has_fresh || cand[r][pick[r]] == q->fresh;
+                }
+                if (!ok || !added || n + added < 2 || !has_fresh)
+                    continue;
+                int key = added * 16 - dist; /* higher first */
+                int pos = ncombo;
+                while (pos > 0 && rank_of[pos - 1] < key) {
+                    memcpy(combo[pos], combo[pos - 1], sizeof combo[0]);
+                    rank_of[pos] = rank_of[pos - 1];
+                    pos--;
+                }
+                memcpy(combo[pos], pick, sizeof pick);
+                rank_of[pos] = key;
+                ncombo++;
+            }
+    for (int i = 0; i < ncombo && q->coherent_budget > 0; i++) {
+        const float complex *yy[3] = {y[0], y[1], y[2]};
+        for (int r = 0; r < 3; r++)
+            if (combo[i][r] >= 0)
+                yy[r] = at[r][combo[i][r]];
+        if (coherent_decode(q, yy, f0, out)) {
+            for (int r = 0; r < 3; r++)
+                used[r] = combo[i][r] >= 0 ? cand[r][combo[i][r]] : NULL;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Joint decoding of the orphans in members[0..n) (distinct ranks). Creates the message
@@ -387,9 +548,10 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
         soft[members[i]->f.frame.rank - 1] = members[i]->soft;
     const rx_frame_t *f0 = &members[0]->f;
     ul_frame_t out;
+    unread_t *used[3] = {NULL, NULL, NULL};
     q->st.joint_attempts++;
     if (ul_frame_decode_joint(soft, f0->frame.container_len, f0->frame.control, &out) != 0 &&
-        !try_coherent(q, members, n, &out))
+        !try_coherent(q, members, n, &out, used))
         return false;
     rx_auth_t auth = uldecode_auth(&out, q->keys);
     if (q->keys && auth != RX_AUTH_OK) {
@@ -422,6 +584,11 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
         add_frame(q, g, &f);
         drop_orphan(members[i]);
     }
+    for (int r = 0; r < 3; r++)
+        if (used[r]) { /* its frame fields are unknown: it counts, it is not listed */
+            used[r]->used = false;
+            q->st.unread_used++;
+        }
     absorb_orphans(q, g);
     maybe_emit(q, g);
     return true;
@@ -494,6 +661,11 @@ static void combine(assembler_t *q, orphan_t *o)
             if (try_joint(q, m, 2))
                 return;
         }
+    /* o with unread bursts only (its siblings' FT did not read) */
+    if (q->keys && o->has_sym && attempts < q->max_attempts) {
+        m[0] = o;
+        try_joint(q, m, 1);
+    }
 }
 
 static orphan_t *new_orphan(assembler_t *q)
@@ -514,6 +686,7 @@ static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
                         const float complex *sym)
 {
     q->st.orphans_in++;
+    q->coherent_budget = COHERENT_BUDGET;
     size_t nbits = ul_body_bits(f->frame.container_len);
     /* A replica of a message already known (open or just emitted)? */
     for (size_t i = 0; i < q->cap; i++) {
@@ -575,6 +748,73 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
     return ASSEMBLER_OK;
 }
 
+int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
+                          size_t nsym, size_t first)
+{
+    if (!q || !f || !sym || (f->baud != 100 && f->baud != 600) || !isfinite(f->t_start_s) ||
+        first >= nsym)
+        return ASSEMBLER_ERR_ARG;
+    q->st.unread_in++;
+    /* only the coherent fallback uses them, and it runs only with a key store; noise
+       that matched a preamble stays out as the orphans' does, and so do collisions */
+    if (!q->keys || !(f->snr_db >= q->min_orphan_snr_db) || f->snr_db > ASSEMBLER_UNREAD_MAX_SNR_DB)
+        return ASSEMBLER_OK;
+    unread_t *u = NULL;
+    for (size_t i = 0; i < q->cap && !u; i++)
+        if (!q->unread[i].used)
+            u = &q->unread[i];
+    if (!u) { /* full: the oldest goes */
+        for (size_t i = 0; i < q->cap; i++)
+            if (!u || q->unread[i].seq < u->seq)
+                u = &q->unread[i];
+        q->st.dropped++;
+    }
+    memset(u, 0, sizeof *u);
+    u->used = true;
+    u->f = *f;
+    memset(&u->f.frame, 0, sizeof u->f.frame);
+    u->seq = q->seq++;
+    size_t lo = first > UNREAD_SLACK ? first - UNREAD_SLACK : 0;
+    size_t n = nsym - lo < UNREAD_SYMS ? nsym - lo : UNREAD_SYMS;
+    for (size_t i = 0; i < n; i++) /* non-finite values: erasures */
+        u->sym[i] =
+            isfinite(crealf(sym[lo + i])) && isfinite(cimagf(sym[lo + i])) ? sym[lo + i] : 0.0f;
+    u->nsym = n;
+    u->first = first - lo;
+    /* it may be any rank: kept as long as a rank-1 frame starting with it could have
+       siblings (the longest frame) */
+    rx_frame_t as = u->f;
+    as.t_end_s = as.t_start_s + (double)(UL_HEADER_BITS + UL_CODE_MAX_BITS) / f->baud;
+    u->expire_s = window_end(q, as.t_start_s, as.t_end_s, as.t_end_s - as.t_start_s, 2, false);
+    /* the orphans nearest in time, which may have been waiting for it */
+    q->coherent_budget = UNREAD_COHERENT_BUDGET;
+    orphan_t *near[UNREAD_ORPHANS];
+    int nn = 0;
+    for (size_t i = 0; i < q->cap; i++) {
+        orphan_t *o = &q->orphans[i];
+        if (!o->used || !o->has_sym || o->f.baud != f->baud ||
+            fabs(o->f.t_start_s - f->t_start_s) > ASSEMBLER_T_LF_S)
+            continue;
+        double d = fabs(o->f.t_start_s - f->t_start_s);
+        int at = nn < UNREAD_ORPHANS ? nn : UNREAD_ORPHANS;
+        while (at > 0 && fabs(near[at - 1]->f.t_start_s - f->t_start_s) > d)
+            at--;
+        if (at >= UNREAD_ORPHANS)
+            continue;
+        for (int j = (nn < UNREAD_ORPHANS ? nn : UNREAD_ORPHANS - 1); j > at; j--)
+            near[j] = near[j - 1];
+        near[at] = o;
+        if (nn < UNREAD_ORPHANS)
+            nn++;
+    }
+    q->fresh = u;
+    for (int i = 0; i < nn && u->used; i++)
+        if (near[i]->used)
+            combine(q, near[i]);
+    q->fresh = NULL;
+    return ASSEMBLER_OK;
+}
+
 int assembler_advance(assembler_t *q, double now_s)
 {
     if (!q)
@@ -597,6 +837,8 @@ int assembler_advance(assembler_t *q, double now_s)
             drop_orphan(o);
             q->st.orphans_expired++;
         }
+        if (q->unread[i].used && now_s >= q->unread[i].expire_s)
+            q->unread[i].used = false;
     }
     return n;
 }
@@ -625,6 +867,7 @@ int assembler_flush(assembler_t *q)
             q->st.orphans_expired++;
         }
         q->groups[i].used = false;
+        q->unread[i].used = false;
     }
     return n;
 }

@@ -426,6 +426,10 @@ typedef struct {
        assembler's joint coherent fallback (uljoint.h); nsym 0 when they do not cover it */
     size_t nsym;
     float complex sym[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+    /* FT_BAD: the symbols around the sync for the assembler (assembler_push_unread), the
+       sync's first preamble symbol at usym[ufirst]; nusym 0 when there are none */
+    size_t nusym, ufirst;
+    float complex usym[ASSEMBLER_UNREAD_SYMBOLS];
 } attempt_t;
 
 /* The symbols of the frame the demodulator just synchronised on, from its first preamble
@@ -441,6 +445,22 @@ static size_t frame_symbols(const demod_t *dm, size_t container_len, float compl
     return need;
 }
 
+/* The symbols around the sync of a burst whose FT did not read (demod_symbols), for the
+ * assembler's unread bursts: the count, *first the sync's first preamble symbol in out. */
+static size_t unread_symbols(const demod_t *dm, float complex *out, size_t *first)
+{
+    static _Thread_local float complex all[SOFT_CAP + UL_HEADER_BITS];
+    size_t f = 0;
+    size_t n = demod_symbols(dm, all, sizeof all / sizeof all[0], &f);
+    if (n <= f)
+        return 0;
+    size_t lo = f > ASSEMBLER_UNREAD_SLACK ? f - ASSEMBLER_UNREAD_SLACK : 0;
+    size_t k = n - lo < ASSEMBLER_UNREAD_SYMBOLS ? n - lo : ASSEMBLER_UNREAD_SYMBOLS;
+    memcpy(out, all + lo, k * sizeof *out);
+    *first = f - lo;
+    return k;
+}
+
 /* Demodulates x (centred on the detector's carrier) re-centred by centre_hz and decodes
  * it; the soft values stay in q->soft. */
 static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double centre_hz,
@@ -454,6 +474,8 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         y = q->tmp;
     }
     a->centre_hz = centre_hz;
+    a->nsym = 0;
+    a->nusym = 0;
     q->st.demod_attempts++;
     a->nsoft = demod_process(q->dm[c], y, nx, hint, q->soft, SOFT_CAP, &a->res);
     lap(q, ST_DEMOD);
@@ -467,9 +489,10 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         a->status = TRY_FT_BAD;
     else
         a->status = a->ur.status == ULDEC_OK ? TRY_OK : TRY_CRC_BAD;
-    a->nsym = 0;
     if (a->status == TRY_CRC_BAD && a->ur.body_valid)
         a->nsym = frame_symbols(q->dm[c], a->ur.frame.container_len, a->sym);
+    if (a->status == TRY_FT_BAD && q->cfg.keys) /* only the keyed coherent path uses them */
+        a->nusym = unread_symbols(q->dm[c], a->usym, &a->ufirst);
 }
 
 /* The radio fields of an attempt with a readable FT. x0_w: working sample of the
@@ -876,6 +899,10 @@ static void finalize(rx_t *q, int c, slot_t *s)
             report(q, &f, &first.ur, first.nsym ? first.sym : NULL);
     } else if (first.status == TRY_FT_BAD && nfound == 0) {
         q->st.frames_ft_bad++;
+        if (first.nusym) {
+            fill_frame(q, c, &first, x0_w, f_det, &f);
+            assembler_push_unread(q->as, &f, first.usym, first.nusym, first.ufirst);
+        }
     } else if (first.status == TRY_NOSYNC && nfound == 0) {
         q->st.bursts_nosync++;
     }

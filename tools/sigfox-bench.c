@@ -586,8 +586,8 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
             /* U-procedure gaps drawn from Table 3-4 (RC1: 10 ms .. 2 s). */
             double ts = t;
             t += dur + 0.01 + 1.99 * prng_uniform(&r);
-            if (!o->demod_ok || (o->dec.status != ULDEC_OK && !o->dec.body_valid))
-                continue; /* no readable FT: the receiver never sees it */
+            if (!o->demod_ok)
+                continue; /* no sync: the receiver never sees it */
             rx_frame_t f;
             memset(&f, 0, sizeof f);
             f.frame = o->dec.frame;
@@ -599,6 +599,13 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
             f.t_start_s = ts;
             f.t_end_s = ts + dur;
             assembler_advance(as, f.t_end_s + 0.3);
+            if (o->dec.status != ULDEC_OK && !o->dec.body_valid) {
+                /* FT unreadable: --joint-coherent hands its symbols over (rx.c does the
+                   same) */
+                if (b->joint_coherent && o->nsym > o->first)
+                    assembler_push_unread(as, &f, o->sym, o->nsym, o->first);
+                continue;
+            }
             /* --joint-coherent: failed bursts carry their symbols (rx.c does the same) */
             const float complex *sym = NULL;
             if (b->joint_coherent && o->dec.status != ULDEC_OK &&
