@@ -448,6 +448,49 @@ static void test_garbage_orphans(void **state)
     assembler_destroy(q);
 }
 
+/* One replica of m at complex noise sigma per dimension, with its own random carrier
+ * phase: the matched-filter symbols (phase unknown to the receiver) into sym, and the best
+ * bit LLRs the differential path can have (coherent symbol LLRs with the true phase,
+ * differentially decoded; the FT given as read) into soft, the frame as the decoder sees it
+ * into *fr (radio fields of a 100-baud burst at t_start_s). Returns the symbol count;
+ * *alone: the replica decodes by itself. */
+static size_t noisy_replica(const ul_message_t *m, int rank, double sigma, double t_start_s,
+                            float complex *sym, float *soft, rx_frame_t *fr, bool *alone)
+{
+    uint8_t bytes[UL_MAX_FRAME_BYTES];
+    int len = ul_frame_encode(m, key_a, rank, bytes, sizeof bytes);
+    assert_true(len > 0);
+    size_t nsym = (size_t)len * 8, nb = nsym - UL_HEADER_BITS;
+    double ph = 2 * M_PI * prng_uniform(&rng_state);
+    float llr[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+    double b = 1.0;
+    for (size_t k = 0; k < nsym; k++) {
+        if (!ul_bit_get(bytes, k))
+            b = -b;
+        double nr = sigma * grand();
+        double ni = sigma * grand();
+        double complex y = b + nr + I * ni;
+        llr[k] = (float)(2.0 * creal(y) / (sigma * sigma));
+        sym[k] = (float complex)(y * cexp(I * ph));
+    }
+    float all[UL_FT_BITS + UL_CODE_MAX_BITS];
+    for (size_t i = 0; i < UL_FT_BITS + nb; i++)
+        all[i] = ul_llr_boxplus(llr[UL_PREAMBLE_BITS + i], llr[UL_PREAMBLE_BITS + i - 1]);
+    uint16_t ft = (uint16_t)(bytes[2] << 8 | bytes[3]) & 0x1FFF;
+    for (int i = 0; i < UL_FT_BITS; i++) /* the FT is read (the tests are not about it) */
+        all[i] = (ft >> (UL_FT_BITS - 1 - i)) & 1 ? 4.0f : -4.0f;
+    memcpy(soft, all + UL_FT_BITS, nb * sizeof(float));
+    uldecode_result_t r;
+    *alone = uldecode_frame(all, UL_FT_BITS + nb, UL_FT_DEFAULT_MAX_DISTANCE, &r) == 0;
+    memset(fr, 0, sizeof *fr);
+    fr->frame = r.frame;
+    fr->baud = 100;
+    fr->snr_db = 1.0;
+    fr->t_start_s = t_start_s;
+    fr->t_end_s = t_start_s + (double)nsym / 100.0;
+    return nsym;
+}
+
 /* The joint coherent fallback (assembler_push_sym): three replicas at 0.5 dB Es/N0 per
  * replica, each with its own random carrier phase, that fail alone. The bit LLRs pushed
  * are the best the differential path can have (coherent symbol LLRs with the true phase,
@@ -473,37 +516,10 @@ static void test_joint_coherent_fallback(void **state)
         static float soft[3][UL_CODE_MAX_BITS];
         static float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
         for (int rank = 1; rank <= 3; rank++) {
-            uint8_t bytes[UL_MAX_FRAME_BYTES];
-            int len = ul_frame_encode(&m, key_a, rank, bytes, sizeof bytes);
-            assert_true(len > 0);
-            size_t nsym = (size_t)len * 8, nb = nsym - UL_HEADER_BITS;
-            double ph = 2 * M_PI * prng_uniform(&rng_state);
-            float llr[UL_HEADER_BITS + UL_CODE_MAX_BITS];
-            double b = 1.0;
-            for (size_t k = 0; k < nsym; k++) {
-                if (!ul_bit_get(bytes, k))
-                    b = -b;
-                double nr = sigma * grand();
-                double ni = sigma * grand();
-                double complex y = b + nr + I * ni;
-                llr[k] = (float)(2.0 * creal(y) / (sigma * sigma));
-                sym[rank - 1][k] = (float complex)(y * cexp(I * ph));
-            }
-            float all[UL_FT_BITS + UL_CODE_MAX_BITS];
-            for (size_t i = 0; i < UL_FT_BITS + nb; i++)
-                all[i] = ul_llr_boxplus(llr[UL_PREAMBLE_BITS + i], llr[UL_PREAMBLE_BITS + i - 1]);
-            uint16_t ft = (uint16_t)(bytes[2] << 8 | bytes[3]) & 0x1FFF;
-            for (int i = 0; i < UL_FT_BITS; i++) /* the FT is read (the test is not about it) */
-                all[i] = (ft >> (UL_FT_BITS - 1 - i)) & 1 ? 4.0f : -4.0f;
-            memcpy(soft[rank - 1], all + UL_FT_BITS, nb * sizeof(float));
-            uldecode_result_t r;
-            alone |= uldecode_frame(all, UL_FT_BITS + nb, UL_FT_DEFAULT_MAX_DISTANCE, &r) == 0;
-            memset(&fr[rank - 1], 0, sizeof fr[0]);
-            fr[rank - 1].frame = r.frame;
-            fr[rank - 1].baud = 100;
-            fr[rank - 1].snr_db = 1.0;
-            fr[rank - 1].t_start_s = 100.0 * t + 2.0 * (rank - 1);
-            fr[rank - 1].t_end_s = fr[rank - 1].t_start_s + (double)nsym / 100.0;
+            bool one = false;
+            noisy_replica(&m, rank, sigma, 100.0 * t + 2.0 * (rank - 1), sym[rank - 1],
+                          soft[rank - 1], &fr[rank - 1], &one);
+            alone |= one;
         }
         if (alone)
             continue; /* a replica decoded by itself: not what this test is about */
@@ -575,41 +591,15 @@ static void test_unread_replicas(void **state)
         size_t nsym[3];
         bool alone = false;
         for (int rank = 1; rank <= 3; rank++) {
-            uint8_t bytes[UL_MAX_FRAME_BYTES];
-            int len = ul_frame_encode(&m, key_a, rank, bytes, sizeof bytes);
-            assert_true(len > 0);
-            nsym[rank - 1] = (size_t)len * 8;
-            size_t nb = nsym[rank - 1] - UL_HEADER_BITS;
-            double ph = 2 * M_PI * prng_uniform(&rng_state);
-            float llr[UL_HEADER_BITS + UL_CODE_MAX_BITS];
-            double b = 1.0;
-            for (size_t k = 0; k < nsym[rank - 1]; k++) {
-                if (!ul_bit_get(bytes, k))
-                    b = -b;
-                double nr = sigma * grand();
-                double ni = sigma * grand();
-                double complex y = b + nr + I * ni;
-                llr[k] = (float)(2.0 * creal(y) / (sigma * sigma));
-                sym[rank - 1][k] = (float complex)(y * cexp(I * ph));
-            }
-            memset(&fr[rank - 1], 0, sizeof fr[0]);
-            fr[rank - 1].baud = 100;
-            fr[rank - 1].snr_db = 1.0;
-            fr[rank - 1].t_start_s = 100.0 * t + 2.0 * (rank - 1);
-            fr[rank - 1].t_end_s = fr[rank - 1].t_start_s + (double)nsym[rank - 1] / 100.0;
-            if (rank == 1) {
-                float all[UL_FT_BITS + UL_CODE_MAX_BITS];
-                for (size_t i = 0; i < UL_FT_BITS + nb; i++)
-                    all[i] =
-                        ul_llr_boxplus(llr[UL_PREAMBLE_BITS + i], llr[UL_PREAMBLE_BITS + i - 1]);
-                uint16_t ft = (uint16_t)(bytes[2] << 8 | bytes[3]) & 0x1FFF;
-                for (int i = 0; i < UL_FT_BITS; i++)
-                    all[i] = (ft >> (UL_FT_BITS - 1 - i)) & 1 ? 4.0f : -4.0f;
-                memcpy(soft, all + UL_FT_BITS, nb * sizeof(float));
-                uldecode_result_t r;
-                alone = uldecode_frame(all, UL_FT_BITS + nb, UL_FT_DEFAULT_MAX_DISTANCE, &r) == 0;
-                fr[0].frame = r.frame;
-            }
+            static float unused_soft[UL_CODE_MAX_BITS];
+            bool one = false;
+            nsym[rank - 1] =
+                noisy_replica(&m, rank, sigma, 100.0 * t + 2.0 * (rank - 1), sym[rank - 1],
+                              rank == 1 ? soft : unused_soft, &fr[rank - 1], &one);
+            if (rank == 1)
+                alone = one;
+            else /* ranks 2 and 3 reach the assembler without their frame fields */
+                memset(&fr[rank - 1].frame, 0, sizeof fr[0].frame);
         }
         if (alone)
             continue;
