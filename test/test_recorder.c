@@ -339,7 +339,11 @@ static void test_stats(void **state)
                   (unsigned long long)fed, nf);
     assert_int_equal(on_disk, st.record_bytes / 2);
     assert_true(on_disk > 0);
-    if (on_disk < fed)
+    /* a drop starts a new file, unless nothing came after it (the writer fell behind only
+       at the end, as under valgrind): the one file is then the head of the stream */
+    if (on_disk < fed && nf == 1)
+        check_data(names[0], 0, on_disk);
+    else if (on_disk < fed)
         assert_true(nf >= 2);
     rm_dir(dir);
 }
