@@ -335,16 +335,24 @@ static void test_stats(void **state)
         assert_int_equal(stat(names[i], &sb), 0);
         on_disk += (uint64_t)sb.st_size / 2;
     }
-    print_message("flood: %llu of %llu samples written in %d files\n", (unsigned long long)on_disk,
-                  (unsigned long long)fed, nf);
-    assert_int_equal(on_disk, st.record_bytes / 2);
+    print_message("flood: %llu of %llu samples written in %d files (%llu deleted)\n",
+                  (unsigned long long)on_disk, (unsigned long long)fed, nf,
+                  (unsigned long long)st.record_files_deleted);
     assert_true(on_disk > 0);
-    /* a drop starts a new file, unless nothing came after it (the writer fell behind only
-       at the end, as under valgrind): the one file is then the head of the stream */
-    if (on_disk < fed && nf == 1)
-        check_data(names[0], 0, on_disk);
-    else if (on_disk < fed)
-        assert_true(nf >= 2);
+    if (st.record_files_deleted > 0) {
+        /* every drop starts a file: on a slow writer (ASan, valgrind) the drops can be so
+           many that rotation keeps only the newest record_max_files */
+        assert_int_equal(nf, (int)c.record_max_files);
+        assert_true(on_disk < st.record_bytes / 2);
+    } else {
+        assert_int_equal(on_disk, st.record_bytes / 2);
+        /* a drop starts a new file, unless nothing came after it (the writer fell behind
+           only at the end): the one file is then the head of the stream */
+        if (on_disk < fed && nf == 1)
+            check_data(names[0], 0, on_disk);
+        else if (on_disk < fed)
+            assert_true(nf >= 2);
+    }
     rm_dir(dir);
 }
 
