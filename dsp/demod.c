@@ -475,18 +475,17 @@ static void cand_insert(carrier_cand_t *c, int *nc, int cap, carrier_cand_t cand
 
 /* Incoherent search: for drifts id * dstep (|id| <= nd) sums the segment spectra along
  * the line F + 2 d (t_k - t_ref) and keeps the strongest (F, d); d is interpolated
- * between grid points. F in cycles/symbol of z at t_ref, searched over bins centre - lim
- * .. centre + lim (all of them when lim >= NFFT / 2): only those are summed. With cand
+ * between grid points. F in cycles/symbol of z at t_ref, searched over bins -lim .. lim
+ * (all of them when lim >= NFFT / 2): only those are summed. With cand
  * (capacity ncap), every line's strongest bin also goes to the candidate list, its drift
  * offset by d_base (a tone weaker than a noise peak along most lines still wins the
  * lines near its own drift). */
-static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int centre,
-                           int lim, double *F_out, double *D_out, carrier_cand_t *cand, int *ncand,
+static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim, double *F_out, double *D_out, carrier_cand_t *cand, int *ncand,
                            int ncap, double d_base)
 {
     const int nf = NFFT;
     const int nb = lim >= nf / 2 ? nf : 2 * lim + 1; /* bins summed */
-    const int b0 = lim >= nf / 2 ? 0 : centre - lim; /* signed bin of acc[0] */
+    const int b0 = lim >= nf / 2 ? 0 : -lim;         /* signed bin of acc[0] */
     double best = -1;
     int best_b = 0, best_id = 0;
     for (int id = -nd; id <= nd; id++) {
@@ -774,7 +773,7 @@ static void weak_carrier_search(demod_t *q, const float complex *x, size_t n, si
             double Dh = hyp * g->hyp_step;
             segment_spectra(q, q->zb, g->m, g->nseg, g->t0, g->tz0, Dh);
             double Fh, Dr;
-            drift_search(q, g->nseg, g->t_ref, g->dstep, g->nd, 0, limb, &Fh, &Dr, c2, &nc2, 2, Dh);
+            drift_search(q, g->nseg, g->t_ref, g->dstep, g->nd, limb, &Fh, &Dr, c2, &nc2, 2, Dh);
         }
         for (int k = 0; k < nc2; k++) {
             c2[k].fc = fc;
@@ -870,7 +869,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
         double Dh = hyp * hyp_step;
         segment_spectra(q, q->z, m, nseg, t0, tz0, Dh);
         double Fh, Dr;
-        double score = drift_search(q, nseg, t_ref, dstep, nd, 0, lim, &Fh, &Dr, NULL, NULL, 0, 0);
+        double score = drift_search(q, nseg, t_ref, dstep, nd, lim, &Fh, &Dr, NULL, NULL, 0, 0);
         if (score > best) {
             best = score;
             F = Fh;
@@ -880,7 +879,7 @@ static void estimate_carrier(demod_t *q, const float complex *x, size_t n, size_
     if (drift) {
         segment_spectra(q, q->z, m, nseg, t0, tz0, D);
         double D2 = 0;
-        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, 0, lim, &F, &D2, NULL, NULL, 0, 0);
+        drift_search(q, nseg, t_ref, dstep, nd < 3 ? nd : 3, lim, &F, &D2, NULL, NULL, 0, 0);
         D += D2;
     }
     double Fb, Db, phib;

@@ -115,7 +115,7 @@ typedef struct {
     uint64_t coherent_decoded;  /* of which CRC-valid (then checked as joint results) */
     uint64_t orphans_expired;   /* failed bursts never combined */
     uint64_t orphans_weak;      /* failed bursts below min_orphan_snr_db, not kept */
-    uint64_t dropped;           /* orphans/messages pushed out by max_pending */
+    uint64_t dropped;           /* orphans/unread bursts/messages pushed out by max_pending */
     uint64_t duplicates;        /* frames whose rank the message already had */
     uint64_t unread_in;         /* bursts pushed with an unreadable FT */
     uint64_t unread_used;       /* of which taken into a message by the coherent decoder */

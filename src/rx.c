@@ -432,30 +432,19 @@ typedef struct {
     float complex usym[ASSEMBLER_UNREAD_SYMBOLS];
 } attempt_t;
 
-/* The symbols of the frame the demodulator just synchronised on, from its first preamble
- * symbol (demod_symbols), when the snippet covers the whole frame: the count or 0. */
-static size_t frame_symbols(const demod_t *dm, size_t container_len, float complex *out)
-{
-    static _Thread_local float complex all[SOFT_CAP + UL_HEADER_BITS];
-    size_t first = 0, need = ul_joint_symbols(container_len);
-    size_t n = demod_symbols(dm, all, sizeof all / sizeof all[0], &first);
-    if (n < first + need)
-        return 0;
-    memcpy(out, all + first, need * sizeof *out);
-    return need;
-}
-
-/* The symbols around the sync of a burst whose FT did not read (demod_symbols), for the
- * assembler's unread bursts: the count, *first the sync's first preamble symbol in out. */
-static size_t unread_symbols(const demod_t *dm, float complex *out, size_t *first)
+/* The last demod_process's matched-filter symbols (demod_symbols) from `before` symbols
+ * ahead of its first preamble symbol (the sync's), at most cap of them: the count, 0 when
+ * fewer than min_after follow that symbol; *first: where it is in out. */
+static size_t sync_symbols(const demod_t *dm, size_t before, size_t min_after, size_t cap,
+                           float complex *out, size_t *first)
 {
     static _Thread_local float complex all[SOFT_CAP + UL_HEADER_BITS];
     size_t f = 0;
     size_t n = demod_symbols(dm, all, sizeof all / sizeof all[0], &f);
-    if (n <= f)
+    if (n < f + min_after)
         return 0;
-    size_t lo = f > ASSEMBLER_UNREAD_SLACK ? f - ASSEMBLER_UNREAD_SLACK : 0;
-    size_t k = n - lo < ASSEMBLER_UNREAD_SYMBOLS ? n - lo : ASSEMBLER_UNREAD_SYMBOLS;
+    size_t lo = f > before ? f - before : 0;
+    size_t k = n - lo < cap ? n - lo : cap;
     memcpy(out, all + lo, k * sizeof *out);
     *first = f - lo;
     return k;
@@ -489,10 +478,14 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         a->status = TRY_FT_BAD;
     else
         a->status = a->ur.status == ULDEC_OK ? TRY_OK : TRY_CRC_BAD;
-    if (a->status == TRY_CRC_BAD && a->ur.body_valid)
-        a->nsym = frame_symbols(q->dm[c], a->ur.frame.container_len, a->sym);
+    size_t first;
+    if (a->status == TRY_CRC_BAD && a->ur.body_valid) { /* the frame, from its first symbol */
+        size_t need = ul_joint_symbols(a->ur.frame.container_len);
+        a->nsym = sync_symbols(q->dm[c], 0, need, need, a->sym, &first);
+    }
     if (a->status == TRY_FT_BAD && q->cfg.keys) /* only the keyed coherent path uses them */
-        a->nusym = unread_symbols(q->dm[c], a->usym, &a->ufirst);
+        a->nusym = sync_symbols(q->dm[c], ASSEMBLER_UNREAD_SLACK, 1, ASSEMBLER_UNREAD_SYMBOLS,
+                                a->usym, &a->ufirst);
 }
 
 /* The radio fields of an attempt with a readable FT. x0_w: working sample of the
