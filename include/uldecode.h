@@ -45,6 +45,7 @@ typedef struct {
                                           FT was readable; fields valid when status == ULDEC_OK */
     bool body_valid;                   /* body_soft holds body_bits values (FT readable, frame long
                                           enough): usable for replica combining */
+    int corrected_bits;                /* bits uldecode_chase flipped (0: as received) */
     size_t body_bits;                  /* ul_body_bits(container_len) */
     float body_soft[UL_CODE_MAX_BITS]; /* LLRs of the coded body as received */
 } uldecode_result_t;
@@ -65,5 +66,25 @@ int uldecode_frame(const float *soft, size_t nsoft, int max_ft_distance, uldecod
 /* UL-AUTH status of a decoded frame (status ULDEC_OK): RX_AUTH_UNCHECKED without a key
  * store, RX_AUTH_UNKNOWN_DEVICE when the store has no key for its ID, else OK or BAD. */
 rx_auth_t uldecode_auth(const ul_frame_t *frame, const keystore_t *keys);
+
+/* CRC-aided correction of one frame (a Chase decoder, keyed frames only). A frame whose
+ * FT was read but whose CRC failed (status ULDEC_REJECT_CRC, body_valid) is decoded again
+ * with the cheapest test patterns flipped in its coded body: error events are one bit, or
+ * two adjacent bits (one wrong coherent symbol becomes two wrong bits after differential
+ * decoding), costed by Σ|LLR|; the ULDECODE_CHASE_EVENTS cheapest events, alone or two at
+ * a time without a shared bit, cheapest first, at most max_trials of them (1 ..
+ * ULDECODE_CHASE_MAX_TRIALS; less than 1: nothing is tried). A pattern is accepted only
+ * when the CRC checks, the fields parse, the device is in keys and its UL-AUTH verifies:
+ * garbage passes with probability ≤ T · 2⁻¹⁶ · K · 2⁻³² · 2⁻¹⁶ per frame for K devices and
+ * T trials, a real frame is miscorrected with ≤ T · 2⁻³² (docs/receiver.md, "CRC-aided
+ * correction").
+ * On success io->status becomes ULDEC_OK, io->frame the corrected frame (rank, FT and FT
+ * distance kept; body_soft still as received) and the return, also in io->corrected_bits,
+ * is the number of bits flipped (1-4); 0 when no pattern passed or io was not such a frame (io unchanged);
+ * UL_ERR_ARG for NULL arguments. No allocation, thread-safe. */
+#define ULDECODE_CHASE_EVENTS 24
+#define ULDECODE_CHASE_MAX_TRIALS (ULDECODE_CHASE_EVENTS * (ULDECODE_CHASE_EVENTS + 1) / 2)
+#define ULDECODE_CHASE_DEFAULT_TRIALS 256
+int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials);
 
 #endif

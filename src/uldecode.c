@@ -3,6 +3,7 @@
 #include "uldecode.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Frame types of Table 3-3 (via ul_header_word): application containers × ranks, then the
@@ -90,4 +91,108 @@ rx_auth_t uldecode_auth(const ul_frame_t *frame, const keystore_t *keys)
     if (rc < 0)
         return RX_AUTH_UNCHECKED;
     return rc == 1 ? RX_AUTH_OK : RX_AUTH_BAD;
+}
+
+/* One error event of the chase: bit pos alone (width 1) or bits pos, pos + 1 (width 2, one
+ * wrong coherent symbol: differential decoding turns it into two adjacent wrong bits). */
+typedef struct {
+    float cost; /* Σ |LLR| of its bits: how unlikely flipping them is */
+    uint16_t pos;
+    uint8_t width;
+} chase_event_t;
+
+/* A test pattern: one event, or two that share no bit (b < 0: one). */
+typedef struct {
+    float cost;
+    int16_t a, b;
+} chase_pattern_t;
+
+static void insert_event(chase_event_t *ev, int *n, chase_event_t e)
+{
+    if (*n == ULDECODE_CHASE_EVENTS && !(e.cost < ev[*n - 1].cost))
+        return;
+    int i = *n < ULDECODE_CHASE_EVENTS ? (*n)++ : *n - 1;
+    while (i > 0 && e.cost < ev[i - 1].cost) {
+        ev[i] = ev[i - 1];
+        i--;
+    }
+    ev[i] = e;
+}
+
+static bool events_touch(const chase_event_t *x, const chase_event_t *y)
+{
+    /* sharing a bit, or together the same bits as a single event of width 2 (that one
+       is in the list when it is as cheap) */
+    return x->pos <= y->pos + y->width && y->pos <= x->pos + x->width;
+}
+
+static int pattern_order(const void *pa, const void *pb)
+{
+    const chase_pattern_t *a = pa, *b = pb;
+    if (a->cost != b->cost)
+        return a->cost < b->cost ? -1 : 1;
+    if (a->a != b->a)
+        return a->a < b->a ? -1 : 1;
+    return (a->b > b->b) - (a->b < b->b);
+}
+
+static void flip_event(uint8_t *hard, const chase_event_t *e)
+{
+    for (int k = 0; k < e->width; k++)
+        ul_bit_set(hard, e->pos + (size_t)k, !ul_bit_get(hard, e->pos + (size_t)k));
+}
+
+int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials)
+{
+    if (!io || !keys)
+        return UL_ERR_ARG;
+    if (max_trials < 1 || io->status != ULDEC_REJECT_CRC || !io->body_valid || io->body_bits == 0 ||
+        io->body_bits > UL_CODE_MAX_BITS)
+        return 0;
+    const size_t nb = io->body_bits;
+    chase_event_t ev[ULDECODE_CHASE_EVENTS];
+    int ne = 0;
+    uint8_t hard[UL_CODE_MAX_BITS / 8] = {0};
+    for (size_t i = 0; i < nb; i++) {
+        float l = fabsf(io->body_soft[i]);
+        ul_bit_set(hard, i, io->body_soft[i] > 0.0f);
+        insert_event(ev, &ne, (chase_event_t){.cost = l, .pos = (uint16_t)i, .width = 1});
+        if (i + 1 < nb)
+            insert_event(ev, &ne,
+                         (chase_event_t){.cost = l + fabsf(io->body_soft[i + 1]),
+                                         .pos = (uint16_t)i,
+                                         .width = 2});
+    }
+    chase_pattern_t pat[ULDECODE_CHASE_MAX_TRIALS];
+    int np = 0;
+    for (int a = 0; a < ne; a++) {
+        pat[np++] = (chase_pattern_t){.cost = ev[a].cost, .a = (int16_t)a, .b = -1};
+        for (int b = a + 1; b < ne; b++)
+            if (!events_touch(&ev[a], &ev[b]))
+                pat[np++] = (chase_pattern_t){
+                    .cost = ev[a].cost + ev[b].cost, .a = (int16_t)a, .b = (int16_t)b};
+    }
+    qsort(pat, (size_t)np, sizeof pat[0], pattern_order);
+    const ul_frame_t fr = io->frame;
+    int ntry = np < max_trials ? np : max_trials;
+    for (int t = 0; t < ntry; t++) {
+        uint8_t coded[UL_CODE_MAX_BITS / 8], body[UL_CODE_MAX_BITS / 8];
+        memcpy(coded, hard, sizeof coded);
+        flip_event(coded, &ev[pat[t].a]);
+        if (pat[t].b >= 0)
+            flip_event(coded, &ev[pat[t].b]);
+        if (ul_code_decode_hard(fr.rank, coded, body, nb) < 0)
+            return UL_ERR_ARG;
+        ul_frame_t f = fr;
+        if (ul_frame_parse_body(body, fr.container_len, fr.control, &f) != 0)
+            continue;
+        const uint8_t *key = keystore_find(keys, f.msg.ep_id);
+        if (!key || ul_auth_verify(f.container, f.container_len, key) != 1)
+            continue;
+        io->frame = f;
+        io->status = ULDEC_OK;
+        io->corrected_bits = ev[pat[t].a].width + (pat[t].b >= 0 ? ev[pat[t].b].width : 0);
+        return io->corrected_bits;
+    }
+    return 0;
 }

@@ -1,7 +1,7 @@
 /* test_uldecode: soft-bit frame decoding on the spec's Annex C and renard frames (copied
  * from test/vectors/frames.json), FT errors within and beyond the bound, CRC and length
  * rejects, NaN erasures, soft values kept for combining, UL-AUTH with a key store, sync
- * words for the demodulator. Licence: MIT. */
+ * words for the demodulator, the chase decoder's corrections and what it refuses. Licence: MIT. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +199,112 @@ static void test_auth(void **state)
     keystore_destroy(ks);
 }
 
+/* Soft values of vector v (magnitude 3) with the body bits at pos[0..n) flipped to a
+ * weak wrong value, the way a wrong coherent symbol (two adjacent bits) or an inverted
+ * run (one bit at each end) reaches the decoder. */
+static size_t damaged_soft(const ul_vector_t *v, const size_t *pos, int n, float *soft)
+{
+    size_t nsoft = vector_soft(v, 3.0f, soft, 300);
+    for (int i = 0; i < n; i++) {
+        size_t k = UL_FT_BITS + pos[i];
+        soft[k] = soft[k] > 0 ? -0.4f : 0.4f;
+    }
+    return nsoft;
+}
+
+static keystore_t *store_with(const ul_vector_t *v, bool right_key)
+{
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    uint8_t key[16];
+    assert_int_equal(hex_to_bytes(v->key, key, 16), 16);
+    key[5] ^= right_key ? 0 : 0x10;
+    assert_int_equal(keystore_add(ks, v->ep_id, key), 0);
+    return ks;
+}
+
+static void test_chase(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < NVEC; k++) {
+        const ul_vector_t *v = &vectors[k];
+        keystore_t *ks = store_with(v, true), *wrong = store_with(v, false),
+                   *empty = keystore_create();
+        assert_non_null(empty);
+        size_t body = ul_body_bits(v->container_len);
+        /* one wrong symbol; a wrong symbol and an inverted run's end; two wrong symbols
+           (4 bits, the most the chase flips) */
+        const size_t one[] = {body / 2, body / 2 + 1};
+        const size_t two[] = {3, 4, body - 7};
+        const size_t four[] = {body / 3, body / 3 + 1, body - 2, body - 1};
+        const struct {
+            const size_t *pos;
+            int n;
+        } cases[] = {{one, 2}, {two, 3}, {four, 4}};
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            float soft[300];
+            size_t n = damaged_soft(v, cases[c].pos, cases[c].n, soft);
+            uldecode_result_t r, before;
+            assert_int_equal(uldecode_frame(soft, n, 2, &r), UL_ERR_CRC);
+            memcpy(&before, &r, sizeof r);
+            /* without the device's key nothing is corrected, and the result is untouched */
+            assert_int_equal(uldecode_chase(&r, empty, ULDECODE_CHASE_DEFAULT_TRIALS), 0);
+            assert_int_equal(uldecode_chase(&r, wrong, ULDECODE_CHASE_DEFAULT_TRIALS), 0);
+            assert_int_equal(uldecode_chase(&r, ks, 0), 0); /* no budget, no trial */
+            if (c == 0) /* the right pattern (two 0.4 bits) comes third, after each alone */
+                assert_int_equal(uldecode_chase(&r, ks, 2), 0);
+            assert_memory_equal(&r, &before, sizeof r);
+            assert_int_equal(uldecode_chase(&r, ks, c == 0 ? 3 : ULDECODE_CHASE_DEFAULT_TRIALS),
+                             cases[c].n);
+            assert_int_equal(r.status, ULDEC_OK);
+            assert_int_equal(r.corrected_bits, cases[c].n);
+            assert_true(r.frame.crc_ok);
+            assert_int_equal(r.frame.rank, v->rank);
+            assert_int_equal(r.frame.ft, v->ft);
+            assert_int_equal(r.frame.msg.ep_id, v->ep_id);
+            assert_int_equal(r.frame.msg.mc, v->mc);
+            assert_int_equal(uldecode_auth(&r.frame, ks), RX_AUTH_OK);
+            /* an OK frame is not chased again */
+            assert_int_equal(uldecode_chase(&r, ks, ULDECODE_CHASE_DEFAULT_TRIALS), 0);
+        }
+        /* Wrong bits that are not the weakest are beyond the chase: it tries the cheapest
+           patterns only (here 20 weak right bits hide the two confident wrong ones). */
+        float soft[300];
+        size_t n = vector_soft(v, 3.0f, soft, 300);
+        for (size_t i = 0; i < 20; i++)
+            soft[UL_FT_BITS + 2 + 3 * i] *= 0.1f;
+        soft[UL_FT_BITS + body - 4] = -soft[UL_FT_BITS + body - 4];
+        soft[UL_FT_BITS + body - 3] = -soft[UL_FT_BITS + body - 3];
+        uldecode_result_t r;
+        assert_int_equal(uldecode_frame(soft, n, 2, &r), UL_ERR_CRC);
+        assert_int_equal(uldecode_chase(&r, ks, ULDECODE_CHASE_DEFAULT_TRIALS), 0);
+        assert_int_equal(r.status, ULDEC_REJECT_CRC);
+        keystore_destroy(ks);
+        keystore_destroy(wrong);
+        keystore_destroy(empty);
+    }
+    /* Noise: random soft bodies under a readable FT never pass (each would need the CRC,
+       a stored device ID and its UL-AUTH). */
+    const ul_vector_t *v = &vectors[0];
+    keystore_t *ks = store_with(v, true);
+    srand(7);
+    for (int t = 0; t < 2000; t++) {
+        float soft[300];
+        size_t n = vector_soft(v, 3.0f, soft, 300);
+        for (size_t i = UL_FT_BITS; i < n; i++)
+            soft[i] = (float)(rand() % 2001 - 1000) / 250.0f;
+        uldecode_result_t r;
+        if (uldecode_frame(soft, n, 2, &r) != UL_ERR_CRC)
+            continue;
+        assert_int_equal(uldecode_chase(&r, ks, ULDECODE_CHASE_DEFAULT_TRIALS), 0);
+    }
+    uldecode_result_t r = {0};
+    assert_int_equal(uldecode_chase(NULL, ks, ULDECODE_CHASE_DEFAULT_TRIALS), UL_ERR_ARG);
+    assert_int_equal(uldecode_chase(&r, NULL, ULDECODE_CHASE_DEFAULT_TRIALS), UL_ERR_ARG);
+    assert_int_equal(uldecode_chase(&r, ks, ULDECODE_CHASE_DEFAULT_TRIALS), 0); /* not a CRC-failed frame */
+    keystore_destroy(ks);
+}
+
 static void test_sync_words(void **state)
 {
     (void)state;
@@ -222,7 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),        cmocka_unit_test(test_ft_errors),
         cmocka_unit_test(test_crc_and_length), cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_sync_words),
+        cmocka_unit_test(test_sync_words),     cmocka_unit_test(test_chase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
