@@ -90,6 +90,7 @@ typedef struct {
     double threshold_db;     /* 0: the receiver's default */
     double channel_width_hz; /* 0: 192 kHz plus margin */
     bool report_bad_frames;
+    int chase_trials; /* rx_config_t.chase_trials; 0 here: off */
     double rssi_offset_db;
     bool publish_unauthenticated;
     bool publish_soft;            /* softframe events of undecoded bursts */

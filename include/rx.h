@@ -51,6 +51,8 @@ typedef struct {
                                    around it and subtracted before demodulation */
     uint64_t bursts_nosync;     /* demodulator found no preamble + FT */
     uint64_t frames_ok;
+    uint64_t frames_corrected; /* of frames_ok: CRC failed, corrected by the chase decoder
+                                  (uldecode_chase; with a key store, UL-AUTH valid) */
     uint64_t frames_crc_bad; /* FT readable, CRC (or fields) bad */
     uint64_t frames_ft_bad;  /* sync found, FT unreadable or frame cut short */
     uint64_t frames_auth_bad;
@@ -100,6 +102,10 @@ typedef struct {
     bool report_bad_frames;   /* also call on_frame for CRC-failed bursts with a good FT */
     double rssi_offset_db;    /* dBm = dBFS + offset, when calibrated (not used by rx) */
     const keystore_t *keys;   /* may be NULL: auth stays "unchecked" */
+    int chase_trials;         /* patterns the chase decoder tries on a CRC-failed frame
+                                 (uldecode_chase, only with keys): 0: the default
+                                 ULDECODE_CHASE_DEFAULT_TRIALS, negative: off, at most
+                                 ULDECODE_CHASE_MAX_TRIALS */
     const rc_params_t *rc;    /* replica timing rules (rc.h); NULL: RC1 */
     size_t max_bursts;        /* bursts followed at once per symbol rate, 0: 160 BR100
                                  + 96 BR600 (memory ~22 MB at 250 kS/s) */

@@ -133,6 +133,7 @@ enum { ST_FRONTEND, ST_CHANNELIZER, ST_DETECTOR, ST_EXTRACTOR, ST_DEMOD, ST_DECO
 
 struct rx {
     rx_config_t cfg;
+    int chase_trials; /* uldecode_chase's budget per CRC-failed frame; 0: off */
     double rate;
     double center_hz; /* absolute macro-channel centre (relative when unknown) */
     frontend_t *fe;
@@ -249,10 +250,19 @@ rx_t *rx_create(const rx_config_t *cfg)
                   cfg->threshold_db);
         return NULL;
     }
+    if (cfg->chase_trials > ULDECODE_CHASE_MAX_TRIALS) {
+        log_error("Receiver not created, reason: chase decoder budget out of range, "
+                  "chase_trials: %d (at most %d)",
+                  cfg->chase_trials, ULDECODE_CHASE_MAX_TRIALS);
+        return NULL;
+    }
     rx_t *q = calloc(1, sizeof *q);
     if (!q)
         goto nomem;
     q->cfg = *cfg;
+    q->chase_trials = cfg->chase_trials == 0  ? ULDECODE_CHASE_DEFAULT_TRIALS
+                      : cfg->chase_trials < 0 ? 0
+                                              : cfg->chase_trials;
     q->rate = cfg->rate_sps;
     q->center_hz = cfg->channel_center_hz != 0 ? cfg->channel_center_hz : cfg->capture_center_hz;
     double pass = width / 2 + PASS_MARGIN_HZ;
@@ -473,6 +483,10 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         return;
     }
     uldecode_frame(q->soft, (size_t)a->nsoft, UL_FT_DEFAULT_MAX_DISTANCE, &a->ur);
+    /* keyed frames only: UL-AUTH is what keeps the chase's extra CRC trials from passing
+       garbage */
+    if (a->ur.status == ULDEC_REJECT_CRC && q->cfg.keys)
+        uldecode_chase(&a->ur, q->cfg.keys, q->chase_trials);
     lap(q, ST_DECODE);
     if (a->ur.status == ULDEC_REJECT_FT || a->ur.status == ULDEC_REJECT_LENGTH)
         a->status = TRY_FT_BAD;
@@ -556,6 +570,7 @@ static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
     }
     if (ok) {
         q->st.frames_ok++;
+        q->st.frames_corrected += ur->corrected_bits > 0;
         f->auth = uldecode_auth(&f->frame, q->cfg.keys);
         if (f->auth == RX_AUTH_BAD)
             q->st.frames_auth_bad++;

@@ -945,6 +945,7 @@ static json_object *stats_json(app_t *a)
     U64("bursts_dropped", rs.bursts_dropped);
     U64("bursts_nosync", rs.bursts_nosync);
     U64("frames_ok", rs.frames_ok);
+    U64("frames_corrected", rs.frames_corrected);
     U64("frames_crc_bad", rs.frames_crc_bad);
     U64("frames_ft_bad", rs.frames_ft_bad);
     U64("frames_auth_bad", rs.frames_auth_bad);
@@ -1292,6 +1293,7 @@ static int create_rx(app_t *a)
         .channel_width_hz = a->cfg.channel_width_hz,
         .threshold_db = a->cfg.threshold_db,
         .report_bad_frames = a->cfg.report_bad_frames,
+        .chase_trials = a->cfg.chase_trials > 0 ? a->cfg.chase_trials : -1,
         .rssi_offset_db = a->cfg.rssi_offset_db,
         .keys = a->keys,
         .rc = a->rc,
