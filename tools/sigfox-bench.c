@@ -113,6 +113,8 @@ static const char usage_text[] =
     "                         1-bit and control messages; loss printed per class) "
     "or random\n"
     "                         (random bytes in --container containers)\n"
+    "  --chase-trials N       test patterns of the chase decoder per CRC-failed frame\n"
+    "                         (uldecode_chase; default 256), 0: off\n"
     "  --verbose              with --pipeline: every lost burst that no other one "
     "collided\n"
     "                         with, and the nearest carriers around it; direct "
@@ -168,6 +170,9 @@ static const char usage_text[] =
     "low one\n"
     "                         sends many noise detections to the demodulator "
     "and decoder\n"
+    "  --keys N               the receiver's key store holds N random devices (default\n"
+    "                         1000: every keyed path runs on the noise); 0: no key\n"
+    "                         store at all\n"
     "  --seed N\n"
     "  -h, --help             this text\n";
 
@@ -301,6 +306,9 @@ static double fer_differential(double ebn0_db, int nbits)
 
 /* ---- one burst through demodulator and decoder ---- */
 
+/* sensitivity --chase-trials: the chase decoder's budget (0: off), direct and --pipeline. */
+static int g_chase_trials = ULDECODE_CHASE_DEFAULT_TRIALS;
+
 typedef struct {
     demod_t *demod[2]; /* 100, 600 baud */
     float complex *x;
@@ -311,6 +319,8 @@ typedef struct {
                             uljoint.h on the demodulator's symbols */
     double cpu_joint_s;
     long joint_runs;
+    keystore_t *keys; /* every message's key, for the chase decoder (rx.c does the same) */
+    long chased;      /* frames the chase decoder corrected */
 } bench_rx_t;
 
 typedef struct {
@@ -401,9 +411,12 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
                              &out->res);
     memset(&out->dec, 0, sizeof out->dec);
     out->demod_ok = nout > 0;
-    if (out->demod_ok)
+    if (out->demod_ok) {
         uldecode_frame(soft, (size_t)nout, UL_FT_DEFAULT_MAX_DISTANCE, &out->dec);
-    else
+        if (out->dec.status == ULDEC_REJECT_CRC && keystore_add(b->keys, m->ep_id, key) == 0 &&
+            uldecode_chase(&out->dec, b->keys, g_chase_trials) > 0)
+            b->chased++;
+    } else
         out->dec.status = ULDEC_REJECT_FT;
     out->nsym = b->joint_coherent ? demod_symbols(b->demod[baud == 600], out->sym,
                                                   sizeof out->sym / sizeof out->sym[0],
@@ -806,6 +819,10 @@ typedef struct {
     int rank;
     double t_start_s;
     double freq_hz;
+    int baud;
+    double snr_db;
+    size_t container_len;
+    uint8_t container[UL_MAX_CONTAINER_BYTES];
     bool used;
 } decoded_t;
 
@@ -847,6 +864,10 @@ static void log_frame(const rx_frame_t *f, void *user)
     d->rank = f->frame.rank;
     d->t_start_s = f->t_start_s;
     d->freq_hz = f->freq_hz;
+    d->baud = f->baud;
+    d->snr_db = f->snr_db;
+    d->container_len = f->frame.container_len;
+    memcpy(d->container, f->frame.container, sizeof d->container);
     d->used = false;
 }
 
@@ -965,6 +986,11 @@ static double g_pipeline_rate = 250e3; /* sensitivity --pipeline --rate */
 /* Detector threshold for run_rx (0: the receiver's default). */
 static double g_threshold_db;
 
+/* false-frames --keys: the key store run_rx hands the receiver instead of the
+ * synthesizer's (g_keys_set: NULL means none at all). */
+static const keystore_t *g_keys;
+static bool g_keys_set;
+
 /* Renders the synthesizer's capture block by block into rx; only rx's CPU is
  * timed. */
 static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
@@ -985,10 +1011,11 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
     rx_config_t cfg = {.rate_sps = rate,
                        .capture_center_hz = rc1->ul_center_hz,
                        .channel_center_hz = rc1->ul_center_hz,
-                       .keys = synth_keys(s),
+                       .keys = g_keys_set ? g_keys : synth_keys(s),
                        .rc = rc1,
                        .fft_measure = true,
                        .threshold_db = g_threshold_db,
+                       .chase_trials = g_chase_trials > 0 ? g_chase_trials : -1,
                        .on_frame = log_frame,
                        .on_message = log_message,
                        .user = l};
@@ -1640,8 +1667,10 @@ static int cmd_false_frames(int argc, char **argv)
 {
     double seconds = 3600, rate = 250e3;
     int cw = 3, fsk = 2;
+    long nkeys = 1000;
     uint64_t seed = 1;
     static const struct option opts[] = {
+        {"keys", required_argument, 0, 'k'},
         {"seconds", required_argument, 0, 't'},      {"rate", required_argument, 0, 'r'},
         {"cw", required_argument, 0, 'c'},           {"fsk", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 's'},         {"help", no_argument, 0, 'h'},
@@ -1667,6 +1696,9 @@ static int cmd_false_frames(int argc, char **argv)
             break;
         case 'f':
             fsk = (int)parse_long(optarg, 0, 100, "--fsk");
+            break;
+        case 'k':
+            nkeys = parse_long(optarg, 0, 1000000, "--keys");
             break;
         case 's':
             seed = parse_seed(optarg);
@@ -1695,13 +1727,33 @@ static int cmd_false_frames(int argc, char **argv)
         fprintf(stderr, "sigfox-bench: synthesizer: %s\n", err);
         return EXIT_FAIL;
     }
+    keystore_t *keys = nkeys > 0 ? keystore_create() : NULL;
+    if (nkeys > 0 && !keys) {
+        fprintf(stderr, "sigfox-bench: out of memory\n");
+        return EXIT_FAIL;
+    }
+    prng_t kr;
+    prng_seed(&kr, seed, 7);
+    for (long i = 0; i < nkeys; i++) {
+        uint8_t key[16];
+        for (int b = 0; b < 16; b++)
+            key[b] = (uint8_t)(prng_uniform(&kr) * 256);
+        if (keystore_add(keys, (uint32_t)(prng_uniform(&kr) * 4294967296.0), key) < 0) {
+            fprintf(stderr, "sigfox-bench: out of memory\n");
+            return EXIT_FAIL;
+        }
+    }
+    g_keys = keys;
+    g_keys_set = true;
     size_t nintf = 0;
     synth_interferers(s, &nintf);
     printf("# false-frames: %.0f s of AWGN at %.0f S/s with %d CW tones and %d FSK sources "
            "(%zu interferer records, %.0f dB over N0 x 100 Hz), no devices; detector threshold "
-           "%.1f dB (0: the receiver's default); seed %llu\n",
+           "%.1f dB (0: the receiver's default); %s; seed %llu\n",
            seconds, rate, cw, fsk, nintf, sc.interferer_db, g_threshold_db,
-           (unsigned long long)seed);
+           keys ? "key store of random devices" : "no key store", (unsigned long long)seed);
+    if (keys)
+        printf("# key store: %zu devices\n", keystore_count(keys));
     run_log_t l = {0};
     run_result_t res = {0};
     run_rx(s, rate, &l, &res);
@@ -1715,9 +1767,20 @@ static int cmd_false_frames(int argc, char **argv)
     printf("  %-34s %llu\n", "FT unreadable", (unsigned long long)res.st.frames_ft_bad);
     printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
     printf("  %-34s %llu\n", "CRC-valid frames (all false)", (unsigned long long)res.st.frames_ok);
+    printf("  %-34s %llu\n", "  of them corrected (chase)", (unsigned long long)res.st.frames_corrected);
     printf("  %-34s %llu (%llu combined)\n", "messages (all false)",
            (unsigned long long)res.st.messages, (unsigned long long)res.st.messages_combined);
     printf("  %-34s %.1f x real time\n", "receiver speed", (double)res.samples / res.cpu_s / rate);
+    for (size_t i = 0; i < l.ndec; i++) { /* what passed, to tell chance from structure */
+        const decoded_t *d = &l.dec[i];
+        char hex[2 * UL_MAX_CONTAINER_BYTES + 1];
+        for (size_t k = 0; k < d->container_len && k < UL_MAX_CONTAINER_BYTES; k++)
+            snprintf(hex + 2 * k, 3, "%02X", d->container[k]);
+        hex[2 * (d->container_len < UL_MAX_CONTAINER_BYTES ? d->container_len
+                                                           : UL_MAX_CONTAINER_BYTES)] = 0;
+        printf("# false frame: %.3f s, %+.1f Hz, BR%d rank %d, SNR %.1f dB, ID %08X, container %s\n",
+               d->t_start_s, d->freq_hz, d->baud, d->rank, d->snr_db, (unsigned)d->ep_id, hex);
+    }
     printf("\n## Targets\n  no false frames in 1 hour of noise and interferers: "
            "%s (%.2f h, %llu "
            "false frames, %llu false messages)\n",
@@ -1725,6 +1788,7 @@ static int cmd_false_frames(int argc, char **argv)
            (unsigned long long)res.st.frames_ok, (unsigned long long)res.st.messages);
     run_log_free(&l);
     synth_destroy(s);
+    keystore_destroy(keys);
     return 0;
 }
 
@@ -2084,6 +2148,7 @@ static int cmd_sensitivity(int argc, char **argv)
                                          {"joint-coherent", no_argument, 0, 'J'},
                                          {"residual-hz", required_argument, 0, 'F'},
                                          {"verbose", no_argument, 0, 'V'},
+                                         {"chase-trials", required_argument, 0, 'C'},
                                          {"payloads", required_argument, 0, 'L'},
                                          {"baud", required_argument, 0, 'b'},
                                          {"container", required_argument, 0, 'c'},
@@ -2109,6 +2174,9 @@ static int cmd_sensitivity(int argc, char **argv)
             break;
         case 'V':
             g_verbose = true;
+            break;
+        case 'C':
+            g_chase_trials = (int)parse_long(optarg, 0, ULDECODE_CHASE_MAX_TRIALS, "--chase-trials");
             break;
         case 'r': {
             double v[1];
@@ -2213,8 +2281,9 @@ static int cmd_sensitivity(int argc, char **argv)
         b.demod[i] = demod_create(&dc);
     }
     b.x = malloc(MAX_SNIPPET * sizeof *b.x);
+    b.keys = keystore_create();
     static curve_t cv[4 * 5];
-    if (!b.demod[0] || !b.demod[1] || !b.x) {
+    if (!b.demod[0] || !b.demod[1] || !b.x || !b.keys) {
         fprintf(stderr, "sigfox-bench: out of memory\n");
         return EXIT_FAIL;
     }
@@ -2443,6 +2512,7 @@ static int cmd_sensitivity(int argc, char **argv)
     }
     demod_destroy(b.demod[0]);
     demod_destroy(b.demod[1]);
+    keystore_destroy(b.keys);
     free(b.x);
     return rc;
 }
