@@ -82,7 +82,7 @@ rx_auth_t uldecode_auth(const ul_frame_t *frame, const keystore_t *keys);
  * distance kept; body_soft still as received) and the return, also in io->corrected_bits,
  * is the number of bits flipped (1-4); 0 when no pattern passed or io was not such a frame (io unchanged);
  * UL_ERR_ARG for NULL arguments. No allocation, thread-safe. */
-#define ULDECODE_CHASE_EVENTS 24
+#define ULDECODE_CHASE_EVENTS 32
 #define ULDECODE_CHASE_MAX_TRIALS (ULDECODE_CHASE_EVENTS * (ULDECODE_CHASE_EVENTS + 1) / 2)
 #define ULDECODE_CHASE_DEFAULT_TRIALS 256
 int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials);

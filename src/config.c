@@ -281,7 +281,7 @@ static const cfg_option_t options[] = {
      0, 3.2e6, "HZ", "band searched for bursts; 0: 192 kHz plus margin", NULL},
     {"receiver.report_bad_frames", "report-bad-frames", 0, CFG_TYPE_BOOL, FIELD(report_bad_frames),
      "false", 0, 0, NULL, "also publish bursts with a readable FT whose CRC failed", NULL},
-    {"receiver.chase_trials", "chase-trials", 0, CFG_TYPE_INT, FIELD(chase_trials), "256", 0, 300,
+    {"receiver.chase_trials", "chase-trials", 0, CFG_TYPE_INT, FIELD(chase_trials), "256", 0, 528,
      "N",
      "test patterns of the chase decoder per frame whose CRC failed (only with keys_file: a "
      "correction must carry a stored device's valid UL-AUTH); 0: off. Each trial adds 2^-32 "

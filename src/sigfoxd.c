@@ -58,6 +58,7 @@
 #include "rc.h"
 #include "recorder.h"
 #include "rx.h"
+#include "uldecode.h"
 #include "svcnotify.h"
 #include "timeutil.h"
 #include "txsink.h"
@@ -1286,6 +1287,7 @@ static int create_rx(app_t *a)
     double rate = capture_rate(a->cap), center = capture_center_freq(a->cap);
     if (choose_channel(a, center, rate) != 0)
         return -1;
+    _Static_assert(ULDECODE_CHASE_MAX_TRIALS == 528, "receiver.chase_trials range (config.c)");
     rx_config_t rc = {
         .rate_sps = rate,
         .capture_center_hz = center,
@@ -1293,6 +1295,7 @@ static int create_rx(app_t *a)
         .channel_width_hz = a->cfg.channel_width_hz,
         .threshold_db = a->cfg.threshold_db,
         .report_bad_frames = a->cfg.report_bad_frames,
+        /* config 0 is "off", rx's 0 the default */
         .chase_trials = a->cfg.chase_trials > 0 ? a->cfg.chase_trials : -1,
         .rssi_offset_db = a->cfg.rssi_offset_db,
         .keys = a->keys,
