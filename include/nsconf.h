@@ -65,6 +65,7 @@ typedef struct {
     double soft_time_tol_s;               /* soft.time_tolerance_s */
     double soft_freq_tol_hz;              /* soft.freq_tolerance_hz */
     double soft_max_per_station_s;        /* soft.max_per_station_s */
+    int soft_chase_trials;                /* soft.chase_trials: chase decoder, 0 off */
     double registry_cache_s;              /* registry.cache_s */
     char keys_file[NSCONF_PATH_MAX];      /* registry.keys_file: imported at start */
     double dl_collect_s;                  /* downlink.collect_s */

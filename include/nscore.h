@@ -132,6 +132,12 @@ typedef struct {
  * and call again later). */
 int nscore_ingest(nscore_t *c, const nscore_frame_t *frames, size_t n);
 
+/* The key of a registered device (registry cache, else the database), for the chase
+ * decoder of soft combining (nssoft_config_t.key_of). Returns 1 with the key copied, 0
+ * when the device is unknown or the database failed (logged). Same thread as
+ * nscore_ingest. */
+int nscore_device_key(nscore_t *c, uint32_t ep_id, uint8_t key[UL_KEY_BYTES]);
+
 /* Downlink bookkeeping and timers: decisions due, answers, timeouts. Call every <= 100 ms.
  * Returns 0 or NSDB_ERR_* (retried on the next call). */
 int nscore_tick(nscore_t *c, double now);

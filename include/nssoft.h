@@ -32,10 +32,11 @@
  *
  * False messages. Per decoding of one burst, unrelated or noise soft values pass the
  * CRC-16 with probability 2^-16; a joint decoding checks up to 4 Viterbi candidates
- * (4 x 2^-16). The core then needs a registered device (K 2^-32 for K devices) and its
- * UL-AUTH (2^-16 for the shortest, 2-byte AUTH): <= K 2^-62 per decoding, at most
- * 1 + NSSOFT_JOINT_ATTEMPTS decodings per arriving soft frame (docs/receiver.md, "False
- * accepts").
+ * (4 x 2^-16), the chase decoder (with key_of) chase_trials patterns (T x 2^-16, and it
+ * needs the key itself). The core then needs a registered device (K 2^-32 for K devices)
+ * and its UL-AUTH (2^-16 for the shortest, 2-byte AUTH): <= K 2^-62 per decoding, at
+ * most 1 + T + 4 x NSSOFT_JOINT_ATTEMPTS CRC trials per arriving soft frame
+ * (docs/receiver.md, "False accepts"; docs/ns.md).
  *
  * Bounded: at most max_pending soft frames (the oldest is dropped and counted), no
  * allocation after create. Not thread-safe: the core's ingest thread pushes and expires.
@@ -64,6 +65,13 @@ typedef struct {
     double time_tol_s;      /* 0: NSSOFT_DEFAULT_TIME_TOL_S */
     double freq_tol_hz;     /* 0: NSSOFT_DEFAULT_FREQ_TOL_HZ */
     size_t max_pending;     /* 0: NSSOFT_DEFAULT_MAX_PENDING */
+    /* Optional: the registry's device keys. With them a burst whose summed soft values
+     * fail the CRC is corrected by the chase decoder (uldecode_chase_with), a lone
+     * station's burst too (a station without keys never chases): chase_trials patterns
+     * (0: ULDECODE_CHASE_DEFAULT_TRIALS, negative: off). */
+    int (*key_of)(uint32_t ep_id, uint8_t key[UL_KEY_BYTES], void *user); /* uldecode_key_fn */
+    void *key_user;
+    int chase_trials;
 } nssoft_config_t;
 
 /* One station's view of a burst in a decoded group. */
@@ -91,6 +99,7 @@ typedef struct {
     uint64_t groups_tried;     /* decodings of summed soft values */
     uint64_t frames_decoded;   /* frames reported from summed soft values (CRC-valid) */
     uint64_t frames_joint;     /* of which only by decoding several replicas jointly */
+    uint64_t frames_corrected; /* of which corrected by the chase decoder (key_of) */
     uint64_t late_members;     /* soft frames matched to a burst decoded before */
     uint64_t expired;          /* left the window without being decoded */
     uint64_t dropped;          /* pushed out by max_pending */

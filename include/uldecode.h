@@ -87,4 +87,14 @@ rx_auth_t uldecode_auth(const ul_frame_t *frame, const keystore_t *keys);
 #define ULDECODE_CHASE_DEFAULT_TRIALS 256
 int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials);
 
+/* Where the chase finds a device's key when it is not in a keystore_t (the network core's
+ * registry): copies it to key and returns 1, 0 when the device is unknown (or cannot be
+ * looked up). Called only for a pattern that passed the CRC and the fields. */
+typedef int (*uldecode_key_fn)(uint32_t ep_id, uint8_t key[UL_KEY_BYTES], void *user);
+
+/* uldecode_chase with keys from key_of(ep_id, key, user). UL_ERR_ARG when io or key_of is
+ * NULL. */
+int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *user,
+                        int max_trials);
+
 #endif

@@ -142,9 +142,10 @@ static void flip_event(uint8_t *hard, const chase_event_t *e)
         ul_bit_set(hard, e->pos + (size_t)k, !ul_bit_get(hard, e->pos + (size_t)k));
 }
 
-int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials)
+int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *user,
+                        int max_trials)
 {
-    if (!io || !keys)
+    if (!io || !key_of)
         return UL_ERR_ARG;
     if (max_trials < 1 || io->status != ULDEC_REJECT_CRC || !io->body_valid || io->body_bits == 0 ||
         io->body_bits > UL_CODE_MAX_BITS)
@@ -186,8 +187,9 @@ int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials
         ul_frame_t f = fr;
         if (ul_frame_parse_body(body, fr.container_len, fr.control, &f) != 0)
             continue;
-        const uint8_t *key = keystore_find(keys, f.msg.ep_id);
-        if (!key || ul_auth_verify(f.container, f.container_len, key) != 1)
+        uint8_t key[UL_KEY_BYTES];
+        if (key_of(f.msg.ep_id, key, user) != 1 ||
+            ul_auth_verify(f.container, f.container_len, key) != 1)
             continue;
         io->frame = f;
         io->status = ULDEC_OK;
@@ -195,4 +197,20 @@ int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials
         return io->corrected_bits;
     }
     return 0;
+}
+
+static int keystore_key_of(uint32_t ep_id, uint8_t key[UL_KEY_BYTES], void *user)
+{
+    const uint8_t *k = keystore_find(user, ep_id);
+    if (!k)
+        return 0;
+    memcpy(key, k, UL_KEY_BYTES);
+    return 1;
+}
+
+int uldecode_chase(uldecode_result_t *io, const keystore_t *keys, int max_trials)
+{
+    if (!keys)
+        return UL_ERR_ARG;
+    return uldecode_chase_with(io, keystore_key_of, (void *)keys, max_trials);
 }

@@ -101,7 +101,7 @@ done
 [ "$(stat soft.softframes_in)" -ge 10 ] || err "the core took $(stat soft.softframes_in) soft frames"
 [ "$(stat softframes_refused)" = 0 ] || err "the core refused $(stat softframes_refused) soft frames"
 decoded=$(stat soft.frames_decoded)
-echo "core: $(stat soft.softframes_in) soft frames, $(stat soft.groups_tried) decodings, $decoded frames decoded"
+echo "core: $(stat soft.softframes_in) soft frames, $(stat soft.groups_tried) decodings, $decoded frames decoded ($(stat soft.frames_corrected) corrected by the chase decoder)"
 [ "$decoded" -ge 1 ] || err "no frame decoded by soft combining"
 stop_core
 sed -n 's/.*Frame recovered by soft combining, device: \([0-9A-F]*\), mc: \([0-9]*\),.*/\1 \2/p' \

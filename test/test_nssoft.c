@@ -307,6 +307,97 @@ static void test_not_the_same_burst(void **state)
 }
 
 /* Memory is bounded, old soft frames leave the window, and hostile input is refused. */
+/* The registry of test_lone_station_chase: one device, and how often it was asked. */
+typedef struct {
+    uint32_t ep_id;
+    int lookups;
+} registry_t;
+
+static int registry_key_of(uint32_t ep_id, uint8_t k[UL_KEY_BYTES], void *user)
+{
+    registry_t *r = user;
+    r->lookups++;
+    if (ep_id != r->ep_id)
+        return 0;
+    memcpy(k, key, UL_KEY_BYTES);
+    return 1;
+}
+
+/* A lone station's burst with one wrong symbol (two adjacent weak wrong bits) fails its
+ * CRC; with the registry's keys the core corrects it (chase decoder), for every rank;
+ * without them, or for a device the registry does not know, it stays pending. Noise never
+ * passes. */
+static void test_lone_station_chase(void **state)
+{
+    (void)state;
+    registry_t reg = {0};
+    nssoft_config_t keyed = {.key_of = registry_key_of, .key_user = &reg};
+    sink_t sink = {0}, plain_sink = {0};
+    nssoft_t *s = nssoft_create(&keyed, on_decoded, &sink);
+    nssoft_t *plain = nssoft_create(NULL, on_decoded, &plain_sink);
+    assert_non_null(s);
+    assert_non_null(plain);
+    uint8_t bits[RX_SOFT_MAX];
+    for (int rank = 1; rank <= 3; rank++) {
+        ul_message_t m = message(0x00C0FFEEu + (uint32_t)rank, (uint16_t)(100 + rank), 9);
+        reg.ep_id = m.ep_id;
+        size_t n = air_bits(&m, rank, bits, sizeof bits);
+        rx_softframe_t sf;
+        memset(&sf, 0, sizeof sf);
+        sf.ft_readable = true;
+        sf.baud = sf.symbol_rate = 100;
+        sf.freq_hz = 868.130e6 + 5000 * rank;
+        sf.nsoft = n;
+        for (size_t i = 0; i < n; i++)
+            sf.soft[i] = bits[i] ? 4.0f : -4.0f;
+        size_t at = UL_FT_BITS + 40 + 7 * (size_t)rank;
+        sf.soft[at] = sf.soft[at] > 0 ? -0.5f : 0.5f;
+        sf.soft[at + 1] = sf.soft[at + 1] > 0 ? -0.5f : 0.5f;
+        assert_false(decodes_alone(&sf));
+        double t0 = 1.8e9 + 30.0 * rank;
+        assert_int_equal(nssoft_push(plain, "st-a", &sf, t0, t0 + 1), 0);
+        assert_int_equal(nssoft_push(s, "st-a", &sf, t0, t0 + 1), 1);
+        assert_true(sink.last.frame.crc_ok);
+        assert_int_equal(sink.last.frame.msg.ep_id, m.ep_id);
+        assert_int_equal(sink.last.frame.msg.mc, m.mc);
+        assert_memory_equal(sink.last.frame.msg.payload, m.payload, m.payload_len);
+        assert_int_equal(sink.last.nmembers, 1);
+        assert_int_equal(sink.last.members[0].rank, rank);
+        /* the same burst of a device the registry does not know: kept, not decoded */
+        reg.ep_id = 1;
+        sf.freq_hz += 20000;
+        assert_int_equal(nssoft_push(s, "st-b", &sf, t0 + 10, t0 + 11), 0);
+    }
+    nssoft_stats_t st;
+    nssoft_get_stats(s, &st);
+    assert_int_equal(st.frames_corrected, 3);
+    assert_int_equal(st.frames_decoded, 3);
+    assert_int_equal(sink.calls, 3);
+    assert_int_equal(plain_sink.calls, 0);
+    nssoft_get_stats(plain, &st);
+    assert_int_equal(st.frames_corrected, 0);
+    /* noise under a readable FT: the registry is asked only when a pattern passes the CRC
+       (about 256 x 2^-16 per burst), and noise never carries the UL-AUTH */
+    prng_t rng;
+    prng_seed(&rng, 5, 0);
+    ul_message_t m = message(0x00C0FFEEu, 1, 9);
+    reg.ep_id = m.ep_id;
+    size_t n = air_bits(&m, 1, bits, sizeof bits);
+    int lookups0 = reg.lookups;
+    for (int t = 0; t < 200; t++) {
+        rx_softframe_t sf;
+        soft_of(&sf, bits, n, 0.5, &rng, 868.0e6 + 3000.0 * t, 100);
+        for (size_t i = UL_FT_BITS; i < n; i++)
+            sf.soft[i] = (float)(4 * prng_gauss(&rng));
+        double t0 = 1.9e9 + 30.0 * t;
+        assert_int_equal(nssoft_push(s, "st-n", &sf, t0, t0 + 1), 0);
+    }
+    assert_true(reg.lookups - lookups0 < 20);
+    assert_int_equal(sink.calls, 3);
+    nssoft_destroy(s);
+    nssoft_destroy(plain);
+}
+
 static void test_bounds_and_hostile_input(void **state)
 {
     (void)state;
@@ -365,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_replicas_across_stations),
         cmocka_unit_test(test_not_the_same_burst),
         cmocka_unit_test(test_bounds_and_hostile_input),
+        cmocka_unit_test(test_lone_station_chase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,7 +237,8 @@ static void link_stats_json(ns_t *ns, json_object *o)
             uint64_t v;
         } sc[] = {{"softframes_in", ss.softframes_in},   {"softframes_bad", ss.softframes_bad},
                   {"groups_tried", ss.groups_tried},     {"frames_decoded", ss.frames_decoded},
-                  {"frames_joint", ss.frames_joint},     {"late_members", ss.late_members},
+                  {"frames_joint", ss.frames_joint},     {"frames_corrected", ss.frames_corrected},
+                  {"late_members", ss.late_members},
                   {"expired", ss.expired},
                   {"dropped", ss.dropped}};
         for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
@@ -495,6 +496,13 @@ static void on_softframe(ns_t *ns, const void *rid, size_t rid_len, const char *
     pthread_mutex_lock(&ns->soft_lock);
     nssoft_push(ns->soft, station, &sf, t, now);
     pthread_mutex_unlock(&ns->soft_lock);
+}
+
+/* nssoft's chase decoder asks the registry for a device's key (main thread, as ingest). */
+static int registry_key_of(uint32_t ep_id, uint8_t key[UL_KEY_BYTES], void *user)
+{
+    ns_t *ns = user;
+    return nscore_device_key(ns->core, ep_id, key);
 }
 
 /* Ingests the frames soft combining recovered (their own transaction). Returns 0, or < 0
@@ -954,7 +962,10 @@ static int run(ns_t *ns)
     if (cf->soft_enabled) {
         nssoft_config_t sc = {.window_s = cf->soft_window_s,
                               .time_tol_s = cf->soft_time_tol_s,
-                              .freq_tol_hz = cf->soft_freq_tol_hz};
+                              .freq_tol_hz = cf->soft_freq_tol_hz,
+                              .key_of = cf->soft_chase_trials > 0 ? registry_key_of : NULL,
+                              .key_user = ns,
+                              .chase_trials = cf->soft_chase_trials};
         ns->soft = nssoft_create(&sc, on_soft_decoded, ns);
         if (!ns->soft) {
             log_error("Soft combining not set up: out of memory");

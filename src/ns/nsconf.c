@@ -37,6 +37,7 @@ void nsconf_defaults(nsconf_t *c)
     c->soft_time_tol_s = NSSOFT_DEFAULT_TIME_TOL_S;
     c->soft_freq_tol_hz = NSSOFT_DEFAULT_FREQ_TOL_HZ;
     c->soft_max_per_station_s = 50;
+    c->soft_chase_trials = 256;
     c->registry_cache_s = 5;
     c->dl_collect_s = 0.5;
     c->dl_answer_timeout_s = 5;
@@ -168,6 +169,7 @@ static const opt_t opts[] = {
     D("soft.time_tolerance_s", soft_time_tol_s, 0.001, 5),
     D("soft.freq_tolerance_hz", soft_freq_tol_hz, 1, 100000),
     D("soft.max_per_station_s", soft_max_per_station_s, 1, 10000),
+    I("soft.chase_trials", soft_chase_trials, 0, 528),
     D("registry.cache_s", registry_cache_s, 0.001, 3600),
     S("registry.keys_file", keys_file),
     D("downlink.collect_s", dl_collect_s, 0.01, 10),

@@ -348,6 +348,24 @@ static int device_lookup(nscore_t *c, uint32_t ep_id, double now, nsreg_device_t
     return rc;
 }
 
+_Static_assert(NSREG_KEY_BYTES == UL_KEY_BYTES, "registry keys are UL-AUTH keys");
+
+int nscore_device_key(nscore_t *c, uint32_t ep_id, uint8_t key[UL_KEY_BYTES])
+{
+    if (!c || !key)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    nsreg_device_t d;
+    int rc = device_lookup(c, ep_id, (double)ts.tv_sec + ts.tv_nsec * 1e-9, &d);
+    if (rc < 0)
+        log_warn("Device key not read, reason: database error, ep_id: %08X", (unsigned)ep_id);
+    if (rc != 1)
+        return 0;
+    memcpy(key, d.key, NSREG_KEY_BYTES);
+    return 1;
+}
+
 /* ---- frame parsing ------------------------------------------------------------------ */
 
 static double get_double(json_object *o, const char *key, double def)

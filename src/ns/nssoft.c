@@ -61,6 +61,12 @@ nssoft_t *nssoft_create(const nssoft_config_t *cfg, nssoft_decoded_fn fn, void *
         c.freq_tol_hz = NSSOFT_DEFAULT_FREQ_TOL_HZ;
     if (c.max_pending == 0)
         c.max_pending = NSSOFT_DEFAULT_MAX_PENDING;
+    if (c.chase_trials == 0)
+        c.chase_trials = ULDECODE_CHASE_DEFAULT_TRIALS;
+    if (c.chase_trials > ULDECODE_CHASE_MAX_TRIALS)
+        c.chase_trials = ULDECODE_CHASE_MAX_TRIALS;
+    if (!c.key_of)
+        c.chase_trials = -1;
     nssoft_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -496,11 +502,17 @@ int nssoft_push(nssoft_t *s, const char *station_id, const rx_softframe_t *sf, d
     }
     if (b->ft_ok && late_replica(s, b))
         return 1;
-    if (b->n >= 2) { /* the burst alone, from the sum of its stations */
-        s->st.groups_tried++;
+    /* the burst alone, from the sum of its stations; a lone station's only for the chase
+       decoder (its plain decoding failed at the station) */
+    bool chase = s->cfg.chase_trials > 0;
+    if (b->n >= 2 || chase) {
+        s->st.groups_tried += b->n >= 2;
         uldecode_result_t res;
-        if (uldecode_frame(b->sum, b->nsum, UL_FT_DEFAULT_MAX_DISTANCE, &res) == 0 &&
-            res.status == ULDEC_OK) {
+        uldecode_frame(b->sum, b->nsum, UL_FT_DEFAULT_MAX_DISTANCE, &res);
+        if (chase && res.status == ULDEC_REJECT_CRC &&
+            uldecode_chase_with(&res, s->cfg.key_of, s->cfg.key_user, s->cfg.chase_trials) > 0)
+            s->st.frames_corrected++;
+        if (res.status == ULDEC_OK) {
             b->rank = res.frame.rank;
             report(s, &res.frame, &b, 1, false);
             return 1;
