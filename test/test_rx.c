@@ -760,6 +760,48 @@ static void test_bad_config(void **state)
     log_set_level(LOG_LEVEL_ERROR);
 }
 
+/* Declared with the measurements below: the scene of lanes of explicit messages. */
+static synth_t *lanes_scene(int baud, double ebn0, int nmsg, int nframes);
+
+/* The chase decoder through the whole receiver: single frames at 6 dB, where about a
+ * quarter fail their CRC, decoded with the key store's chase on (default) and off. With it
+ * far more come out, each with the fields sent (check_frames) and no other frame. */
+static void test_chase(void **state)
+{
+    (void)state;
+    int decoded[2];
+    for (int on = 0; on <= 1; on++) {
+        prng_seed(&rng, 21, 0);
+        synth_t *s = lanes_scene(100, 6.0, 64, 1);
+        const synth_config_t *sc = synth_config(s);
+        rx_config_t cfg = {.rate_sps = sc->rate_sps,
+                           .capture_center_hz = sc->center_freq_hz,
+                           .channel_center_hz = rc_get(sc->rc)->ul_center_hz,
+                           .rc = rc_get(sc->rc),
+                           .chase_trials = on ? 0 : -1};
+        out_t *o = malloc(sizeof *o);
+        assert_non_null(o);
+        run(s, 65536, 0, 0, o, &cfg);
+        check_t ck;
+        check_frames(s, o, 5.0, 0.05, &ck, false);
+        print_message("chase %s: %zu/%zu frames, %llu corrected, %zu wrong, %zu extra\n",
+                      on ? "on" : "off", ck.decoded, ck.truth,
+                      (unsigned long long)o->st.frames_corrected, ck.wrong_fields, ck.extra);
+        assert_int_equal(ck.truth, 64);
+        assert_int_equal(ck.wrong_fields, 0);
+        assert_int_equal(ck.extra, 0);
+        if (on)
+            assert_true(o->st.frames_corrected > 0);
+        else
+            assert_int_equal(o->st.frames_corrected, 0);
+        decoded[on] = (int)ck.decoded;
+        free(o);
+        synth_destroy(s);
+    }
+    assert_true(decoded[0] <= 56);           /* without: ~28 % lost at 6 dB */
+    assert_true(decoded[1] >= decoded[0] + 8); /* with: ~5 % */
+}
+
 /* ---- measurements, run on request: RX_BENCH=1 build/test/test_rx ---- */
 
 static double cpu_s(void)
@@ -830,9 +872,9 @@ static void throughput(double rate, int devices, double dur)
     synth_destroy(s);
 }
 
-/* Frame/message error rates through the whole receiver: 8 lanes of explicit messages
- * (payload 4 bytes: 12-byte container), random carrier offset, drift, baud error. */
-static void error_rate(int baud, double ebn0, int nmsg, int nframes)
+/* 8 lanes of explicit messages of nframes replicas (payload 4 bytes: 12-byte container)
+ * at ebn0, random carrier offset, drift, baud error. */
+static synth_t *lanes_scene(int baud, double ebn0, int nmsg, int nframes)
 {
     double per = baud == 100 ? (nframes == 3 ? 8.0 : 2.6) : (nframes == 3 ? 3.0 : 0.6);
     const int lanes = 8;
@@ -866,6 +908,13 @@ static void error_rate(int baud, double ebn0, int nmsg, int nframes)
         m.gap_s = nframes == 3 ? 0.5 : 0;
         assert_int_equal(synth_add_message(s, &m), 0);
     }
+    return s;
+}
+
+/* Frame/message error rates through the whole receiver (lanes_scene). */
+static void error_rate(int baud, double ebn0, int nmsg, int nframes)
+{
+    synth_t *s = lanes_scene(baud, ebn0, nmsg, nframes);
     out_t *o = malloc(sizeof *o);
     run(s, 65536, 0, 0, o, NULL);
     size_t nb, ok = 0;
@@ -911,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_undecoded_hook),
         cmocka_unit_test(test_invalid_samples), cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_close_pairs),     cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_chase),
         cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
