@@ -113,6 +113,8 @@ static const char usage_text[] =
     "                         1-bit and control messages; loss printed per class) "
     "or random\n"
     "                         (random bytes in --container containers)\n"
+    "  --threshold-db DB      with --pipeline: the detector's threshold (default: the\n"
+    "                         receiver's)\n"
     "  --chase-trials N       test patterns of the chase decoder per CRC-failed frame\n"
     "                         (uldecode_chase; default 256), 0: off\n"
     "  --verbose              with --pipeline: every lost burst that no other one "
@@ -2149,6 +2151,7 @@ static int cmd_sensitivity(int argc, char **argv)
                                          {"residual-hz", required_argument, 0, 'F'},
                                          {"verbose", no_argument, 0, 'V'},
                                          {"chase-trials", required_argument, 0, 'C'},
+                                         {"threshold-db", required_argument, 0, 'T'},
                                          {"payloads", required_argument, 0, 'L'},
                                          {"baud", required_argument, 0, 'b'},
                                          {"container", required_argument, 0, 'c'},
@@ -2177,6 +2180,9 @@ static int cmd_sensitivity(int argc, char **argv)
             break;
         case 'C':
             g_chase_trials = (int)parse_long(optarg, 0, ULDECODE_CHASE_MAX_TRIALS, "--chase-trials");
+            break;
+        case 'T':
+            g_threshold_db = parse_double(optarg, 0.5, 30, "--threshold-db");
             break;
         case 'r': {
             double v[1];
