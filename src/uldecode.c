@@ -142,6 +142,17 @@ static void flip_event(uint8_t *hard, const chase_event_t *e)
         ul_bit_set(hard, e->pos + (size_t)k, !ul_bit_get(hard, e->pos + (size_t)k));
 }
 
+/* CRC check word of a coded body: the CRC of its un-coded container XOR the CRC field, 0
+ * when it checks. Un-coding (ul_code_decode_hard from the zero state) is linear and the
+ * CRC affine, so syndrome(x ^ e) = syndrome(x) ^ syndrome(e) ^ syndrome(0): a pattern is
+ * tested by XORing its events' words, and only one that checks is un-coded again. */
+static uint16_t syndrome(int rank, const uint8_t *coded, size_t nb, size_t clen)
+{
+    uint8_t body[UL_CODE_MAX_BITS / 8];
+    ul_code_decode_hard(rank, coded, body, nb);
+    return (uint16_t)(ul_crc16(body, clen) ^ (body[clen] << 8 | body[clen + 1]));
+}
+
 int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *user,
                         int max_trials)
 {
@@ -175,8 +186,22 @@ int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *use
     }
     qsort(pat, (size_t)np, sizeof pat[0], pattern_order);
     const ul_frame_t fr = io->frame;
+    if (fr.rank < 1 || fr.rank > 3 || ul_body_bits(fr.container_len) != nb)
+        return UL_ERR_ARG;
+    const uint8_t zero[UL_CODE_MAX_BITS / 8] = {0};
+    const uint16_t s0 = syndrome(fr.rank, zero, nb, fr.container_len);
+    const uint16_t s_hard = syndrome(fr.rank, hard, nb, fr.container_len);
+    uint16_t s_ev[ULDECODE_CHASE_EVENTS];
+    for (int i = 0; i < ne; i++) {
+        uint8_t e[UL_CODE_MAX_BITS / 8] = {0};
+        flip_event(e, &ev[i]);
+        s_ev[i] = (uint16_t)(syndrome(fr.rank, e, nb, fr.container_len) ^ s0);
+    }
     int ntry = np < max_trials ? np : max_trials;
     for (int t = 0; t < ntry; t++) {
+        uint16_t s = (uint16_t)(s_hard ^ s_ev[pat[t].a] ^ (pat[t].b >= 0 ? s_ev[pat[t].b] : 0));
+        if (s != 0)
+            continue; /* the CRC fails: no need to un-code it */
         uint8_t coded[UL_CODE_MAX_BITS / 8], body[UL_CODE_MAX_BITS / 8];
         memcpy(coded, hard, sizeof coded);
         flip_event(coded, &ev[pat[t].a]);
