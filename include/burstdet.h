@@ -9,7 +9,9 @@
  *   BR600   ~525 Hz (21)         ~0.1 s (5 hops)     650-1150 Hz from the centre
  *
  * A bin whose box mean exceeds the threshold (dB over the floor) and is a local maximum
- * is a candidate; it is dropped when both flanks carry at least a third of its excess
+ * is a candidate (BR100 also: a 0.6 s box over 60 % of the threshold's excess, whose
+ * short box is at the weak keep level now and whose oldest part is not far stronger
+ * than now: weak bursts, 0-3 dB); it is dropped when both flanks carry at least a third of its excess
  * (a wider signal: BR600 seen by the BR100 box, FSK interferers), and a BR600 candidate
  * also when the centre 125 Hz hold most of its excess (a BR100 burst or a CW tone).
  * A candidate opens a track unless an open track of its class sits within the same lobe.
@@ -81,10 +83,11 @@
  * test_burstdet's dense scene (12 CW, 6 FSK, 20 s) 20, from which rx decodes nothing.
  *
  * Measured (BURSTDET_SWEEP=1 test_burstdet: 40 bursts per point, 250 kS/s, random drift):
- *   BR100 Eb/N0 0 / 2 / 4 / 6 / 8 dB: found 29 / 40 / 40 / 40 / 40 of 40 (20 / 39 / 40 /
+ *   BR100 Eb/N0 0 / 2 / 4 / 6 / 8 dB: found 39 / 40 / 40 / 40 / 40 of 40 (20 / 39 / 40 /
  *   40 / 40 before the weak-track hysteresis, whose worst start/end errors at 0-2 dB, up to
- *   1.4 s, were bursts found in pieces; now 0.36/0.77 s at 2 dB); worst start/end error at
- *   4 dB 50/314 ms, at 8 dB 28/25 ms; carrier rms 3.2 / 2.3 / 1.7 Hz at 4 / 6 / 8 dB.
+ *   1.4 s, were bursts found in pieces, and 29 at 0 dB before the long box); worst
+ *   start/end error at 0 dB 0.61/0.66 s, at 2 dB 0.14/0.77 s, at 4 dB 50/314 ms, at 8 dB
+ *   28/25 ms; carrier rms 3.2 / 2.3 / 1.7 Hz at 4 / 6 / 8 dB.
  *   BR600 0 / 2 / 4 / 6 / 8 dB: found 26 / 40 / 40 / 40 / 40; worst start/end error
  *   18/17 ms at 4 dB; carrier rms 22 / 11 / 9 Hz at 4 / 6 / 8 dB. 300 s of noise: 34
  *   tracks, 1 accepted (0 before the weak-track hysteresis).
