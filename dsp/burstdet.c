@@ -417,6 +417,19 @@ static inline void slide_run(float *restrict acc, const float *restrict in,
     }
 }
 
+/* out = the sum of class c's last len rows up to hop (fewer since a reset), exactly. */
+static void resum_rows(const burstdet_t *q, int c, uint64_t hop, int len, float *out)
+{
+    size_t n = q->nbins;
+    size_t rows = q->hops_seen < (uint64_t)len ? (size_t)q->hops_seen : (size_t)len;
+    memset(out, 0, n * sizeof *out);
+    for (size_t j = 0; j < rows; j++) {
+        const float *src = row(q, c, hop - j);
+        for (size_t i = 0; i < n; i++)
+            out[i] += src[i];
+    }
+}
+
 /* Whether any of v[0..8) is >= t. */
 static inline bool any8_at_least(const float *v, float t)
 {
@@ -1085,30 +1098,10 @@ int burstdet_process(burstdet_t *q, const float *power, const float *floor, uint
             slide_run(q->run100_long, r, old_long, n);
         }
         if (recompute) {
-            size_t rows = q->hops_seen < (uint64_t)k->len ? (size_t)q->hops_seen : (size_t)k->len;
-            memset(run, 0, n * sizeof *run);
-            for (size_t j = 0; j < rows; j++) {
-                const float *src = row(q, c, hop - j);
-                for (size_t i = 0; i < n; i++)
-                    run[i] += src[i];
-            }
+            resum_rows(q, c, hop, k->len, run);
             if (c == 0) {
-                size_t rows_s = q->hops_seen < (uint64_t)q->cls[1].len ? (size_t)q->hops_seen
-                                                                       : (size_t)q->cls[1].len;
-                memset(q->run100_short, 0, n * sizeof(float));
-                for (size_t j = 0; j < rows_s; j++) {
-                    const float *src = row(q, 0, hop - j);
-                    for (size_t i = 0; i < n; i++)
-                        q->run100_short[i] += src[i];
-                }
-                size_t rows_l = q->hops_seen < (uint64_t)k->long_len ? (size_t)q->hops_seen
-                                                                      : (size_t)k->long_len;
-                memset(q->run100_long, 0, n * sizeof(float));
-                for (size_t j = 0; j < rows_l; j++) {
-                    const float *src = row(q, 0, hop - j);
-                    for (size_t i = 0; i < n; i++)
-                        q->run100_long[i] += src[i];
-                }
+                resum_rows(q, 0, hop, q->cls[1].len, q->run100_short);
+                resum_rows(q, 0, hop, k->long_len, q->run100_long);
             }
         }
     }
