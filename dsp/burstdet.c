@@ -501,8 +501,10 @@ static size_t find_candidates(burstdet_t *q, int c, uint64_t hop_now)
             }
             if (lr[i] < thr_l)
                 continue;
-            /* on now, not the fading memory of a burst whose track just closed */
-            if (run[i] < q->thr_low_weak * (double)k->width * k->len)
+            /* on now, not the fading memory of a burst whose track just closed; and weak: a
+               burst the short box sees over the threshold is the short box's (its track
+               blocks this one anyway) */
+            if (run[i] < q->thr_low_weak * (double)k->width * k->len || run[i] >= thr_sum)
                 continue;
             bool peak = true;
             for (int d = 1; d <= k->half && peak; d++) {
