@@ -49,6 +49,16 @@ static void on_message(const rx_message_t *m, void *user)
     s->n++;
 }
 
+/* 1 when s got a message since it held `before`: exactly one, and it is m; else 0. */
+static int got_message(const sink_t *s, int before, const ul_message_t *m)
+{
+    if (s->n == before)
+        return 0;
+    assert_int_equal(s->n, before + 1);
+    assert_true(ul_message_equal(&s->m[before % MAXMSG].msg, m));
+    return 1;
+}
+
 static ul_message_t make_msg(uint32_t id, uint16_t mc, size_t plen, bool bf)
 {
     ul_message_t m;
@@ -536,16 +546,8 @@ static void test_joint_coherent_fallback(void **state)
         advance(q0, 100.0 * t + 60);
         advance(q1, 100.0 * t + 60);
         advance(q2, 100.0 * t + 60);
-        if (s0.n > n0) {
-            assert_int_equal(s0.n, n0 + 1);
-            assert_true(ul_message_equal(&s0.m[n0 % MAXMSG].msg, &m));
-            ok0++;
-        }
-        if (s1.n > n1) {
-            assert_int_equal(s1.n, n1 + 1);
-            assert_true(ul_message_equal(&s1.m[n1 % MAXMSG].msg, &m));
-            ok1++;
-        }
+        ok0 += got_message(&s0, n0, &m);
+        ok1 += got_message(&s1, n1, &m);
         s0.n = s1.n = s2.n = 0; /* the sink keeps MAXMSG messages */
     }
     assembler_stats_t st1, st2;
@@ -632,11 +634,7 @@ static void test_unread_replicas(void **state)
         }
         advance(q1, 100.0 * t + 60);
         advance(q2, 100.0 * t + 60);
-        if (s1.n > n1) {
-            assert_int_equal(s1.n, n1 + 1);
-            assert_true(ul_message_equal(&s1.m[n1 % MAXMSG].msg, &m));
-            ok++;
-        }
+        ok += got_message(&s1, n1, &m);
         assert_int_equal(s2.n, 0);
         s1.n = s2.n = 0;
     }
