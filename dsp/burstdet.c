@@ -276,13 +276,13 @@ burstdet_t *burstdet_create(const burstdet_config_t *cfg)
     q->thr = pow(10, thr_db / 10);
     q->thr_low = 1 + (q->thr - 1) * HYSTERESIS;
     q->thr_low_weak = 1 + (q->thr - 1) * WEAK_HYSTERESIS;
+    q->thr_long = 1 + (q->thr - 1) * LONG_EXCESS;
     q->nbins = cfg->nbins;
     class_setup(&q->cls[0], 100, cfg->bin_hz, cfg->hop_s);
     class_setup(&q->cls[1], 600, cfg->bin_hz, cfg->hop_s);
     q->prefix = malloc((q->nbins + 1) * sizeof *q->prefix);
     q->run100_short = calloc(q->nbins, sizeof *q->run100_short);
     q->run100_long = calloc(q->nbins, sizeof *q->run100_long);
-    q->thr_long = 1 + (q->thr - 1) * LONG_EXCESS;
     q->cands = malloc(2 * q->nbins * sizeof *q->cands);
     for (int c = 0; c < NCLASS; c++) {
         int lmax = q->cls[c].len > q->cls[c].long_len ? q->cls[c].len : q->cls[c].long_len;

@@ -480,8 +480,9 @@ static void cand_insert(carrier_cand_t *c, int *nc, int cap, carrier_cand_t cand
  * (capacity ncap), every line's strongest bin also goes to the candidate list, its drift
  * offset by d_base (a tone weaker than a noise peak along most lines still wins the
  * lines near its own drift). */
-static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim, double *F_out, double *D_out, carrier_cand_t *cand, int *ncand,
-                           int ncap, double d_base)
+static double drift_search(demod_t *q, size_t nseg, double t_ref, double dstep, int nd, int lim,
+                           double *F_out, double *D_out, carrier_cand_t *cand, int *ncand, int ncap,
+                           double d_base)
 {
     const int nf = NFFT;
     const int nb = lim >= nf / 2 ? nf : 2 * lim + 1; /* bins summed */

@@ -102,18 +102,20 @@ typedef struct {
     double reach_below_db; /* ... when the detector's SNR is under this (BR100: waiting
                               for the longest frame would delay strong short frames by up
                               to 1 s) */
+    double weak_time_err_s; /* the same for tracks seen under WEAK_TIME_MAX_SNR_DB: a BR100
+                               burst the detector barely saw (long-box tracks, 0-3 dB) has
+                               its start found up to ~0.6 s off (BURSTDET_SWEEP at 0 dB);
+                               whole receiver, BR100 messages at 1 dB: 44 % lost instead of
+                               ~49 %. BR600 starts stay within ~0.12 s (a wider search
+                               there cost BR600 messages 0.17 dB) */
 } class_geom_t;
 
 static const class_geom_t geom[NCLASS] = {
-    {100, 64, 300, 700, 5.2, 0.08, 210.0 / 100, 8.0},
-    {600, 384, 1500, 4000, 1.2, 0.04, 210.0 / 600, 1e9},
+    {100, 64, 300, 700, 5.2, 0.08, 210.0 / 100, 8.0, 0.4},
+    {600, 384, 1500, 4000, 1.2, 0.04, 210.0 / 600, 1e9, 0.08},
 };
 
-/* BR100 tracks the detector saw under this SNR get a start search of +-WEAK_TIME_ERR_S
- * (whole receiver, BR100 messages at 1 dB: 44 % lost instead of ~49 % with the long-box
- * detector alone). */
 #define WEAK_TIME_MAX_SNR_DB 4.0
-#define WEAK_TIME_ERR_S 0.4
 
 /* How far beyond the detector's start a snippet must reach (seconds). */
 static double snippet_reach_s(const class_geom_t *g, const burstdet_event_t *e)
@@ -746,11 +748,9 @@ static void finalize(rx_t *q, int c, slot_t *s)
     double w0 = (double)s->first_hop * q->hop + extractor_offset(q->ex[c]);
     double start_w = (e->start_hop + 1) * q->hop, end_w = (e->end_hop + 1) * q->hop;
     double sym = extractor_rate(q->ex[c]) / g->baud; /* samples per symbol (16) */
-    double err_s = e->snr_db >= 7 ? g->time_err_s : 2 * g->time_err_s;
-    /* a BR100 burst the detector barely saw (long-box tracks, 0-3 dB) has its start found
-       up to ~0.6 s off (BURSTDET_SWEEP at 0 dB) */
-    if (c == 0 && e->snr_db < WEAK_TIME_MAX_SNR_DB)
-        err_s = WEAK_TIME_ERR_S;
+    double err_s = e->snr_db >= 7                      ? g->time_err_s
+                   : e->snr_db >= WEAK_TIME_MAX_SNR_DB ? 2 * g->time_err_s
+                                                       : g->weak_time_err_s;
     double unc = fmax(4 * sym, err_s * extractor_rate(q->ex[c]));
     double margin = unc + 2 * sym;
     double j_start = (start_w - w0) / step, j_end = (end_w - w0) / step;
