@@ -161,7 +161,10 @@ int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *use
     if (max_trials < 1 || io->status != ULDEC_REJECT_CRC || !io->body_valid || io->body_bits == 0 ||
         io->body_bits > UL_CODE_MAX_BITS)
         return 0;
+    const ul_frame_t fr = io->frame;
     const size_t nb = io->body_bits;
+    if (fr.rank < 1 || fr.rank > 3 || ul_body_bits(fr.container_len) != nb)
+        return UL_ERR_ARG;
     chase_event_t ev[ULDECODE_CHASE_EVENTS];
     int ne = 0;
     uint8_t hard[UL_CODE_MAX_BITS / 8] = {0};
@@ -184,10 +187,6 @@ int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *use
                 pat[np++] = (chase_pattern_t){
                     .cost = ev[a].cost + ev[b].cost, .a = (int16_t)a, .b = (int16_t)b};
     }
-    qsort(pat, (size_t)np, sizeof pat[0], pattern_order);
-    const ul_frame_t fr = io->frame;
-    if (fr.rank < 1 || fr.rank > 3 || ul_body_bits(fr.container_len) != nb)
-        return UL_ERR_ARG;
     const uint8_t zero[UL_CODE_MAX_BITS / 8] = {0};
     const uint16_t s0 = syndrome(fr.rank, zero, nb, fr.container_len);
     const uint16_t s_hard = syndrome(fr.rank, hard, nb, fr.container_len);
@@ -197,16 +196,25 @@ int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *use
         flip_event(e, &ev[i]);
         s_ev[i] = (uint16_t)(syndrome(fr.rank, e, nb, fr.container_len) ^ s0);
     }
-    int ntry = np < max_trials ? np : max_trials;
-    for (int t = 0; t < ntry; t++) {
-        uint16_t s = (uint16_t)(s_hard ^ s_ev[pat[t].a] ^ (pat[t].b >= 0 ? s_ev[pat[t].b] : 0));
-        if (s != 0)
-            continue; /* the CRC fails: no need to un-code it */
+    /* The budget is the max_trials cheapest patterns; only those whose CRC checks (a few,
+       often none) are ranked among all and tried, cheapest first. */
+    chase_pattern_t ok[ULDECODE_CHASE_MAX_TRIALS];
+    int nok = 0;
+    for (int t = 0; t < np; t++)
+        if ((s_hard ^ s_ev[pat[t].a] ^ (pat[t].b >= 0 ? s_ev[pat[t].b] : 0)) == 0) {
+            int rank = 0;
+            for (int u = 0; u < np && rank < max_trials; u++)
+                rank += pattern_order(&pat[u], &pat[t]) < 0;
+            if (rank < max_trials)
+                ok[nok++] = pat[t];
+        }
+    qsort(ok, (size_t)nok, sizeof ok[0], pattern_order);
+    for (int t = 0; t < nok; t++) {
         uint8_t coded[UL_CODE_MAX_BITS / 8], body[UL_CODE_MAX_BITS / 8];
         memcpy(coded, hard, sizeof coded);
-        flip_event(coded, &ev[pat[t].a]);
-        if (pat[t].b >= 0)
-            flip_event(coded, &ev[pat[t].b]);
+        flip_event(coded, &ev[ok[t].a]);
+        if (ok[t].b >= 0)
+            flip_event(coded, &ev[ok[t].b]);
         if (ul_code_decode_hard(fr.rank, coded, body, nb) < 0)
             return UL_ERR_ARG;
         ul_frame_t f = fr;
@@ -218,7 +226,7 @@ int uldecode_chase_with(uldecode_result_t *io, uldecode_key_fn key_of, void *use
             continue;
         io->frame = f;
         io->status = ULDEC_OK;
-        io->corrected_bits = ev[pat[t].a].width + (pat[t].b >= 0 ? ev[pat[t].b].width : 0);
+        io->corrected_bits = ev[ok[t].a].width + (ok[t].b >= 0 ? ev[ok[t].b].width : 0);
         return io->corrected_bits;
     }
     return 0;
