@@ -15,10 +15,8 @@
 #define DEFAULT_JOINT_ATTEMPTS 16
 #define DEFAULT_MIN_ORPHAN_SNR_DB -1.0
 #define MAX_CANDIDATES 8 /* orphans considered per other rank when forming groups */
-/* Unread bursts (assembler_push_unread): symbols kept around the demodulator's start,
- * candidates tried per missing rank, orphans re-examined when one arrives. */
-#define UNREAD_SLACK ASSEMBLER_UNREAD_SLACK
-#define UNREAD_SYMS ASSEMBLER_UNREAD_SYMBOLS
+/* Unread bursts (assembler_push_unread): candidates tried per missing rank, orphans
+ * re-examined when one arrives. */
 #define UNREAD_PER_RANK 2
 #define UNREAD_T_LF_TYPICAL_GAP_S 2.0 /* RC3/RC5: gaps are only bounded by T_LF */
 #define UNREAD_ORPHANS 2
@@ -45,7 +43,7 @@ typedef struct {
 typedef struct {
     bool used;
     rx_frame_t f; /* radio fields; frame unset */
-    float complex sym[UNREAD_SYMS];
+    float complex sym[ASSEMBLER_UNREAD_SYMBOLS];
     size_t nsym, first; /* symbols held; the demodulator's first preamble symbol in sym */
     double expire_s;
     uint64_t seq;
@@ -447,7 +445,7 @@ static bool coherent_decode(assembler_t *q, const float complex *const y[3], con
  * pass UL-AUTH in try_joint; each attempt checks up to 16 candidates with the CRC, so
  * without AUTH it would let garbage through 4 times as often as the Viterbi path). The
  * group alone first (when it has two members or more), then with unread bursts in the
- * ranks it lacks, each aligned on that rank's preamble + FT within UNREAD_SLACK symbols of
+ * ranks it lacks, each aligned on that rank's preamble + FT within ASSEMBLER_UNREAD_SLACK of
  * its demodulator's start. used[r]: the unread burst the result took as rank r + 1. */
 static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_frame_t *out,
                          unread_t *used[3])
@@ -486,9 +484,9 @@ static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_fra
     for (int r = 0; r < 3; r++)
         for (int i = 0; i < nc[r]; i++) {
             const unread_t *u = cand[r][i];
-            size_t lo = u->first > UNREAD_SLACK ? u->first - UNREAD_SLACK : 0;
-            long k =
-                ul_joint_align(u->sym, u->nsym, lo, u->first + UNREAD_SLACK, r + 1, clen, control);
+            size_t lo = u->first > ASSEMBLER_UNREAD_SLACK ? u->first - ASSEMBLER_UNREAD_SLACK : 0;
+            long k = ul_joint_align(u->sym, u->nsym, lo, u->first + ASSEMBLER_UNREAD_SLACK, r + 1,
+                                    clen, control);
             at[r][i] = k >= 0 && (size_t)k + need <= u->nsym ? u->sym + k : NULL;
         }
     /* combinations (-1: the rank stays missing), no burst in two ranks; the fullest first,
@@ -774,8 +772,8 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
     u->f = *f;
     memset(&u->f.frame, 0, sizeof u->f.frame);
     u->seq = q->seq++;
-    size_t lo = first > UNREAD_SLACK ? first - UNREAD_SLACK : 0;
-    size_t n = nsym - lo < UNREAD_SYMS ? nsym - lo : UNREAD_SYMS;
+    size_t lo = first > ASSEMBLER_UNREAD_SLACK ? first - ASSEMBLER_UNREAD_SLACK : 0;
+    size_t n = nsym - lo < ASSEMBLER_UNREAD_SYMBOLS ? nsym - lo : ASSEMBLER_UNREAD_SYMBOLS;
     for (size_t i = 0; i < n; i++) /* non-finite values: erasures */
         u->sym[i] =
             isfinite(crealf(sym[lo + i])) && isfinite(cimagf(sym[lo + i])) ? sym[lo + i] : 0.0f;

@@ -1769,7 +1769,8 @@ static int cmd_false_frames(int argc, char **argv)
     printf("  %-34s %llu\n", "FT unreadable", (unsigned long long)res.st.frames_ft_bad);
     printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
     printf("  %-34s %llu\n", "CRC-valid frames (all false)", (unsigned long long)res.st.frames_ok);
-    printf("  %-34s %llu\n", "  of them corrected (chase)", (unsigned long long)res.st.frames_corrected);
+    printf("  %-34s %llu\n", "  of them corrected (chase)",
+           (unsigned long long)res.st.frames_corrected);
     printf("  %-34s %llu (%llu combined)\n", "messages (all false)",
            (unsigned long long)res.st.messages, (unsigned long long)res.st.messages_combined);
     printf("  %-34s %.1f x real time\n", "receiver speed", (double)res.samples / res.cpu_s / rate);
@@ -1780,7 +1781,8 @@ static int cmd_false_frames(int argc, char **argv)
             snprintf(hex + 2 * k, 3, "%02X", d->container[k]);
         hex[2 * (d->container_len < UL_MAX_CONTAINER_BYTES ? d->container_len
                                                            : UL_MAX_CONTAINER_BYTES)] = 0;
-        printf("# false frame: %.3f s, %+.1f Hz, BR%d rank %d, SNR %.1f dB, ID %08X, container %s\n",
+        printf("# false frame: %.3f s, %+.1f Hz, BR%d rank %d, SNR %.1f dB, ID %08X, "
+               "container %s\n",
                d->t_start_s, d->freq_hz, d->baud, d->rank, d->snr_db, (unsigned)d->ep_id, hex);
     }
     printf("\n## Targets\n  no false frames in 1 hour of noise and interferers: "
@@ -2179,7 +2181,8 @@ static int cmd_sensitivity(int argc, char **argv)
             g_verbose = true;
             break;
         case 'C':
-            g_chase_trials = (int)parse_long(optarg, 0, ULDECODE_CHASE_MAX_TRIALS, "--chase-trials");
+            g_chase_trials =
+                (int)parse_long(optarg, 0, ULDECODE_CHASE_MAX_TRIALS, "--chase-trials");
             break;
         case 'T':
             g_threshold_db = parse_double(optarg, 0.5, 30, "--threshold-db");
