@@ -123,7 +123,11 @@ static const char usage_text[] =
     "three-replica\n"
     "                         runs: each replica of a lost message (carrier, drift "
     "and start\n"
-    "                         errors of the demodulator)\n"
+    "                         errors of the demodulator); --pipeline three-replica "
+    "runs: each\n"
+    "                         replica of a lost message (decoded; why not, with the "
+    "detector's\n"
+    "                         and the demodulator's errors; or no track)\n"
     "\n"
     "throughput: samples per second through the whole receiver on one core "
     "versus real\n"
@@ -545,7 +549,7 @@ static bool joint_coherent_recovers(bench_rx_t *b, const burst_outcome_t outs[3]
 }
 
 /* --verbose: print what was around every lost burst (sensitivity --pipeline), and what
- * the demodulator made of each replica of a lost message (direct three-replica runs). */
+ * became of each replica of a lost message (three-replica runs, direct or --pipeline). */
 static bool g_verbose;
 
 /* One line per replica: the demodulator's outcome and its errors against the truth
@@ -829,6 +833,15 @@ typedef struct {
 } decoded_t;
 
 typedef struct {
+    double t_start_s, t_end_s; /* detector's */
+    double freq_hz;            /* detector's */
+    int baud;
+    rx_undecoded_t reason;
+    bool soft;                         /* sync found: the fields below are the demodulator's */
+    double soft_t_start_s, soft_freq_hz;
+} undecoded_t;
+
+typedef struct {
     truth_burst_t *truth;
     size_t ntruth, cap_truth;
     decoded_t *dec;
@@ -836,6 +849,9 @@ typedef struct {
     ul_message_t *msgs; /* messages out of rx */
     bool *combined;     /* ... recovered only by joint decoding */
     size_t nmsgs, cap_msgs, cap_comb;
+    undecoded_t *und; /* with --verbose: bursts the receiver accepted and did not decode */
+    size_t nund, cap_und;
+    double rate_sps;
 } run_log_t;
 
 static void *grow(void *p, size_t *cap, size_t need, size_t size)
@@ -882,9 +898,24 @@ static void log_message(const rx_message_t *m, void *user)
     l->msgs[l->nmsgs++] = m->msg;
 }
 
+static void log_undecoded(const rx_burst_t *b, void *user)
+{
+    run_log_t *l = user;
+    l->und = grow(l->und, &l->cap_und, l->nund + 1, sizeof *l->und);
+    undecoded_t *u = &l->und[l->nund++];
+    u->t_start_s = (double)b->sample_start / l->rate_sps;
+    u->t_end_s = (double)b->sample_end / l->rate_sps;
+    u->freq_hz = b->freq_hz;
+    u->baud = b->baud;
+    u->reason = b->reason;
+    u->soft = b->soft != NULL;
+    u->soft_t_start_s = b->soft ? b->soft->t_start_s : 0;
+    u->soft_freq_hz = b->soft ? b->soft->freq_hz : 0;
+}
+
 static void run_log_clear(run_log_t *l)
 {
-    l->ntruth = l->ndec = l->nmsgs = 0;
+    l->ntruth = l->ndec = l->nmsgs = l->nund = 0;
 }
 
 static void run_log_free(run_log_t *l)
@@ -893,6 +924,7 @@ static void run_log_free(run_log_t *l)
     free(l->dec);
     free(l->msgs);
     free(l->combined);
+    free(l->und);
 }
 
 static synth_t *new_synth(double rate, double seconds, uint64_t seed)
@@ -1020,7 +1052,9 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
                        .chase_trials = g_chase_trials > 0 ? g_chase_trials : -1,
                        .on_frame = log_frame,
                        .on_message = log_message,
+                       .on_undecoded = g_verbose ? log_undecoded : NULL,
                        .user = l};
+    l->rate_sps = rate;
     rx_t *rx = rx_create(&cfg);
     if (!rx) {
         fprintf(stderr, "sigfox-bench: rx_create failed\n");
@@ -1796,6 +1830,44 @@ static int cmd_false_frames(int argc, char **argv)
     return 0;
 }
 
+/* --pipeline --combined-only --verbose: what became of each replica of a lost message:
+ * decoded, accepted by the detector and not decoded (the detector's start, end and carrier
+ * errors; with a sync, the demodulator's), or no track reported at all. */
+static void print_lost_replicas(const run_log_t *l, const truth_burst_t *tb)
+{
+    const double centre = rc_get(1)->ul_center_hz;
+    for (int k = 0; k < 3; k++) {
+        const truth_burst_t *t = &tb[k];
+        printf("  lost message BR%d %s rank %d t %.3f-%.3f f %+.0f Hz: ", t->baud,
+               sim_payload_class_name(t->cls), t->rank, t->t_start_s, t->t_end_s,
+               t->freq_hz - centre);
+        if (t->matched) {
+            printf("decoded\n");
+            continue;
+        }
+        const undecoded_t *best = NULL;
+        for (size_t j = 0; j < l->nund; j++) {
+            const undecoded_t *u = &l->und[j];
+            if (u->t_start_s < t->t_end_s && t->t_start_s < u->t_end_s &&
+                fabs(u->freq_hz - t->freq_hz) < 2.0 * t->baud &&
+                (!best || fabs(u->freq_hz - t->freq_hz) < fabs(best->freq_hz - t->freq_hz)))
+                best = u;
+        }
+        if (!best) {
+            printf("no track (not found, or rejected by the detector or the preamble check)\n");
+            continue;
+        }
+        printf("%s BR%d, detector start %+.3f s end %+.3f s carrier %+.1f Hz",
+               rx_undecoded_name(best->reason), best->baud, best->t_start_s - t->t_start_s,
+               best->t_end_s - t->t_end_s, best->freq_hz - t->freq_hz);
+        if (best->soft)
+            printf("; demodulator start %+.1f symbols carrier %+.1f Hz",
+                   (best->soft_t_start_s - t->t_start_s) * t->baud,
+                   best->soft_freq_hz - t->freq_hz);
+        printf("\n");
+    }
+}
+
 /* Sensitivity through the whole receiver. Eight lanes in time, each a sequence of frames
  * (or 3-replica messages) one after the other, so eight are on air at once; every burst,
  * every replica included, at a carrier uniformly random over the band (two can follow
@@ -1923,6 +1995,8 @@ static void run_pipeline_point(uint64_t seed, const int *bauds, int nbaud, int c
             }
         }
     } else {
+        size_t matched = 0;
+        match_frames(&l, &matched, NULL);
         for (long i = 0; i < total; i++) {
             point_t *pt = pts[pl[i].bi];
             bool ok = false;
@@ -1936,6 +2010,8 @@ static void run_pipeline_point(uint64_t seed, const int *bauds, int nbaud, int c
             if (!ok) {
                 pt->msg_errors++;
                 pt->cls_msg_errors[pl[i].cls]++;
+                if (g_verbose)
+                    print_lost_replicas(&l, &l.truth[3 * i]);
             }
         }
     }
