@@ -8,8 +8,8 @@
  *   BR100   ~125 Hz (5 @25 Hz)   ~0.2 s (10 hops)    150-250 Hz from the centre
  *   BR600   ~525 Hz (21)         ~0.1 s (5 hops)     650-1150 Hz from the centre
  *
- * A bin whose box mean exceeds the threshold (dB over the floor) and is a local maximum
- * is a candidate (BR100 also: a 0.6 s box over 60 % of the threshold's excess, whose
+ * A bin whose box mean exceeds the threshold (dB over the floor; BR600 boxes, twice the
+ * cells, 80 % of its excess) and is a local maximum is a candidate (BR100 also: a 0.6 s box over 60 % of the threshold's excess, whose
  * short box is at the weak keep level now and whose oldest part is not far stronger
  * than now: weak bursts, 0-3 dB); it is dropped when both flanks carry at least a third of its excess
  * (a wider signal: BR600 seen by the BR100 box, FSK interferers), and a BR600 candidate
@@ -113,7 +113,8 @@ typedef struct {
     size_t fft_len;      /* channelizer N, for power in |x|^2 units */
     long bin_lo;         /* signed bin of the first analysed bin */
     size_t nbins;        /* analysed bins */
-    double threshold_db; /* box mean over the floor, 0: BURSTDET_DEFAULT_THRESHOLD_DB */
+    double threshold_db; /* box mean over the floor, 0: BURSTDET_DEFAULT_THRESHOLD_DB (BR600
+                            boxes open at BR600_EXCESS of its excess, burstdet.c) */
     size_t max_tracks;   /* open tracks per class, 0: 256 */
     bool disable_br100;
     bool disable_br600;
