@@ -82,6 +82,11 @@ static const char usage_text[] =
     "(0, 1]\n"
     "                         (default 1, the synthesizer's; the receiver "
     "assumes 1)\n"
+    "  --start-window S       direct runs: the demodulator searches the start "
+    "within +-S\n"
+    "                         symbols (default 3; the receiver searches +-40 for "
+    "weak BR100\n"
+    "                         tracks), with as much more noise before the burst\n"
     "  --plot FILE.png        draw the curves with gnuplot\n"
     "  --reference            message loss of three replicas at symbol level (known\n"
     "                         positions and timing, no demodulator) for four decoders:\n"
@@ -319,6 +324,7 @@ typedef struct {
     demod_t *demod[2]; /* 100, 600 baud */
     float complex *x;
     double reversal_tx;
+    double start_window; /* --start-window, symbols */
     double cpu_demod_s;
     long bursts;
     bool joint_coherent; /* --joint-coherent: messages the assembler loses go through
@@ -394,7 +400,7 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
     p.ramp_symbols = prng_uniform(r) * ramp_max;
     p.reversal_symbols = b->reversal_tx;
     size_t blen = dbpsk_burst_length(&p, nbits);
-    double pre = (6.0 + 2.0 * prng_uniform(r)) * DEMOD_SPS;
+    double pre = (6.0 + 2.0 * prng_uniform(r) + (b->start_window - 3.0)) * DEMOD_SPS;
     size_t n = (size_t)pre + blen + 4 * DEMOD_SPS;
     if (blen == 0 || n > MAX_SNIPPET)
         return -1;
@@ -410,7 +416,7 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
     }
     double start = pre + dbpsk_burst_data_offset(&p);
     demod_hint_t h = {.start_sample = start + (2 * prng_uniform(r) - 1) * 2 * DEMOD_SPS,
-                      .start_uncertainty = 3 * DEMOD_SPS};
+                      .start_uncertainty = b->start_window * DEMOD_SPS};
     float soft[MAX_SNIPPET / DEMOD_SPS];
     double t0 = cpu_seconds();
     int nout = demod_process(b->demod[baud == 600], b->x, n, &h, soft, sizeof soft / sizeof soft[0],
@@ -2216,6 +2222,7 @@ static int cmd_sensitivity(int argc, char **argv)
     uint64_t seed = 1;
     bool single = true, combined = true;
     double reversal_tx = 1.0;
+    double start_window = 3.0;
     const char *plot = NULL;
     bool pipeline = false;
     int payloads = -1; /* 1: classes, 0: random bytes, -1: classes with --pipeline */
@@ -2240,6 +2247,7 @@ static int cmd_sensitivity(int argc, char **argv)
                                          {"single-only", no_argument, 0, '1'},
                                          {"combined-only", no_argument, 0, '3'},
                                          {"reversal-tx", required_argument, 0, 'w'},
+                                         {"start-window", required_argument, 0, 'S'},
                                          {"plot", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -2307,6 +2315,9 @@ static int cmd_sensitivity(int argc, char **argv)
         case 'w':
             reversal_tx = parse_double(optarg, 0.01, 1.0, "--reversal-tx");
             break;
+        case 'S':
+            start_window = parse_double(optarg, 3.0, 60.0, "--start-window");
+            break;
         case 'p':
             plot = optarg;
             break;
@@ -2352,12 +2363,15 @@ static int cmd_sensitivity(int argc, char **argv)
                           "their own sizes, 0-12 bytes)");
     if (payloads)
         nclen = 1, clens[0] = 0; /* one curve per baud: the mix of classes and sizes */
+    if ((pipeline || reference) && start_window != 3.0)
+        usage_error("%s", "--start-window applies to the direct runs only");
     if (pipeline && reversal_tx != 1.0)
         usage_error("%s", "--reversal-tx applies to the direct runs only (the synthesizer "
                           "chooses the dip width in --pipeline runs)");
     print_machine();
 
-    bench_rx_t b = {.reversal_tx = reversal_tx, .joint_coherent = joint_coherent};
+    bench_rx_t b = {
+        .reversal_tx = reversal_tx, .start_window = start_window, .joint_coherent = joint_coherent};
     demod_sync_t sync[DEMOD_MAX_SYNC_WORDS];
     size_t nsync = uldecode_sync_words(sync, DEMOD_MAX_SYNC_WORDS);
     for (int i = 0; i < 2; i++) {
@@ -2397,9 +2411,9 @@ static int cmd_sensitivity(int argc, char **argv)
                "(BR100) / "
                "+-100 Hz/s (BR600), random phase, rate error +-0.1 %%, lead/tail "
                "0-2, ramps, "
-               "detector start error +-2 symbols; transmitter dip width %.2f "
-               "symbols\n",
-               reversal_tx);
+               "detector start error +-2 symbols, searched within +-%.0f; transmitter dip "
+               "width %.2f symbols\n",
+               start_window, reversal_tx);
     int ncv = 0;
     double t_start = cpu_seconds();
     if (payloads) {
