@@ -1168,9 +1168,11 @@ static void track_phase(demod_t *q, size_t ns)
 
 /* Step 7: the candidate start ks in ks_lo..ks_hi whose preamble and sync word (of any
  * configured word; the preamble alone without) have the highest log-probability from the
- * first BCJR pass; its word index (-1: preamble only), score and the runner-up's score. */
-static void search_sync(const demod_t *q, long ks_lo, long ks_hi, uint32_t preamble_word,
-                        long *best_ks, int *best_w, double *best, double *second)
+ * first BCJR pass, less the start's log-prior prior_w (ks - k_exp)^2; its word index (-1:
+ * preamble only), score and the runner-up's score. */
+static void search_sync(const demod_t *q, long ks_lo, long ks_hi, double k_exp, double prior_w,
+                        uint32_t preamble_word, long *best_ks, int *best_w, double *best,
+                        double *second)
 {
     *best = -INFINITY;
     *second = -INFINITY;
@@ -1195,6 +1197,7 @@ static void search_sync(const demod_t *q, long ks_lo, long ks_hi, uint32_t pream
                 }
             }
         }
+        here -= prior_w * ((double)ks - k_exp) * ((double)ks - k_exp);
         if (here > *best) {
             *second = *best;
             *best = here;
@@ -1269,6 +1272,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         return DEMOD_ERR_SHORT;
     if (!isfinite(hint->start_sample) || !isfinite(hint->start_uncertainty) ||
         !isfinite(hint->end_sample) || hint->start_uncertainty < 0 ||
+        !isfinite(hint->start_sigma) || hint->start_sigma < 0 ||
         !isfinite(hint->freq_window_hz) || hint->freq_window_hz < 0 ||
         hint->start_sample < -hint->start_uncertainty || hint->start_sample >= (double)n ||
         hint->end_sample < 0 || hint->end_sample > (double)n)
@@ -1336,7 +1340,15 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     long best_ks;
     int best_w;
     const uint32_t preamble_word = 0x55555u << (DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS);
-    search_sync(q, ks_lo, ks_hi, preamble_word, &best_ks, &best_w, &best, &second);
+    /* log of the start's prior (hint->start_sigma), per squared symbol from k_exp: over a
+       wide window at low SNR a position in the body, where random bits match the sync
+       word about as well as the true sync's few wrong bits, otherwise wins as often as
+       any other */
+    double prior_w = hint->start_sigma > 0
+                         ? 0.5 * (tsym / hint->start_sigma) * (tsym / hint->start_sigma)
+                         : 0.0;
+    search_sync(q, ks_lo, ks_hi, k_exp, prior_w, preamble_word, &best_ks, &best_w, &best,
+                &second);
     const uint32_t word = best_w >= 0 ? q->sync[best_w].word : preamble_word;
     const int nsyncbits = best_w >= 0 ? DEMOD_SYNC_BITS : DEMOD_PREAMBLE_BITS;
     int errors = 0;

@@ -88,6 +88,9 @@ typedef struct {
 typedef struct {
     double start_sample;      /* expected start of the first preamble symbol */
     double start_uncertainty; /* ± samples around start_sample to search (>= 0) */
+    double start_sigma;       /* > 0: the start is Gaussian around start_sample with this
+                                 spread (samples), and the sync search weighs each
+                                 position by it; 0: every position in the window alike */
     double end_sample;        /* expected end of the burst; 0: the end of the snippet */
     double freq_window_hz;    /* carrier searched within ± this of the snippet's centre;
                                  0: the whole ±baud (a second burst close to the first

@@ -420,6 +420,34 @@ static void test_wide_start_window(void **state)
     demod_destroy(q);
 }
 
+/* A start prior (start_sigma) must not pull a clear burst away from its true start at the
+ * edge of a wide window: 10 dB, window +-40 symbols, sigma 10 symbols, the burst 30-38
+ * symbols from the hint (3-3.8 sigma, 4.5-7.2 nats of prior against it). */
+static void test_start_prior_edge(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 0x5EED0011, 0);
+    demod_t *q = make_demod(100);
+    for (int t = 0; t < 20; t++) {
+        burst_case_t c = {.baud = 100,
+                          .ebn0_db = 10.0,
+                          .container_len = 12,
+                          .rank = 1 + t % 3,
+                          .uncertainty_symbols = 40};
+        c.freq_baud = urand() - 0.5;
+        c.drift_hz_s = (2 * urand() - 1) * 30;
+        c.baud_error_ppm = (2 * urand() - 1) * 1000;
+        double off = 30 + 8 * urand();
+        c.hint_error_samples = (t % 2 ? off : -off) * DEMOD_SPS;
+        make_burst(&c, &burst);
+        burst.hint.start_sigma = 10 * DEMOD_SPS;
+        demod_result_t res;
+        assert_true(run_one(q, &burst, &res));
+        assert_true(fabs(res.start_sample - burst.true_start) < 2.0);
+    }
+    demod_destroy(q);
+}
+
 /* Near-far: a neighbour 3 baud away and 20 dB stronger (inside the extractor's transition
  * band) must not capture the carrier estimate. */
 static void test_strong_neighbour(void **state)
@@ -594,6 +622,10 @@ static void test_bad_arguments(void **state)
     assert_int_equal(demod_process(q, x, 4000, &bh, soft, 16, &res), DEMOD_ERR_ARG);
     bh = (demod_hint_t){.start_sample = 5000};
     assert_int_equal(demod_process(q, x, 4000, &bh, soft, 16, &res), DEMOD_ERR_ARG);
+    bh = (demod_hint_t){.start_sample = 100, .start_uncertainty = 48, .start_sigma = -1};
+    assert_int_equal(demod_process(q, x, 4000, &bh, soft, 16, &res), DEMOD_ERR_ARG);
+    bh.start_sigma = NAN;
+    assert_int_equal(demod_process(q, x, 4000, &bh, soft, 16, &res), DEMOD_ERR_ARG);
     /* All-zero input: no crash, no sync or a harmless one. */
     int rc = demod_process(q, x, 4000, &h, soft, 16, &res);
     assert_true(rc == DEMOD_ERR_NOSYNC || rc >= 0);
@@ -612,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),     cmocka_unit_test(test_symbols_for_joint),
         cmocka_unit_test(test_weak_carrier_acquisition),
         cmocka_unit_test(test_carrier_list),
+        cmocka_unit_test(test_start_prior_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
