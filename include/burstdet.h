@@ -9,8 +9,9 @@
  *   BR600   ~525 Hz (21)         ~0.1 s (5 hops)     650-1150 Hz from the centre
  *
  * A bin whose box mean exceeds the threshold (dB over the floor; BR600 boxes, twice the
- * cells, 80 % of its excess) and is a local maximum is a candidate (BR100 also: a 0.6 s box over 60 % of the threshold's excess, whose
- * short box is at the weak keep level now and whose oldest part is not far stronger
+ * cells, 80 % of its excess) and is a local maximum is a candidate (BR100 also: a 0.6 s
+ * box over 60 % of the threshold's excess, whose short box is at the weak keep level now
+ * and whose oldest part is not far stronger
  * than now: weak bursts, 0-3 dB); it is dropped when both flanks carry at least a third of its excess
  * (a wider signal: BR600 seen by the BR100 box, FSK interferers), and a BR600 candidate
  * also when the centre 125 Hz hold most of its excess (a BR100 burst or a CW tone).

@@ -72,10 +72,18 @@
  * preamble bits wrong (a carrier without reversals gets ~half of them wrong; a frame at
  * 6 dB Eb/N0 has under 1 % bit errors there). */
 #define VERIFY_MAX_PREAMBLE_ERRORS 3
-/* ... and, with a key store, a track seen under this SNR is kept whenever its first
- * demodulation found a preamble + FT sync at all. There the width and on/off tests measure
- * the noise as much as the burst, and a preamble at 0-2 dB Eb/N0 has 4-9 of its 19 bits
- * wrong: at 1 dB a quarter of the BR100 tracks of real bursts (144 of 583, sigfox-bench
+/* ... unless it is a BR600 track wider than one burst (rms over this; one burst measures
+ * 150-205 Hz): two BR600 bursts 400-900 Hz apart on air together are one track that
+ * fails the width test (and the preamble check at the centroid between them). It then
+ * gets the multi-burst attempts and is kept if they decode a frame (in the mixed capacity
+ * scene, N = 100, such pairs were the most frequent remaining loss that a demodulator
+ * told where to look decodes). */
+#define PAIR_WIDTH_HZ 250.0
+/* A track that fails the preamble check (VERIFY_MAX_PREAMBLE_ERRORS) is still kept, with
+ * a key store, when the detector saw it under this SNR and its first demodulation found a
+ * preamble + FT sync at all. There the width and on/off tests measure the noise as much
+ * as the burst, and a preamble at 0-2 dB Eb/N0 has 4-9 of its 19 bits wrong: at 1 dB a
+ * quarter of the BR100 tracks of real bursts (144 of 583, sigfox-bench
  * sensitivity --pipeline --baud 100) failed the check above and took their replica out of
  * joint decoding. Nothing but CRC-valid frames and messages that pass UL-AUTH comes out
  * of such a track, so a weak tone kept this way costs demodulations, not false messages;
@@ -96,13 +104,6 @@
  * messages lost at 1 dB 100 / 76 -> 93 / 67 of 400 (sigfox-bench sensitivity --pipeline
  * --combined-only), false-frames unchanged (0 false, the same speed). */
 #define KEYED_MIN_ORPHAN_SNR_DB (-2.0)
-/* ... unless it is a BR600 track wider than one burst (rms over this; one burst measures
- * 150-205 Hz): two BR600 bursts 400-900 Hz apart on air together are one track that
- * fails the width test (and the preamble check at the centroid between them). It then
- * gets the multi-burst attempts and is kept if they decode a frame (in the mixed capacity
- * scene, N = 100, such pairs were the most frequent remaining loss that a demodulator
- * told where to look decodes). */
-#define PAIR_WIDTH_HZ 250.0
 /* Steady lines next to a burst (burstdet_event_t.line_bin, tonesub.h): searched within
  * +-1.5 bins of the detector's estimate; subtracted when the stretches before and after
  * the burst agree on the tone's amplitude within 30 %. */
@@ -847,8 +848,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
     keep_soft(q, c, &a, x0_w, f_det);
     first = a;
     double width_hz = e->width_bins * q->bin_hz;
-    bool weak_sync = q->cfg.keys && a.status != TRY_NOSYNC && e->snr_db >= VERIFY_WEAK_MIN_SNR_DB &&
-                     e->snr_db < VERIFY_WEAK_MAX_SNR_DB &&
+    bool weak_sync = q->cfg.keys && a.status != TRY_NOSYNC &&
+                     e->snr_db >= VERIFY_WEAK_MIN_SNR_DB && e->snr_db < VERIFY_WEAK_MAX_SNR_DB &&
                      a.res.snr_db >= VERIFY_WEAK_MIN_DEMOD_SNR_DB &&
                      a.res.snr_db < VERIFY_WEAK_MAX_SNR_DB;
     bool unverified =
