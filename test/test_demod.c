@@ -393,6 +393,17 @@ static void test_bit_errors(void **state)
     }
 }
 
+/* Renders case c, demodulates it with the start weighed by start_sigma (samples, 0: flat)
+ * and checks that the frame decodes from its true start. */
+static void assert_finds_start(demod_t *q, const burst_case_t *c, double start_sigma)
+{
+    make_burst(c, &burst);
+    burst.hint.start_sigma = start_sigma;
+    demod_result_t res;
+    assert_true(run_one(q, &burst, &res));
+    assert_true(fabs(res.start_sample - burst.true_start) < 2.0);
+}
+
 /* BR600 behind a detector with 20 ms time resolution: the start is known only to ±12
  * symbols, and the sync search must still find the one right position. */
 static void test_wide_start_window(void **state)
@@ -401,21 +412,11 @@ static void test_wide_start_window(void **state)
     prng_seed(&rng_state, 0x5EED0005, 0);
     demod_t *q = make_demod(600);
     for (int t = 0; t < 30; t++) {
-        burst_case_t c = {.baud = 600,
-                          .ebn0_db = 12.0,
-                          .container_len = 12,
-                          .rank = 1 + t % 3,
-                          .uncertainty_symbols = 12};
-        c.freq_baud = urand() - 0.5;
-        c.drift_hz_s = (2 * urand() - 1) * 100;
-        c.baud_error_ppm = (2 * urand() - 1) * 1000;
-        c.lead = (int)(urand() * 3);
-        c.tail = (int)(urand() * 3);
+        burst_case_t c = random_case(600, 12.0, 12, true);
+        c.rank = 1 + t % 3;
+        c.uncertainty_symbols = 12;
         c.hint_error_samples = (2 * urand() - 1) * 11.5 * DEMOD_SPS;
-        make_burst(&c, &burst);
-        demod_result_t res;
-        assert_true(run_one(q, &burst, &res));
-        assert_true(fabs(res.start_sample - burst.true_start) < 2.0);
+        assert_finds_start(q, &c, 0);
     }
     demod_destroy(q);
 }
@@ -429,21 +430,12 @@ static void test_start_prior_edge(void **state)
     prng_seed(&rng_state, 0x5EED0011, 0);
     demod_t *q = make_demod(100);
     for (int t = 0; t < 20; t++) {
-        burst_case_t c = {.baud = 100,
-                          .ebn0_db = 10.0,
-                          .container_len = 12,
-                          .rank = 1 + t % 3,
-                          .uncertainty_symbols = 40};
-        c.freq_baud = urand() - 0.5;
-        c.drift_hz_s = (2 * urand() - 1) * 30;
-        c.baud_error_ppm = (2 * urand() - 1) * 1000;
+        burst_case_t c = random_case(100, 10.0, 12, false);
+        c.rank = 1 + t % 3;
+        c.uncertainty_symbols = 40;
         double off = 30 + 8 * urand();
         c.hint_error_samples = (t % 2 ? off : -off) * DEMOD_SPS;
-        make_burst(&c, &burst);
-        burst.hint.start_sigma = 10 * DEMOD_SPS;
-        demod_result_t res;
-        assert_true(run_one(q, &burst, &res));
-        assert_true(fabs(res.start_sample - burst.true_start) < 2.0);
+        assert_finds_start(q, &c, 10 * DEMOD_SPS);
     }
     demod_destroy(q);
 }
