@@ -125,6 +125,7 @@ struct demod {
     float *u, *qd;       /* in-phase / quadrature after phase tracking */
     float *llr;          /* bit LLR per symbol (bit between k-1 and k) */
     float *lp1, *lp0;    /* log P(bit = 1), log P(bit = 0) */
+    double *sync_ll;     /* search_sync: each candidate start's score */
     double *fw;          /* BCJR forward metrics, 2 per symbol */
     int8_t *bh;          /* decided symbol signs */
     double complex *y2c; /* prefix sums of y² */
@@ -209,6 +210,7 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->llr = malloc(q->max_sym * sizeof *q->llr);
     q->lp1 = malloc(q->max_sym * sizeof *q->lp1);
     q->lp0 = malloc(q->max_sym * sizeof *q->lp0);
+    q->sync_ll = malloc(q->max_sym * sizeof *q->sync_ll);
     q->fw = malloc(2 * q->max_sym * sizeof *q->fw);
     q->bh = malloc(q->max_sym * sizeof *q->bh);
     q->y2c = malloc((q->max_sym + 1) * sizeof *q->y2c);
@@ -228,7 +230,7 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
     if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->zb || !q->r || !q->e || !q->y || !q->u ||
-        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->fw || !q->bh || !q->y2c || !q->spec ||
+        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->sync_ll || !q->fw || !q->bh || !q->y2c || !q->spec ||
         !q->acc || !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
@@ -308,6 +310,7 @@ void demod_destroy(demod_t *q)
     free(q->llr);
     free(q->lp1);
     free(q->lp0);
+    free(q->sync_ll);
     free(q->fw);
     free(q->bh);
     free(q->y2c);
@@ -1166,46 +1169,73 @@ static void track_phase(demod_t *q, size_t ns)
     }
 }
 
-/* Step 7: the candidate start ks in ks_lo..ks_hi whose preamble and sync word (of any
- * configured word; the preamble alone without) have the highest log-probability from the
- * first BCJR pass, less the start's log-prior prior_w (ks - k_exp)^2; its word index (-1:
- * preamble only), score and the runner-up's score. */
-static void search_sync(const demod_t *q, long ks_lo, long ks_hi, double k_exp, double prior_w,
+/* The log-probability from the first BCJR pass that the preamble and sync word (the best
+ * of the configured words; the preamble alone without) start at ks; *w: that word's
+ * index (-1: preamble only). */
+static double sync_loglik(const demod_t *q, long ks, uint32_t preamble_word, int *w)
+{
+    double pre = 0;
+    for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++)
+        pre += sync_bit(preamble_word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+    *w = -1;
+    if (q->nsync == 0)
+        return pre;
+    double here = -INFINITY;
+    for (size_t j = 0; j < q->nsync; j++) {
+        double s = pre;
+        for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
+            s += sync_bit(q->sync[j].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
+        if (s > here) {
+            here = s;
+            *w = (int)j;
+        }
+    }
+    return here;
+}
+
+/* Step 7: the candidate start ks in ks_lo..ks_hi whose preamble and sync word have the
+ * highest log-probability from the first BCJR pass, less the start's log-prior prior_w
+ * (ks - k_exp)^2; its word index (-1: preamble only), score and the runner-up's score.
+ * alt_ks[0..*nalt): the next best starts, each at least DEMOD_ALT_MIN_SYMBOLS from the
+ * winner and from one another, best first, with their scores in alt. */
+static void search_sync(demod_t *q, long ks_lo, long ks_hi, double k_exp, double prior_w,
                         uint32_t preamble_word, long *best_ks, int *best_w, double *best,
-                        double *second)
+                        double *second, long alt_ks[DEMOD_MAX_ALTS], double alt[DEMOD_MAX_ALTS],
+                        int *nalt)
 {
     *best = -INFINITY;
     *second = -INFINITY;
     *best_ks = -1;
     *best_w = -1;
     for (long ks = ks_lo; ks <= ks_hi; ks++) {
-        double pre = 0;
-        for (int i = 0; i < DEMOD_PREAMBLE_BITS; i++)
-            pre += sync_bit(preamble_word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
-        double here = -INFINITY;
-        int here_w = -1;
-        if (q->nsync == 0) {
-            here = pre;
-        } else {
-            for (size_t w = 0; w < q->nsync; w++) {
-                double s = pre;
-                for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
-                    s += sync_bit(q->sync[w].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
-                if (s > here) {
-                    here = s;
-                    here_w = (int)w;
-                }
-            }
-        }
-        here -= prior_w * ((double)ks - k_exp) * ((double)ks - k_exp);
+        int w;
+        double here = sync_loglik(q, ks, preamble_word, &w) -
+                      prior_w * ((double)ks - k_exp) * ((double)ks - k_exp);
+        q->sync_ll[ks] = here;
         if (here > *best) {
             *second = *best;
             *best = here;
             *best_ks = ks;
-            *best_w = here_w;
+            *best_w = w;
         } else if (here > *second) {
             *second = here;
         }
+    }
+    *nalt = 0;
+    while (*best_ks >= 0 && *nalt < DEMOD_MAX_ALTS) {
+        long pick = -1;
+        for (long ks = ks_lo; ks <= ks_hi; ks++) {
+            bool near = labs(ks - *best_ks) < DEMOD_ALT_MIN_SYMBOLS;
+            for (int i = 0; i < *nalt && !near; i++)
+                near = labs(ks - alt_ks[i]) < DEMOD_ALT_MIN_SYMBOLS;
+            if (!near && (pick < 0 || q->sync_ll[ks] > q->sync_ll[pick]))
+                pick = ks;
+        }
+        if (pick < 0 || !isfinite(q->sync_ll[pick]))
+            break;
+        alt_ks[*nalt] = pick;
+        alt[*nalt] = q->sync_ll[pick];
+        (*nalt)++;
     }
 }
 
@@ -1336,9 +1366,9 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     bcjr(q, w0, w1, a, q->rho, var);
     bit_logprobs(q, w0, w1);
 
-    double best, second;
-    long best_ks;
-    int best_w;
+    double best, second, alt[DEMOD_MAX_ALTS];
+    long best_ks, alt_ks[DEMOD_MAX_ALTS];
+    int best_w, nalt;
     const uint32_t preamble_word = 0x55555u << (DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS);
     /* log of the start's prior (hint->start_sigma), per squared symbol from k_exp: over a
        wide window at low SNR a position in the body, where random bits match the sync
@@ -1348,7 +1378,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
                          ? 0.5 * (tsym / hint->start_sigma) * (tsym / hint->start_sigma)
                          : 0.0;
     search_sync(q, ks_lo, ks_hi, k_exp, prior_w, preamble_word, &best_ks, &best_w, &best,
-                &second);
+                &second, alt_ks, alt, &nalt);
     const uint32_t word = best_w >= 0 ? q->sync[best_w].word : preamble_word;
     const int nsyncbits = best_w >= 0 ? DEMOD_SYNC_BITS : DEMOD_PREAMBLE_BITS;
     int errors = 0;
@@ -1405,6 +1435,11 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     res->sync_index = best_w;
     res->sync_errors = errors;
     res->sync_score = isfinite(second) ? best - second : best;
+    res->nalt = nalt;
+    for (int i = 0; i < nalt; i++) {
+        res->alt_start_sample[i] = c0 + (double)alt_ks[i] * tsym - tsym / 2.0;
+        res->alt_score[i] = best - alt[i];
+    }
     res->frame_bits = best_w >= 0 ? (size_t)(DEMOD_SYNC_BITS - DEMOD_PREAMBLE_BITS) + body : nout;
     q->last_ks = ks;
     q->last_ns = ns;

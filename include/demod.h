@@ -54,6 +54,11 @@
 /* Preamble length in bits (§3.12). */
 #define DEMOD_PREAMBLE_BITS 19
 #define DEMOD_MAX_SYNC_WORDS 32
+/* demod_result_t.alt_start_sample: at most this many runner-up starts, each at least
+ * DEMOD_ALT_MIN_SYMBOLS from the chosen start and from one another (a start one symbol
+ * off is the same sync, smeared) */
+#define DEMOD_MAX_ALTS 3
+#define DEMOD_ALT_MIN_SYMBOLS 2
 
 enum demod_error {
     DEMOD_OK = 0,
@@ -117,6 +122,10 @@ typedef struct {
     int sync_errors;         /* wrong sign decisions over the 32 sync bits */
     double sync_score;       /* log-likelihood of the chosen sync minus that of the
                                 best other position (> 0; small = ambiguous) */
+    int nalt;                /* runner-up starts in the window (<= DEMOD_MAX_ALTS) */
+    double alt_start_sample[DEMOD_MAX_ALTS]; /* best first, fractional samples */
+    double alt_score[DEMOD_MAX_ALTS];        /* the chosen sync's score (log-prior
+                                                included) minus each runner-up's, >= 0 */
     size_t frame_bits;       /* FT + body bits of the matched sync word (13 + body) */
 } demod_result_t;
 

@@ -440,6 +440,52 @@ static void test_start_prior_edge(void **state)
     demod_destroy(q);
 }
 
+/* The runner-up starts (demod_result_t.alt_start_sample): each at least
+ * DEMOD_ALT_MIN_SYMBOLS from the chosen start and from one another, scored no better than
+ * it, best first. A prior a twentieth of a symbol wide, centred 2 symbols off the true
+ * start (a slip), forces the sync off it (800 nats against the true start); the true start
+ * must then be the first runner-up (the slip's other neighbour 2 symbols away has the same
+ * prior and no burst, or the wrong bits, under it), and a second demodulation around it
+ * (as rx does for weak bursts) must decode the frame. */
+static void test_runner_up_starts(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 0x5EED0012, 0);
+    const double bauds[] = {100, 600};
+    for (int bi = 0; bi < 2; bi++) {
+        demod_t *q = make_demod(bauds[bi]);
+        for (int t = 0; t < 10; t++) {
+            burst_case_t c = random_case(bauds[bi], 10.0, 12, false);
+            c.rank = 1 + t % 3;
+            c.uncertainty_symbols = 4;
+            c.hint_error_samples = (t % 2 ? 2 : -2) * DEMOD_SPS;
+            make_burst(&c, &burst);
+            burst.hint.start_sigma = 0.05 * DEMOD_SPS;
+            demod_result_t res;
+            float soft[400];
+            assert_true(demod_process(q, burst.x, burst.n, &burst.hint, soft, 400, &res) >= 0);
+            assert_true(fabs(res.start_sample - burst.hint.start_sample) < 0.6 * DEMOD_SPS);
+            assert_true(res.nalt >= 1 && res.nalt <= DEMOD_MAX_ALTS);
+            for (int i = 0; i < res.nalt; i++) {
+                assert_true(fabs(res.alt_start_sample[i] - res.start_sample) >
+                            (DEMOD_ALT_MIN_SYMBOLS - 0.5) * DEMOD_SPS);
+                for (int j = 0; j < i; j++)
+                    assert_true(fabs(res.alt_start_sample[i] - res.alt_start_sample[j]) >
+                                (DEMOD_ALT_MIN_SYMBOLS - 0.5) * DEMOD_SPS);
+                assert_true(res.alt_score[i] >= 0);
+                assert_true(i == 0 || res.alt_score[i] >= res.alt_score[i - 1]);
+            }
+            assert_true(fabs(res.alt_start_sample[0] - burst.true_start) < 2.0);
+            burst.hint.start_sample = res.alt_start_sample[0];
+            burst.hint.start_uncertainty = 0;
+            burst.hint.start_sigma = 0.5 * DEMOD_SPS;
+            assert_true(run_one(q, &burst, &res));
+            assert_true(fabs(res.start_sample - burst.true_start) < 2.0);
+        }
+        demod_destroy(q);
+    }
+}
+
 /* Near-far: a neighbour 3 baud away and 20 dB stronger (inside the extractor's transition
  * band) must not capture the carrier estimate. */
 static void test_strong_neighbour(void **state)
@@ -637,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_weak_carrier_acquisition),
         cmocka_unit_test(test_carrier_list),
         cmocka_unit_test(test_start_prior_edge),
+        cmocka_unit_test(test_runner_up_starts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
