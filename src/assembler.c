@@ -16,15 +16,18 @@
 #define DEFAULT_MIN_ORPHAN_SNR_DB -1.0
 #define MAX_CANDIDATES 8 /* orphans considered per other rank when forming groups */
 /* Unread bursts (assembler_push_unread): candidates tried per missing rank, orphans
- * re-examined when one arrives. */
-#define UNREAD_PER_RANK 2
+ * re-examined when one arrives. Near the noise one burst can arrive as several readings
+ * (rx reads a weak burst's runner-up syncs too), and every one of them takes a place:
+ * with 2 candidates, 2 orphans and 3 decodings the right combination was often never
+ * tried (benchmarks.md, "Runner-up syncs"). */
+#define UNREAD_PER_RANK 3
 #define UNREAD_T_LF_TYPICAL_GAP_S 2.0 /* RC3/RC5: gaps are only bounded by T_LF */
-#define UNREAD_ORPHANS 2
+#define UNREAD_ORPHANS 16
 /* Joint coherent decodings per pushed failed replica, and per pushed unread burst (each
  * ~4 ms of CPU: an unread burst is far more common in a crowded cell than a replica with
  * a readable FT that fails, and it only completes groups). */
 #define COHERENT_BUDGET 16
-#define UNREAD_COHERENT_BUDGET 3
+#define UNREAD_COHERENT_BUDGET 24
 #define BODY_BYTES (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES)
 
 typedef struct {

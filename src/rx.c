@@ -147,6 +147,16 @@ static const class_geom_t geom[NCLASS] = {
  * positions win the sync at 1 dB (sigfox-bench sensitivity --pipeline --combined-only,
  * 1 dB: BR100 / BR600 messages lost 93 / 67 -> 90 / 57 of 400). */
 #define START_WINDOW_SIGMAS 4.0
+/* A weak burst whose first attempt gave no frame is read again at its runner-up sync
+ * positions (demod_result_t.alt_start_sample), at most ALT_SYNC_MAX of them, when the
+ * demodulator measured it under ALT_SYNC_MAX_SNR_DB and the runner-up scored within
+ * ALT_SYNC_MAX_GAP nats of the winner; each attempt searches around its position with a
+ * prior ALT_SYNC_SIGMA_SYMBOLS wide (the winner is >= 2 symbols away). Two did best at
+ * 1 dB (benchmarks.md, "Runner-up syncs"). */
+#define ALT_SYNC_MAX 2
+#define ALT_SYNC_MAX_SNR_DB 4.0
+#define ALT_SYNC_MAX_GAP 8.0
+#define ALT_SYNC_SIGMA_SYMBOLS 0.5
 
 /* How far beyond the detector's start a snippet must reach (seconds). */
 static double snippet_reach_s(const class_geom_t *g, const burstdet_event_t *e)
@@ -964,6 +974,33 @@ static void finalize(rx_t *q, int c, slot_t *s)
         }
     } else if (first.status == TRY_NOSYNC && nfound == 0) {
         q->st.bursts_nosync++;
+    }
+    /* a weak burst whose first sync gave no frame: near the noise the sync search can
+       settle a few symbols off (the preamble is periodic) or on noise that matched a sync
+       word better than the true start's few wrong bits; the runner-up starts are read
+       too, and what they yield goes to the assembler beside the first (keyed: every
+       joint result must pass UL-AUTH) */
+    for (int i = 0; i < first.res.nalt && i < ALT_SYNC_MAX && !unverified && !any_ok &&
+                    q->cfg.keys && first.status != TRY_NOSYNC &&
+                    first.res.snr_db < ALT_SYNC_MAX_SNR_DB &&
+                    first.res.alt_score[i] < ALT_SYNC_MAX_GAP;
+         i++) {
+        demod_hint_t h = hint;
+        h.start_sample = first.res.alt_start_sample[i];
+        h.start_uncertainty = 0;
+        h.start_sigma = ALT_SYNC_SIGMA_SYMBOLS * sym;
+        attempt(q, c, x, nx, 0, &h, &a);
+        keep_soft(q, c, &a, x0_w, f_det);
+        q->st.alt_sync_attempts++;
+        if (a.status == TRY_OK || a.status == TRY_CRC_BAD) {
+            fill_frame(q, c, &a, x0_w, f_det, &f);
+            if (a.status == TRY_OK)
+                any_ok = true;
+            report(q, &f, &a.ur, a.status == TRY_CRC_BAD && a.nsym ? a.sym : NULL);
+        } else if (a.status == TRY_FT_BAD && a.nusym) {
+            fill_frame(q, c, &a, x0_w, f_det, &f);
+            assembler_push_unread(q->as, &f, a.usym, a.nusym, a.ufirst);
+        }
     }
     /* a verified burst that gave no CRC-valid frame (an unverified one is no burst) */
     if (!unverified && !any_ok) {
