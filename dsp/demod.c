@@ -230,8 +230,9 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
     if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->zb || !q->r || !q->e || !q->y || !q->u ||
-        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->sync_ll || !q->fw || !q->bh || !q->y2c || !q->spec ||
-        !q->acc || !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin || !q->ffout)
+        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->sync_ll || !q->fw || !q->bh || !q->y2c ||
+        !q->spec || !q->acc || !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin ||
+        !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
     /* 2^k × {4, 5, 6} / 4 from 512: at most 25 % more than the 2x padding needs */

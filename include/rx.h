@@ -62,7 +62,7 @@ typedef struct {
     uint64_t messages_combined;
     double latency_max_s;    /* longest burst end -> frame callback, stream time */
     uint64_t demod_attempts; /* demodulations (a track with several bursts takes more) */
-    uint64_t alt_sync_attempts; /* of them, weak bursts read again at the runner-up sync */
+    uint64_t alt_sync_attempts; /* of them, readings of weak bursts at a runner-up sync */
     uint64_t frames_multi;   /* frames_ok decoded by a track's later attempt: after
                                 cancelling a burst decoded first, or on a second carrier */
     rx_cpu_t cpu;            /* where the time went */

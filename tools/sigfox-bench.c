@@ -1808,7 +1808,7 @@ static int cmd_false_frames(int argc, char **argv)
     printf("  %-34s %llu\n", "no sync", (unsigned long long)res.st.bursts_nosync);
     printf("  %-34s %llu\n", "FT unreadable", (unsigned long long)res.st.frames_ft_bad);
     printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
-    printf("  %-34s %llu\n", "weak bursts read at runner-up syncs",
+    printf("  %-34s %llu\n", "readings at runner-up syncs",
            (unsigned long long)res.st.alt_sync_attempts);
     printf("  %-34s %llu\n", "CRC-valid frames (all false)", (unsigned long long)res.st.frames_ok);
     printf("  %-34s %llu\n", "  of them corrected (chase)",
