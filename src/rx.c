@@ -980,9 +980,10 @@ static void finalize(rx_t *q, int c, slot_t *s)
        word better than the true start's few wrong bits; the runner-up starts are read
        too, and what they yield goes to the assembler beside the first (keyed: every
        joint result must pass UL-AUTH) */
-    for (int i = 0; i < first.res.nalt && i < ALT_SYNC_MAX && !unverified && !any_ok &&
-                    q->cfg.keys && first.status != TRY_NOSYNC &&
-                    first.res.snr_db < ALT_SYNC_MAX_SNR_DB &&
+    bool read_alts = q->cfg.keys && !unverified && first.status != TRY_NOSYNC &&
+                     first.res.snr_db < ALT_SYNC_MAX_SNR_DB;
+    int nalt = read_alts ? first.res.nalt : 0;
+    for (int i = 0; i < nalt && i < ALT_SYNC_MAX && !any_ok &&
                     first.res.alt_score[i] < ALT_SYNC_MAX_GAP;
          i++) {
         demod_hint_t h = hint;
