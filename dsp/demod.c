@@ -34,6 +34,9 @@
 #define SEG_Z (q->seg_z)
 #define BINS_PER_CYCLE ((double)q->nfft / ZRATE) /* FFT bins per cycle/symbol of z */
 #define MIN_SYMBOLS 48                           /* shortest snippet worth trying */
+/* Es/N0 (linear, demodulator's estimate) under which the sync score includes the frame's
+ * presence: 4 dB, where rx's weak-track rules start (rx.c VERIFY_WEAK_MAX_SNR_DB) */
+#define PRESENCE_MAX_ES_N0 2.5
 #define PHASE_HALF_WINDOW 16                     /* phase tracker: ±16 symbols */
 #define PTAB_RES 64                              /* pulse table points per sample */
 #define MAX_RATE_ERROR 1.2e-3                    /* Table 2-3 ±0.1 % plus margin */
@@ -126,6 +129,9 @@ struct demod {
     float *llr;          /* bit LLR per symbol (bit between k-1 and k) */
     float *lp1, *lp0;    /* log P(bit = 1), log P(bit = 0) */
     double *sync_ll;     /* search_sync: each candidate start's score */
+    double *presence;    /* prefix sums of each symbol's burst-presence log-likelihood
+                            ratio (frame_presence), valid while use_presence */
+    bool use_presence;
     double *fw;          /* BCJR forward metrics, 2 per symbol */
     int8_t *bh;          /* decided symbol signs */
     double complex *y2c; /* prefix sums of y² */
@@ -211,6 +217,7 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->lp1 = malloc(q->max_sym * sizeof *q->lp1);
     q->lp0 = malloc(q->max_sym * sizeof *q->lp0);
     q->sync_ll = malloc(q->max_sym * sizeof *q->sync_ll);
+    q->presence = malloc((q->max_sym + 1) * sizeof *q->presence);
     q->fw = malloc(2 * q->max_sym * sizeof *q->fw);
     q->bh = malloc(q->max_sym * sizeof *q->bh);
     q->y2c = malloc((q->max_sym + 1) * sizeof *q->y2c);
@@ -230,9 +237,9 @@ demod_t *demod_create(const demod_config_t *cfg)
     q->fin = fftwf_malloc(NFFT * sizeof *q->fin);
     q->fout = fftwf_malloc(NFFT * sizeof *q->fout);
     if (!q->ptab || !q->itaps || !q->z || !q->zt || !q->zb || !q->r || !q->e || !q->y || !q->u ||
-        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->sync_ll || !q->fw || !q->bh || !q->y2c ||
-        !q->spec || !q->acc || !q->segt || !q->fin || !q->fout || !q->dscore || !q->ffin ||
-        !q->ffout)
+        !q->qd || !q->llr || !q->lp1 || !q->lp0 || !q->sync_ll || !q->presence || !q->fw ||
+        !q->bh || !q->y2c || !q->spec || !q->acc || !q->segt || !q->fin || !q->fout ||
+        !q->dscore || !q->ffin || !q->ffout)
         goto fail;
     q->plan = fftwf_plan_dft_1d(q->nfft, q->fin, q->fout, FFTW_FORWARD, FFTW_ESTIMATE);
     /* 2^k × {4, 5, 6} / 4 from 512: at most 25 % more than the 2x padding needs */
@@ -312,6 +319,7 @@ void demod_destroy(demod_t *q)
     free(q->lp1);
     free(q->lp0);
     free(q->sync_ll);
+    free(q->presence);
     free(q->fw);
     free(q->bh);
     free(q->y2c);
@@ -1170,6 +1178,36 @@ static void track_phase(demod_t *q, size_t ns)
     }
 }
 
+/* Log-likelihood ratio "a frame of this length starts at ks" against "noise there": the
+ * sum of the symbols' presence terms from the reference symbol ks-1 to the last body bit,
+ * up to the snippet's end (0 when not used). Near the noise the sync word alone scores a
+ * start tens of symbols into the body, or a slip of a few symbols in the periodic
+ * preamble, about as well as the true start; the energy of the whole frame does not. */
+static double frame_presence(const demod_t *q, long ks, size_t body_bits)
+{
+    if (!q->use_presence)
+        return 0;
+    size_t k0 = (size_t)ks - 1, k1 = (size_t)ks + DEMOD_SYNC_BITS + body_bits;
+    if (k1 > q->last_ns)
+        k1 = q->last_ns;
+    return q->presence[k1] - q->presence[k0];
+}
+
+/* presence[k]: the sum over symbols [0, k) of log p(u | a symbol ±a of random sign) /
+ * p(u | noise) = -a²/2σ² + log cosh(a u / σ²), σ² the quadrature noise variance: the
+ * real part carries the signal after track_phase, the neighbours' share ρ is left out. */
+static void presence_sums(demod_t *q, size_t ns, double a, double var)
+{
+    double c = a / var, base = -0.5 * a * a / var;
+    q->presence[0] = 0;
+    for (size_t k = 0; k < ns; k++) {
+        double x = fabs(c * q->u[k]);
+        /* log cosh x = x - log 2 + log(1 + e^-2x) */
+        double lc = x - M_LN2 + log1pexp_neg(q->l1pe, 2 * x);
+        q->presence[k + 1] = q->presence[k] + base + lc;
+    }
+}
+
 /* The log-probability from the first BCJR pass that the preamble and sync word (the best
  * of the configured words; the preamble alone without) start at ks; *w: that word's
  * index (-1: preamble only). */
@@ -1183,7 +1221,7 @@ static double sync_loglik(const demod_t *q, long ks, uint32_t preamble_word, int
         return pre;
     double here = -INFINITY;
     for (size_t j = 0; j < q->nsync; j++) {
-        double s = pre;
+        double s = pre + frame_presence(q, ks, q->sync[j].body_bits);
         for (int i = DEMOD_PREAMBLE_BITS; i < DEMOD_SYNC_BITS; i++)
             s += sync_bit(q->sync[j].word, i) ? q->lp1[ks + i] : q->lp0[ks + i];
         if (s > here) {
@@ -1297,6 +1335,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     res->sync_index = -1;
     q->last_ns = 0;
     q->nalt = 0;
+    q->use_presence = false;
     if (n > q->max_samples)
         return DEMOD_ERR_LONG;
     if (n < MIN_SYMBOLS * SPS)
@@ -1364,6 +1403,11 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
         w1 = ns;
     double a, var;
     estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
+    /* only near the noise: above it the sync word decides alone, and the symbols' model
+       here (no neighbours' share, no transmitter dip) would outweigh it */
+    q->use_presence = !hint->strong && a * a < 2.0 * var * PRESENCE_MAX_ES_N0;
+    if (q->use_presence)
+        presence_sums(q, ns, a, var);
     bcjr(q, w0, w1, a, q->rho, var);
     bit_logprobs(q, w0, w1);
 

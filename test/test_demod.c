@@ -56,6 +56,7 @@ typedef struct {
     size_t container_len;
     dbpsk_burst_params_t p;
     double true_start;
+    double true_end; /* after the last frame bit */
     double power;
     demod_hint_t hint;
 } burst_t;
@@ -112,6 +113,7 @@ static void make_burst(const burst_case_t *c, burst_t *b)
         }
     }
     b->true_start = pre + dbpsk_burst_data_offset(p);
+    b->true_end = b->true_start + (double)nbits * DEMOD_SPS / (1.0 + c->baud_error_ppm * 1e-6);
     b->hint.start_sample = b->true_start + c->hint_error_samples;
     b->hint.start_uncertainty = unc * DEMOD_SPS;
     b->hint.end_sample = 0;
@@ -486,6 +488,44 @@ static void test_runner_up_starts(void **state)
     }
 }
 
+/* A weak burst as rx hands it over from a weak track: start and end known to a few
+ * symbols, a Gaussian prior on the start. Near the noise the sync word alone scores a
+ * slip of a few symbols in the periodic preamble, or a position in the body, about as
+ * well as the true start; the energy of the whole frame (the frame-presence term of the
+ * sync score) tells them apart.
+ * Measured (400 BR100 bursts at 0.5 dB, where three replicas decoded jointly still
+ * succeed; 12-byte containers, random carrier, drift, rate and rank; start error Gaussian
+ * with sigma 3 symbols, end error sigma 2): start found in 382 with the presence term, 351
+ * without it (sync word and prior alone). Bound 368: 3.3 binomial standard deviations
+ * below the first, 3 above the second. */
+static void test_weak_start_presence(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 0x5EED0013, 0);
+    demod_t *q = make_demod(100);
+    const int trials = 400;
+    int found = 0;
+    for (int t = 0; t < trials; t++) {
+        burst_case_t c = random_case(100, 0.5, 12, false);
+        c.rank = 1 + t % 3;
+        c.uncertainty_symbols = 12;
+        double e = grand() * 3.0;
+        c.hint_error_samples = fmax(-11.0, fmin(11.0, e)) * DEMOD_SPS;
+        make_burst(&c, &burst);
+        burst.hint.start_sigma = 3.0 * DEMOD_SPS;
+        double end_error = grand() * 2.0;
+        burst.hint.end_sample = fmin(burst.true_end + end_error * DEMOD_SPS, (double)burst.n);
+        demod_result_t res;
+        float soft[400];
+        int rc = demod_process(q, burst.x, burst.n, &burst.hint, soft, 400, &res);
+        if (rc >= 0 && fabs(res.start_sample - burst.true_start) < 0.5 * DEMOD_SPS)
+            found++;
+    }
+    fprintf(stderr, "weak starts found: %d of %d\n", found, trials);
+    assert_true(found >= 368);
+    demod_destroy(q);
+}
+
 /* Near-far: a neighbour 3 baud away and 20 dB stronger (inside the extractor's transition
  * band) must not capture the carrier estimate. */
 static void test_strong_neighbour(void **state)
@@ -684,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_carrier_list),
         cmocka_unit_test(test_start_prior_edge),
         cmocka_unit_test(test_runner_up_starts),
+        cmocka_unit_test(test_weak_start_presence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
