@@ -91,8 +91,11 @@ runuser -u "$ns_user" -- $ns_exec --check-config >"$tmp/ns.log" 2>&1 ||
 install -d -o "$ns_user" -g "$ns_user" -m 750 /run/sigfox-ns # RuntimeDirectory=
 # setpriv execs the core itself, so the SIGTERM reaches it as systemd's stop would; runuser
 # would stay in between, answer the signal itself and exit 143 whatever the core does.
+# --foreground: timeout signals the core alone; otherwise it also signals its own process
+# group, the core among it, and a second TERM handled after the first (a loaded machine)
+# makes the core exit at once with 1, as a second Ctrl-C should.
 # shellcheck disable=SC2086
-timeout --preserve-status -s TERM 5 setpriv --reuid="$ns_user" --regid="$ns_user" --init-groups -- \
+timeout --foreground --preserve-status -s TERM 5 setpriv --reuid="$ns_user" --regid="$ns_user" --init-groups -- \
     $ns_exec --listen tcp://127.0.0.1:5590 >"$tmp/ns.log" 2>&1
 rc=$?
 rm -rf /run/sigfox-ns
