@@ -188,6 +188,11 @@ burstdet_t *burstdet_create(const burstdet_config_t *cfg);
 /* Most events one call can return (size of the events array). */
 size_t burstdet_max_events(const burstdet_t *q);
 
+/* Most hops an OPEN event's first_hop lies before the hop that opened the track, for the
+ * class of symbol rate baud (100 or 600; 0 otherwise): the history a caller must keep to
+ * cut a track from its start (a weak BR100 track's is the longest, ~2.6 s). */
+size_t burstdet_backfill_hops(const burstdet_t *q, int baud);
+
 /* One hop: power and floor hold nbins values (channelizer_hop_t). hop is the hop index
  * (consecutive from 0 after create/reset). Writes up to cap events; returns their number,
  * or -1 when cap < burstdet_max_events(). */

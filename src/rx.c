@@ -11,9 +11,9 @@
  * w = (t + 1) * hop; snippet sample j of a slot that started at hop f is at
  * w = f*hop + N/4 + j*N/M (extractor.h).
  *
- * Memory: the channelizer keeps a ring of HIST_HOPS spectra (so a burst found one box
- * length late is still cut from its start), one sample buffer per slot (max_bursts per
- * class), all allocated in rx_create.
+ * Memory: the channelizer keeps a ring of HIST_HOPS spectra (so a burst found up to its
+ * detector's backfill late is still cut from its start), one sample buffer per slot
+ * (max_bursts per class), all allocated in rx_create.
  */
 #include "rx.h"
 
@@ -38,7 +38,12 @@
 
 #define NCLASS 2
 #define GRID_HZ 25.0        /* channelizer bin width: 4 bins per BR100 symbol rate */
-#define HIST_HOPS 36        /* > box length + backfill of the slowest class (30 hops) */
+/* Spectra the channelizer keeps, so that a track is cut from where the detector says it may
+ * have begun: more than its longest backfill (burstdet_backfill_hops: a weak BR100 track's,
+ * long box 0.6 s + WEAK_BACK_S_BR100 2.0 s = 130 hops; rx_create checks). With 36 hops
+ * (0.72 s) the start of a weak BR100 burst the long box found late was not held, and its
+ * sync landed in the body. */
+#define HIST_HOPS 134
 #define CHUNK_IN 65536      /* input samples per front-end pass */
 #define PASS_MARGIN_HZ 1000 /* kept beyond the macro-channel edge (a burst's half width) */
 #define SOFT_CAP 512
@@ -355,6 +360,14 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->bd = burstdet_create(&bc);
     if (!q->bd)
         goto fail;
+    for (int c = 0; c < NCLASS; c++)
+        if (burstdet_backfill_hops(q->bd, geom[c].baud) >= HIST_HOPS) {
+            /* a track would be cut after its start: HIST_HOPS and the detector disagree */
+            log_error("Receiver not created, reason: detector backfill %zu hops over the "
+                      "channelizer history %d",
+                      burstdet_backfill_hops(q->bd, geom[c].baud), HIST_HOPS);
+            goto fail;
+        }
     q->evcap = burstdet_max_events(q->bd);
     q->ev = malloc(q->evcap * sizeof *q->ev);
     q->wcap = frontend_max_out(q->fe, CHUNK_IN);
@@ -376,8 +389,9 @@ rx_t *rx_create(const rx_config_t *cfg)
         if (!q->ex[c])
             goto fail;
         size_t per_hop = extractor_hop_out(q->ex[c]);
-        /* backfill (box + 3 hops) + the longest track + the tail */
-        size_t hops = (size_t)ceil(g->max_track_s / q->hop_s) + 24;
+        /* backfill + the longest track + the tail */
+        size_t hops = burstdet_backfill_hops(q->bd, g->baud) +
+                      (size_t)ceil(g->max_track_s / q->hop_s) + 24;
         q->nslots[c] = maxb[c];
         q->slots[c] = calloc(q->nslots[c], sizeof(slot_t));
         if (!q->slots[c])

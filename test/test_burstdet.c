@@ -26,6 +26,7 @@
 typedef struct {
     burstdet_event_t ev;
     double t_start_s, t_end_s, freq_hz; /* relative to the capture centre */
+    double t_first_s;                   /* start of the first hop extracted (first_hop) */
 } det_t;
 
 typedef struct {
@@ -94,6 +95,7 @@ static void run_pipeline(synth_t *s, double threshold_db, run_t *out)
                 dt->t_start_s = ((ev[k].start_hop + 1) * hop * d - delay) / sc->rate_sps;
                 dt->t_end_s = ((ev[k].end_hop + 1) * hop * d - delay) / sc->rate_sps;
                 dt->freq_hz = ev[k].freq_bin * bc.bin_hz;
+                dt->t_first_s = ((double)ev[k].first_hop * hop * d - delay) / sc->rate_sps;
             }
             if (last && (pos >= (size_t)m) && ne == 0)
                 break;
@@ -431,6 +433,43 @@ static void test_weak(void **state)
     synth_destroy(s);
 }
 
+/* Weak BR100 bursts, as the long box finds them: its 0.6 s sum can cross the threshold
+ * late in the burst, and the receiver cuts the track only from first_hop on, so a start
+ * before it is never searched. 40 bursts at 0 dB Eb/N0 (where three replicas decoded
+ * jointly still succeed now and then), random drift: the found ones must have their start
+ * at or after their first hop. Measured: 37 found, 33 held; with the backfill of strong
+ * tracks (0.4 s before the box, WEAK_BACK_S_BR100 0.4) 26 of 35. At least 31. */
+static void test_weak_backfill(void **state)
+{
+    (void)state;
+    synth_t *s = make_synth(250e3, 30, 0, 41);
+    double c = synth_config(s)->center_freq_hz;
+    for (int k = 0; k < 40; k++)
+        add_burst(s, 100, 0.3 + (k / 4) * 2.6, c - 85e3 + k * 4.2e3 + urand() * 500, 0.0, 12,
+                  (urand() - 0.5) * 40);
+    run_t *r = malloc(sizeof *r);
+    run_pipeline(s, 0, r);
+    size_t nb;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    int found = 0, covered = 0;
+    for (size_t i = 0; i < nb; i++) {
+        double f = mean_freq(&b[i], c);
+        for (size_t k = 0; k < r->ndet; k++) {
+            const det_t *d = &r->det[k];
+            if (d->ev.reject != BURSTDET_ACCEPTED || fabs(d->freq_hz - f) > 2 * b[i].baud ||
+                d->t_end_s < b[i].t_start_s || d->t_start_s > b[i].t_end_s)
+                continue;
+            found++;
+            covered += d->t_first_s <= b[i].t_start_s;
+            break;
+        }
+    }
+    print_message("weak backfill (0 dB): truth %zu found %d start held %d\n", nb, found, covered);
+    assert_true(covered >= 31);
+    free(r);
+    synth_destroy(s);
+}
+
 /* 30 s of pure noise at the default threshold: measured 4 tracks, none accepted (the
  * 300 s sweep below: accepted ones are rarer than 1 per 100 s); at most 1 allowed. */
 static void test_noise(void **state)
@@ -576,6 +615,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isolated),   cmocka_unit_test(test_many),
         cmocka_unit_test(test_neighbours), cmocka_unit_test(test_weak),
+        cmocka_unit_test(test_weak_backfill),
         cmocka_unit_test(test_noise),      cmocka_unit_test(test_interferers),
         cmocka_unit_test(test_bad_config), cmocka_unit_test(test_sweep),
     };
