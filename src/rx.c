@@ -360,14 +360,16 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->bd = burstdet_create(&bc);
     if (!q->bd)
         goto fail;
-    for (int c = 0; c < NCLASS; c++)
-        if (burstdet_backfill_hops(q->bd, geom[c].baud) >= HIST_HOPS) {
+    for (int c = 0; c < NCLASS; c++) {
+        size_t backfill = burstdet_backfill_hops(q->bd, geom[c].baud);
+        if (backfill >= HIST_HOPS) {
             /* a track would be cut after its start: HIST_HOPS and the detector disagree */
             log_error("Receiver not created, reason: detector backfill %zu hops over the "
                       "channelizer history %d",
-                      burstdet_backfill_hops(q->bd, geom[c].baud), HIST_HOPS);
+                      backfill, HIST_HOPS);
             goto fail;
         }
+    }
     q->evcap = burstdet_max_events(q->bd);
     q->ev = malloc(q->evcap * sizeof *q->ev);
     q->wcap = frontend_max_out(q->fe, CHUNK_IN);
