@@ -102,13 +102,6 @@
  * at 1 dB (detector 0-2 dB, demodulator -1.1 .. 2.1 dB, 10-90 %). */
 #define VERIFY_WEAK_MIN_SNR_DB (-1.0)
 #define VERIFY_WEAK_MIN_DEMOD_SNR_DB (-2.0)
-/* With a key store the assembler keeps failed replicas down to this demodulator SNR
- * estimate (its default, for a CRC-only joint result, is -1 dB). On weak tracks the
- * receiver's estimate is spread wider than with known positions (at 1 dB Eb/N0, 3.6 % of
- * them under -1 dB against 1 %), and every kept replica helps its message: BR100 / BR600
- * messages lost at 1 dB 100 / 76 -> 93 / 67 of 400 (sigfox-bench sensitivity --pipeline
- * --combined-only), false-frames unchanged (0 false, the same speed). */
-#define KEYED_MIN_ORPHAN_SNR_DB (-2.0)
 /* Steady lines next to a burst (burstdet_event_t.line_bin, tonesub.h): searched within
  * +-1.5 bins of the detector's estimate; subtracted when the stretches before and after
  * the burst agree on the tone's amplitude within 30 %. */
@@ -427,7 +420,7 @@ rx_t *rx_create(const rx_config_t *cfg)
                                   LIQUID_FFT_FORWARD, 0);
     assembler_config_t ac = {
         .rc = cfg->rc, .keys = cfg->keys, .latency_s = 1.0, .on_message = on_message, .user = q,
-        .min_orphan_snr_db = cfg->keys ? KEYED_MIN_ORPHAN_SNR_DB : 0};
+        .min_orphan_snr_db = cfg->keys ? ASSEMBLER_KEYED_MIN_ORPHAN_SNR_DB : 0};
     q->as = assembler_create(&ac);
     if (!q->as)
         goto nomem;

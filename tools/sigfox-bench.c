@@ -587,7 +587,8 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
     keystore_t *ks = keystore_create();
     msg_sink_t sink = {0};
     assembler_config_t acfg = {
-        .rc = rc_get(1), .keys = ks, .on_message = on_message, .user = &sink};
+        .rc = rc_get(1), .keys = ks, .on_message = on_message, .user = &sink,
+        .min_orphan_snr_db = ASSEMBLER_KEYED_MIN_ORPHAN_SNR_DB}; /* as rx.c with keys */
     assembler_t *as = ks ? assembler_create(&acfg) : NULL;
     if (!as) {
         fprintf(stderr, "sigfox-bench: out of memory\n");
