@@ -126,6 +126,7 @@ typedef struct {
     uint64_t dropped;           /* orphans/unread bursts/messages pushed out by max_pending */
     uint64_t duplicates;        /* frames whose rank the message already had */
     uint64_t unread_in;         /* bursts pushed with an unreadable FT */
+    uint64_t unread_kept;       /* of which kept (key store, SNR within the bounds) */
     uint64_t unread_used;       /* of which taken into a message by the coherent decoder */
 } assembler_stats_t;
 
@@ -160,8 +161,15 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
  * group lacks (same baud, timing of that rank; a lone failed replica is tried with them
  * too), each aligned on that rank's preamble + FT within ASSEMBLER_UNREAD_SLACK symbols
  * of its start; the result passes the same checks, UL-AUTH included. Its arrival also
- * re-examines the two failed replicas nearest in time (at most 3 coherent decodings then,
- * each with it; 16 per pushed failed replica). Returns 0 or ASSEMBLER_ERR_ARG. */
+ * re-examines the failed replicas nearest in time (combinations that hold it only).
+ * When it is still unused, it is tried with one or two other unread bursts of its baud as
+ * a message none of whose replicas read its FT: ranks in time order, every FT family of
+ * Table 3-3 whose frame durations fit the gaps of Table 3-4/4-2, the hypotheses ordered
+ * by how well each member's first 32 symbols match that rank's preamble + FT
+ * (ul_joint_align_match; a member under 0.15 rules a hypothesis out), the best 4 decoded
+ * jointly (UL-AUTH decides; the message lists the members with the ranks they took).
+ * At most 24 coherent decodings per pushed unread burst, 16 per failed replica. Returns 0
+ * or ASSEMBLER_ERR_ARG. */
 int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
                           size_t nsym, size_t first);
 

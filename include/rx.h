@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "assembler.h"
 #include "keys.h"
 #include "rc.h"
 #include "rxresult.h"
@@ -139,6 +140,8 @@ void rx_discontinuity(rx_t *q, uint64_t lost);
  * negative code. rx_process may be called again afterwards (a new stream). */
 int rx_flush(rx_t *q);
 void rx_get_stats(const rx_t *q, rx_stats_t *stats);
+/* The replica assembler's counters (joint decodings, unread bursts kept and used). */
+void rx_get_assembler_stats(const rx_t *q, assembler_stats_t *stats);
 
 /* What rx_create chose (for logs and benchmarks). */
 typedef struct {

@@ -137,6 +137,13 @@ int ul_joint_decode_iq(const float complex *const y[3], size_t container_len, bo
 long ul_joint_align(const float complex *y, size_t n, size_t lo, size_t hi, int rank,
                     size_t container_len, bool control);
 
+/* The same, and how well the header matched there (when match is not NULL): |correlation|²
+ * / (UL_HEADER_BITS × the header symbols' energy), 1 for a noiseless match, about
+ * 1 / UL_HEADER_BITS on noise; 0 when no start fits. Compares one burst's FT hypotheses
+ * (rank, container), whose headers share the preamble and differ in the FT. */
+long ul_joint_align_match(const float complex *y, size_t n, size_t lo, size_t hi, int rank,
+                          size_t container_len, bool control, double *match);
+
 /* The ±1 symbols of rank r's whole frame (ul_joint_symbols values, first symbol +1) for a
  * body (container + CRC, packed): what a device transmits, for re-modulation and tests.
  * Returns the count or UL_ERR_ARG / UL_ERR_LENGTH. */

@@ -749,6 +749,190 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
     return ASSEMBLER_OK;
 }
 
+/* ---- messages none of whose replicas read its FT ---- */
+
+/* Unread bursts considered with the one being pushed (same baud, nearest in time first). */
+#define UNREAD_GROUP_CANDIDATES 8
+/* Group hypotheses (members, ranks, FT family) decoded per pushed unread burst, best
+ * header match first: each is a joint coherent decoding (~3 ms). */
+#define UNREAD_GROUP_DECODINGS 4
+/* Least header match (ul_joint_align_match) of a member: about 0.5 for a burst at 0 dB
+ * Eb/N0, 0.38 at -2 dB, ~0.03-0.1 on noise; below it the hypothesis is not tried. */
+#define UNREAD_GROUP_MIN_MATCH 0.15
+
+typedef struct {
+    unread_t *m[3];
+    int n;
+    int rank[3];
+    long k[3]; /* each member's aligned first preamble symbol in its sym */
+    size_t clen;
+    bool control;
+    double score; /* sum of the members' header matches */
+} unread_group_t;
+
+/* Member i of a group given rank r and family (clen, control) as a frame record. */
+static rx_frame_t unread_as_frame(const unread_t *u, int rank, size_t clen, bool control)
+{
+    rx_frame_t f = u->f;
+    f.frame.rank = rank;
+    f.frame.container_len = clen;
+    f.frame.control = control;
+    f.t_end_s = f.t_start_s + (double)(UL_HEADER_BITS + ul_body_bits(clen)) / f.baud;
+    return f;
+}
+
+/* Aligns u as rank r of family (clen, control): its start and header match, or -1. */
+static long unread_align(const unread_t *u, int r, size_t clen, bool control, double *match)
+{
+    size_t lo = u->first > ASSEMBLER_UNREAD_SLACK ? u->first - ASSEMBLER_UNREAD_SLACK : 0;
+    long k = ul_joint_align_match(u->sym, u->nsym, lo, u->first + ASSEMBLER_UNREAD_SLACK, r, clen,
+                                  control, match);
+    if (k < 0 || (size_t)k + ul_joint_symbols(clen) > u->nsym)
+        return -1;
+    return k;
+}
+
+/* Keeps the best hypotheses: fuller groups first, then the higher header match. */
+static void keep_hypothesis(unread_group_t *best, int *nbest, const unread_group_t *h)
+{
+    int at = *nbest < UNREAD_GROUP_DECODINGS ? *nbest : UNREAD_GROUP_DECODINGS;
+    while (at > 0 && (best[at - 1].n < h->n || (best[at - 1].n == h->n && best[at - 1].score < h->score)))
+        at--;
+    if (at >= UNREAD_GROUP_DECODINGS)
+        return;
+    int last = *nbest < UNREAD_GROUP_DECODINGS ? *nbest : UNREAD_GROUP_DECODINGS - 1;
+    for (int j = last; j > at; j--)
+        best[j] = best[j - 1];
+    best[at] = *h;
+    if (*nbest < UNREAD_GROUP_DECODINGS)
+        (*nbest)++;
+}
+
+/* Scores one set of unread bursts (in time order) as every rank assignment that keeps
+ * rank order = time order, for family (clen, control). */
+static void score_unread_set(const assembler_t *q, unread_t *const *set, int n, size_t clen,
+                             bool control, unread_group_t *best, int *nbest)
+{
+    static const int pairs[3][2] = {{1, 2}, {2, 3}, {1, 3}};
+    static const int triple[1][3] = {{1, 2, 3}};
+    int nass = n == 2 ? 3 : 1;
+    for (int a = 0; a < nass; a++) {
+        unread_group_t h = {.n = n, .clen = clen, .control = control};
+        bool ok = true;
+        for (int i = 0; i < n && ok; i++) {
+            h.m[i] = set[i];
+            h.rank[i] = n == 2 ? pairs[a][i] : triple[a][i];
+            double match;
+            h.k[i] = unread_align(set[i], h.rank[i], clen, control, &match);
+            ok = h.k[i] >= 0 && match >= UNREAD_GROUP_MIN_MATCH;
+            h.score += match;
+        }
+        for (int i = 0; i < n && ok; i++)
+            for (int j = i + 1; j < n && ok; j++) {
+                rx_frame_t fi = unread_as_frame(set[i], h.rank[i], clen, control);
+                rx_frame_t fj = unread_as_frame(set[j], h.rank[j], clen, control);
+                ok = timing_ok(q, &fi, &fj);
+            }
+        if (ok)
+            keep_hypothesis(best, nbest, &h);
+    }
+}
+
+/* A message of which only unread bursts arrived (no replica read its FT, so rank and
+ * size are hypotheses): groups of u with one or two other unread bursts of its baud,
+ * ranks in time order, the timing of Tables 3-4/4-2 for each FT family, ordered by how
+ * well their headers match that family's preamble + FT; the best few are decoded by the
+ * joint coherent decoder. Only with a key store: the result must pass UL-AUTH (as every
+ * coherent result, try_joint). */
+static void try_unread_groups(assembler_t *q, unread_t *u)
+{
+    unread_t *cand[UNREAD_GROUP_CANDIDATES];
+    int nc = 0;
+    for (size_t i = 0; i < q->cap; i++) {
+        unread_t *v = &q->unread[i];
+        double d = fabs(v->f.t_start_s - u->f.t_start_s);
+        if (!v->used || v == u || v->f.baud != u->f.baud || d > ASSEMBLER_T_LF_S || d <= 0)
+            continue;
+        int at = nc < UNREAD_GROUP_CANDIDATES ? nc : UNREAD_GROUP_CANDIDATES;
+        while (at > 0 && fabs(cand[at - 1]->f.t_start_s - u->f.t_start_s) > d)
+            at--;
+        if (at >= UNREAD_GROUP_CANDIDATES)
+            continue;
+        for (int j = (nc < UNREAD_GROUP_CANDIDATES ? nc : UNREAD_GROUP_CANDIDATES - 1); j > at; j--)
+            cand[j] = cand[j - 1];
+        cand[at] = v;
+        if (nc < UNREAD_GROUP_CANDIDATES)
+            nc++;
+    }
+    if (!nc)
+        return;
+    unread_group_t best[UNREAD_GROUP_DECODINGS];
+    int nbest = 0;
+    for (size_t clen = 0; clen <= UL_MAX_CONTAINER_BYTES; clen++)
+        for (int c = 0; c < 2; c++) {
+            bool control = c == 1;
+            if (ul_ft_value(clen, control, 1) == 0)
+                continue;
+            for (int a = 0; a < nc; a++) {
+                unread_t *set[3];
+                bool ua = u->f.t_start_s < cand[a]->f.t_start_s;
+                set[0] = ua ? u : cand[a];
+                set[1] = ua ? cand[a] : u;
+                score_unread_set(q, set, 2, clen, control, best, &nbest);
+                for (int b = a + 1; b < nc; b++) {
+                    unread_t *t3[3] = {u, cand[a], cand[b]};
+                    for (int i = 1; i < 3; i++) /* time order */
+                        for (int j = i; j > 0 && t3[j]->f.t_start_s < t3[j - 1]->f.t_start_s; j--) {
+                            unread_t *t = t3[j];
+                            t3[j] = t3[j - 1];
+                            t3[j - 1] = t;
+                        }
+                    score_unread_set(q, t3, 3, clen, control, best, &nbest);
+                }
+            }
+        }
+    for (int h = 0; h < nbest && q->coherent_budget > 0; h++) {
+        const unread_group_t *g = &best[h];
+        bool all_free = true;
+        for (int i = 0; i < g->n; i++)
+            all_free = all_free && g->m[i]->used;
+        if (!all_free)
+            continue;
+        const float complex *y[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < g->n; i++)
+            y[g->rank[i] - 1] = g->m[i]->sym + g->k[i];
+        rx_frame_t f0 = unread_as_frame(g->m[0], g->rank[0], g->clen, g->control);
+        ul_frame_t out;
+        if (!coherent_decode(q, y, &f0, &out))
+            continue;
+        rx_auth_t auth = uldecode_auth(&out, q->keys);
+        if (auth != RX_AUTH_OK) {
+            q->st.joint_rejected++;
+            continue;
+        }
+        group_t *m = new_group(q);
+        m->m.msg = out.msg;
+        m->m.auth = auth;
+        m->m.combined = true;
+        m->container_len = out.container_len;
+        m->control = out.control;
+        m->baud = u->f.baud;
+        memcpy(m->body, out.container, out.container_len);
+        m->body[out.container_len] = (uint8_t)(out.crc >> 8);
+        m->body[out.container_len + 1] = (uint8_t)(out.crc & 0xFF);
+        for (int i = 0; i < g->n; i++) {
+            rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
+            fill_from_group(m, &f);
+            add_frame(q, m, &f);
+            g->m[i]->used = false;
+            q->st.unread_used++;
+        }
+        absorb_orphans(q, m);
+        maybe_emit(q, m);
+        return;
+    }
+}
+
 int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
                           size_t nsym, size_t first)
 {
@@ -760,6 +944,7 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
        that matched a preamble stays out as the orphans' does, and so do collisions */
     if (!q->keys || !(f->snr_db >= q->min_orphan_snr_db) || f->snr_db > ASSEMBLER_UNREAD_MAX_SNR_DB)
         return ASSEMBLER_OK;
+    q->st.unread_kept++;
     unread_t *u = NULL;
     for (size_t i = 0; i < q->cap && !u; i++)
         if (!q->unread[i].used)
@@ -813,6 +998,8 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
         if (near[i]->used)
             combine(q, near[i]);
     q->fresh = NULL;
+    if (u->used)
+        try_unread_groups(q, u);
     return ASSEMBLER_OK;
 }
 

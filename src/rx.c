@@ -1194,6 +1194,11 @@ int rx_flush(rx_t *q)
     return 0;
 }
 
+void rx_get_assembler_stats(const rx_t *q, assembler_stats_t *stats)
+{
+    assembler_get_stats(q->as, stats);
+}
+
 void rx_get_stats(const rx_t *q, rx_stats_t *stats)
 {
     *stats = q->st;

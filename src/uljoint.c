@@ -253,6 +253,14 @@ int ul_joint_decode_frame(const float *const sym[3], size_t container_len, bool 
 long ul_joint_align(const float complex *y, size_t n, size_t lo, size_t hi, int rank,
                     size_t container_len, bool control)
 {
+    return ul_joint_align_match(y, n, lo, hi, rank, container_len, control, NULL);
+}
+
+long ul_joint_align_match(const float complex *y, size_t n, size_t lo, size_t hi, int rank,
+                          size_t container_len, bool control, double *match)
+{
+    if (match)
+        *match = 0;
     if (!y || rank < 1 || rank > 3 || ul_ft_value(container_len, control, rank) == 0)
         return -1;
     size_t need = ul_joint_symbols(container_len);
@@ -273,6 +281,14 @@ long ul_joint_align(const float complex *y, size_t n, size_t lo, size_t hi, int 
             best = p;
             best_k = (long)k;
         }
+    }
+    if (match && best_k >= 0) {
+        double e = 0;
+        for (int i = 0; i < UL_HEADER_BITS; i++) {
+            double complex v = y[(size_t)best_k + (size_t)i];
+            e += creal(v) * creal(v) + cimag(v) * cimag(v);
+        }
+        *match = e > 0 ? best / (UL_HEADER_BITS * e) : 0;
     }
     return best_k;
 }

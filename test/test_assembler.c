@@ -656,6 +656,107 @@ static void test_unread_replicas(void **state)
     keystore_destroy(ks);
 }
 
+/* Messages none of whose replicas read its FT (assembler_push_unread only): three replicas
+ * at 0.5 dB Es/N0, payloads of several sizes (so several FT families), an unread noise
+ * burst between ranks 1 and 2. The assembler must find rank and family from the timing and
+ * the headers and recover most messages, each correct with its three replicas listed in
+ * rank order; three noise bursts alone must give nothing, and without a key store nothing
+ * is kept. */
+static void test_unread_only_messages(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 79, 0);
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    sink_t s1, s2;
+    assembler_t *q1 = make(&s1, ks), *q2 = make(&s2, NULL);
+    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    static const size_t plens[] = {1, 4, 8, 12};
+    int trials = 0, ok = 0, listed = 0;
+    unsigned sizes_seen = 0;
+    for (int t = 0; t < 32; t++) {
+        size_t plen = plens[t % 4];
+        ul_message_t m = make_msg(0x53000000u + (uint32_t)t, (uint16_t)t, plen, false);
+        assert_int_equal(keystore_add(ks, m.ep_id, key_a), 0);
+        int n1 = s1.n;
+        rx_frame_t fr[3];
+        static float soft[UL_CODE_MAX_BITS];
+        static float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        size_t nsym[3];
+        double t0 = 100.0 * t;
+        for (int rank = 1; rank <= 3; rank++) {
+            bool one;
+            nsym[rank - 1] = noisy_replica(&m, rank, sigma, t0, sym[rank - 1], soft, &fr[rank - 1], &one);
+            t0 = fr[rank - 1].t_end_s + 0.2 + 0.6 * prng_uniform(&rng_state); /* Table 3-4 gap */
+            memset(&fr[rank - 1].frame, 0, sizeof fr[0].frame);
+        }
+        trials++;
+        static float complex junk[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        for (size_t k = 0; k < nsym[1]; k++)
+            junk[k] = (float complex)(grand() + I * grand());
+        rx_frame_t fj = fr[0];
+        fj.t_start_s = 0.5 * (fr[0].t_end_s + fr[1].t_start_s);
+        for (int i = 0; i < 3; i++) {
+            now_s = fr[i].t_end_s + 0.3;
+            assembler_advance(q1, now_s);
+            assembler_advance(q2, now_s);
+            if (i == 1) {
+                assert_int_equal(assembler_push_unread(q1, &fj, junk, nsym[1], 0), 0);
+                assert_int_equal(assembler_push_unread(q2, &fj, junk, nsym[1], 0), 0);
+            }
+            assert_int_equal(assembler_push_unread(q1, &fr[i], sym[i], nsym[i], 0), 0);
+            assert_int_equal(assembler_push_unread(q2, &fr[i], sym[i], nsym[i], 0), 0);
+        }
+        advance(q1, 100.0 * t + 60);
+        advance(q2, 100.0 * t + 60);
+        if (got_message(&s1, n1, &m)) {
+            ok++;
+            const rx_message_t *g = &s1.m[n1 % MAXMSG];
+            bool ranks_ok = g->nframes >= 2;
+            for (int i = 0; i < g->nframes; i++)
+                ranks_ok = ranks_ok && g->frames[i].frame.crc_ok && g->frames[i].joint &&
+                           g->frames[i].frame.container_len == g->frames[0].frame.container_len &&
+                           (i == 0 || g->frames[i].frame.rank > g->frames[i - 1].frame.rank);
+            listed += ranks_ok;
+            sizes_seen |= 1u << (g->frames[0].frame.container_len & 31);
+        }
+        assert_int_equal(s2.n, 0);
+        s1.n = s2.n = 0;
+    }
+    /* noise alone, three bursts timed like a message */
+    int before = s1.n;
+    for (int i = 0; i < 3; i++) {
+        static float complex junk[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        for (size_t k = 0; k < UL_HEADER_BITS + UL_CODE_MAX_BITS; k++)
+            junk[k] = (float complex)(grand() + I * grand());
+        rx_frame_t fj;
+        memset(&fj, 0, sizeof fj);
+        fj.baud = 100;
+        fj.snr_db = 1.0;
+        fj.t_start_s = 5000.0 + 2.0 * i;
+        fj.t_end_s = fj.t_start_s + 1.6;
+        advance(q1, fj.t_end_s + 0.3);
+        assert_int_equal(assembler_push_unread(q1, &fj, junk, UL_HEADER_BITS + UL_CODE_MAX_BITS, 0), 0);
+    }
+    advance(q1, 5100.0);
+    assert_int_equal(s1.n, before);
+    assembler_stats_t st1, st2;
+    assembler_get_stats(q1, &st1);
+    assembler_get_stats(q2, &st2);
+    printf("# 0.5 dB, three unread replicas: %d of %d recovered, %d with their replicas listed "
+           "(%llu unread used, %llu coherent attempts), container sizes 0x%x\n",
+           ok, trials, listed, (unsigned long long)st1.unread_used,
+           (unsigned long long)st1.coherent_attempts, sizes_seen);
+    assert_true(ok >= trials * 8 / 10);
+    assert_int_equal(listed, ok);
+    assert_true(__builtin_popcount(sizes_seen) >= 3);
+    assert_int_equal(st2.coherent_attempts, 0);
+    assert_int_equal(st2.unread_used, 0);
+    assembler_destroy(q1);
+    assembler_destroy(q2);
+    keystore_destroy(ks);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -703,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_joint_coherent_fallback),
         cmocka_unit_test(test_unread_replicas),
+        cmocka_unit_test(test_unread_only_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

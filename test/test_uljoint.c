@@ -281,6 +281,64 @@ static void test_neighbour_share(void **state)
     assert_true(decoded >= 175);
 }
 
+/* ul_joint_align_match: the start found 3 symbols into a window of random symbols, the
+ * match near 1 for the burst's own rank and family, clearly lower for every other
+ * (rank, family) whose FT differs, about 1/32 on noise. */
+static void test_align_match(void **state)
+{
+    (void)state;
+    prng_seed(&R, 2025, 0);
+    static const struct {
+        size_t clen;
+        bool control;
+    } fam[6] = {{8, false}, {9, false}, {12, false}, {16, false}, {20, false}, {16, true}};
+    for (int fi = 0; fi < 6; fi++)
+        for (int rank = 1; rank <= 3; rank++) {
+            ul_message_t m;
+            uint8_t body[BODY];
+            make_body(fam[fi].clen, &m, body);
+            float s[NMAX];
+            int n = ul_joint_symbols_of(rank, body, fam[fi].clen, fam[fi].control, s, NMAX);
+            assert_true(n > 0);
+            float complex y[NMAX + 8];
+            double ph = 2 * M_PI * prng_uniform(&R);
+            for (int k = 0; k < n + 8; k++) {
+                double v = k >= 3 && k < n + 3 ? s[k - 3] : (prng_uniform(&R) < 0.5 ? -1 : 1);
+                y[k] = (float complex)(v * cexp(I * ph) + 0.05 * (prng_gauss(&R) + I * prng_gauss(&R)));
+            }
+            double own;
+            assert_int_equal(ul_joint_align_match(y, (size_t)n + 8, 0, 6, rank, fam[fi].clen,
+                                                  fam[fi].control, &own),
+                             3);
+            assert_true(own > 0.95);
+            for (int fj = 0; fj < 6; fj++)
+                for (int r2 = 1; r2 <= 3; r2++) {
+                    if (ul_ft_value(fam[fj].clen, fam[fj].control, r2) ==
+                        ul_ft_value(fam[fi].clen, fam[fi].control, rank))
+                        continue;
+                    double other;
+                    ul_joint_align_match(y, (size_t)n + 8, 0, 6, r2, fam[fj].clen, fam[fj].control,
+                                         &other);
+                    assert_true(other < own - 0.1);
+                }
+        }
+    /* noise */
+    double sum = 0;
+    for (int t = 0; t < 200; t++) {
+        float complex y[NMAX];
+        for (int k = 0; k < NMAX; k++)
+            y[k] = (float complex)(prng_gauss(&R) + I * prng_gauss(&R));
+        double mt;
+        assert_true(ul_joint_align_match(y, NMAX, 0, 0, 1, 12, false, &mt) == 0);
+        sum += mt;
+    }
+    assert_true(sum / 200 > 0.5 / UL_HEADER_BITS && sum / 200 < 2.0 / UL_HEADER_BITS);
+    double none = 1;
+    float complex few[8] = {0};
+    assert_int_equal(ul_joint_align_match(few, 8, 0, 4, 1, 12, false, &none), -1);
+    assert_true(none == 0);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -381,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_independent_signs),
         cmocka_unit_test(test_iq_unknown_phase),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_align_match),
         cmocka_unit_test(test_neighbour_share),
         cmocka_unit_test(test_beats_differential),
     };

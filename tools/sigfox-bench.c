@@ -1002,6 +1002,7 @@ typedef struct {
     double cpu_s; /* in rx_process + rx_flush */
     uint64_t samples;
     rx_stats_t st;
+    assembler_stats_t ast;
     long rss_before_kb; /* resident memory just before rx_create */
 } run_result_t;
 
@@ -1087,6 +1088,7 @@ static void run_rx(synth_t *s, double rate, run_log_t *l, run_result_t *out)
     rx_flush(rx);
     cpu += cpu_seconds() - t0;
     rx_get_stats(rx, &out->st);
+    rx_get_assembler_stats(rx, &out->ast);
     rx_destroy(rx);
     out->cpu_s = cpu;
     out->samples = total;
@@ -1811,6 +1813,12 @@ static int cmd_false_frames(int argc, char **argv)
     printf("  %-34s %llu\n", "FT readable, CRC bad", (unsigned long long)res.st.frames_crc_bad);
     printf("  %-34s %llu\n", "readings at runner-up syncs",
            (unsigned long long)res.st.alt_sync_attempts);
+    printf("  %-34s %llu (%llu kept, %llu used)\n", "unread bursts to the assembler",
+           (unsigned long long)res.ast.unread_in, (unsigned long long)res.ast.unread_kept,
+           (unsigned long long)res.ast.unread_used);
+    printf("  %-34s %llu (%llu CRC-valid, %llu refused)\n", "joint coherent decodings",
+           (unsigned long long)res.ast.coherent_attempts,
+           (unsigned long long)res.ast.coherent_decoded, (unsigned long long)res.ast.joint_rejected);
     printf("  %-34s %llu\n", "CRC-valid frames (all false)", (unsigned long long)res.st.frames_ok);
     printf("  %-34s %llu\n", "  of them corrected (chase)",
            (unsigned long long)res.st.frames_corrected);
