@@ -173,6 +173,18 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
 int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
                           size_t nsym, size_t first);
 
+/* assembler_push_sym for a burst that failed alone, with its symbols around the
+ * demodulator's first preamble symbol as well (ctx[0..nctx), ctx[first] that symbol, as
+ * assembler_push_unread takes them). With a key store, while the failed replica waits for
+ * siblings it is also kept as an unread burst: its FT reading may be wrong near the noise
+ * (another rank of the family, read within 2 bits) or its start a few symbols off, and as
+ * an unread burst it is tried in every rank and family, aligned within
+ * ASSEMBLER_UNREAD_SLACK. Both are one burst: when either joins a message the other
+ * goes. Returns 0 or ASSEMBLER_ERR_ARG (also for a CRC-valid frame). */
+int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body_soft,
+                          const float complex *sym, const float complex *ctx, size_t nctx,
+                          size_t first);
+
 /* Tells the assembler that the stream has reached now_s (stream time): emits messages
  * whose window has closed and forgets orphans that can no longer be combined. Returns the
  * number of messages emitted. */

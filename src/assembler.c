@@ -28,6 +28,10 @@
  * a readable FT that fails, and it only completes groups). */
 #define COHERENT_BUDGET 16
 #define UNREAD_COHERENT_BUDGET 24
+/* Unread bursts are kept down to this much under min_orphan_snr_db: near the noise the
+ * SNR estimate of a 0 dB burst spreads over +-2 dB, and an unread burst is only ever
+ * decoded jointly with UL-AUTH deciding. */
+#define UNREAD_EXTRA_DB 1.0
 #define BODY_BYTES (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES)
 
 typedef struct {
@@ -39,17 +43,21 @@ typedef struct {
     float complex sym[UL_HEADER_BITS + UL_CODE_MAX_BITS];
     double expire_s;
     uint64_t seq;
+    struct unread *twin; /* the same burst kept as unread (assembler_push_failed) */
+    uint64_t twin_seq;
 } orphan_t;
 
 /* A burst whose preamble matched but whose FT did not read: its rank and size are
  * unknown until a group of readable replicas gives them. */
-typedef struct {
+typedef struct unread {
     bool used;
     rx_frame_t f; /* radio fields; frame unset */
     float complex sym[ASSEMBLER_UNREAD_SYMBOLS];
     size_t nsym, first; /* symbols held; the demodulator's first preamble symbol in sym */
     double expire_s;
     uint64_t seq;
+    orphan_t *twin; /* a failed replica's FT reading of the same burst, or NULL */
+    uint64_t twin_seq;
 } unread_t;
 
 typedef struct {
@@ -310,9 +318,20 @@ static bool fits_group(const assembler_t *q, const group_t *g, const rx_frame_t 
     return true;
 }
 
+/* A burst kept both as a failed replica and as unread (assembler_push_failed) is one
+ * burst: when either joins a message, the other goes. */
+static void drop_unread(unread_t *u)
+{
+    u->used = false;
+    if (u->twin && u->twin->used && u->twin->seq == u->twin_seq)
+        u->twin->used = false;
+}
+
 static void drop_orphan(orphan_t *o)
 {
     o->used = false;
+    if (o->twin && o->twin->used && o->twin->seq == o->twin_seq)
+        o->twin->used = false;
 }
 
 /* Attaches every stored orphan that is a replica of g. */
@@ -587,7 +606,7 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
     }
     for (int r = 0; r < 3; r++)
         if (used[r]) { /* its frame fields are unknown: it counts, it is not listed */
-            used[r]->used = false;
+            drop_unread(used[r]);
             q->st.unread_used++;
         }
     absorb_orphans(q, g);
@@ -910,6 +929,30 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
             q->st.joint_rejected++;
             continue;
         }
+        /* a message already known from its other replicas: they join it, no second one */
+        group_t *known = NULL;
+        for (size_t i = 0; i < q->cap && !known; i++) {
+            group_t *k = &q->groups[i];
+            if (k->used && k->m.msg.ep_id == out.msg.ep_id && k->m.msg.mc == out.msg.mc &&
+                k->baud == u->f.baud && k->container_len == out.container_len &&
+                k->control == out.control && !memcmp(k->body, out.container, out.container_len))
+                known = k;
+        }
+        if (known) {
+            for (int i = 0; i < g->n; i++) {
+                rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
+                if (!known->emitted && fits_group(q, known, &f)) {
+                    fill_from_group(known, &f);
+                    add_frame(q, known, &f);
+                } else {
+                    q->st.duplicates++;
+                }
+                drop_unread(g->m[i]);
+                q->st.unread_used++;
+            }
+            maybe_emit(q, known);
+            return;
+        }
         group_t *m = new_group(q);
         m->m.msg = out.msg;
         m->m.auth = auth;
@@ -924,7 +967,7 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
             rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
             fill_from_group(m, &f);
             add_frame(q, m, &f);
-            g->m[i]->used = false;
+            drop_unread(g->m[i]);
             q->st.unread_used++;
         }
         absorb_orphans(q, m);
@@ -933,18 +976,11 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
     }
 }
 
-int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
-                          size_t nsym, size_t first)
+/* Keeps an unread burst (the gates of assembler_push_unread passed): the oldest goes when
+ * full. */
+static unread_t *store_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
+                              size_t nsym, size_t first)
 {
-    if (!q || !f || !sym || (f->baud != 100 && f->baud != 600) || !isfinite(f->t_start_s) ||
-        first >= nsym)
-        return ASSEMBLER_ERR_ARG;
-    q->st.unread_in++;
-    /* only the coherent fallback uses them, and it runs only with a key store; noise
-       that matched a preamble stays out as the orphans' does, and so do collisions */
-    if (!q->keys || !(f->snr_db >= q->min_orphan_snr_db) || f->snr_db > ASSEMBLER_UNREAD_MAX_SNR_DB)
-        return ASSEMBLER_OK;
-    q->st.unread_kept++;
     unread_t *u = NULL;
     for (size_t i = 0; i < q->cap && !u; i++)
         if (!q->unread[i].used)
@@ -972,18 +1008,25 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
     rx_frame_t as = u->f;
     as.t_end_s = as.t_start_s + (double)(UL_HEADER_BITS + UL_CODE_MAX_BITS) / f->baud;
     u->expire_s = window_end(q, as.t_start_s, as.t_end_s, as.t_end_s - as.t_start_s, 2, false);
-    /* the orphans nearest in time, which may have been waiting for it */
+    return u;
+}
+
+/* What a newly kept unread burst may complete: groups of the failed replicas nearest in
+ * time (combinations that hold it only), then messages of unread bursts alone. skip: a
+ * failed replica not to re-examine (u's own reading). */
+static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
+{
     q->coherent_budget = UNREAD_COHERENT_BUDGET;
     orphan_t *near[UNREAD_ORPHANS];
     int nn = 0;
     for (size_t i = 0; i < q->cap; i++) {
         orphan_t *o = &q->orphans[i];
-        if (!o->used || !o->has_sym || o->f.baud != f->baud ||
-            fabs(o->f.t_start_s - f->t_start_s) > ASSEMBLER_T_LF_S)
+        if (!o->used || o == skip || !o->has_sym || o->f.baud != u->f.baud ||
+            fabs(o->f.t_start_s - u->f.t_start_s) > ASSEMBLER_T_LF_S)
             continue;
-        double d = fabs(o->f.t_start_s - f->t_start_s);
+        double d = fabs(o->f.t_start_s - u->f.t_start_s);
         int at = nn < UNREAD_ORPHANS ? nn : UNREAD_ORPHANS;
-        while (at > 0 && fabs(near[at - 1]->f.t_start_s - f->t_start_s) > d)
+        while (at > 0 && fabs(near[at - 1]->f.t_start_s - u->f.t_start_s) > d)
             at--;
         if (at >= UNREAD_ORPHANS)
             continue;
@@ -1000,6 +1043,60 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
     q->fresh = NULL;
     if (u->used)
         try_unread_groups(q, u);
+}
+
+/* The gates of unread bursts: only the keyed coherent path uses them; noise that matched
+ * a preamble stays out as the orphans' does, and so do collisions. */
+static bool unread_wanted(const assembler_t *q, const rx_frame_t *f)
+{
+    return q->keys && f->snr_db >= q->min_orphan_snr_db - UNREAD_EXTRA_DB &&
+           f->snr_db <= ASSEMBLER_UNREAD_MAX_SNR_DB;
+}
+
+int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
+                          size_t nsym, size_t first)
+{
+    if (!q || !f || !sym || (f->baud != 100 && f->baud != 600) || !isfinite(f->t_start_s) ||
+        first >= nsym)
+        return ASSEMBLER_ERR_ARG;
+    q->st.unread_in++;
+    if (!unread_wanted(q, f))
+        return ASSEMBLER_OK;
+    q->st.unread_kept++;
+    examine_unread(q, store_unread(q, f, sym, nsym, first), NULL);
+    return ASSEMBLER_OK;
+}
+
+int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body_soft,
+                          const float complex *sym, const float complex *ctx, size_t nctx,
+                          size_t first)
+{
+    if (!q || !f || !body_soft || !sym || !ctx || first >= nctx || f->frame.crc_ok)
+        return ASSEMBLER_ERR_ARG;
+    uint64_t seq = q->seq, weak = q->st.orphans_weak;
+    int rc = assembler_push_sym(q, f, body_soft, sym);
+    if (rc != ASSEMBLER_OK)
+        return rc;
+    if (!unread_wanted(q, f))
+        return ASSEMBLER_OK;
+    if (q->st.orphans_weak != weak) { /* too weak to be kept as a failed replica */
+        q->st.unread_kept++;
+        examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL);
+        return ASSEMBLER_OK;
+    }
+    /* the orphan push_orphan kept, if it is still waiting (not matched or combined) */
+    orphan_t *o = NULL;
+    for (size_t i = 0; i < q->cap && !o; i++)
+        if (q->orphans[i].used && q->orphans[i].seq == seq)
+            o = &q->orphans[i];
+    if (!o)
+        return ASSEMBLER_OK;
+    unread_t *u = store_unread(q, f, ctx, nctx, first);
+    u->twin = o;
+    u->twin_seq = o->seq;
+    o->twin = u;
+    o->twin_seq = u->seq;
+    examine_unread(q, u, o);
     return ASSEMBLER_OK;
 }
 

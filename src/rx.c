@@ -495,8 +495,9 @@ typedef struct {
        assembler's joint coherent fallback (uljoint.h); nsym 0 when they do not cover it */
     size_t nsym;
     float complex sym[UL_HEADER_BITS + UL_CODE_MAX_BITS];
-    /* FT_BAD: the symbols around the sync for the assembler (assembler_push_unread), the
-       sync's first preamble symbol at usym[ufirst]; nusym 0 when there are none */
+    /* FT_BAD, and CRC_BAD with symbols, with a key store: the symbols around the sync for
+       the assembler (assembler_push_unread / assembler_push_failed), the sync's first
+       preamble symbol at usym[ufirst]; nusym 0 when there are none */
     size_t nusym, ufirst;
     float complex usym[ASSEMBLER_UNREAD_SYMBOLS];
 } attempt_t;
@@ -556,7 +557,8 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         size_t need = ul_joint_symbols(a->ur.frame.container_len);
         a->nsym = sync_symbols(q->dm[c], 0, need, need, a->sym, &first);
     }
-    if (a->status == TRY_FT_BAD && q->cfg.keys) /* only the keyed coherent path uses them */
+    /* only the keyed coherent path uses them */
+    if ((a->status == TRY_FT_BAD || (a->status == TRY_CRC_BAD && a->nsym)) && q->cfg.keys)
         a->nusym = sync_symbols(q->dm[c], ASSEMBLER_UNREAD_SLACK, 1, ASSEMBLER_UNREAD_SYMBOLS,
                                 a->usym, &a->ufirst);
 }
@@ -617,10 +619,10 @@ static void keep_soft(rx_t *q, int c, const attempt_t *a, double x0_w, double f_
     q->sf_status = a->status;
 }
 
-/* Reports a frame (on_frame, assembler); CRC-failed ones with their soft values. Returns
- * false for a duplicate of a frame already reported. */
-static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
-                   const float complex *sym)
+/* Reports a frame (on_frame, assembler); CRC-failed ones with their soft values and the
+ * attempt's symbols (a, NULL for a valid frame). Returns false for a duplicate of a frame
+ * already reported. */
+static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur, const attempt_t *a)
 {
     bool ok = ur->status == ULDEC_OK;
     if (ok && is_duplicate(q, f)) {
@@ -647,8 +649,12 @@ static bool report(rx_t *q, rx_frame_t *f, const uldecode_result_t *ur,
         q->st.latency_max_s = now_s - f->t_end_s;
     if (q->cfg.on_frame && (ok || q->cfg.report_bad_frames))
         q->cfg.on_frame(f, q->cfg.user);
-    if (ok || ur->body_valid)
-        assembler_push_sym(q->as, f, ok ? NULL : ur->body_soft, ok ? NULL : sym);
+    if (ok)
+        assembler_push_sym(q->as, f, NULL, NULL);
+    else if (ur->body_valid && a && a->nsym && a->nusym)
+        assembler_push_failed(q->as, f, ur->body_soft, a->sym, a->usym, a->nusym, a->ufirst);
+    else if (ur->body_valid)
+        assembler_push_sym(q->as, f, ur->body_soft, a && a->nsym ? a->sym : NULL);
     lap(q, ST_DECODE);
     return true;
 }
@@ -974,7 +980,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
             same = fabs(found[i].t_start_s - f.t_start_s) < 0.02 &&
                    found[i].frame.rank == f.frame.rank;
         if (!same)
-            report(q, &f, &first.ur, first.nsym ? first.sym : NULL);
+            report(q, &f, &first.ur, &first);
     } else if (first.status == TRY_FT_BAD && nfound == 0) {
         q->st.frames_ft_bad++;
         if (first.nusym) {
@@ -1006,7 +1012,7 @@ static void finalize(rx_t *q, int c, slot_t *s)
             fill_frame(q, c, &a, x0_w, f_det, &f);
             if (a.status == TRY_OK)
                 any_ok = true;
-            report(q, &f, &a.ur, a.status == TRY_CRC_BAD && a.nsym ? a.sym : NULL);
+            report(q, &f, &a.ur, a.status == TRY_CRC_BAD ? &a : NULL);
         } else if (a.status == TRY_FT_BAD && a.nusym) {
             fill_frame(q, c, &a, x0_w, f_det, &f);
             assembler_push_unread(q->as, &f, a.usym, a.nusym, a.ufirst);

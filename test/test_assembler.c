@@ -757,6 +757,140 @@ static void test_unread_only_messages(void **state)
     keystore_destroy(ks);
 }
 
+/* A failed replica whose FT reads as another rank of its family (near the noise a wrong
+ * FT within 2 bits is read), rank 1 unread, rank 3 never heard: pushed with
+ * assembler_push_failed the burst is also tried as unread in every rank, and most
+ * messages come back, each once; pushed with assembler_push_sym (its reading only) they
+ * cannot. */
+static void test_failed_wrong_rank(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 80, 0);
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    sink_t s1, s2;
+    assembler_t *q1 = make(&s1, ks), *q2 = make(&s2, ks);
+    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    int trials = 0, ok1 = 0, ok2 = 0;
+    for (int t = 0; t < 30; t++) {
+        ul_message_t m = make_msg(0x54000000u + (uint32_t)t, (uint16_t)t, 4, false);
+        assert_int_equal(keystore_add(ks, m.ep_id, key_a), 0);
+        int n1 = s1.n, n2 = s2.n;
+        rx_frame_t fr[3];
+        static float soft[UL_CODE_MAX_BITS], unused[UL_CODE_MAX_BITS];
+        static float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        size_t nsym[3];
+        bool alone = false;
+        double t0 = 100.0 * t;
+        for (int rank = 1; rank <= 3; rank++) {
+            bool one = false;
+            nsym[rank - 1] = noisy_replica(&m, rank, sigma, t0, sym[rank - 1],
+                                           rank == 2 ? soft : unused, &fr[rank - 1], &one);
+            t0 = fr[rank - 1].t_end_s + 0.3;
+            if (rank == 2)
+                alone = one;
+            else
+                memset(&fr[rank - 1].frame, 0, sizeof fr[0].frame);
+        }
+        if (alone)
+            continue;
+        trials++;
+        fr[1].frame.rank = 3; /* read as rank 3 of its family */
+        for (int i = 0; i < 3; i++) {
+            now_s = fr[i].t_end_s + 0.3;
+            assembler_advance(q1, now_s);
+            assembler_advance(q2, now_s);
+            if (i == 1) {
+                assert_int_equal(assembler_push_failed(q1, &fr[1], soft, sym[1], sym[1], nsym[1], 0), 0);
+                assert_int_equal(assembler_push_sym(q2, &fr[1], soft, sym[1]), 0);
+            } else if (i == 0) { /* rank 3 was never heard */
+                assert_int_equal(assembler_push_unread(q1, &fr[i], sym[i], nsym[i], 0), 0);
+                assert_int_equal(assembler_push_unread(q2, &fr[i], sym[i], nsym[i], 0), 0);
+            }
+        }
+        advance(q1, 100.0 * t + 60);
+        advance(q2, 100.0 * t + 60);
+        ok1 += got_message(&s1, n1, &m); /* at most one message each */
+        ok2 += got_message(&s2, n2, &m);
+        s1.n = s2.n = 0;
+    }
+    printf("# 0.5 dB, rank 2 read as rank 3, rank 1 unread: %d of %d recovered (%d from its "
+           "reading alone)\n", ok1, trials, ok2);
+    assert_true(trials >= 20);
+    assert_true(ok1 >= trials * 6 / 10);
+    assert_true(ok2 <= trials / 10);
+    rx_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.baud = 100;
+    f.frame.rank = 1;
+    f.frame.container_len = 12;
+    f.t_end_s = 1.0;
+    float soft0[UL_CODE_MAX_BITS] = {0};
+    float complex y[8] = {0};
+    f.frame.crc_ok = true;
+    assert_int_equal(assembler_push_failed(q1, &f, soft0, y, y, 8, 0), ASSEMBLER_ERR_ARG);
+    f.frame.crc_ok = false;
+    assert_int_equal(assembler_push_failed(q1, &f, soft0, y, y, 8, 8), ASSEMBLER_ERR_ARG);
+    assert_int_equal(assembler_push_failed(q1, &f, soft0, y, NULL, 8, 0), ASSEMBLER_ERR_ARG);
+    assembler_destroy(q1);
+    assembler_destroy(q2);
+    keystore_destroy(ks);
+}
+
+/* Rank 1 decodes alone, ranks 2 and 3 arrive unread: the unread pair may decode the same
+ * message again, which must then join the known message (one message, its replicas
+ * listed), never come out a second time. */
+static void test_unread_pair_of_known_message(void **state)
+{
+    (void)state;
+    prng_seed(&rng_state, 81, 0);
+    keystore_t *ks = keystore_create();
+    assert_non_null(ks);
+    sink_t s;
+    assembler_t *q = make(&s, ks);
+    const double weak = sqrt(1.0 / (2.0 * pow(10.0, 0.05))), strong = 0.1;
+    int trials = 0, three = 0;
+    for (int t = 0; t < 20; t++) {
+        ul_message_t m = make_msg(0x55000000u + (uint32_t)t, (uint16_t)t, 4, false);
+        assert_int_equal(keystore_add(ks, m.ep_id, key_a), 0);
+        int n = s.n;
+        rx_frame_t fr[3];
+        static float soft[UL_CODE_MAX_BITS];
+        static float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS];
+        size_t nsym[3];
+        double t0 = 100.0 * t;
+        bool one = false;
+        for (int rank = 1; rank <= 3; rank++) {
+            nsym[rank - 1] = noisy_replica(&m, rank, rank == 1 ? strong : weak, t0, sym[rank - 1],
+                                           soft, &fr[rank - 1], &one);
+            if (rank == 1)
+                assert_true(one);
+            t0 = fr[rank - 1].t_end_s + 0.3;
+        }
+        trials++;
+        now_s = fr[0].t_end_s + 0.3;
+        assembler_advance(q, now_s);
+        assert_int_equal(assembler_push(q, &fr[0], NULL), 0);
+        for (int i = 1; i < 3; i++) {
+            memset(&fr[i].frame, 0, sizeof fr[i].frame);
+            now_s = fr[i].t_end_s + 0.3;
+            assembler_advance(q, now_s);
+            assert_int_equal(assembler_push_unread(q, &fr[i], sym[i], nsym[i], 0), 0);
+        }
+        advance(q, 100.0 * t + 60);
+        assert_int_equal(got_message(&s, n, &m), 1); /* exactly one */
+        three += s.m[n % MAXMSG].nframes == 3;
+        s.n = 0;
+    }
+    assembler_stats_t st;
+    assembler_get_stats(q, &st);
+    printf("# rank 1 alone, ranks 2-3 unread: %d of %d messages list all three (%llu unread "
+           "used)\n", three, trials, (unsigned long long)st.unread_used);
+    assert_true(three >= trials / 2);
+    assembler_destroy(q);
+    keystore_destroy(ks);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -805,6 +939,8 @@ int main(void)
         cmocka_unit_test(test_joint_coherent_fallback),
         cmocka_unit_test(test_unread_replicas),
         cmocka_unit_test(test_unread_only_messages),
+        cmocka_unit_test(test_failed_wrong_rank),
+        cmocka_unit_test(test_unread_pair_of_known_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

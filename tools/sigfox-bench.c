@@ -637,7 +637,11 @@ static void run_combined(bench_rx_t *b, uint64_t seed, int baud, int clen, point
             if (b->joint_coherent && o->dec.status != ULDEC_OK &&
                 o->nsym >= o->first + ul_joint_symbols((size_t)clen))
                 sym = o->sym + o->first;
-            assembler_push_sym(as, &f, o->dec.status == ULDEC_OK ? NULL : o->dec.body_soft, sym);
+            if (sym) /* as rx.c does: with the symbols around it too */
+                assembler_push_failed(as, &f, o->dec.body_soft, sym, o->sym, o->nsym, o->first);
+            else
+                assembler_push_sym(as, &f, o->dec.status == ULDEC_OK ? NULL : o->dec.body_soft,
+                                   NULL);
         }
         t += 30; /* next message well outside every window */
         assembler_advance(as, t);
