@@ -166,10 +166,12 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
  * a message none of whose replicas read its FT: ranks in time order, every FT family of
  * Table 3-3 whose frame durations fit the gaps of Table 3-4/4-2, the hypotheses ordered
  * by how well each member's first 32 symbols match that rank's preamble + FT
- * (ul_joint_align_match; a member under 0.15 rules a hypothesis out), the best 4 decoded
- * jointly (UL-AUTH decides; the message lists the members with the ranks they took).
- * At most 24 coherent decodings per pushed unread burst, 16 per failed replica. Returns 0
- * or ASSEMBLER_ERR_ARG. */
+ * (ul_joint_align_match; a member under 0.15 rules a hypothesis out), the best 2 decoded
+ * jointly (UL-AUTH decides; the message lists the members with the ranks they took; one
+ * whose ID, MC and content a message already has joins it). Only bursts estimated at
+ * most 3 dB take part in such groups: above, an unreadable FT is a collision. At most 24
+ * coherent decodings per pushed unread burst, 16 per failed replica. Returns 0 or
+ * ASSEMBLER_ERR_ARG. */
 int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float complex *sym,
                           size_t nsym, size_t first);
 
@@ -179,8 +181,10 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
  * siblings it is also kept as an unread burst: its FT reading may be wrong near the noise
  * (another rank of the family, read within 2 bits) or its start a few symbols off, and as
  * an unread burst it is tried in every rank and family, aligned within
- * ASSEMBLER_UNREAD_SLACK. Both are one burst: when either joins a message the other
- * goes. Returns 0 or ASSEMBLER_ERR_ARG (also for a CRC-valid frame). */
+ * ASSEMBLER_UNREAD_SLACK (up to 8 more coherent decodings). Both are one burst: when
+ * either joins a message the other goes. Only for bursts estimated at most 3 dB; a
+ * failed replica too weak for min_orphan_snr_db is still kept as unread down to 1 dB
+ * under it. Returns 0 or ASSEMBLER_ERR_ARG (also for a CRC-valid frame). */
 int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body_soft,
                           const float complex *sym, const float complex *ctx, size_t nctx,
                           size_t first);

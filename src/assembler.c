@@ -28,10 +28,19 @@
  * a readable FT that fails, and it only completes groups). */
 #define COHERENT_BUDGET 16
 #define UNREAD_COHERENT_BUDGET 24
+/* The same for a failed replica's twin (assembler_push_failed): its reading already
+ * spent up to COHERENT_BUDGET on the groups it fits. */
+#define TWIN_COHERENT_BUDGET 8
 /* Unread bursts are kept down to this much under min_orphan_snr_db: near the noise the
  * SNR estimate of a 0 dB burst spreads over +-2 dB, and an unread burst is only ever
  * decoded jointly with UL-AUTH deciding. */
 #define UNREAD_EXTRA_DB 1.0
+/* Messages of unread bursts alone, and failed replicas kept as unread too, only for bursts
+ * estimated at most this strong: that is where FTs stop reading (a burst at 0-1 dB Eb/N0
+ * is estimated at -3..3 dB); above, an unreadable FT or a failed CRC is mostly a
+ * collision, and in a crowded cell trying such bursts in every rank and family tripled
+ * the joint decodings for nothing (sigfox-bench capacity, benchmarks.md). */
+#define UNREAD_WEAK_MAX_SNR_DB 3.0
 #define BODY_BYTES (UL_MAX_CONTAINER_BYTES + UL_CRC_BYTES)
 
 typedef struct {
@@ -773,8 +782,10 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
 /* Unread bursts considered with the one being pushed (same baud, nearest in time first). */
 #define UNREAD_GROUP_CANDIDATES 8
 /* Group hypotheses (members, ranks, FT family) decoded per pushed unread burst, best
- * header match first: each is a joint coherent decoding (~3 ms). */
-#define UNREAD_GROUP_DECODINGS 4
+ * header match first: each is a joint coherent decoding (~3 ms, ~40 M instructions). With
+ * known positions at 0 dB 1, 2, 3 and 4 lose 1, 0, 0, 0 more messages of 2000 than 4;
+ * in a crowded cell (sigfox-bench capacity) every one of them is spent on collisions. */
+#define UNREAD_GROUP_DECODINGS 2
 /* Least header match (ul_joint_align_match) of a member: about 0.5 for a burst at 0 dB
  * Eb/N0, 0.38 at -2 dB, ~0.03-0.1 on noise; below it the hypothesis is not tried. */
 #define UNREAD_GROUP_MIN_MATCH 0.15
@@ -870,7 +881,8 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
     for (size_t i = 0; i < q->cap; i++) {
         unread_t *v = &q->unread[i];
         double d = fabs(v->f.t_start_s - u->f.t_start_s);
-        if (!v->used || v == u || v->f.baud != u->f.baud || d > ASSEMBLER_T_LF_S || d <= 0)
+        if (!v->used || v == u || v->f.baud != u->f.baud || d > ASSEMBLER_T_LF_S || d <= 0 ||
+            v->f.snr_db > UNREAD_WEAK_MAX_SNR_DB)
             continue;
         int at = nc < UNREAD_GROUP_CANDIDATES ? nc : UNREAD_GROUP_CANDIDATES;
         while (at > 0 && fabs(cand[at - 1]->f.t_start_s - u->f.t_start_s) > d)
@@ -1014,9 +1026,9 @@ static unread_t *store_unread(assembler_t *q, const rx_frame_t *f, const float c
 /* What a newly kept unread burst may complete: groups of the failed replicas nearest in
  * time (combinations that hold it only), then messages of unread bursts alone. skip: a
  * failed replica not to re-examine (u's own reading). */
-static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
+static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip, int budget)
 {
-    q->coherent_budget = UNREAD_COHERENT_BUDGET;
+    q->coherent_budget = budget;
     orphan_t *near[UNREAD_ORPHANS];
     int nn = 0;
     for (size_t i = 0; i < q->cap; i++) {
@@ -1041,7 +1053,7 @@ static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
         if (near[i]->used)
             combine(q, near[i]);
     q->fresh = NULL;
-    if (u->used)
+    if (u->used && u->f.snr_db <= UNREAD_WEAK_MAX_SNR_DB)
         try_unread_groups(q, u);
 }
 
@@ -1063,7 +1075,7 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
     if (!unread_wanted(q, f))
         return ASSEMBLER_OK;
     q->st.unread_kept++;
-    examine_unread(q, store_unread(q, f, sym, nsym, first), NULL);
+    examine_unread(q, store_unread(q, f, sym, nsym, first), NULL, UNREAD_COHERENT_BUDGET);
     return ASSEMBLER_OK;
 }
 
@@ -1077,11 +1089,11 @@ int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body
     int rc = assembler_push_sym(q, f, body_soft, sym);
     if (rc != ASSEMBLER_OK)
         return rc;
-    if (!unread_wanted(q, f))
+    if (!unread_wanted(q, f) || f->snr_db > UNREAD_WEAK_MAX_SNR_DB)
         return ASSEMBLER_OK;
     if (q->st.orphans_weak != weak) { /* too weak to be kept as a failed replica */
         q->st.unread_kept++;
-        examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL);
+        examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL, TWIN_COHERENT_BUDGET);
         return ASSEMBLER_OK;
     }
     /* the orphan push_orphan kept, if it is still waiting (not matched or combined) */
@@ -1096,7 +1108,7 @@ int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body
     u->twin_seq = o->seq;
     o->twin = u;
     o->twin_seq = u->seq;
-    examine_unread(q, u, o);
+    examine_unread(q, u, o, TWIN_COHERENT_BUDGET);
     return ASSEMBLER_OK;
 }
 

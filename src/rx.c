@@ -557,8 +557,11 @@ static void attempt(rx_t *q, int c, const float complex *x, size_t nx, double ce
         size_t need = ul_joint_symbols(a->ur.frame.container_len);
         a->nsym = sync_symbols(q->dm[c], 0, need, need, a->sym, &first);
     }
-    /* only the keyed coherent path uses them */
-    if ((a->status == TRY_FT_BAD || (a->status == TRY_CRC_BAD && a->nsym)) && q->cfg.keys)
+    /* only the keyed coherent path uses them; a failed replica also as an unread burst
+       (assembler_push_failed) only from a track the detector saw near the noise: from a
+       strong one a failed CRC is a collision, not a misread FT */
+    if ((a->status == TRY_FT_BAD || (a->status == TRY_CRC_BAD && a->nsym && !hint->strong)) &&
+        q->cfg.keys)
         a->nusym = sync_symbols(q->dm[c], ASSEMBLER_UNREAD_SLACK, 1, ASSEMBLER_UNREAD_SYMBOLS,
                                 a->usym, &a->ufirst);
 }
