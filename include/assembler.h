@@ -181,7 +181,7 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
  * siblings it is also kept as an unread burst: its FT reading may be wrong near the noise
  * (another rank of the family, read within 2 bits) or its start a few symbols off, and as
  * an unread burst it is tried in every rank and family, aligned within
- * ASSEMBLER_UNREAD_SLACK (up to 8 more coherent decodings). Both are one burst: when
+ * ASSEMBLER_UNREAD_SLACK (up to 24 more coherent decodings). Both are one burst: when
  * either joins a message the other goes. Only for bursts estimated at most 3 dB; a
  * failed replica too weak for min_orphan_snr_db is still kept as unread down to 1 dB
  * under it. Returns 0 or ASSEMBLER_ERR_ARG (also for a CRC-valid frame). */

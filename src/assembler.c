@@ -28,9 +28,6 @@
  * a readable FT that fails, and it only completes groups). */
 #define COHERENT_BUDGET 16
 #define UNREAD_COHERENT_BUDGET 24
-/* The same for a failed replica's twin (assembler_push_failed): its reading already
- * spent up to COHERENT_BUDGET on the groups it fits. */
-#define TWIN_COHERENT_BUDGET 8
 /* Unread bursts are kept down to this much under min_orphan_snr_db: near the noise the
  * SNR estimate of a 0 dB burst spreads over +-2 dB, and an unread burst is only ever
  * decoded jointly with UL-AUTH deciding. */
@@ -1026,9 +1023,9 @@ static unread_t *store_unread(assembler_t *q, const rx_frame_t *f, const float c
 /* What a newly kept unread burst may complete: groups of the failed replicas nearest in
  * time (combinations that hold it only), then messages of unread bursts alone. skip: a
  * failed replica not to re-examine (u's own reading). */
-static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip, int budget)
+static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
 {
-    q->coherent_budget = budget;
+    q->coherent_budget = UNREAD_COHERENT_BUDGET;
     orphan_t *near[UNREAD_ORPHANS];
     int nn = 0;
     for (size_t i = 0; i < q->cap; i++) {
@@ -1075,7 +1072,7 @@ int assembler_push_unread(assembler_t *q, const rx_frame_t *f, const float compl
     if (!unread_wanted(q, f))
         return ASSEMBLER_OK;
     q->st.unread_kept++;
-    examine_unread(q, store_unread(q, f, sym, nsym, first), NULL, UNREAD_COHERENT_BUDGET);
+    examine_unread(q, store_unread(q, f, sym, nsym, first), NULL);
     return ASSEMBLER_OK;
 }
 
@@ -1093,7 +1090,7 @@ int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body
         return ASSEMBLER_OK;
     if (q->st.orphans_weak != weak) { /* too weak to be kept as a failed replica */
         q->st.unread_kept++;
-        examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL, TWIN_COHERENT_BUDGET);
+        examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL);
         return ASSEMBLER_OK;
     }
     /* the orphan push_orphan kept, if it is still waiting (not matched or combined) */
@@ -1108,7 +1105,7 @@ int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body
     u->twin_seq = o->seq;
     o->twin = u;
     o->twin_seq = u->seq;
-    examine_unread(q, u, o, TWIN_COHERENT_BUDGET);
+    examine_unread(q, u, o);
     return ASSEMBLER_OK;
 }
 
