@@ -776,6 +776,25 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
 
 /* ---- messages none of whose replicas read its FT ---- */
 
+/* Keeps the cap items nearest in time in items[0..*n), nearest first (dist: their
+ * distances). */
+static void keep_nearest(void **items, double *dist, int *n, int cap, void *item, double d)
+{
+    int at = *n < cap ? *n : cap;
+    while (at > 0 && dist[at - 1] > d)
+        at--;
+    if (at >= cap)
+        return;
+    for (int j = (*n < cap ? *n : cap - 1); j > at; j--) {
+        items[j] = items[j - 1];
+        dist[j] = dist[j - 1];
+    }
+    items[at] = item;
+    dist[at] = d;
+    if (*n < cap)
+        (*n)++;
+}
+
 /* Unread bursts considered with the one being pushed (same baud, nearest in time first). */
 #define UNREAD_GROUP_CANDIDATES 8
 /* Group hypotheses (members, ranks, FT family) decoded per pushed unread burst, best
@@ -873,27 +892,21 @@ static void score_unread_set(const assembler_t *q, unread_t *const *set, int n, 
  * coherent result, try_joint). */
 static void try_unread_groups(assembler_t *q, unread_t *u)
 {
-    unread_t *cand[UNREAD_GROUP_CANDIDATES];
+    void *near[UNREAD_GROUP_CANDIDATES];
+    double dist[UNREAD_GROUP_CANDIDATES];
     int nc = 0;
     for (size_t i = 0; i < q->cap; i++) {
         unread_t *v = &q->unread[i];
         double d = fabs(v->f.t_start_s - u->f.t_start_s);
-        if (!v->used || v == u || v->f.baud != u->f.baud || d > ASSEMBLER_T_LF_S || d <= 0 ||
-            v->f.snr_db > UNREAD_WEAK_MAX_SNR_DB)
-            continue;
-        int at = nc < UNREAD_GROUP_CANDIDATES ? nc : UNREAD_GROUP_CANDIDATES;
-        while (at > 0 && fabs(cand[at - 1]->f.t_start_s - u->f.t_start_s) > d)
-            at--;
-        if (at >= UNREAD_GROUP_CANDIDATES)
-            continue;
-        for (int j = (nc < UNREAD_GROUP_CANDIDATES ? nc : UNREAD_GROUP_CANDIDATES - 1); j > at; j--)
-            cand[j] = cand[j - 1];
-        cand[at] = v;
-        if (nc < UNREAD_GROUP_CANDIDATES)
-            nc++;
+        if (v->used && v != u && v->f.baud == u->f.baud && d <= ASSEMBLER_T_LF_S && d > 0 &&
+            v->f.snr_db <= UNREAD_WEAK_MAX_SNR_DB)
+            keep_nearest(near, dist, &nc, UNREAD_GROUP_CANDIDATES, v, d);
     }
     if (!nc)
         return;
+    unread_t *cand[UNREAD_GROUP_CANDIDATES];
+    for (int i = 0; i < nc; i++)
+        cand[i] = near[i];
     unread_group_t best[UNREAD_GROUP_DECODINGS];
     int nbest = 0;
     for (size_t clen = 0; clen <= UL_MAX_CONTAINER_BYTES; clen++)
@@ -1026,29 +1039,21 @@ static unread_t *store_unread(assembler_t *q, const rx_frame_t *f, const float c
 static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
 {
     q->coherent_budget = UNREAD_COHERENT_BUDGET;
-    orphan_t *near[UNREAD_ORPHANS];
+    void *near[UNREAD_ORPHANS];
+    double dist[UNREAD_ORPHANS];
     int nn = 0;
     for (size_t i = 0; i < q->cap; i++) {
         orphan_t *o = &q->orphans[i];
-        if (!o->used || o == skip || !o->has_sym || o->f.baud != u->f.baud ||
-            fabs(o->f.t_start_s - u->f.t_start_s) > ASSEMBLER_T_LF_S)
-            continue;
         double d = fabs(o->f.t_start_s - u->f.t_start_s);
-        int at = nn < UNREAD_ORPHANS ? nn : UNREAD_ORPHANS;
-        while (at > 0 && fabs(near[at - 1]->f.t_start_s - u->f.t_start_s) > d)
-            at--;
-        if (at >= UNREAD_ORPHANS)
-            continue;
-        for (int j = (nn < UNREAD_ORPHANS ? nn : UNREAD_ORPHANS - 1); j > at; j--)
-            near[j] = near[j - 1];
-        near[at] = o;
-        if (nn < UNREAD_ORPHANS)
-            nn++;
+        if (o->used && o != skip && o->has_sym && o->f.baud == u->f.baud && d <= ASSEMBLER_T_LF_S)
+            keep_nearest(near, dist, &nn, UNREAD_ORPHANS, o, d);
     }
     q->fresh = u;
-    for (int i = 0; i < nn && u->used; i++)
-        if (near[i]->used)
-            combine(q, near[i]);
+    for (int i = 0; i < nn && u->used; i++) {
+        orphan_t *o = near[i];
+        if (o->used)
+            combine(q, o);
+    }
     q->fresh = NULL;
     if (u->used && u->f.snr_db <= UNREAD_WEAK_MAX_SNR_DB)
         try_unread_groups(q, u);
