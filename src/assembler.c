@@ -363,6 +363,37 @@ static void maybe_emit(assembler_t *q, group_t *g)
         emit(q, g);
 }
 
+/* A decoded frame's container + CRC, as group_t.body holds it. */
+static void pack_body(const ul_frame_t *fr, uint8_t body[BODY_BYTES])
+{
+    memcpy(body, fr->container, fr->container_len);
+    body[fr->container_len] = (uint8_t)(fr->crc >> 8);
+    body[fr->container_len + 1] = (uint8_t)(fr->crc & 0xFF);
+}
+
+/* Does message g carry the decoded frame fr (of a burst at baud)? */
+static bool same_content(const group_t *g, const ul_frame_t *fr, int baud)
+{
+    return g->used && g->m.msg.ep_id == fr->msg.ep_id && g->m.msg.mc == fr->msg.mc &&
+           g->baud == baud && g->container_len == fr->container_len &&
+           g->control == fr->control && !memcmp(g->body, fr->container, fr->container_len);
+}
+
+/* A new message holding the decoded frame fr; its replicas are added by the caller. */
+static group_t *open_message(assembler_t *q, const ul_frame_t *fr, rx_auth_t auth, int baud,
+                             bool combined)
+{
+    group_t *g = new_group(q);
+    g->m.msg = fr->msg;
+    g->m.auth = auth;
+    g->m.combined = combined;
+    g->container_len = fr->container_len;
+    g->control = fr->control;
+    g->baud = baud;
+    pack_body(fr, g->body);
+    return g;
+}
+
 /* A frame that decoded alone. */
 static void push_valid(assembler_t *q, const rx_frame_t *f)
 {
@@ -370,9 +401,7 @@ static void push_valid(assembler_t *q, const rx_frame_t *f)
     const ul_frame_t *fr = &f->frame;
     for (size_t i = 0; i < q->cap; i++) {
         group_t *g = &q->groups[i];
-        if (!g->used || g->m.msg.ep_id != fr->msg.ep_id || g->m.msg.mc != fr->msg.mc ||
-            g->baud != f->baud || g->container_len != fr->container_len ||
-            g->control != fr->control || memcmp(g->body, fr->container, fr->container_len))
+        if (!same_content(g, fr, f->baud))
             continue;
         if (g->ranks & (1u << fr->rank)) {
             q->st.duplicates++;
@@ -394,15 +423,7 @@ static void push_valid(assembler_t *q, const rx_frame_t *f)
         maybe_emit(q, g);
         return;
     }
-    group_t *g = new_group(q);
-    g->m.msg = fr->msg;
-    g->m.auth = uldecode_auth(fr, q->keys);
-    g->container_len = fr->container_len;
-    g->control = fr->control;
-    g->baud = f->baud;
-    memcpy(g->body, fr->container, fr->container_len);
-    g->body[fr->container_len] = (uint8_t)(fr->crc >> 8);
-    g->body[fr->container_len + 1] = (uint8_t)(fr->crc & 0xFF);
+    group_t *g = open_message(q, fr, uldecode_auth(fr, q->keys), f->baud, false);
     rx_frame_t c = *f;
     c.auth = g->m.auth;
     add_frame(q, g, &c);
@@ -585,9 +606,7 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
         return false;
     }
     uint8_t body[BODY_BYTES];
-    memcpy(body, out.container, out.container_len);
-    body[out.container_len] = (uint8_t)(out.crc >> 8);
-    body[out.container_len + 1] = (uint8_t)(out.crc & 0xFF);
+    pack_body(&out, body);
     size_t nbits = ul_body_bits(out.container_len);
     for (int i = 0; i < n; i++)
         if (!replica_consistent(body, nbits, members[i]->f.frame.rank, members[i]->soft)) {
@@ -596,14 +615,7 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
         }
     /* A message with this ID+MC may already be open (its decoded replica did not fit this
      * group's timing): keep them apart, as push_valid would. */
-    group_t *g = new_group(q);
-    g->m.msg = out.msg;
-    g->m.auth = auth;
-    g->m.combined = true;
-    g->container_len = out.container_len;
-    g->control = out.control;
-    g->baud = f0->baud;
-    memcpy(g->body, body, sizeof body);
+    group_t *g = open_message(q, &out, auth, f0->baud, true);
     for (int i = 0; i < n; i++) {
         rx_frame_t f = members[i]->f;
         fill_from_group(g, &f);
@@ -953,13 +965,9 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
         }
         /* a message already known from its other replicas: they join it, no second one */
         group_t *known = NULL;
-        for (size_t i = 0; i < q->cap && !known; i++) {
-            group_t *k = &q->groups[i];
-            if (k->used && k->m.msg.ep_id == out.msg.ep_id && k->m.msg.mc == out.msg.mc &&
-                k->baud == u->f.baud && k->container_len == out.container_len &&
-                k->control == out.control && !memcmp(k->body, out.container, out.container_len))
-                known = k;
-        }
+        for (size_t i = 0; i < q->cap && !known; i++)
+            if (same_content(&q->groups[i], &out, u->f.baud))
+                known = &q->groups[i];
         if (known) {
             for (int i = 0; i < g->n; i++) {
                 rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
@@ -975,16 +983,7 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
             maybe_emit(q, known);
             return;
         }
-        group_t *m = new_group(q);
-        m->m.msg = out.msg;
-        m->m.auth = auth;
-        m->m.combined = true;
-        m->container_len = out.container_len;
-        m->control = out.control;
-        m->baud = u->f.baud;
-        memcpy(m->body, out.container, out.container_len);
-        m->body[out.container_len] = (uint8_t)(out.crc >> 8);
-        m->body[out.container_len + 1] = (uint8_t)(out.crc & 0xFF);
+        group_t *m = open_message(q, &out, auth, u->f.baud, true);
         for (int i = 0; i < g->n; i++) {
             rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
             fill_from_group(m, &f);
