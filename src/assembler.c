@@ -720,9 +720,13 @@ static orphan_t *new_orphan(assembler_t *q)
     return oldest;
 }
 
-static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
-                        const float complex *sym)
+/* Keeps a failed replica and tries it with the others. Returns it when it is still
+ * waiting for siblings (not matched to a message, not combined), else NULL; *weak tells
+ * that it was not kept for its SNR. */
+static orphan_t *push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
+                             const float complex *sym, bool *weak)
 {
+    *weak = false;
     q->st.orphans_in++;
     q->coherent_budget = COHERENT_BUDGET;
     size_t nbits = ul_body_bits(f->frame.container_len);
@@ -734,16 +738,17 @@ static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
             continue;
         q->st.replicas_matched++;
         if (g->emitted)
-            return;
+            return NULL;
         rx_frame_t c = *f;
         fill_from_group(g, &c);
         add_frame(q, g, &c);
         maybe_emit(q, g);
-        return;
+        return NULL;
     }
     if (!(f->snr_db >= q->min_orphan_snr_db)) {
         q->st.orphans_weak++;
-        return;
+        *weak = true;
+        return NULL;
     }
     orphan_t *o = new_orphan(q);
     memset(o, 0, sizeof *o);
@@ -762,6 +767,7 @@ static void push_orphan(assembler_t *q, const rx_frame_t *f, const float *soft,
     o->expire_s =
         window_end(q, f->t_start_s, f->t_end_s, frame_duration(f), 3 - f->frame.rank, false);
     combine(q, o);
+    return o->used ? o : NULL;
 }
 
 int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft)
@@ -769,12 +775,18 @@ int assembler_push(assembler_t *q, const rx_frame_t *f, const float *body_soft)
     return assembler_push_sym(q, f, body_soft, NULL);
 }
 
+/* A burst with a readable FT as assembler_push_sym takes it. */
+static bool frame_args_ok(const rx_frame_t *f)
+{
+    return f && f->frame.rank >= 1 && f->frame.rank <= 3 && (f->baud == 100 || f->baud == 600) &&
+           isfinite(f->t_start_s) && isfinite(f->t_end_s) &&
+           ul_ft_value(f->frame.container_len, f->frame.control, f->frame.rank) != 0;
+}
+
 int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_soft,
                        const float complex *sym)
 {
-    if (!q || !f || f->frame.rank < 1 || f->frame.rank > 3 || (f->baud != 100 && f->baud != 600) ||
-        !isfinite(f->t_start_s) || !isfinite(f->t_end_s) ||
-        ul_ft_value(f->frame.container_len, f->frame.control, f->frame.rank) == 0)
+    if (!q || !frame_args_ok(f))
         return ASSEMBLER_ERR_ARG;
     if (f->frame.crc_ok) {
         push_valid(q, f);
@@ -782,7 +794,8 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
     }
     if (!body_soft)
         return ASSEMBLER_ERR_ARG;
-    push_orphan(q, f, body_soft, sym);
+    bool weak;
+    push_orphan(q, f, body_soft, sym, &weak);
     return ASSEMBLER_OK;
 }
 
@@ -1084,25 +1097,19 @@ int assembler_push_failed(assembler_t *q, const rx_frame_t *f, const float *body
                           const float complex *sym, const float complex *ctx, size_t nctx,
                           size_t first)
 {
-    if (!q || !f || !body_soft || !sym || !ctx || first >= nctx || f->frame.crc_ok)
+    if (!q || !frame_args_ok(f) || !body_soft || !sym || !ctx || first >= nctx ||
+        f->frame.crc_ok)
         return ASSEMBLER_ERR_ARG;
-    uint64_t seq = q->seq, weak = q->st.orphans_weak;
-    int rc = assembler_push_sym(q, f, body_soft, sym);
-    if (rc != ASSEMBLER_OK)
-        return rc;
+    bool weak;
+    orphan_t *o = push_orphan(q, f, body_soft, sym, &weak);
     if (!unread_wanted(q, f) || f->snr_db > UNREAD_WEAK_MAX_SNR_DB)
         return ASSEMBLER_OK;
-    if (q->st.orphans_weak != weak) { /* too weak to be kept as a failed replica */
+    if (weak) { /* too weak to be kept as a failed replica */
         q->st.unread_kept++;
         examine_unread(q, store_unread(q, f, ctx, nctx, first), NULL);
         return ASSEMBLER_OK;
     }
-    /* the orphan push_orphan kept, if it is still waiting (not matched or combined) */
-    orphan_t *o = NULL;
-    for (size_t i = 0; i < q->cap && !o; i++)
-        if (q->orphans[i].used && q->orphans[i].seq == seq)
-            o = &q->orphans[i];
-    if (!o)
+    if (!o) /* matched to a message or combined */
         return ASSEMBLER_OK;
     unread_t *u = store_unread(q, f, ctx, nctx, first);
     u->twin = o;
