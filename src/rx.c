@@ -353,13 +353,14 @@ rx_t *rx_create(const rx_config_t *cfg)
     q->bd = burstdet_create(&bc);
     if (!q->bd)
         goto fail;
+    size_t backfill[NCLASS];
     for (int c = 0; c < NCLASS; c++) {
-        size_t backfill = burstdet_backfill_hops(q->bd, geom[c].baud);
-        if (backfill >= HIST_HOPS) {
+        backfill[c] = burstdet_backfill_hops(q->bd, geom[c].baud);
+        if (backfill[c] >= HIST_HOPS) {
             /* a track would be cut after its start: HIST_HOPS and the detector disagree */
             log_error("Receiver not created, reason: detector backfill %zu hops over the "
                       "channelizer history %d",
-                      backfill, HIST_HOPS);
+                      backfill[c], HIST_HOPS);
             goto fail;
         }
     }
@@ -385,8 +386,7 @@ rx_t *rx_create(const rx_config_t *cfg)
             goto fail;
         size_t per_hop = extractor_hop_out(q->ex[c]);
         /* backfill + the longest track + the tail */
-        size_t hops = burstdet_backfill_hops(q->bd, g->baud) +
-                      (size_t)ceil(g->max_track_s / q->hop_s) + 24;
+        size_t hops = backfill[c] + (size_t)ceil(g->max_track_s / q->hop_s) + 24;
         q->nslots[c] = maxb[c];
         q->slots[c] = calloc(q->nslots[c], sizeof(slot_t));
         if (!q->slots[c])
