@@ -464,6 +464,12 @@ static void test_garbage_orphans(void **state)
  * differentially decoded; the FT given as read) into soft, the frame as the decoder sees it
  * into *fr (radio fields of a 100-baud burst at t_start_s). Returns the symbol count;
  * *alone: the replica decodes by itself. */
+/* Per-component noise sigma for unit-amplitude symbols at es_n0_db Es/N0. */
+static double noise_sigma(double es_n0_db)
+{
+    return sqrt(1.0 / (2.0 * pow(10.0, es_n0_db / 10.0)));
+}
+
 static size_t noisy_replica(const ul_message_t *m, int rank, double sigma, double t_start_s,
                             float complex *sym, float *soft, rx_frame_t *fr, bool *alone)
 {
@@ -515,7 +521,7 @@ static void test_joint_coherent_fallback(void **state)
     assert_non_null(ks);
     sink_t s0, s1, s2;
     assembler_t *q0 = make(&s0, ks), *q1 = make(&s1, ks), *q2 = make(&s2, NULL);
-    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    const double sigma = noise_sigma(0.5);
     int trials = 0, ok0 = 0, ok1 = 0;
     for (int t = 0; t < 40; t++) {
         ul_message_t m = make_msg(0x51000000u + (uint32_t)t, (uint16_t)t, 4, false);
@@ -581,7 +587,7 @@ static void test_unread_replicas(void **state)
     assert_non_null(ks);
     sink_t s1, s2;
     assembler_t *q1 = make(&s1, ks), *q2 = make(&s2, NULL);
-    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    const double sigma = noise_sigma(0.5);
     int trials = 0, ok = 0;
     for (int t = 0; t < 30; t++) {
         ul_message_t m = make_msg(0x52000000u + (uint32_t)t, (uint16_t)t, 4, false);
@@ -670,7 +676,7 @@ static void test_unread_only_messages(void **state)
     assert_non_null(ks);
     sink_t s1, s2;
     assembler_t *q1 = make(&s1, ks), *q2 = make(&s2, NULL);
-    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    const double sigma = noise_sigma(0.5);
     static const size_t plens[] = {1, 4, 8, 12};
     int trials = 0, ok = 0, listed = 0;
     unsigned sizes_seen = 0;
@@ -770,7 +776,7 @@ static void test_failed_wrong_rank(void **state)
     assert_non_null(ks);
     sink_t s1, s2;
     assembler_t *q1 = make(&s1, ks), *q2 = make(&s2, ks);
-    const double sigma = sqrt(1.0 / (2.0 * pow(10.0, 0.05)));
+    const double sigma = noise_sigma(0.5);
     int trials = 0, ok1 = 0, ok2 = 0;
     for (int t = 0; t < 30; t++) {
         ul_message_t m = make_msg(0x54000000u + (uint32_t)t, (uint16_t)t, 4, false);
@@ -848,7 +854,7 @@ static void test_unread_pair_of_known_message(void **state)
     assert_non_null(ks);
     sink_t s;
     assembler_t *q = make(&s, ks);
-    const double weak = sqrt(1.0 / (2.0 * pow(10.0, 0.05))), strong = 0.1;
+    const double weak = noise_sigma(0.5), strong = 0.1;
     int trials = 0, three = 0;
     for (int t = 0; t < 20; t++) {
         ul_message_t m = make_msg(0x55000000u + (uint32_t)t, (uint16_t)t, 4, false);
