@@ -160,8 +160,12 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
  * failed replicas runs (see assembler_push_sym), such bursts are tried in the ranks the
  * group lacks (same baud, timing of that rank; a lone failed replica is tried with them
  * too), each aligned on that rank's preamble + FT within ASSEMBLER_UNREAD_SLACK symbols
- * of its start; the result passes the same checks, UL-AUTH included. Its arrival also
- * re-examines the failed replicas nearest in time (combinations that hold it only).
+ * of its start, the 3 per rank that match that header best (at least 0.15, see below);
+ * the result passes the same checks, UL-AUTH included, and an unread burst counts as used
+ * only when its differential decisions agree with the decoded frame (at most
+ * ASSEMBLER_MAX_REPLICA_BER wrong): one that merely came along stays free for its own
+ * message. Its arrival also re-examines the failed replicas nearest in time whose
+ * sibling it could be (combinations that hold it only).
  * When it is still unused, it is tried with one or two other unread bursts of its baud as
  * a message none of whose replicas read its FT: ranks in time order, every FT family of
  * Table 3-3 whose frame durations fit the gaps of Table 3-4/4-2, the hypotheses ordered

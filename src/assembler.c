@@ -21,8 +21,11 @@
  * with 2 candidates, 2 orphans and 3 decodings the right combination was often never
  * tried (benchmarks.md, "Runner-up syncs"). */
 #define UNREAD_PER_RANK 3
-#define UNREAD_T_LF_TYPICAL_GAP_S 2.0 /* RC3/RC5: gaps are only bounded by T_LF */
 #define UNREAD_ORPHANS 16
+/* Least header match (ul_joint_align_match) of an unread burst in the rank it would take:
+ * about 0.5 for a burst at 0 dB Eb/N0, 0.38 at -2 dB, ~0.03-0.1 on noise; below it the
+ * burst is not tried in that rank (in a group of unread bursts or with failed replicas). */
+#define UNREAD_MIN_MATCH 0.15
 /* Joint coherent decodings per pushed failed replica, and per pushed unread burst (each
  * ~4 ms of CPU: an unread burst is far more common in a crowded cell than a replica with
  * a readable FT that fails, and it only completes groups). */
@@ -340,6 +343,27 @@ static void drop_orphan(orphan_t *o)
         o->twin->used = false;
 }
 
+/* How a replica f relates to message g of the same content: its rank is missing and its
+ * timing fits (REPLICA_NEW), g has that rank from a burst that started within the timing
+ * tolerance of it on the same carrier (within one symbol rate: REPLICA_AGAIN, the same
+ * burst read twice), or neither (REPLICA_APART: another transmission of that ID+MC). */
+enum { REPLICA_APART, REPLICA_NEW, REPLICA_AGAIN };
+
+static int replica_relation(const assembler_t *q, const group_t *g, const rx_frame_t *f)
+{
+    if (fits_group(q, g, f))
+        return REPLICA_NEW;
+    if (g->baud != f->baud || g->container_len != f->frame.container_len ||
+        g->control != f->frame.control)
+        return REPLICA_APART;
+    for (int i = 0; i < g->m.nframes; i++)
+        if (g->m.frames[i].frame.rank == f->frame.rank &&
+            fabs(g->m.frames[i].t_start_s - f->t_start_s) <= ASSEMBLER_TIME_TOLERANCE_S &&
+            fabs(g->m.frames[i].freq_hz - f->freq_hz) <= f->baud)
+            return REPLICA_AGAIN;
+    return REPLICA_APART;
+}
+
 /* Attaches every stored orphan that is a replica of g. */
 static void absorb_orphans(assembler_t *q, group_t *g)
 {
@@ -369,6 +393,39 @@ static void pack_body(const ul_frame_t *fr, uint8_t body[BODY_BYTES])
     memcpy(body, fr->container, fr->container_len);
     body[fr->container_len] = (uint8_t)(fr->crc >> 8);
     body[fr->container_len + 1] = (uint8_t)(fr->crc & 0xFF);
+}
+
+/* Does unread burst u carry rank r of the decoded frame fr, starting near sym[k]? Its
+ * differential sign decisions over the body against the re-modulated frame's (the header
+ * is left out: the alignment chose it for matching), at the best start within
+ * ASSEMBLER_UNREAD_SLACK of k (near the noise the header match can pick a start a few
+ * symbols off). A joint decoding can succeed on its other members alone: an unread burst
+ * that only came along must stay free for its own message, and so must its twin, a
+ * failed replica of that message (seen in a BR600-only cell at 0.5 dB: a pair decoded
+ * with another message's replica as rank 3, which then lost that replica). */
+static bool unread_consistent(const unread_t *u, long k, int r, const ul_frame_t *fr)
+{
+    uint8_t body[BODY_BYTES];
+    float s[UL_HEADER_BITS + UL_CODE_MAX_BITS];
+    pack_body(fr, body);
+    int n = ul_joint_symbols_of(r, body, fr->container_len, fr->control, s,
+                                sizeof s / sizeof s[0]);
+    if (n <= UL_HEADER_BITS)
+        return false;
+    const double limit = ASSEMBLER_MAX_REPLICA_BER * (double)(n - UL_HEADER_BITS);
+    for (long at = k - ASSEMBLER_UNREAD_SLACK; at <= k + ASSEMBLER_UNREAD_SLACK; at++) {
+        if (at < 0 || (size_t)at + (size_t)n > u->nsym)
+            continue;
+        const float complex *y = u->sym + at;
+        size_t wrong = 0;
+        for (int i = UL_HEADER_BITS; i < n; i++) {
+            float complex d = y[i] * conjf(y[i - 1]);
+            wrong += (crealf(d) > 0.0f) != (s[i] * s[i - 1] > 0.0f);
+        }
+        if ((double)wrong <= limit)
+            return true;
+    }
+    return false;
 }
 
 /* Does message g carry the decoded frame fr (of a burst at baud)? */
@@ -431,48 +488,75 @@ static void push_valid(assembler_t *q, const rx_frame_t *f)
     maybe_emit(q, g);
 }
 
-/* Unread bursts that could be rank r of the group of members (same baud, the timing of
- * Tables 3-4/4-2 with every member once given rank r and the members' size), nearest
- * first to where rank r would start after (or before) members[0] with a gap in the middle
- * of the allowed range, at most cap. */
+/* Keeps the cap items of least dist in items[0..*n), least first (dist: theirs): the
+ * nearest in time, or the best scores given negated. */
+static void keep_nearest(void **items, double *dist, int *n, int cap, void *item, double d)
+{
+    int at = *n < cap ? *n : cap;
+    while (at > 0 && dist[at - 1] > d)
+        at--;
+    if (at >= cap)
+        return;
+    for (int j = (*n < cap ? *n : cap - 1); j > at; j--) {
+        items[j] = items[j - 1];
+        dist[j] = dist[j - 1];
+    }
+    items[at] = item;
+    dist[at] = d;
+    if (*n < cap)
+        (*n)++;
+}
+
+/* Aligns u as rank r of family (clen, control): its start and header match, or -1. */
+static long unread_align(const unread_t *u, int r, size_t clen, bool control, double *match)
+{
+    size_t lo = u->first > ASSEMBLER_UNREAD_SLACK ? u->first - ASSEMBLER_UNREAD_SLACK : 0;
+    long k = ul_joint_align_match(u->sym, u->nsym, lo, u->first + ASSEMBLER_UNREAD_SLACK, r, clen,
+                                  control, match);
+    if (k < 0 || (size_t)k + ul_joint_symbols(clen) > u->nsym)
+        return -1;
+    return k;
+}
+
+/* The unread bursts that could be rank r of the group members[0..n) (its baud, the timing
+ * of rank r with every member), the cap whose first symbols match rank r's preamble + FT
+ * of the group's family best first. In a busy cell a rank's window holds tens of unread
+ * bursts; the nearest to the expected time were seldom the right one (BR600-only cell at
+ * 0.5 dB, benchmarks.md). */
 static int unread_for_rank(assembler_t *q, orphan_t *const *members, int n, int r, unread_t **out,
                            int cap)
 {
     const rx_frame_t *f0 = &members[0]->f;
-    double dur = (double)(UL_HEADER_BITS + ul_body_bits(f0->frame.container_len)) / f0->baud;
-    double mid_gap = 0.5 * (q->gap_min_s + (q->t_lf ? UNREAD_T_LF_TYPICAL_GAP_S : q->gap_max_s));
-    double expect = f0->t_start_s + (r - f0->frame.rank) * (dur + mid_gap);
-    double dk[UNREAD_PER_RANK];
+    const size_t clen = f0->frame.container_len;
+    const bool control = f0->frame.control;
+    double dur = (double)(UL_HEADER_BITS + ul_body_bits(clen)) / f0->baud;
+    void *best[UNREAD_PER_RANK];
+    double neg_match[UNREAD_PER_RANK];
     int k = 0;
+    if (cap > UNREAD_PER_RANK)
+        cap = UNREAD_PER_RANK;
     for (size_t i = 0; i < q->cap; i++) {
         unread_t *u = &q->unread[i];
         if (!u->used || u->f.baud != f0->baud)
             continue;
         rx_frame_t as = u->f;
         as.frame.rank = r;
-        as.frame.container_len = f0->frame.container_len;
-        as.frame.control = f0->frame.control;
+        as.frame.container_len = clen;
+        as.frame.control = control;
         as.t_end_s = as.t_start_s + dur;
         bool fits = true;
         for (int j = 0; j < n && fits; j++)
             fits = timing_ok(q, &as, &members[j]->f);
-        if (!fits)
+        double match;
+        if (!fits || unread_align(u, r, clen, control, &match) < 0 ||
+            match < UNREAD_MIN_MATCH)
             continue;
-        double d = fabs(u->f.t_start_s - expect);
-        int at = k < cap ? k : cap;
-        while (at > 0 && dk[at - 1] > d)
-            at--;
-        if (at >= cap)
-            continue;
-        for (int j = (k < cap ? k : cap - 1); j > at; j--) {
-            out[j] = out[j - 1];
-            dk[j] = dk[j - 1];
-        }
-        out[at] = u;
-        dk[at] = d;
-        if (k < cap)
-            k++;
+        /* the burst being pushed is always a candidate (only combinations with it are
+           tried) */
+        keep_nearest(best, neg_match, &k, cap, u, u == q->fresh ? -INFINITY : -match);
     }
+    for (int i = 0; i < k; i++)
+        out[i] = best[i];
     return k;
 }
 
@@ -497,9 +581,10 @@ static bool coherent_decode(assembler_t *q, const float complex *const y[3], con
  * ranks it lacks, each aligned on that rank's preamble + FT within ASSEMBLER_UNREAD_SLACK of
  * its demodulator's start. used[r]: the unread burst the result took as rank r + 1. */
 static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_frame_t *out,
-                         unread_t *used[3])
+                         unread_t *used[3], const float complex *used_at[3])
 {
     used[0] = used[1] = used[2] = NULL;
+    used_at[0] = used_at[1] = used_at[2] = NULL;
     if (!q->keys)
         return false;
     const float complex *y[3] = {NULL, NULL, NULL};
@@ -579,7 +664,10 @@ static bool try_coherent(assembler_t *q, orphan_t *const *members, int n, ul_fra
                 yy[r] = at[r][combo[i][r]];
         if (coherent_decode(q, yy, f0, out)) {
             for (int r = 0; r < 3; r++)
-                used[r] = combo[i][r] >= 0 ? cand[r][combo[i][r]] : NULL;
+                if (combo[i][r] >= 0) {
+                    used[r] = cand[r][combo[i][r]];
+                    used_at[r] = at[r][combo[i][r]];
+                }
             return true;
         }
     }
@@ -596,9 +684,10 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
     const rx_frame_t *f0 = &members[0]->f;
     ul_frame_t out;
     unread_t *used[3] = {NULL, NULL, NULL};
+    const float complex *used_at[3] = {NULL, NULL, NULL};
     q->st.joint_attempts++;
     if (ul_frame_decode_joint(soft, f0->frame.container_len, f0->frame.control, &out) != 0 &&
-        !try_coherent(q, members, n, &out, used))
+        !try_coherent(q, members, n, &out, used, used_at))
         return false;
     rx_auth_t auth = uldecode_auth(&out, q->keys);
     if (q->keys && auth != RX_AUTH_OK) {
@@ -613,17 +702,34 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
             q->st.joint_rejected++;
             return false;
         }
-    /* A message with this ID+MC may already be open (its decoded replica did not fit this
-     * group's timing): keep them apart, as push_valid would. */
-    group_t *g = open_message(q, &out, auth, f0->baud, true);
+    /* The message may be open or out already: the members are then its replicas, or the
+     * same bursts read a second time (the receiver also reads a weak burst's runner-up
+     * syncs), as push_valid treats a frame that decoded alone; one with this ID+MC whose
+     * timing fits none of them stays apart. */
+    group_t *g = NULL;
+    for (size_t i = 0; i < q->cap && !g; i++) {
+        group_t *k = &q->groups[i];
+        bool all = same_content(k, &out, f0->baud);
+        for (int j = 0; j < n && all; j++)
+            all = replica_relation(q, k, &members[j]->f) != REPLICA_APART;
+        if (all)
+            g = k;
+    }
+    bool known = g != NULL;
+    if (!known)
+        g = open_message(q, &out, auth, f0->baud, true);
     for (int i = 0; i < n; i++) {
         rx_frame_t f = members[i]->f;
         fill_from_group(g, &f);
-        add_frame(q, g, &f);
+        if (!known || (!g->emitted && replica_relation(q, g, &f) == REPLICA_NEW))
+            add_frame(q, g, &f);
+        else
+            q->st.duplicates++;
         drop_orphan(members[i]);
     }
     for (int r = 0; r < 3; r++)
-        if (used[r]) { /* its frame fields are unknown: it counts, it is not listed */
+        if (used[r] && unread_consistent(used[r], used_at[r] - used[r]->sym, r + 1, &out)) {
+            /* its frame fields are unknown: it counts, it is not listed */
             drop_unread(used[r]);
             q->st.unread_used++;
         }
@@ -733,9 +839,15 @@ static orphan_t *push_orphan(assembler_t *q, const rx_frame_t *f, const float *s
     /* A replica of a message already known (open or just emitted)? */
     for (size_t i = 0; i < q->cap; i++) {
         group_t *g = &q->groups[i];
-        if (!g->used || !fits_group(q, g, f) ||
-            !replica_consistent(g->body, nbits, f->frame.rank, soft))
+        if (!g->used)
             continue;
+        int rel = replica_relation(q, g, f);
+        if (rel == REPLICA_APART || !replica_consistent(g->body, nbits, f->frame.rank, soft))
+            continue;
+        if (rel == REPLICA_AGAIN) { /* a burst the message already has, read again */
+            q->st.duplicates++;
+            return NULL;
+        }
         q->st.replicas_matched++;
         if (g->emitted)
             return NULL;
@@ -801,25 +913,6 @@ int assembler_push_sym(assembler_t *q, const rx_frame_t *f, const float *body_so
 
 /* ---- messages none of whose replicas read its FT ---- */
 
-/* Keeps the cap items nearest in time in items[0..*n), nearest first (dist: their
- * distances). */
-static void keep_nearest(void **items, double *dist, int *n, int cap, void *item, double d)
-{
-    int at = *n < cap ? *n : cap;
-    while (at > 0 && dist[at - 1] > d)
-        at--;
-    if (at >= cap)
-        return;
-    for (int j = (*n < cap ? *n : cap - 1); j > at; j--) {
-        items[j] = items[j - 1];
-        dist[j] = dist[j - 1];
-    }
-    items[at] = item;
-    dist[at] = d;
-    if (*n < cap)
-        (*n)++;
-}
-
 /* Unread bursts considered with the one being pushed (same baud, nearest in time first). */
 #define UNREAD_GROUP_CANDIDATES 8
 /* Group hypotheses (members, ranks, FT family) decoded per pushed unread burst, best
@@ -827,9 +920,6 @@ static void keep_nearest(void **items, double *dist, int *n, int cap, void *item
  * known positions at 0 dB 1, 2, 3 and 4 lose 1, 0, 0, 0 more messages of 2000 than 4;
  * in a crowded cell (sigfox-bench capacity) every one of them is spent on collisions. */
 #define UNREAD_GROUP_DECODINGS 2
-/* Least header match (ul_joint_align_match) of a member: about 0.5 for a burst at 0 dB
- * Eb/N0, 0.38 at -2 dB, ~0.03-0.1 on noise; below it the hypothesis is not tried. */
-#define UNREAD_GROUP_MIN_MATCH 0.15
 
 typedef struct {
     unread_t *m[3];
@@ -850,17 +940,6 @@ static rx_frame_t unread_as_frame(const unread_t *u, int rank, size_t clen, bool
     f.frame.control = control;
     f.t_end_s = f.t_start_s + (double)(UL_HEADER_BITS + ul_body_bits(clen)) / f.baud;
     return f;
-}
-
-/* Aligns u as rank r of family (clen, control): its start and header match, or -1. */
-static long unread_align(const unread_t *u, int r, size_t clen, bool control, double *match)
-{
-    size_t lo = u->first > ASSEMBLER_UNREAD_SLACK ? u->first - ASSEMBLER_UNREAD_SLACK : 0;
-    long k = ul_joint_align_match(u->sym, u->nsym, lo, u->first + ASSEMBLER_UNREAD_SLACK, r, clen,
-                                  control, match);
-    if (k < 0 || (size_t)k + ul_joint_symbols(clen) > u->nsym)
-        return -1;
-    return k;
 }
 
 /* Keeps the best hypotheses: fuller groups first, then the higher header match. */
@@ -895,7 +974,7 @@ static void score_unread_set(const assembler_t *q, unread_t *const *set, int n, 
             h.rank[i] = n == 2 ? pairs[a][i] : triple[a][i];
             double match;
             h.k[i] = unread_align(set[i], h.rank[i], clen, control, &match);
-            ok = h.k[i] >= 0 && match >= UNREAD_GROUP_MIN_MATCH;
+            ok = h.k[i] >= 0 && match >= UNREAD_MIN_MATCH;
             h.score += match;
         }
         for (int i = 0; i < n && ok; i++)
@@ -983,6 +1062,8 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
                 known = &q->groups[i];
         if (known) {
             for (int i = 0; i < g->n; i++) {
+                if (!unread_consistent(g->m[i], g->k[i], g->rank[i], &out))
+                    continue;
                 rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
                 if (!known->emitted && fits_group(q, known, &f)) {
                     fill_from_group(known, &f);
@@ -998,6 +1079,8 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
         }
         group_t *m = open_message(q, &out, auth, u->f.baud, true);
         for (int i = 0; i < g->n; i++) {
+            if (!unread_consistent(g->m[i], g->k[i], g->rank[i], &out))
+                continue;
             rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
             fill_from_group(m, &f);
             add_frame(q, m, &f);
@@ -1045,6 +1128,19 @@ static unread_t *store_unread(assembler_t *q, const rx_frame_t *f, const float c
     return u;
 }
 
+/* Could u be another rank of o's message, timing-wise (Table 3-4)? */
+static bool could_be_sibling(const assembler_t *q, const unread_t *u, const orphan_t *o)
+{
+    for (int r = 1; r <= 3; r++) {
+        if (r == o->f.frame.rank)
+            continue;
+        rx_frame_t as = unread_as_frame(u, r, o->f.frame.container_len, o->f.frame.control);
+        if (timing_ok(q, &as, &o->f))
+            return true;
+    }
+    return false;
+}
+
 /* What a newly kept unread burst may complete: groups of the failed replicas nearest in
  * time (combinations that hold it only), then messages of unread bursts alone. skip: a
  * failed replica not to re-examine (u's own reading). */
@@ -1057,7 +1153,8 @@ static void examine_unread(assembler_t *q, unread_t *u, const orphan_t *skip)
     for (size_t i = 0; i < q->cap; i++) {
         orphan_t *o = &q->orphans[i];
         double d = fabs(o->f.t_start_s - u->f.t_start_s);
-        if (o->used && o != skip && o->has_sym && o->f.baud == u->f.baud && d <= ASSEMBLER_T_LF_S)
+        if (o->used && o != skip && o->has_sym && o->f.baud == u->f.baud && d <= ASSEMBLER_T_LF_S &&
+            could_be_sibling(q, u, o))
             keep_nearest(near, dist, &nn, UNREAD_ORPHANS, o, d);
     }
     q->fresh = u;
