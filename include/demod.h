@@ -33,7 +33,11 @@
  *      frame length; then amplitude, noise and the neighbours' share of a matched-filter
  *      value (which depends on the device's dip shape: regressed on the decided symbols,
  *      shrunk towards the assumed pulse's value for weak bursts) are re-estimated over
- *      the frame and step 6 runs again.
+ *      the frame and step 6 runs again. Weak bursts (first Es/N0 estimate under 6 dB)
+ *      first get their timing and rate refitted on the frame's known and decided symbols
+ *      (coherent sums over blocks of 16 symbols, a timing line over the frame): near the
+ *      noise the baud line of step 4 is no better than the nominal rate, and a payload
+ *      without reversals (0xFF on some ranks) gives it little to see.
  *
  * The object keeps its buffers (allocated in demod_create); demod_process never allocates.
  * One demod_t per thread; demod_create/destroy call the FFTW planner, which is not
