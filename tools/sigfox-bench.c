@@ -118,6 +118,12 @@ static const char usage_text[] =
     "                         1-bit and control messages; loss printed per class) "
     "or random\n"
     "                         (random bytes in --container containers)\n"
+    "  --fill BYTE            every payload byte BYTE (0-255, 0x.. accepted) instead of\n"
+    "                         random bytes, filling the container: direct runs,\n"
+    "                         --reference, --pipeline --payloads random\n"
+    "  --equal-amplitude      direct runs: Eb/N0 refers to the device's amplitude (mean\n"
+    "                         power of random bits), not to each burst's own data power:\n"
+    "                         payloads compared as one device at one distance sends them\n"
     "  --threshold-db DB      with --pipeline: the detector's threshold (default: the\n"
     "                         receiver's)\n"
     "  --chase-trials N       test patterns of the chase decoder per CRC-failed frame\n"
@@ -319,6 +325,11 @@ static double fer_differential(double ebn0_db, int nbits)
 
 /* sensitivity --chase-trials: the chase decoder's budget (0: off), direct and --pipeline. */
 static int g_chase_trials = ULDECODE_CHASE_DEFAULT_TRIALS;
+/* sensitivity --fill: every payload byte of random_message(), -1: random bytes. */
+static int g_fill = -1;
+/* sensitivity --equal-amplitude: direct runs refer Eb/N0 to the device's amplitude
+ * (the mean power of random bits) instead of this burst's own data power. */
+static bool g_equal_amplitude;
 
 typedef struct {
     demod_t *demod[2]; /* 100, 600 baud */
@@ -353,6 +364,8 @@ static void random_message(prng_t *r, size_t container_len, ul_message_t *m, uin
     m->payload_len = (size_t)ul_max_payload_len(container_len);
     for (size_t i = 0; i < m->payload_len; i++)
         m->payload[i] = (uint8_t)(prng_uniform(r) * 256);
+    if (g_fill >= 0) /* after the draws: the same devices, keys and counters as without */
+        memset(m->payload, g_fill, m->payload_len);
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)(prng_uniform(r) * 256);
 }
@@ -407,7 +420,10 @@ static int run_burst(bench_rx_t *b, prng_t *r, int baud, const ul_message_t *m,
     memset(b->x, 0, n * sizeof *b->x);
     if (dbpsk_burst_render(&p, frame, nbits, pre, 0, b->x, n) < 0)
         return -1;
-    double power = dbpsk_burst_data_power(&p, frame, nbits);
+    /* Eb/N0 of this burst's data, or (--equal-amplitude) of its amplitude: a payload with
+       few reversals has more mean power than one with many at the same amplitude */
+    double power =
+        g_equal_amplitude ? dbpsk_burst_mean_power(&p) : dbpsk_burst_data_power(&p, frame, nbits);
     double sigma = sqrt(power * DEMOD_SPS / pow(10.0, ebn0_db / 10.0) / 2.0);
     for (size_t i = 0; i < n; i++) {
         double re, im;
@@ -2254,6 +2270,8 @@ static int cmd_sensitivity(int argc, char **argv)
                                          {"chase-trials", required_argument, 0, 'C'},
                                          {"threshold-db", required_argument, 0, 'T'},
                                          {"payloads", required_argument, 0, 'L'},
+                                         {"fill", required_argument, 0, 'f'},
+                                         {"equal-amplitude", no_argument, 0, 'A'},
                                          {"baud", required_argument, 0, 'b'},
                                          {"container", required_argument, 0, 'c'},
                                          {"ebn0", required_argument, 0, 'e'},
@@ -2279,6 +2297,12 @@ static int cmd_sensitivity(int argc, char **argv)
             break;
         case 'V':
             g_verbose = true;
+            break;
+        case 'f':
+            g_fill = (int)parse_long(optarg, 0, 255, "--fill");
+            break;
+        case 'A':
+            g_equal_amplitude = true;
             break;
         case 'C':
             g_chase_trials =
@@ -2364,8 +2388,13 @@ static int cmd_sensitivity(int argc, char **argv)
     if (reference && (pipeline || payloads > 0 || !combined || reversal_tx != 1.0))
         usage_error("%s", "--reference runs alone (no --pipeline, --payloads, --single-only, "
                           "--reversal-tx)");
+    if (g_equal_amplitude && (pipeline || reference))
+        usage_error("%s", "--equal-amplitude applies to the direct runs (the synthesizer sets "
+                          "each burst's level in --pipeline runs)");
     if (reference) {
         print_machine();
+        if (g_fill >= 0)
+            printf("# payload: every byte 0x%02X (--fill)\n", g_fill);
         return run_reference(seed, bauds, nbaud, clens, nclen, lo, hi, step, max_frames,
                              max_errors, fres_hz);
     }
@@ -2379,6 +2408,9 @@ static int cmd_sensitivity(int argc, char **argv)
                           "their own sizes, 0-12 bytes)");
     if (payloads)
         nclen = 1, clens[0] = 0; /* one curve per baud: the mix of classes and sizes */
+    if (payloads && g_fill >= 0)
+        usage_error("%s", "--fill replaces random bytes: with --pipeline it needs --payloads "
+                          "random");
     if ((pipeline || reference) && start_window != 3.0)
         usage_error("%s", "--start-window applies to the direct runs only");
     if (pipeline && reversal_tx != 1.0)
@@ -2430,6 +2462,11 @@ static int cmd_sensitivity(int argc, char **argv)
                "detector start error +-2 symbols, searched within +-%.0f; transmitter dip "
                "width %.2f symbols\n",
                start_window, reversal_tx);
+    if (g_fill >= 0)
+        printf("# payload: every byte 0x%02X (--fill)\n", g_fill);
+    if (g_equal_amplitude)
+        printf("# Eb/N0 of the device's amplitude (mean power of random bits), not of each "
+               "burst's data power (--equal-amplitude)\n");
     int ncv = 0;
     double t_start = cpu_seconds();
     if (payloads) {
