@@ -451,6 +451,36 @@ static group_t *open_message(assembler_t *q, const ul_frame_t *fr, rx_auth_t aut
     return g;
 }
 
+/* The message a joint decoding's members belong to, open or out already: its content, and
+ * no member whose timing puts it apart (each is a rank the message lacks or a burst it
+ * has, read again: the receiver also reads a weak burst's runner-up syncs). NULL: none,
+ * a message of its own (one with this ID+MC elsewhere in time stays apart). */
+static group_t *known_message(assembler_t *q, const ul_frame_t *out, int baud,
+                              const rx_frame_t *members, int n)
+{
+    for (size_t i = 0; i < q->cap; i++) {
+        group_t *g = &q->groups[i];
+        bool all = same_content(g, out, baud);
+        for (int j = 0; j < n && all; j++)
+            all = replica_relation(q, g, &members[j]) != REPLICA_APART;
+        if (all)
+            return g;
+    }
+    return NULL;
+}
+
+/* Member f of a joint decoding joins message g: as a new rank, or, when g is out already
+ * or has this burst, as a duplicate (push_valid treats a frame that decoded alone so). In
+ * a message the decoding opened (fresh), every member is a new rank. */
+static void join_message(assembler_t *q, group_t *g, rx_frame_t *f, bool fresh)
+{
+    fill_from_group(g, f);
+    if (fresh || (!g->emitted && replica_relation(q, g, f) == REPLICA_NEW))
+        add_frame(q, g, f);
+    else
+        q->st.duplicates++;
+}
+
 /* A frame that decoded alone. */
 static void push_valid(assembler_t *q, const rx_frame_t *f)
 {
@@ -702,29 +732,15 @@ static bool try_joint(assembler_t *q, orphan_t *const *members, int n)
             q->st.joint_rejected++;
             return false;
         }
-    /* The message may be open or out already: the members are then its replicas, or the
-     * same bursts read a second time (the receiver also reads a weak burst's runner-up
-     * syncs), as push_valid treats a frame that decoded alone; one with this ID+MC whose
-     * timing fits none of them stays apart. */
-    group_t *g = NULL;
-    for (size_t i = 0; i < q->cap && !g; i++) {
-        group_t *k = &q->groups[i];
-        bool all = same_content(k, &out, f0->baud);
-        for (int j = 0; j < n && all; j++)
-            all = replica_relation(q, k, &members[j]->f) != REPLICA_APART;
-        if (all)
-            g = k;
-    }
-    bool known = g != NULL;
-    if (!known)
+    rx_frame_t mf[3];
+    for (int i = 0; i < n; i++)
+        mf[i] = members[i]->f;
+    group_t *g = known_message(q, &out, f0->baud, mf, n);
+    bool fresh = g == NULL;
+    if (fresh)
         g = open_message(q, &out, auth, f0->baud, true);
     for (int i = 0; i < n; i++) {
-        rx_frame_t f = members[i]->f;
-        fill_from_group(g, &f);
-        if (!known || (!g->emitted && replica_relation(q, g, &f) == REPLICA_NEW))
-            add_frame(q, g, &f);
-        else
-            q->st.duplicates++;
+        join_message(q, g, &mf[i], fresh);
         drop_orphan(members[i]);
     }
     for (int r = 0; r < 3; r++)
@@ -1055,36 +1071,22 @@ static void try_unread_groups(assembler_t *q, unread_t *u)
             q->st.joint_rejected++;
             continue;
         }
-        /* a message already known from its other replicas: they join it, no second one */
-        group_t *known = NULL;
-        for (size_t i = 0; i < q->cap && !known; i++)
-            if (same_content(&q->groups[i], &out, u->f.baud))
-                known = &q->groups[i];
-        if (known) {
-            for (int i = 0; i < g->n; i++) {
-                if (!unread_consistent(g->m[i], g->k[i], g->rank[i], &out))
-                    continue;
-                rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
-                if (!known->emitted && fits_group(q, known, &f)) {
-                    fill_from_group(known, &f);
-                    add_frame(q, known, &f);
-                } else {
-                    q->st.duplicates++;
-                }
-                drop_unread(g->m[i]);
-                q->st.unread_used++;
+        /* the members that carry the decoded frame; the others stay free */
+        rx_frame_t mf[3];
+        unread_t *mu[3];
+        int nm = 0;
+        for (int i = 0; i < g->n; i++)
+            if (unread_consistent(g->m[i], g->k[i], g->rank[i], &out)) {
+                mf[nm] = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
+                mu[nm++] = g->m[i];
             }
-            maybe_emit(q, known);
-            return;
-        }
-        group_t *m = open_message(q, &out, auth, u->f.baud, true);
-        for (int i = 0; i < g->n; i++) {
-            if (!unread_consistent(g->m[i], g->k[i], g->rank[i], &out))
-                continue;
-            rx_frame_t f = unread_as_frame(g->m[i], g->rank[i], g->clen, g->control);
-            fill_from_group(m, &f);
-            add_frame(q, m, &f);
-            drop_unread(g->m[i]);
+        group_t *m = known_message(q, &out, u->f.baud, mf, nm);
+        bool fresh = m == NULL;
+        if (fresh)
+            m = open_message(q, &out, auth, u->f.baud, true);
+        for (int i = 0; i < nm; i++) {
+            join_message(q, m, &mf[i], fresh);
+            drop_unread(mu[i]);
             q->st.unread_used++;
         }
         absorb_orphans(q, m);
