@@ -1355,6 +1355,8 @@ static double timing_line_metric(const demod_t *q, size_t nb, size_t nsym, doubl
         double x = 0.5 * (double)(first + last) / (double)(nsym - 1);
         double g = TIMING_HALF_GRID + ds + (de - ds) * x;
         int i = (int)floor(g);
+        if (i < 0) /* callers stay within the grid; rounding must not leave it */
+            i = 0;
         if (i >= w - 1)
             i = w - 2;
         double f = g - i;
@@ -1447,14 +1449,20 @@ static bool refine_timing(demod_t *q, size_t n, size_t ks, size_t k_end, uint32_
         }
     if (!isfinite(best) || (bs == 0 && be == 0))
         return false;
-    double lo = timing_objective(q, &fit, bs - 1, be), hi = timing_objective(q, &fit, bs + 1, be);
-    if (fabs(bs) < hg && isfinite(lo) && isfinite(hi))
-        bs += parabola_vertex(lo, best, hi, 1.0);
-    double mid = timing_objective(q, &fit, bs, be);
-    lo = timing_objective(q, &fit, bs, be - 1);
-    hi = timing_objective(q, &fit, bs, be + 1);
-    if (fabs(be) < hg && isfinite(lo) && isfinite(mid) && isfinite(hi))
-        be += parabola_vertex(lo, mid, hi, 1.0);
+    /* (an end at the grid's edge stays there: the grid holds nothing beyond it) */
+    if (fabs(bs) < hg) {
+        double lo = timing_objective(q, &fit, bs - 1, be);
+        double hi = timing_objective(q, &fit, bs + 1, be);
+        if (isfinite(lo) && isfinite(hi))
+            bs += parabola_vertex(lo, best, hi, 1.0);
+    }
+    if (fabs(be) < hg) {
+        double lo = timing_objective(q, &fit, bs, be - 1);
+        double mid = timing_objective(q, &fit, bs, be);
+        double hi = timing_objective(q, &fit, bs, be + 1);
+        if (isfinite(lo) && isfinite(mid) && isfinite(hi))
+            be += parabola_vertex(lo, mid, hi, 1.0);
+    }
     double t = *tsym + (be - bs) / fit.span;
     if (fabs(SPS / t - 1.0) > MAX_RATE_ERROR)
         return false;
