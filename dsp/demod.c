@@ -1471,6 +1471,13 @@ static bool refine_timing(demod_t *q, size_t n, size_t ks, size_t k_end, uint32_
     return true;
 }
 
+/* Is the burst weaker than es_n0 (linear) by its first amplitude a and quadrature noise
+ * variance var, and not one the caller saw strong? */
+static bool weak_burst(const demod_hint_t *hint, double a, double var, double es_n0)
+{
+    return !hint->strong && a * a < 2.0 * var * es_n0;
+}
+
 int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint_t *hint,
                   float *soft, size_t soft_cap, demod_result_t *res)
 {
@@ -1550,7 +1557,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
     estimate_amplitude(q, k_lo, k_hi, 1.0 + 2.0 * q->rho * q->rho, &a, &var);
     /* only near the noise: above it the sync word decides alone, and the symbols' model
        here (no neighbours' share, no transmitter dip) would outweigh it */
-    q->use_presence = !hint->strong && a * a < 2.0 * var * PRESENCE_MAX_ES_N0;
+    q->use_presence = weak_burst(hint, a, var, PRESENCE_MAX_ES_N0);
     if (q->use_presence)
         presence_sums(q, ns, a, var);
     double best, second, alt[DEMOD_MAX_ALTS];
@@ -1566,7 +1573,7 @@ int demod_process(demod_t *q, const float complex *x, size_t n, const demod_hint
                          : 0.0;
     /* weak bursts: a second sync search after refine_timing (step 7b), whose better
        soft bits slip less often */
-    bool refit = !hint->strong && a * a < 2.0 * var * TIMING_DD_MAX_ES_N0;
+    bool refit = weak_burst(hint, a, var, TIMING_DD_MAX_ES_N0);
     uint32_t word;
     int nsyncbits, errors;
     size_t ks, body, k_end, b0;

@@ -1029,6 +1029,20 @@ static void test_same_burst_read_twice(void **state)
     keystore_destroy(ks);
 }
 
+/* Ranks 2 and 3 of fr reach the assembler as unread bursts (their frames unknown), each
+ * 0.3 s after its end. */
+static void push_unread_ranks_2_3(assembler_t *q, rx_frame_t fr[3],
+                                  float complex sym[3][UL_HEADER_BITS + UL_CODE_MAX_BITS],
+                                  const size_t nsym[3])
+{
+    for (int i = 1; i < 3; i++) {
+        memset(&fr[i].frame, 0, sizeof fr[i].frame);
+        now_s = fr[i].t_end_s + 0.3;
+        assembler_advance(q, now_s);
+        assert_int_equal(assembler_push_unread(q, &fr[i], sym[i], nsym[i], 0), 0);
+    }
+}
+
 /* Rank 1 decodes alone, ranks 2 and 3 arrive unread: the unread pair may decode the same
  * message again, which must then join the known message (one message, its replicas
  * listed), never come out a second time. */
@@ -1063,12 +1077,7 @@ static void test_unread_pair_of_known_message(void **state)
         now_s = fr[0].t_end_s + 0.3;
         assembler_advance(q, now_s);
         assert_int_equal(assembler_push(q, &fr[0], NULL), 0);
-        for (int i = 1; i < 3; i++) {
-            memset(&fr[i].frame, 0, sizeof fr[i].frame);
-            now_s = fr[i].t_end_s + 0.3;
-            assembler_advance(q, now_s);
-            assert_int_equal(assembler_push_unread(q, &fr[i], sym[i], nsym[i], 0), 0);
-        }
+        push_unread_ranks_2_3(q, fr, sym, nsym);
         advance(q, 100.0 * t + 60);
         assert_int_equal(got_message(&s, n, &m), 1); /* exactly one */
         three += s.m[n % MAXMSG].nframes == 3;
@@ -1120,12 +1129,7 @@ static void test_same_frame_sent_again(void **state)
                 noisy_replica(&m, rank, weak, t1, sym[rank - 1], soft, &fr[rank - 1], &one);
             t1 = fr[rank - 1].t_end_s + 0.3;
         }
-        for (int i = 1; i < 3; i++) {
-            memset(&fr[i].frame, 0, sizeof fr[i].frame);
-            now_s = fr[i].t_end_s + 0.3;
-            assembler_advance(q, now_s);
-            assert_int_equal(assembler_push_unread(q, &fr[i], sym[i], nsym[i], 0), 0);
-        }
+        push_unread_ranks_2_3(q, fr, sym, nsym);
         advance(q, t0 + 90);
         assert_true(s.n <= 2);
         for (int i = 0; i < s.n; i++)
