@@ -1,5 +1,6 @@
 /* sic: successive interference cancellation of a decoded D-BPSK burst. Licence: MIT.
- * No I/O, no allocation, thread-safe (pure functions on caller buffers).
+ * No I/O. sic_subtract and sic_cancel_burst are pure functions on caller buffers
+ * (thread-safe); sic_xcancel_t allocates at create.
  *
  * The receiver decodes the strongest burst of a track, then removes it so that a weaker
  * burst on a nearby carrier can be demodulated from what is left (rx.c, finalize). The
@@ -55,5 +56,48 @@ int sic_subtract(float complex *x, const float complex *ref, size_t i0, size_t i
 int sic_cancel_burst(const dbpsk_burst_params_t *p, const uint8_t *bits, size_t nbits,
                      double start_sample, double symbol_samples, float complex *x, size_t nx,
                      float complex *scratch);
+
+/* Cancelling a burst decoded in another snippet (cross-track cancellation).
+ *
+ * A BR600 burst with a BR100 burst inside its band, or two bursts a few hundred hertz
+ * apart, are separate tracks with their own snippets: each snippet holds, besides its own
+ * burst, the part of the neighbour that its extractor's filter passes (extractor.h: flat
+ * to pass_hz, a raised cosine to 0 at stop_hz). Once the neighbour is decoded in its own
+ * snippet, it is removed from this one before this one is demodulated:
+ *
+ *   1. render the decoded bits with the neighbour's carrier (relative to this snippet's
+ *      centre), drift, symbol rate and start at oversample × the snippet's rate, where a
+ *      BR600 burst a kilohertz off a BR100 snippet's centre does not alias;
+ *   2. filter with this snippet's H (a windowed FIR sampled from H, designed at create)
+ *      and keep every oversample-th sample: the neighbour as this snippet sees it;
+ *   3. fit its quadratic complex gain over its span and subtract (sic_subtract).
+ *
+ * The gain fit absorbs the extractor's unknown scale and phase; the neighbour's own
+ * burst in this snippet does not bias it (uncorrelated with the reference). Allocates at
+ * create only; one object per snippet class, not thread-safe. */
+typedef struct {
+    double rate_sps;         /* the snippet's sample rate */
+    unsigned oversample;     /* the reference is rendered at rate_sps × oversample (>= 1) */
+    double pass_hz, stop_hz; /* the snippet's filter (extractor_config_t) */
+    size_t max_span;         /* longest span cancelled, snippet samples (longer ones: refused) */
+} sic_xcancel_config_t;
+
+typedef struct sic_xcancel sic_xcancel_t;
+
+/* NULL on a bad configuration (rate <= 0, oversample 0, !(0 < pass < stop <=
+ * rate × oversample / 2), max_span < SIC_MIN_SPAN) or no memory. */
+sic_xcancel_t *sic_xcancel_create(const sic_xcancel_config_t *cfg);
+
+/* Cancels from x (nx snippet samples) the burst of nbits air bits whose first data symbol
+ * lies at snippet sample start_sample; p->rate_sps must be rate_sps × oversample and
+ * p->freq_hz the burst's carrier relative to the snippet's centre (|f| < half that rate).
+ * The span cancelled is the burst's, one symbol and the filter's reach each side, clipped
+ * to x. Returns SIC_OK, SIC_ERR_ARG (NULL, wrong rate, nothing of the burst inside x,
+ * parameters dbpsk_burst_render refuses, span over max_span), SIC_ERR_SHORT or
+ * SIC_ERR_SINGULAR; x is unchanged unless SIC_OK. */
+int sic_xcancel_burst(sic_xcancel_t *q, const dbpsk_burst_params_t *p, const uint8_t *bits,
+                      size_t nbits, double start_sample, float complex *x, size_t nx);
+
+void sic_xcancel_destroy(sic_xcancel_t *q);
 
 #endif

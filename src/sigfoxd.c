@@ -943,6 +943,7 @@ static json_object *stats_json(app_t *a)
     U64("bursts_rejected", rs.bursts_rejected);
     U64("bursts_unverified", rs.bursts_unverified);
     U64("lines_removed", rs.lines_removed);
+    U64("neighbours_cancelled", rs.neighbours_cancelled);
     U64("bursts_dropped", rs.bursts_dropped);
     U64("bursts_nosync", rs.bursts_nosync);
     U64("frames_ok", rs.frames_ok);

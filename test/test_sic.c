@@ -1,7 +1,9 @@
 /* test_sic: successive interference cancellation (sic.h): a burst with a known gain and a
  * known interferer leaves the interferer and nothing else, a D-BPSK burst cancelled from
  * its decoded bits leaves its neighbour 150 Hz away, a small carrier error leaves a few per
- * cent; short, singular and invalid cases leave x untouched. Licence: MIT. */
+ * cent; short, singular and invalid cases leave x untouched; a BR600 burst decoded
+ * elsewhere is removed from a BR100 snippet cut by the real channelizer and extractor.
+ * Licence: MIT. */
 #include <complex.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,7 +15,9 @@
 
 #include <cmocka.h>
 
+#include "channelizer.h"
 #include "dbpskmod.h"
+#include "extractor.h"
 #include "prng.h"
 #include "sic.h"
 #include "testutil.h"
@@ -262,6 +266,125 @@ static void test_cancel_refusals(void **state)
     free_pair(&p);
 }
 
+/* Cross-track cancellation through the receiver's real cutting chain: a working-rate
+ * stream (24 kS/s, 25 Hz bins) holds a BR100 burst and a neighbour (BR600, or another
+ * BR100 burst) some hundred hertz from the BR100 snippet's centre; the channelizer and a
+ * BR100-class extractor (64 bins, 300/700 Hz) cut the snippet. sic_xcancel_burst, told
+ * the neighbour's carrier, drift, rate, start and bits (not its phase or amplitude), must
+ * leave the BR100 burst's snippet and a small fraction of the neighbour's part in it
+ * (a BR600 neighbour rendered at 6 × the snippet's rate, a BR100 one at its rate). */
+#define XC_RATE 24000.0
+#define XC_N 960
+#define XC_LEN 72000
+static void cut_snippet(const float complex *w, float complex *out, size_t *nout)
+{
+    channelizer_config_t cc = {.rate_sps = XC_RATE,
+                               .fft_len = XC_N,
+                               .band_lo_hz = -3000,
+                               .band_hi_hz = 3000,
+                               .history_hops = 1};
+    channelizer_t *ch = channelizer_create(&cc);
+    extractor_config_t ec = {
+        .fft_len = XC_N, .bin_hz = XC_RATE / XC_N, .out_bins = 64, .pass_hz = 300, .stop_hz = 700};
+    extractor_t *ex = extractor_create(&ec);
+    assert_non_null(ch);
+    assert_non_null(ex);
+    size_t pos = 0, n = 0;
+    while (pos < XC_LEN) {
+        size_t used;
+        channelizer_hop_t h;
+        int r = channelizer_process(ch, w + pos, XC_LEN - pos, &used, &h);
+        pos += used;
+        if (r == 1) {
+            extractor_process(ex, h.spectrum, 0, h.index, out + n);
+            n += extractor_hop_out(ex);
+        }
+    }
+    *nout = n;
+    channelizer_destroy(ch);
+    extractor_destroy(ex);
+}
+
+static void test_xcancel_through_extractor(void **state)
+{
+    (void)state;
+    static const struct {
+        int baud;
+        double off_hz;
+    } cases[] = {{600, 0}, {600, 180}, {600, -450}, {600, 650}, {100, 250}, {100, -380}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        prng_t r;
+        prng_seed(&r, 10 + k, 0);
+        uint8_t bits100[18], bits_nbr[18];
+        for (size_t i = 0; i < sizeof bits100; i++) {
+            bits100[i] = (uint8_t)(prng_next(&r) >> 56);
+            bits_nbr[i] = (uint8_t)(prng_next(&r) >> 56);
+        }
+        dbpsk_burst_params_t b100 = {.rate_sps = XC_RATE,
+                                     .baud = 100,
+                                     .baud_error_ppm = -250,
+                                     .freq_hz = 15,
+                                     .drift_hz_s = 4,
+                                     .phase_rad = 0.3,
+                                     .amplitude = 0.4};
+        dbpsk_burst_params_t nbr = {.rate_sps = XC_RATE,
+                                    .baud = cases[k].baud,
+                                    .baud_error_ppm = 400,
+                                    .freq_hz = cases[k].off_hz,
+                                    .drift_hz_s = -20,
+                                    .phase_rad = 2.0,
+                                    .amplitude = 1.0};
+        double start100 = 3000.4, start_nbr = cases[k].baud == 600 ? 9123.7 : 4123.7;
+        float complex *w = calloc(XC_LEN, sizeof *w), *w100 = calloc(XC_LEN, sizeof *w100),
+                      *w_nbr = calloc(XC_LEN, sizeof *w_nbr);
+        assert_true(dbpsk_burst_render(&b100, bits100, 144, start100, 0, w100, XC_LEN) > 0);
+        assert_true(dbpsk_burst_render(&nbr, bits_nbr, 144, start_nbr, 0, w_nbr, XC_LEN) > 0);
+        for (size_t i = 0; i < XC_LEN; i++)
+            w[i] = w100[i] + w_nbr[i];
+        float complex *x = calloc(XC_LEN, sizeof *x), *x100 = calloc(XC_LEN, sizeof *x100),
+                      *x_nbr = calloc(XC_LEN, sizeof *x_nbr);
+        size_t nx, n100, n_nbr;
+        cut_snippet(w, x, &nx);
+        cut_snippet(w100, x100, &n100);
+        cut_snippet(w_nbr, x_nbr, &n_nbr);
+        assert_int_equal(nx, n100);
+        /* snippet sample j is working sample N/4 + j N/64 (extractor.h) */
+        double step = XC_N / 64.0, first = XC_N / 4.0;
+        unsigned over = cases[k].baud == 600 ? 6 : 1;
+        sic_xcancel_config_t xc = {
+            .rate_sps = 1600, .oversample = over, .pass_hz = 300, .stop_hz = 700, .max_span = nx};
+        sic_xcancel_t *q = sic_xcancel_create(&xc);
+        assert_non_null(q);
+        dbpsk_burst_params_t est = nbr;
+        est.rate_sps = 1600.0 * over;
+        est.phase_rad = 0;
+        est.amplitude = 1;
+        assert_int_equal(
+            sic_xcancel_burst(q, &est, bits_nbr, 144, (start_nbr - first) / step, x, nx), SIC_OK);
+        double e_nbr = energy(x_nbr, nx), e100 = energy(x100, nx);
+        double left = energy_diff(x, x100, nx);
+        print_message("BR%d %+5.0f Hz from the BR100 snippet's centre: its energy there %.3g "
+                      "(BR100 burst %.3g), left %.2g of it\n",
+                      cases[k].baud, cases[k].off_hz, e_nbr, e100, left / e_nbr);
+        assert_true(e_nbr > 0.01 * e100); /* there was something to cancel */
+        assert_true(left < 0.02 * e_nbr);
+        sic_xcancel_destroy(q);
+        free(w);
+        free(w100);
+        free(w_nbr);
+        free(x);
+        free(x100);
+        free(x_nbr);
+    }
+    /* refusals leave x alone */
+    sic_xcancel_config_t bad = {
+        .rate_sps = 1600, .oversample = 0, .pass_hz = 300, .stop_hz = 700, .max_span = 100};
+    assert_null(sic_xcancel_create(&bad));
+    bad.oversample = 1;
+    bad.stop_hz = 900;
+    assert_null(sic_xcancel_create(&bad)); /* stop beyond the Nyquist rate of 1600 S/s */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_cancel_burst),
         cmocka_unit_test(test_cancel_refusals),
+        cmocka_unit_test(test_xcancel_through_extractor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

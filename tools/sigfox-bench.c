@@ -1681,13 +1681,14 @@ static int cmd_capacity(int argc, char **argv)
                (double)res.samples / res.cpu_s / rate);
         printf("  %6s receiver: detected %llu, tracks rejected %llu, no slot %llu, no sync %llu, "
                "FT bad %llu, CRC bad %llu, CRC ok %llu (%llu from later attempts; %llu "
-               "demodulations)\n",
+               "demodulations; %llu neighbours cancelled)\n",
                "", (unsigned long long)res.st.bursts_detected,
                (unsigned long long)res.st.bursts_rejected,
                (unsigned long long)res.st.bursts_dropped, (unsigned long long)res.st.bursts_nosync,
                (unsigned long long)res.st.frames_ft_bad, (unsigned long long)res.st.frames_crc_bad,
                (unsigned long long)res.st.frames_ok, (unsigned long long)res.st.frames_multi,
-               (unsigned long long)res.st.demod_attempts);
+               (unsigned long long)res.st.demod_attempts,
+               (unsigned long long)res.st.neighbours_cancelled);
         if (classes) {
             long n[SIM_PAYLOAD_CLASSES] = {0}, ok[SIM_PAYLOAD_CLASSES] = {0};
             long nb[2] = {0}, okb[2] = {0};
