@@ -1027,6 +1027,14 @@ static int measure(const burstdet_t *q, const class_t *k, const track_t *t, int 
             ev->verify_preamble = true;
         else if (ev->width_bins > k->max_width_bins)
             reject = BURSTDET_REJ_WIDE;
+        else if ((wide_ctx || shoulder || flanks) && k->baud == 600 &&
+                 dur_s >= k->min_frame_s && dur_s <= k->max_seq_s)
+            /* as wide as one BR600 burst and as long as a frame, with other signals around
+               it: BR600 bursts a kilohertz or less from each other on both sides (100 on
+               air, 2000 bursts: 15 more decoded); a wide signal or the shoulder of a
+               stronger burst has no preamble of its own at the track's carrier, and the
+               receiver keeps the track only with one */
+            ev->verify_preamble = true;
         else if (wide_ctx)
             reject = BURSTDET_REJ_WIDE;
         else if (shoulder)

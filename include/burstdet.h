@@ -51,7 +51,10 @@
  * (quiet wide context, no shoulder, flanks quiet) is accepted with `verify_preamble` set:
  * the receiver keeps it only when a Sigfox preamble + FT starts it (rx.h), which no CW
  * tone or FSK line has. Anything longer than a frame is still rejected (too long), so is
- * anything in a wider signal. A BR600 track that finds no candidate (its box maximum
+ * a BR100 track in a wider signal. A BR600 track as wide as one burst and as long as a
+ * frame that fails only the wide-context, shoulder or flank test is also accepted with
+ * `verify_preamble`: with 100 bursts on air, BR600 bursts a kilohertz apart on both sides
+ * of it look like that wider signal. A BR600 track that finds no candidate (its box maximum
  * moved to one of the two lines, out of the track's tolerance) stays open while a BR600
  * box within +-300 Hz of its opening bin, or a BR100-wide box (125 Hz, over the BR600 box
  * length) within +-350 Hz, is over the threshold: a line holds half the power or all of

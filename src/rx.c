@@ -47,7 +47,9 @@
 #define CHUNK_IN 65536      /* input samples per front-end pass */
 #define PASS_MARGIN_HZ 1000 /* kept beyond the macro-channel edge (a burst's half width) */
 #define SOFT_CAP 512
-#define RECENT_FRAMES 32 /* frames remembered to drop duplicates */
+/* Frames remembered to drop duplicates: a second track of a burst can close after every
+ * other burst on air decoded (100 on air: ~90 frames; 32 let 1-5 of 2000 through). */
+#define RECENT_FRAMES 128
 /* Decoded bursts remembered for cross-track cancellation (cancel_neighbours): 100 bursts
  * on air at once decode ~90 in the time a BR100 track lasts. */
 #define DONE_BURSTS 128
@@ -1063,7 +1065,8 @@ static void finalize(rx_t *q, int c, slot_t *s)
                 double d_end = d_start + (UL_PREAMBLE_BITS + (double)a.res.frame_bits) * sym *
                                              g->baud / a.res.symbol_rate;
                 multi = d_start - hint.start_sample > EXTENT_SLACK_SYMBOLS * sym ||
-                        (j_end - s0) - d_end > EXTENT_SLACK_SYMBOLS * sym;
+                        (j_end - s0) - d_end > EXTENT_SLACK_SYMBOLS * sym ||
+                        pair; /* wider than one BR600 burst: another may sit beside it */
             }
             if (!multi)
                 break;
