@@ -740,6 +740,39 @@ static void test_close_pairs(void **state)
     synth_destroy(s);
 }
 
+/* Runs scene s through the receiver and counts the bursts decoded per group
+ * (group_of: 0 or 1, named by names), printing those that were not; *extra: CRC-valid
+ * frames of no burst sent, *cancelled: the receiver's neighbours_cancelled. */
+static void run_and_count(synth_t *s, int (*group_of)(size_t i, const synth_burst_t *b),
+                          const char *const names[2], int ok[2], size_t *extra, uint64_t *cancelled)
+{
+    out_t *o = malloc(sizeof *o);
+    run(s, 65536, 0, 0, o, NULL);
+    size_t nb;
+    const synth_burst_t *b = synth_bursts(s, &nb);
+    double c = synth_config(s)->center_freq_hz;
+    ok[0] = ok[1] = 0;
+    for (size_t i = 0; i < nb; i++) {
+        int g = group_of(i, &b[i]);
+        if (decoded(o, &b[i]))
+            ok[g]++;
+        else
+            print_message("not decoded: %s t %.3f f %.1f\n", names[g], b[i].t_start_s,
+                          b[i].freq_hz - c);
+    }
+    check_t ck;
+    check_frames(s, o, 15.0, 0.002, &ck, false);
+    *extra = ck.extra;
+    *cancelled = o->st.neighbours_cancelled;
+    free(o);
+}
+
+static int by_baud(size_t i, const synth_burst_t *b)
+{
+    (void)i;
+    return b->baud == 600;
+}
+
 /* A BR600 burst over a BR100 burst's start, 15 dB each: at one Eb/N0 the BR600 burst has
  * 6 times the power, and 0-200 Hz away its main lobe covers the BR100 burst's band
  * while the BR100 preamble and FT go by. The BR600 burst decodes in its own track and is
@@ -762,32 +795,25 @@ static void test_cross_class(void **state)
         add_frame(s, 600, t + (urand() - 0.5) * 0.2, f + side * urand() * 200, 15, &m,
                   1 + (g + 1) % 3, (urand() - 0.5) * 40);
     }
-    out_t *o = malloc(sizeof *o);
-    run(s, 65536, 0, 0, o, NULL);
-    size_t nb;
-    const synth_burst_t *b = synth_bursts(s, &nb);
-    int ok100 = 0, ok600 = 0;
-    for (size_t i = 0; i < nb; i++) {
-        bool ok = decoded(o, &b[i]);
-        if (b[i].baud == 100)
-            ok100 += ok;
-        else
-            ok600 += ok;
-        if (!ok)
-            print_message("not decoded: BR%d t %.3f f %.1f\n", b[i].baud, b[i].t_start_s,
-                          b[i].freq_hz - c);
-    }
-    check_t ck;
-    check_frames(s, o, 15.0, 0.002, &ck, false);
+    static const char *const names[2] = {"BR100", "BR600"};
+    int ok[2];
+    size_t extra;
+    uint64_t cancelled;
+    run_and_count(s, by_baud, names, ok, &extra, &cancelled);
     print_message("BR600 over a BR100 burst's start: BR100 %d of 24 decoded, BR600 %d of 24; %llu "
                   "neighbours cancelled, %zu extra frames\n",
-                  ok100, ok600, (unsigned long long)o->st.neighbours_cancelled, ck.extra);
-    assert_true(ok100 >= 22);
-    assert_true(ok600 >= 22);
-    assert_true(o->st.neighbours_cancelled > 0);
-    assert_int_equal(ck.extra, 0);
-    free(o);
+                  ok[0], ok[1], (unsigned long long)cancelled, extra);
+    assert_true(ok[0] >= 22);
+    assert_true(ok[1] >= 22);
+    assert_true(cancelled > 0);
+    assert_int_equal(extra, 0);
     synth_destroy(s);
+}
+
+static int middle_of_three(size_t i, const synth_burst_t *b)
+{
+    (void)b;
+    return i % 3 == 1;
 }
 
 /* Rows of three BR600 bursts 0.8-1.1 kHz apart, starting within 50 ms, 15 dB each: the
@@ -814,30 +840,17 @@ static void test_br600_rows(void **state)
                       (urand() - 0.5) * 40);
         }
     }
-    out_t *o = malloc(sizeof *o);
-    run(s, 65536, 0, 0, o, NULL);
-    size_t nb;
-    const synth_burst_t *b = synth_bursts(s, &nb);
-    int middle = 0, outer = 0;
-    for (size_t i = 0; i < nb; i++) {
-        bool ok = decoded(o, &b[i]);
-        if (i % 3 == 1)
-            middle += ok;
-        else
-            outer += ok;
-        if (!ok)
-            print_message("not decoded: %s t %.3f f %.1f\n", i % 3 == 1 ? "middle" : "outer",
-                          b[i].t_start_s, b[i].freq_hz - c);
-    }
-    check_t ck;
-    check_frames(s, o, 15.0, 0.002, &ck, false);
+    static const char *const names[2] = {"outer", "middle"};
+    int ok[2];
+    size_t extra;
+    uint64_t cancelled;
+    run_and_count(s, middle_of_three, names, ok, &extra, &cancelled);
     print_message("BR600 rows of three: middle %d of 24 decoded, outer %d of 48; %zu extra "
                   "frames\n",
-                  middle, outer, ck.extra);
-    assert_true(middle >= 19);
-    assert_true(outer >= 42);
-    assert_int_equal(ck.extra, 0);
-    free(o);
+                  ok[1], ok[0], extra);
+    assert_true(ok[1] >= 19);
+    assert_true(ok[0] >= 42);
+    assert_int_equal(extra, 0);
     synth_destroy(s);
 }
 
