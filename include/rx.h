@@ -50,9 +50,9 @@ typedef struct {
     uint64_t bursts_dropped;    /* no extraction slot free (more than max_bursts) */
     uint64_t lines_removed;     /* steady tones next to a burst (CW interferers) fitted
                                    around it and subtracted before demodulation */
-    uint64_t neighbours_cancelled; /* bursts decoded from other tracks subtracted from a
-                                      track's snippet before demodulation (sic.h,
-                                      sic_xcancel_burst) */
+    uint64_t neighbours_cancelled; /* bursts of the other symbol rate, decoded from their
+                                      own tracks, subtracted from a track's snippet before
+                                      demodulation (sic.h, sic_xcancel_burst) */
     uint64_t bursts_nosync;     /* demodulator found no preamble + FT */
     uint64_t frames_ok;
     uint64_t frames_corrected; /* of frames_ok: CRC failed, corrected by the chase decoder

@@ -827,9 +827,9 @@ static bool neighbour_reaches(const rx_t *q, int c, const slot_t *s, size_t j0,
  * apart and finalize cancels within a track; across tracks it gave no more frames (100
  * bursts on air, 2000 bursts: 1752 against 1751 decoded) and failed demodulations of
  * tracks that were pieces of the cancelled burst. Returns true when a cancelled burst is
- * the track's own as the detector saw it (carrier within half a symbol rate of f_det,
- * on air over most of [start_w, end_w)): a BR600 burst's line seen as a BR100 track, say;
- * what fails here then is no undecoded burst. */
+ * the track's own as the detector saw it (carrier within half the larger symbol rate of
+ * f_det, on air over most of [start_w, end_w)): a BR600 burst's line seen as a BR100
+ * track, say; what fails here then is no undecoded burst. */
 static bool cancel_neighbours(rx_t *q, int c, slot_t *s, size_t j0, double f_det, double start_w,
                               double end_w)
 {
