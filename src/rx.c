@@ -799,17 +799,15 @@ static double slot_w0(const rx_t *q, int c, const slot_t *s)
     return (double)s->first_hop * q->hop + extractor_offset(q->ex[c]);
 }
 
-/* Does decoded burst d, of the other class, reach into samples [j0, s->n) of slot s
- * (class c): on air during them, its carrier near enough to the slot's centre bin
+/* Does decoded burst d, of the other class, reach into the working samples [a, b) of
+ * slot s (class c): on air during them, its carrier near enough to the slot's centre bin
  * (NEIGHBOUR_REACH_BAUDS) and where the slot's filter passes some of it? *off: its carrier
  * relative to that centre. */
-static bool neighbour_reaches(const rx_t *q, int c, const slot_t *s, size_t j0,
+static bool neighbour_reaches(const rx_t *q, int c, const slot_t *s, double a, double b,
                               const done_burst_t *d, double *off)
 {
     if (!d->used || d->c == c)
         return false;
-    double step = extractor_step(q->ex[c]), w0 = slot_w0(q, c, s);
-    double a = w0 + (double)j0 * step, b = w0 + (double)s->n * step;
     int baud = geom[d->c].baud;
     double reach = fmin(geom[c].stop_hz + NEIGHBOUR_REACH_BAUDS * baud,
                         NEIGHBOUR_REACH_BAUDS * (geom[c].baud + baud));
@@ -835,10 +833,11 @@ static bool cancel_neighbours(rx_t *q, int c, slot_t *s, size_t j0, double f_det
 {
     bool own = false;
     double step = extractor_step(q->ex[c]), w0 = slot_w0(q, c, s) + (double)j0 * step;
+    double w1 = w0 + (double)(s->n - j0) * step;
     for (size_t i = 0; i < DONE_BURSTS; i++) {
         const done_burst_t *d = &q->done[i];
         double off;
-        if (!neighbour_reaches(q, c, s, j0, d, &off))
+        if (!neighbour_reaches(q, c, s, w0, w1, d, &off))
             continue;
         int baud = geom[d->c].baud;
         double eps_ppm = (d->symbol_rate / baud - 1) * 1e6;
